@@ -1,0 +1,45 @@
+"""mixedformula: one lme4/brms-style formula → a Bayesian mixed model in PyMC, reported like brms.
+
+Public API only; heavy modules (PyMC) are imported on first use so that ``parse`` and
+``design_matrices`` stay fast to import.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from .errors import DataError, FamilyError, FormulaError, MixedFormulaError, PriorError
+from .formula import FormulaSpec, parse
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "design_matrices": ("mixedformula.design", "design_matrices"),
+    "Design": ("mixedformula.design", "Design"),
+    "DesignSpec": ("mixedformula.design", "DesignSpec"),
+    "datasets": ("mixedformula.datasets", None),
+    "Model": ("mixedformula.model", "Model"),
+    "fit": ("mixedformula.model", "fit"),
+    "prior": ("mixedformula.priors", "prior"),
+    "Fit": ("mixedformula.results.fit", "Fit"),
+    "save": ("mixedformula.results.io", "save"),
+    "load": ("mixedformula.results.io", "load"),
+    "lmer": ("mixedformula.reml", "lmer"),
+}
+
+__all__ = ["DataError", "FamilyError", "FormulaError", "FormulaSpec", "MixedFormulaError",
+           "PriorError", "parse", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mixedformula' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,288 @@
+"""(FormulaSpec, data) → :class:`Design`, and :class:`DesignSpec` to replay it on new data.
+
+* The fixed part X and each bar's left side are built by formulaic from *validated, generated*
+  text (see :mod:`mixedformula.formula.validate`); formulaic's ModelSpec remembers stateful
+  transforms (scale, poly, factor levels) so new data get the same columns.
+* Grouping factors are coded with ``pandas.factorize(sort=True)`` — levels sorted like lme4's
+  factors — over the observed combinations only (``g1:g2`` has no empty levels).
+* Missing values: rows with a missing value in any used column are dropped with a warning that
+  says how many and which columns (``na_action="raise"`` raises instead). Nothing is dropped
+  silently.
+* New data (:meth:`DesignSpec.transform`): codes of unseen group levels are ``J + k`` and listed in
+  ``GroupBlock.new_levels``; missing group values get code ``-1``. Unseen levels of a fixed-effect
+  factor raise :class:`~mixedformula.DataError` naming the level.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError
+from ..formula import FormulaSpec, GroupTerm, parse
+from ..formula.validate import NUMPY_FUNCTIONS
+from .names import brms_names, response_name
+from .types import Design, GroupBlock
+
+_CONTEXT = {k: v for k, v in NUMPY_FUNCTIONS.items()}
+
+
+def as_pandas(data) -> pd.DataFrame:
+    """Accept pandas or polars (or anything with ``to_pandas``/a dict of columns)."""
+    if isinstance(data, pd.DataFrame):
+        df = data
+    elif hasattr(data, "to_pandas"):
+        df = data.to_pandas()
+    elif isinstance(data, dict):
+        df = pd.DataFrame(data)
+    else:
+        raise DataError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
+    if df.columns.duplicated().any():
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise DataError(f"the data have duplicated column names: {', '.join(dup)}")
+    if not all(isinstance(c, str) for c in df.columns):
+        df = df.rename(columns=str)
+    return df
+
+
+def _check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
+    for name in names:
+        if name not in df.columns:
+            close = difflib.get_close_matches(name, [str(c) for c in df.columns], n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            pos = spec.text.find(name)
+            raise FormulaError(f"column {name!r} is not in the data{hint}", spec.text,
+                               pos if pos >= 0 else None, pos + len(name) if pos >= 0 else None)
+
+
+def _formulaic(text: str, df: pd.DataFrame, spec: FormulaSpec, model_spec=None):
+    from formulaic import model_matrix
+    from formulaic.errors import FormulaicError
+    try:
+        if model_spec is None:
+            mm = model_matrix(text, df, context=_CONTEXT, na_action="ignore")
+        else:
+            mm = model_spec.get_model_matrix(df, context=_CONTEXT, na_action="ignore")
+    except (FormulaicError, ValueError, TypeError, KeyError, NameError, ArithmeticError) as e:
+        msg = str(e).split("\n")[0]
+        if model_spec is not None and ("levels" in msg.lower() or "not in" in msg.lower()):
+            raise DataError(f"new data do not fit the model's term {text!r}: {msg}") from None
+        raise FormulaError(f"cannot evaluate {text!r}: {msg}", spec.text) from None
+    return mm
+
+
+@dataclass
+class DesignSpec:
+    """What is needed to build the same matrices for new data."""
+
+    formula: FormulaSpec
+    fixed_spec: object                  # formulaic ModelSpec of the fixed part
+    term_specs: list                    # formulaic ModelSpec per group term
+    levels: list[list[str]]             # levels per group term
+    by_levels: list[list[str] | None]
+    by_codes: list[np.ndarray | None]
+    X_names: list[str]
+    coef_names: list[list[str]]
+    response_names: list[str]
+    columns: tuple[str, ...] = field(default_factory=tuple)
+
+    def transform(self, data, require_response: bool = False) -> Design:
+        """Build X and group codes for new data with the fitted coding (see module doc)."""
+        df = as_pandas(data)
+        needed = [c for c in self.formula.variables
+                  if c not in self.formula.response_variables
+                  and c not in self.formula.trials_variables]
+        if require_response:
+            needed = list(self.formula.variables)
+        _check_columns(self.formula, df, needed)
+        missing = df[needed].isna().any(axis=1) if needed else pd.Series(False, index=df.index)
+        fixed_cols = list(self.formula.fixed_variables) + [
+            v for g in self.formula.groups for v in g.variables]
+        bad = df[fixed_cols].isna().any(axis=1) if fixed_cols else missing & False
+        if bad.any():
+            cols = [c for c in fixed_cols if df[c].isna().any()]
+            raise DataError(f"new data have missing values in predictor column(s) "
+                            f"{', '.join(cols)} ({int(bad.sum())} rows); predictions need them")
+        X = np.asarray(_formulaic(self.formula.fixed, df, self.formula, self.fixed_spec),
+                       dtype=float)
+        blocks = []
+        for term, mspec, levels, by_levels, fitted_by, names in zip(
+                self.formula.groups, self.term_specs, self.levels, self.by_levels,
+                self.by_codes, self.coef_names):
+            Xk = np.asarray(_formulaic(term.expr, df, self.formula, mspec), dtype=float)
+            labels, isna = _group_labels(df, term.factors)
+            codes = pd.Index(levels).get_indexer(labels).astype(np.int64)
+            unseen = (codes < 0) & ~isna
+            new = list(pd.unique(labels[unseen]))
+            if new:
+                codes[unseen] = len(levels) + pd.Index(new).get_indexer(labels[unseen])
+            by_codes = None
+            if by_levels is not None:
+                by_codes = np.concatenate([fitted_by, _new_by_codes(df, term, labels, new,
+                                                                    by_levels)])
+            blocks.append(GroupBlock(term=term, coef_names=list(names), X=Xk, codes=codes,
+                                     levels=list(levels), by_levels=by_levels,
+                                     by_codes=by_codes, new_levels=new))
+        y = None
+        if require_response:
+            y = _responses(self.formula, df)
+        return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
+                      X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values)
+
+
+def _new_by_codes(df, term: GroupTerm, labels, new: list[str], by_levels: list[str]):
+    """by-level of each unseen group level (from its rows in the new data)."""
+    out = np.empty(len(new), dtype=np.int64)
+    by_labels = _as_labels(df[term.by])
+    for k, lev in enumerate(new):
+        seen = set(by_labels[labels == lev])
+        if len(seen) != 1 or next(iter(seen)) not in by_levels:
+            raise DataError(f"new level {lev!r} of {term.group} must sit in one known level of "
+                            f"{term.by}; found {sorted(seen)}")
+        out[k] = by_levels.index(next(iter(seen)))
+    return out
+
+
+def _group_labels(df: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """String labels per row of the (interaction of) grouping factors, and which are missing."""
+    isna = np.zeros(len(df), dtype=bool)
+    parts = []
+    for f in factors:
+        col = df[f]
+        isna |= col.isna().to_numpy()
+        parts.append(_as_labels(col))
+    labels = parts[0] if len(parts) == 1 else np.array(
+        ["_".join(t) for t in zip(*parts)], dtype=object)
+    return labels, isna
+
+
+def _as_labels(col: pd.Series) -> np.ndarray:
+    if pd.api.types.is_float_dtype(col) and np.all(np.mod(col.dropna(), 1) == 0):
+        col = col.astype("Int64")
+    out = col.astype(object).to_numpy(dtype=object)
+    na = pd.isna(out)
+    out = np.array([str(v) for v in out], dtype=object)
+    out[na] = ""
+    return out
+
+
+def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
+    """Integer codes over observed combinations, levels sorted per factor (lme4 order)."""
+    codes = None
+    labels_per = []
+    for f in factors:
+        c, uniq = pd.factorize(df[f], sort=True)
+        labels_per.append(_as_labels(pd.Series(uniq)))
+        codes = c.astype(np.int64) if codes is None else codes * len(uniq) + c
+    uniq_codes, inverse = np.unique(codes, return_inverse=True)
+    if len(factors) == 1:
+        levels = [str(labels_per[0][k]) for k in uniq_codes]
+    else:
+        levels = []
+        for k in uniq_codes:
+            parts = []
+            for labs in reversed(labels_per):
+                k, r = divmod(int(k), len(labs))
+                parts.append(str(labs[r]))
+            levels.append("_".join(reversed(parts)))
+    return inverse.astype(np.int64), levels
+
+
+def _responses(spec: FormulaSpec, df: pd.DataFrame) -> np.ndarray:
+    cols = []
+    for text in spec.responses:
+        if text.startswith("`") and text.endswith("`") and text.count("`") == 2:
+            col = df[text[1:-1]]
+            if col.dtype == bool or pd.api.types.is_bool_dtype(col):
+                col = col.astype(float)
+            if not pd.api.types.is_numeric_dtype(col):
+                raise DataError(f"response {text[1:-1]!r} must be numeric, not {col.dtype} "
+                                "(recode categories as 0/1 or counts)")
+            cols.append(col.to_numpy(dtype=float))
+        else:
+            mm = _formulaic("0 + " + text, df, spec)
+            cols.append(np.asarray(mm, dtype=float)[:, 0])
+    y = np.column_stack(cols)
+    if not np.all(np.isfinite(y)):
+        k = int((~np.isfinite(y)).any(axis=1).sum())
+        raise DataError(f"the response has {k} non-finite value(s) (inf or a transform "
+                        "out of its domain)")
+    return y
+
+
+def design_matrices(formula, data, na_action: str = "drop") -> Design:
+    """Build the :class:`Design` for ``formula`` (text or FormulaSpec) on ``data``."""
+    spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
+    if na_action not in ("drop", "raise"):
+        raise ValueError("na_action must be 'drop' or 'raise'")
+    df = as_pandas(data)
+    _check_columns(spec, df, spec.variables)
+    if len(df) == 0:
+        raise DataError("the data have no rows")
+    used = list(spec.variables)
+    na = df[used].isna()
+    drop = na.any(axis=1).to_numpy()
+    n_dropped = int(drop.sum())
+    if n_dropped:
+        cols = [f"{c} ({int(na[c].sum())})" for c in used if na[c].any()]
+        msg = (f"{n_dropped} of {len(df)} rows have missing values in {', '.join(cols)}")
+        if na_action == "raise":
+            raise DataError(msg)
+        if n_dropped == len(df):
+            raise DataError(msg + ": no complete rows are left")
+        warnings.warn(msg + "; those rows were dropped", UserWarning, stacklevel=2)
+        df = df.loc[~drop]
+    y = _responses(spec, df)
+    trials = None
+    if spec.trials:
+        trials = np.asarray(_formulaic("0 + " + spec.trials, df, spec), dtype=float)[:, 0]
+    fixed_mm = _formulaic(spec.fixed, df, spec)
+    X = np.asarray(fixed_mm, dtype=float)
+    X_names = brms_names(fixed_mm.columns)
+    blocks, term_specs, coef_names = [], [], []
+    for term in spec.groups:
+        mm = _formulaic(term.expr, df, spec)
+        if mm.shape[1] == 0:
+            raise FormulaError(f"the group term {term.text!r} has no coefficients", spec.text)
+        codes, levels = _code_groups(df, term.factors)
+        names = brms_names(mm.columns)
+        by_levels = by_codes = None
+        if term.by:
+            by_levels, by_codes = _by_mapping(df, term, codes, levels)
+        blocks.append(GroupBlock(term=term, coef_names=names, X=np.asarray(mm, dtype=float),
+                                 codes=codes, levels=levels, by_levels=by_levels,
+                                 by_codes=by_codes))
+        term_specs.append(mm.model_spec)
+        coef_names.append(names)
+    response_names = ([response_name(r) for r in spec.responses] if spec.multivariate
+                      else [response_name(spec.responses[0])])
+    dspec = DesignSpec(formula=spec, fixed_spec=fixed_mm.model_spec, term_specs=term_specs,
+                       levels=[b.levels for b in blocks],
+                       by_levels=[b.by_levels for b in blocks],
+                       by_codes=[b.by_codes for b in blocks], X_names=X_names,
+                       coef_names=coef_names, response_names=response_names,
+                       columns=tuple(used))
+    return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
+                  terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
+                  n_dropped=n_dropped)
+
+
+def _by_mapping(df, term: GroupTerm, codes: np.ndarray, levels: list[str]):
+    """gr(g, by = h): each level of g must sit in exactly one level of h."""
+    h_codes, h_levels = pd.factorize(df[term.by], sort=True)
+    by_levels = [str(x) for x in _as_labels(pd.Series(h_levels))]
+    J = len(levels)
+    pairs = np.unique(np.column_stack([codes, h_codes]), axis=0)
+    counts = np.bincount(pairs[:, 0], minlength=J)
+    if np.any(counts > 1):
+        bad = int(np.nonzero(counts > 1)[0][0])
+        raise DataError(f"gr({term.group}, by = {term.by}): levels of {term.group} must be "
+                        f"nested in {term.by}, but level {levels[bad]!r} of {term.group} "
+                        f"appears in {int(counts[bad])} levels of {term.by}")
+    by_codes = np.empty(J, dtype=np.int64)
+    by_codes[pairs[:, 0]] = pairs[:, 1]
+    return by_levels, by_codes

@@ -1,0 +1,104 @@
+"""The materialised model: y, X and one :class:`GroupBlock` per (expanded) group term.
+
+Notation (lme4 / DESIGN.md): y = Xβ + Zu + ε. For group term k with q_k coefficients over J_k
+levels, row i contributes ``X_k[i] · u_k[codes_k[i]]``; Z_k is the sparse n × (J_k q_k) matrix with
+``Z_k[i, codes_k[i] * q_k + c] = X_k[i, c]`` (columns level-major, as lme4's Zᵀ rows), and
+``Z = [Z_1 … Z_K]``. A dense n × Σ J_k q_k matrix is never built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..formula import FormulaSpec, GroupTerm
+
+if TYPE_CHECKING:
+    from .spec import DesignSpec
+
+
+@dataclass
+class GroupBlock:
+    """One group term evaluated on data."""
+
+    term: GroupTerm
+    coef_names: list[str]          # brms names of the q coefficients, e.g. ["Intercept", "Days"]
+    X: np.ndarray                  # (n, q) per-row coefficient multipliers
+    codes: np.ndarray              # (n,) int64 level index; -1 missing, >= J unseen (new data)
+    levels: list[str]              # J level labels (g1:g2 levels joined with "_", as brms)
+    by_levels: list[str] | None = None   # levels of the by-factor of gr(g, by = h)
+    by_codes: np.ndarray | None = None   # (J,) index into by_levels for each level of g
+    new_levels: list[str] = field(default_factory=list)  # unseen labels (code J + k)
+
+    @property
+    def name(self) -> str:
+        return self.term.group
+
+    @property
+    def q(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def J(self) -> int:
+        return len(self.levels)
+
+    @property
+    def correlated(self) -> bool:
+        return self.term.correlated
+
+    def Z(self) -> sp.csr_matrix:
+        """Sparse n × (J·q) block of Z; rows with missing or unseen levels are all zero."""
+        n, q = self.X.shape
+        ok = (self.codes >= 0) & (self.codes < self.J)
+        rows = np.repeat(np.nonzero(ok)[0], q)
+        cols = (self.codes[ok, None] * q + np.arange(q)[None, :]).ravel()
+        vals = self.X[ok].ravel()
+        return sp.csr_matrix((vals, (rows, cols)), shape=(n, self.J * q))
+
+
+@dataclass
+class Design:
+    """Everything the engines need, built once from (formula, data)."""
+
+    formula: FormulaSpec
+    y: np.ndarray | None           # (n, r) responses; None for new data without responses
+    response_names: list[str]      # brms names of the responses
+    X: np.ndarray                  # (n, p)
+    X_names: list[str]             # brms names of X's columns ("Intercept", "Days", "fb")
+    terms: list[GroupBlock]
+    spec: "DesignSpec"
+    trials: np.ndarray | None = None
+    row_index: np.ndarray | None = None   # index labels of the rows kept from the input
+    n_dropped: int = 0
+
+    @property
+    def nobs(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.X_names
+
+    @property
+    def Z(self) -> sp.csr_matrix:
+        """All group terms side by side (sparse)."""
+        if not self.terms:
+            return sp.csr_matrix((self.nobs, 0))
+        return sp.hstack([t.Z() for t in self.terms], format="csr")
+
+    def __repr__(self) -> str:
+        parts = [f"Design: {self.nobs} rows, responses {self.response_names}",
+                 f"  X: {self.X.shape[0]} x {self.X.shape[1]}  {self.X_names}"]
+        for t in self.terms:
+            extra = f", by {t.term.by} ({len(t.by_levels)} levels)" if t.by_levels else ""
+            parts.append(f"  ({' + '.join(t.coef_names)} {'|' if t.correlated else '||'} "
+                         f"{t.name}): {t.J} levels x {t.q} coefficients{extra}")
+        nz = sum(t.J * t.q for t in self.terms)
+        parts.append(f"  Z: {self.nobs} x {nz} (sparse)")
+        if self.n_dropped:
+            parts.append(f"  {self.n_dropped} rows dropped for missing values")
+        return "\n".join(parts)
+

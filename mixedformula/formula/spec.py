@@ -1,0 +1,345 @@
+"""Syntax tree → :class:`FormulaSpec`: responses, fixed part and group terms (lme4's findbars/nobars).
+
+Group-term semantics (lme4 and brms):
+
+=============================  =====================================================================
+``(1 + x | g)``, ``(x | g)``    correlated intercept and slope per level of g (intercept implicit)
+``(0 + x | g)``, ``(-1+x|g)``   slope only
+``(x || g)``                    one independent sd per expanded column, no correlations (brms)
+``(1 | g1/g2)``                 ``(1 | g1) + (1 | g1:g2)``; deeper nesting likewise
+``(1 | g1:g2)``                 one level per observed combination of g1 and g2
+``(1 + x | p | g)``             terms with the same ID ``p`` share one correlation matrix, also
+                                across the formulas of a multivariate model
+``(1 | gr(g, by = h))``         one sd vector and correlation matrix per level of h
+``gr(g, cor = FALSE)``          like ``||``;  ``gr(g, id = "p")`` like ``|p|``
+=============================  =====================================================================
+
+Pure syntax: nothing here looks at data, and nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import FormulaError
+from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
+    split_terms
+from .validate import _CONSTANTS, render, variables
+
+_GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """One bar term after expansion: coefficients ``expr`` vary over levels of ``factors``."""
+
+    expr: str                       # formulaic text of the bar's left side, e.g. "1 + `Days`"
+    factors: tuple[str, ...]        # ("g1", "g2") for g1:g2
+    correlated: bool = True
+    id: str | None = None
+    by: str | None = None
+    text: str = ""                  # the term as written, for messages
+    variables: tuple[str, ...] = ()  # columns used by the left side
+
+    @property
+    def group(self) -> str:
+        """brms' name of the grouping factor: ``g1:g2`` for an interaction."""
+        return ":".join(self.factors)
+
+
+@dataclass(frozen=True)
+class FormulaSpec:
+    """A parsed formula: what to model, without data."""
+
+    text: str
+    responses: tuple[str, ...]              # formulaic text of each response
+    response_variables: tuple[str, ...]     # columns the responses use
+    fixed: str                              # formulaic text of the fixed part
+    groups: tuple[GroupTerm, ...] = ()
+    trials: str | None = None               # formulaic text of trials(n)
+    fixed_variables: tuple[str, ...] = ()
+    multivariate: bool = False
+    trials_variables: tuple[str, ...] = ()
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every column the formula uses, in order of first appearance."""
+        out: list[str] = []
+        names = list(self.response_variables) + list(self.fixed_variables)
+        if self.trials_variables:
+            names += list(self.trials_variables)
+        for g in self.groups:
+            names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
+        for n in names:
+            if n not in out:
+                out.append(n)
+        return tuple(out)
+
+    def __str__(self) -> str:
+        lines = [f"Formula: {self.text}",
+                 f"  responses: {', '.join(self.responses)}"
+                 + (f" | trials({self.trials})" if self.trials else ""),
+                 f"  fixed:     {self.fixed}"]
+        for g in self.groups:
+            flags = [] if g.correlated else ["uncorrelated"]
+            if g.id:
+                flags.append(f"id={g.id}")
+            if g.by:
+                flags.append(f"by={g.by}")
+            lines.append(f"  group:     ({g.expr} | {g.group})"
+                         + (f"  [{', '.join(flags)}]" if flags else ""))
+        return "\n".join(lines)
+
+
+def parse(text: str) -> FormulaSpec:
+    """Parse an lme4/brms formula. Raises :class:`~mixedformula.FormulaError` with a caret."""
+    tree = parse_tree(text)
+    if tree.left is None:
+        raise FormulaError("a response is needed on the left of '~'", text, 0, 1)
+    responses, response_vars, trials, trials_vars, multivariate = _responses(tree.left, text)
+    fixed_terms: list[tuple[int, Node]] = []
+    groups: list[GroupTerm] = []
+    for sign, term in split_terms(tree.right):
+        bar = term.inner if isinstance(term, Paren) else None
+        if isinstance(bar, BinOp) and bar.op in ("|", "||"):
+            if sign < 0:
+                raise FormulaError("a group term cannot be removed with '-'", text,
+                                   term.start, term.end)
+            groups.extend(_group_terms(bar, text))
+        else:
+            _reject_bars(term, text)
+            fixed_terms.append((sign, term))
+    fixed = _join(fixed_terms, text)
+    fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
+    _check_ids(groups, text)
+    return FormulaSpec(text=text, responses=tuple(responses),
+                       response_variables=tuple(response_vars), fixed=fixed,
+                       groups=tuple(groups), trials=trials, fixed_variables=_unique(fixed_vars),
+                       multivariate=multivariate, trials_variables=tuple(trials_vars))
+
+
+def parse_fixed(text: str) -> tuple[str, tuple[str, ...]]:
+    """Parse ``~ terms`` or ``terms`` with no bars (e.g. for ``sigma ~ 0 + group``)."""
+    from .syntax import parse_expression
+    body = text.split("~", 1)[1] if "~" in text else text
+    terms = split_terms(parse_expression(body))
+    for _, t in terms:
+        _reject_bars(t, body)
+    return _join(terms, body), _unique(v for _, t in terms for v in variables(t))
+
+
+def _unique(names) -> tuple[str, ...]:
+    out: list[str] = []
+    for n in names:
+        if n not in out:
+            out.append(n)
+    return tuple(out)
+
+
+def _join(terms: list[tuple[int, Node]], text: str) -> str:
+    """Write signed terms back as formulaic text; no terms means intercept only."""
+    if not terms:
+        return "1"
+    out = ""
+    for i, (sign, term) in enumerate(terms):
+        piece = render(term, text)
+        if i == 0:
+            out = piece if sign > 0 else f"-{piece}"
+        else:
+            out += (" + " if sign > 0 else " - ") + piece
+    return out
+
+
+def _reject_bars(node: Node, text: str) -> None:
+    if isinstance(node, BinOp):
+        if node.op in ("|", "||"):
+            raise FormulaError(f"a bar {node.op!r} must be inside parentheses, like (1 | g)",
+                               text, node.start, node.end)
+        _reject_bars(node.left, text)
+        _reject_bars(node.right, text)
+    elif isinstance(node, Paren):
+        inner = node.inner
+        if isinstance(inner, BinOp) and inner.op in ("|", "||"):
+            raise FormulaError("a group term must be added to the formula at the top level, "
+                               "like y ~ x + (1 | g)", text, node.start, node.end)
+        _reject_bars(inner, text)
+    elif isinstance(node, Neg):
+        _reject_bars(node.operand, text)
+    elif isinstance(node, Call):
+        for a in node.args:
+            _reject_bars(a.value if isinstance(a, Keyword) else a, text)
+
+
+def _responses(node: Node, text: str):
+    trials = None
+    trials_vars: list[str] = []
+    if isinstance(node, BinOp) and node.op == "|":
+        add = node.right
+        if not (isinstance(add, Call) and add.func in ("trials",)):
+            raise FormulaError("after '|' on the left of '~' only trials(n) is supported", text,
+                               add.start, add.end)
+        if len(add.args) != 1 or isinstance(add.args[0], Keyword):
+            raise FormulaError("trials() takes exactly one argument: the number of trials",
+                               text, add.start, add.end)
+        trials = render(add.args[0], text)
+        trials_vars = variables(add.args[0])
+        node = node.left
+    multivariate = False
+    if isinstance(node, Call) and node.func in ("mvbind", "cbind"):
+        if node.func == "cbind":
+            raise FormulaError("cbind() responses are not supported: use mvbind(y1, y2) for "
+                               "several responses or y | trials(n) for binomial counts", text,
+                               node.start, node.end)
+        if len(node.args) < 2:
+            raise FormulaError("mvbind() needs at least two responses", text, node.start,
+                               node.end)
+        parts = list(node.args)
+        multivariate = True
+    else:
+        parts = [node]
+    responses, response_vars = [], []
+    for p in parts:
+        if isinstance(p, Keyword) or isinstance(p, (Number, String)):
+            raise FormulaError("a response must be a column or a transform of one", text,
+                               p.start, p.end)
+        _reject_bars(p, text)
+        if isinstance(p, BinOp) and p.op in ("+", "*", ":", "/"):
+            raise FormulaError("several responses are written mvbind(y1, y2)", text, p.start,
+                               p.end)
+        responses.append(render(p, text))
+        response_vars.extend(v for v in variables(p) if v not in response_vars)
+    if len(set(responses)) != len(responses):
+        raise FormulaError("the same response appears twice in mvbind()", text, node.start,
+                           node.end)
+    return responses, response_vars, trials, trials_vars, multivariate
+
+
+def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
+    """Expand one bar ``(lhs | [id |] group)`` into GroupTerms."""
+    correlated = bar.op == "|"
+    lhs, group_node, term_id = bar.left, bar.right, None
+    if isinstance(lhs, BinOp) and lhs.op in ("|", "||"):
+        # (lhs | ID | group): lme4 parses ((lhs | ID) | group)
+        if lhs.op == "||" or not correlated:
+            raise FormulaError("write shared-ID terms as (lhs | ID | group)", text, bar.start,
+                               bar.end)
+        if isinstance(lhs.left, BinOp) and lhs.left.op in ("|", "||"):
+            raise FormulaError("too many bars in one group term", text, lhs.left.start,
+                               lhs.left.end)
+        id_node = lhs.right
+        if isinstance(id_node, (Name, Number)):
+            term_id = id_node.name if isinstance(id_node, Name) else id_node.text
+        else:
+            raise FormulaError("the ID between the bars must be a plain name, like |p|", text,
+                               id_node.start, id_node.end)
+        lhs = lhs.left
+    by = None
+    if isinstance(group_node, Call) and group_node.func == "gr":
+        if not correlated:
+            raise FormulaError("'||' cannot be combined with gr(): use gr(g, cor = FALSE)", text,
+                               bar.start, bar.end)
+        group_node, opts = _gr(group_node, text)
+        if "cor" in opts:
+            correlated = opts["cor"]
+        if "id" in opts:
+            if term_id is not None:
+                raise FormulaError("the ID is given twice (|ID| and gr(id=))", text, bar.start,
+                                   bar.end)
+            term_id = opts["id"]
+        by = opts.get("by")
+    factor_sets = _group_factors(group_node, text)
+    lhs_text = _bar_lhs(lhs, text)
+    lhs_vars = tuple(variables(lhs))
+    written = text[bar.start:bar.end]
+    return [GroupTerm(expr=lhs_text, factors=f, correlated=correlated, id=term_id, by=by,
+                      text=written, variables=lhs_vars) for f in factor_sets]
+
+
+def _bar_lhs(lhs: Node, text: str) -> str:
+    terms = split_terms(lhs)
+    for _, t in terms:
+        _reject_bars(t, text)
+    return _join(terms, text)
+
+
+def _gr(node: Call, text: str) -> tuple[Node, dict]:
+    if not node.args or isinstance(node.args[0], Keyword):
+        raise FormulaError("gr() needs the grouping factor first, like gr(g, by = h)", text,
+                           node.start, node.end)
+    opts: dict = {}
+    for arg in node.args[1:]:
+        if not isinstance(arg, Keyword):
+            raise FormulaError("options of gr() are named, like by = h", text, arg.start,
+                               arg.end)
+        if arg.key not in _GR_OPTIONS:
+            raise FormulaError(f"unknown option {arg.key!r} to gr(); expected one of "
+                               f"by, cor, id", text, arg.start, arg.start + len(arg.key))
+        v = arg.value
+        if arg.key == "by":
+            if isinstance(v, Name) and v.name in ("NULL", "None"):
+                continue
+            if not isinstance(v, (Name, String)):
+                raise FormulaError("gr(by = ...) takes a column name", text, v.start, v.end)
+            opts["by"] = v.name if isinstance(v, Name) else v.value
+        elif arg.key == "cor":
+            if not (isinstance(v, Name) and v.name in _CONSTANTS
+                    and _CONSTANTS[v.name] in ("True", "False")):
+                raise FormulaError("gr(cor = ...) takes TRUE or FALSE", text, v.start, v.end)
+            opts["cor"] = _CONSTANTS[v.name] == "True"
+        elif arg.key == "id":
+            if isinstance(v, String):
+                opts["id"] = v.value
+            elif isinstance(v, (Name, Number)):
+                opts["id"] = v.name if isinstance(v, Name) else v.text
+            else:
+                raise FormulaError("gr(id = ...) takes a name", text, v.start, v.end)
+        elif arg.key == "dist":
+            if not (isinstance(v, String) and v.value == "gaussian"):
+                raise FormulaError("only gr(dist = \"gaussian\") is supported", text, v.start,
+                                   v.end)
+        elif arg.key == "cov":
+            raise FormulaError("gr(cov = ...) (known covariance matrices) is not supported",
+                               text, arg.start, arg.end)
+    return node.args[0], opts
+
+
+def _group_factors(node: Node, text: str) -> list[tuple[str, ...]]:
+    """``g`` → [(g,)]; ``g1:g2`` → [(g1, g2)]; ``g1/g2`` → [(g1,), (g1, g2)]."""
+    if isinstance(node, Paren):
+        return _group_factors(node.inner, text)
+    if isinstance(node, Name):
+        from .validate import check_name
+        check_name(node, text)
+        return [(node.name,)]
+    if isinstance(node, BinOp) and node.op == ":":
+        left = _group_factors(node.left, text)
+        right = _group_factors(node.right, text)
+        if len(left) != 1 or len(right) != 1:
+            raise FormulaError("nesting '/' inside ':' is not supported", text, node.start,
+                               node.end)
+        return [left[0] + right[0]]
+    if isinstance(node, BinOp) and node.op == "/":
+        outer = _group_factors(node.left, text)
+        inner = _group_factors(node.right, text)
+        if len(inner) != 1:
+            raise FormulaError("write deeper nesting as g1/g2/g3", text, node.right.start,
+                               node.right.end)
+        return outer + [outer[-1] + inner[0]]
+    if isinstance(node, Call) and node.func == "gr":
+        raise FormulaError("gr() must be the whole grouping side of the bar", text, node.start,
+                           node.end)
+    raise FormulaError("the grouping side of a bar must be a factor name, g1:g2, g1/g2 or "
+                       "gr(g, ...)", text, node.start, node.end)
+
+
+def _check_ids(groups: list[GroupTerm], text: str) -> None:
+    seen: dict[str, GroupTerm] = {}
+    for g in groups:
+        if g.id is None:
+            continue
+        other = seen.setdefault(g.id, g)
+        if other.group != g.group:
+            raise FormulaError(f"terms sharing ID {g.id!r} must have the same grouping factor "
+                               f"({other.group} vs {g.group})", text)
+        if other.correlated != g.correlated:
+            raise FormulaError(f"terms sharing ID {g.id!r} must all be correlated", text)
