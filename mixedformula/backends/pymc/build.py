@@ -1,0 +1,290 @@
+"""Design + family + priors → ``pm.Model`` (conditional or marginal likelihood).
+
+Parameters (shared by both engines; brms' parametrisation):
+
+* Fixed part, brms' centring rule: with an intercept, the other columns are centred,
+  ``X_c = X - x̄``, and the sampler sees ``eta = Intercept + X_c b``; the reported
+  ``b_Intercept = Intercept - x̄ᵀ b`` is on the original scale.
+* Each covariance block (see :mod:`.structure`) with Q coefficients:
+  correlated → ``pm.LKJCholeskyCov`` (``chol = diag(sd) L``, ``L Lᵀ ~ LKJ(eta)``, sd from the sd
+  priors), uncorrelated → independent ``sd``; one of these per level of a ``gr(by=)`` factor.
+* Conditional engine, non-centred: ``z ~ N(0, I)`` of shape (J, Q), ``u_j = chol_{h(j)} z_j``;
+  row i adds ``Σ_c X_k[i, c] u[codes_k[i], offset + c]`` — a gather by integer codes, never a
+  dense Z.
+* Marginal engine (Gaussian): u integrated out, ``y ~ N(Xβ, Z G Zᵀ + σ² I)`` from sufficient
+  statistics (:mod:`.marginal`); u is drawn exactly afterwards.
+
+Internal variable names: ``Intercept``, ``b`` (or ``b__<coef>`` for coefficient-specific priors),
+``chol__<block>`` (+ ``_corr__``/``_std__`` deterministics), ``sd__<block>``, ``z__<block>``,
+``sigma``/``nu``/``shape`` (``sigma__<resp>`` in multivariate models). :mod:`.names` turns them
+into brms names after sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...design import Design
+from ...errors import FamilyError
+from ...families import Family, inverse_link_tensor
+from ...priors import Prior, PriorSet, default_intercept, default_scale, pymc_dist, pymc_rv
+from .structure import Block, build_blocks
+
+
+@dataclass
+class Built:
+    """A built model and what is needed to name and post-process its draws."""
+
+    model: object                    # pm.Model
+    design: Design
+    family: Family
+    priors: PriorSet
+    likelihood: str
+    blocks: list[Block]
+    x_means: list[np.ndarray]        # per response: means of the centred columns
+    fixed_names: list[list[str]]     # per response: brms names of X columns
+    centred: list[bool]
+    engine_note: str = ""
+    extras: dict = field(default_factory=dict)
+
+
+def _response_names(design: Design) -> list[str]:
+    return list(design.response_names)
+
+
+def build_model(design: Design, family: Family, priors: PriorSet,
+                likelihood: str = "conditional", rescor: bool | None = None) -> Built:
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    y = design.y
+    n, r = y.shape
+    resp = _response_names(design)
+    multivariate = r > 1
+    if multivariate and not family.gaussian:
+        raise FamilyError("multivariate responses (mvbind) are supported for the gaussian "
+                          "family")
+    for k in range(r):
+        family.check_response(y[:, k], design.trials, resp[k])
+    if rescor is None:
+        rescor = multivariate
+    blocks = build_blocks(design, r, resp)
+    X = design.X
+    has_int = design.has_intercept
+    int_col = design.X_names.index("Intercept") if has_int else None
+    others = [j for j in range(X.shape[1]) if j != int_col]
+    Xo = X[:, others]
+    means = Xo.mean(axis=0) if has_int else np.zeros(len(others))
+    Xc = Xo - means
+    coords = {"obs": np.arange(n)}
+    fixed_names = [design.X_names[j] for j in others]
+    for b in blocks:
+        coords[f"{b.key}__level"] = b.levels
+        coords[f"{b.key}__coef"] = b.labels
+        if b.by_levels:
+            coords[f"{b.key}__by"] = b.by_levels
+
+    with pm.Model(coords=coords) as model:
+        # ---- fixed part, per response
+        etas, betas = [], []
+        for k in range(r):
+            sfx = f"__{resp[k]}" if multivariate else ""
+            rname = resp[k] if multivariate else ""
+            eta_k = 0.0
+            b_vec = None
+            if others:
+                b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
+                eta_k = pt.dot(Xc, b_vec)
+            if has_int:
+                p_int = priors.resolve("Intercept", default_intercept(y[:, k], family.link),
+                                       resp=rname)
+                icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
+                eta_k = eta_k + icpt
+                beta_orig = [icpt - (pt.dot(means, b_vec) if others else 0.0)]
+            else:
+                beta_orig = []
+            full = [None] * X.shape[1]
+            if has_int:
+                full[int_col] = beta_orig[0]
+            for i, j in enumerate(others):
+                full[j] = b_vec[i]
+            beta_k = pt.stack(full) if full else pt.zeros(0)
+            pm.Deterministic(f"_beta{sfx}", beta_k)
+            betas.append(beta_k)
+            etas.append(eta_k)
+
+        # ---- covariance blocks
+        scale = {k: default_scale(y[:, k], family.link) for k in range(r)}
+        chols = {}
+        for b in blocks:
+            chols[b.key] = _block_covariance(b, priors, scale, resp, multivariate)
+
+        # ---- distributional parameters
+        dpars = _dpars(family, priors, scale, resp, multivariate, rescor, y)
+
+        if likelihood == "marginal":
+            from .marginal_model import add_marginal_likelihood
+            extras = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp)
+        else:
+            extras = {}
+            for b in blocks:
+                T = chols[b.key]   # (H, Q, Q) lower-triangular or (H, Q) sds
+                z = pm.Normal(f"z__{b.key}", 0.0, 1.0, dims=(f"{b.key}__level",
+                                                             f"{b.key}__coef"))
+                if b.correlated and b.Q > 1:
+                    Tj = T[b.by_codes] if b.by_levels else T[0]
+                    if b.by_levels:
+                        u = pt.sum(Tj * z[:, None, :], axis=-1)
+                    else:
+                        u = pt.dot(z, Tj.T)
+                else:
+                    sd = T[b.by_codes] if b.by_levels else T[0]
+                    u = z * sd
+                pm.Deterministic(f"u__{b.key}", u, dims=(f"{b.key}__level", f"{b.key}__coef"))
+                for part in b.parts:
+                    t = design.terms[part.term]
+                    up = u[:, part.offset:part.offset + part.q]
+                    etas[part.response] = etas[part.response] + pt.sum(
+                        t.X * up[t.codes], axis=1)
+            _conditional_likelihood(family, etas, dpars, y, design.trials, multivariate,
+                                    rescor)
+    priors.check_all_used()
+    return Built(model=model, design=design, family=family, priors=priors,
+                 likelihood=likelihood, blocks=blocks, x_means=[means] * r,
+                 fixed_names=[list(design.X_names)] * r, centred=[has_int] * r,
+                 extras=extras)
+
+
+def _fixed_coefficients(priors: PriorSet, names: list[str], resp: str, sfx: str):
+    """Vector b of the non-intercept coefficients; coefficient-specific priors get their own RV."""
+    import pytensor.tensor as pt
+    flat = Prior("flat", (), "b")
+    rows = [priors.resolve("b", flat, coef=c, resp=resp) for c in names]
+    shared = [i for i, rw in enumerate(rows) if rw.source == "default" or not rw.prior.coef]
+    parts = [None] * len(names)
+    if shared:
+        groups: dict[str, list[int]] = {}
+        for i in shared:
+            groups.setdefault(str(rows[i].prior), []).append(i)
+        for g, idx in enumerate(groups.values()):
+            name = f"b{sfx}" if g == 0 else f"b{sfx}__{g}"
+            vec = pymc_rv(name, [rows[i].prior for i in idx], shape=len(idx))
+            for m, i in enumerate(idx):
+                parts[i] = vec[m]
+    for i, rw in enumerate(rows):
+        if parts[i] is None:
+            parts[i] = pymc_rv(f"b{sfx}__{names[i]}", [rw.prior])
+    return pt.stack(parts)
+
+
+def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
+                      multivariate: bool):
+    """Cholesky factors (H, Q, Q) of a correlated block, or sds (H, Q) of an uncorrelated one."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    sd_priors = []
+    for part in b.parts:
+        rname = resp[part.response] if multivariate else ""
+        for c, label in enumerate(b.labels[part.offset:part.offset + part.q]):
+            coef = label[len(rname) + 1:] if multivariate else label
+            d = Prior("student_t", (3.0, 0.0, scale[part.response]), "sd")
+            sd_priors.append(priors.resolve("sd", d, coef=coef, group=b.group,
+                                            resp=rname).prior)
+    H = b.H
+    if b.correlated and b.Q > 1:
+        eta_prior = priors.resolve("cor", Prior("lkj", (1.0,), "cor"), group=b.group).prior
+        eta = eta_prior.args[0]
+        chols = []
+        for h in range(H):
+            sfx = f"__{h}" if b.by_levels else ""
+            chol, corr, std = pm.LKJCholeskyCov(
+                f"chol__{b.key}{sfx}", n=b.Q, eta=eta,
+                sd_dist=pymc_dist(sd_priors, lower=0.0, shape=b.Q), compute_corr=True)
+            pm.Deterministic(f"_corr__{b.key}{sfx}", corr)
+            pm.Deterministic(f"_std__{b.key}{sfx}", std)
+            chols.append(chol)
+        return pt.stack(chols)
+    sds = []
+    for h in range(H):
+        sfx = f"__{h}" if b.by_levels else ""
+        sds.append(pymc_rv(f"sd__{b.key}{sfx}", sd_priors, lower=0.0, shape=b.Q))
+    return pt.stack(sds)
+
+
+def _dpars(family: Family, priors: PriorSet, scale: dict, resp: list[str], multivariate: bool,
+           rescor: bool, y: np.ndarray) -> dict:
+    import pymc as pm
+    out: dict = {}
+    r = len(resp)
+    if "sigma" in family.dpars:
+        rows = [priors.resolve("sigma", Prior("student_t", (3.0, 0.0, scale[k]), "sigma"),
+                               resp=resp[k] if multivariate else "") for k in range(r)]
+        if multivariate and rescor:
+            eta = priors.resolve("rescor", Prior("lkj", (1.0,), "rescor")).prior.args[0]
+            chol, corr, std = pm.LKJCholeskyCov(
+                "chol__rescor", n=r, eta=eta,
+                sd_dist=pymc_dist([rw.prior for rw in rows], lower=0.0, shape=r),
+                compute_corr=True)
+            pm.Deterministic("_corr__rescor", corr)
+            pm.Deterministic("_std__rescor", std)
+            out["chol_R"] = chol
+            out["sigma"] = [std[k] for k in range(r)]
+        else:
+            out["sigma"] = [pymc_rv("sigma" + (f"__{resp[k]}" if multivariate else ""),
+                                    [rows[k].prior], lower=0.0) for k in range(r)]
+    if "nu" in family.dpars:
+        out["nu"] = pymc_rv("nu", [priors.resolve("nu", Prior("gamma", (2.0, 0.1), "nu"))
+                                   .prior], lower=1.0)
+    if "shape" in family.dpars:
+        out["shape"] = pymc_rv("shape", [priors.resolve(
+            "shape", Prior("gamma", (0.01, 0.01), "shape")).prior], lower=0.0)
+    return out
+
+
+def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor):
+    import pymc as pm
+    import pytensor.tensor as pt
+    if multivariate:
+        mu = pt.stack(etas, axis=1)
+        if rescor:
+            pm.MvNormal("y", mu=mu, chol=dpars["chol_R"], observed=y, dims=("obs", None))
+        else:
+            sig = pt.stack(dpars["sigma"])
+            pm.Normal("y", mu=mu, sigma=sig[None, :], observed=y)
+        return
+    eta = etas[0]
+    obs = y[:, 0]
+    name = family.name
+    if name == "gaussian":
+        mu = inverse_link_tensor(family.link, eta)
+        pm.Normal("y", mu=mu, sigma=dpars["sigma"][0], observed=obs, dims="obs")
+    elif name == "student":
+        mu = inverse_link_tensor(family.link, eta)
+        pm.StudentT("y", nu=dpars["nu"], mu=mu, sigma=dpars["sigma"][0], observed=obs,
+                    dims="obs")
+    elif name == "lognormal":
+        pm.LogNormal("y", mu=inverse_link_tensor(family.link, eta), sigma=dpars["sigma"][0],
+                     observed=obs, dims="obs")
+    elif name == "bernoulli":
+        if family.link == "logit":
+            pm.Bernoulli("y", logit_p=eta, observed=obs, dims="obs")
+        else:
+            pm.Bernoulli("y", p=inverse_link_tensor(family.link, eta), observed=obs, dims="obs")
+    elif name == "binomial":
+        if family.link == "logit":
+            pm.Binomial("y", n=trials, logit_p=eta, observed=obs, dims="obs")
+        else:
+            pm.Binomial("y", n=trials, p=inverse_link_tensor(family.link, eta), observed=obs,
+                        dims="obs")
+    elif name == "poisson":
+        pm.Poisson("y", mu=inverse_link_tensor(family.link, eta), observed=obs, dims="obs")
+    elif name == "negbinomial":
+        pm.NegativeBinomial("y", mu=inverse_link_tensor(family.link, eta),
+                            alpha=dpars["shape"], observed=obs, dims="obs")
+    elif name == "gamma":
+        mu = inverse_link_tensor(family.link, eta)
+        pm.Gamma("y", alpha=dpars["shape"], beta=dpars["shape"] / mu, observed=obs, dims="obs")
+    else:  # pragma: no cover - families are checked in get_family
+        raise FamilyError(f"family {name!r} has no likelihood")

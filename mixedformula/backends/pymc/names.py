@@ -1,0 +1,84 @@
+"""Raw PyMC draws → posterior variables with brms names (see docs/dev/CONTRACT.md).
+
+``b_<coef>`` (original scale), ``sd_<group>__<coef>``, ``cor_<group>__<c1>__<c2>``,
+``sigma``, ``nu``, ``shape``, ``r_<group>`` (dims: level, coefficient); multivariate
+``b_<resp>_<coef>``, ``sigma_<resp>``, ``rescor__<r1>__<r2>``; by-groups append
+``:<by><level>`` (``sd_g__Intercept:hA``) as brms does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .build import Built
+
+
+def _scalar(arr: np.ndarray, chain_draw) -> xr.DataArray:
+    return xr.DataArray(arr, dims=("chain", "draw"), coords=chain_draw)
+
+
+def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = None
+                   ) -> xr.Dataset:
+    """Build the brms-named posterior from the raw one.
+
+    ``group_effects`` maps block key → array (chain, draw, J, Q) for engines that draw u after
+    sampling (the marginal engine); otherwise u is read from the ``u__<block>`` deterministics.
+    """
+    design = built.design
+    resp = design.response_names
+    mv = len(resp) > 1
+    cd = {"chain": raw.coords["chain"].values, "draw": raw.coords["draw"].values}
+    out: dict[str, xr.DataArray] = {}
+    for k, rname in enumerate(resp):
+        sfx = f"__{rname}" if mv else ""
+        pre = f"{rname}_" if mv else ""
+        beta = raw[f"_beta{sfx}"].values
+        for j, name in enumerate(design.X_names):
+            out[f"b_{pre}{name}"] = _scalar(beta[..., j], cd)
+    r_parts: dict[str, list] = {}
+    for b in built.blocks:
+        H = b.H
+        for h in range(H):
+            hs = f"__{h}" if b.by_levels else ""
+            by = f":{b.by}{b.by_levels[h]}" if b.by_levels else ""
+            if b.correlated and b.Q > 1:
+                std = raw[f"_std__{b.key}{hs}"].values
+                corr = raw[f"_corr__{b.key}{hs}"].values
+                for c, lab in enumerate(b.labels):
+                    out[f"sd_{b.group}__{lab}{by}"] = _scalar(std[..., c], cd)
+                for c1 in range(b.Q):
+                    for c2 in range(c1 + 1, b.Q):
+                        out[f"cor_{b.group}__{b.labels[c1]}__{b.labels[c2]}{by}"] = _scalar(
+                            corr[..., c1, c2], cd)
+            else:
+                sd = raw[f"sd__{b.key}{hs}"].values
+                for c, lab in enumerate(b.labels):
+                    out[f"sd_{b.group}__{lab}{by}"] = _scalar(sd[..., c], cd)
+        if group_effects is not None and b.key in group_effects:
+            u = np.asarray(group_effects[b.key])
+        else:
+            u = raw[f"u__{b.key}"].values
+        r_parts.setdefault(b.group, []).append((b, u))
+    for group, parts in r_parts.items():
+        levels = parts[0][0].levels
+        labels = [lab for b, _ in parts for lab in b.labels]
+        u = np.concatenate([u for _, u in parts], axis=-1)
+        out[f"r_{group}"] = xr.DataArray(
+            u, dims=("chain", "draw", group, f"{group}__coef"),
+            coords={**cd, group: levels, f"{group}__coef": labels})
+    if "chol__rescor" in raw:
+        std = raw["_std__rescor"].values
+        corr = raw["_corr__rescor"].values
+        for k, rname in enumerate(resp):
+            out[f"sigma_{rname}"] = _scalar(std[..., k], cd)
+        for k1 in range(len(resp)):
+            for k2 in range(k1 + 1, len(resp)):
+                out[f"rescor__{resp[k1]}__{resp[k2]}"] = _scalar(corr[..., k1, k2], cd)
+    elif mv and f"sigma__{resp[0]}" in raw:
+        for rname in resp:
+            out[f"sigma_{rname}"] = _scalar(raw[f"sigma__{rname}"].values, cd)
+    for name in ("sigma", "nu", "shape"):
+        if name in raw:
+            out[name] = _scalar(raw[name].values, cd)
+    return xr.Dataset(out, attrs=dict(raw.attrs))

@@ -1,0 +1,172 @@
+"""``Model`` and ``fit``: formula + data → sampled :class:`~mixedformula.results.fit.Fit`.
+
+>>> fit = mf.fit("Reaction ~ Days + (Days | Subject)", data)          # doctest: +SKIP
+>>> model = mf.Model(formula, data, family="gaussian", priors=[mf.prior("normal(0, 5)")])
+>>> model.pymc_model                                                  # the emitted pm.Model
+>>> fit = model.fit(draws=1000, tune=1000, chains=4, seed=1, sampler="auto")
+
+Likelihood engines: ``"conditional"`` (any family; group effects sampled, non-centred) and
+``"marginal"`` (Gaussian; group effects integrated out and drawn exactly afterwards). The default
+``"auto"`` takes the marginal engine wherever it applies and says in the summary header when it
+falls back to the conditional one, and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from .design import Design, design_matrices
+from .errors import MixedFormulaError
+from .families import Family, get_family
+from .formula import FormulaSpec, parse
+from .priors import Prior, PriorSet
+
+SAMPLERS = ("auto", "nutpie", "pymc")
+LIKELIHOODS = ("auto", "conditional", "marginal")
+
+
+def marginal_applies(design: Design, family: Family) -> tuple[bool, str]:
+    """Whether the marginal engine can fit this model, and if not, why not."""
+    if not family.gaussian or family.link != "identity":
+        return False, (f"family {family.name} ({family.link} link) is not Gaussian with "
+                       "identity link")
+    if not design.terms:
+        return False, "the model has no group terms"
+    try:
+        from .backends.pymc.marginal_model import marginal_support
+    except ImportError:  # pragma: no cover - the marginal module is part of the package
+        return False, "the marginal engine is not available"
+    return marginal_support(design)
+
+
+class Model:
+    """A mixed model from one formula: design built once, PyMC model built on first use."""
+
+    def __init__(self, formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
+                 priors=None, likelihood: str = "auto", link: str | None = None,
+                 rescor: bool | None = None, na_action: str = "drop"):
+        if likelihood not in LIKELIHOODS:
+            raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
+                                    f"not {likelihood!r}")
+        self.formula = formula if isinstance(formula, FormulaSpec) else parse(formula)
+        self.family = get_family(family, link)
+        self.design = design_matrices(self.formula, data, na_action=na_action)
+        self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
+            [] if priors is None else [priors])
+        self.rescor = rescor
+        ok, why = marginal_applies(self.design, self.family)
+        if likelihood == "marginal" and not ok:
+            raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
+        self.likelihood = ("marginal" if ok else "conditional") if likelihood == "auto" \
+            else likelihood
+        self.engine_note = "" if (likelihood != "auto" or ok or not self.design.terms
+                                  or not self.family.gaussian) else \
+            f"conditional engine used because {why}"
+        self._built = None
+
+    # -- building -------------------------------------------------------------------------
+    @property
+    def built(self):
+        if self._built is None:
+            from .backends.pymc.build import build_model
+            self.priors = PriorSet(self.prior_list)
+            self._built = build_model(self.design, self.family, self.priors,
+                                      likelihood=self.likelihood, rescor=self.rescor)
+        return self._built
+
+    @property
+    def pymc_model(self):
+        """The emitted ``pm.Model`` (inspect it, sample it yourself, add to it)."""
+        return self.built.model
+
+    def prior_summary(self):
+        return self.built.priors.summary()
+
+    # -- sampling -------------------------------------------------------------------------
+    def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
+            sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
+            target_accept: float | None = None):
+        """Sample the posterior and return a :class:`~mixedformula.results.fit.Fit`."""
+        from .results.fit import Fit
+        if sampler not in SAMPLERS:
+            raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
+        if sampler == "auto":
+            sampler = "nutpie" if _has_nutpie() else "pymc"
+        if progressbar is None:
+            progressbar = sys.stderr.isatty() and not os.environ.get("CI")
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**31))
+        cores = cores or min(chains, os.cpu_count() or 1)
+        built = self.built
+        t0 = time.perf_counter()
+        idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
+                        target_accept)
+        seconds = time.perf_counter() - t0
+        group_effects = None
+        if self.likelihood == "marginal":
+            from .backends.pymc.marginal_model import recover_group_effects
+            group_effects = recover_group_effects(built, idata.posterior, seed)
+        from .backends.pymc.names import brms_posterior
+        posterior = brms_posterior(idata.posterior, built, group_effects)
+        idata = _replace_posterior(idata, posterior)
+        info = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains,
+                "seed": seed, "seconds": round(seconds, 3), "engine_note": self.engine_note,
+                "likelihood": self.likelihood, "formula": self.formula.text,
+                "family": self.family.name, "link": self.family.link,
+                "nobs": self.design.nobs}
+        idata.attrs["mixedformula"] = json.dumps(info)
+        return Fit(idata, self.design, self.family, built.priors, self.likelihood, info)
+
+
+def _has_nutpie() -> bool:
+    try:
+        import nutpie  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target_accept):
+    import warnings
+    if sampler == "nutpie":
+        import nutpie
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            compiled = nutpie.compile_pymc_model(model)
+        kw = {} if target_accept is None else {"target_accept": target_accept}
+        return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                             progress_bar=progressbar, cores=cores, save_warmup=False, **kw)
+    import pymc as pm
+    with model:
+        return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                         progressbar=progressbar, cores=cores, compute_convergence_checks=False,
+                         target_accept=target_accept or 0.8)
+
+
+def _replace_posterior(idata, posterior):
+    import arviz as az
+    groups = {"posterior": posterior}
+    for g in ("sample_stats", "observed_data"):
+        if g in idata.groups():
+            groups[g] = idata[g]
+    return az.InferenceData(**groups)
+
+
+def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
+        link: str | None = None, rescor: bool | None = None, na_action: str = "drop",
+        draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
+        sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
+        target_accept: float | None = None):
+    """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``."""
+    model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
+                  rescor=rescor, na_action=na_action)
+    return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                     progressbar=progressbar, cores=cores, target_accept=target_accept)
+
+
+__all__ = ["Model", "fit", "Prior", "marginal_applies"]
