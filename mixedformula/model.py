@@ -49,7 +49,8 @@ class Model:
 
     def __init__(self, formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
                  priors=None, likelihood: str = "auto", link: str | None = None,
-                 rescor: bool | None = None, na_action: str = "drop"):
+                 rescor: bool | None = None, rescor_by: str | None = None,
+                 na_action: str = "drop"):
         if likelihood not in LIKELIHOODS:
             raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                     f"not {likelihood!r}")
@@ -59,7 +60,10 @@ class Model:
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
             [] if priors is None else [priors])
         self.rescor = rescor
+        self.residual_by = _residual_by(rescor_by, data, self.design)
         ok, why = marginal_applies(self.design, self.family)
+        if ok and self.residual_by is not None:
+            ok, why = False, "rescor_by is not supported by the marginal engine yet"
         if likelihood == "marginal" and not ok:
             raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
         self.likelihood = ("marginal" if ok else "conditional") if likelihood == "auto" \
@@ -76,7 +80,8 @@ class Model:
             from .backends.pymc.build import build_model
             self.priors = PriorSet(self.prior_list)
             self._built = build_model(self.design, self.family, self.priors,
-                                      likelihood=self.likelihood, rescor=self.rescor)
+                                      likelihood=self.likelihood, rescor=self.rescor,
+                                      residual_by=self.residual_by)
         return self._built
 
     @property
@@ -123,6 +128,25 @@ class Model:
         return Fit(idata, self.design, self.family, built.priors, self.likelihood, info)
 
 
+def _residual_by(column: str | None, data, design: Design):
+    """Codes of ``rescor_by`` for the rows the design kept (levels sorted, as lme4 factors)."""
+    if column is None:
+        return None
+    import pandas as pd
+    from .backends.pymc.build import ResidualBy
+    from .design import as_pandas
+    from .errors import DataError
+    df = as_pandas(data)
+    if column not in df.columns:
+        raise DataError(f"rescor_by column {column!r} is not in the data")
+    col = df.loc[design.row_index, column]
+    if col.isna().any():
+        raise DataError(f"rescor_by column {column!r} has {int(col.isna().sum())} missing "
+                        "values in the rows used")
+    codes, levels = pd.factorize(col, sort=True)
+    return ResidualBy(column, [str(x) for x in levels], codes.astype(np.int64))
+
+
 def _has_nutpie() -> bool:
     try:
         import nutpie  # noqa: F401
@@ -158,13 +182,14 @@ def _replace_posterior(idata, posterior):
 
 
 def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
-        link: str | None = None, rescor: bool | None = None, na_action: str = "drop",
+        link: str | None = None, rescor: bool | None = None, rescor_by: str | None = None,
+        na_action: str = "drop",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
         sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
         target_accept: float | None = None):
     """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``."""
     model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
-                  rescor=rescor, na_action=na_action)
+                  rescor=rescor, rescor_by=rescor_by, na_action=na_action)
     return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                      progressbar=progressbar, cores=cores, target_accept=target_accept)
 

@@ -54,8 +54,18 @@ def _response_names(design: Design) -> list[str]:
     return list(design.response_names)
 
 
+@dataclass
+class ResidualBy:
+    """``rescor_by``: the residual covariance R estimated per level of a factor."""
+
+    column: str
+    levels: list[str]
+    codes: np.ndarray        # (n,) level of each row
+
+
 def build_model(design: Design, family: Family, priors: PriorSet,
-                likelihood: str = "conditional", rescor: bool | None = None) -> Built:
+                likelihood: str = "conditional", rescor: bool | None = None,
+                residual_by: ResidualBy | None = None) -> Built:
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -78,7 +88,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     Xo = X[:, others]
     means = Xo.mean(axis=0) if has_int else np.zeros(len(others))
     Xc = Xo - means
-    coords = {"obs": np.arange(n)}
+    coords = {"obs": np.arange(n), "response": resp}
     fixed_names = [design.X_names[j] for j in others]
     for b in blocks:
         coords[f"{b.key}__level"] = b.levels
@@ -122,7 +132,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             chols[b.key] = _block_covariance(b, priors, scale, resp, multivariate)
 
         # ---- distributional parameters
-        dpars = _dpars(family, priors, scale, resp, multivariate, rescor, y)
+        dpars = _dpars(family, priors, scale, resp, multivariate, rescor, residual_by)
 
         if likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
@@ -149,12 +159,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     etas[part.response] = etas[part.response] + pt.sum(
                         t.X * up[t.codes], axis=1)
             _conditional_likelihood(family, etas, dpars, y, design.trials, multivariate,
-                                    rescor)
+                                    rescor, residual_by)
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks, x_means=[means] * r,
                  fixed_names=[list(design.X_names)] * r, centred=[has_int] * r,
-                 extras=extras)
+                 extras={**extras, "residual_by": residual_by})
 
 
 def _fixed_coefficients(priors: PriorSet, names: list[str], resp: str, sfx: str):
@@ -214,26 +224,42 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
 
 
 def _dpars(family: Family, priors: PriorSet, scale: dict, resp: list[str], multivariate: bool,
-           rescor: bool, y: np.ndarray) -> dict:
+           rescor: bool, residual_by: ResidualBy | None) -> dict:
+    """sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
+    with ``residual_by`` one of these per level), nu, shape."""
     import pymc as pm
+    import pytensor.tensor as pt
     out: dict = {}
     r = len(resp)
+    levels = residual_by.levels if residual_by is not None else [None]
     if "sigma" in family.dpars:
         rows = [priors.resolve("sigma", Prior("student_t", (3.0, 0.0, scale[k]), "sigma"),
                                resp=resp[k] if multivariate else "") for k in range(r)]
         if multivariate and rescor:
             eta = priors.resolve("rescor", Prior("lkj", (1.0,), "rescor")).prior.args[0]
-            chol, corr, std = pm.LKJCholeskyCov(
-                "chol__rescor", n=r, eta=eta,
-                sd_dist=pymc_dist([rw.prior for rw in rows], lower=0.0, shape=r),
-                compute_corr=True)
-            pm.Deterministic("_corr__rescor", corr)
-            pm.Deterministic("_std__rescor", std)
-            out["chol_R"] = chol
-            out["sigma"] = [std[k] for k in range(r)]
+            chols = []
+            for h, _ in enumerate(levels):
+                hs = f"__{h}" if residual_by is not None else ""
+                chol, corr, std = pm.LKJCholeskyCov(
+                    f"chol__rescor{hs}", n=r, eta=eta,
+                    sd_dist=pymc_dist([rw.prior for rw in rows], lower=0.0, shape=r),
+                    compute_corr=True)
+                pm.Deterministic(f"_corr__rescor{hs}", corr)
+                pm.Deterministic(f"_std__rescor{hs}", std)
+                chols.append(chol)
+            out["chol_R"] = pt.stack(chols)          # (H, r, r)
+            out["sigma"] = [pt.sqrt(pt.sum(out["chol_R"][:, k, :] ** 2, axis=-1))
+                            for k in range(r)]
         else:
-            out["sigma"] = [pymc_rv("sigma" + (f"__{resp[k]}" if multivariate else ""),
-                                    [rows[k].prior], lower=0.0) for k in range(r)]
+            sig = []
+            for k in range(r):
+                name = "sigma" + (f"__{resp[k]}" if multivariate else "")
+                if residual_by is None:
+                    sig.append(pt.stack([pymc_rv(name, [rows[k].prior], lower=0.0)]))
+                else:
+                    sig.append(pymc_rv(name + "__by", [rows[k].prior] * len(levels),
+                                       lower=0.0, shape=len(levels)))
+            out["sigma"] = sig                          # per response: (H,)
     if "nu" in family.dpars:
         out["nu"] = pymc_rv("nu", [priors.resolve("nu", Prior("gamma", (2.0, 0.1), "nu"))
                                    .prior], lower=1.0)
@@ -243,29 +269,35 @@ def _dpars(family: Family, priors: PriorSet, scale: dict, resp: list[str], multi
     return out
 
 
-def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor):
+def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor,
+                            residual_by: ResidualBy | None = None):
     import pymc as pm
     import pytensor.tensor as pt
+    codes = residual_by.codes if residual_by is not None else np.zeros(y.shape[0], dtype=int)
     if multivariate:
         mu = pt.stack(etas, axis=1)
         if rescor:
-            pm.MvNormal("y", mu=mu, chol=dpars["chol_R"], observed=y, dims=("obs", None))
+            from .mvnormal import add_mvnormal
+            chol = dpars["chol_R"][0] if residual_by is None else dpars["chol_R"][codes]
+            add_mvnormal("y", mu, chol, y, dims=("obs", "response"))
         else:
-            sig = pt.stack(dpars["sigma"])
-            pm.Normal("y", mu=mu, sigma=sig[None, :], observed=y)
+            sig = pt.stack([s[codes] for s in dpars["sigma"]], axis=1)
+            pm.Normal("y", mu=mu, sigma=sig, observed=y, dims=("obs", "response"))
         return
     eta = etas[0]
     obs = y[:, 0]
     name = family.name
+    sigma = None
+    if "sigma" in dpars:
+        sigma = dpars["sigma"][0][0] if residual_by is None else dpars["sigma"][0][codes]
     if name == "gaussian":
         mu = inverse_link_tensor(family.link, eta)
-        pm.Normal("y", mu=mu, sigma=dpars["sigma"][0], observed=obs, dims="obs")
+        pm.Normal("y", mu=mu, sigma=sigma, observed=obs, dims="obs")
     elif name == "student":
         mu = inverse_link_tensor(family.link, eta)
-        pm.StudentT("y", nu=dpars["nu"], mu=mu, sigma=dpars["sigma"][0], observed=obs,
-                    dims="obs")
+        pm.StudentT("y", nu=dpars["nu"], mu=mu, sigma=sigma, observed=obs, dims="obs")
     elif name == "lognormal":
-        pm.LogNormal("y", mu=inverse_link_tensor(family.link, eta), sigma=dpars["sigma"][0],
+        pm.LogNormal("y", mu=inverse_link_tensor(family.link, eta), sigma=sigma,
                      observed=obs, dims="obs")
     elif name == "bernoulli":
         if family.link == "logit":

@@ -67,15 +67,25 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
         out[f"r_{group}"] = xr.DataArray(
             u, dims=("chain", "draw", group, f"{group}__coef"),
             coords={**cd, group: levels, f"{group}__coef": labels})
-    if "chol__rescor" in raw:
-        std = raw["_std__rescor"].values
-        corr = raw["_corr__rescor"].values
-        for k, rname in enumerate(resp):
-            out[f"sigma_{rname}"] = _scalar(std[..., k], cd)
-        for k1 in range(len(resp)):
-            for k2 in range(k1 + 1, len(resp)):
-                out[f"rescor__{resp[k1]}__{resp[k2]}"] = _scalar(corr[..., k1, k2], cd)
-    elif mv and f"sigma__{resp[0]}" in raw:
+    rby = built.extras.get("residual_by")
+    by_tags = [f":{rby.column}{lev}" for lev in rby.levels] if rby is not None else [""]
+    for h, tag in enumerate(by_tags):
+        hs = f"__{h}" if rby is not None else ""
+        if f"chol__rescor{hs}" in raw:
+            std = raw[f"_std__rescor{hs}"].values
+            corr = raw[f"_corr__rescor{hs}"].values
+            for k, rname in enumerate(resp):
+                out[f"sigma_{rname}{tag}"] = _scalar(std[..., k], cd)
+            for k1 in range(len(resp)):
+                for k2 in range(k1 + 1, len(resp)):
+                    out[f"rescor__{resp[k1]}__{resp[k2]}{tag}"] = _scalar(
+                        corr[..., k1, k2], cd)
+        elif rby is not None:
+            for rname in resp:
+                raw_name = f"sigma__{rname}__by" if mv else "sigma__by"
+                out[f"sigma_{rname}{tag}" if mv else f"sigma{tag}"] = _scalar(
+                    raw[raw_name].values[..., h], cd)
+    if mv and f"sigma__{resp[0]}" in raw:
         for rname in resp:
             out[f"sigma_{rname}"] = _scalar(raw[f"sigma__{rname}"].values, cd)
     for name in ("sigma", "nu", "shape"):

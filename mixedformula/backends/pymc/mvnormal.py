@@ -1,0 +1,44 @@
+"""Multivariate normal log-density with per-row Cholesky factors, by forward substitution.
+
+For residuals e_i = y_i − μ_i with R_i = L_i L_iᵀ (L_i lower-triangular, r × r):
+
+    log p(y_i) = −½ ‖L_i⁻¹ e_i‖² − Σ_k log L_i[k, k] − (r/2) log 2π,
+
+and ``w = L_i⁻¹ e_i`` is found by forward substitution,
+``w_k = (e_k − Σ_{j<k} L[k, j] w_j) / L[k, k]``, unrolled over the (few) responses so that the
+graph is elementwise over rows. Written by hand because ``pm.MvNormal`` with a batch of n
+Cholesky factors solves n small triangular systems through Blockwise, which was 5.7× slower to
+sample in our measurements (2000 rows, r = 2: 5.7 s vs 1.0 s with nutpie).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mvnormal_chol_logp(value, mu, chol):
+    """Per-row log-density, shape (n,). ``chol``: (n, r, r) or (r, r)."""
+    import pytensor.tensor as pt
+    d = value - mu
+    r = int(value.type.shape[-1]) if value.type.shape[-1] is not None else None
+    if r is None:
+        raise ValueError("the number of responses must be known when the model is built")
+    batched = chol.ndim == 3
+    w, logdet = [], 0.0
+    for k in range(r):
+        acc = d[..., k]
+        for j in range(k):
+            lkj = chol[:, k, j] if batched else chol[k, j]
+            acc = acc - lkj * w[j]
+        lkk = chol[:, k, k] if batched else chol[k, k]
+        w.append(acc / lkk)
+        logdet = logdet + pt.log(lkk)
+    quad = sum(x ** 2 for x in w)
+    return -0.5 * quad - logdet - 0.5 * r * np.log(2.0 * np.pi)
+
+
+def add_mvnormal(name: str, mu, chol, observed, dims=None):
+    """Register ``observed ~ MvNormal(mu, chol cholᵀ)`` row-wise (pointwise log-likelihood kept)."""
+    import pymc as pm
+    return pm.CustomDist(name, mu, chol, logp=mvnormal_chol_logp, observed=observed,
+                         signature="(r),(r,r)->(r)", dims=dims)
