@@ -25,6 +25,8 @@ _LAZY = {
     "save": ("mixedformula.results.io", "save"),
     "load": ("mixedformula.results.io", "load"),
     "lmer": ("mixedformula.reml", "lmer"),
+    "simulate": ("mixedformula.simulate", "simulate"),
+    "get_family": ("mixedformula.families", "get_family"),
 }
 
 __all__ = ["DataError", "FamilyError", "FormulaError", "FormulaSpec", "MixedFormulaError",

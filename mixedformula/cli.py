@@ -15,11 +15,10 @@ EXAMPLES = {
 
 def _example(args) -> int:
     from . import datasets
-    from .design import design_matrices
+    from .model import fit
     data_name, formula = EXAMPLES[args.name]
-    design = design_matrices(formula, datasets.load(data_name))
-    print(design.formula)
-    print(design)
+    result = fit(formula, datasets.load(data_name), seed=args.seed)
+    print(result.summary())
     return 0
 
 
@@ -28,6 +27,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("example", help="run a bundled example")
     ex.add_argument("name", choices=sorted(EXAMPLES))
+    ex.add_argument("--seed", type=int, default=1)
     ex.set_defaults(func=_example)
     args = parser.parse_args(argv)
     try:
