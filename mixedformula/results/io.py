@@ -1,0 +1,324 @@
+"""``save(fit, path)`` / ``load(path)``: one netCDF (HDF5) file, no pickle.
+
+File layout (``InferenceData.to_netcdf``, engine h5netcdf):
+
+* every group of ``fit.idata`` unchanged (``posterior``, ``sample_stats``, ...), so arviz alone
+  can read the draws;
+* one extra group ``mixedformula`` holding the data columns the formula uses (rows kept by the
+  design, one variable ``col<k>`` per column with its name, kind and pandas dtype in the
+  attributes) and, in the attribute ``mixedformula``, a JSON document with the format version,
+  formula, family and link, prior specification strings, the prior_summary table, likelihood,
+  sampler info and the design facts the summary prints.
+
+:func:`load` reads the file back, rebuilds family (``families.get_family``), priors
+(``PriorSet.from_strings``) and the :class:`~mixedformula.design.Design` with
+``design_matrices(formula, data)`` so that the fit can predict. Files are written to a temporary
+file in the target directory and moved into place with ``os.replace`` (atomic on POSIX and
+Windows): an interrupted save leaves any previous file untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import MixedFormulaError
+
+FORMAT = "mixedformula-fit"
+VERSION = 1
+GROUP = "mixedformula"
+
+
+# -- JSON-safe metadata ----------------------------------------------------------------------
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if np.isfinite(x) else str(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if x is None or isinstance(x, (str, int)):
+        return x
+    return str(x)
+
+
+# -- data frame <-> xarray Dataset --------------------------------------------------------------
+
+def _used_rows(fit) -> pd.DataFrame | None:
+    """The columns the formula uses, rows with a missing value dropped (as design_matrices does)."""
+    data = fit.data
+    if data is None:
+        return None
+    from ..design import as_pandas
+    df = as_pandas(data)
+    cols = None
+    design = fit.design
+    if design is not None and getattr(design, "spec", None) is not None:
+        cols = list(getattr(design.spec, "columns", ()) or ())
+    if not cols:
+        cols = list(df.columns)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise MixedFormulaError(f"cannot save: fit.data lacks the column(s) {', '.join(missing)}")
+    df = df[cols]
+    keep = ~df.isna().any(axis=1).to_numpy()
+    return df.loc[keep]
+
+
+def _frame_to_dataset(df: pd.DataFrame) -> xr.Dataset:
+    variables = {}
+    for k, name in enumerate(df.columns):
+        col = df[name]
+        attrs = {"name": str(name), "pandas_dtype": str(col.dtype)}
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = _jsonable(list(col.cat.categories))
+            values = col.cat.codes.to_numpy(dtype=np.int64)
+            attrs.update(kind="categorical", categories=json.dumps(cats),
+                         ordered=int(bool(col.cat.ordered)))
+        elif pd.api.types.is_bool_dtype(col):
+            values = col.to_numpy(dtype=np.int8)
+            attrs["kind"] = "bool"
+        elif pd.api.types.is_integer_dtype(col):
+            values = col.to_numpy(dtype=np.int64)
+            attrs["kind"] = "int"
+        elif pd.api.types.is_float_dtype(col):
+            values = col.to_numpy(dtype=np.float64)
+            attrs["kind"] = "float"
+        else:
+            values = np.array([str(v) for v in col.to_numpy(dtype=object)], dtype=object)
+            attrs["kind"] = "string"
+        variables[f"col{k}"] = xr.DataArray(values, dims=("row",), attrs=attrs)
+    idx = df.index
+    if pd.api.types.is_integer_dtype(idx.dtype):
+        row = np.asarray(idx, dtype=np.int64)
+        kind = "int"
+    else:
+        row = np.array([str(v) for v in idx], dtype=object)
+        kind = "string"
+    ds = xr.Dataset(variables, coords={"row": row})
+    ds.attrs["row_kind"] = kind
+    return ds
+
+
+def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
+    names = sorted((v for v in ds.data_vars if v.startswith("col")), key=lambda v: int(v[3:]))
+    cols = {}
+    for v in names:
+        da = ds[v]
+        a = da.attrs
+        values = da.values
+        kind = a.get("kind")
+        if kind == "categorical":
+            cats = json.loads(a["categories"])
+            col = pd.Series(pd.Categorical.from_codes(values.astype(np.int64), categories=cats,
+                                                      ordered=bool(int(a.get("ordered", 0)))))
+        elif kind == "bool":
+            col = pd.Series(values.astype(bool))
+        elif kind in ("int", "float"):
+            col = pd.Series(values)
+        else:
+            col = pd.Series([str(x) for x in values], dtype=object)
+        try:
+            col = col.astype(a["pandas_dtype"]) if kind != "categorical" else col
+        except (TypeError, ValueError):
+            pass
+        cols[a["name"]] = col.to_numpy() if kind != "categorical" else col.values
+    index = ds["row"].values
+    if ds.attrs.get("row_kind") == "string":
+        index = pd.Index([str(x) for x in index], dtype=object)
+    df = pd.DataFrame(cols, index=index)
+    for v in names:   # restore pandas dtypes lost by to_numpy (str, Int64, ...)
+        a = ds[v].attrs
+        if a.get("kind") != "categorical" and str(df[a["name"]].dtype) != a["pandas_dtype"]:
+            try:
+                df[a["name"]] = df[a["name"]].astype(a["pandas_dtype"])
+            except (TypeError, ValueError):
+                pass
+    return df
+
+
+# -- save ---------------------------------------------------------------------------------------
+
+def _family_meta(family) -> dict:
+    links = getattr(family, "links", None)
+    return {"name": str(getattr(family, "name", family)),
+            "link": str(getattr(family, "link", (links or {}).get("mu", "identity"))),
+            "links": _jsonable(dict(links)) if isinstance(links, dict) else None}
+
+
+def _priors_meta(fit) -> tuple[list, list | None]:
+    specs = []
+    to_strings = getattr(fit.priors, "to_strings", None)
+    if callable(to_strings):
+        specs = _jsonable(list(to_strings()))
+    try:
+        table = fit.prior_summary()
+        table = None if table is None else {
+            "columns": [str(c) for c in table.columns],
+            "rows": _jsonable(table.astype(object).where(table.notna(), None).values.tolist())}
+    except Exception:     # a prior object without a usable summary: store none
+        table = None
+    return specs, table
+
+
+def save(fit, path) -> str:
+    """Write ``fit`` to ``path`` (netCDF/HDF5) atomically; returns the path."""
+    import arviz as az
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MixedFormulaError(f"cannot save to {path!r}: the directory {directory!r} "
+                                "does not exist")
+    data = _used_rows(fit)
+    prior_specs, prior_table = _priors_meta(fit)
+    meta = {
+        "format": FORMAT, "version": VERSION,
+        "formula": fit.formula,
+        "family": _family_meta(fit.family),
+        "priors": prior_specs, "prior_summary": prior_table,
+        "likelihood": str(fit.likelihood),
+        "info": _jsonable(fit.info),
+        "design": fit.meta.to_dict(),
+        "has_data": data is not None,
+    }
+    extra = _frame_to_dataset(data) if data is not None else xr.Dataset()
+    extra["format_version"] = xr.DataArray(np.int64(VERSION))   # never an empty (skipped) group
+    extra.attrs[GROUP] = json.dumps(meta)
+    groups = {g: fit.idata[g] for g in fit.idata.groups() if g != GROUP}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # arviz: non-standard group name
+        out = az.InferenceData(**groups, **{GROUP: extra})
+        out.attrs.update(getattr(fit.idata, "attrs", {}) or {})
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", suffix=".nc",
+                               dir=directory)
+    os.close(fd)
+    try:
+        out.to_netcdf(tmp, engine="h5netcdf")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+# -- load ---------------------------------------------------------------------------------------
+
+def _read(path: str):
+    import arviz as az
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with az.rc_context({"data.load": "eager"}):
+                return az.from_netcdf(path, engine="h5netcdf")
+    except Exception as e:   # h5py/xarray raise OSError, ValueError, KeyError, ... on bad files
+        raise MixedFormulaError(
+            f"cannot read {path!r}: not a complete netCDF/HDF5 file (truncated, damaged, or "
+            f"not written by mixedformula.save): {type(e).__name__}: {e}") from None
+
+
+def _meta(idata, path: str) -> dict:
+    if GROUP not in idata.groups() or "posterior" not in idata.groups():
+        raise MixedFormulaError(f"{path!r} is a netCDF file but not a mixedformula fit "
+                                f"(no '{GROUP}' or 'posterior' group); was it written by "
+                                "mixedformula.save?")
+    try:
+        meta = json.loads(idata[GROUP].attrs[GROUP])
+    except (KeyError, TypeError, ValueError) as e:
+        raise MixedFormulaError(f"{path!r}: the mixedformula metadata are missing or "
+                                f"damaged ({type(e).__name__})") from None
+    if meta.get("format") != FORMAT:
+        raise MixedFormulaError(f"{path!r} is not a mixedformula fit file")
+    if int(meta.get("version", 0)) > VERSION:
+        raise MixedFormulaError(f"{path!r} was written by a newer mixedformula (format "
+                                f"version {meta['version']}; this one reads up to {VERSION})")
+    return meta
+
+
+def _family(meta: dict):
+    fam = meta["family"]
+    try:
+        from ..families import get_family
+        return get_family(fam["name"], fam.get("link"))
+    except Exception:
+        links = fam.get("links") or {"mu": fam.get("link", "identity")}
+        return SimpleNamespace(name=fam["name"], link=fam.get("link"), links=links)
+
+
+class _StoredPriors:
+    """Stand-in when the prior specification cannot be rebuilt: serves the stored table."""
+
+    def __init__(self, specs):
+        self.specs = specs
+
+    def to_strings(self):
+        return list(self.specs)
+
+    def summary(self):
+        return pd.DataFrame(columns=["prior", "class", "coef", "group", "resp", "dpar", "lb",
+                                     "ub", "source"])
+
+
+def _priors(meta: dict):
+    specs = meta.get("priors") or []
+    try:
+        from ..priors import PriorSet
+        return PriorSet.from_strings(specs)
+    except ImportError:
+        return _StoredPriors(specs)
+
+
+def load(path):
+    """Read a fit written by :func:`save`; rebuilds the design from the stored data."""
+    from .fit import Fit, FitMeta
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    idata = _read(path)
+    meta = _meta(idata, path)
+    extra = idata[GROUP]
+    data = design = None
+    if meta.get("has_data"):
+        data = _dataset_to_frame(extra)
+        from ..design import design_matrices
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            design = design_matrices(meta["formula"], data)
+    groups = {g: idata[g] for g in idata.groups() if g != GROUP}
+    import arviz as az
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        clean = az.InferenceData(**groups)
+        clean.attrs.update(getattr(idata, "attrs", {}) or {})
+    fit = Fit(clean, design, _family(meta), _priors(meta), meta["likelihood"],
+              meta.get("info") or {}, data=data)
+    stored = FitMeta.from_dict(meta["design"])
+    if design is None:
+        fit._meta = stored
+    else:
+        fit._meta.n_dropped = stored.n_dropped
+    table = meta.get("prior_summary")
+    if table is not None:
+        fit._prior_table = pd.DataFrame(table["rows"], columns=table["columns"])
+    return fit

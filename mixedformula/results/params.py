@@ -1,0 +1,199 @@
+"""Read brms parameter names back into their parts (see docs/dev/CONTRACT.md).
+
+================================  ==============================================================
+posterior variable                meaning (block of brms' summary, row label)
+================================  ==============================================================
+``b_<coef>``                      regression coefficient (Regression Coefficients, ``<coef>``)
+``sd_<g>__<coef>[:<h><lev>]``     group-level sd (``~g`` block, ``sd(<coef>[:<h><lev>])``)
+``cor_<g>__<c1>__<c2>[:<h><lev>]``  group-level correlation (``cor(<c1>,<c2>[:<h><lev>])``)
+``sigma``, ``nu``, ``shape``,      further distributional parameters (row label = variable name)
+``sigma_<resp>[:<by>]``
+``rescor__<r1>__<r2>[:<by>]``     residual correlation (``rescor(<r1>,<r2>[:<by>])``)
+``r_<g>``                         group effects (level × coefficient); not a summary row
+================================  ==============================================================
+
+The group name is matched against the design's grouping factors first (``h:g`` of a nested term
+contains ``:``, a coefficient ``x:f`` too), so the split is never ambiguous for names the builder
+writes; the by-suffix ``:<h><level>`` is recognised from the design's ``gr(g, by = h)`` levels.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_SPEC = re.compile(r"^(sigma|nu|shape)($|_|:)")
+
+
+@dataclass
+class GroupInfo:
+    """What the summary needs to know about one grouping factor."""
+
+    name: str
+    nlevels: int
+    by: str | None = None                 # by-variable of gr(g, by = h)
+    by_levels: list[str] | None = None    # its levels
+
+
+@dataclass
+class SdParam:
+    var: str
+    group: str
+    coef: str
+    by_label: str | None = None   # "hA" for gr(g, by = h), level "A"
+    by_level: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"sd({self.coef}{':' + self.by_label if self.by_label else ''})"
+
+
+@dataclass
+class CorParam:
+    var: str
+    group: str
+    coef1: str
+    coef2: str
+    by_label: str | None = None
+    by_level: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"cor({self.coef1},{self.coef2}{':' + self.by_label if self.by_label else ''})"
+
+
+@dataclass
+class SpecParam:
+    var: str
+    dpar: str                    # sigma, nu, shape
+    resp: str | None = None      # response of a multivariate model
+    by_label: str | None = None  # rescor_by level label, e.g. "groupA"
+
+    @property
+    def label(self) -> str:
+        return self.var
+
+
+@dataclass
+class RescorParam:
+    var: str
+    resp1: str
+    resp2: str
+    by_label: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"rescor({self.resp1},{self.resp2}{':' + self.by_label if self.by_label else ''})"
+
+
+@dataclass
+class ParamIndex:
+    """Scalar posterior variables sorted into brms' summary blocks (posterior order kept)."""
+
+    fixed: list[str] = field(default_factory=list)             # variables b_*
+    groups: dict[str, GroupInfo] = field(default_factory=dict)  # formula order
+    sd: dict[str, list[SdParam]] = field(default_factory=dict)
+    cor: dict[str, list[CorParam]] = field(default_factory=dict)
+    spec: list[SpecParam] = field(default_factory=list)
+    rescor: list[RescorParam] = field(default_factory=list)
+    ranef: dict[str, str] = field(default_factory=dict)        # group → variable r_<group>
+
+    def scalar_vars(self) -> list[str]:
+        out = list(self.fixed)
+        for g in self.groups:
+            out += [p.var for p in self.sd.get(g, [])] + [p.var for p in self.cor.get(g, [])]
+        out += [p.var for p in self.spec] + [p.var for p in self.rescor]
+        return out
+
+
+def _split_by(rest: str, info: GroupInfo | None) -> tuple[str, str | None, str | None]:
+    """``"Intercept:hA"`` → ``("Intercept", "hA", "A")`` when h is the by-variable."""
+    if info is None or not info.by or not info.by_levels:
+        return rest, None, None
+    # longest level first, so that level "A1" is not read as "A" + "1"
+    for lev in sorted(info.by_levels, key=len, reverse=True):
+        sfx = f":{info.by}{lev}"
+        if rest.endswith(sfx) and len(rest) > len(sfx):
+            return rest[: -len(sfx)], f"{info.by}{lev}", lev
+    return rest, None, None
+
+
+def _split_pair(rest: str, known: set[str]) -> tuple[str, str]:
+    """``"Intercept__Days"`` → (``"Intercept"``, ``"Days"``), preferring known coefficient names."""
+    parts = rest.split("__")
+    for k in range(1, len(parts)):
+        a, b = "__".join(parts[:k]), "__".join(parts[k:])
+        if a in known and b in known:
+            return a, b
+    if len(parts) < 2:
+        return rest, ""
+    return parts[0], "__".join(parts[1:])
+
+
+def _split_resp_by(rest: str) -> tuple[str, str | None]:
+    if ":" in rest:
+        a, b = rest.split(":", 1)
+        return a, b
+    return rest, None
+
+
+def index_params(posterior, groups: list[GroupInfo] | None = None,
+                 responses: list[str] | None = None) -> ParamIndex:
+    """Sort the scalar variables of ``posterior`` (an xarray Dataset) into summary blocks."""
+    idx = ParamIndex()
+    for g in groups or []:
+        if g.name not in idx.groups:
+            idx.groups[g.name] = g
+    scalar = [v for v in posterior.data_vars
+              if set(posterior[v].dims) <= {"chain", "draw"}]
+    # group effects r_<group>: dims (chain, draw, <group>, <group>__coef)
+    known_coefs: dict[str, set[str]] = {}
+    for v in posterior.data_vars:
+        if v.startswith("r_") and posterior[v].ndim == 4:
+            g = v[2:]
+            idx.ranef[g] = v
+            if g not in idx.groups:
+                idx.groups[g] = GroupInfo(g, int(posterior[v].shape[2]))
+            known_coefs[g] = {str(c) for c in posterior[v].coords[posterior[v].dims[3]].values}
+    by_length = sorted(idx.groups, key=len, reverse=True)
+
+    def find_group(rest: str) -> tuple[str, str]:
+        for g in by_length:
+            if rest.startswith(g + "__"):
+                return g, rest[len(g) + 2:]
+        g, _, tail = rest.partition("__")
+        if g not in idx.groups:
+            idx.groups[g] = GroupInfo(g, 0)
+            by_length.insert(0, g)
+            by_length.sort(key=len, reverse=True)
+        return g, tail
+
+    for v in scalar:
+        if v.startswith("b_"):
+            idx.fixed.append(v)
+        elif v.startswith("sd_"):
+            g, rest = find_group(v[3:])
+            coef, by_label, by_level = _split_by(rest, idx.groups.get(g))
+            idx.sd.setdefault(g, []).append(SdParam(v, g, coef, by_label, by_level))
+            known_coefs.setdefault(g, set()).add(coef)
+        elif v.startswith("cor_"):
+            g, rest = find_group(v[4:])
+            body, by_label, by_level = _split_by(rest, idx.groups.get(g))
+            c1, c2 = _split_pair(body, known_coefs.get(g, set()))
+            idx.cor.setdefault(g, []).append(CorParam(v, g, c1, c2, by_label, by_level))
+        elif v.startswith("rescor__"):
+            body, by_label = _split_resp_by(v[len("rescor__"):])
+            r1, r2 = _split_pair(body, set(responses or []))
+            idx.rescor.append(RescorParam(v, r1, r2, by_label))
+        elif _SPEC.match(v):
+            m = _SPEC.match(v)
+            dpar = m.group(1)
+            rest = v[len(dpar):]
+            resp = by_label = None
+            if rest.startswith("_"):
+                resp, by_label = _split_resp_by(rest[1:])
+            elif rest.startswith(":"):
+                by_label = rest[1:]
+            idx.spec.append(SpecParam(v, dpar, resp, by_label))
+    # groups without any parameter (none expected) are kept: they print nothing
+    return idx
