@@ -72,6 +72,9 @@ def _used_rows(fit) -> pd.DataFrame | None:
         cols = list(getattr(design.spec, "columns", ()) or ())
     if not cols:
         cols = list(df.columns)
+    # columns the model uses outside the formula (rescor_by=..., info["extra_columns"])
+    extra = [fit.info.get("rescor_by"), *(fit.info.get("extra_columns") or [])]
+    cols += [c for c in extra if isinstance(c, str) and c in df.columns and c not in cols]
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise MixedFormulaError(f"cannot save: fit.data lacks the column(s) {', '.join(missing)}")
