@@ -3,6 +3,9 @@
 * The fixed part X and each bar's left side are built by formulaic from *validated, generated*
   text (see :mod:`mixedformula.formula.validate`); formulaic's ModelSpec remembers stateful
   transforms (scale, poly, factor levels) so new data get the same columns.
+* formulaic never sees the user's text or column names: :mod:`.safe_text` re-checks the
+  generated text token by token and replaces column names with aliases of a private frame that
+  holds only the columns the formula uses.
 * Grouping factors are coded with ``pandas.factorize(sort=True)`` — levels sorted like lme4's
   factors — over the observed combinations only (``g1:g2`` has no empty levels).
 * Missing values: rows with a missing value in any used column are dropped with a warning that
@@ -26,6 +29,7 @@ from ..errors import DataError, FormulaError
 from ..formula import FormulaSpec, GroupTerm, parse
 from ..formula.validate import NUMPY_FUNCTIONS
 from .names import brms_names, response_name
+from .safe_text import alias, from_alias, to_formulaic
 from .types import Design, GroupBlock
 
 _CONTEXT = {k: v for k, v in NUMPY_FUNCTIONS.items()}
@@ -59,20 +63,50 @@ def _check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
                                pos if pos >= 0 else None, pos + len(name) if pos >= 0 else None)
 
 
-def _formulaic(text: str, df: pd.DataFrame, spec: FormulaSpec, model_spec=None):
+def _frame(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The private frame formulaic evaluates on: used columns only, under their aliases."""
+    return pd.DataFrame({alias(k): df[c] for k, c in enumerate(columns) if c in df.columns},
+                        index=df.index)
+
+
+def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_spec=None):
+    """Evaluate generated ``text`` on the aliased frame; every failure becomes our error."""
     from formulaic import model_matrix
-    from formulaic.errors import FormulaicError
+    from formulaic.errors import DataMismatchWarning
     try:
-        if model_spec is None:
-            mm = model_matrix(text, df, context=_CONTEXT, na_action="ignore")
-        else:
-            mm = model_spec.get_model_matrix(df, context=_CONTEXT, na_action="ignore")
-    except (FormulaicError, ValueError, TypeError, KeyError, NameError, ArithmeticError) as e:
-        msg = str(e).split("\n")[0]
-        if model_spec is not None and ("levels" in msg.lower() or "not in" in msg.lower()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DataMismatchWarning)
+            if model_spec is None:
+                safe = to_formulaic(text, {c: alias(k) for k, c in enumerate(columns)},
+                                    spec.text)
+                mm = model_matrix(safe, fdf, context=_CONTEXT, na_action="ignore")
+            else:
+                mm = model_spec.get_model_matrix(fdf, context=_CONTEXT, na_action="ignore")
+    except FormulaError:
+        raise
+    except DataMismatchWarning as e:
+        msg = from_alias(str(e).split("\n")[0], list(columns))
+        raise DataError(f"new data do not fit the model's term {text!r}: {msg}") from None
+    except Exception as e:  # formulaic, numpy, pandas: anything is a bad formula/data here
+        msg = from_alias(str(e).split("\n")[0], list(columns)) or type(e).__name__
+        if model_spec is not None:
             raise DataError(f"new data do not fit the model's term {text!r}: {msg}") from None
         raise FormulaError(f"cannot evaluate {text!r}: {msg}", spec.text) from None
     return mm
+
+
+def _names(mm, columns) -> list[str]:
+    return brms_names([from_alias(str(c), list(columns)) for c in mm.columns])
+
+
+def _factor_levels(df: pd.DataFrame, names) -> dict[str, list[str]]:
+    """Observed levels of the categorical predictor columns (to name unseen ones later)."""
+    out = {}
+    for c in names:
+        col = df[c]
+        if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+            out[c] = sorted({str(v) for v in col.dropna().unique()})
+    return out
 
 
 @dataclass
@@ -89,6 +123,7 @@ class DesignSpec:
     coef_names: list[list[str]]
     response_names: list[str]
     columns: tuple[str, ...] = field(default_factory=tuple)
+    factor_levels: dict[str, list[str]] = field(default_factory=dict)
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
@@ -107,13 +142,23 @@ class DesignSpec:
             cols = [c for c in fixed_cols if df[c].isna().any()]
             raise DataError(f"new data have missing values in predictor column(s) "
                             f"{', '.join(cols)} ({int(bad.sum())} rows); predictions need them")
-        X = np.asarray(_formulaic(self.formula.fixed, df, self.formula, self.fixed_spec),
-                       dtype=float)
+        for c, known in self.factor_levels.items():
+            if c in df.columns:
+                new = sorted({str(v) for v in df[c].dropna().unique()} - set(known))
+                if new:
+                    raise DataError(f"new data have level(s) {', '.join(map(repr, new))} of "
+                                    f"{c!r} that the model has not seen (known: "
+                                    f"{', '.join(known[:20])}"
+                                    f"{', ...' if len(known) > 20 else ''})")
+        fdf = _frame(df, self.columns)
+        X = np.asarray(_formulaic(self.formula.fixed, fdf, self.formula, self.columns,
+                                  self.fixed_spec), dtype=float)
         blocks = []
         for term, mspec, levels, by_levels, fitted_by, names in zip(
                 self.formula.groups, self.term_specs, self.levels, self.by_levels,
                 self.by_codes, self.coef_names):
-            Xk = np.asarray(_formulaic(term.expr, df, self.formula, mspec), dtype=float)
+            Xk = np.asarray(_formulaic(term.expr, fdf, self.formula, self.columns, mspec),
+                            dtype=float)
             labels, isna = _group_labels(df, term.factors)
             codes = pd.Index(levels).get_indexer(labels).astype(np.int64)
             unseen = (codes < 0) & ~isna
@@ -129,7 +174,7 @@ class DesignSpec:
                                      by_codes=by_codes, new_levels=new))
         y = None
         if require_response:
-            y = _responses(self.formula, df)
+            y = _responses(self.formula, df, fdf, self.columns)
         return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
                       X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values)
 
@@ -192,7 +237,7 @@ def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
     return inverse.astype(np.int64), levels
 
 
-def _responses(spec: FormulaSpec, df: pd.DataFrame) -> np.ndarray:
+def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns) -> np.ndarray:
     cols = []
     for text in spec.responses:
         if text.startswith("`") and text.endswith("`") and text.count("`") == 2:
@@ -204,7 +249,10 @@ def _responses(spec: FormulaSpec, df: pd.DataFrame) -> np.ndarray:
                                 "(recode categories as 0/1 or counts)")
             cols.append(col.to_numpy(dtype=float))
         else:
-            mm = _formulaic("0 + " + text, df, spec)
+            mm = _formulaic("0 + " + text, fdf, spec, columns)
+            if mm.shape[1] != 1:
+                raise FormulaError(f"the response {text!r} must give one column, not "
+                                   f"{mm.shape[1]}", spec.text)
             cols.append(np.asarray(mm, dtype=float)[:, 0])
     y = np.column_stack(cols)
     if not np.all(np.isfinite(y)):
@@ -236,20 +284,24 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
             raise DataError(msg + ": no complete rows are left")
         warnings.warn(msg + "; those rows were dropped", UserWarning, stacklevel=2)
         df = df.loc[~drop]
-    y = _responses(spec, df)
+    fdf = _frame(df, used)
+    y = _responses(spec, df, fdf, used)
     trials = None
     if spec.trials:
-        trials = np.asarray(_formulaic("0 + " + spec.trials, df, spec), dtype=float)[:, 0]
-    fixed_mm = _formulaic(spec.fixed, df, spec)
+        tm = _formulaic("0 + " + spec.trials, fdf, spec, used)
+        if tm.shape[1] != 1:
+            raise FormulaError("trials() must give one numeric column", spec.text)
+        trials = np.asarray(tm, dtype=float)[:, 0]
+    fixed_mm = _formulaic(spec.fixed, fdf, spec, used)
     X = np.asarray(fixed_mm, dtype=float)
-    X_names = brms_names(fixed_mm.columns)
+    X_names = _names(fixed_mm, used)
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
-        mm = _formulaic(term.expr, df, spec)
+        mm = _formulaic(term.expr, fdf, spec, used)
         if mm.shape[1] == 0:
             raise FormulaError(f"the group term {term.text!r} has no coefficients", spec.text)
         codes, levels = _code_groups(df, term.factors)
-        names = brms_names(mm.columns)
+        names = _names(mm, used)
         by_levels = by_codes = None
         if term.by:
             by_levels, by_codes = _by_mapping(df, term, codes, levels)
@@ -265,10 +317,18 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
                        by_levels=[b.by_levels for b in blocks],
                        by_codes=[b.by_codes for b in blocks], X_names=X_names,
                        coef_names=coef_names, response_names=response_names,
-                       columns=tuple(used))
+                       columns=tuple(used),
+                       factor_levels=_factor_levels(df, _predictors(spec)))
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                   n_dropped=n_dropped)
+
+
+def _predictors(spec: FormulaSpec) -> list[str]:
+    out = list(spec.fixed_variables)
+    for g in spec.groups:
+        out += [v for v in g.variables if v not in out]
+    return [v for v in dict.fromkeys(out)]
 
 
 def _by_mapping(df, term: GroupTerm, codes: np.ndarray, levels: list[str]):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
-from .validate import _CONSTANTS, render, variables
+from .validate import _CONSTANTS, check_name, count_terms, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
 
@@ -93,6 +93,17 @@ class FormulaSpec:
 
 def parse(text: str) -> FormulaSpec:
     """Parse an lme4/brms formula. Raises :class:`~mixedformula.FormulaError` with a caret."""
+    try:
+        return _parse(text)
+    except RecursionError:
+        # Backstop: the parser bounds nesting, but a long chain of one operator other than
+        # + and - (a:b:c:..., g1/g2/...) still makes a deep tree.
+        raise FormulaError("the formula is too deeply nested or has too long a chain of "
+                           "operators", text if isinstance(text, str) else None,
+                           0 if isinstance(text, str) else None) from None
+
+
+def _parse(text: str) -> FormulaSpec:
     tree = parse_tree(text)
     if tree.left is None:
         raise FormulaError("a response is needed on the left of '~'", text, 0, 1)
@@ -110,6 +121,7 @@ def parse(text: str) -> FormulaSpec:
             _reject_bars(term, text)
             fixed_terms.append((sign, term))
     fixed = _join(fixed_terms, text)
+    _count_terms(fixed_terms, text)
     fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
     _check_ids(groups, text)
     return FormulaSpec(text=text, responses=tuple(responses),
@@ -122,10 +134,24 @@ def parse_fixed(text: str) -> tuple[str, tuple[str, ...]]:
     """Parse ``~ terms`` or ``terms`` with no bars (e.g. for ``sigma ~ 0 + group``)."""
     from .syntax import parse_expression
     body = text.split("~", 1)[1] if "~" in text else text
-    terms = split_terms(parse_expression(body))
-    for _, t in terms:
-        _reject_bars(t, body)
-    return _join(terms, body), _unique(v for _, t in terms for v in variables(t))
+    try:
+        terms = split_terms(parse_expression(body))
+        for _, t in terms:
+            _reject_bars(t, body)
+        _count_terms(terms, body)
+        return _join(terms, body), _unique(v for _, t in terms for v in variables(t))
+    except RecursionError:
+        raise FormulaError("the formula is too deeply nested", body, 0) from None
+
+
+def _count_terms(terms: list[tuple[int, Node]], text: str) -> None:
+    from .validate import MAX_TERMS
+    total = 0
+    for sign, t in terms:
+        if sign > 0:
+            total += count_terms(t, text)
+    if total > MAX_TERMS:
+        raise FormulaError(f"the formula has more than {MAX_TERMS} terms", text, 0, len(text))
 
 
 def _unique(names) -> tuple[str, ...]:
@@ -151,23 +177,24 @@ def _join(terms: list[tuple[int, Node]], text: str) -> str:
 
 
 def _reject_bars(node: Node, text: str) -> None:
-    if isinstance(node, BinOp):
-        if node.op in ("|", "||"):
-            raise FormulaError(f"a bar {node.op!r} must be inside parentheses, like (1 | g)",
-                               text, node.start, node.end)
-        _reject_bars(node.left, text)
-        _reject_bars(node.right, text)
-    elif isinstance(node, Paren):
-        inner = node.inner
-        if isinstance(inner, BinOp) and inner.op in ("|", "||"):
-            raise FormulaError("a group term must be added to the formula at the top level, "
-                               "like y ~ x + (1 | g)", text, node.start, node.end)
-        _reject_bars(inner, text)
-    elif isinstance(node, Neg):
-        _reject_bars(node.operand, text)
-    elif isinstance(node, Call):
-        for a in node.args:
-            _reject_bars(a.value if isinstance(a, Keyword) else a, text)
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, BinOp):
+            if node.op in ("|", "||"):
+                raise FormulaError(f"a bar {node.op!r} must be inside parentheses, like (1 | g)",
+                                   text, node.start, node.end)
+            stack.extend((node.right, node.left))
+        elif isinstance(node, Paren):
+            inner = node.inner
+            if isinstance(inner, BinOp) and inner.op in ("|", "||"):
+                raise FormulaError("a group term must be added to the formula at the top "
+                                   "level, like y ~ x + (1 | g)", text, node.start, node.end)
+            stack.append(inner)
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+        elif isinstance(node, Call):
+            stack.extend(a.value if isinstance(a, Keyword) else a for a in reversed(node.args))
 
 
 def _responses(node: Node, text: str):
@@ -227,8 +254,11 @@ def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
             raise FormulaError("too many bars in one group term", text, lhs.left.start,
                                lhs.left.end)
         id_node = lhs.right
-        if isinstance(id_node, (Name, Number)):
-            term_id = id_node.name if isinstance(id_node, Name) else id_node.text
+        if isinstance(id_node, Name):
+            check_name(id_node, text)
+            term_id = id_node.name
+        elif isinstance(id_node, Number):
+            term_id = id_node.text
         else:
             raise FormulaError("the ID between the bars must be a plain name, like |p|", text,
                                id_node.start, id_node.end)
@@ -236,8 +266,9 @@ def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
     by = None
     if isinstance(group_node, Call) and group_node.func == "gr":
         if not correlated:
+            at = text.find("||", bar.left.end)
             raise FormulaError("'||' cannot be combined with gr(): use gr(g, cor = FALSE)", text,
-                               bar.start, bar.end)
+                               at, at + 2)
         group_node, opts = _gr(group_node, text)
         if "cor" in opts:
             correlated = opts["cor"]
@@ -259,6 +290,7 @@ def _bar_lhs(lhs: Node, text: str) -> str:
     terms = split_terms(lhs)
     for _, t in terms:
         _reject_bars(t, text)
+    _count_terms(terms, text)
     return _join(terms, text)
 
 
@@ -267,6 +299,7 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
         raise FormulaError("gr() needs the grouping factor first, like gr(g, by = h)", text,
                            node.start, node.end)
     opts: dict = {}
+    seen: set[str] = set()
     for arg in node.args[1:]:
         if not isinstance(arg, Keyword):
             raise FormulaError("options of gr() are named, like by = h", text, arg.start,
@@ -274,11 +307,19 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
         if arg.key not in _GR_OPTIONS:
             raise FormulaError(f"unknown option {arg.key!r} to gr(); expected one of "
                                f"by, cor, id", text, arg.start, arg.start + len(arg.key))
+        if arg.key in seen:
+            raise FormulaError(f"option {arg.key!r} is given twice", text, arg.start,
+                               arg.start + len(arg.key))
+        seen.add(arg.key)
         v = arg.value
         if arg.key == "by":
             if isinstance(v, Name) and v.name in ("NULL", "None"):
                 continue
             if not isinstance(v, (Name, String)):
+                raise FormulaError("gr(by = ...) takes a column name", text, v.start, v.end)
+            if isinstance(v, Name):
+                check_name(v, text)
+            elif "__" in v.value or not v.value:
                 raise FormulaError("gr(by = ...) takes a column name", text, v.start, v.end)
             opts["by"] = v.name if isinstance(v, Name) else v.value
         elif arg.key == "cor":
@@ -287,10 +328,13 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
                 raise FormulaError("gr(cor = ...) takes TRUE or FALSE", text, v.start, v.end)
             opts["cor"] = _CONSTANTS[v.name] == "True"
         elif arg.key == "id":
-            if isinstance(v, String):
+            if isinstance(v, String) and v.value and "__" not in v.value:
                 opts["id"] = v.value
-            elif isinstance(v, (Name, Number)):
-                opts["id"] = v.name if isinstance(v, Name) else v.text
+            elif isinstance(v, Name):
+                check_name(v, text)
+                opts["id"] = v.name
+            elif isinstance(v, Number):
+                opts["id"] = v.text
             else:
                 raise FormulaError("gr(id = ...) takes a name", text, v.start, v.end)
         elif arg.key == "dist":
@@ -338,8 +382,13 @@ def _check_ids(groups: list[GroupTerm], text: str) -> None:
         if g.id is None:
             continue
         other = seen.setdefault(g.id, g)
+        if other.group == g.group and other.correlated == g.correlated:
+            continue
+        first = text.find(other.text)
+        at = text.find(g.text, first + len(other.text)) if first >= 0 else -1
+        at = at if at >= 0 else text.find(g.text)
+        span = (at, at + len(g.text)) if at >= 0 else (None, None)
         if other.group != g.group:
             raise FormulaError(f"terms sharing ID {g.id!r} must have the same grouping factor "
-                               f"({other.group} vs {g.group})", text)
-        if other.correlated != g.correlated:
-            raise FormulaError(f"terms sharing ID {g.id!r} must all be correlated", text)
+                               f"({other.group} vs {g.group})", text, *span)
+        raise FormulaError(f"terms sharing ID {g.id!r} must all be correlated", text, *span)

@@ -131,7 +131,8 @@ class _Parser:
         if self.tok.kind != "END":
             if self.tok.value == ")":
                 raise self.error("unbalanced parentheses: this ')' has no matching '('")
-            raise self.error(f"unexpected {self.tok.value!r}")
+            raise self.error(f"unexpected {self.tok.value!r}: expected an operator "
+                             "(+ - * / : ^) or the end of the formula")
         return Tilde(left.start if left else tilde.start, right.end, left, right)
 
     def expr(self, min_prec: int) -> Node:
@@ -211,6 +212,9 @@ class _Parser:
             if self.tok.kind == "OP" and self.tok.value == ",":
                 self.advance()
                 continue
+            if self.tok.kind == "END":
+                raise self.error(f"unbalanced parentheses: '{name_tok.value}(' is never closed",
+                                 name_tok)
             if not (self.tok.kind == "OP" and self.tok.value == ")"):
                 raise self.error(f"expected ',' or ')' in the arguments of {name_tok.value}()")
         close = self.advance()
@@ -227,18 +231,25 @@ def parse_expression(text: str) -> Node:
     p = _Parser(text)
     node = p.expr(0)
     if p.tok.kind != "END":
-        raise p.error(f"unexpected {p.tok.value!r}")
+        if p.tok.value == ")":
+            raise p.error("unbalanced parentheses: this ')' has no matching '('")
+        raise p.error(f"unexpected {p.tok.value!r}: expected an operator or the end")
     return node
 
 
 def split_terms(node: Node) -> list[tuple[int, Node]]:
-    """Flatten a top-level chain of ``+``/``-`` into ``(sign, term)`` pairs (lme4's term split)."""
-    if isinstance(node, BinOp) and node.op in ("+", "-"):
-        left = split_terms(node.left)
-        right = split_terms(node.right)
-        if node.op == "-":
-            right = [(-s, t) for s, t in right]
-        return left + right
-    if isinstance(node, Neg):
-        return [(-s, t) for s, t in split_terms(node.operand)]
-    return [(1, node)]
+    """Flatten a top-level chain of ``+``/``-`` into ``(sign, term)`` pairs (lme4's term split).
+
+    Iterative: a long sum is a left-deep tree deeper than Python's recursion limit."""
+    out: list[tuple[int, Node]] = []
+    stack: list[tuple[int, Node]] = [(1, node)]
+    while stack:
+        sign, n = stack.pop()
+        if isinstance(n, BinOp) and n.op in ("+", "-"):
+            stack.append((-sign if n.op == "-" else sign, n.right))
+            stack.append((sign, n.left))
+        elif isinstance(n, Neg):
+            stack.append((-sign, n.operand))
+        else:
+            out.append((sign, n))
+    return out

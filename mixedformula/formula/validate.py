@@ -12,6 +12,8 @@ lambdas, ``{...}`` blocks, other calls) is rejected with a FormulaError pointing
 from __future__ import annotations
 
 import keyword
+import math
+import unicodedata
 
 import numpy as np
 
@@ -45,54 +47,93 @@ def _inv_logit(x):
 
 NUMPY_FUNCTIONS["pnorm"] = _pnorm
 NUMPY_FUNCTIONS["inv_logit"] = _inv_logit
-#: Functions whose arguments are raw Python-ish arithmetic rather than formula terms.
-_ARITHMETIC_CALLS = {"I"}
+#: Keyword arguments each function accepts (anything else is rejected before evaluation:
+#: numpy's ``out=``/``where=`` could write into the data, formulaic's ``_state``/``_spec`` are
+#: internal). Lists (``knots``, ``levels``) cannot be written in a formula.
+KEYWORDS = {
+    "scale": {"center", "scale", "ddof"}, "standardize": {"center", "rescale", "ddof"},
+    "C": {"contrasts", "spans_intercept"}, "poly": {"degree", "raw"},
+    "bs": {"df", "degree", "include_intercept", "lower_bound", "upper_bound", "extrapolation"},
+    "cr": {"df", "lower_bound", "upper_bound", "constraints", "extrapolation"},
+    "cs": {"df", "lower_bound", "upper_bound", "constraints", "extrapolation"},
+    "cc": {"df", "lower_bound", "upper_bound", "constraints", "extrapolation"},
+    "round": {"decimals"}, "contr.treatment": {"base"}, "contr.helmert": {"reverse", "scale"},
+    "contr.diff": {"backward"},
+}
+#: Most positional arguments each function accepts (default 1: the data).
+POSITIONAL = {"scale": 3, "standardize": 3, "C": 2, "poly": 2, "bs": 2, "cr": 2, "cs": 2,
+              "cc": 2, "round": 2, "contr.treatment": 1, "contr.sum": 0, "contr.helmert": 2,
+              "contr.poly": 0, "contr.diff": 1}
+#: Arguments that set a number of basis columns, and their upper bound (a huge degree or df
+#: would allocate n x df memory before anything could stop it).
+_SIZE_ARGS = {"poly": ("degree", 1), "bs": ("df", 1), "cr": ("df", 1), "cs": ("df", 1),
+              "cc": ("df", 1)}
+MAX_BASIS = 100
+#: Upper bound on the number of terms a formula may expand to (a*b*c*... doubles each time).
+MAX_TERMS = 1000
 #: Literal constants accepted as keyword values (R spellings too).
 _CONSTANTS = {"TRUE": "True", "FALSE": "False", "T": "True", "F": "False", "True": "True",
               "False": "False", "NULL": "None", "None": "None"}
 
 
 def check_name(node: Name, text: str) -> None:
-    if "__" in node.name:
+    """A column name: no dunders (also after Unicode normalisation), no keywords unquoted."""
+    name = node.name
+    folded = unicodedata.normalize("NFKC", name)
+    if "__" in name or "__" in folded:
         raise FormulaError("names containing '__' are not allowed", text, node.start, node.end)
-    if not node.quoted and (node.name.startswith(".") or node.name.endswith(".")):
-        raise FormulaError(f"{node.name!r} is not a valid name", text, node.start, node.end)
-    if not node.quoted and keyword.iskeyword(node.name) and node.name not in _CONSTANTS:
-        raise FormulaError(f"{node.name!r} is a reserved word; write `{node.name}` in "
+    if not name or any(unicodedata.category(ch)[0] == "C" for ch in name):
+        raise FormulaError("names may not be empty or contain control characters", text,
+                           node.start, node.end)
+    if not node.quoted and (name.startswith(".") or name.endswith(".")):
+        raise FormulaError(f"{name!r} is not a valid name", text, node.start, node.end)
+    if not node.quoted and keyword.iskeyword(name) and name not in _CONSTANTS:
+        raise FormulaError(f"{name!r} is a reserved word; write `{name}` in "
                            "backquotes if it is a column", text, node.start, node.end)
+
+
+def left_spine(node: Node, ops) -> tuple[Node, list[tuple[BinOp, Node]]]:
+    """``((a o1 b) o2 c)`` → ``(a, [(o1-node, b), (o2-node, c)])`` for ops in ``ops``, without
+    recursion (long sums are left-deep trees deeper than Python's recursion limit)."""
+    chain: list[tuple[BinOp, Node]] = []
+    while isinstance(node, BinOp) and node.op in ops:
+        chain.append((node, node.right))
+        node = node.left
+    chain.reverse()
+    return node, chain
 
 
 def variables(node: Node) -> list[str]:
     """Column names a validated term refers to, in order of appearance."""
     out: list[str] = []
-
-    def walk(n: Node, in_call: str | None = None) -> None:
+    stack: list[tuple[Node, bool]] = [(node, False)]   # (node, is a keyword value)
+    while stack:
+        n, kw_value = stack.pop()
         if isinstance(n, Name):
-            if n.name not in CONTRASTS and not (in_call and n.name in _CONSTANTS):
+            if n.name not in CONTRASTS and not (kw_value and n.name in _CONSTANTS):
                 if n.name not in out:
                     out.append(n.name)
         elif isinstance(n, Call):
-            for a in n.args:
-                if isinstance(a, Keyword):
-                    walk(a.value, n.func)
-                else:
-                    walk(a, None)
+            for a in reversed(n.args):
+                stack.append((a.value, True) if isinstance(a, Keyword) else (a, False))
         elif isinstance(n, BinOp):
-            walk(n.left)
-            walk(n.right)
-        elif isinstance(n, (Neg,)):
-            walk(n.operand)
+            stack.append((n.right, False))
+            stack.append((n.left, False))
+        elif isinstance(n, Neg):
+            stack.append((n.operand, False))
         elif isinstance(n, Paren):
-            walk(n.inner)
-
-    walk(node)
+            stack.append((n.inner, False))
+        elif isinstance(n, Keyword):
+            stack.append((n.value, True))
     return out
 
 
 def render(node: Node, text: str, arithmetic: bool = False) -> str:
     """Validate ``node`` and write it as formulaic text.
 
-    ``arithmetic`` is true inside ``I(...)``, where ``^`` means power (R) and is written ``**``.
+    ``arithmetic`` is true inside function arguments, which formulaic evaluates as Python:
+    there ``^`` means power (as in R) and is written ``**``, and the formula operators
+    ``:`` and ``|`` have no meaning.
     """
     if isinstance(node, Number):
         return node.text
@@ -101,8 +142,7 @@ def render(node: Node, text: str, arithmetic: bool = False) -> str:
         if node.name in CONTRASTS:
             raise FormulaError(f"{node.name} may only appear as an argument of C()", text,
                                node.start, node.end)
-        name = node.name.replace("`", "")
-        return f"`{name}`"
+        return f"`{node.name}`"
     if isinstance(node, String):
         raise FormulaError("strings may only appear as arguments of a function", text,
                            node.start, node.end)
@@ -111,17 +151,22 @@ def render(node: Node, text: str, arithmetic: bool = False) -> str:
     if isinstance(node, Paren):
         return f"({render(node.inner, text, arithmetic)})"
     if isinstance(node, BinOp):
-        if node.op in ("|", "||"):
-            raise FormulaError(f"a bar {node.op!r} must be inside parentheses, like (1 | g)",
-                               text, node.start, node.end)
-        op = node.op
-        if arithmetic and op == "^":
-            op = "**"
-        if not arithmetic and op == "**":
-            op = "^"
-        left = render(node.left, text, arithmetic)
-        right = render(node.right, text, arithmetic)
-        return f"{left} {op} {right}"
+        first, chain = left_spine(node, ("+", "-", "*", "/", ":", "^", "**", "|", "||"))
+        out = render(first, text, arithmetic)
+        for op_node, right in chain:
+            op = op_node.op
+            if op in ("|", "||"):
+                raise FormulaError(f"a bar {op!r} must be inside parentheses, like (1 | g)",
+                                   text, op_node.start, op_node.end)
+            if arithmetic and op == ":":
+                raise FormulaError("':' (interaction) cannot be used inside a function's "
+                                   "arguments", text, op_node.left.end, op_node.right.start)
+            if arithmetic and op == "^":
+                op = "**"
+            if not arithmetic and op == "**":
+                op = "^"
+            out = f"{out} {op} {render(right, text, arithmetic)}"
+        return out
     if isinstance(node, Call):
         return _render_call(node, text)
     if isinstance(node, Keyword):
@@ -131,31 +176,76 @@ def render(node: Node, text: str, arithmetic: bool = False) -> str:
 
 
 def _render_call(node: Call, text: str) -> str:
+    func_span = (node.start, node.start + len(node.func))
     if "__" in node.func or node.func not in TRANSFORMS:
         allowed = ", ".join(sorted(TRANSFORMS - CONTRASTS))
         raise FormulaError(f"function {node.func}() is not allowed in a formula "
-                           f"(allowed: {allowed})", text, node.start,
-                           node.start + len(node.func))
-    if node.func in ("mvbind", "gr", "trials"):
-        raise FormulaError(f"{node.func}() is not allowed here", text, node.start, node.end)
-    arithmetic = node.func in _ARITHMETIC_CALLS
+                           f"(allowed: {allowed})", text, *func_span)
+    positional = [a for a in node.args if not isinstance(a, Keyword)]
+    most = POSITIONAL.get(node.func, 1)
+    if len(positional) > most:
+        extra = positional[most]
+        raise FormulaError(f"{node.func}() takes at most {most} unnamed argument"
+                           f"{'s' if most != 1 else ''}", text, extra.start, extra.end)
+    if node.func not in CONTRASTS and not positional:
+        raise FormulaError(f"{node.func}() needs an argument", text, *func_span)
     parts = []
-    for arg in node.args:
+    seen: set[str] = set()
+    for i, arg in enumerate(node.args):
         if isinstance(arg, Keyword):
-            if "__" in arg.key or not arg.key.isidentifier() or keyword.iskeyword(arg.key):
-                raise FormulaError(f"invalid argument name {arg.key!r}", text, arg.start,
-                                   arg.end)
+            allowed_keys = KEYWORDS.get(node.func, set())
+            if arg.key not in allowed_keys:
+                what = (f"expected one of {', '.join(sorted(allowed_keys))}" if allowed_keys
+                        else "it takes none")
+                raise FormulaError(f"unknown option {arg.key!r} to {node.func}(); {what}",
+                                   text, arg.start, arg.start + len(arg.key))
+            if arg.key in seen:
+                raise FormulaError(f"option {arg.key!r} is given twice", text, arg.start,
+                                   arg.start + len(arg.key))
+            seen.add(arg.key)
+            _check_size(node.func, arg.key, arg.value, text)
+            if node.func == "C" and arg.key == "contrasts":
+                if isinstance(arg.value, String):
+                    _check_contrast_name(arg.value, text)
+                elif isinstance(arg.value, Name) and arg.value.name in CONTRASTS:
+                    parts.append(f"contrasts={arg.value.name}")
+                    continue
+                elif isinstance(arg.value, Call) and arg.value.func in CONTRASTS:
+                    parts.append(f"contrasts={_render_call(arg.value, text)}")
+                    continue
             parts.append(f"{arg.key}={_render_value(arg.value, text)}")
-        elif isinstance(arg, String) and node.func in CONTRASTS | {"C"}:
+        elif isinstance(arg, String) and node.func in CONTRASTS:
             parts.append(repr(arg.value))
-        elif isinstance(arg, Name) and arg.name in CONTRASTS and node.func == "C":
+        elif isinstance(arg, String) and node.func == "C" and i > 0:
+            _check_contrast_name(arg, text)
+            parts.append(repr(arg.value))
+        elif isinstance(arg, Name) and arg.name in CONTRASTS and node.func == "C" and i > 0:
             parts.append(arg.name)
-        elif isinstance(arg, Call) and arg.func in CONTRASTS and node.func == "C":
+        elif isinstance(arg, Call) and arg.func in CONTRASTS and node.func == "C" and i > 0:
             parts.append(_render_call(arg, text))
         else:
-            parts.append(render(arg, text, arithmetic))
-    func = "I" if node.func == "I" else node.func
-    return f"{func}({', '.join(parts)})"
+            if i == 1:
+                _check_size(node.func, None, arg, text)
+            parts.append(render(arg, text, arithmetic=True))
+    return f"{node.func}({', '.join(parts)})"
+
+
+def _check_contrast_name(node: String, text: str) -> None:
+    raise FormulaError("contrasts are not strings: write C(f, contr.sum), contr.helmert, "
+                       "contr.poly, contr.diff or contr.treatment(base = \"b\")", text,
+                       node.start, node.end)
+
+
+def _check_size(func: str, key: str | None, value: Node, text: str) -> None:
+    """poly(x, 1e9) or bs(x, df = 1e9) would allocate n x 1e9 numbers: refuse it."""
+    size = _SIZE_ARGS.get(func)
+    if size is None or (key is not None and key not in (size[0], "degree")):
+        return
+    if isinstance(value, Number):
+        v = float(value.text)
+        if not math.isfinite(v) or v > MAX_BASIS:
+            raise FormulaError(f"{func}(): {key or size[0]} = {value.text} is too large "
+                               f"(at most {MAX_BASIS})", text, value.start, value.end)
 
 
 def _render_value(node: Node, text: str) -> str:
@@ -166,4 +256,48 @@ def _render_value(node: Node, text: str) -> str:
         return _CONSTANTS[node.name]
     if isinstance(node, Neg) and isinstance(node.operand, Number):
         return "-" + node.operand.text
-    return render(node, text)
+    return render(node, text, arithmetic=True)
+
+
+def count_terms(node: Node, text: str) -> int:
+    """Upper bound on the number of terms a fixed part expands to (capped at MAX_TERMS + 1).
+
+    ``a*b`` has 3 terms, ``a*b*c`` 7, ``(a+b+c)^3`` 7: crossing doubles the count, so a short
+    formula could ask for millions of columns. Raises FormulaError past :data:`MAX_TERMS`."""
+    cap = MAX_TERMS + 1
+
+    def walk(n: Node) -> int:
+        if isinstance(n, Paren):
+            return walk(n.inner)
+        if isinstance(n, Neg):
+            return walk(n.operand)
+        if isinstance(n, BinOp):
+            if n.op in ("+", "-"):
+                first, chain = left_spine(n, ("+", "-"))
+                total = walk(first)
+                for op_node, right in chain:
+                    if op_node.op == "+":
+                        total = min(cap, total + walk(right))
+                return total
+            left = walk(n.left)
+            if n.op in ("^", "**"):
+                k = float(n.right.text) if isinstance(n.right, Number) else 1.0
+                total, comb = 0, 1
+                for i in range(1, int(min(max(k, 1), left)) + 1):
+                    comb = comb * (left - i + 1) // i
+                    total = min(cap, total + comb)
+                    if total >= cap:
+                        break
+                return max(total, left)
+            right = walk(n.right)
+            if n.op == ":":
+                return min(cap, left * right)
+            return min(cap, left + right + left * right)   # * and /
+        return 1
+
+    total = walk(node)
+    if total > MAX_TERMS:
+        raise FormulaError(f"this expands to more than {MAX_TERMS} terms (each '*' crosses "
+                           "every term on its left with every term on its right)", text,
+                           node.start, node.end)
+    return total

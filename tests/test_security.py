@@ -1,0 +1,213 @@
+"""Untrusted formulas (issues 2 and 9): nothing in a formula is ever executed.
+
+Every attack below would create the canary file if its Python were evaluated. Each must be
+rejected with FormulaError by ``parse`` and by ``design_matrices`` (with a data frame), leave no
+canary behind, and be answered quickly (a hang check, not a benchmark)."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedformula as mf
+from mixedformula import FormulaError
+
+# {C} is replaced by the canary path.
+W = 'open("{C}", "w").write("x")'
+ATTACKS = [
+    # Python blocks and code
+    "y ~ x + {%s*0 + x}" % W,
+    "y ~ {%s}" % W,
+    "y ~ x + {__import__('os').system('touch {C}')}",
+    # dunder names and __import__
+    "y ~ __import__('os').system('touch {C}')",
+    "y ~ x + __import__('os').system('touch {C}')",
+    "y ~ I(__import__('os').system('touch {C}'))",
+    "__import__('os').system('touch {C}') ~ x",
+    "y ~ x.__class__.__bases__[0].__subclasses__()",
+    "y ~ I(x.__class__)",
+    "y ~ `__import__`",
+    "y ~ (1 | __import__)",
+    # eval / exec / open / getattr / compile / builtins
+    "y ~ eval('%s')" % W,
+    "y ~ exec('%s')" % W,
+    "y ~ %s" % W,
+    "y ~ I(%s)" % W,
+    "y ~ log(%s)" % W,
+    "y ~ getattr(x, 'to_csv')('{C}')",
+    "y ~ I(getattr(x, 'to_csv')('{C}'))",
+    "y ~ compile('%s', 'f', 'exec')" % W,
+    "y ~ x + breakpoint()",
+    "y ~ globals()",
+    # attribute access
+    "y ~ x.to_csv('{C}')",
+    "y ~ I(x).to_csv('{C}')",
+    "y ~ log(x).to_csv('{C}')",
+    "y ~ (x).to_csv('{C}')",
+    # lambdas, comprehensions, walrus, f-strings, subscripts
+    "y ~ (lambda: %s)()" % W,
+    "y ~ I((lambda q: q)(x))",
+    "y ~ I([%s for q in [1]])" % W,
+    "y ~ I((q := %s))" % W,
+    "y ~ I(f'{{%s}}')" % W,
+    "y ~ I(x)[0]",
+    "y ~ x; import os; os.system('touch {C}')",
+    # keyword arguments
+    "y ~ C(x, __import__('os'))",
+    "y ~ poly(x, degree=__import__(\"os\").system(\"touch {C}\"))",
+    "y ~ poly(x, __class__=1)",
+    "y ~ scale(x, _state=%s)" % W,
+    "y ~ log(x, out=x)",
+    "y ~ C(x, contrasts=%s)" % W,
+    "y ~ bs(x, df=%s)" % W,
+    # grouping side and options
+    "y ~ (1 | gr(g, by = __import__('os')))",
+    "y ~ (1 | gr(g, id = %s))" % W,
+    "y ~ (1 | %s)" % W,
+    "y ~ (1 | g) + (1 | __builtins__)",
+    "mvbind(y, %s) ~ x" % W,
+    "y | trials(%s) ~ x" % W,
+    # string and quoting tricks
+    'y ~ C(x, "\\x27); %s; (\\x27")' % W,
+    "y ~ C(x, '\"); %s; (\"')" % W,
+    "y ~ `x` + `open(\"{C}\", \"w\")`(1)",
+    "y ~ C(`x`, \"`+%s+`\")" % W,
+    "y ~ I(`x` ` + %s + `)" % W,
+    "y ~ x + `",
+    "y ~ x + \\\n%s" % W,
+    # unicode look-alikes (NFKC folds them to ASCII in Python identifiers)
+    "y ~ ＿＿import＿＿('os').system('touch {C}')",
+    "y ~ ｏｐｅｎ('{C}', 'w')",
+    "y ~ ｅｖａｌ('1')",
+    "y ~ `＿＿import＿＿`",
+    "y ~ x\u037e %s" % W,  # Greek question mark looks like ';'
+    # operators and syntax Python has but formulas do not
+    "y ~ x if True else %s" % W,
+    "y ~ I(x @ x)",
+    "y ~ I(x & %s)" % W,
+    "y ~ I(not x)",
+    "y ~ x\n%s" % W,
+    # resource exhaustion
+    "y ~ " + "(" * 5000 + "x" + ")" * 5000,
+    "y ~ " + "log(" * 3000 + "x" + ")" * 3000,
+    "y ~ " + " + ".join(["x"] * 30000),
+    "y ~ " + "x" * 100_000,
+    "y ~ " + "*".join(f"x{i}" for i in range(40)),
+    "y ~ (x + z + w + a + b + c + d + e + f + g + h + i)^12",
+    "y ~ " + ":".join(["x"] * 3000),
+    "y ~ (1 | " + "/".join(["g"] * 3000) + ")",
+    "y ~ " + "-" * 5000 + "x",
+    "y ~ poly(x, 1e9)",
+    "y ~ bs(x, df = 100000000)",
+    "y ~ " + "I(" * 200 + "x" + ")" * 200,
+]
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    n = 20
+    return pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                         "z": rng.normal(size=n), "g": rng.choice(["a", "b"], n),
+                         "n": np.full(n, 5)})
+
+
+def test_at_least_thirty_attacks():
+    assert len(ATTACKS) >= 30
+
+
+@pytest.mark.parametrize("k", range(len(ATTACKS)))
+def test_attack_is_rejected_without_side_effect(k, tmp_path, data, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    canary = tmp_path / "canary"
+    text = ATTACKS[k].replace("{C}", str(canary))
+    for call in (lambda: mf.parse(text), lambda: mf.design_matrices(text, data)):
+        t0 = time.perf_counter()
+        with pytest.raises(FormulaError):
+            call()
+        assert time.perf_counter() - t0 < 1.0, "hang check"
+    assert not canary.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_canary_would_be_created_if_evaluated(tmp_path):
+    """The payloads are live: run one of them as Python to show the check means something."""
+    canary = tmp_path / "canary"
+    eval(W.replace("{C}", str(canary)))  # noqa: S307 -- the point of the test
+    assert canary.exists()
+
+
+def test_generated_text_only_names_columns(data):
+    """Everything a valid formula hands to formulaic is a backquoted column, a number, an
+    allow-listed call or an operator; the aliasing layer re-checks that at design time."""
+    from mixedformula.design.safe_text import to_formulaic
+    spec = mf.parse("y ~ log(x) + I(z^2) + C(g, contr.sum) + scale(x, center = FALSE)")
+    cols = {c: f"_mfv{k}_" for k, c in enumerate(spec.variables)}
+    safe = to_formulaic(spec.fixed, cols)
+    assert "`" not in safe and "x" not in safe.replace("_mfv", "")
+    for bad in ["open(`x`)", "`x`.to_csv('f')", "__import__('os')", "`x`[0]", "eval('1')",
+                "`x` + {1}", "`nope`", "scale(`x`, _state=1)", "log(`x`, out=`x`)",
+                "lambda: 1", "'a' + `x`", "I(`x`; 1)"]:
+        with pytest.raises(FormulaError):
+            to_formulaic(bad, cols)
+
+
+def test_hand_made_spec_cannot_call_anything(tmp_path, data):
+    """A FormulaSpec whose strings did not come from parse (here: every *name* in it is a
+    valid column, but the text calls functions outside the allow-list) is refused at design
+    time before formulaic evaluates anything."""
+    import dataclasses
+    canary = tmp_path / "canary"
+    spec = mf.parse("y ~ x + (1 + x | g)")
+    payloads = [f"open({str(canary)!r}, 'w')", "`x`.to_csv('c')", "getattr(`x`, 'sum')()",
+                f"I(open({str(canary)!r}, 'w'))", "__import__('os')"]
+    for payload in payloads:
+        for field in ("fixed", "responses", "groups", "trials"):
+            if field == "responses":
+                bad = dataclasses.replace(spec, responses=(payload,))
+            elif field == "groups":
+                g = dataclasses.replace(spec.groups[0], expr=payload)
+                bad = dataclasses.replace(spec, groups=(g,))
+            elif field == "trials":
+                bad = dataclasses.replace(spec, trials=payload, trials_variables=("x",))
+            else:
+                bad = dataclasses.replace(spec, fixed=payload)
+            with pytest.raises(FormulaError):
+                mf.design_matrices(bad, data)
+    assert not canary.exists()
+
+
+def test_columns_named_like_functions_do_not_shadow_or_run(data):
+    """Column names are aliased: data columns called log, open, eval or contr neither break
+    the transforms of the same name nor become callable."""
+    df = data.assign(log=1.0 + data.x ** 2, open=data.z, eval=data.x, contr=data.z)
+    d = mf.design_matrices("y ~ log(log) + open + eval + C(g, contr.sum) + contr", df)
+    assert d.X_names[:4] == ["Intercept", "loglog", "open", "eval"]
+    np.testing.assert_allclose(d.X[:, 1], np.log(df["log"]))
+    with pytest.raises(FormulaError, match="not allowed"):
+        mf.design_matrices("y ~ open(x)", df)
+    with pytest.raises(FormulaError, match="not allowed"):
+        mf.design_matrices("y ~ eval(x)", df)
+
+
+def test_odd_column_names_are_data_not_code(tmp_path):
+    """Names with quotes, keywords or code inside backquotes are just column names."""
+    canary = tmp_path / "canary"
+    weird = [f"open('{canary}','w')", "a'b", 'c"d', "if", "lambda", "x y", "1st", "é"]
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({c: rng.normal(size=10) for c in weird + ["y"]})
+    text = "y ~ " + " + ".join(f"`{c}`" for c in weird) + " + I(`a'b` + `c\"d`)"
+    d = mf.design_matrices(text, df)
+    assert d.X.shape == (10, len(weird) + 2)
+    np.testing.assert_allclose(d.X[:, 1], df[weird[0]])
+    np.testing.assert_allclose(d.X[:, -1], df["a'b"] + df['c"d'])
+    assert not canary.exists()
+
+
+def test_formulaic_failures_are_wrapped(data):
+    """Whatever goes wrong inside formulaic/numpy surfaces as FormulaError, not its own type."""
+    for text in ["y ~ poly(x, degree = z)", "y ~ C(x, 'nonsense')", "y ~ bs(x, df = -3)",
+                 "y ~ scale(x, ddof = 'a')", "y ~ poly(x, 1.5)", "y ~ log(g)"]:
+        with pytest.raises(FormulaError):
+            mf.design_matrices(text, data)
