@@ -74,7 +74,7 @@ def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_s
     from formulaic import model_matrix
     from formulaic.errors import DataMismatchWarning
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("error", DataMismatchWarning)
             if model_spec is None:
                 safe = to_formulaic(text, {c: alias(k) for k, c in enumerate(columns)},
@@ -295,6 +295,7 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
     fixed_mm = _formulaic(spec.fixed, fdf, spec, used)
     X = np.asarray(fixed_mm, dtype=float)
     X_names = _names(fixed_mm, used)
+    _check_finite(X, X_names, "the fixed part")
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
         mm = _formulaic(term.expr, fdf, spec, used)
@@ -302,6 +303,7 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
             raise FormulaError(f"the group term {term.text!r} has no coefficients", spec.text)
         codes, levels = _code_groups(df, term.factors)
         names = _names(mm, used)
+        _check_finite(np.asarray(mm, dtype=float), names, f"the group term {term.text!r}")
         by_levels = by_codes = None
         if term.by:
             by_levels, by_codes = _by_mapping(df, term, codes, levels)
@@ -322,6 +324,15 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                   n_dropped=n_dropped)
+
+
+def _check_finite(X: np.ndarray, names: list[str], where: str) -> None:
+    bad = ~np.isfinite(X)
+    if bad.any():
+        cols = [n for n, b in zip(names, bad.any(axis=0)) if b]
+        raise DataError(f"{where} has {int(bad.any(axis=1).sum())} row(s) with non-finite "
+                        f"values (inf, or a transform out of its domain such as log of a "
+                        f"value <= 0) in column(s) {', '.join(cols)}")
 
 
 def _predictors(spec: FormulaSpec) -> list[str]:
