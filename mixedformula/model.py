@@ -55,6 +55,7 @@ class Model:
             raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                     f"not {likelihood!r}")
         self.formula = formula if isinstance(formula, FormulaSpec) else parse(formula)
+        self.data = data
         self.family = get_family(family, link)
         self.design = design_matrices(self.formula, data, na_action=na_action)
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
@@ -64,13 +65,19 @@ class Model:
         ok, why = marginal_applies(self.design, self.family)
         if ok and self.residual_by is not None:
             ok, why = False, "rescor_by is not supported by the marginal engine yet"
+        self._stats = None
+        if ok and likelihood != "conditional":
+            from .backends.pymc.marginal_model import statistics
+            self._stats, reason = statistics(self.design)
+            if self._stats is None:
+                ok, why = False, reason
         if likelihood == "marginal" and not ok:
             raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
         self.likelihood = ("marginal" if ok else "conditional") if likelihood == "auto" \
             else likelihood
         self.engine_note = "" if (likelihood != "auto" or ok or not self.design.terms
                                   or not self.family.gaussian) else \
-            f"conditional engine used because {why}"
+            f"marginal engine not used: {why}"
         self._built = None
 
     # -- building -------------------------------------------------------------------------
@@ -81,7 +88,7 @@ class Model:
             self.priors = PriorSet(self.prior_list)
             self._built = build_model(self.design, self.family, self.priors,
                                       likelihood=self.likelihood, rescor=self.rescor,
-                                      residual_by=self.residual_by)
+                                      residual_by=self.residual_by, stats=self._stats)
         return self._built
 
     @property
@@ -123,9 +130,11 @@ class Model:
                 "seed": seed, "seconds": round(seconds, 3), "engine_note": self.engine_note,
                 "likelihood": self.likelihood, "formula": self.formula.text,
                 "family": self.family.name, "link": self.family.link,
-                "nobs": self.design.nobs}
+                "nobs": self.design.nobs, "target_accept": target_accept or 0.8,
+                "rescor_by": self.residual_by.column if self.residual_by else None}
         idata.attrs["mixedformula"] = json.dumps(info)
-        return Fit(idata, self.design, self.family, built.priors, self.likelihood, info)
+        return Fit(idata, self.design, self.family, built.priors, self.likelihood, info,
+                   data=self.data)
 
 
 def _residual_by(column: str | None, data, design: Design):

@@ -65,7 +65,7 @@ class ResidualBy:
 
 def build_model(design: Design, family: Family, priors: PriorSet,
                 likelihood: str = "conditional", rescor: bool | None = None,
-                residual_by: ResidualBy | None = None) -> Built:
+                residual_by: ResidualBy | None = None, stats=None) -> Built:
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -136,7 +136,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
 
         if likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
-            extras = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp)
+            extras = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
         else:
             extras = {}
             for b in blocks:
