@@ -14,20 +14,17 @@ BRMS_PARAMS = ["b_Intercept", "b_Days", "sd_Subject__Intercept", "sd_Subject__Da
                "cor_Subject__Intercept__Days", "sigma"]
 
 
-@pytest.fixture(scope="module")
-def sleep_conditional(sleepstudy):
-    return mf.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, likelihood="conditional",
-                  draws=1000, tune=1000, chains=4, seed=1)
-
-
 def _interval(post, name, prob):
     a = (1 - prob) / 2
     return np.quantile(post[name].values, [a, 1 - a])
 
 
-def test_sleepstudy_conditional_matches_brms(sleep_conditional, brms_ref):
+@pytest.mark.parametrize("engine", ["sleep_conditional", "sleep_marginal"])
+def test_sleepstudy_matches_brms(engine, brms_ref, request):
+    fit = request.getfixturevalue(engine)
+    assert fit.likelihood == engine.split("_")[1]
     ref = brms_ref["sleepstudy_corr"]["params"]
-    post = sleep_conditional.idata.posterior
+    post = fit.idata.posterior
     import arviz as az
     for name in BRMS_PARAMS:
         mean = float(post[name].mean())
