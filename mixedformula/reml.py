@@ -1,0 +1,578 @@
+r"""REML / ML point estimates of Gaussian linear mixed models, matching lme4's ``lmer``.
+
+    fit = mf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)          # REML
+    fit = mf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy, reml=False)  # ML
+    print(fit)                      # like summary(lmer(...))
+    fit.fixef(); fit.varcorr(); fit.ranef(); fit.theta; fit.sigma; fit.logLik
+
+Model (Bates et al. 2015, JSS 67(1)): y = Xβ + Zb + ε, ε ~ N(0, σ²I), b = Λ(θ)u,
+u ~ N(0, σ²I), so Var(b) = σ²ΛΛᵀ (see :mod:`mixedformula.linalg.lambda_factor` for the layout of
+θ). β and σ are profiled out: for each θ the penalized least-squares problem
+
+    min_{β,u} ‖y − Xβ − ZΛu‖² + ‖u‖²  =: r²_θ
+
+is solved through the Cholesky factor L Lᵀ = ΛᵀZᵀZΛ + I (:mod:`mixedformula.linalg.penalized`),
+and the profiled objectives
+
+    ML:    d(θ)   = log|L|² + n [1 + log(2π r²_θ / n)]
+    REML:  d_R(θ) = log|L|² + log|L_X|² + (n − p) [1 + log(2π r²_θ / (n − p))]
+
+are minimised over θ (diagonal entries of each T ≥ 0) with scipy's L-BFGS-B from lme4's start
+(T = I), followed by a bounded Nelder–Mead polish. Then σ̂² = r²_θ / n (ML) or r²_θ / (n − p)
+(REML), Var(β̂) = σ̂² (L_X L_Xᵀ)⁻¹, the group-level covariance of term k is σ̂² T_k T_kᵀ and the
+conditional modes are b̂ = Λ L⁻ᵀ (c_u − R_ZX β̂).
+
+Conventions follow lme4: group terms are ordered by decreasing number of levels (stable), θ is
+named ``"<group>.<coef>"`` (diagonal) and ``"<group>.<row coef>.<col coef>"``; ``||`` terms get
+one variance per coefficient, reported as groups ``g``, ``g.1``, … like lme4's split terms;
+coefficient names are lme4's (``(Intercept)``, ``fb``, ``log(z)``). Group names of interactions
+are brms' (``g1:g2``; lme4 writes ``g2:g1`` for ``(1 | g1/g2)``). ``gr(g, by = h)`` terms get one
+T per level of h, reported as groups ``g:h<level>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from .design import Design, design_matrices
+from .errors import DataError, FormulaError, MixedFormulaError
+from .linalg import LambdaFactor, PenalizedLS, TermLayout
+
+__all__ = ["LmerFit", "lmer"]
+
+_CONTRAST = re.compile(r"\[(?:[A-Za-z]+\.)?([^\[\]]*)\]")
+
+
+_ALIAS = re.compile(r"_mfv(\d+)_")
+
+
+def lme4_name(column: str) -> str:
+    """formulaic column → lme4 coefficient name: ``f[T.b]`` → ``fb``, ``Intercept`` → ``(Intercept)``."""
+    if column == "Intercept":
+        return "(Intercept)"
+    return _CONTRAST.sub(lambda m: m.group(1), str(column)).replace("`", "")
+
+
+def _lme4_names(model_spec, brms: list[str], columns) -> list[str]:
+    """lme4 names of a formulaic model matrix's columns (aliases ``_mfv<k>_`` of the design's
+    private frame mapped back to the data's column names); brms names if that fails."""
+    fallback = ["(Intercept)" if c == "Intercept" else c for c in brms]
+    names = list(getattr(model_spec, "column_names", None) or [])
+    if len(names) != len(brms):
+        return fallback
+    columns = list(columns or ())
+    out = []
+    for c in names:
+        try:
+            c = _ALIAS.sub(lambda m: columns[int(m.group(1))], str(c))
+        except IndexError:
+            return fallback
+        out.append(lme4_name(c))
+    if any(_ALIAS.search(c) for c in out) or len(set(out)) != len(out):
+        return fallback
+    return out
+
+
+def make_unique(names: list[str]) -> list[str]:
+    """R's ``make.unique``: the second ``g`` becomes ``g.1``, the third ``g.2``."""
+    seen: dict[str, int] = {}
+    out = []
+    taken = set(names)
+    for n in names:
+        if n not in seen:
+            seen[n] = 0
+            out.append(n)
+            continue
+        k = seen[n] + 1
+        while f"{n}.{k}" in taken:
+            k += 1
+        seen[n] = k
+        taken.add(f"{n}.{k}")
+        out.append(f"{n}.{k}")
+    return out
+
+
+@dataclass
+class _Term:
+    """A group term as lmer sees it (lme4 order), with its names."""
+
+    group: str                 # grouping factor ("Subject", "g1:g2")
+    coefs: list[str]           # lme4 coefficient names
+    levels: list[str]
+    correlated: bool
+    by: str | None = None
+    by_levels: list[str] | None = None
+    layout: TermLayout | None = None
+    X: np.ndarray | None = None
+    codes: np.ndarray | None = None
+
+    def block_labels(self) -> list[str]:
+        """One label per template T (per by-level)."""
+        if self.by_levels is None:
+            return [self.group]
+        return [f"{self.group}:{self.by}{lev}" for lev in self.by_levels]
+
+
+@dataclass
+class LmerFit:
+    """REML/ML fit of a Gaussian linear mixed model (lme4's ``lmerMod``)."""
+
+    formula: str
+    reml: bool
+    design: Design = field(repr=False)
+    terms: list[_Term] = field(repr=False)
+    fixef_names: list[str]
+    theta: pd.Series
+    beta: np.ndarray
+    sigma: float
+    vcov_beta: np.ndarray = field(repr=False)
+    objective: float
+    ml_deviance: float
+    b: list[np.ndarray] = field(repr=False)
+    optimizer: dict = field(default_factory=dict, repr=False)
+    data_name: str | None = None
+
+    # -- scalars -------------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    @property
+    def reml_criterion(self) -> float | None:
+        """REML criterion at convergence (lme4's ``REMLcrit``); None for ML fits."""
+        return self.objective if self.reml else None
+
+    @property
+    def deviance(self) -> float:
+        """−2 × log-likelihood (ML). For a REML fit: the ML deviance profiled at the REML θ
+        (what lme4's ``deviance(fit, REML = FALSE)`` reports)."""
+        return self.objective if not self.reml else self.ml_deviance
+
+    @property
+    def logLik(self) -> float:
+        """Log restricted likelihood (REML) or log-likelihood (ML) at the optimum."""
+        return -0.5 * self.objective
+
+    @property
+    def n_params(self) -> int:
+        """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik)."""
+        return len(self.beta) + len(self.theta) + 1
+
+    @property
+    def AIC(self) -> float:
+        return self.objective + 2 * self.n_params
+
+    @property
+    def BIC(self) -> float:
+        return self.objective + math.log(self.nobs) * self.n_params
+
+    @property
+    def ngrps(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.terms:
+            out.setdefault(t.group, len(t.levels))
+        return out
+
+    @property
+    def is_singular(self) -> bool:
+        """Some variance on the boundary (lme4's ``isSingular``, tol 1e-4 on diagonal θ)."""
+        return bool(np.any(self._lam.is_diagonal & (self.theta.to_numpy() < 1e-4)))
+
+    @property
+    def _lam(self) -> LambdaFactor:
+        return LambdaFactor([t.layout for t in self.terms])
+
+    # -- tables --------------------------------------------------------------------------------
+    def fixef(self) -> pd.DataFrame:
+        """Estimate and Std. Error per fixed coefficient (lme4 names), plus t value."""
+        se = np.sqrt(np.diag(self.vcov_beta))
+        return pd.DataFrame({"Estimate": self.beta, "Std. Error": se,
+                             "t value": self.beta / se},
+                            index=pd.Index(self.fixef_names, dtype=object))
+
+    def vcov(self) -> pd.DataFrame:
+        """σ̂² (L_X L_Xᵀ)⁻¹, the covariance matrix of β̂."""
+        return pd.DataFrame(self.vcov_beta, index=self.fixef_names, columns=self.fixef_names)
+
+    def _components(self):
+        """(grp label, coef names, Σ) per reported covariance block, lme4's order and names."""
+        lam, comps = self._lam, []
+        s2 = self.sigma ** 2
+        theta = self.theta.to_numpy()
+        for k, t in enumerate(self.terms):
+            Ts = lam.templates(theta, k)
+            for label, T in zip(t.block_labels(), Ts):
+                S = s2 * T @ T.T
+                if t.correlated or len(t.coefs) == 1:
+                    comps.append([label, list(t.coefs), S])
+                else:
+                    for c, name in enumerate(t.coefs):
+                        comps.append([label, [name], S[c:c + 1, c:c + 1]])
+        for comp, name in zip(comps, make_unique([c[0] for c in comps])):
+            comp[0] = name
+        return comps
+
+    def varcorr(self) -> pd.DataFrame:
+        """Like R's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor.
+
+        Per block the standard deviations first, then the correlations (lower triangle, column
+        by column: (1,2), (1,3), …, (2,3), …), the Residual row last; var2 is None on sd rows.
+        """
+        rows = []
+        for grp, names, S in self._components():
+            sd = np.sqrt(np.diag(S))
+            for i, n in enumerate(names):
+                rows.append((grp, n, None, S[i, i], sd[i]))
+            for j in range(len(names)):
+                for i in range(j + 1, len(names)):
+                    den = sd[i] * sd[j]
+                    cor = S[i, j] / den if den > 0 else float("nan")
+                    rows.append((grp, names[j], names[i], S[i, j], cor))
+        rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        cols = list(zip(*rows))
+        data = {name: pd.Series(np.array(vals, dtype=object), dtype=object)
+                for name, vals in zip(["grp", "var1", "var2"], cols[:3])}
+        data["vcov"] = np.array(cols[3], dtype=float)
+        data["sdcor"] = np.array(cols[4], dtype=float)
+        return pd.DataFrame(data)
+
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes b̂ per grouping factor: DataFrame levels × coefficients.
+
+        Terms of the same factor (``(1 | g) + (0 + x | g)``, ``||``) are joined column-wise,
+        as lme4's ``ranef`` does."""
+        out: dict[str, pd.DataFrame] = {}
+        for t, b in zip(self.terms, self.b):
+            df = pd.DataFrame(b, index=pd.Index(t.levels, dtype=object, name=t.group),
+                              columns=pd.Index(t.coefs, dtype=object))
+            if t.group in out:
+                prev = out[t.group]
+                dup = [c for c in df.columns if c in prev.columns]
+                df = df.rename(columns={c: f"{c}.1" for c in dup})
+                joined = prev.join(df, how="outer")
+                joined.columns = pd.Index(list(joined.columns), dtype=object)
+                joined.index = pd.Index(list(joined.index), dtype=object, name=t.group)
+                out[t.group] = joined
+            else:
+                out[t.group] = df
+        return out
+
+    def fitted(self) -> np.ndarray:
+        """Xβ̂ + Zb̂ for the fitted rows."""
+        eta = self.design.X @ self.beta
+        for t, b in zip(self.terms, self.b):
+            eta = eta + np.einsum("nq,nq->n", t.X, b[t.codes])
+        return eta
+
+    def residuals(self) -> np.ndarray:
+        return self.design.y[:, 0] - self.fitted()
+
+    # -- printing ------------------------------------------------------------------------------
+    def summary(self) -> str:
+        """Text like lme4's ``summary(lmer(...))``."""
+        lines = []
+        how = "REML " if self.reml else "maximum likelihood  "
+        lines.append(f"Linear mixed model fit by {how}['lmerMod']")
+        lines.append(f"Formula: {self.formula}")
+        if self.data_name:
+            lines.append(f"   Data: {self.data_name}")
+        lines.append("")
+        if self.reml:
+            lines.append(f"REML criterion at convergence: {round(self.objective, 1)}")
+        else:
+            heads = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+            vals = [f"{self.AIC:.1f}", f"{self.BIC:.1f}", f"{self.logLik:.1f}",
+                    f"{self.objective:.1f}", str(self.nobs - self.n_params)]
+            w = max(len(x) for x in heads + vals)
+            lines.append(" ".join(h.rjust(w) for h in heads) + " ")
+            lines.append(" ".join(v.rjust(w) for v in vals) + " ")
+        lines.append("")
+        res = self.residuals() / self.sigma
+        qs = np.quantile(res, [0, 0.25, 0.5, 0.75, 1.0])
+        zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) if np.any(qs) else 5
+        qstr = r_format(np.round(qs, zap), 4)
+        lines.append("Scaled residuals: ")
+        w = max(len(s) for s in qstr + ["Median"])
+        lines.append(" ".join(h.rjust(w) for h in ["Min", "1Q", "Median", "3Q", "Max"]) + " ")
+        lines.append(" ".join(s.rjust(w) for s in qstr) + " ")
+        lines.append("")
+        lines.append("Random effects:")
+        lines += self._random_effects_table()
+        groups = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
+        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
+        lines.append("")
+        lines.append("Fixed effects:")
+        lines += self._fixed_effects_table()
+        if self.is_singular:
+            lines.append("boundary (singular) fit: see help('isSingular')")
+        if not self.optimizer.get("converged", True):
+            lines.append(f"optimizer did not converge: {self.optimizer.get('message')}")
+        return "\n".join(lines)
+
+    def _random_effects_table(self) -> list[str]:
+        comps = self._components()
+        names, groups, sds, cors = [], [], [], []
+        maxq = max(len(c[1]) for c in comps)
+        for grp, coefs, S in comps:
+            sd = np.sqrt(np.diag(S))
+            for i, c in enumerate(coefs):
+                groups.append(grp if i == 0 else "")
+                names.append(c)
+                sds.append(sd[i])
+                row = []
+                for j in range(i):
+                    den = sd[i] * sd[j]
+                    row.append(S[i, j] / den if den > 0 else float("nan"))
+                cors.append(row)
+        groups.append("Residual")
+        names.append("")
+        sds.append(self.sigma)
+        cors.append([])
+        sds = np.array(sds)
+        var_s = r_format(sds ** 2, 4)
+        sd_s = r_format(sds, 4)
+        cols = [("Groups", groups, "l"), ("Name", names, "l"), ("Variance", var_s, "l"),
+                ("Std.Dev.", sd_s, "l")]
+        for j in range(maxq - 1):
+            col = [(f"{r[j]:.2f}" if j < len(r) else "") for r in cors]
+            width = max(len(s) for s in col if s) if any(col) else 0
+            col = [s.rjust(width) for s in col]
+            cols.append(("Corr" if j == 0 else "", col, "l"))
+        return _table(cols)
+
+    def _fixed_effects_table(self) -> list[str]:
+        fe = self.fixef()
+        est_se = r_format(np.concatenate([fe["Estimate"], fe["Std. Error"]]), 4)
+        p = len(fe)
+        tval = r_format(np.round(fe["t value"].to_numpy(), 3), 4)
+        cols = [("", list(fe.index), "l"), ("Estimate", est_se[:p], "r"),
+                ("Std. Error", est_se[p:], "r"), ("t value", tval, "r")]
+        return _table(cols, lead="")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def r_format(values, digits: int) -> list[str]:
+    """R's ``format(x, digits = d)`` for a numeric vector: as many decimals as the element that
+    needs most to show ``d`` significant digits (trailing zeros dropped), common width."""
+    x = np.asarray(values, dtype=float)
+    dec = 0
+    for v in x[np.isfinite(x) & (x != 0)]:
+        mant, exp = f"{abs(v):.{digits - 1}e}".split("e")
+        sig = len(mant.replace(".", "").rstrip("0")) or 1
+        dec = max(dec, sig - 1 - int(exp))
+    dec = min(dec, 15)
+    out = [("NaN" if np.isnan(v) else f"{v:.{dec}f}") for v in x]
+    width = max((len(s) for s in out), default=0)
+    return [s.rjust(width) for s in out]
+
+
+def _table(cols, lead: str = " ") -> list[str]:
+    """Columns (header, cells, align) → lines, one space between columns."""
+    widths = [max([len(h)] + [len(c) for c in cells]) for h, cells, _ in cols]
+    def fmt(s, w, a):
+        return s.ljust(w) if a == "l" else s.rjust(w)
+    n = len(cols[0][1])
+    head = lead + " ".join(fmt(h, w, a if h else "l") for (h, _, a), w in zip(cols, widths))
+    lines = [head]
+    for i in range(n):
+        lines.append(lead + " ".join(fmt(c[i], w, a) for (_, c, a), w in zip(cols, widths)))
+    return lines
+
+
+# -- building the fit ------------------------------------------------------------------------------
+def _lmer_terms(design: Design) -> list[_Term]:
+    spec = design.spec
+    terms = []
+    for k, blk in enumerate(design.terms):
+        coefs = _lme4_names(spec.term_specs[k], blk.coef_names, getattr(spec, "columns", ()))
+        n_blocks, block_of_level = 1, None
+        if blk.by_levels is not None:
+            n_blocks, block_of_level = len(blk.by_levels), np.asarray(blk.by_codes)
+        layout = TermLayout(q=blk.q, J=blk.J, correlated=blk.correlated, n_blocks=n_blocks,
+                            block_of_level=block_of_level)
+        terms.append(_Term(group=blk.name, coefs=coefs, levels=list(blk.levels),
+                           correlated=blk.correlated or blk.q == 1, by=blk.term.by,
+                           by_levels=blk.by_levels, layout=layout, X=blk.X,
+                           codes=np.asarray(blk.codes)))
+    # lme4 (mkReTrms): terms ordered by decreasing number of levels, stable
+    order = sorted(range(len(terms)), key=lambda k: -len(terms[k].levels))
+    return [terms[k] for k in order]
+
+
+def _theta_names(terms: list[_Term]) -> list[str]:
+    names = []
+    for t in terms:
+        rows, cols = t.layout.entries
+        for label in t.block_labels():
+            for r, c in zip(rows, cols):
+                names.append(f"{label}.{t.coefs[r]}" if r == c
+                             else f"{label}.{t.coefs[r]}.{t.coefs[c]}")
+    return names
+
+
+def _check(design: Design) -> None:
+    spec = design.formula
+    if spec.multivariate or design.y is None or design.y.shape[1] != 1:
+        raise NotImplementedError("lmer fits univariate Gaussian models only; "
+                                  "use mf.fit for multivariate (mvbind) models")
+    if spec.trials:
+        raise NotImplementedError("trials() responses are binomial; lmer fits Gaussian models "
+                                  "only (use mf.fit with family='binomial')")
+    if not design.terms:
+        raise FormulaError("lmer needs at least one group term like (1 | g); without one this "
+                           "is an ordinary linear model", spec.text)
+    ids = [t.term.id for t in design.terms if t.term.id is not None]
+    if len(ids) != len(set(ids)):
+        raise NotImplementedError("group terms sharing an ID (|p|, gr(id=)) correlate "
+                                  "coefficients across terms; lmer does not support that yet")
+    n, p = design.X.shape
+    if p and np.linalg.matrix_rank(design.X) < p:
+        raise DataError(f"the fixed-effects model matrix is rank deficient "
+                        f"(rank {np.linalg.matrix_rank(design.X)} < {p} columns: "
+                        f"{', '.join(design.X_names)}); drop the aliased terms")
+    if n <= p:
+        raise DataError(f"{n} observations are not enough for {p} fixed effects")
+
+
+def _gradient(fun, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Central differences (second-order one-sided ones next to a lower bound)."""
+    g = np.empty_like(x)
+    for i in range(len(x)):
+        hi = h * max(1.0, abs(x[i]))
+        e = np.zeros_like(x)
+        e[i] = hi
+        if x[i] - hi >= lower[i]:
+            g[i] = (fun(x + e) - fun(x - e)) / (2 * hi)
+        else:
+            g[i] = (-3 * f0 + 4 * fun(x + e) - fun(x + 2 * e)) / (2 * hi)
+    return g
+
+
+def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True) -> dict:
+    """Minimise the profiled deviance over θ with bounds (diagonals of T ≥ 0).
+
+    L-BFGS-B (scipy) with central-difference gradients from lme4's start, restarted from its
+    result (a fresh quasi-Newton model) until the deviance stops improving. BLAS is limited to
+    one thread meanwhile: the problems are tiny and OpenBLAS' thread start-up would dominate.
+
+    Boundary escape: a diagonal entry c of T at 0 is a stationary point of the deviance in c
+    (T Tᵀ depends on c², e.g. Σ₂₂ = b² + c² for q = 2), so a gradient method can stop there
+    although the deviance decreases into the interior. Each diagonal entry at its bound is
+    therefore probed at c = 10⁻³ … 1 (times the scale of its term), and the search restarted
+    from the best probe while that improves the deviance.
+    """
+    lower = np.asarray(lower, dtype=float)
+    bounded = np.isfinite(lower)
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    nfev = [0]
+
+    def f(x):
+        nfev[0] += 1
+        return fun(x)
+
+    def fg(x):
+        f0 = f(x)
+        if not np.isfinite(f0):
+            return f0, np.zeros_like(x)
+        return f0, _gradient(f, x, f0, lower)
+
+    x = np.asarray(x0, dtype=float)
+    best = f(x)
+    message, nit = "", 0
+    with _blas_threads(one_thread):
+        for _escape in range(1 + len(x)):
+            for _ in range(1 + restarts):
+                r = minimize(fg, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                             options=dict(ftol=1e-15, gtol=1e-7, maxiter=5000, maxls=40))
+                nit += r.nit
+                message = r.message
+                improved = r.fun < best - 1e-10
+                if r.fun <= best:
+                    x, best = r.x, r.fun
+                if not improved:
+                    break
+            scale = max(1.0, float(np.max(np.abs(x), initial=0.0)))
+            probes = []
+            for i in np.nonzero(bounded & (x <= lower + 1e-6 * scale))[0]:
+                for delta in (1e-3, 1e-2, 1e-1, 1.0):
+                    xp = x.copy()
+                    xp[i] = lower[i] + delta * scale
+                    probes.append((f(xp), i, xp))
+            good = [p for p in probes if p[0] < best - 1e-8]
+            if not good:
+                break
+            best, _, x = min(good, key=lambda p: p[0])
+    x = np.where(bounded, np.maximum(x, lower), x)
+    g = _gradient(fun, x, best, lower)
+    free = ~(bounded & (x <= lower + 1e-10) & (g > 0))
+    return {"x": x, "fun": best, "nfev": nfev[0], "nit": nit,
+            "converged": bool(np.isfinite(best)), "message": str(message),
+            "grad_norm": float(np.max(np.abs(g[free]), initial=0.0))}
+
+
+def _blas_threads(limit: bool):
+    """One BLAS thread while optimising small problems (threadpoolctl comes with PyMC)."""
+    if limit:
+        try:
+            from threadpoolctl import threadpool_limits
+            return threadpool_limits(1, "blas")
+        except Exception:       # threadpoolctl missing or failing: run as is
+            pass
+    return contextlib.nullcontext()
+
+
+def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None = None,
+         na_action: str = "drop") -> LmerFit:
+    """Fit a Gaussian linear mixed model by REML (default) or ML, like ``lme4::lmer``.
+
+    Parameters
+    ----------
+    formula : lme4/brms formula text (or FormulaSpec), the same as for :func:`mixedformula.fit`.
+    data : pandas/polars DataFrame.
+    reml : REML (True, lme4's default) or maximum likelihood (False).
+    start : optional starting θ (lme4's order, see ``LmerFit.theta``); default T = I.
+    data_name : shown as ``Data:`` in the printed summary.
+
+    Raises NotImplementedError for multivariate/binomial models and group terms sharing an ID,
+    FormulaError without a group term, DataError for a rank-deficient fixed-effects matrix.
+    """
+    design = design_matrices(formula, data, na_action=na_action)
+    terms = _lmer_terms(design) if design.terms else []
+    r = sum(len(t.levels) * t.layout.q for t in terms[1:])
+    # small problems: one BLAS thread (OpenBLAS' threads cost more than they give, and much
+    # more on a loaded machine); the dense Schur complement of large crossed models keeps them
+    with _blas_threads(r <= 1000):
+        _check(design)
+        lam = LambdaFactor([t.layout for t in terms])
+        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)
+        x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
+        if x0.shape != (lam.n_theta,):
+            raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
+        opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False)
+        theta = opt["x"]
+        f = pls.factor(theta)
+        objective = pls.deviance_from(f, reml)
+        n, p = design.X.shape
+        sigma2 = f.r2 / (n - p if reml else n)
+        beta = pls.beta(f)
+        vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
+        b = pls.conditional_modes(f)
+        ml_deviance = pls.deviance_from(f, False)
+    fixef_names = _lme4_names(design.spec.fixed_spec, design.X_names,
+                              getattr(design.spec, "columns", ()))
+    text = design.formula.text
+    return LmerFit(formula=text, reml=reml, design=design, terms=terms, fixef_names=fixef_names,
+                   theta=pd.Series(theta, index=pd.Index(_theta_names(terms), dtype=object),
+                                   name="theta"),
+                   beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
+                   objective=objective, ml_deviance=ml_deviance,
+                   b=b, optimizer=opt, data_name=data_name)
