@@ -42,7 +42,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from .design import Design, design_matrices
-from .errors import DataError, FormulaError, MixedFormulaError
+from .errors import DataError, FormulaError
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 
 __all__ = ["LmerFit", "lmer"]
@@ -54,7 +54,7 @@ _ALIAS = re.compile(r"_mfv(\d+)_")
 
 
 def lme4_name(column: str) -> str:
-    """formulaic column → lme4 coefficient name: ``f[T.b]`` → ``fb``, ``Intercept`` → ``(Intercept)``."""
+    """formulaic column → lme4 name: ``f[T.b]`` → ``fb``, ``Intercept`` → ``(Intercept)``."""
     if column == "Intercept":
         return "(Intercept)"
     return _CONTRAST.sub(lambda m: m.group(1), str(column)).replace("`", "")

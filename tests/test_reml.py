@@ -376,7 +376,6 @@ def test_nested_and_crossed_names_and_ranef():
     assert fit.ngrps == {"g1:g2": 32, "g1": 8}
     re = fit.ranef()
     assert re["g1:g2"].shape == (32, 1) and re["g1"].shape == (8, 1)
-    # conditional modes: fitted = Xβ + Zb reproduces the PLS solution (residuals ⟂ shrinkage)
     assert "Number of obs: 192, groups:  g1:g2, 32; g1, 8" in str(fit)
     fit = mf.lmer("y ~ f + (f | g)", _sim_categorical())
     assert list(fit.varcorr().var1[:3]) == ["(Intercept)", "fq", "fr"]
@@ -420,5 +419,7 @@ def test_errors_are_clear(sleepstudy):
         mf.lmer("Reaction ~ Days", df)
     with pytest.raises(DataError, match="rank deficient"):
         mf.lmer("Reaction ~ Days + D2 + (1 | Subject)", df)
+    with pytest.raises(NotImplementedError, match="Gaussian"):
+        mf.lmer("Reaction | trials(D2) ~ Days + (1 | Subject)", df.assign(D2=df.Days + 1000))
     with pytest.raises(NotImplementedError, match="ID"):
         mf.lmer("Reaction ~ Days + (1 | p | Subject) + (0 + Days | p | Subject)", df)

@@ -1,4 +1,4 @@
-r"""Penalized least squares and the profiled (RE)ML deviance of lme4 (Bates et al. 2015, JSS 67(1), §3).
+r"""Penalized least squares and lme4's profiled (RE)ML deviance (Bates et al. 2015, JSS 67(1) §3).
 
 With b = Λ(θ)u (see :mod:`.lambda_factor`), the conditional mode of u and the estimate of β
 minimise the penalized residual sum of squares
