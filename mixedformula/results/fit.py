@@ -192,11 +192,79 @@ class Fit:
         """G per grouping factor (sd table, cor and cov matrices) and R under ``"residual"``."""
         return _varcorr(self.idata.posterior, self.index, self.meta.response_names, probs)
 
+    def marginal_cov(self, rows=None, group: str | None = None, level=None):
+        """Implied moments E[y] = Xβ and Var[y] = Z G Zᵀ + R (posterior means) for ``rows``
+        (positions in the fitted data) or for all rows of ``level`` of ``group``."""
+        from .moments import marginal_moments
+        return marginal_moments(self, rows=rows, group=group, level=level)
+
+    def report(self, path):
+        """Write a self-contained HTML report (tables, diagnostics, plots) to ``path``."""
+        from ..report import write_report
+        return write_report(self, path)
+
     def prior_summary(self):
         """brms' ``prior_summary()`` table."""
         if self._prior_table is not None:
             return self._prior_table.copy()
         return self.priors.summary()
+
+    # -- predictions, checks, comparison (results/predict.py, loo.py, effects_plot.py) ------
+    def predict(self, newdata=None, kind: str = "epred", re_formula=None,
+                new_groups: str = "sample", summary: bool = False, ndraws: int | None = None,
+                seed=None, probs=(0.025, 0.975)):
+        """Posterior draws of predictions for ``newdata`` (default: the fitted rows).
+
+        ``kind``: ``"linpred"`` (η = Xβ + Zu), ``"epred"`` (E[y] = g⁻¹(η), brms'
+        posterior_epred) or ``"response"`` (draws of y, brms' posterior_predict).
+        ``re_formula``: None (all group terms), ``"~0"`` (none), ``"~ (1 | g)"`` (a subset).
+        ``new_groups``: levels not seen in fitting get u drawn from N(0, G) (``"sample"``),
+        u = 0 (``"zero"``) or raise (``"error"``); missing group values get u = 0.
+        Returns an array draws × rows (× responses for mvbind models), or with
+        ``summary=True`` a DataFrame (Estimate, Est.Error, Q2.5, Q97.5). Math:
+        :mod:`mixedformula.results.predict`.
+        """
+        from .predict import predict as _predict
+        return _predict(self, newdata, kind=kind, re_formula=re_formula,
+                        new_groups=new_groups, summary=summary, ndraws=ndraws, seed=seed,
+                        probs=probs)
+
+    def posterior_predictive(self, seed=None):
+        """Add ``posterior_predictive`` (one y draw per posterior draw) and ``observed_data`` to
+        ``self.idata``; returns the InferenceData."""
+        from .predict import posterior_predictive as _pp
+        return _pp(self, seed=seed)
+
+    def pp_check(self, ax=None, ndraws: int = 50, kind: str = "kde", seed=None):
+        """Posterior predictive check (``arviz.plot_ppc``): density of y against ``ndraws``
+        replicated data sets. Returns the matplotlib axes."""
+        import arviz as az
+        if "posterior_predictive" not in self.idata.groups():
+            self.posterior_predictive(seed=seed)
+        return az.plot_ppc(self.idata, ax=ax, kind=kind, num_pp_samples=ndraws,
+                           var_names=list(self.design.response_names), random_seed=seed,
+                           show=False)
+
+    def loo(self, group: str | None = None, likelihood: str | None = None):
+        """PSIS-LOO that states what it leaves out (see :mod:`mixedformula.results.loo`).
+
+        Default: conditional engine → LOO over observations (conditional likelihood);
+        marginal engine → leave-one-group-out over its grouping factor (marginal likelihood).
+        ``group="g"``: leave-one-group-out over g; ``likelihood=`` chooses the pointwise
+        likelihood. The pointwise log-likelihood is stored in ``idata.log_likelihood``.
+        """
+        from .loo import loo as _loo
+        return _loo(self, group=group, likelihood=likelihood)
+
+    def conditional_effects(self, effect: str, groups=False, prob: float = 0.95,
+                            resolution: int = 100, ndraws: int | None = None, seed=None,
+                            ax=None):
+        """Expected response over a grid of ``effect`` (others at mean / reference level), with
+        ``prob`` bands; ``groups=True`` (or a grouping factor name) draws one curve per level.
+        Returns ``(figure, DataFrame)``."""
+        from .effects_plot import conditional_effects as _ce
+        return _ce(self, effect, groups=groups, prob=prob, resolution=resolution,
+                   ndraws=ndraws, seed=seed, ax=ax)
 
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
