@@ -13,7 +13,7 @@ import scipy.linalg as sla
 from scipy.stats import multivariate_normal
 
 from mixedformula.backends.pymc.marginal import (
-    MarginalTooLargeError, draw_group_effects, marginal_loglik, segment_factors)
+    MarginalTooLargeError, draw_group_effects, marginal_loglik, segment_factors, stats_tensors)
 from mixedformula.design import design_matrices
 from mixedformula.design.crossprod import sufficient_statistics
 
@@ -440,3 +440,25 @@ def test_draws_vary_with_parameters():
     T = np.stack([np.eye(2), np.zeros((2, 2))])
     u = draw_group_effects(st, np.tile([50.0, 1.0], (2, 1)), T, np.array([1.0, 1.0]), 0)[0]
     assert np.abs(u[0]).max() > 0.01 and np.all(u[1] == 0)
+
+
+def test_shared_data_inputs_give_same_value():
+    """Statistics as shared variables (reusable compiled function) == constants; swap data."""
+    df = _data()
+    st = sufficient_statistics(design_matrices("y ~ x + (1 | a) + (1 + x | c)", df))
+    beta, sigma = pt.vector("beta"), pt.scalar("sigma")
+    T = [pt.matrix("T1"), pt.matrix("T2")]
+    data = stats_tensors(st, shared=True)
+    f_sh = pytensor.function([beta, sigma, *T], marginal_loglik(st, beta, T, sigma, data=data),
+                             mode=MODE)
+    f_c = pytensor.function([beta, sigma, *T], marginal_loglik(st, beta, T, sigma), mode=MODE)
+    args = (np.array([50.0, 1.0]), 0.9, np.array([[1.0, 0], [0.2, 0.4]]), np.array([[0.7]]))
+    assert f_sh(*args) == pytest.approx(f_c(*args), rel=1e-12)
+    # same structure, new data: only the shared values change
+    df2 = df.assign(y=df["y"] * 2).iloc[:-7]          # other y and another N
+    st2 = sufficient_statistics(design_matrices("y ~ x + (1 | a) + (1 + x | c)", df2))
+    for name, var in data.items():
+        var.set_value(np.asarray(getattr(st2, name), dtype=float))
+    assert st2.N == st.N - 7
+    f_c2 = pytensor.function([beta, sigma, *T], marginal_loglik(st2, beta, T, sigma), mode=MODE)
+    assert f_sh(*args) == pytest.approx(f_c2(*args), rel=1e-12)

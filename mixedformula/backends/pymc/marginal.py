@@ -134,11 +134,15 @@ def _as_list(stats: MarginalStats, T) -> list:
 
 # --------------------------------------------------------------------------- data as tensors
 
-_FIELDS = ("XtX", "beta_ols", "ete", "A", "B", "ce", "C22", "C21", "B2", "c2e")
+_FIELDS = ("N", "XtX", "beta_ols", "ete", "A", "B", "ce", "C22", "C21", "B2", "c2e")
 
 
 def stats_tensors(stats: MarginalStats, shared: bool = False) -> dict:
-    """The statistics the graph reads, as pytensor constants (default) or shared variables."""
+    """The statistics the graph reads, as pytensor constants (default) or shared variables.
+
+    With ``shared=True`` a compiled function can be reused for other data of the same structure
+    (same segments, J, Q and p; N may differ) by ``set_value`` on each variable.
+    """
     out = {}
     for name in _FIELDS:
         val = getattr(stats, name)
@@ -253,7 +257,7 @@ def marginal_loglik(stats: MarginalStats, beta, T, sigma, data: dict | None = No
     beta = pt.as_tensor_variable(beta)
     sigma = pt.as_tensor_variable(sigma)
     sigma2 = sigma ** 2
-    N = stats.N
+    N = d["N"]
     p = stats.p
     if p:
         dv = beta - d["beta_ols"]
@@ -261,7 +265,7 @@ def marginal_loglik(stats: MarginalStats, beta, T, sigma, data: dict | None = No
     else:
         dv = None
         rtr = d["ete"]
-    const = N * (math.log(2 * math.pi) + pt.log(sigma2))
+    const = N * (math.log(2 * math.pi) + pt.log(sigma2))   # N is data, not baked in
     if not stats.segments:
         return -0.5 * (const + rtr / sigma2)
     Ts = _as_list(stats, T)
