@@ -57,7 +57,8 @@ FIT_HELP = textwrap.dedent("""\
       "y ~ x + (1 | g1/g2)"                          nested intercepts
       "y ~ x + (x || g)"                             uncorrelated intercept and slope
       "mvbind(y1, y2) ~ x + (1 | p | g)"             two responses, correlated group effects
-    See docs/formula-syntax.md for every form.
+    See docs/formula-syntax.md for every form. Put DATA and FORMULA first: --prior takes
+    every word up to the next option.
     """)
 
 PRIOR_HELP = ("a brms prior: the distribution, then key=value pairs among class, coef, group, "

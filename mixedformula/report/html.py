@@ -101,7 +101,8 @@ def figure_html(fig, caption: str, alt: str) -> str:
 def _header(fit, summary) -> str:
     from .. import __version__
     info = fit.info
-    lik = _e(summary.likelihood)
+    from ..results.summary import LIKELIHOOD_TEXT
+    lik = _e(LIKELIHOOD_TEXT.get(summary.likelihood, summary.likelihood))
     if summary.engine_note:
         lik += f" <span class='note'>({_e(summary.engine_note)})</span>"
     rows = [("Formula", f"<code>{_e(fit.formula)}</code>"),
