@@ -161,3 +161,8 @@ def test_fit_and_summary_render_in_jupyter(fit):
     html = fit._repr_html_()
     assert "<table" in html and "Regression Coefficients" in html
     assert "<table" in fit.summary()._repr_html_()
+
+
+def test_fit_report_method_writes_the_page(fit, tmp_path):
+    path = fit.report(tmp_path / "r.html")
+    assert len(_parse(open(path, encoding="utf-8").read()).imgs) == N_FIGURES
