@@ -250,6 +250,7 @@ def test_loglik_by_groups_per_level_factor():
     "y ~ x + (1 | a/b)",                  # nested
     "y ~ x + (1 | a) + (1 + x | c)",      # crossed, q = 2 in the dense part
     "y ~ x + (f | c) + (1 | a)",          # crossed, categorical slope in the block part
+    "y ~ x + (1 + x + z + w + v | g) + (1 | a)",   # crossed, Q = 5 (Blockwise) block part
 ])
 def test_loglik_nested_and_crossed_match_dense(formula):
     _check_logp(formula, _data(), _shared_factors())
