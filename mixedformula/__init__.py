@@ -26,6 +26,8 @@ _LAZY = {
     "load": ("mixedformula.results.io", "load"),
     "lmer": ("mixedformula.reml", "lmer"),
     "simulate": ("mixedformula.simulate", "simulate"),
+    "recovery_check": ("mixedformula.recovery", "recovery_check"),
+    "compare": ("mixedformula.results.loo", "compare"),
     "get_family": ("mixedformula.families", "get_family"),
 }
 

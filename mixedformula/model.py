@@ -99,12 +99,28 @@ class Model:
     def prior_summary(self):
         return self.built.priors.summary()
 
+    def prior_predictive(self, draws: int = 500, seed: int | None = None):
+        """Independent forward draws from the priors and of y (InferenceData with ``prior``,
+        brms-named, and ``prior_predictive``); see :mod:`mixedformula.results.predict`."""
+        from .results.predict import prior_predictive
+        return prior_predictive(self, draws=draws, seed=seed)
+
     # -- sampling -------------------------------------------------------------------------
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
             sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
-            target_accept: float | None = None):
-        """Sample the posterior and return a :class:`~mixedformula.results.fit.Fit`."""
+            target_accept: float | None = None, sample_prior: str = "no"):
+        """Sample the posterior and return a :class:`~mixedformula.results.fit.Fit`.
+
+        ``sample_prior`` (brms): ``"no"``; ``"yes"`` also stores prior draws in ``idata.prior``;
+        ``"only"`` returns a Fit of ``chains × draws`` independent forward draws from the prior
+        (no likelihood, no MCMC; needs proper priors).
+        """
         from .results.fit import Fit
+        if sample_prior not in ("no", "yes", "only"):
+            raise MixedFormulaError("sample_prior must be 'no', 'yes' or 'only'")
+        if sample_prior == "only":
+            from .results.predict import prior_fit
+            return prior_fit(self, draws=draws, chains=chains, seed=seed)
         if sampler not in SAMPLERS:
             raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
         if sampler == "auto":
@@ -133,8 +149,12 @@ class Model:
                 "nobs": self.design.nobs, "target_accept": target_accept or 0.8,
                 "rescor_by": self.residual_by.column if self.residual_by else None}
         idata.attrs["mixedformula"] = json.dumps(info)
-        return Fit(idata, self.design, self.family, built.priors, self.likelihood, info,
-                   data=self.data)
+        out = Fit(idata, self.design, self.family, built.priors, self.likelihood, info,
+                  data=self.data)
+        if sample_prior == "yes":
+            from .results.predict import add_prior_group
+            add_prior_group(out, self, seed=seed)
+        return out
 
 
 def _residual_by(column: str | None, data, design: Design):
@@ -195,12 +215,13 @@ def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
         na_action: str = "drop",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
         sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
-        target_accept: float | None = None):
+        target_accept: float | None = None, sample_prior: str = "no"):
     """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``."""
     model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
                   rescor=rescor, rescor_by=rescor_by, na_action=na_action)
     return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
-                     progressbar=progressbar, cores=cores, target_accept=target_accept)
+                     progressbar=progressbar, cores=cores, target_accept=target_accept,
+                     sample_prior=sample_prior)
 
 
 __all__ = ["Model", "fit", "Prior", "marginal_applies"]

@@ -1,0 +1,503 @@
+r"""PSIS-LOO that says what it leaves out, and with which likelihood.
+
+Both engines sample the same posterior p(β, G, σ, u | y) (the marginal engine draws u exactly
+after sampling), so every pointwise log-likelihood below can be computed from either fit. What
+matters is the *unit* left out and the *pointwise likelihood* used for the importance weights:
+
+``fit.loo()`` on a conditional-engine fit — **LOO over observations (conditional likelihood)**:
+    log p(y_i | β, u, σ) per observation i, from η_i = x_iᵀβ + z_iᵀu_{j(i)} (numpy, vectorised
+    over draws and rows, all families; stored as ``idata.log_likelihood[<response>]``). Target:
+    elpd = Σ_i log p(y_i | y_{−i}) — predicting a *new observation of a group already seen*.
+
+``fit.loo()`` on a marginal-engine fit — **leave-one-group-out over g (marginal likelihood)**:
+    log p(y_j | β, G, σ) per level j of the (single) grouping factor g, u_j integrated out. With
+    G = TTᵀ (T per level for ``gr(by=)``), A_j = Z_jᵀZ_j, r_j = y_j − X_jβ, s_j = Z_jᵀr_j and
+    L_jL_jᵀ = TᵀA_jT/σ² + I:
+
+        −2 log p_j = n_j log(2πσ²) + 2 log|L_j| + (r_jᵀr_j − σ⁻² ‖L_j⁻¹ Tᵀ s_j‖²) / σ²
+
+    (numpy, vectorised over draws and groups; Σ_j log p_j is the engine's marginal
+    log-likelihood). Target: elpd = Σ_j log p(y_j | y_{−j}) — predicting *all observations of a
+    new group*. With several grouping factors (crossed or nested) the marginal likelihood does
+    not factor over the levels of one factor, and this raises an error that says so.
+
+``fit.loo(group="g")`` on a conditional-engine fit — **leave-one-group-out over g (conditional
+likelihood summed within groups)**: Σ_{i ∈ j} log p(y_i | β, u_j, σ). This is *not* the marginal
+group likelihood p(y_j | β, G, σ) — it conditions on u_j — but because u_j belongs to the
+posterior draw, PSIS with these weights targets the same quantity Σ_j log p(y_j | y_{−j}) as the
+marginal version: the two estimates are comparable. The importance sampling is much harder,
+though (u_j is informed almost only by y_j), so expect large Pareto k; the marginal form gives
+the reliable estimate of the same elpd. ``likelihood=`` chooses the pointwise likelihood
+explicitly: ``fit.loo(likelihood="conditional")`` on a marginal fit gives LOO over observations
+from its exact u draws; ``fit.loo(group="g", likelihood="marginal")`` on a conditional fit of a
+Gaussian model gives the marginal group LOO.
+
+:func:`compare` (``mf.compare``) refuses to rank LOO over observations against LOO over groups
+(or over groups of different factors): they estimate the predictive density of different things
+(a new observation vs a new group), on different numbers of terms, and their elpd values are not
+on a common scale. Pareto-k diagnostics follow arviz (good k ≤ min(1 − 1/log10 S, 0.7)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import MixedFormulaError
+from .predict import _flat, _residual_tags, _sigma_rows, _trials, block_cholesky, \
+    linear_predictor
+
+LIKELIHOODS = ("conditional", "marginal")
+
+
+# --------------------------------------------------------------------------- pointwise (obs)
+
+def _log_softplus_parts(eta):
+    """log p and log(1−p) for p = logistic(η), stable."""
+    return -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+
+
+def _log_p(link: str, eta):
+    if link == "logit":
+        return _log_softplus_parts(eta)
+    from ..families import inverse_link_numpy
+    p = np.clip(inverse_link_numpy(link)(eta), 1e-300, 1 - 1e-16)
+    return np.log(p), np.log1p(-p)
+
+
+def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
+    """log p(y_i | θ⁽ˢ⁾) per draw and observation (S, n), conditional on u (see module doc).
+
+    Multivariate models: one term per row (the joint density of the row's responses).
+    """
+    from scipy.special import gammaln
+    design = fit.design
+    if design is None or design.y is None:
+        raise MixedFormulaError("the pointwise log-likelihood needs the fitted data")
+    post = fit.idata.posterior
+    S_all = post.sizes["chain"] * post.sizes["draw"]
+    n, r = design.y.shape
+    step = max(1, int(chunk // max(1, n * r)))
+    out = np.empty((S_all, n))
+    for a in range(0, S_all, step):
+        idx = np.arange(a, min(S_all, a + step))
+        eta = linear_predictor(fit, design, None, "sample", idx)
+        out[idx] = _loglik_rows(fit, eta, design, idx, gammaln)
+    return out
+
+
+def _loglik_rows(fit, eta, design, idx, gammaln):
+    fam = fit.family
+    y = np.asarray(design.y, dtype=float)
+    S, n, r = eta.shape
+    tags = _residual_tags(fit, design, None)
+    post = fit.idata.posterior
+    if r > 1:
+        resp = list(design.response_names)
+        sig = np.stack([np.broadcast_to(_sigma_rows(fit, rn, tags, idx, n), (S, n))
+                        for rn in resp], axis=-1)
+        cor = np.broadcast_to(np.eye(r), (S, n, r, r)).copy()
+        for i in range(r):
+            for j in range(i + 1, r):
+                base = f"rescor__{resp[i]}__{resp[j]}"
+                if tags is None:
+                    if base in post:
+                        cor[..., i, j] = cor[..., j, i] = _flat(post, base, idx)[:, None]
+                else:
+                    for tag in pd.unique(tags):
+                        if f"{base}{tag}" in post:
+                            v = _flat(post, f"{base}{tag}", idx)[:, None]
+                            cor[:, tags == tag, i, j] = v
+                            cor[:, tags == tag, j, i] = v
+        L = np.linalg.cholesky(cor)
+        e = (y[None] - eta) / sig
+        w = np.linalg.solve(L, e[..., None])[..., 0]
+        logdet = np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1) + np.log(sig).sum(-1)
+        return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
+    yv = y[:, 0][None, :]
+    e = eta[..., 0]
+    name, link = fam.name, fam.link
+    from ..families import inverse_link_numpy
+    if name in ("gaussian", "student", "lognormal"):
+        sigma = _sigma_rows(fit, None, tags, idx, n)
+        mu = inverse_link_numpy(link)(e)
+        if name == "gaussian":
+            z = (yv - mu) / sigma
+            return -0.5 * z ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+        if name == "lognormal":
+            z = (np.log(yv) - mu) / sigma
+            return -0.5 * z ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi) - np.log(yv)
+        nu = _flat(post, "nu", idx)[:, None]
+        z = (yv - mu) / sigma
+        return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+                - np.log(sigma) - (nu + 1) / 2 * np.log1p(z ** 2 / nu))
+    if name == "bernoulli":
+        lp, lq = _log_p(link, e)
+        return np.where(yv > 0.5, lp, lq)
+    if name == "binomial":
+        t = _trials(fit, design, None)[None, :]
+        lp, lq = _log_p(link, e)
+        lc = gammaln(t + 1) - gammaln(yv + 1) - gammaln(t - yv + 1)
+        return lc + np.where(yv > 0, yv * lp, 0.0) + np.where(t - yv > 0, (t - yv) * lq, 0.0)
+    mu = inverse_link_numpy(link)(e)
+    if name == "poisson":
+        return np.where(yv > 0, yv * np.log(mu), 0.0) - mu - gammaln(yv + 1)
+    if name == "negbinomial":
+        a = _flat(post, "shape", idx)[:, None]
+        return (gammaln(yv + a) - gammaln(a) - gammaln(yv + 1)
+                + a * (np.log(a) - np.log(a + mu)) + yv * (np.log(mu) - np.log(a + mu)))
+    if name == "gamma":
+        a = _flat(post, "shape", idx)[:, None]
+        b = a / mu
+        return a * np.log(b) - gammaln(a) + (a - 1) * np.log(yv) - b * yv
+    raise MixedFormulaError(f"no log-likelihood for family {name!r}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- marginal (group)
+
+def _group_terms(fit, group: str):
+    d = fit.design
+    names = [t.name for t in d.terms]
+    if group not in names:
+        raise MixedFormulaError(f"the model has no grouping factor {group!r} (it has: "
+                                f"{', '.join(dict.fromkeys(names)) or 'none'})")
+    return [k for k, t in enumerate(d.terms) if t.name == group]
+
+
+def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
+                          ) -> tuple[np.ndarray, str, list[str]]:
+    """log p(y_j | β, G, σ) per draw and level j of ``group`` (S, J), u_j integrated out.
+
+    Returns (array, group, level labels). See the module docstring for the formula.
+    """
+    d = fit.design
+    fam = fit.family
+    if fam.name != "gaussian" or fam.link != "identity" or len(d.response_names) != 1:
+        raise MixedFormulaError("the marginal (group) likelihood is available for univariate "
+                                "Gaussian models with identity link")
+    if _residual_tags(fit, d, None) is not None:
+        raise MixedFormulaError("the marginal group likelihood does not handle rescor_by yet")
+    factors = list(dict.fromkeys(t.name for t in d.terms))
+    if not factors:
+        raise MixedFormulaError("leave-one-group-out needs a grouping factor; the model has "
+                                "no group terms")
+    if group is None:
+        if len(factors) > 1:
+            raise MixedFormulaError(
+                "leave-one-group-out with the marginal likelihood needs the likelihood to "
+                "factor over the levels of ONE grouping factor, but this model has several ("
+                + ", ".join(factors) + "): with crossed or nested factors the groups are "
+                "coupled through the other factor's effects. Use fit.loo(group='<g>', "
+                "likelihood='conditional') (conditional log-likelihood summed within groups) "
+                "or fit.loo(likelihood='conditional') (LOO over observations).")
+        group = factors[0]
+    if len(factors) > 1:
+        raise MixedFormulaError(
+            f"the marginal likelihood of this model does not factor over the levels of "
+            f"{group!r}: the model also has group terms for "
+            f"{', '.join(f for f in factors if f != group)} (crossed or nested factors couple "
+            f"the groups). Use fit.loo(group={group!r}, likelihood='conditional') instead.")
+    ks = _group_terms(fit, group)
+    from .predict import _blocks
+    blocks = [b for b in _blocks(fit) if b.group == group]
+    # segment columns: terms in design order; G assembled from the blocks' factors
+    q_of = {k: d.terms[k].q for k in ks}
+    start, off = {}, 0
+    for k in ks:
+        start[k] = off
+        off += q_of[k]
+    Q = off
+    codes = np.asarray(d.terms[ks[0]].codes)
+    J = d.terms[ks[0]].J
+    W = np.concatenate([np.asarray(d.terms[k].X, dtype=float) for k in ks], axis=1)
+    y = np.asarray(d.y, dtype=float)[:, 0]
+    X = np.asarray(d.X, dtype=float)
+    n = len(y)
+    P = _indicator(codes, J, n)                                          # (J, n) sparse
+    nj = np.asarray(P.sum(axis=1)).ravel()
+    A = np.stack([np.stack([P @ (W[:, a] * W[:, b]) for b in range(Q)], -1)
+                  for a in range(Q)], -2)                                # (J, Q, Q)
+    post = fit.idata.posterior
+    S_all = post.sizes["chain"] * post.sizes["draw"]
+    step = max(1, int(chunk // max(1, n + J * Q * Q * 4)))
+    out = np.empty((S_all, J))
+    for a0 in range(0, S_all, step):
+        idx = np.arange(a0, min(S_all, a0 + step))
+        S = len(idx)
+        beta = np.stack([_flat(post, f"b_{c}", idx) for c in d.X_names], -1) if d.X_names \
+            else np.zeros((S, 0))
+        sigma2 = _flat(post, "sigma", idx) ** 2                            # (S,)
+        T = np.zeros((S, J, Q, Q))
+        for b in blocks:
+            Tb = block_cholesky(post, b, idx)                               # (S, H, Qb, Qb)
+            Tb = Tb[:, np.asarray(b.by_codes)] if b.by_levels else \
+                np.broadcast_to(Tb[:, :1], (S, J) + Tb.shape[2:])
+            pos = np.concatenate([start[p.term] + np.arange(p.q) for p in b.parts])
+            T[:, :, pos[:, None], pos[None, :]] = Tb
+        r = y[None, :] - beta @ X.T                                          # (S, n)
+        rr = (P @ (r ** 2).T).T                                              # (S, J)
+        s = np.stack([(P @ (r * W[:, c]).T).T for c in range(Q)], -1)        # (S, J, Q)
+        Tt = np.swapaxes(T, -1, -2)
+        M = Tt @ A[None] @ T / sigma2[:, None, None, None] + np.eye(Q)
+        L = np.linalg.cholesky(M)
+        logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)   # (S, J)
+        v = np.linalg.solve(L, (Tt @ s[..., None]))[..., 0]
+        quad = (v ** 2).sum(-1)
+        s2 = sigma2[:, None]
+        out[idx] = -0.5 * (nj[None] * np.log(2 * np.pi * s2) + logdet
+                           + (rr - quad / s2) / s2)
+    return out, group, list(d.terms[ks[0]].levels)
+
+
+def _indicator(codes, J, n):
+    import scipy.sparse as sp
+    ok = (codes >= 0) & (codes < J)
+    rows = codes[ok]
+    cols = np.nonzero(ok)[0]
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(J, n))
+
+
+def conditional_group_loglik(fit, group: str) -> tuple[np.ndarray, list[str]]:
+    """Σ_{i in group j} log p(y_i | β, u_j, σ) per draw and level (S, J)."""
+    ks = _group_terms(fit, group)
+    t = fit.design.terms[ks[0]]
+    ll = pointwise_loglik(fit)
+    P = _indicator(np.asarray(t.codes), t.J, ll.shape[1])
+    return np.asarray((P @ ll.T).T), list(t.levels)
+
+
+# --------------------------------------------------------------------------- result
+
+@dataclass
+class Loo:
+    """PSIS-LOO estimate with a statement of what was left out and which likelihood was used."""
+
+    unit: str                    # "observation" or the grouping factor left out level by level
+    likelihood: str              # "conditional" or "marginal"
+    elpd_data: object            # arviz ELPDData (pointwise=True)
+    labels: list = field(default_factory=list)
+    var_name: str = ""
+    nobs: int = 0
+
+    @property
+    def grouped(self) -> bool:
+        return self.unit != "observation"
+
+    @property
+    def elpd(self) -> float:
+        return float(self.elpd_data["elpd_loo"])
+
+    @property
+    def se(self) -> float:
+        return float(self.elpd_data["se"])
+
+    @property
+    def p_loo(self) -> float:
+        return float(self.elpd_data["p_loo"])
+
+    @property
+    def looic(self) -> float:
+        return -2.0 * self.elpd
+
+    @property
+    def pareto_k(self) -> np.ndarray:
+        return np.asarray(self.elpd_data["pareto_k"])
+
+    @property
+    def good_k(self) -> float:
+        return float(getattr(self.elpd_data, "good_k", 0.7) or 0.7)
+
+    @property
+    def n_units(self) -> int:
+        return int(len(self.pareto_k))
+
+    @property
+    def pointwise(self) -> pd.DataFrame:
+        return pd.DataFrame({"elpd_loo": np.asarray(self.elpd_data["loo_i"]),
+                             "pareto_k": self.pareto_k},
+                            index=pd.Index(self.labels, name=self.unit))
+
+    @property
+    def description(self) -> str:
+        if not self.grouped:
+            return f"LOO over observations ({self.likelihood} likelihood)"
+        how = "marginal likelihood" if self.likelihood == "marginal" else \
+            "conditional likelihood summed within groups"
+        return f"leave-one-group-out over {self.unit} ({how})"
+
+    def comparable_with(self, other: "Loo") -> bool:
+        return self.unit == other.unit and self.n_units == other.n_units
+
+    def __repr__(self) -> str:
+        k = self.pareto_k
+        units = "observations" if not self.grouped else f"levels of {self.unit}"
+        S = int(getattr(self.elpd_data, "n_samples", 0) or 0)
+        tab = pd.DataFrame({"Estimate": [self.elpd, self.p_loo, self.looic],
+                            "SE": [self.se, np.nan, 2 * self.se]},
+                           index=["elpd_loo", "p_loo", "looic"])
+        lines = [f"{self.description}: {len(k)} {units}, {S} posterior draws", "",
+                 tab.to_string(float_format=lambda x: f"{x:.1f}", na_rep=""), ""]
+        good = self.good_k
+        n_good = int(np.sum(k <= good))
+        n_mid = int(np.sum((k > good) & (k <= 1)))
+        n_bad = int(np.sum(k > 1))
+        lines.append(f"Pareto k diagnostics: {int(np.sum(k > 0.7))} of {len(k)} {units} with "
+                     f"k > 0.7")
+        lines.append(f"  (-Inf, {good:.2f}] (good) {n_good:6d}")
+        lines.append(f"  ({good:.2f}, 1]   (bad)  {n_mid:6d}")
+        lines.append(f"  (1, Inf)     (very bad) {n_bad:3d}")
+        if n_mid + n_bad:
+            lines.append("Some Pareto k values are high: the PSIS estimate is unreliable for "
+                         "those units" + (" (typical when u_j is conditioned on: the marginal "
+                                          "likelihood estimates the same elpd reliably)"
+                                          if self.grouped and self.likelihood == "conditional"
+                                          else "") + ".")
+        return "\n".join(lines)
+
+
+def _store(fit, name: str, ll: np.ndarray, dim: str, labels) -> None:
+    import xarray as xr
+    post = fit.idata.posterior
+    C, D = post.sizes["chain"], post.sizes["draw"]
+    da = xr.DataArray(ll.reshape(C, D, -1), dims=("chain", "draw", dim),
+                      coords={"chain": post.coords["chain"].values,
+                              "draw": post.coords["draw"].values, dim: list(labels)})
+    if "log_likelihood" in fit.idata.groups():
+        ds = fit.idata.log_likelihood
+        if name in ds:
+            ds = ds.drop_vars(name)
+        ds = ds.drop_dims([dm for dm in [dim] if dm in ds.dims and
+                           not any(dm in ds[v].dims for v in ds.data_vars)])
+        ds = xr.merge([ds, da.to_dataset(name=name)], compat="override", join="outer")
+        from .predict import _set_group
+        _set_group(fit.idata, "log_likelihood", ds)
+    else:
+        fit.idata.add_groups({"log_likelihood": da.to_dataset(name=name)})
+
+
+def loo(fit, group: str | None = None, likelihood: str | None = None) -> Loo:
+    """See :meth:`mixedformula.results.fit.Fit.loo` and the module docstring."""
+    import warnings
+
+    import arviz as az
+    if likelihood is not None and likelihood not in LIKELIHOODS:
+        raise MixedFormulaError(f"likelihood must be 'conditional' or 'marginal', not "
+                                f"{likelihood!r}")
+    if likelihood is None:
+        likelihood = fit.likelihood if fit.likelihood in LIKELIHOODS else "conditional"
+    resp = "_".join(fit.design.response_names)
+    if likelihood == "marginal":
+        ll, group, labels = marginal_group_loglik(fit, group)
+        name, dim, unit = f"{resp}__{group}__marginal", f"{group}__level", group
+    elif group is not None:
+        ll, labels = conditional_group_loglik(fit, group)
+        name, dim, unit = f"{resp}__{group}__conditional", f"{group}__level", group
+    else:
+        ll = pointwise_loglik(fit)
+        labels = list(range(ll.shape[1]))
+        name, dim, unit = resp, "obs", "observation"
+    _store(fit, name, ll, dim, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        elpd = az.loo(fit.idata, pointwise=True, var_name=name)
+    return Loo(unit=unit, likelihood=likelihood, elpd_data=elpd, labels=labels,
+               var_name=name, nobs=int(fit.design.nobs))
+
+
+# --------------------------------------------------------------------------- compare
+
+@dataclass
+class Comparison:
+    """``mf.compare`` result: arviz' comparison table plus what was compared."""
+
+    table: pd.DataFrame
+    description: str
+    loos: dict
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        for name, lo in self.loos.items():
+            k = lo.pareto_k
+            bad = int(np.sum(k > 0.7))
+            if bad:
+                hint = (" (conditional likelihood summed within groups: the marginal likelihood "
+                        "estimates the same elpd with better importance weights)"
+                        if lo.grouped and lo.likelihood == "conditional" else "")
+                out.append(f"{name}: {bad} of {len(k)} units with Pareto k > 0.7, its elpd "
+                           f"estimate is unreliable{hint}")
+        return out
+
+    def __repr__(self) -> str:
+        text = f"Model comparison by {self.description}\n\n{self.table.to_string()}"
+        if self.warnings:
+            text += "\n\nWarning:\n" + "\n".join(f"  {w}" for w in self.warnings)
+        return text
+
+    def _repr_html_(self) -> str:
+        warn = "".join(f"<p>Warning: {w}</p>" for w in self.warnings)
+        return (f"<p>Model comparison by {self.description}</p>" + self.table.to_html()
+                + warn)
+
+
+def compare(*fits, **named) -> Comparison:
+    """Compare fits (or :class:`Loo` results) by PSIS-LOO, refusing incomparable LOOs.
+
+    ``mf.compare(fit1, fit2)``, ``mf.compare(m1=fit1, m2=fit2)`` or ``mf.compare({"m1": ...})``.
+    Each Fit contributes ``fit.loo()`` (its engine's default); pass ``fit.loo(...)`` results to
+    choose. All must leave out the same unit (observations, or the levels of the same grouping
+    factor) on the same data size, otherwise :class:`~mixedformula.MixedFormulaError` explains
+    why they cannot be ranked.
+    """
+    import warnings
+
+    import arviz as az
+    items: dict = {}
+    if len(fits) == 1 and isinstance(fits[0], dict):
+        items.update(fits[0])
+    else:
+        for i, f in enumerate(fits):
+            items[f"model{i + 1}"] = f
+    items.update(named)
+    if len(items) < 2:
+        raise MixedFormulaError("compare needs at least two fits")
+    loos = {name: (x if isinstance(x, Loo) else x.loo()) for name, x in items.items()}
+    names = list(loos)
+    first = loos[names[0]]
+    for nm in names[1:]:
+        other = loos[nm]
+        if first.unit != other.unit:
+            raise MixedFormulaError(
+                f"cannot compare {names[0]!r} ({first.description}) with {nm!r} "
+                f"({other.description}): they estimate the predictive density of different "
+                f"things — {_target(first)} vs {_target(other)} — summed over different units, "
+                f"so their elpd values are not on a common scale. Compute the same LOO for "
+                f"both, e.g. fit.loo(group={_some_group(first, other)!r}) for both fits, or "
+                f"fit.loo(likelihood='conditional') for both.")
+        if first.n_units != other.n_units:
+            raise MixedFormulaError(
+                f"cannot compare {names[0]!r} and {nm!r}: they leave out {first.n_units} and "
+                f"{other.n_units} units — were they fitted to the same data?")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.compare({nm: loos[nm].elpd_data for nm in names}, ic="loo")
+    liks = sorted({lo.likelihood for lo in loos.values()})
+    what = ("LOO over observations" if not first.grouped
+            else f"leave-one-group-out over {first.unit}")
+    desc = f"{what} ({' and '.join(liks)} likelihood{'s' if len(liks) > 1 else ''})"
+    return Comparison(table=table, description=desc, loos=loos)
+
+
+def _target(lo: Loo) -> str:
+    if lo.grouped:
+        return f"all observations of a new level of {lo.unit}"
+    return "a new observation of an already seen group"
+
+
+def _some_group(a: Loo, b: Loo) -> str:
+    for lo in (a, b):
+        if lo.grouped:
+            return lo.unit
+    return "<group>"
