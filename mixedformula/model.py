@@ -121,6 +121,9 @@ class Model:
         if sample_prior == "only":
             from .results.predict import prior_fit
             return prior_fit(self, draws=draws, chains=chains, seed=seed)
+        if sample_prior == "yes":
+            from .results.predict import check_proper_priors
+            check_proper_priors(self)
         if sampler not in SAMPLERS:
             raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
         if sampler == "auto":

@@ -219,6 +219,19 @@ def test_sample_prior_only_and_unseen_fixed_level(small):
 def test_flat_prior_refuses_prior_sampling(small):
     with pytest.raises(mf.MixedFormulaError, match="flat prior"):
         mf.fit("y1 ~ x + (1 | g)", small, sample_prior="only", draws=10, chains=1)
+    # sample_prior="yes" refuses before any sampling
+    with pytest.raises(mf.MixedFormulaError, match="flat prior"):
+        mf.fit("y1 ~ x + (1 | g)", small, sample_prior="yes", draws=10, chains=1)
+
+
+def test_prior_group_added_next_to_draws(small):
+    from mixedformula.results.predict import add_prior_group, prior_fit
+    model = mf.Model("y1 ~ x + (1 | g)", small, priors=PRIORS)
+    fit = prior_fit(model, draws=100, chains=2, seed=4)
+    add_prior_group(fit, model, seed=5)
+    prior = fit.idata.prior
+    assert prior["b_x"].shape == (1, 200) and "sd_g__Intercept" in prior
+    assert float(prior["sd_g__Intercept"].mean()) == pytest.approx(0.5, abs=0.1)  # exp(2)
 
 
 def test_prior_predictive_of_model(small):

@@ -514,6 +514,11 @@ def _check_proper(pm_model) -> None:
             "priors=[mf.prior('normal(0, 10)', class_='b')]")
 
 
+def check_proper_priors(model) -> None:
+    """Raise before sampling when ``sample_prior`` cannot work (flat priors)."""
+    _check_proper(model.built.model)
+
+
 def _forward(model, draws: int, seed):
     import warnings
 
