@@ -82,6 +82,7 @@ def raw_conditional(sleepstudy):
     return model, raw, fit
 
 
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
 def test_conditional_loo_matches_arviz_on_pymc_loglik(raw_conditional):
     import pymc as pm
     model, raw, fit = raw_conditional
