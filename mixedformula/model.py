@@ -57,7 +57,8 @@ class Model:
         self.formula = formula if isinstance(formula, FormulaSpec) else parse(formula)
         self.data = data
         self.family = get_family(family, link)
-        self.design = design_matrices(self.formula, data, na_action=na_action)
+        self.design = design_matrices(self.formula, data, na_action=na_action,
+                                      drop_aliased=True)
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
             [] if priors is None else [priors])
         self.rescor = rescor
@@ -69,7 +70,7 @@ class Model:
         if ok and likelihood != "conditional":
             from .backends.pymc.marginal_model import statistics
             self._stats, reason = statistics(self.design)
-            if self._stats is None:
+            if reason:
                 ok, why = False, reason
         if likelihood == "marginal" and not ok:
             raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
@@ -187,16 +188,30 @@ def _has_nutpie() -> bool:
     return True
 
 
-def _sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target_accept):
+def _sample(model, sampler, draws, tune, chains, seed, progress, cores, target_accept):
+    """Sample with one BLAS thread per chain: the models are small-matrix work, and threaded
+    OpenBLAS made a 2×2 triangular solve cost 10 ms per call here (0.005 ms with one thread)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _sample_inner(model, sampler, draws, tune, chains, seed, progress, cores,
+                             target_accept)
+
+
+def _sample_inner(model, sampler, draws, tune, chains, seed, progressbar, cores,
+                  target_accept):
     import warnings
     if sampler == "nutpie":
         import nutpie
-        with warnings.catch_warnings():
+        import pytensor
+        # Reproducibility: with numba's fastmath, code loaded from pytensor's numba cache and
+        # freshly compiled code round differently (draws differ at 1e-8 across processes, see
+        # docs/reliability.md); without it the same seed gives the same draws bit for bit.
+        with warnings.catch_warnings(), pytensor.config.change_flags(numba__fastmath=False):
             warnings.simplefilter("ignore", UserWarning)
             compiled = nutpie.compile_pymc_model(model)
-        kw = {} if target_accept is None else {"target_accept": target_accept}
-        return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                             progress_bar=progressbar, cores=cores, save_warmup=False, **kw)
+            kw = {} if target_accept is None else {"target_accept": target_accept}
+            return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                                 progress_bar=progressbar, cores=cores, save_warmup=False, **kw)
     import pymc as pm
     with model:
         return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,

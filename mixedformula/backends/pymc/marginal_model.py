@@ -17,20 +17,28 @@ import numpy as np
 from ...design import Design
 from ...design.crossprod import MarginalTooLargeError, sufficient_statistics
 from .marginal import draw_group_effects, marginal_loglik, segment_factors, stats_tensors
+from .marginal_mv import (assemble_lambda, mv_draw_group_effects, mv_marginal_loglik,
+                          mv_statistics, mv_support)
 from .structure import Block
 
 
 def marginal_support(design: Design) -> tuple[bool, str]:
     """Structural conditions the marginal engine needs (family is checked by the caller)."""
-    if design.y is None or design.y.shape[1] != 1:
-        return False, "multivariate responses are not yet supported by the marginal engine"
+    if design.y is None:
+        return False, "the design has no response"
     if design.trials is not None:
         return False, "trials() belongs to the binomial family"
+    if design.y.shape[1] > 1:
+        return mv_support(design, [])
     return True, ""
 
 
 def statistics(design: Design):
-    """Sufficient statistics, or (None, reason) when the dense part would be too large."""
+    """Sufficient statistics, or (None, reason) when the dense part would be too large.
+
+    Multivariate statistics depend on the covariance blocks and are made by the builder."""
+    if design.y.shape[1] > 1:
+        return None, ""
     try:
         return sufficient_statistics(design), ""
     except MarginalTooLargeError as e:
@@ -48,6 +56,14 @@ def _factor_tensor(block: Block, T):
 def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, betas, dpars,
                             resp, stats) -> dict:
     import pymc as pm
+    import pytensor.tensor as pt
+    if len(resp) > 1:
+        mv = mv_statistics(design, blocks)
+        lam = assemble_lambda(mv, [_factor_tensor(b, chols[b.key]) for b in blocks], pt)
+        L_R = dpars["chol_R"][0] if "chol_R" in dpars else pt.diag(
+            pt.stack([s_[0] for s_ in dpars["sigma"]]))
+        pm.Potential("marginal_loglik", mv_marginal_loglik(mv, pt.stack(betas), lam, L_R))
+        return {"stats": mv, "mv": True}
     factors = [([p.term for p in b.parts], _factor_tensor(b, chols[b.key]),
                 b.by_codes if b.by_levels else None) for b in blocks]
     T = segment_factors(stats, factors)
@@ -65,23 +81,50 @@ def _packed_to_chol(packed: np.ndarray, Q: int) -> np.ndarray:
     return out
 
 
+def _block_factor_draws(b: Block, posterior, n: int) -> list:
+    """Per by-level numpy factor draws (n, Q, Q) of one block."""
+    Ts = []
+    for h in range(b.H):
+        hs = f"__{h}" if b.by_levels else ""
+        if b.correlated and b.Q > 1:
+            Ts.append(_packed_to_chol(posterior[f"chol__{b.key}{hs}"].values.reshape(n, -1),
+                                      b.Q))
+        else:
+            sd = posterior[f"sd__{b.key}{hs}"].values.reshape(n, b.Q)
+            Ts.append(sd[:, :, None] * np.eye(b.Q)[None])
+    return Ts
+
+
+def _recover_mv(built, posterior, seed) -> dict:
+    stats = built.extras["stats"]
+    resp = built.design.response_names
+    C, D = posterior.sizes["chain"], posterior.sizes["draw"]
+    n = C * D
+    B = np.stack([posterior[f"_beta__{rn}"].values.reshape(n, -1) for rn in resp], axis=1)
+    lam = assemble_lambda(stats, [_block_factor_draws(b, posterior, n)[0]
+                                  for b in built.blocks], np)
+    if "chol__rescor" in posterior:
+        L_R = _packed_to_chol(posterior["chol__rescor"].values.reshape(n, -1), len(resp))
+    else:
+        sig = np.stack([posterior[f"sigma__{rn}"].values.reshape(n) for rn in resp], axis=1)
+        L_R = sig[:, :, None] * np.eye(len(resp))[None]
+    rng = np.random.default_rng([int(seed), 20240611])
+    u = mv_draw_group_effects(stats, B, lam, L_R, rng)
+    return {b.key: u[..., pos].reshape(C, D, b.J, b.Q)
+            for b, pos in zip(built.blocks, stats.positions)}
+
+
 def recover_group_effects(built, posterior, seed) -> dict:
     """Exact draws of u for every posterior draw: block key → (chain, draw, J, Q)."""
+    if built.extras.get("mv"):
+        return _recover_mv(built, posterior, seed)
     stats = built.extras["stats"]
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     beta = posterior["_beta"].values.reshape(C * D, -1)
     sigma = posterior["sigma"].values.reshape(C * D)
     factors = []
     for b in built.blocks:
-        Ts = []
-        for h in range(b.H):
-            hs = f"__{h}" if b.by_levels else ""
-            if b.correlated and b.Q > 1:
-                Ts.append(_packed_to_chol(posterior[f"chol__{b.key}{hs}"].values
-                                          .reshape(C * D, -1), b.Q))
-            else:
-                sd = posterior[f"sd__{b.key}{hs}"].values.reshape(C * D, b.Q)
-                Ts.append(sd[:, :, None] * np.eye(b.Q)[None])
+        Ts = _block_factor_draws(b, posterior, C * D)
         T = np.stack(Ts, axis=1) if b.by_levels else Ts[0]
         factors.append(([p.term for p in b.parts], T, b.by_codes if b.by_levels else None))
     T_draws = segment_factors(stats, factors)
