@@ -45,11 +45,13 @@ def as_pandas(data) -> pd.DataFrame:
         df = pd.DataFrame(data)
     else:
         raise DataError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
-    if df.columns.duplicated().any():
-        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-        raise DataError(f"the data have duplicated column names: {', '.join(dup)}")
+    names = pd.Index([str(c) for c in df.columns], dtype=object)
+    if names.duplicated().any():
+        dup = sorted(set(names[names.duplicated()]))
+        note = "" if df.columns.equals(names) else " (after converting column names to text)"
+        raise DataError(f"the data have duplicated column names{note}: {', '.join(dup)}")
     if not all(isinstance(c, str) for c in df.columns):
-        df = df.rename(columns=str)
+        df = df.set_axis(names, axis=1)
     return df
 
 
@@ -124,6 +126,7 @@ class DesignSpec:
     response_names: list[str]
     columns: tuple[str, ...] = field(default_factory=tuple)
     factor_levels: dict[str, list[str]] = field(default_factory=dict)
+    fixed_keep: list[int] | None = None  # columns of the formulaic X kept (None: all; lme4 drop)
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
@@ -153,6 +156,8 @@ class DesignSpec:
         fdf = _frame(df, self.columns)
         X = np.asarray(_formulaic(self.formula.fixed, fdf, self.formula, self.columns,
                                   self.fixed_spec), dtype=float)
+        if self.fixed_keep is not None:
+            X = X[:, self.fixed_keep]
         blocks = []
         for term, mspec, levels, by_levels, fitted_by, names in zip(
                 self.formula.groups, self.term_specs, self.levels, self.by_levels,
@@ -234,6 +239,15 @@ def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
                 k, r = divmod(int(k), len(labs))
                 parts.append(str(labs[r]))
             levels.append("_".join(reversed(parts)))
+    if len(set(levels)) < len(levels):
+        dup = pd.Index(levels)[pd.Index(levels).duplicated()][0]
+        if len(factors) == 1:
+            raise DataError(f"grouping factor {factors[0]!r} has different values that read the "
+                            f"same as text ({dup!r}, e.g. the number 1 and the string '1'); "
+                            "give the column a single type")
+        raise DataError(f"levels of {':'.join(factors)} are named by joining the factors' "
+                        f"levels with '_', and {dup!r} names more than one combination; "
+                        "rename the levels that contain '_'")
     return inverse.astype(np.int64), levels
 
 
@@ -262,8 +276,13 @@ def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns) 
     return y
 
 
-def design_matrices(formula, data, na_action: str = "drop") -> Design:
-    """Build the :class:`Design` for ``formula`` (text or FormulaSpec) on ``data``."""
+def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool = False) -> Design:
+    """Build the :class:`Design` for ``formula`` (text or FormulaSpec) on ``data``.
+
+    ``drop_aliased=True`` (what :class:`~mixedformula.Model`, ``lmer`` and ``load`` use): drop
+    fixed-effect columns that are linear combinations of earlier ones, with a warning, as lme4
+    does (see :func:`_drop_aliased`); the default keeps every column, like R's model.matrix.
+    """
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
     if na_action not in ("drop", "raise"):
         raise ValueError("na_action must be 'drop' or 'raise'")
@@ -296,6 +315,9 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
     X = np.asarray(fixed_mm, dtype=float)
     X_names = _names(fixed_mm, used)
     _check_finite(X, X_names, "the fixed part")
+    fixed_keep = _drop_aliased(X, X_names) if drop_aliased else None
+    if fixed_keep is not None:
+        X, X_names = X[:, fixed_keep], [X_names[j] for j in fixed_keep]
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
         mm = _formulaic(term.expr, fdf, spec, used)
@@ -320,10 +342,63 @@ def design_matrices(formula, data, na_action: str = "drop") -> Design:
                        by_codes=[b.by_codes for b in blocks], X_names=X_names,
                        coef_names=coef_names, response_names=response_names,
                        columns=tuple(used),
-                       factor_levels=_factor_levels(df, _predictors(spec)))
+                       factor_levels=_factor_levels(df, _predictors(spec)),
+                       fixed_keep=fixed_keep)
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                   n_dropped=n_dropped)
+
+
+#: relative tolerance of the rank check (lme4's ``check.rankX`` uses qr(X, tol = 1e-7))
+RANK_TOL = 1e-7
+
+
+def _drop_aliased(X: np.ndarray, names: list[str], tol: float = RANK_TOL) -> list[int] | None:
+    """lme4's ``check.rankX = "message+drop.cols"``: drop aliased fixed-effect columns.
+
+    Columns are taken in order (R's ``qr(X, LAPACK = FALSE)`` pivots only negligible columns to
+    the end): column j is kept when its residual after projecting it on the kept columns has
+    norm > ``tol`` × its own norm; otherwise it is dropped with a warning naming it and the
+    kept columns it is a combination of. With flat priors on b, an aliased column would make the
+    posterior improper. Returns the kept column indices, or None when X has full column rank.
+    """
+    n, p = X.shape
+    if p == 0:
+        return None
+    Q = np.zeros((n, min(n, p)))
+    keep: list[int] = []
+    dropped: list[tuple[int, list[int]]] = []
+    for j in range(p):
+        v = X[:, j].copy()
+        norm = float(np.linalg.norm(v))
+        k = len(keep)
+        if norm > 0 and k < n:
+            for _ in range(2):               # Gram-Schmidt, re-orthogonalised once
+                v -= Q[:, :k] @ (Q[:, :k].T @ v)
+            r = float(np.linalg.norm(v))
+            if r > tol * norm:
+                Q[:, k] = v / r
+                keep.append(j)
+                continue
+        partners: list[int] = []
+        if norm > 0 and keep:
+            coef = np.linalg.lstsq(X[:, keep], X[:, j], rcond=None)[0]
+            big = np.abs(coef) * np.linalg.norm(X[:, keep], axis=0) > 1e-6 * norm
+            partners = [keep[i] for i in np.nonzero(big)[0]]
+        dropped.append((j, partners))
+    if not dropped:
+        return None
+    parts = []
+    for j, partners in dropped:
+        why = ("all zero" if not np.any(X[:, j]) else
+               f"collinear with {', '.join(names[i] for i in partners)}" if partners else
+               f"more coefficients than the {n} rows can identify")
+        parts.append(f"{names[j]} ({why})")
+    k = len(dropped)
+    warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+                  f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: "
+                  f"{'; '.join(parts)}", UserWarning, stacklevel=3)
+    return keep
 
 
 def _check_finite(X: np.ndarray, names: list[str], where: str) -> None:

@@ -307,7 +307,7 @@ def load(path):
         from ..design import design_matrices
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            design = design_matrices(meta["formula"], data)
+            design = design_matrices(meta["formula"], data, drop_aliased=True)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
     import arviz as az
     with warnings.catch_warnings():
