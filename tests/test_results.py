@@ -337,3 +337,21 @@ def test_info_defaults_and_engine_note():
     assert lines[6] == ("Likelihood: marginal (group effects integrated out, recovered exactly); "
                         "marginal engine needs a gaussian family")
     assert "Draws were sampled using sampling(NUTS). For each parameter" in str(fit.summary())
+
+
+def test_moderate_rhat_low_ess_and_treedepth_warnings():
+    """Rhat in (1.01, 1.05], ESS in [100, 400) and max-treedepth hits are reported too."""
+    fit = sleepstudy_fit()
+    post = fit.idata.posterior
+    x = post["b_Days"].values.copy()
+    x[0] += 0.5 * x.std()                   # a small shift of one chain: Rhat just above 1.01
+    post["b_Days"].values[:] = x
+    s = fit.summary()
+    rhat = s.fixed.loc["Days", "Rhat"]
+    assert 1.01 < rhat <= 1.05
+    assert any(w.startswith("Some Rhats are above 1.01") for w in s.warnings)
+    fit = sleepstudy_fit()                  # summaries are cached: a fresh fit
+    fit.idata.sample_stats["reached_max_treedepth"] = fit.idata.sample_stats["diverging"] | True
+    n = fit.idata.sample_stats["reached_max_treedepth"].size
+    assert any(w.startswith(f"{n} transitions hit the maximum tree depth")
+               for w in fit.summary().warnings)

@@ -23,8 +23,10 @@ import pandas as pd
 from .params import ParamIndex
 from .tables import format_table, html_table, posterior_table
 
-RHAT_MAX = 1.05
+RHAT_MAX = 1.05          # brms' "have not converged" warning
+RHAT_CAUTION = 1.01      # current recommendation (Vehtari et al. 2021)
 ESS_MIN = 100
+ESS_CAUTION = 400
 
 CLOSING = ("For each parameter, Bulk_ESS\n"
            "and Tail_ESS are effective sample size measures, and Rhat is the potential\n"
@@ -165,7 +167,7 @@ def _table(posterior, params, prob) -> pd.DataFrame:
 
 
 def convergence_warnings(tables: list[pd.DataFrame], n_divergent: int,
-                         target_accept: float) -> list[str]:
+                         target_accept: float, n_treedepth: int = 0) -> list[str]:
     out = []
     if n_divergent > 0:
         out.append(f"There were {n_divergent} divergent transitions after warmup. Increasing "
@@ -180,6 +182,10 @@ def convergence_warnings(tables: list[pd.DataFrame], n_divergent: int,
         out.append("Parts of the model have not converged (some Rhats are > 1.05). Be careful "
                    "when analysing the results! We recommend running more iterations and/or "
                    "setting stronger priors.")
+    elif np.any(rhat > RHAT_CAUTION):
+        out.append(f"Some Rhats are above {RHAT_CAUTION} (max {np.nanmax(rhat):.3f}): the chains "
+                   "may not have mixed. Run more iterations (draws=, tune=) before relying on "
+                   "the results; for group-level sds near 0 a stronger sd prior helps.")
     bulk = allt["Bulk_ESS"].to_numpy(dtype=float)
     if np.any(bulk < ESS_MIN):
         out.append("Bulk Effective Samples Size (ESS) is too low, indicating posterior means and "
@@ -190,7 +196,25 @@ def convergence_warnings(tables: list[pd.DataFrame], n_divergent: int,
         out.append("Tail Effective Samples Size (ESS) is too low, indicating posterior variances "
                    "and tail quantiles may be unreliable. Running the chains for more iterations "
                    "may help. See https://mc-stan.org/misc/warnings.html#tail-ess")
+    low = np.nanmin(np.concatenate([bulk, tail])) if len(bulk) else np.inf
+    if ESS_MIN <= low < ESS_CAUTION:
+        out.append(f"Some effective sample sizes are below {ESS_CAUTION} (min {low:.0f}): "
+                   "interval ends are uncertain; more draws would help.")
+    if n_treedepth > 0:
+        out.append(f"{n_treedepth} transitions hit the maximum tree depth: the sampler took "
+                   "very long trajectories. The posterior may be badly scaled or strongly "
+                   "correlated; the marginal engine (Gaussian models) or stronger priors help.")
     return out
+
+
+def count_treedepth(idata) -> int:
+    ss = getattr(idata, "sample_stats", None)
+    if ss is None:
+        return 0
+    for name in ("reached_max_treedepth", "maxdepth_reached"):
+        if name in ss:
+            return int(np.asarray(ss[name].values, dtype=bool).sum())
+    return 0
 
 
 def count_divergences(idata) -> int:
@@ -218,7 +242,8 @@ def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], fo
     spec = _table(post, index.spec, prob)
     rescor = _table(post, index.rescor, prob)
     n_div = count_divergences(idata)
-    warns = convergence_warnings([*random.values(), fixed, spec, rescor], n_div, target_accept)
+    warns = convergence_warnings([*random.values(), fixed, spec, rescor], n_div, target_accept,
+                                 count_treedepth(idata))
     return Summary(family=family, links=links, formula=formula, data_name=data_name, nobs=nobs,
                    chains=chains, iter=warmup + draws * thin, warmup=warmup, thin=thin,
                    total_draws=chains * draws, likelihood=likelihood, engine_note=engine_note,
