@@ -543,9 +543,10 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     data_name : shown as ``Data:`` in the printed summary.
 
     Raises NotImplementedError for multivariate/binomial models and group terms sharing an ID,
-    FormulaError without a group term, DataError for a rank-deficient fixed-effects matrix.
+    FormulaError without a group term; aliased fixed-effect columns are dropped with a warning,
+    as lme4 does.
     """
-    design = design_matrices(formula, data, na_action=na_action)
+    design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
     terms = _lmer_terms(design) if design.terms else []
     r = sum(len(t.levels) * t.layout.q for t in terms[1:])
     # small problems: one BLAS thread (OpenBLAS' threads cost more than they give, and much
