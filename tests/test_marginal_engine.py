@@ -91,3 +91,18 @@ def test_marginal_refused_where_it_does_not_apply():
         mf.Model("y ~ 1 + (1 | g)", df, family="bernoulli", likelihood="marginal")
     m = mf.Model("y ~ 1 + (1 | g)", df, family="bernoulli")
     assert m.likelihood == "conditional"
+
+
+def test_engine_choice_for_crossed_factors_follows_cost():
+    """Small crossed designs stay marginal; 1000 × 300 crossed levels go conditional (the dense
+    Schur complement would cost more per gradient than the N-row likelihood) and say why."""
+    rng = np.random.default_rng(0)
+    n = 100_000
+    df = pd.DataFrame({"x": rng.normal(size=n), "a": rng.integers(0, 1000, n),
+                       "b": rng.integers(0, 300, n)})
+    df["y"] = df.x + rng.normal(size=n)
+    big = mf.Model("y ~ x + (1 | a) + (1 | b)", df)
+    assert big.likelihood == "conditional"
+    assert "crossed/nested factorisation" in big.engine_note
+    small = mf.Model("y ~ x + (1 | a) + (1 | b)", df.assign(a=df.a % 20, b=df.b % 10))
+    assert small.likelihood == "marginal"

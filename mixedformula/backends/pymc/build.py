@@ -301,12 +301,12 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
                      observed=obs, dims="obs")
     elif name == "bernoulli":
         if family.link == "logit":
-            pm.Bernoulli("y", logit_p=eta, observed=obs, dims="obs")
+            _logit_binomial("y", eta, obs, None)
         else:
             pm.Bernoulli("y", p=inverse_link_tensor(family.link, eta), observed=obs, dims="obs")
     elif name == "binomial":
         if family.link == "logit":
-            pm.Binomial("y", n=trials, logit_p=eta, observed=obs, dims="obs")
+            _logit_binomial("y", eta, obs, trials)
         else:
             pm.Binomial("y", n=trials, p=inverse_link_tensor(family.link, eta), observed=obs,
                         dims="obs")
@@ -320,3 +320,27 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
         pm.Gamma("y", alpha=dpars["shape"], beta=dpars["shape"] / mu, observed=obs, dims="obs")
     else:  # pragma: no cover - families are checked in get_family
         raise FamilyError(f"family {name!r} has no likelihood")
+
+
+def _logit_binomial(name, eta, obs, trials):
+    """y ~ Binomial(n, logit⁻¹(η)) with the lean log-density y·η − n·softplus(η) + log C(n, y).
+
+    Hand-written because ``pm.Bernoulli(logit_p=η)``'s graph cost 4.3× more per gradient
+    (2.5 ms vs 0.58 ms at 20 000 rows, benchmarks/README.md); the value is the same.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+    from scipy.special import gammaln
+    n = np.ones_like(obs) if trials is None else np.asarray(trials, dtype=float)
+    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
+    const = None if not np.any(log_choose) else log_choose
+
+    def logp(value, eta_):
+        out = value * eta_ - n * pt.softplus(eta_)
+        return out if const is None else out + const
+
+    def random(eta_, rng=None, size=None):
+        p = 1.0 / (1.0 + np.exp(-np.asarray(eta_)))
+        return rng.binomial(n.astype(np.int64), p, size=size).astype(float)
+
+    return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims="obs")

@@ -40,9 +40,22 @@ def statistics(design: Design):
     if design.y.shape[1] > 1:
         return None, ""
     try:
-        return sufficient_statistics(design), ""
+        stats = sufficient_statistics(design)
     except MarginalTooLargeError as e:
         return None, f"the marginal factorisation is too large ({e})"
+    if stats.kind == "general":
+        # per gradient: Schur complement O(r² J₁Q₁ + r³) against the conditional engine's
+        # O(N (p + Σq)); measured: 1000 × 300 crossed levels, N = 10⁵ did not finish in 240 s
+        # marginally (benchmarks/README.md, case 4)
+        r, first = stats.r, stats.segments[0].size
+        marginal_cost = r * r * first + r ** 3
+        conditional_cost = 10.0 * design.nobs * (design.X.shape[1]
+                                                  + sum(t.q for t in design.terms))
+        if marginal_cost > conditional_cost:
+            return None, (f"the crossed/nested factorisation (dense part {r} columns) would cost "
+                          f"about {marginal_cost:.1e} operations per gradient, more than the "
+                          f"conditional engine ({conditional_cost:.1e})")
+    return stats, ""
 
 
 def _factor_tensor(block: Block, T):
