@@ -26,6 +26,9 @@ from .tokens import Token, tokenize
 _BINARY = {"|": 2, "||": 2, "+": 3, "-": 3, "*": 4, "/": 4, ":": 5, "^": 6, "**": 6}
 _RIGHT_ASSOC = {"^", "**"}
 _MAX_DEPTH = 60
+#: operators in one chain (``a + b + ...``, ``x:x:...``); a fixed, recursion-limit-independent
+#: bound, so very long expressions are refused the same way in every process
+_MAX_CHAIN = 1000
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class _Parser:
         if self.depth > _MAX_DEPTH:
             raise self.error(f"formula is nested more than {_MAX_DEPTH} levels deep")
         left = self.unary()
+        n_ops = 0
         while True:
             tok = self.tok
             if tok.kind != "OP" or tok.value not in _BINARY:
@@ -147,6 +151,10 @@ class _Parser:
             prec = _BINARY[tok.value]
             if prec < min_prec:
                 break
+            n_ops += 1
+            if n_ops > _MAX_CHAIN:
+                raise self.error(f"the formula has a chain of more than {_MAX_CHAIN} operators; "
+                                 "write it shorter", tok)
             self.advance()
             if self.tok.kind == "END" or (self.tok.kind == "OP" and self.tok.value in ")|,~"):
                 side = "bar" if tok.value in ("|", "||") else "operator"
