@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import os
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -366,18 +365,10 @@ def write_report(fit, path) -> str:
         raise MixedFormulaError(f"cannot write the report to {path!r}: the directory "
                                 f"{directory!r} does not exist")
     text = build_html(fit)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-report-", suffix=".html", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # mkstemp creates 0600; a report is shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+
+    from ..results.atomic import atomic_write
+    return atomic_write(path, write, suffix=".html", shared=True)   # a report is shared

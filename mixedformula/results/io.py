@@ -19,9 +19,10 @@ Windows): an interrupted save leaves any previous file untouched.
 
 from __future__ import annotations
 
+from .atomic import atomic_write
+
 import json
 import os
-import tempfile
 import warnings
 from types import SimpleNamespace
 
@@ -208,21 +209,7 @@ def save(fit, path) -> str:
         warnings.simplefilter("ignore", UserWarning)   # arviz: non-standard group name
         out = az.InferenceData(**groups, **{GROUP: extra})
         out.attrs.update(getattr(fit.idata, "attrs", {}) or {})
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", suffix=".nc",
-                               dir=directory)
-    os.close(fd)
-    try:
-        out.to_netcdf(tmp, engine="h5netcdf")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda tmp: out.to_netcdf(tmp, engine="h5netcdf"), suffix=".nc")
 
 
 # -- load ---------------------------------------------------------------------------------------

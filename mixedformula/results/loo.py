@@ -47,6 +47,7 @@ import pandas as pd
 
 from ..errors import MixedFormulaError
 from .predict import _flat, _residual_tags, _sigma_rows, _trials, block_cholesky, \
+    residual_sd_cor, \
     linear_predictor
 
 LIKELIHOODS = ("conditional", "marginal")
@@ -96,21 +97,7 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
     post = fit.idata.posterior
     if r > 1:
         resp = list(design.response_names)
-        sig = np.stack([np.broadcast_to(_sigma_rows(fit, rn, tags, idx, n), (S, n))
-                        for rn in resp], axis=-1)
-        cor = np.broadcast_to(np.eye(r), (S, n, r, r)).copy()
-        for i in range(r):
-            for j in range(i + 1, r):
-                base = f"rescor__{resp[i]}__{resp[j]}"
-                if tags is None:
-                    if base in post:
-                        cor[..., i, j] = cor[..., j, i] = _flat(post, base, idx)[:, None]
-                else:
-                    for tag in pd.unique(tags):
-                        if f"{base}{tag}" in post:
-                            v = _flat(post, f"{base}{tag}", idx)[:, None]
-                            cor[:, tags == tag, i, j] = v
-                            cor[:, tags == tag, j, i] = v
+        sig, cor = residual_sd_cor(fit, post, resp, tags, idx, S, n)
         L = np.linalg.cholesky(cor)
         e = (y[None] - eta) / sig
         w = np.linalg.solve(L, e[..., None])[..., 0]

@@ -303,6 +303,28 @@ def _residual_tags(fit, design, newdata) -> np.ndarray | None:
     return tags
 
 
+def residual_sd_cor(fit, post, resp: list[str], tags, idx, S: int, n: int):
+    """Per draw and row: residual sds (S, n, r) and residual correlations (S, n, r, r) of a
+    multivariate model (``rescor__a__b`` overall, or ``rescor__a__b:<by><level>`` per row)."""
+    r = len(resp)
+    sig = np.stack([np.broadcast_to(_sigma_rows(fit, rn, tags, idx, n), (S, n))
+                    for rn in resp], axis=-1)
+    cor = np.broadcast_to(np.eye(r), (S, n, r, r)).copy()
+    for i in range(r):
+        for j in range(i + 1, r):
+            base = f"rescor__{resp[i]}__{resp[j]}"
+            if tags is None:
+                if base in post:
+                    cor[..., i, j] = cor[..., j, i] = _flat(post, base, idx)[:, None]
+            else:
+                for tag in pd.unique(tags):
+                    if f"{base}{tag}" in post:
+                        v = _flat(post, f"{base}{tag}", idx)[:, None]
+                        cor[:, tags == tag, i, j] = v
+                        cor[:, tags == tag, j, i] = v
+    return sig, cor
+
+
 def _sigma_rows(fit, rname: str | None, tags, idx, n: int) -> np.ndarray:
     """σ per draw and row: (S, n) (or (S, 1) without rescor_by)."""
     post = fit.idata.posterior
@@ -359,21 +381,7 @@ def draw_response(fit, eta: np.ndarray, design, newdata, idx, rng) -> np.ndarray
     resp = list(fit.design.response_names)
     tags = _residual_tags(fit, design, newdata)
     if r > 1:
-        sig = np.stack([np.broadcast_to(_sigma_rows(fit, rn, tags, idx, n), (S, n))
-                        for rn in resp], axis=-1)                       # (S, n, r)
-        cor = np.broadcast_to(np.eye(r), (S, n, r, r)).copy()
-        for i in range(r):
-            for j in range(i + 1, r):
-                base = f"rescor__{resp[i]}__{resp[j]}"
-                if tags is None:
-                    if base in post:
-                        cor[..., i, j] = cor[..., j, i] = _flat(post, base, idx)[:, None]
-                else:
-                    for tag in pd.unique(tags):
-                        if f"{base}{tag}" in post:
-                            v = _flat(post, f"{base}{tag}", idx)[:, None]
-                            cor[:, tags == tag, i, j] = v
-                            cor[:, tags == tag, j, i] = v
+        sig, cor = residual_sd_cor(fit, post, resp, tags, idx, S, n)
         L = _psd_factor(cor)
         z = rng.standard_normal((S, n, r))
         return eta + sig * np.einsum("snab,snb->sna", L, z)
