@@ -31,7 +31,7 @@ DISTRIBUTIONS = {
     "exponential": (1, True), "gamma": (2, True), "inv_gamma": (2, True),
     "lognormal": (2, True), "uniform": (2, False), "beta": (2, False), "lkj": (1, False),
     "lkj_corr_cholesky": (1, False), "flat": (0, False), "logistic": (2, False),
-    "weibull": (2, True), "double_exponential": (2, False), "von_mises": (2, False),
+    "weibull": (2, True), "double_exponential": (2, False),
 }
 CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor")
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0}
@@ -227,6 +227,15 @@ def _stack(values):
     return np.asarray(values, dtype=float)
 
 
+#: Stan name → (PyMC class, PyMC parameter names in Stan's argument order)
+_PYMC_DISTS = {
+    "exponential": ("Exponential", ("lam",)), "gamma": ("Gamma", ("alpha", "beta")),
+    "inv_gamma": ("InverseGamma", ("alpha", "beta")), "lognormal": ("LogNormal", ("mu", "sigma")),
+    "beta": ("Beta", ("alpha", "beta")), "logistic": ("Logistic", ("mu", "s")),
+    "double_exponential": ("Laplace", ("mu", "b")), "weibull": ("Weibull", ("alpha", "beta")),
+}
+
+
 def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None):
     """An unnamed PyMC distribution (``.dist``) for one or several parameters with priors of the
     same family (parameters vectorised). ``lower`` = 0 gives brms' half distributions."""
@@ -253,24 +262,11 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None):
         if at_zero:
             return pm.HalfCauchy.dist(beta=a[1], **kw)
         base = pm.Cauchy.dist(alpha=a[0], beta=a[1], **kw)
-    elif dist == "exponential":
-        base = pm.Exponential.dist(lam=a[0], **kw)
-    elif dist == "gamma":
-        base = pm.Gamma.dist(alpha=a[0], beta=a[1], **kw)
-    elif dist == "inv_gamma":
-        base = pm.InverseGamma.dist(alpha=a[0], beta=a[1], **kw)
-    elif dist == "lognormal":
-        base = pm.LogNormal.dist(mu=a[0], sigma=a[1], **kw)
     elif dist == "uniform":
         return pm.Uniform.dist(lower=a[0], upper=a[1], **kw)
-    elif dist == "beta":
-        base = pm.Beta.dist(alpha=a[0], beta=a[1], **kw)
-    elif dist == "logistic":
-        base = pm.Logistic.dist(mu=a[0], s=a[1], **kw)
-    elif dist == "double_exponential":
-        base = pm.Laplace.dist(mu=a[0], b=a[1], **kw)
-    elif dist == "weibull":
-        base = pm.Weibull.dist(alpha=a[0], beta=a[1], **kw)
+    elif dist in _PYMC_DISTS:
+        cls_name, params = _PYMC_DISTS[dist]
+        base = getattr(pm, cls_name).dist(**dict(zip(params, a)), **kw)
     elif dist == "flat":
         return pm.Flat.dist(**kw)
     else:
