@@ -43,15 +43,7 @@ class Built:
     priors: PriorSet
     likelihood: str
     blocks: list[Block]
-    x_means: list[np.ndarray]        # per response: means of the centred columns
-    fixed_names: list[list[str]]     # per response: brms names of X columns
-    centred: list[bool]
-    engine_note: str = ""
     extras: dict = field(default_factory=dict)
-
-
-def _response_names(design: Design) -> list[str]:
-    return list(design.response_names)
 
 
 @dataclass
@@ -71,7 +63,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
 
     y = design.y
     n, r = y.shape
-    resp = _response_names(design)
+    resp = list(design.response_names)
     multivariate = r > 1
     if multivariate and not family.gaussian:
         raise FamilyError("multivariate responses (mvbind) are supported for the gaussian "
@@ -162,8 +154,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                                     rescor, residual_by)
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
-                 likelihood=likelihood, blocks=blocks, x_means=[means] * r,
-                 fixed_names=[list(design.X_names)] * r, centred=[has_int] * r,
+                 likelihood=likelihood, blocks=blocks,
                  extras={**extras, "residual_by": residual_by})
 
 
