@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..results.summary import DIVERGENCE_STATS, TREEDEPTH_STATS, count_flag
+
 RHAT_OK, RHAT_BAD = 1.01, 1.05
 ESS_OK, ESS_BAD = 400, 100
 BFMI_MIN = 0.3
@@ -59,12 +61,11 @@ def checks(idata, tables: list[pd.DataFrame]) -> list[Check]:
     ss = idata.sample_stats if "sample_stats" in idata.groups() else None
     post = idata.posterior
     total = int(post.sizes["chain"]) * int(post.sizes["draw"])
-    div = _stat(ss, ("diverging", "divergences"))
-    if div is None:
+    n = count_flag(idata, DIVERGENCE_STATS)
+    if n is None:
         out.append(Check("Divergent transitions", "not recorded", "warn",
                          "The sampler did not store divergence information."))
     else:
-        n = int(np.asarray(div, dtype=bool).sum())
         out.append(Check("Divergent transitions", f"{n} of {total} draws",
                          "ok" if n == 0 else "bad",
                          "" if n == 0 else
@@ -73,9 +74,8 @@ def checks(idata, tables: list[pd.DataFrame]) -> list[Check]:
                          "priors on the group-level sd (e.g. prior('exponential(1)', "
                          "class_='sd')), or, for a Gaussian model, use "
                          "likelihood='marginal', which has no funnel."))
-    depth = _stat(ss, ("reached_max_treedepth", "maxdepth_reached"))
-    if depth is not None:
-        n = int(np.asarray(depth, dtype=bool).sum())
+    n = count_flag(idata, TREEDEPTH_STATS)
+    if n is not None:
         out.append(Check("Maximum tree depth reached", f"{n} of {total} draws",
                          "ok" if n == 0 else "warn",
                          "" if n == 0 else

@@ -207,24 +207,27 @@ def convergence_warnings(tables: list[pd.DataFrame], n_divergent: int,
     return out
 
 
-def count_treedepth(idata) -> int:
+DIVERGENCE_STATS = ("diverging", "divergences", "divergent__")
+TREEDEPTH_STATS = ("reached_max_treedepth", "maxdepth_reached")   # PyMC, nutpie
+
+
+def count_flag(idata, names) -> int | None:
+    """How many draws have the first recorded sample stat in ``names`` set; None if none is."""
     ss = getattr(idata, "sample_stats", None)
     if ss is None:
-        return 0
-    for name in ("reached_max_treedepth", "maxdepth_reached"):
+        return None
+    for name in names:
         if name in ss:
             return int(np.asarray(ss[name].values, dtype=bool).sum())
-    return 0
+    return None
+
+
+def count_treedepth(idata) -> int:
+    return count_flag(idata, TREEDEPTH_STATS) or 0
 
 
 def count_divergences(idata) -> int:
-    ss = getattr(idata, "sample_stats", None)
-    if ss is None:
-        return 0
-    for name in ("diverging", "divergences", "divergent__"):
-        if name in ss:
-            return int(np.asarray(ss[name].values, dtype=bool).sum())
-    return 0
+    return count_flag(idata, DIVERGENCE_STATS) or 0
 
 
 def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], formula: str,
