@@ -36,3 +36,9 @@ def scenario2(seed=5):
     df = pd.DataFrame(np.vstack([A, B]), columns=["x", "y"])
     df["group"] = ["A"] * 1000 + ["B"] * 1000
     return df
+
+
+def interval(post, name, prob):
+    """Central ``prob`` posterior interval of a scalar variable."""
+    a = (1 - prob) / 2
+    return np.quantile(post[name].values, [a, 1 - a])

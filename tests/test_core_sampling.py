@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 
 import mixedformula as mf
-from sim import SCENARIO1_PARAMS, scenario1
+from sim import SCENARIO1_PARAMS, interval as _interval, scenario1
 
 BRMS_PARAMS = ["b_Intercept", "b_Days", "sd_Subject__Intercept", "sd_Subject__Days",
                "cor_Subject__Intercept__Days", "sigma"]
-
-
-def _interval(post, name, prob):
-    a = (1 - prob) / 2
-    return np.quantile(post[name].values, [a, 1 - a])
 
 
 @pytest.mark.parametrize("engine", ["sleep_conditional", "sleep_marginal"])

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import mixedformula as mf
-from sim import scenario1_predictors, scenario2
+from sim import interval as _interval, scenario1_predictors, scenario2
 
 MV_TRUTH = {
     "b_m1_Intercept": 1.0, "b_m1_p1": 0.5, "b_m1_p2": -0.3, "b_m1_p3": 0.2,
@@ -18,11 +18,6 @@ MV_TRUTH = {
     "sigma_m1": 1.0, "sigma_m2": 0.7, "rescor__m1__m2": 0.4,
 }
 MV_FORMULA = "mvbind(m1, m2) ~ p1 + p2 + p3 + (1 + p1 | p | g)"
-
-
-def _interval(post, name, prob):
-    a = (1 - prob) / 2
-    return np.quantile(post[name].values, [a, 1 - a])
 
 
 @pytest.fixture(scope="module")
