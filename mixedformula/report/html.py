@@ -174,13 +174,18 @@ def _g_section(fit, summary, vc) -> str:
                 if "levels" in entry else [("", entry)])
         for label, e in subs:
             if len(e["cor"]) > 1:
-                out.append(f"<p class='note'>G{(' for ' + _e(label)) if label else ''}: "
-                           "posterior mean correlation (left) and covariance (right)</p>"
-                           "<div style='display:flex;gap:28px;flex-wrap:wrap'>"
-                           + matrix_table(e["cor"]) + matrix_table(e["cov"]) + "</div>")
+                out.append(_cor_cov_pair("G", label, "correlation", e))
     if not out:
         return "<p class='note'>The model has no group-level terms.</p>"
     return "".join(out)
+
+
+def _cor_cov_pair(matrix: str, label: str, what: str, e) -> str:
+    """A correlation and a covariance matrix side by side, with a caption."""
+    return (f"<p class='note'>{matrix}{(' for ' + _e(label)) if label else ''}: "
+            f"posterior mean {what} (left) and covariance (right)</p>"
+            "<div style='display:flex;gap:28px;flex-wrap:wrap'>"
+            + matrix_table(e["cor"]) + matrix_table(e["cov"]) + "</div>")
 
 
 def _r_section(fit, summary, vc) -> str:
@@ -197,10 +202,7 @@ def _r_section(fit, summary, vc) -> str:
                 else [("", res)])
         for label, e in subs:
             if len(e["cov"]) > 1:
-                out.append(f"<p class='note'>R{(' for ' + _e(label)) if label else ''}: "
-                           "posterior mean residual correlation (left) and covariance "
-                           "(right)</p><div style='display:flex;gap:28px;flex-wrap:wrap'>"
-                           + matrix_table(e["cor"]) + matrix_table(e["cov"]) + "</div>")
+                out.append(_cor_cov_pair("R", label, "residual correlation", e))
             elif len(e["cov"]) == 1:
                 out.append("<p class='note'>R = σ² I: residual variance "
                            f"{float(e['cov'].iloc[0, 0]):.4g} (posterior mean of σ²), "
