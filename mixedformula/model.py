@@ -57,6 +57,10 @@ class Model:
         self.formula = formula if isinstance(formula, FormulaSpec) else parse(formula)
         self.data = data
         self.family = get_family(family, link)
+        from .design.distributed import is_dask_frame
+        if is_dask_frame(data):
+            self._init_dask(data, priors, likelihood, rescor, rescor_by, na_action)
+            return
         self.design = design_matrices(self.formula, data, na_action=na_action,
                                       drop_aliased=True)
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
@@ -79,6 +83,46 @@ class Model:
         self.engine_note = "" if (likelihood != "auto" or ok or not self.design.terms
                                   or not self.family.gaussian) else \
             f"marginal engine not used: {why}"
+        self._built = None
+
+    def _init_dask(self, data, priors, likelihood, rescor, rescor_by, na_action):
+        """Dask DataFrame: statistics reduced on the cluster (design/distributed.py); only the
+        marginal engine runs from them, so anything else is refused before any pass."""
+        hint = ("; the conditional engine needs the rows in memory: pass data.compute() "
+                "(a pandas DataFrame)")
+        why = None
+        if not self.family.gaussian or self.family.link != "identity":
+            why = (f"family {self.family.name} ({self.family.link} link) is not Gaussian "
+                   "with identity link")
+        elif likelihood == "conditional":
+            why = "likelihood='conditional' was asked for"
+        elif not self.formula.groups:
+            why = "the model has no group terms"
+        elif self.formula.multivariate or self.formula.trials:
+            why = "mvbind()/trials() models are not reduced to statistics"
+        elif rescor_by is not None:
+            why = "rescor_by is not supported by the marginal engine"
+        if why:
+            raise MixedFormulaError(f"a Dask DataFrame is fitted from sufficient statistics "
+                                    f"by the marginal engine, which does not apply: {why}"
+                                    f"{hint}")
+        from .backends.pymc.marginal_model import statistics
+        from .design.crossprod import MarginalTooLargeError
+        from .design.distributed import reduce_statistics
+        try:
+            self.design, stats = reduce_statistics(self.formula, data, na_action=na_action)
+        except MarginalTooLargeError as e:
+            raise MixedFormulaError(f"the marginal factorisation is too large ({e}){hint}") \
+                from None
+        self._stats, reason = statistics(self.design, stats)
+        if reason:
+            raise MixedFormulaError(f"the marginal likelihood does not apply: {reason}{hint}")
+        self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
+            [] if priors is None else [priors])
+        self.rescor = rescor
+        self.residual_by = None
+        self.likelihood = "marginal"
+        self.engine_note = ""
         self._built = None
 
     # -- building -------------------------------------------------------------------------
@@ -154,7 +198,7 @@ class Model:
                 "rescor_by": self.residual_by.column if self.residual_by else None}
         idata.attrs["mixedformula"] = json.dumps(info)
         out = Fit(idata, self.design, self.family, built.priors, self.likelihood, info,
-                  data=self.data)
+                  data=self.data if self.design.rows_in_memory else None)
         if sample_prior == "yes":
             from .results.predict import add_prior_group
             add_prior_group(out, self, seed=seed)

@@ -116,16 +116,23 @@ def _round1(x: float) -> float:
     return float(np.round(x, 1))
 
 
-def default_scale(y: np.ndarray, link: str) -> float:
-    return _round1(max(2.5, _mad(y))) if link == "identity" else 2.5
+def default_scale(y: np.ndarray, link: str, centre: tuple[float, float] | None = None) -> float:
+    """brms' default scale max(2.5, MAD(y)) rounded to 0.1 (identity link), else 2.5.
+
+    ``centre = (median, MAD)`` of y, when y is not in memory (Dask statistics), replaces y."""
+    mad = centre[1] if centre is not None else (_mad(y) if link == "identity" else 0.0)
+    return _round1(max(2.5, mad)) if link == "identity" else 2.5
 
 
-def default_intercept(y: np.ndarray, link: str) -> Prior:
+def default_intercept(y: np.ndarray, link: str,
+                      centre: tuple[float, float] | None = None) -> Prior:
+    """brms' default Intercept prior student_t(3, median(y), scale); ``centre`` as above."""
     if link == "identity":
-        return Prior("student_t", (3.0, _round1(float(np.median(y))),
-                                   default_scale(y, link)), "Intercept")
+        med = centre[0] if centre is not None else float(np.median(y))
+        return Prior("student_t", (3.0, _round1(med), default_scale(y, link, centre)),
+                     "Intercept")
     if link == "log":
-        med = float(np.median(y))
+        med = centre[0] if centre is not None else float(np.median(y))
         return Prior("student_t", (3.0, _round1(np.log(med)) if med > 0 else 0.0, 2.5),
                      "Intercept")
     return Prior("student_t", (3.0, 0.0, 2.5), "Intercept")

@@ -78,6 +78,18 @@ class Design:
     def nobs(self) -> int:
         return self.X.shape[0]
 
+    #: False for a design reduced from out-of-memory data (:mod:`.distributed`): X, y and the
+    #: group codes then have no rows, and what needs them raises instead.
+    rows_in_memory = True
+
+    def column_means(self) -> np.ndarray:
+        """Mean of each column of X over the rows (brms centres X by these)."""
+        return self.X.mean(axis=0)
+
+    def response_centre(self, k: int) -> tuple[float, float] | None:
+        """(median, MAD) of response k for the default priors; None: computed from ``y``."""
+        return None
+
     @property
     def has_intercept(self) -> bool:
         return "Intercept" in self.X_names

@@ -78,7 +78,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     int_col = design.X_names.index("Intercept") if has_int else None
     others = [j for j in range(X.shape[1]) if j != int_col]
     Xo = X[:, others]
-    means = Xo.mean(axis=0) if has_int else np.zeros(len(others))
+    means = design.column_means()[others] if has_int else np.zeros(len(others))
     Xc = Xo - means
     coords = {"obs": np.arange(n), "response": resp}
     fixed_names = [design.X_names[j] for j in others]
@@ -100,7 +100,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
                 eta_k = pt.dot(Xc, b_vec)
             if has_int:
-                p_int = priors.resolve("Intercept", default_intercept(y[:, k], family.link),
+                p_int = priors.resolve("Intercept", default_intercept(y[:, k], family.link,
+                                                             design.response_centre(k)),
                                        resp=rname)
                 icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
                 eta_k = eta_k + icpt
@@ -118,7 +119,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             etas.append(eta_k)
 
         # ---- covariance blocks
-        scale = {k: default_scale(y[:, k], family.link) for k in range(r)}
+        scale = {k: default_scale(y[:, k], family.link, design.response_centre(k))
+                 for k in range(r)}
         chols = {}
         for b in blocks:
             chols[b.key] = _block_covariance(b, priors, scale, resp, multivariate)

@@ -33,16 +33,19 @@ def marginal_support(design: Design) -> tuple[bool, str]:
     return True, ""
 
 
-def statistics(design: Design):
+def statistics(design: Design, stats=None):
     """Sufficient statistics, or (None, reason) when the dense part would be too large.
 
-    Multivariate statistics depend on the covariance blocks and are made by the builder."""
+    ``stats``: statistics already reduced elsewhere (Dask, :mod:`...design.distributed`); they
+    get the same cost check. Multivariate statistics depend on the covariance blocks and are
+    made by the builder."""
     if design.y.shape[1] > 1:
         return None, ""
-    try:
-        stats = sufficient_statistics(design)
-    except MarginalTooLargeError as e:
-        return None, f"the marginal factorisation is too large ({e})"
+    if stats is None:
+        try:
+            stats = sufficient_statistics(design)
+        except MarginalTooLargeError as e:
+            return None, f"the marginal factorisation is too large ({e})"
     if stats.kind == "general":
         # per gradient: Schur complement O(r² J₁Q₁ + r³) against the conditional engine's
         # O(N (p + Σq)); measured: 1000 × 300 crossed levels, N = 10⁵ did not finish in 240 s
