@@ -116,14 +116,36 @@ def _detect_sep(first_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+def read_parquet_files(path: str):
+    """A directory or glob of Parquet files → a Dask DataFrame (one partition per file or row
+    group), read lazily: only the statistics are reduced (mixedformula/design/distributed.py)."""
+    import glob as _glob
+    files = sorted(_glob.glob(os.path.join(path, "*.parquet")) + _glob.glob(
+        os.path.join(path, "*.pq"))) if os.path.isdir(path) else sorted(_glob.glob(path))
+    where = "is a directory with" if os.path.isdir(path) else "matches"
+    if not files:
+        raise CLIError(f"{path!r} {where} no Parquet files (*.parquet, *.pq)")
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise CLIError("a directory or glob of Parquet files is read with Dask: pip install "
+                       "'mixedformula[dask]'") from None
+    try:
+        return dd.read_parquet(files)
+    except Exception as e:   # pyarrow/dask: schema mismatch, not Parquet, ...
+        raise CLIError(f"{path!r} {where} {len(files)} Parquet file(s) that cannot be read: "
+                       f"{_one_line(e)}") from None
+
+
 def read_data(path: str, sep: str | None = None, encoding: str = "utf-8"):
-    """Read a CSV or Parquet file into a pandas DataFrame with one-line errors."""
+    """Read a CSV or Parquet file into a pandas DataFrame with one-line errors; a directory or
+    glob of Parquet files into a Dask DataFrame (:func:`read_parquet_files`)."""
     import pandas as pd
     p = Path(path)
+    if p.is_dir() or (not p.exists() and any(ch in path for ch in "*?[")):
+        return read_parquet_files(path)
     if not p.exists():
         raise CLIError(f"data file {path!r} does not exist")
-    if p.is_dir():
-        raise CLIError(f"{path!r} is a directory, not a data file")
     if not os.access(p, os.R_OK):
         raise CLIError(f"data file {path!r} is not readable (permission denied)")
     with open(p, "rb") as fh:
@@ -236,7 +258,12 @@ def _cmd_fit(args) -> int:
     data = read_data(args.data, args.sep, args.encoding)
     priors = parse_prior_args(args.prior)
     _check_formula_columns(spec, data, args.data)
+    from .design.distributed import is_dask_frame
     if args.reml or args.ml:
+        if is_dask_frame(data):
+            raise CLIError("--reml/--ml need the rows in memory; a directory or glob of "
+                           "Parquet files is fitted from sufficient statistics (Bayesian, "
+                           "marginal engine) only")
         try:
             from .reml import lmer
         except ImportError:
@@ -251,7 +278,8 @@ def _cmd_fit(args) -> int:
                   link=args.link, rescor_by=args.rescor_by)
     fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                     sampler=args.sampler, target_accept=args.target_accept)
-    fit.data = data
+    if not is_dask_frame(data):
+        fit.data = data
     if args.rescor_by:
         fit.info.setdefault("rescor_by", args.rescor_by)
     _print_summary(fit, Path(args.data).name)
@@ -340,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a model to a CSV/Parquet file and print the summary",
                        description=FIT_HELP, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    f.add_argument("data", metavar="DATA", help="CSV or Parquet file")
+    f.add_argument("data", metavar="DATA", help="CSV or Parquet file, or a directory or "
+                   "glob of Parquet files (read with Dask; Gaussian models)")
     f.add_argument("formula", metavar="FORMULA", help='lme4/brms formula, e.g. '
                    '"Reaction ~ Days + (Days | Subject)"')
     m = f.add_argument_group("model")

@@ -102,9 +102,10 @@ def test_reml_prints_lmer_estimates(files, capsys):
 def test_bad_input_is_one_line_and_exit_2(case, files, capsys, tmp_path):
     csv = str(files / "sleep.csv")
     canary = tmp_path / "canary"
+    (files / "no_parquet_here").mkdir(exist_ok=True)   # a directory of Parquet files is data
     argv = {
         "missing_file": ["fit", str(files / "nope.csv"), FORMULA],
-        "directory": ["fit", str(files), FORMULA],
+        "directory": ["fit", str(files / "no_parquet_here"), FORMULA],
         "binary": ["fit", str(files / "junk.csv"), FORMULA],
         "huge_field": ["fit", str(files / "huge.csv"), FORMULA],
         "wrong_delimiter": ["fit", str(files / "sleep_semicolon.csv"), FORMULA, "--sep", ","],

@@ -154,6 +154,15 @@ class Fit:
         s = str(s)
         return s if "(" in s else f"{s}(NUTS)"
 
+    def _need_rows(self, what: str) -> None:
+        """Fits from Dask statistics (design/distributed.py) hold no rows of the data."""
+        if self.design is not None and not getattr(self.design, "rows_in_memory", True):
+            from ..errors import MixedFormulaError
+            raise MixedFormulaError(
+                f"{what} needs the rows of the data, which stayed in the Dask DataFrame this "
+                "model was fitted from (only sufficient statistics were reduced); use "
+                "predict(newdata) on a pandas frame, or refit on data.compute()")
+
     # -- brms methods -------------------------------------------------------------------
     def summary(self, prob: float = 0.95, digits: int = 2) -> Summary:
         """brms' ``summary()``; ``prob`` sets the interval (columns ``l-95% CI``/``u-95% CI``)."""
@@ -195,11 +204,13 @@ class Fit:
     def marginal_cov(self, rows=None, group: str | None = None, level=None):
         """Implied moments E[y] = Xβ and Var[y] = Z G Zᵀ + R (posterior means) for ``rows``
         (positions in the fitted data) or for all rows of ``level`` of ``group``."""
+        self._need_rows("marginal_cov()")
         from .moments import marginal_moments
         return marginal_moments(self, rows=rows, group=group, level=level)
 
     def report(self, path):
         """Write a self-contained HTML report (tables, diagnostics, plots) to ``path``."""
+        self._need_rows("the HTML report (fitted values, pp_check)")
         from ..report import write_report
         return write_report(self, path)
 
@@ -224,6 +235,8 @@ class Fit:
         ``summary=True`` a DataFrame (Estimate, Est.Error, Q2.5, Q97.5). Math:
         :mod:`mixedformula.results.predict`.
         """
+        if newdata is None:
+            self._need_rows("predict() on the fitted rows")
         from .predict import predict as _predict
         return _predict(self, newdata, kind=kind, re_formula=re_formula,
                         new_groups=new_groups, summary=summary, ndraws=ndraws, seed=seed,
@@ -232,12 +245,14 @@ class Fit:
     def posterior_predictive(self, seed=None):
         """Add ``posterior_predictive`` (one y draw per posterior draw) and ``observed_data`` to
         ``self.idata``; returns the InferenceData."""
+        self._need_rows("posterior_predictive()")
         from .predict import posterior_predictive as _pp
         return _pp(self, seed=seed)
 
     def pp_check(self, ax=None, ndraws: int = 50, kind: str = "kde", seed=None):
         """Posterior predictive check (``arviz.plot_ppc``): density of y against ``ndraws``
         replicated data sets. Returns the matplotlib axes."""
+        self._need_rows("pp_check()")
         import arviz as az
         if "posterior_predictive" not in self.idata.groups():
             self.posterior_predictive(seed=seed)
@@ -253,6 +268,7 @@ class Fit:
         ``group="g"``: leave-one-group-out over g; ``likelihood=`` chooses the pointwise
         likelihood. The pointwise log-likelihood is stored in ``idata.log_likelihood``.
         """
+        self._need_rows("loo()")
         from .loo import loo as _loo
         return _loo(self, group=group, likelihood=likelihood)
 
@@ -262,6 +278,7 @@ class Fit:
         """Expected response over a grid of ``effect`` (others at mean / reference level), with
         ``prob`` bands; ``groups=True`` (or a grouping factor name) draws one curve per level.
         Returns ``(figure, DataFrame)``."""
+        self._need_rows("conditional_effects()")
         from .effects_plot import conditional_effects as _ce
         return _ce(self, effect, groups=groups, prob=prob, resolution=resolution,
                    ndraws=ndraws, seed=seed, ax=ax)
