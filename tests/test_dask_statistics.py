@@ -180,8 +180,9 @@ def _estimates(text: str) -> dict[str, float]:
 def test_cli_fits_a_directory_of_parquet_files(client, tmp_path, sleepstudy, sleep_marginal,
                                                capsys):
     df = sleepstudy.sort_values("Subject").reset_index(drop=True)
-    for k, part in enumerate(np.array_split(df, NPART)):
-        part.to_parquet(tmp_path / f"part{k}.parquet")
+    bounds = np.linspace(0, len(df), NPART + 1).astype(int)
+    for k in range(NPART):
+        df.iloc[bounds[k]:bounds[k + 1]].to_parquet(tmp_path / f"part{k}.parquet")
     rc = main(["fit", str(tmp_path), "Reaction ~ Days + (Days | Subject)", "--draws", "1000",
                "--tune", "1000", "--chains", "4", "--seed", "1"])
     out = capsys.readouterr().out
