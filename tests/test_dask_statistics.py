@@ -129,6 +129,14 @@ def test_unsupported_models_are_refused(client, kwargs, formula, match):
         mf.Model(formula, _dask(_simulated().dropna()), **kwargs)
 
 
+def test_row_level_entry_points_refuse_a_dask_frame(client):
+    ddf = _dask(_simulated().dropna())
+    for call in (lambda: mf.lmer("y ~ x1 + (1 | g)", ddf),
+                 lambda: mf.design_matrices("y ~ x1 + (1 | g)", ddf)):
+        with pytest.raises(mf.DataError, match="Dask DataFrame is only taken by mf.fit"):
+            call()
+
+
 @pytest.fixture(scope="module")
 def sleep_dask(client, sleepstudy):
     ddf = _dask(sleepstudy.sort_values("Subject").reset_index(drop=True))
@@ -187,8 +195,7 @@ def test_cli_fits_a_directory_of_parquet_files(client, tmp_path, sleepstudy, sle
                "--tune", "1000", "--chains", "4", "--seed", "1"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert re.search(r"Number of observations: 180\b|nobs = 180\b|Draws:.*\n.*180", out) or \
-        "180" in out.split("Regression Coefficients:")[0]
+    assert re.search(r"Number of observations: 180\b", out)
     est = _estimates(out)
     fe = sleep_marginal.fixef()
     for name in ("Intercept", "Days"):

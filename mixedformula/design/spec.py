@@ -43,6 +43,10 @@ def as_pandas(data) -> pd.DataFrame:
         df = data.to_pandas()
     elif isinstance(data, dict):
         df = pd.DataFrame(data)
+    elif type(data).__module__.startswith("dask"):
+        raise DataError("a Dask DataFrame is only taken by mf.fit / mf.Model (Gaussian models "
+                        "fitted from sufficient statistics, docs/dask.md); here pass "
+                        "data.compute(), a pandas DataFrame")
     else:
         raise DataError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")
     names = pd.Index([str(c) for c in df.columns], dtype=object)
