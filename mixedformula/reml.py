@@ -551,7 +551,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     r = sum(len(t.levels) * t.layout.q for t in terms[1:])
     # small problems: one BLAS thread (OpenBLAS' threads cost more than they give, and much
     # more on a loaded machine); the dense Schur complement of large crossed models keeps them
-    with _blas_threads(r <= 1000):
+    with _blas_threads(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
         pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)
