@@ -69,7 +69,8 @@ class Model:
         self._stats = None
         if ok and likelihood != "conditional":
             from .backends.pymc.marginal_model import statistics
-            self._stats, reason = statistics(self.design)
+            self._stats, reason = statistics(self.design,
+                                             cost_rule=likelihood == "auto")
             if reason:
                 ok, why = False, reason
         if likelihood == "marginal" and not ok:

@@ -33,8 +33,9 @@ def marginal_support(design: Design) -> tuple[bool, str]:
     return True, ""
 
 
-def statistics(design: Design):
-    """Sufficient statistics, or (None, reason) when the dense part would be too large.
+def statistics(design: Design, cost_rule: bool = True):
+    """Sufficient statistics, or (None, reason) when the dense part would be too large or (with
+    ``cost_rule``, i.e. for ``likelihood="auto"``) slower than the conditional engine.
 
     Multivariate statistics depend on the covariance blocks and are made by the builder."""
     if design.y.shape[1] > 1:
@@ -43,7 +44,7 @@ def statistics(design: Design):
         stats = sufficient_statistics(design)
     except MarginalTooLargeError as e:
         return None, f"the marginal factorisation is too large ({e})"
-    if stats.kind == "general":
+    if stats.kind == "general" and cost_rule:
         # per gradient: Schur complement O(r² J₁Q₁ + r³) against the conditional engine's
         # O(N (p + Σq)); measured: 1000 × 300 crossed levels, N = 10⁵ did not finish in 240 s
         # marginally (benchmarks/README.md, case 4)
