@@ -70,6 +70,14 @@ class SchurUpdate:
         P = sp.csr_matrix((coef, (row, widx)), shape=(len(keys), J * q * q))
         return cls(base=np.asarray(sp.csr_matrix(ZrtZr).toarray()), keys=keys, P=P)
 
+    def product(self, W: np.ndarray) -> np.ndarray:
+        """Dense (r, r) matrix whose lower triangle is C W Cᵀ (zeros above the diagonal)."""
+        J = self.P.shape[1] // (W.shape[-1] ** 2)
+        w = np.broadcast_to(W, (J,) + W.shape[1:]).ravel()
+        S = np.zeros_like(self.base)
+        S.ravel()[self.keys] = self.P @ w
+        return S
+
     def apply(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ (upper: not meaningful).
 
