@@ -73,7 +73,8 @@ class Model:
         self._stats = None
         if ok and likelihood != "conditional":
             from .backends.pymc.marginal_model import statistics
-            self._stats, reason = statistics(self.design)
+            self._stats, reason = statistics(self.design,
+                                             cost_rule=likelihood == "auto")
             if reason:
                 ok, why = False, reason
         if likelihood == "marginal" and not ok:
@@ -114,7 +115,8 @@ class Model:
         except MarginalTooLargeError as e:
             raise MixedFormulaError(f"the marginal factorisation is too large ({e}){hint}") \
                 from None
-        self._stats, reason = statistics(self.design, stats)
+        # the conditional engine cannot run on a Dask frame: no cost comparison here
+        self._stats, reason = statistics(self.design, stats, cost_rule=False)
         if reason:
             raise MixedFormulaError(f"the marginal likelihood does not apply: {reason}{hint}")
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (

@@ -457,10 +457,12 @@ def _gradient(fun, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5)
     return g
 
 
-def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True) -> dict:
+def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
+              fun_grad=None) -> dict:
     """Minimise the profiled deviance over θ with bounds (diagonals of T ≥ 0).
 
-    L-BFGS-B (scipy) with central-difference gradients from lme4's start, restarted from its
+    L-BFGS-B (scipy) with central-difference gradients (or the exact ones of ``fun_grad(x)`` →
+    (f, ∇f), where it returns not None) from lme4's start, restarted from its
     result (a fresh quasi-Newton model) until the deviance stops improving. BLAS is limited to
     one thread meanwhile: the problems are tiny and OpenBLAS' thread start-up would dominate.
 
@@ -480,6 +482,11 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True) -> dic
         return fun(x)
 
     def fg(x):
+        if fun_grad is not None:
+            out = fun_grad(x)
+            if out is not None:
+                nfev[0] += 1
+                return out
         f0 = f(x)
         if not np.isfinite(f0):
             return f0, np.zeros_like(x)
@@ -551,14 +558,15 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     r = sum(len(t.levels) * t.layout.q for t in terms[1:])
     # small problems: one BLAS thread (OpenBLAS' threads cost more than they give, and much
     # more on a loaded machine); the dense Schur complement of large crossed models keeps them
-    with _blas_threads(r <= 1000):
+    with _blas_threads(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
         pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
-        opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False)
+        opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
+                        fun_grad=lambda th: pls.deviance_and_gradient(th, reml))
         theta = opt["x"]
         f = pls.factor(theta)
         objective = pls.deviance_from(f, reml)

@@ -42,10 +42,12 @@ complement
     L₂₁ = Λ₂ᵀ Z₂ᵀZ₁ Λ₁ L₁⁻ᵀ            (sparse, the pattern of Z₂ᵀZ₁)
     L₂₂ L₂₂ᵀ = Λ₂ᵀZ₂ᵀZ₂Λ₂ + I − L₂₁L₂₁ᵀ  (dense r × r Cholesky)
 
-so one deviance evaluation costs O(J₁ q₁³ + nnz(L₂₁) r + r³) flops and O(r²) memory — fine for
-r up to a few thousand (r = 3000: ≈ 9·10⁹/3 flops, 72 MB). One grouping factor: r = 0 and the
-cost is O(J q³), independent of the number of rows. A sparse Cholesky of the r × r part (CHOLMOD,
-as lme4 uses) would lift that limit; it is not a dependency.
+The update L₂₁L₂₁ᵀ = Λ₂ᵀ C W C ᵀΛ₂ (C = Z₂ᵀZ₁, W_j = T_j(T_jᵀA_jT_j + I)⁻¹T_jᵀ) is a fixed linear
+function of the per-level W_j, precomputed once as a sparse matrix (:mod:`.schur`), so one
+deviance evaluation costs one sparse matvec, O(r²) scaling and a dense r × r Cholesky (r³/3
+flops, O(r²) memory) — fine for r up to a few thousand (InstEval shape, r = 1142: ≈ 0.06 s
+single-threaded). One grouping factor: r = 0 and the cost is O(J q³), independent of the number
+of rows. Why dense and not CHOLMOD: :mod:`.schur`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .lambda_factor import LambdaFactor
+from .schur import SchurUpdate
 
 #: above this size of the dense Schur complement a warning states the cost
 DENSE_WARN = 3000
@@ -158,6 +161,15 @@ class PenalizedLS:
             cols = np.broadcast_to(lev + np.arange(q)[None, None, :], (J, q, q)).ravel()
             self._K_pattern = (rows, cols)
             self._Ir = sp.identity(self.r, format="csc")
+            self._Lr_diagonal = all(not lam.terms[k].correlated or lam.terms[k].q == 1
+                                    for k in self.rest)
+            self._schur = SchurUpdate.build(self.ZrtZ0, self.ZrtZr, q)
+            # θ index of each column of the other terms (Λ_r diagonal: one entry per column)
+            self._rest_theta = lam._structure(self.rest)[1]
+        # exact gradient (deviance_and_gradient): Λ diagonal, first term one scalar template
+        self._gradient_applies = (
+            self.q0 == 1 and t0.n_blocks == 1
+            and (not self.rest or (self._Lr_diagonal and self._schur is not None)))
 
     # -- factorisation -------------------------------------------------------------------------
     def factor(self, theta: np.ndarray) -> PLSFactor:
@@ -192,14 +204,25 @@ class PenalizedLS:
         cur = np.zeros(0)
         if self.rest:
             Lr = lam.sparse(theta, self.rest)
-            K = np.broadcast_to(T0 @ np.swapaxes(L0inv, 1, 2), (self.J0, q, q))
-            Ksp = sp.csc_matrix((K.ravel(), self._K_pattern), shape=(self.J0 * q,) * 2)
-            LrT = Lr.T.tocsr()
-            L21 = (LrT @ (self.ZrtZ0 @ Ksp)).tocsr()
-            M22 = (LrT @ self.ZrtZr @ Lr + self._Ir).toarray()
-            M22 -= (L21 @ L21.T).toarray()
-            L22 = sla.cholesky(M22, lower=True, check_finite=False)
+            K = np.broadcast_to(T0 @ np.swapaxes(L0inv, 1, 2), (self.J0, q, q))  # T₁L₁⁻ᵀ
+            L21 = self._left_lambda(Lr, self._times_K(K))
+            if self._schur is not None:
+                # W_j = K_j K_jᵀ = T_j(T_jᵀA_jT_j + I)⁻¹T_jᵀ; M = ZᵣᵀZᵣ − Σ_j C_j W_j C_jᵀ
+                W = K @ np.swapaxes(K, 1, 2)
+                S = self._schur.apply(W)
+                if self._Lr_diagonal:
+                    d = Lr.diagonal()
+                    M22 = S * d[:, None] * d[None, :]
+                else:
+                    S = np.tril(S) + np.tril(S, -1).T
+                    M22 = np.asarray(Lr.T @ np.asarray(Lr.T @ S).T)
+                M22[np.diag_indices_from(M22)] += 1.0
+            else:
+                M22 = (Lr.T @ self.ZrtZr @ Lr + self._Ir).toarray()
+                M22 -= (L21 @ L21.T).toarray()
+            L22 = sla.cholesky(M22, lower=True, check_finite=False, overwrite_a=True)
             logdet_L += 2.0 * float(np.sum(np.log(np.diag(L22))))
+            LrT = Lr.T.tocsr()
             RZXr = sla.solve_triangular(L22, LrT @ self.ZrtX - L21 @ RZX0.reshape(-1, p),
                                         lower=True, check_finite=False)
             cur = sla.solve_triangular(L22, LrT @ self.Zrte - L21 @ cu0.ravel(),
@@ -219,6 +242,23 @@ class PenalizedLS:
                          L21=L21, L22=L22, Lr=Lr, RZX0=RZX0, RZXr=RZXr, cu0=cu0, cur=cur,
                          LX=LX, cb=cb, logdet_L=logdet_L, logdet_X=logdet_X, r2=r2)
 
+    def _times_K(self, K: np.ndarray) -> sp.csr_matrix:
+        """Z_rᵀZ₁ · blockdiag(K_j): column scaling when q₁ = 1, a sparse product otherwise."""
+        if self.q0 == 1:
+            out = self.ZrtZ0.copy()
+            out.data = out.data * K[:, 0, 0][out.indices]
+            return out
+        Ksp = sp.csc_matrix((K.ravel(), self._K_pattern), shape=(self.J0 * self.q0,) * 2)
+        return (self.ZrtZ0 @ Ksp).tocsr()
+
+    def _left_lambda(self, Lr: sp.csc_matrix, A: sp.csr_matrix) -> sp.csr_matrix:
+        """Λ_rᵀ A: row scaling when Λ_r is diagonal, a sparse product otherwise."""
+        if self._Lr_diagonal:
+            out = A.copy()
+            out.data = out.data * np.repeat(Lr.diagonal(), np.diff(out.indptr))
+            return out
+        return (Lr.T.tocsr() @ A).tocsr()
+
     # -- objectives ----------------------------------------------------------------------------
     def deviance_from(self, f: PLSFactor, reml: bool) -> float:
         """d(θ) (ML) or d_R(θ) (REML) from a factorisation (module docstring)."""
@@ -236,6 +276,69 @@ class PenalizedLS:
         except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
             return math.inf
         return self.deviance_from(f, reml)
+
+    def deviance_and_gradient(self, theta: np.ndarray, reml: bool = True):
+        r"""(d(θ), ∇d(θ)) with an exact gradient where Λ is diagonal and the first term scalar
+        (e.g. ``(1 | s) + (1 | d) + (1 | dept)``), else None (the caller differentiates
+        numerically). Also None when some θ_k < 10⁻⁶ (the formula below divides by θ_k).
+
+        With Λ = Σ_k θ_k F_k (F_k: the columns scaled by θ_k, n_k of them) and the full PLS
+        matrix A = [[ΛZᵀZΛ + I, ΛZᵀX], [XᵀZΛ, XᵀX]] (log|A| = log|L|² + log|L_X|²):
+
+            ∂ log|A| / ∂θ_k = (2/θ_k) (n_k − Σ_{i∈k} (A⁻¹)_ii)      (ML: M = ΛZᵀZΛ + I for A)
+            ∂ r²_θ / ∂θ_k   = −(2/θ_k) ‖û_k‖²                        (envelope theorem, ΛZᵀr̂ = û)
+
+        so ∂d/∂θ_k = (2/θ_k)(n_k − Σ_{i∈k}(A⁻¹)_ii) − (2ν/θ_k)‖û_k‖²/r²_θ (ν = n − p or n).
+        (A⁻¹)_uu = M⁻¹ + YYᵀ with Y = L⁻ᵀR_ZX L_X⁻ᵀ; diag(M⁻¹) is M₂₂⁻¹'s diagonal on the
+        other terms and, summed over the first term's levels, Σ_j l_j⁻² + tr(M₂₂⁻¹ L₂₁D⁻²L₂₁ᵀ)
+        (l_j its 1 × 1 factors, D = diag(l_j)); L₂₁D⁻²L₂₁ᵀ comes from the Schur update. The
+        cost is about two deviance evaluations (``potri`` for M₂₂⁻¹), against 2·len(θ) for
+        central differences.
+        """
+        theta = np.asarray(theta, dtype=float)
+        if not self._gradient_applies or np.any(theta < 1e-6):
+            return None
+        try:
+            f = self.factor(theta)
+        except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+            return None
+        dev = self.deviance_from(f, reml)
+        if not np.isfinite(dev):
+            return None
+        p, nt = self.p, len(theta)
+        l0inv = f.L0inv[:, 0, 0]
+        diag_inv = np.zeros(nt)                                  # Σ_{i∈k} (A⁻¹)_ii
+        diag_inv[0] = float(np.sum(l0inv ** 2))
+        u0, ur = self.spherical_modes(f)
+        unorm = np.zeros(nt)
+        unorm[0] = float(np.sum(u0 ** 2))
+        counts = np.zeros(nt)
+        counts[0] = self.J0
+        if self.rest:
+            Minv, info = sla.lapack.dpotri(f.L22, lower=1)
+            if info != 0:
+                return None
+            d = f.Lr.diagonal()
+            k0 = (f.T0[:, 0, 0] * l0inv) ** 2 * l0inv ** 2     # K_j² / l_j²
+            N = self._schur.product(k0[:, None, None]) * d[:, None] * d[None, :]
+            E = Minv * N
+            diag_inv[0] += 2.0 * float(np.sum(np.tril(E))) - float(np.trace(E))
+            np.add.at(diag_inv, self._rest_theta, np.diag(Minv))
+            np.add.at(unorm, self._rest_theta, ur ** 2)
+            np.add.at(counts, self._rest_theta, 1.0)
+        if reml and p:
+            RZX = np.vstack([f.RZX0.reshape(-1, p), f.RZXr])
+            Zm = sla.solve_triangular(f.LX, RZX.T, lower=True, check_finite=False).T
+            Y0 = Zm[:self.J0]
+            if self.rest:
+                Yr = sla.solve_triangular(f.L22, Zm[self.J0:], lower=True, trans="T",
+                                          check_finite=False)
+                Y0 = Y0 - f.L21.T @ Yr
+                np.add.at(diag_inv, self._rest_theta, np.sum(Yr ** 2, axis=1))
+            diag_inv[0] += float(np.sum((l0inv[:, None] * Y0) ** 2))
+        nu = self.n - self.p if reml else self.n
+        grad = 2.0 / theta * (counts - diag_inv) - 2.0 * nu / theta * unorm / f.r2
+        return dev, grad
 
     # -- estimates at θ ------------------------------------------------------------------------
     def beta(self, f: PLSFactor) -> np.ndarray:

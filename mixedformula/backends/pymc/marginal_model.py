@@ -33,8 +33,9 @@ def marginal_support(design: Design) -> tuple[bool, str]:
     return True, ""
 
 
-def statistics(design: Design, stats=None):
-    """Sufficient statistics, or (None, reason) when the dense part would be too large.
+def statistics(design: Design, stats=None, cost_rule: bool = True):
+    """Sufficient statistics, or (None, reason) when the dense part would be too large or (with
+    ``cost_rule``, i.e. for ``likelihood="auto"``) slower than the conditional engine.
 
     ``stats``: statistics already reduced elsewhere (Dask, :mod:`...design.distributed`); they
     get the same cost check. Multivariate statistics depend on the covariance blocks and are
@@ -46,10 +47,12 @@ def statistics(design: Design, stats=None):
             stats = sufficient_statistics(design)
         except MarginalTooLargeError as e:
             return None, f"the marginal factorisation is too large ({e})"
-    if stats.kind == "general":
+    if stats.kind == "general" and cost_rule:
         # per gradient: Schur complement O(r² J₁Q₁ + r³) against the conditional engine's
         # O(N (p + Σq)); measured: 1000 × 300 crossed levels, N = 10⁵ did not finish in 240 s
-        # marginally (benchmarks/README.md, case 4)
+        # marginally (benchmarks/README.md, case 4); InstEval shape (r = 1142, J₁ = 2972,
+        # N = 73k): 21 s per marginal gradient against 12 ms conditional, while NUTS takes only
+        # a few times more steps per draw conditionally (benchmarks/insteval_scale.py)
         r, first = stats.r, stats.segments[0].size
         marginal_cost = r * r * first + r ** 3
         conditional_cost = 10.0 * design.nobs * (design.X.shape[1]

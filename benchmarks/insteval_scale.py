@@ -1,0 +1,140 @@
+"""Crossed random effects at InstEval scale (issue #10, part 2): REML and Bayesian.
+
+Data: :func:`mixedformula.simulate.insteval_like` — about 73 000 rows, s (2972 students),
+d (1128 instructors), dept (14), ``y ~ service + (1 | s) + (1 | d) + (1 | dept)``.
+
+    python benchmarks/insteval_scale.py                      # REML + engines' gradients + default fit
+    python benchmarks/insteval_scale.py --skip-fit           # REML and per-gradient timings only
+    python benchmarks/insteval_scale.py --fit marginal --draws 100 --tune 100 --chains 2
+
+Prints, each with its wall time:
+* REML (``mf.lmer``): wall and CPU seconds (CPU time is the better guide on a busy machine), deviance evaluations, seconds per evaluation, θ, σ;
+* ``sufficient_statistics`` and the engine ``likelihood="auto"`` picks (with its note);
+* per engine: seconds per log-density + gradient evaluation (compiled by pytensor's default
+  C backend, the same graph nutpie compiles with numba), median over repeated calls;
+* a Bayesian fit (default: the auto engine with the default settings, 4 chains × (1000 + 1000)):
+  total wall time, sampling time, mean leapfrog steps per draw, min bulk ESS over b_, sd_ and
+  sigma, ESS per second of sampling.
+
+The machine the numbers in benchmarks/README.md come from is shared (2 cores, other engineers'
+jobs running): wall times carry up to ~2–3× noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mixedformula as mf  # noqa: E402
+from mixedformula.simulate import INSTEVAL_FORMULA, insteval_like  # noqa: E402
+
+
+def per_gradient(model: "mf.Model", min_time: float = 3.0, max_calls: int = 200) -> float:
+    """Median seconds of one log-density + gradient evaluation at the initial point."""
+    pm_model = model.pymc_model
+    f = pm_model.logp_dlogp_function(ravel_inputs=True)
+    f.set_extra_values({})
+    x = np.concatenate([np.ravel(v) for v in pm_model.initial_point().values()
+                        ]).astype(float)
+    f(x)
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < min_time and len(times) < max_calls:
+        t = time.perf_counter()
+        f(x)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bayes_fit(model: "mf.Model", draws: int, tune: int, chains: int, seed: int) -> dict:
+    t = time.perf_counter()
+    fit = model.fit(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=False)
+    total = time.perf_counter() - t
+    import arviz as az
+    post = fit.posterior
+    names = [v for v in post.data_vars if v.startswith(("b_", "sd_")) or v == "sigma"]
+    ess = az.ess(post[names], method="bulk")
+    min_ess = float(min(float(ess[v].min()) for v in names))
+    ss = fit.idata.sample_stats
+    steps = float(ss["n_steps"].mean()) if "n_steps" in ss else float(ss["tree_size"].mean())
+    sampling = fit.info.get("seconds")
+    return {"fit": fit, "total_s": total, "sampling_s": sampling, "steps_per_draw": steps,
+            "min_bulk_ess": min_ess, "names": names}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-fit", action="store_true")
+    ap.add_argument("--skip-reml", action="store_true")
+    ap.add_argument("--fit", choices=["auto", "conditional", "marginal"], default="auto")
+    ap.add_argument("--gradients", default="conditional,marginal",
+                    help="engines whose per-gradient time is measured ('' for none)")
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--chains", type=int, default=4)
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+
+    t = time.perf_counter()
+    df = insteval_like(args.scale, seed=args.seed)
+    print(f"data: {len(df)} rows, s {df.s.nunique()}, d {df.d.nunique()}, "
+          f"dept {df.dept.nunique()} levels ({time.perf_counter() - t:.1f} s)", flush=True)
+
+    if not args.skip_reml:
+        t, c = time.perf_counter(), time.process_time()
+        fit = mf.lmer(INSTEVAL_FORMULA, df)
+        sec, cpu = time.perf_counter() - t, time.process_time() - c
+        nfev = fit.optimizer["nfev"]
+        print(f"REML: {sec:.1f} s wall, {cpu:.1f} s CPU (all threads), {nfev} deviance "
+              f"evaluations ({sec / nfev * 1e3:.0f} ms wall each); "
+              f"theta {np.round(fit.theta.to_numpy(), 5).tolist()}, sigma {fit.sigma:.5f}, "
+              f"REML criterion {fit.objective:.3f}", flush=True)
+        print(fit.summary(), flush=True)
+
+    from mixedformula.design import design_matrices
+    from mixedformula.design.crossprod import sufficient_statistics
+    design = design_matrices(INSTEVAL_FORMULA, df)
+    t = time.perf_counter()
+    stats = sufficient_statistics(design)
+    print(f"statistics: {time.perf_counter() - t:.2f} s, kind {stats.kind}, dense part r = "
+          f"{stats.r}", flush=True)
+    t = time.perf_counter()
+    auto = mf.Model(INSTEVAL_FORMULA, df)
+    print(f"likelihood='auto' picks {auto.likelihood} ({time.perf_counter() - t:.1f} s); "
+          f"note: {auto.engine_note or '-'}", flush=True)
+
+    models = {"auto": auto}
+    for engine in [e for e in args.gradients.split(",") if e]:
+        model = mf.Model(INSTEVAL_FORMULA, df, likelihood=engine)
+        models[engine] = model
+        t = time.perf_counter()
+        model.pymc_model
+        built = time.perf_counter() - t
+        g = per_gradient(model)
+        print(f"{engine}: build {built:.1f} s, {g * 1e3:.2f} ms per log-density + gradient",
+              flush=True)
+
+    if not args.skip_fit:
+        model = models.get(args.fit) or (auto if args.fit == "auto" else
+                                         mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit))
+        print(f"fitting with the {model.likelihood} engine, {args.chains} chains x "
+              f"({args.tune} + {args.draws})", flush=True)
+        r = bayes_fit(model, args.draws, args.tune, args.chains, args.seed)
+        s = r["sampling_s"] or r["total_s"]
+        print(f"Bayesian ({model.likelihood}): total {r['total_s']:.0f} s "
+              f"({r['total_s'] / 60:.1f} min), sampling {s:.0f} s, "
+              f"{r['steps_per_draw']:.1f} leapfrog steps/draw, min bulk ESS "
+              f"{r['min_bulk_ess']:.0f} ({r['min_bulk_ess'] / s:.2f}/s of sampling)", flush=True)
+        print(r["fit"].summary(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
