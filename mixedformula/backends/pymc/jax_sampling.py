@@ -56,15 +56,10 @@ def sample_jax(model, sampler: str, draws: int, tune: int, chains: int, seed: in
     ``sample_stats`` with ``diverging``, ``tree_depth`` and ``reached_max_treedepth``).
     """
     check_available(sampler)
-    import warnings
-
     import pymc as pm
     kwargs = {"chain_method": CHAIN_METHOD,
               "nuts_kwargs": {_DEPTH_KWARG[sampler]: MAX_TREE_DEPTH}}
-    with model, warnings.catch_warnings():
-        # pymc warns that the JAX samplers are "experimental"-style UserWarnings on some
-        # versions; the fit reports its own convergence checks.
-        warnings.simplefilter("ignore", UserWarning)
+    with model:
         idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                           nuts_sampler=sampler, nuts_sampler_kwargs=kwargs,
                           target_accept=target_accept or 0.8, progressbar=progressbar,
