@@ -343,8 +343,10 @@ def _sampling_options(p) -> None:
     g.add_argument("--tune", type=int, default=1000, help="warmup draws per chain (default 1000)")
     g.add_argument("--seed", type=int, default=1, help="random seed (default 1; same seed, "
                    "same draws)")
-    g.add_argument("--sampler", choices=("auto", "nutpie", "pymc"), default="auto",
-                   help="NUTS implementation (auto: nutpie if installed)")
+    g.add_argument("--sampler", choices=("auto", "nutpie", "pymc", "numpyro", "blackjax"),
+                   default="auto", help="NUTS implementation (auto: nutpie if installed; "
+                   "numpyro/blackjax: JAX, chains vectorised, GPU if jax has one; needs the "
+                   "jax extra)")
     g.add_argument("--target-accept", type=float, default=None,
                    help="NUTS target acceptance (default 0.8; raise to 0.95 on divergences)")
 
