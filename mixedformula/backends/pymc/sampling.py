@@ -132,7 +132,8 @@ def structure_key(model) -> tuple[str, dict]:
     hashed by value, like constants; random generators are ignored (seeds come from nutpie).
     """
     from pytensor.compile.sharedvalue import SharedVariable
-    from pytensor.graph.basic import Constant, graph_inputs, io_toposort
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import graph_inputs, io_toposort
 
     outputs = [model.logp(), *model.free_RVs, *model.deterministics]
     inputs = list(graph_inputs(outputs))
@@ -185,7 +186,7 @@ def _rebind(compiled, shape_info, model, shared: dict):
     one would start from the old data's support points)."""
     from nutpie.compile_pymc import _prepare_dims_and_coords
     from pytensor.compile.sharedvalue import SharedVariable
-    from pytensor.graph.basic import graph_inputs
+    from pytensor.graph.traversal import graph_inputs
 
     c_backend = hasattr(compiled, "_shared_data")
     known = compiled._shared_data if c_backend else compiled.shared_data
