@@ -141,8 +141,9 @@ class Model:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = cores or min(chains, os.cpu_count() or 1)
-        from .backends.pymc.sampling import choose_backend
-        backend = choose_backend(backend, self.likelihood, self.design.nobs, draws, tune,
+        from .backends.pymc.sampling import choose_backend, evaluation_size
+        backend = choose_backend(backend, self.likelihood,
+                                 evaluation_size(self.design, self.likelihood), draws, tune,
                                  chains)
         built = self.built
         t0 = time.perf_counter()

@@ -102,10 +102,18 @@ def test_c_backend_matches_lme4(dyestuff, likelihood):
     assert abs(post.mean() - 1527.5) < 0.2 * sd + 4 * sd / np.sqrt(ess)
 
 
-def test_choose_backend_rule():
-    assert sampling.choose_backend("auto", "marginal", 10**6, 1000, 1000, 4) == "c"
-    assert sampling.choose_backend("auto", "conditional", 30, 1000, 1000, 4) == "c"
+def test_choose_backend_rule(dyestuff):
+    sleep = mf.Model("Reaction ~ Days + (Days | Subject)", mf.datasets.load("sleepstudy"))
+    size = sampling.evaluation_size(sleep.design, "marginal")
+    assert size == 18 * 2 ** 2                       # J·q², independent of N
+    # sleepstudy 4 × (1000 + 1000): C (≈ 13 s of evaluations) beats a numba compile
+    assert sampling.choose_backend("auto", "marginal", size, 1000, 1000, 4) == "c"
+    # case 3, 20 000 bernoulli rows, 4 × (1000 + 1000): numba
     assert sampling.choose_backend("auto", "conditional", 20_000, 1000, 1000, 4) == "numba"
+    # a short conditional fit of a small data set: C
+    assert sampling.choose_backend("auto", "conditional", 30, 300, 300, 2) == "c"
     assert sampling.choose_backend("numba", "marginal", 30, 10, 10, 1) == "numba"
     with pytest.raises(MixedFormulaError, match="backend must be one of"):
         sampling.choose_backend("gpu", "marginal", 30, 10, 10, 1)
+    with pytest.raises(MixedFormulaError, match="backend must be one of"):
+        _fit(dyestuff, backend="gpu")

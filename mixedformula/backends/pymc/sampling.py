@@ -12,11 +12,11 @@ compile them, both from nutpie's own ``_make_functions`` (same graph, same rewri
   ``nutpie.compiled_pyfunc.from_pyfunc``.  Compiled C ops are cached on disk per op, so a
   warm compile is a few seconds; each evaluation costs ~0.1–0.3 ms of Python/VM overhead.
 
-``backend="auto"`` picks by expected cost: the C backend when the per-evaluation overhead
-summed over the run (≈ chains · (draws + tune) · leapfrog steps · overhead) stays below the
-numba compile time it saves.  The marginal engine's log-density is independent of N, so it
-always takes the C backend; the conditional engine takes it while rows · iterations is small
-(see :func:`choose_backend`).
+``backend="auto"`` picks by expected cost: the C backend when the per-evaluation cost summed
+over the run (chains · (draws + tune) · leapfrog steps · cost per evaluation) stays below the
+numba compile time it saves (see :func:`choose_backend`): sleepstudy and every short fit
+(tests, quick looks) take the C backend; long fits of big conditional models (case 3:
+20 000 bernoulli rows, 5–7 ms per evaluation in C vs 0.6 ms in numba) take numba.
 
 Compiled models are kept in an in-process cache keyed by the *structure* of the graph (every
 op, every constant's bytes, every shared variable's name, dtype and shape).  A second fit of
@@ -37,9 +37,17 @@ import numpy as np
 
 BACKENDS = ("auto", "c", "numba")
 
-# Work (rows × iterations) below which the conditional engine's C backend costs less in
-# overhead than numba's compile; measured on case 3 and dyestuff (benchmarks/README.md).
-C_BACKEND_MAX_ROW_ITERATIONS = 2e7
+# Cost model of the C backend, fitted to per-evaluation times measured on this project's 2-core
+# machine (benchmarks/README.md, "Choosing the backend"): ~0.25 ms of VM overhead per
+# log-density + gradient, plus 0.25 ms per 1000 units of size (rows, or J·q² for the
+# univariate marginal engine).  Chains share the GIL on this path, so evaluations add up.
+C_SECONDS_PER_EVAL = 2.5e-4
+C_SIZE_UNIT = 1000
+# Leapfrog steps per draw seen in the benchmarks: marginal 4–8, conditional ~15.
+STEPS_PER_DRAW = {"marginal": 8, "conditional": 16}
+# Take the C backend while its predicted sampling time stays below a typical numba compile
+# (10–70 s measured, warm to cold disk cache), so it wins end to end.
+C_BACKEND_MAX_SECONDS = 30.0
 CACHE_SIZE = 16
 
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
@@ -47,17 +55,27 @@ _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0}
 
 
-def choose_backend(backend: str, likelihood: str, nobs: int, draws: int, tune: int,
+def evaluation_size(design, likelihood: str) -> int:
+    """What one log-density evaluation scales with: Σ_terms J·q² for the univariate marginal
+    engine (its cost does not depend on N), rows × responses otherwise."""
+    if likelihood == "marginal" and design.y.shape[1] == 1:
+        return int(sum(len(b.levels) * len(b.coef_names) ** 2 for b in design.terms))
+    return int(design.nobs * design.y.shape[1])
+
+
+def choose_backend(backend: str, likelihood: str, size: int, draws: int, tune: int,
                    chains: int) -> str:
-    """``"c"`` or ``"numba"`` for nutpie (see the module docstring for the rule)."""
+    """``"c"`` or ``"numba"`` for nutpie.  ``"auto"``: the C backend when its predicted
+    sampling time, evaluations × (0.25 ms + 0.25 ms · size/1000) with evaluations =
+    chains · (draws + tune) · steps per draw, is below ~30 s (a typical numba compile)."""
     if backend not in BACKENDS:
         from ...errors import MixedFormulaError
         raise MixedFormulaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto":
         return backend
-    if likelihood == "marginal":
-        return "c"
-    return "c" if nobs * chains * (draws + tune) <= C_BACKEND_MAX_ROW_ITERATIONS else "numba"
+    evals = chains * (draws + tune) * STEPS_PER_DRAW.get(likelihood, 16)
+    seconds = evals * C_SECONDS_PER_EVAL * (1 + size / C_SIZE_UNIT)
+    return "c" if seconds <= C_BACKEND_MAX_SECONDS else "numba"
 
 
 def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target_accept,
