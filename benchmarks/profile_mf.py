@@ -14,6 +14,10 @@ Run in a fresh process; prints one ``PROFILE {...}`` JSON line with wall-clock p
 * ``postprocess`` – brms renaming + ``Fit`` (``brms_posterior`` …);
 * ``summary``  – ``fit.summary()`` and printing it.
 
+``BACKEND=c|numba|auto`` picks nutpie's backend (default auto); with the C backend the phase
+``compile_c`` is ``_make_functions`` in FAST_RUN mode (pytensor rewrites + C code, gcc on a cold
+cache).
+
 Cold vs warm cache: point ``PYTENSOR_FLAGS=base_compiledir=/tmp/some-empty-dir`` at an empty
 directory for a cold run and run again for a warm one; ``numba__cache=False`` disables it.
 """
@@ -106,6 +110,8 @@ def main():
         return apply
     numba.cfunc = cfunc_timed
     wrap(nutpie, "compile_pymc_model", "nutpie.compile_total")
+    from mixedformula.backends.pymc import sampling
+    wrap(sampling, "_compile_c", "compile_c")
     wrap(nutpie, "sample", "sample")
     import mixedformula.backends.pymc.names as names
     wrap(names, "brms_posterior", "postprocess")
@@ -122,7 +128,8 @@ def main():
         prof = cProfile.Profile()
         prof.enable()
     t = time.time()
-    fit = model.fit(draws=draws, tune=draws, chains=chains, seed=1, progressbar=False)
+    fit = model.fit(draws=draws, tune=draws, chains=chains, seed=1, progressbar=False,
+                    backend=os.environ.get("BACKEND", "auto"))
     add("fit_total", time.time() - t)
     if prof:
         prof.disable()
@@ -131,6 +138,7 @@ def main():
     add("summary", time.time() - t)
     PH["end_to_end_in_process"] = time.time() - T0
     info = {"case": case_id, "likelihood": fit.likelihood, "sampler": fit.info.get("sampler"),
+            "backend": fit.info.get("backend"),
             "compiledir": __import__("pytensor").config.base_compiledir,
             "numba_cache": bool(__import__("pytensor").config.numba__cache),
             "phases": {k: round(v, 3) for k, v in PH.items()}}

@@ -43,7 +43,9 @@ DATA = os.path.join(RESULTS, "data")
 README = os.path.join(HERE, "README.md")
 DEFAULT_BAMBI = "/tmp/bambi-venv/bin/python"
 TOOLS = ["mf", "pymc", "nutpie", "bambi"]
-TOOL_LABEL = {"mf": "mixedformula (defaults)", "mf_pymc": "mixedformula, sampler=\"pymc\"", "pymc": "hand-written PyMC, pm.sample",
+TOOL_LABEL = {"mf": "mixedformula (defaults)", "mf_pymc": "mixedformula, sampler=\"pymc\"",
+              "mf_c": "mixedformula, backend=\"c\"", "mf_numba": "mixedformula, backend=\"numba\"",
+              "pymc": "hand-written PyMC, pm.sample",
               "nutpie": "hand-written PyMC, nutpie", "bambi": "bambi 0.17.2 (`||` model)",
               "formulae": "formulae 0.6.2 (bambi's parser)"}
 START, END = "<!-- RESULTS START -->", "<!-- RESULTS END -->"
@@ -100,7 +102,7 @@ def run_one(case_id, tool, args, python) -> dict:
          "tune": args.tune, "chains": args.chains, "cores": args.cores, "seed": args.seed}
     cmd = [python, os.path.join(HERE, "worker.py"), json.dumps(a)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    if tool in ("mf", "mf_pymc", "pymc", "nutpie"):
+    if tool in ("mf", "mf_pymc", "mf_c", "mf_numba", "pymc", "nutpie"):
         env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
     res = {"case": case_id, "tool": tool, "draws": args.draws, "tune": args.tune,
            "chains": args.chains}
@@ -191,8 +193,10 @@ def table(results: list[dict], meta: dict) -> str:
                                 f"{_f(r.get('peak_mb'))} | | |")
                 continue
             eng = r.get("sampler", "")
-            if r["tool"] in ("mf", "mf_pymc"):
+            if r["tool"] in ("mf", "mf_pymc", "mf_c", "mf_numba"):
                 eng = f"{r.get('likelihood')} / {r.get('sampler')}"
+                if r.get("backend"):
+                    eng += f" ({r['backend']})"
             r1 = r2 = None
             if mf and r is not mf:
                 r1 = mf["ess_per_s_e2e"] / r["ess_per_s_e2e"]
@@ -235,7 +239,7 @@ def merge(paths: list[str], readme: bool):
     meta = dict(metas[-1])
     meta["stamp"] = ", ".join(m["stamp"] for m in metas)
     order = list(CASES)
-    tool_order = TOOLS + ["mf_pymc", "formulae"]
+    tool_order = TOOLS + ["mf_c", "mf_numba", "mf_pymc", "formulae"]
     results = sorted(keep.values(), key=lambda r: (order.index(r["case"]),
                                                    tool_order.index(r["tool"])))
     results = [r for r in results if CASES[r["case"]]["kind"] == "design"

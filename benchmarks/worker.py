@@ -5,6 +5,7 @@ Runs one (case, tool) pair and prints the summary a user would look at, then one
 
 * ``mf``      – ``mixedformula.fit(formula, data)`` with default settings (engine, sampler);
 * ``mf_pymc`` – the same with ``sampler="pymc"`` (PyMC's NUTS on the C backend);
+* ``mf_c`` / ``mf_numba`` – the same with nutpie's backend forced (``backend="c"|"numba"``);
 * ``pymc``    – hand-written PyMC model (LKJCholeskyCov, non-centred, index gather), ``pm.sample``;
 * ``nutpie``  – the same hand-written model compiled and sampled with nutpie (numba backend);
 * ``bambi``   – bambi 0.17.2 (run with the bambi environment's python), default ``fit()``;
@@ -87,18 +88,20 @@ def reported_ess(posterior, names):
 
 
 # ----------------------------------------------------------------------------- mixedformula
-def run_mf(case, df, a, timer, sampler="auto"):
+def run_mf(case, df, a, timer, sampler="auto", backend="auto"):
     t0 = time.time()
     import mixedformula as mf
     import nutpie
     import pymc as pm
+    from mixedformula.backends.pymc import sampling
     timer.add("import", time.time() - t0)
-    timer.wrap(nutpie, "compile_pymc_model", "compile")
+    timer.wrap(sampling, "compiled_model", "compile")
     timer.wrap(nutpie, "sample", "sample")
     timer.wrap(pm, "sample", "pm_sample")
     t0 = time.time()
     fit = mf.fit(case["formula"], df, family=case["family"], draws=a["draws"], tune=a["tune"],
-                 chains=a["chains"], seed=a["seed"], progressbar=False, sampler=sampler)
+                 chains=a["chains"], seed=a["seed"], progressbar=False, sampler=sampler,
+                 backend=backend)
     timer.add("fit_total", time.time() - t0)
     t0 = time.time()
     print(fit.summary())
@@ -110,7 +113,8 @@ def run_mf(case, df, a, timer, sampler="auto"):
              if v.startswith(("b_", "sd_", "cor_", "sigma", "rescor__"))]
     info = dict(fit.info)
     extra = {"likelihood": getattr(fit, "likelihood", info.get("likelihood")),
-             "sampler": info.get("sampler"), "engine_note": info.get("engine_note", "")}
+             "sampler": info.get("sampler"), "backend": info.get("backend"),
+             "engine_note": info.get("engine_note", "")}
     if "sample" not in timer.t:   # pm.sample: sampling time reported by PyMC itself
         st = fit.idata.sample_stats.attrs.get("sampling_time") if "sample_stats" in \
             fit.idata.groups() else None
@@ -325,6 +329,8 @@ def main():
             post, names, t_printed, extra = run_mf(case, df, a, timer)
         elif tool == "mf_pymc":      # mixedformula with sampler="pymc" (PyMC NUTS, C backend)
             post, names, t_printed, extra = run_mf(case, df, a, timer, sampler="pymc")
+        elif tool in ("mf_c", "mf_numba"):
+            post, names, t_printed, extra = run_mf(case, df, a, timer, backend=tool[3:])
         elif tool in ("pymc", "nutpie"):
             post, names, t_printed, extra = run_hand(a["case"], df, a, timer, tool == "nutpie")
         elif tool == "bambi":

@@ -155,8 +155,15 @@ class Model:
     # -- sampling -------------------------------------------------------------------------
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
             sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
-            target_accept: float | None = None, sample_prior: str = "no"):
+            target_accept: float | None = None, sample_prior: str = "no",
+            backend: str = "auto"):
         """Sample the posterior and return a :class:`~mixedformula.results.fit.Fit`.
+
+        ``backend`` (nutpie only): ``"c"`` compiles the log-density with PyTensor's C backend
+        (seconds to compile, ~0.1–0.3 ms overhead per evaluation), ``"numba"`` with numba
+        (tens of seconds to compile, fastest evaluations); ``"auto"`` picks by expected cost
+        (:func:`mixedformula.backends.pymc.sampling.choose_backend`).  A second fit of the
+        same model structure in the same process reuses the compiled model.
 
         ``sample_prior`` (brms): ``"no"``; ``"yes"`` also stores prior draws in ``idata.prior``;
         ``"only"`` returns a Fit of ``chains × draws`` independent forward draws from the prior
@@ -180,10 +187,14 @@ class Model:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = cores or min(chains, os.cpu_count() or 1)
+        from .backends.pymc.sampling import choose_backend, evaluation_size
+        backend = choose_backend(backend, self.likelihood,
+                                 evaluation_size(self.design, self.likelihood), draws, tune,
+                                 chains)
         built = self.built
         t0 = time.perf_counter()
         idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
-                        target_accept)
+                        target_accept, backend=backend)
         seconds = time.perf_counter() - t0
         group_effects = None
         if self.likelihood == "marginal":
@@ -192,7 +203,8 @@ class Model:
         from .backends.pymc.names import brms_posterior
         posterior = brms_posterior(idata.posterior, built, group_effects)
         idata = _replace_posterior(idata, posterior)
-        info = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains,
+        info = {"sampler": sampler, "draws": draws,
+                "backend": backend if sampler == "nutpie" else None, "tune": tune, "chains": chains,
                 "seed": seed, "seconds": round(seconds, 3), "engine_note": self.engine_note,
                 "likelihood": self.likelihood, "formula": self.formula.text,
                 "family": self.family.name, "link": self.family.link,
@@ -234,38 +246,17 @@ def _has_nutpie() -> bool:
     return True
 
 
-def _sample(model, sampler, draws, tune, chains, seed, progress, cores, target_accept):
-    """Sample with one BLAS thread per chain: the models are small-matrix work, and threaded
-    OpenBLAS made a 2×2 triangular solve cost 10 ms per call here (0.005 ms with one thread)."""
+def _sample(model, sampler, draws, tune, chains, seed, progress, cores, target_accept,
+            backend="c"):
+    """Sampling lives in :mod:`mixedformula.backends.pymc.sampling` (nutpie's C or numba
+    backend, compiled models cached by structure, or ``pm.sample``) and, for the JAX samplers,
+    in :mod:`mixedformula.backends.pymc.jax_sampling`."""
     if sampler in ("numpyro", "blackjax"):
         from .backends.pymc.jax_sampling import sample_jax
         return sample_jax(model, sampler, draws, tune, chains, seed, progress, target_accept)
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _sample_inner(model, sampler, draws, tune, chains, seed, progress, cores,
-                             target_accept)
-
-
-def _sample_inner(model, sampler, draws, tune, chains, seed, progressbar, cores,
-                  target_accept):
-    import warnings
-    if sampler == "nutpie":
-        import nutpie
-        import pytensor
-        # Reproducibility: with numba's fastmath, code loaded from pytensor's numba cache and
-        # freshly compiled code round differently (draws differ at 1e-8 across processes, see
-        # docs/reliability.md); without it the same seed gives the same draws bit for bit.
-        with warnings.catch_warnings(), pytensor.config.change_flags(numba__fastmath=False):
-            warnings.simplefilter("ignore", UserWarning)
-            compiled = nutpie.compile_pymc_model(model)
-            kw = {} if target_accept is None else {"target_accept": target_accept}
-            return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                                 progress_bar=progressbar, cores=cores, save_warmup=False, **kw)
-    import pymc as pm
-    with model:
-        return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                         progressbar=progressbar, cores=cores, compute_convergence_checks=False,
-                         target_accept=target_accept or 0.8)
+    from .backends.pymc.sampling import sample
+    return sample(model, sampler, draws, tune, chains, seed, progress, cores, target_accept,
+                  backend=backend)
 
 
 def _replace_posterior(idata, posterior):
@@ -282,13 +273,13 @@ def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
         na_action: str = "drop",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
         sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
-        target_accept: float | None = None, sample_prior: str = "no"):
+        target_accept: float | None = None, sample_prior: str = "no", backend: str = "auto"):
     """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``."""
     model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
                   rescor=rescor, rescor_by=rescor_by, na_action=na_action)
     return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                      progressbar=progressbar, cores=cores, target_accept=target_accept,
-                     sample_prior=sample_prior)
+                     sample_prior=sample_prior, backend=backend)
 
 
 __all__ = ["Model", "fit", "Prior", "marginal_applies"]
