@@ -34,6 +34,11 @@ class GroupBlock:
     new_levels: list[str] = field(default_factory=list)  # unseen labels (code J + k)
 
     @property
+    def response(self) -> int | None:
+        """bf() formulas: the one response this term belongs to (None: every response)."""
+        return self.term.response
+
+    @property
     def name(self) -> str:
         return self.term.group
 
@@ -73,10 +78,33 @@ class Design:
     trials: np.ndarray | None = None
     row_index: np.ndarray | None = None   # index labels of the rows kept from the input
     n_dropped: int = 0
+    # multivariate models: X columns of each response (None: every column for every response,
+    # as mvbind's one right-hand side), which entries of y are observed (None: all), and why
+    # rows were not used for a response ({response: message}).
+    fixed_cols: list[list[int]] | None = None
+    observed: np.ndarray | None = None
+    not_used: dict[str, str] = field(default_factory=dict)
 
     @property
     def nobs(self) -> int:
         return self.X.shape[0]
+
+    def fixed(self, k: int = 0) -> tuple[np.ndarray, list[str]]:
+        """X and brms names of the fixed part of response k (all of X without bf() parts)."""
+        if self.fixed_cols is None:
+            return self.X, list(self.X_names)
+        cols = self.fixed_cols[k]
+        return self.X[:, cols], [self.X_names[j] for j in cols]
+
+    def rows(self, k: int = 0) -> np.ndarray:
+        """Indices of the rows where response k is observed."""
+        if self.observed is None:
+            return np.arange(self.nobs)
+        return np.nonzero(self.observed[:, k])[0]
+
+    @property
+    def nobs_by_response(self) -> dict[str, int]:
+        return {r: len(self.rows(k)) for k, r in enumerate(self.response_names)}
 
     @property
     def has_intercept(self) -> bool:
@@ -100,5 +128,7 @@ class Design:
         parts.append(f"  Z: {self.nobs} x {nz} (sparse)")
         if self.n_dropped:
             parts.append(f"  {self.n_dropped} rows dropped for missing values")
+        for r, msg in self.not_used.items():
+            parts.append(f"  {r}: {msg}")
         return "\n".join(parts)
 
