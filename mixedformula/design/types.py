@@ -96,15 +96,19 @@ class Design:
         cols = self.fixed_cols[k]
         return self.X[:, cols], [self.X_names[j] for j in cols]
 
-    def rows(self, k: int = 0) -> np.ndarray:
-        """Indices of the rows where response k is observed."""
+    def rows(self, k: int = 0) -> "np.ndarray | slice":
+        """The rows where response k is observed: indices, or ``slice(None)`` when every row is
+        (a view, so that e.g. ``y[rows, k]`` reduces in the same order — and the same seed
+        gives the same draws — as before per-response rows existed)."""
         if self.observed is None:
-            return np.arange(self.nobs)
+            return slice(None)
         return np.nonzero(self.observed[:, k])[0]
 
     @property
     def nobs_by_response(self) -> dict[str, int]:
-        return {r: len(self.rows(k)) for k, r in enumerate(self.response_names)}
+        if self.observed is None:
+            return {r: self.nobs for r in self.response_names}
+        return {r: int(self.observed[:, k].sum()) for k, r in enumerate(self.response_names)}
 
     @property
     def has_intercept(self) -> bool:

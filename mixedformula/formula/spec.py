@@ -129,6 +129,8 @@ def parse(text: str) -> FormulaSpec:
 
     ``bf(y1 ~ ...) + bf(y2 ~ ...)`` gives a multivariate spec with one part per response.
     """
+    if isinstance(text, FormulaSpec):
+        return text
     try:
         if isinstance(text, str) and text.lstrip().startswith("bf("):
             return _parse_bf(text)
