@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from .errors import DataError, FamilyError, FormulaError, MixedFormulaError, PriorError
-from .formula import FormulaSpec, parse
+from .formula import FormulaSpec, bf, parse
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,7 @@ _LAZY = {
 }
 
 __all__ = ["DataError", "FamilyError", "FormulaError", "FormulaSpec", "MixedFormulaError",
-           "PriorError", "parse", *_LAZY]
+           "PriorError", "bf", "parse", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -128,7 +128,7 @@ def _check_names(model, names) -> None:
     d = model.design
     resp = list(d.response_names)
     mv = len(resp) > 1
-    known = {f"b_{r + '_' if mv else ''}{c}" for r in resp for c in d.X_names}
+    known = {f"b_{r + '_' if mv else ''}{c}" for k, r in enumerate(resp) for c in d.fixed(k)[1]}
     for b in build_blocks(d, len(resp), resp):
         tags = [f":{b.by}{lev}" for lev in b.by_levels] if b.by_levels else [""]
         for tag in tags:

@@ -50,8 +50,9 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
     eta = np.zeros((n, r))
     for k in range(r):
         pre = f"{resp[k]}_" if mv else ""
-        beta = np.array([_get(params, f"b_{pre}{c}", 0.0) for c in design.X_names])
-        eta[:, k] = design.X @ beta
+        Xk, names = design.fixed(k)
+        beta = np.array([_get(params, f"b_{pre}{c}", 0.0) for c in names])
+        eta[:, k] = Xk @ beta
     blocks = build_blocks(design, r, resp)
     true_ranef = {}
     for b in blocks:

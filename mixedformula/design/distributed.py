@@ -75,7 +75,7 @@ class ReducedDesign(Design):
     def nobs(self) -> int:
         return self.n_rows
 
-    def column_means(self) -> np.ndarray:
+    def column_means(self, k: int = 0) -> np.ndarray:
         return self.x_sums / self.n_rows
 
     def response_centre(self, k: int) -> tuple[float, float] | None:

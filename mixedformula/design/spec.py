@@ -131,10 +131,15 @@ class DesignSpec:
     columns: tuple[str, ...] = field(default_factory=tuple)
     factor_levels: dict[str, list[str]] = field(default_factory=dict)
     fixed_keep: list[int] | None = None  # columns of the formulaic X kept (None: all; lme4 drop)
+    parts: list["DesignSpec"] | None = None  # bf() + bf(): one spec per response
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
         df = as_pandas(data)
+        if self.parts:
+            designs = [p.transform(df, require_response) for p in self.parts]
+            observed = np.ones((len(df), len(designs)), dtype=bool)
+            return _stack(self.formula, designs, observed, self, df.index.values)
         needed = [c for c in self.formula.variables
                   if c not in self.formula.response_variables
                   and c not in self.formula.trials_variables]
@@ -255,7 +260,8 @@ def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
     return inverse.astype(np.int64), levels
 
 
-def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns) -> np.ndarray:
+def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns,
+               observed: np.ndarray | None = None) -> np.ndarray:
     cols = []
     for text in spec.responses:
         if text.startswith("`") and text.endswith("`") and text.count("`") == 2:
@@ -273,7 +279,9 @@ def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns) 
                                    f"{mm.shape[1]}", spec.text)
             cols.append(np.asarray(mm, dtype=float)[:, 0])
     y = np.column_stack(cols)
-    if not np.all(np.isfinite(y)):
+    if observed is not None:
+        y[~observed] = np.nan
+    if not np.all(np.isfinite(y) | (~observed if observed is not None else False)):
         k = int((~np.isfinite(y)).any(axis=1).sum())
         raise DataError(f"the response has {k} non-finite value(s) (inf or a transform "
                         "out of its domain)")
@@ -295,20 +303,27 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     if len(df) == 0:
         raise DataError("the data have no rows")
     used = list(spec.variables)
-    na = df[used].isna()
-    drop = na.any(axis=1).to_numpy()
-    n_dropped = int(drop.sum())
-    if n_dropped:
-        cols = [f"{c} ({int(na[c].sum())})" for c in used if na[c].any()]
-        msg = (f"{n_dropped} of {len(df)} rows have missing values in {', '.join(cols)}")
-        if na_action == "raise":
-            raise DataError(msg)
-        if n_dropped == len(df):
-            raise DataError(msg + ": no complete rows are left")
-        warnings.warn(msg + "; those rows were dropped", UserWarning, stacklevel=2)
-        df = df.loc[~drop]
+    observed, notes = None, {}
+    if spec.parts:
+        return _multivariate(spec, df, na_action, drop_aliased)
+    if spec.multivariate:
+        keep, observed, n_dropped, notes = _observed(spec, df, na_action)
+        df = df.loc[keep]
+    else:
+        na = df[used].isna()
+        drop = na.any(axis=1).to_numpy()
+        n_dropped = int(drop.sum())
+        if n_dropped:
+            cols = [f"{c} ({int(na[c].sum())})" for c in used if na[c].any()]
+            msg = (f"{n_dropped} of {len(df)} rows have missing values in {', '.join(cols)}")
+            if na_action == "raise":
+                raise DataError(msg)
+            if n_dropped == len(df):
+                raise DataError(msg + ": no complete rows are left")
+            warnings.warn(msg + "; those rows were dropped", UserWarning, stacklevel=2)
+            df = df.loc[~drop]
     fdf = _frame(df, used)
-    y = _responses(spec, df, fdf, used)
+    y = _responses(spec, df, fdf, used, observed)
     trials = None
     if spec.trials:
         tm = _formulaic("0 + " + spec.trials, fdf, spec, used)
@@ -350,7 +365,130 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        fixed_keep=fixed_keep)
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
-                  n_dropped=n_dropped)
+                  n_dropped=n_dropped, observed=observed, not_used=notes)
+
+
+def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):
+    """Per-response missing values of a multivariate formula.
+
+    Response k is observed in row i when every column it needs is (its response, and its
+    predictors and grouping factors: mvbind's shared right-hand side, or its own bf() formula).
+    Rows observed for no response are dropped; the others stay, each response using its own
+    rows. Returns (kept rows, observed mask (kept, r) or None when nothing is missing,
+    rows dropped, {response: message}); warns with the counts, or raises for
+    ``na_action="raise"``.
+    """
+    r = len(spec.responses)
+    names = [response_name(t) for t in spec.responses]
+    if spec.parts:
+        needs = [list(p.variables) for p in spec.parts]
+    else:
+        shared = [v for v in spec.variables if v not in spec.response_variables]
+        needs = []
+        for t in spec.responses:
+            # rendered formulaic text quotes every column name: `y1`
+            own = [v for v in spec.response_variables if f"`{v}`" in t]
+            needs.append(own + [v for v in shared if v not in own])
+    na = df[list(spec.variables)].isna()
+    obs = np.column_stack([~na[cols].any(axis=1).to_numpy() for cols in needs])
+    keep = obs.any(axis=1)
+    notes: dict[str, str] = {}
+    for k in range(r):
+        miss = ~obs[:, k]
+        if miss.any():
+            cols = [f"{c} ({int(na[c].sum())})" for c in needs[k] if na[c].any()]
+            notes[names[k]] = (f"{int(miss.sum())} of {len(df)} rows not used (missing values "
+                               f"in {', '.join(cols)})")
+    n_dropped = int((~keep).sum())
+    if notes:
+        msg = "; ".join(f"{k}: {v}" for k, v in notes.items())
+        if na_action == "raise":
+            raise DataError(msg)
+        if n_dropped == len(df):
+            raise DataError(msg + ": no row has an observed response")
+        tail = (f"; {n_dropped} rows with no observed response were dropped, the others are "
+                "used for the responses observed in them" if n_dropped else
+                "; each response uses the rows where it is observed")
+        warnings.warn(msg + tail, UserWarning, stacklevel=3)
+    return keep, (obs[keep] if notes else None), n_dropped, notes
+
+
+def _multivariate(spec: FormulaSpec, df: pd.DataFrame, na_action: str,
+                  drop_aliased: bool) -> Design:
+    """mvbind(...) ~ rhs or bf(...) + bf(...): each response on the rows where it is observed."""
+    keep, observed, n_dropped, notes = _observed(spec, df, na_action)
+    df = df.loc[keep]
+    r = len(spec.parts)
+    obs = observed if observed is not None else np.ones((len(df), r), dtype=bool)
+    designs = [design_matrices(p, df.loc[obs[:, k]], "raise", drop_aliased)
+               for k, p in enumerate(spec.parts)]
+    pspecs = [d.spec for d in designs]
+    # one coding of each grouping factor over the rows of every response that uses it, so
+    # that terms sharing an ID (or r_<group>) see the same levels in every response
+    for factors in dict.fromkeys(g.factors for g in spec.groups):
+        users = np.zeros(len(df), dtype=bool)
+        for k, p in enumerate(spec.parts):
+            if any(g.factors == factors for g in p.groups):
+                users |= obs[:, k]
+        sub = df.loc[users]
+        codes, levels = _code_groups(sub, factors)
+        for k, p in enumerate(spec.parts):
+            for i, g in enumerate(p.groups):
+                if g.factors == factors:
+                    pspecs[k].levels[i] = list(levels)
+                    if g.by:
+                        pspecs[k].by_levels[i], pspecs[k].by_codes[i] = _by_mapping(
+                            sub, g, codes, levels)
+    parts = [ps.transform(df.loc[obs[:, k]], require_response=True)
+             for k, ps in enumerate(pspecs)]
+    dspec = DesignSpec(formula=spec, fixed_spec=None, term_specs=[], levels=[], by_levels=[],
+                       by_codes=[], X_names=[], coef_names=[],
+                       response_names=[response_name(t) for t in spec.responses],
+                       columns=tuple(spec.variables), parts=pspecs,
+                       factor_levels={k: v for ps in pspecs for k, v in ps.factor_levels.items()})
+    out = _stack(spec, parts, obs, dspec, df.index.values)
+    out.observed, out.n_dropped, out.not_used = observed, n_dropped, notes
+    return out
+
+
+def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: "DesignSpec",
+           row_index) -> Design:
+    """One multivariate Design from one univariate Design per response (bf() + bf()).
+
+    Response k's rows sit at ``observed[:, k]``; its X columns (zero elsewhere) are
+    ``fixed_cols[k]``; its group terms keep their codes there (-1 elsewhere, X rows zero).
+    """
+    n, r = observed.shape
+    y = np.full((n, r), np.nan) if parts[0].y is not None else None
+    Xs, names, cols, terms = [], [], [], []
+    start = 0
+    for k, d in enumerate(parts):
+        rows = np.nonzero(observed[:, k])[0]
+        if y is not None:
+            y[rows, k] = d.y[:, 0]
+        Xk = np.zeros((n, d.X.shape[1]))
+        Xk[rows] = d.X
+        Xs.append(Xk)
+        names += list(d.X_names)
+        cols.append(list(range(start, start + d.X.shape[1])))
+        start += d.X.shape[1]
+        for t, g in zip(d.terms, [g for g in spec.groups if g.response == k]):
+            Xt = np.zeros((n, t.q))
+            Xt[rows] = t.X
+            codes = np.full(n, -1, dtype=np.int64)
+            codes[rows] = t.codes
+            terms.append(GroupBlock(term=g, coef_names=t.coef_names, X=Xt, codes=codes,
+                                    levels=t.levels, by_levels=t.by_levels,
+                                    by_codes=t.by_codes, new_levels=t.new_levels))
+    X = np.concatenate(Xs, axis=1)
+    dspec.X_names = names
+    dspec.levels = [t.levels for t in terms]
+    dspec.by_levels = [t.by_levels for t in terms]
+    dspec.by_codes = [t.by_codes for t in terms]
+    dspec.coef_names = [t.coef_names for t in terms]
+    return Design(formula=spec, y=y, response_names=list(dspec.response_names), X=X,
+                  X_names=names, terms=terms, spec=dspec, row_index=row_index,
+                  fixed_cols=cols, observed=None if observed.all() else observed)
 
 
 #: relative tolerance of the rank check (lme4's ``check.rankX`` uses qr(X, tol = 1e-7))

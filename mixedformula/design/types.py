@@ -34,6 +34,11 @@ class GroupBlock:
     new_levels: list[str] = field(default_factory=list)  # unseen labels (code J + k)
 
     @property
+    def response(self) -> int | None:
+        """bf() formulas: the one response this term belongs to (None: every response)."""
+        return self.term.response
+
+    @property
     def name(self) -> str:
         return self.term.group
 
@@ -73,6 +78,12 @@ class Design:
     trials: np.ndarray | None = None
     row_index: np.ndarray | None = None   # index labels of the rows kept from the input
     n_dropped: int = 0
+    # multivariate models: X columns of each response (None: every column for every response,
+    # as mvbind's one right-hand side), which entries of y are observed (None: all), and why
+    # rows were not used for a response ({response: message}).
+    fixed_cols: list[list[int]] | None = None
+    observed: np.ndarray | None = None
+    not_used: dict[str, str] = field(default_factory=dict)
 
     @property
     def nobs(self) -> int:
@@ -82,13 +93,35 @@ class Design:
     #: group codes then have no rows, and what needs them raises instead.
     rows_in_memory = True
 
-    def column_means(self) -> np.ndarray:
-        """Mean of each column of X over the rows (brms centres X by these)."""
-        return self.X.mean(axis=0)
+    def column_means(self, k: int = 0) -> np.ndarray:
+        """Mean of each column of response k's X (``fixed(k)``) over the rows where response k
+        is observed (brms centres X by these)."""
+        return self.fixed(k)[0][self.rows(k)].mean(axis=0)
 
     def response_centre(self, k: int) -> tuple[float, float] | None:
         """(median, MAD) of response k for the default priors; None: computed from ``y``."""
         return None
+
+    def fixed(self, k: int = 0) -> tuple[np.ndarray, list[str]]:
+        """X and brms names of the fixed part of response k (all of X without bf() parts)."""
+        if self.fixed_cols is None:
+            return self.X, list(self.X_names)
+        cols = self.fixed_cols[k]
+        return self.X[:, cols], [self.X_names[j] for j in cols]
+
+    def rows(self, k: int = 0) -> "np.ndarray | slice":
+        """The rows where response k is observed: indices, or ``slice(None)`` when every row is
+        (a view, so that e.g. ``y[rows, k]`` reduces in the same order — and the same seed
+        gives the same draws — as before per-response rows existed)."""
+        if self.observed is None:
+            return slice(None)
+        return np.nonzero(self.observed[:, k])[0]
+
+    @property
+    def nobs_by_response(self) -> dict[str, int]:
+        if self.observed is None:
+            return {r: self.nobs for r in self.response_names}
+        return {r: int(self.observed[:, k].sum()) for k, r in enumerate(self.response_names)}
 
     @property
     def has_intercept(self) -> bool:
@@ -112,5 +145,7 @@ class Design:
         parts.append(f"  Z: {self.nobs} x {nz} (sparse)")
         if self.n_dropped:
             parts.append(f"  {self.n_dropped} rows dropped for missing values")
+        for r, msg in self.not_used.items():
+            parts.append(f"  {r}: {msg}")
         return "\n".join(parts)
 

@@ -1,5 +1,5 @@
 """Formula text → :class:`FormulaSpec` (syntax only; no data, nothing evaluated)."""
 
-from .spec import FormulaSpec, GroupTerm, parse, parse_fixed
+from .spec import FormulaSpec, GroupTerm, bf, parse, parse_fixed
 
-__all__ = ["FormulaSpec", "GroupTerm", "parse", "parse_fixed"]
+__all__ = ["FormulaSpec", "GroupTerm", "bf", "parse", "parse_fixed"]

@@ -40,6 +40,7 @@ class GroupTerm:
     by: str | None = None
     text: str = ""                  # the term as written, for messages
     variables: tuple[str, ...] = ()  # columns used by the left side
+    response: int | None = None     # bf() formulas: the response this term belongs to
 
     @property
     def group(self) -> str:
@@ -60,6 +61,21 @@ class FormulaSpec:
     fixed_variables: tuple[str, ...] = ()
     multivariate: bool = False
     trials_variables: tuple[str, ...] = ()
+    parts: tuple["FormulaSpec", ...] = ()  # bf(...) + bf(...): one univariate spec per response
+
+    def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
+        """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
+        if not isinstance(other, FormulaSpec):
+            return NotImplemented
+        pieces = [p.text for p in (self.parts or (self,))] + \
+            [p.text for p in (other.parts or (other,))]
+        return parse(" + ".join(f"bf({t})" for t in pieces))
+
+    def response_variables_of(self, k: int) -> tuple[str, ...]:
+        """Columns response k needs (its response, its predictors, its grouping factors)."""
+        if not self.parts:
+            return self.variables
+        return self.parts[k].variables
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -76,6 +92,9 @@ class FormulaSpec:
         return tuple(out)
 
     def __str__(self) -> str:
+        if self.parts:
+            return "\n".join([f"Formula: {self.text}"] + [
+                "  " + line for p in self.parts for line in str(p).splitlines()])
         lines = [f"Formula: {self.text}",
                  f"  responses: {', '.join(self.responses)}"
                  + (f" | trials({self.trials})" if self.trials else ""),
@@ -91,9 +110,30 @@ class FormulaSpec:
         return "\n".join(lines)
 
 
+def bf(text: str) -> FormulaSpec:
+    """brms' ``bf()``: one response's formula; combine responses with ``+``.
+
+    ``bf("y1 ~ x + (1 | p | g)") + bf("y2 ~ z + (1 | p | g)")`` is the multivariate formula
+    written ``"bf(y1 ~ x + (1 | p | g)) + bf(y2 ~ z + (1 | p | g))"``; each part goes through the
+    same parser and validator as any formula.
+    """
+    spec = parse(text)
+    if spec.multivariate:
+        raise FormulaError("bf() takes one response; combine responses as bf(...) + bf(...)",
+                           spec.text, 0, len(spec.text))
+    return spec
+
+
 def parse(text: str) -> FormulaSpec:
-    """Parse an lme4/brms formula. Raises :class:`~mixedformula.FormulaError` with a caret."""
+    """Parse an lme4/brms formula. Raises :class:`~mixedformula.FormulaError` with a caret.
+
+    ``bf(y1 ~ ...) + bf(y2 ~ ...)`` gives a multivariate spec with one part per response.
+    """
+    if isinstance(text, FormulaSpec):
+        return text
     try:
+        if isinstance(text, str) and text.lstrip().startswith("bf("):
+            return _parse_bf(text)
         return _parse(text)
     except RecursionError:
         # Backstop: the parser bounds nesting, but a long chain of one operator other than
@@ -101,6 +141,76 @@ def parse(text: str) -> FormulaSpec:
         raise FormulaError("the formula is too deeply nested or has too long a chain of "
                            "operators", text if isinstance(text, str) else None,
                            0 if isinstance(text, str) else None) from None
+
+
+def _bf_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the formulas inside ``bf(...) + bf(...)``, found from the tokens (quotes and
+    nested parentheses respected); anything else between the parts is an error."""
+    from .tokens import tokenize
+    toks = tokenize(text)
+    spans, i = [], 0
+    while True:
+        t = toks[i]
+        if not (t.kind == "NAME" and t.value == "bf" and not t.quoted
+                and toks[i + 1].kind == "OP" and toks[i + 1].value == "("):
+            raise FormulaError("expected bf(<formula>) here: write several responses as "
+                               "bf(y1 ~ x) + bf(y2 ~ z)", text, t.start, t.end)
+        depth, j = 0, i + 1
+        while True:
+            tj = toks[j]
+            if tj.kind == "END":
+                raise FormulaError("bf( is not closed", text, toks[i].start, toks[i + 1].end)
+            if tj.kind == "OP" and tj.value == "(":
+                depth += 1
+            elif tj.kind == "OP" and tj.value == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        spans.append((toks[i + 1].end, toks[j].start))
+        nxt = toks[j + 1]
+        if nxt.kind == "END":
+            return spans
+        if not (nxt.kind == "OP" and nxt.value == "+"):
+            raise FormulaError("bf() formulas are combined with '+'", text, nxt.start, nxt.end)
+        i = j + 2
+
+
+def _parse_bf(text: str) -> FormulaSpec:
+    """``bf(f1) + bf(f2) + ...`` → a multivariate FormulaSpec whose ``parts`` are the
+    univariate specs; errors inside a part point into the whole text."""
+    parts: list[FormulaSpec] = []
+    for start, end in _bf_spans(text):
+        inner = text[start:end]
+        try:
+            spec = _parse(inner)
+        except FormulaError as e:
+            at = None if e.start is None else e.start + start
+            stop = None if e.end is None else e.end + start
+            raise FormulaError(e.message, text, at, stop) from None
+        if spec.multivariate:
+            raise FormulaError("bf() takes one response; combine responses as "
+                               "bf(...) + bf(...)", text, start, end)
+        parts.append(spec)
+    if len(parts) < 2:
+        raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
+                           len(text))
+    responses = [p.responses[0] for p in parts]
+    for k, r in enumerate(responses):
+        if r in responses[:k]:
+            raise FormulaError(f"the response {r} has two bf() formulas", text, 0, len(text))
+    groups = [GroupTerm(expr=g.expr, factors=g.factors, correlated=g.correlated, id=g.id,
+                        by=g.by, text=g.text, variables=g.variables, response=k)
+              for k, p in enumerate(parts) for g in p.groups]
+    _check_ids(groups, text)
+    return FormulaSpec(text=text, responses=tuple(responses),
+                       response_variables=_unique(v for p in parts
+                                                  for v in p.response_variables),
+                       fixed="", groups=tuple(groups), trials=None,
+                       fixed_variables=_unique(v for p in parts for v in p.fixed_variables),
+                       multivariate=True,
+                       trials_variables=_unique(v for p in parts for v in p.trials_variables),
+                       parts=tuple(parts))
 
 
 def _parse(text: str) -> FormulaSpec:

@@ -47,9 +47,11 @@ def fixed_part(posterior, design, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     pre = _prefix(design)
     out = np.zeros((len(idx), X.shape[0], len(pre)))
     for k, p in enumerate(pre):
-        B = np.stack([_flat(posterior[f"b_{p}{c}"])[idx] for c in design.X_names], axis=1) \
-            if design.X_names else np.zeros((len(idx), 0))
-        out[:, :, k] = B @ X.T
+        cols = design.fixed_cols[k] if design.fixed_cols is not None else range(X.shape[1])
+        names = [design.X_names[j] for j in cols]
+        B = np.stack([_flat(posterior[f"b_{p}{c}"])[idx] for c in names], axis=1) \
+            if names else np.zeros((len(idx), 0))
+        out[:, :, k] = B @ X[:, list(cols)].T
     return out
 
 
@@ -72,6 +74,8 @@ def group_part(posterior, design, idx: np.ndarray) -> np.ndarray:
         rows = np.nonzero(ok)[0]
         codes = t.codes[ok]
         for k, p in enumerate(pre):
+            if t.response is not None and t.response != k:
+                continue                      # bf() formulas: the term of another response
             for c, name in enumerate(t.coef_names):
                 j = pos.get(p + name)
                 if j is None:

@@ -50,6 +50,8 @@ def conditional_effect(fit, ngrid: int = 60, max_draws: int = 1000) -> Condition
     design = fit.design
     if design is None:
         return None
+    if design.fixed_cols is not None:
+        return None   # bf() formulas: each response has its own predictors; no shared x-axis
     j = main_predictor(design)
     if j is None:
         return None

@@ -36,6 +36,9 @@ class FitMeta:
     response_names: list[str]
     groups: list[GroupInfo] = field(default_factory=list)
     n_dropped: int = 0
+    # multivariate models with missing values: rows used per response, and why not all
+    nobs_by_response: dict[str, int] = field(default_factory=dict)
+    not_used: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_design(cls, design) -> "FitMeta":
@@ -48,11 +51,15 @@ class FitMeta:
                                        list(t.by_levels) if by else None)
         return cls(formula=design.formula.text, nobs=int(design.nobs),
                    response_names=list(design.response_names), groups=list(groups.values()),
-                   n_dropped=int(getattr(design, "n_dropped", 0) or 0))
+                   n_dropped=int(getattr(design, "n_dropped", 0) or 0),
+                   nobs_by_response=({k: int(v) for k, v in design.nobs_by_response.items()}
+                                     if getattr(design, "observed", None) is not None else {}),
+                   not_used=dict(getattr(design, "not_used", {}) or {}))
 
     def to_dict(self) -> dict:
         return {"formula": self.formula, "nobs": self.nobs,
                 "response_names": self.response_names, "n_dropped": self.n_dropped,
+                "nobs_by_response": self.nobs_by_response, "not_used": self.not_used,
                 "groups": [{"name": g.name, "nlevels": g.nlevels, "by": g.by,
                             "by_levels": g.by_levels} for g in self.groups]}
 
@@ -60,6 +67,8 @@ class FitMeta:
     def from_dict(cls, d: dict) -> "FitMeta":
         return cls(formula=d["formula"], nobs=int(d["nobs"]),
                    response_names=list(d["response_names"]), n_dropped=int(d.get("n_dropped", 0)),
+                   nobs_by_response=dict(d.get("nobs_by_response", {})),
+                   not_used=dict(d.get("not_used", {})),
                    groups=[GroupInfo(g["name"], int(g["nlevels"]), g.get("by"),
                                      g.get("by_levels")) for g in d.get("groups", [])])
 
@@ -178,7 +187,8 @@ class Fit:
                 warmup=int(info.get("tune", info.get("warmup", 0)) or 0),
                 thin=int(info.get("thin", 1) or 1),
                 target_accept=float(info.get("target_accept", 0.8) or 0.8),
-                prob=prob, digits=digits)
+                prob=prob, digits=digits, nobs_by_response=self.meta.nobs_by_response,
+                not_used=self.meta.not_used)
         return self._summaries[key]
 
     def fixef(self, probs=(0.025, 0.975), summary: bool = True):

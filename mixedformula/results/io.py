@@ -80,6 +80,9 @@ def _used_rows(fit) -> pd.DataFrame | None:
     if missing:
         raise MixedFormulaError(f"cannot save: fit.data lacks the column(s) {', '.join(missing)}")
     df = df[cols]
+    if design is not None and getattr(design, "observed", None) is not None:
+        # multivariate with per-response missing values: keep the partially observed rows
+        return df.loc[design.row_index]
     keep = ~df.isna().any(axis=1).to_numpy()
     return df.loc[keep]
 

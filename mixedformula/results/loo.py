@@ -89,6 +89,16 @@ def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     return out
 
 
+def _mvnormal_rows(y, eta, sig, cor):
+    """log N(y_i; η_i, diag(σ_i) C_i diag(σ_i)) per draw and row: (S, n)."""
+    r = y.shape[-1]
+    L = np.linalg.cholesky(cor)
+    e = (y - eta) / sig
+    w = np.linalg.solve(L, e[..., None])[..., 0]
+    logdet = np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1) + np.log(sig).sum(-1)
+    return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
+
+
 def _loglik_rows(fit, eta, design, idx, gammaln):
     fam = fit.family
     y = np.asarray(design.y, dtype=float)
@@ -98,11 +108,19 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
     if r > 1:
         resp = list(design.response_names)
         sig, cor = residual_sd_cor(fit, post, resp, tags, idx, S, n)
-        L = np.linalg.cholesky(cor)
-        e = (y[None] - eta) / sig
-        w = np.linalg.solve(L, e[..., None])[..., 0]
-        logdet = np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1) + np.log(sig).sum(-1)
-        return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
+        if design.observed is None:
+            return _mvnormal_rows(y[None], eta, sig, cor)
+        # missing responses: each row's density is the marginal of its observed components
+        # (the sub-vector of y, sub-matrix of R), as in the model
+        out = np.empty((S, n))
+        patterns, which = np.unique(design.observed, axis=0, return_inverse=True)
+        for p, pattern in enumerate(patterns):
+            rows = np.nonzero(which.ravel() == p)[0]
+            ks = np.nonzero(pattern)[0]
+            out[:, rows] = _mvnormal_rows(y[np.ix_(rows, ks)][None], eta[:, rows][..., ks],
+                                          sig[:, rows][..., ks],
+                                          cor[:, rows][:, :, ks][..., ks])
+        return out
     yv = y[:, 0][None, :]
     e = eta[..., 0]
     name, link = fam.name, fam.link

@@ -60,12 +60,15 @@ def marginal_moments(fit, rows=None, group: str | None = None, level=None,
     mean = np.zeros((n, r))
     for k, rn in enumerate(resp):
         pre = f"{rn}_" if mv else ""
-        beta = np.array([post[f"b_{pre}{c}"].values.mean() for c in design.X_names])
-        mean[:, k] = design.X[rows] @ beta
+        Xk, names = design.fixed(k)
+        beta = np.array([post[f"b_{pre}{c}"].values.mean() for c in names])
+        mean[:, k] = Xk[rows] @ beta
     # Z G Zᵀ: columns (term, coefficient) for the chosen rows, G per draw
     cols = []   # (group, label, response, values over rows, codes over rows, by tag per row)
     for t in design.terms:
         for k, rn in enumerate(resp):
+            if t.response is not None and t.response != k:
+                continue                      # bf() formulas: the term of another response
             for c, coef in enumerate(t.coef_names):
                 label = f"{rn}_{coef}" if mv else coef
                 if f"sd_{t.name}__{label}" not in post and not t.by_levels:

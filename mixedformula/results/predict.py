@@ -205,13 +205,14 @@ def linear_predictor(fit, design, keep=None, new_groups: str = "sample", idx=Non
     post = fit.idata.posterior
     resp = list(fit.design.response_names)
     mv = len(resp) > 1
-    X = np.asarray(design.X, dtype=float)
-    n = X.shape[0]
+    n = design.X.shape[0]
     eta = []
-    for rname in resp:
+    for k, rname in enumerate(resp):
         pre = f"{rname}_" if mv else ""
-        B = np.stack([_flat(post, f"b_{pre}{c}", idx) for c in design.X_names], axis=-1) \
-            if design.X_names else None
+        X, names = design.fixed(k)
+        X = np.asarray(X, dtype=float)
+        B = np.stack([_flat(post, f"b_{pre}{c}", idx) for c in names], axis=-1) \
+            if names else None
         eta.append(B @ X.T if B is not None else 0.0)
     S = post.sizes["chain"] * post.sizes["draw"] if idx is None else len(idx)
     eta = np.stack([np.broadcast_to(e, (S, n)) for e in eta], axis=-1).copy()
@@ -437,6 +438,10 @@ def predict(fit, newdata=None, kind: str = "epred", re_formula=None, new_groups:
         out = expected_value(fit, eta, design, newdata, idx)
     else:
         out = draw_response(fit, eta, design, newdata, idx, rng)
+    if newdata is None and design.fixed_cols is not None and design.observed is not None:
+        # bf() formulas on the fitted rows: response k's X is only evaluated where k is
+        # observed; elsewhere there is no prediction (pass those rows as newdata instead)
+        out = np.where(design.observed[None], out, np.nan)
     if out.shape[-1] == 1:
         out = out[..., 0]
     if not summary:

@@ -79,6 +79,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     digits: int = 2
     n_divergent: int = 0
+    nobs_by_response: dict[str, int] = field(default_factory=dict)
+    not_used: dict[str, str] = field(default_factory=dict)
 
     # -- text ----------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
@@ -86,6 +88,10 @@ class Summary:
         lines = [f" Family: {self.family} ", f"  Links: {links} ",
                  f"Formula: {self.formula} ",
                  f"   Data: {self.data_name} (Number of observations: {self.nobs}) ",
+                 *([" " * 9 + "observations per response: " + ", ".join(
+                     f"{k} {v}" for k, v in self.nobs_by_response.items())]
+                   if self.nobs_by_response else []),
+                 *[" " * 9 + f"{k}: {v}" for k, v in self.not_used.items()],
                  f"  Draws: {self.chains} chains, each with iter = {self.iter}; "
                  f"warmup = {self.warmup}; thin = {self.thin};",
                  f"         total post-warmup draws = {self.total_draws}"]
@@ -233,7 +239,8 @@ def count_divergences(idata) -> int:
 def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], formula: str,
                   data_name: str, nobs: int, ngrps: dict[str, int], likelihood: str,
                   engine_note: str, sampler: str, warmup: int, thin: int,
-                  target_accept: float, prob: float = 0.95, digits: int = 2) -> Summary:
+                  target_accept: float, prob: float = 0.95, digits: int = 2,
+                  nobs_by_response: dict | None = None, not_used: dict | None = None) -> Summary:
     post = idata.posterior
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     random = {}
@@ -251,4 +258,6 @@ def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], fo
                    chains=chains, iter=warmup + draws * thin, warmup=warmup, thin=thin,
                    total_draws=chains * draws, likelihood=likelihood, engine_note=engine_note,
                    sampler=sampler, fixed=fixed, random=random, spec_pars=spec, rescor=rescor,
-                   ngrps=dict(ngrps), warnings=warns, digits=digits, n_divergent=n_div)
+                   ngrps=dict(ngrps), warnings=warns, digits=digits, n_divergent=n_div,
+                   nobs_by_response=dict(nobs_by_response or {}),
+                   not_used=dict(not_used or {}))

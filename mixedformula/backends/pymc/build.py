@@ -69,19 +69,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         raise FamilyError("multivariate responses (mvbind) are supported for the gaussian "
                           "family")
     for k in range(r):
-        family.check_response(y[:, k], design.trials, resp[k])
+        rows = design.rows(k)
+        family.check_response(y[rows, k], design.trials, resp[k])
     if rescor is None:
         rescor = multivariate
     blocks = build_blocks(design, r, resp)
-    X = design.X
-    has_int = design.has_intercept
-    int_col = design.X_names.index("Intercept") if has_int else None
-    others = [j for j in range(X.shape[1]) if j != int_col]
-    Xo = X[:, others]
-    means = design.column_means()[others] if has_int else np.zeros(len(others))
-    Xc = Xo - means
     coords = {"obs": np.arange(n), "response": resp}
-    fixed_names = [design.X_names[j] for j in others]
     for b in blocks:
         coords[f"{b.key}__level"] = b.levels
         coords[f"{b.key}__coef"] = b.labels
@@ -89,19 +82,29 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             coords[f"{b.key}__by"] = b.by_levels
 
     with pm.Model(coords=coords) as model:
-        # ---- fixed part, per response
+        # ---- fixed part, per response (its own X with bf() formulas; centred over the rows
+        # where the response is observed)
         etas, betas = [], []
         for k in range(r):
             sfx = f"__{resp[k]}" if multivariate else ""
             rname = resp[k] if multivariate else ""
+            X, X_names = design.fixed(k)
+            rows = design.rows(k)
+            has_int = "Intercept" in X_names
+            int_col = X_names.index("Intercept") if has_int else None
+            others = [j for j in range(X.shape[1]) if j != int_col]
+            Xo = X[:, others]
+            means = design.column_means(k)[others] if has_int else np.zeros(len(others))
+            Xc = Xo - means
+            fixed_names = [X_names[j] for j in others]
             eta_k = 0.0
             b_vec = None
             if others:
                 b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
                 eta_k = pt.dot(Xc, b_vec)
             if has_int:
-                p_int = priors.resolve("Intercept", default_intercept(y[:, k], family.link,
-                                                             design.response_centre(k)),
+                p_int = priors.resolve("Intercept", default_intercept(
+                    y[rows, k], family.link, design.response_centre(k)),
                                        resp=rname)
                 icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
                 eta_k = eta_k + icpt
@@ -119,7 +122,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             etas.append(eta_k)
 
         # ---- covariance blocks
-        scale = {k: default_scale(y[:, k], family.link, design.response_centre(k))
+        scale = {k: default_scale(y[design.rows(k), k], family.link, design.response_centre(k))
                  for k in range(r)}
         chols = {}
         for b in blocks:
@@ -152,8 +155,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     up = u[:, part.offset:part.offset + part.q]
                     etas[part.response] = etas[part.response] + pt.sum(
                         t.X * up[t.codes], axis=1)
-            _conditional_likelihood(family, etas, dpars, y, design.trials, multivariate,
-                                    rescor, residual_by)
+            if design.observed is not None:
+                _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
+                                               residual_by)
+            else:
+                _conditional_likelihood(family, etas, dpars, y, design.trials, multivariate,
+                                        rescor, residual_by)
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks,
@@ -260,6 +267,46 @@ def _dpars(family: Family, priors: PriorSet, scale: dict, resp: list[str], multi
         out["shape"] = pymc_rv("shape", [priors.resolve(
             "shape", Prior("gamma", (0.01, 0.01), "shape")).prior], lower=0.0)
     return out
+
+
+def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
+                                   residual_by: ResidualBy | None):
+    """Gaussian responses with missing entries: each row contributes the marginal density of
+    its observed components.
+
+    Rows are grouped by their pattern S of observed responses; with residual covariance
+    R = L Lᵀ, y_S ~ N(μ_S, R_SS) (the sub-matrix; chol(R_SS) recomputed, as L_S· is not
+    triangular), one observed variable ``y__<r1>_<r2>`` per pattern. Without rescor every
+    response is its own Normal on its observed rows (``y__<resp>``).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+    from .mvnormal import add_mvnormal
+    n, r = y.shape
+    codes = residual_by.codes if residual_by is not None else np.zeros(n, dtype=int)
+    if not rescor:
+        for k in range(r):
+            rows = np.nonzero(observed[:, k])[0]
+            pm.Normal(f"y__{resp[k]}", mu=etas[k][rows], sigma=dpars["sigma"][k][codes[rows]],
+                      observed=y[rows, k])
+        return
+    mu = pt.stack(etas, axis=1)
+    chol = dpars["chol_R"]                                     # (H, r, r)
+    patterns, which = np.unique(observed, axis=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        S = np.nonzero(pattern)[0]
+        if len(S) == 0:
+            continue
+        rows = np.nonzero(which.ravel() == p)[0]
+        if len(S) == r:
+            chol_S = chol
+        else:
+            L = chol[:, S, :]
+            chol_S = pt.stack([pt.linalg.cholesky(pt.dot(L[h], L[h].T))
+                               for h in range(chol.type.shape[0] or 1)])
+        c = chol_S[0] if residual_by is None else chol_S[codes[rows]]
+        add_mvnormal("y__" + "_".join(resp[k] for k in S), mu[rows][:, S], c,
+                     y[np.ix_(rows, S)])
 
 
 def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor,

@@ -29,6 +29,12 @@ def marginal_support(design: Design) -> tuple[bool, str]:
     if design.trials is not None:
         return False, "trials() belongs to the binomial family"
     if design.y.shape[1] > 1:
+        if design.fixed_cols is not None:
+            return False, ("bf() + bf() formulas (a right-hand side per response) are not yet "
+                           "supported by the marginal engine")
+        if design.observed is not None:
+            return False, ("responses with missing values in some rows are not yet supported "
+                           "by the marginal engine")
         return mv_support(design, [])
     return True, ""
 

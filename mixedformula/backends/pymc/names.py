@@ -34,7 +34,7 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
         sfx = f"__{rname}" if mv else ""
         pre = f"{rname}_" if mv else ""
         beta = raw[f"_beta{sfx}"].values
-        for j, name in enumerate(design.X_names):
+        for j, name in enumerate(design.fixed(k)[1]):
             out[f"b_{pre}{name}"] = _scalar(beta[..., j], cd)
     r_parts: dict[str, list] = {}
     for b in built.blocks:

@@ -6,6 +6,9 @@ correlation matrix over all their coefficients — when they share an ID (``|p|`
 ``gr(id=)``), across responses too; otherwise each part is its own block (brms). For
 ``gr(g, by = h)`` a block has one sd vector and correlation matrix per level of h.
 
+With ``bf() + bf()`` formulas each term belongs to one response (``GroupBlock.response``);
+with ``mvbind`` every term is a part of every response.
+
 Coefficient labels are brms': ``Intercept`` in univariate models, ``y1_Intercept`` in
 multivariate ones.
 """
@@ -66,29 +69,31 @@ def build_blocks(design: Design, n_responses: int = 1,
     blocks: list[Block] = []
     by_id: dict[str, Block] = {}
     used_keys: set[str] = set()
-    for r in range(n_responses):
-        for k, t in enumerate(design.terms):
-            term = t.term
-            block = by_id.get(term.id) if term.id is not None else None
-            if block is None:
-                key = _safe(t.name)
-                base, i = key, 1
-                while key in used_keys:
-                    i += 1
-                    key = f"{base}_{i}"
-                used_keys.add(key)
-                block = Block(key=key, group=t.name, correlated=term.correlated,
-                              levels=list(t.levels), by=term.by, by_levels=t.by_levels,
-                              by_codes=t.by_codes)
-                blocks.append(block)
-                if term.id is not None:
-                    by_id[term.id] = block
-            elif block.levels != list(t.levels):
-                raise FormulaError(f"terms sharing ID {term.id!r} must use the same grouping "
-                                   f"factor with the same levels")
-            prefix = f"{response_names[r]}_" if multivariate else ""
-            block.parts.append(Part(term=k, response=r, offset=block.Q, q=t.q))
-            block.labels.extend(prefix + c for c in t.coef_names)
+    pairs = [(r, k) for r in range(n_responses) for k, t in enumerate(design.terms)
+             if t.response is None or t.response == r]
+    for r, k in pairs:
+        t = design.terms[k]
+        term = t.term
+        block = by_id.get(term.id) if term.id is not None else None
+        if block is None:
+            key = _safe(t.name)
+            base, i = key, 1
+            while key in used_keys:
+                i += 1
+                key = f"{base}_{i}"
+            used_keys.add(key)
+            block = Block(key=key, group=t.name, correlated=term.correlated,
+                          levels=list(t.levels), by=term.by, by_levels=t.by_levels,
+                          by_codes=t.by_codes)
+            blocks.append(block)
+            if term.id is not None:
+                by_id[term.id] = block
+        elif block.levels != list(t.levels):
+            raise FormulaError(f"terms sharing ID {term.id!r} must use the same grouping "
+                               f"factor with the same levels")
+        prefix = f"{response_names[r]}_" if multivariate else ""
+        block.parts.append(Part(term=k, response=r, offset=block.Q, q=t.q))
+        block.labels.extend(prefix + c for c in t.coef_names)
     for b in blocks:
         if len(set(b.labels)) != len(b.labels):
             dup = sorted({x for x in b.labels if b.labels.count(x) > 1})
