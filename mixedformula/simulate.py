@@ -143,6 +143,8 @@ def insteval_like(scale: float = 1.0, seed=0, params: dict | None = None) -> pd.
     lectures (Beta(0.5, 1)). Every student and instructor has at least one rating. The response
     is drawn with :func:`simulate` (so the true group effects are in ``.attrs["true_ranef"]``).
     """
+    if not (isinstance(scale, (int, float)) and 0 < scale <= 100):
+        raise DataError(f"insteval_like: scale must be a number in (0, 100], not {scale!r}")
     rng = np.random.default_rng(seed)
     n_s, n_d, n_dept = max(4, round(2972 * scale)), max(4, round(1128 * scale)), 14
     per_s = 1 + rng.negative_binomial(2.0, 2.0 / (2.0 + 23.7), size=n_s)

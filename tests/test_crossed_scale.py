@@ -47,6 +47,8 @@ def test_simulated_data_has_insteval_shape(quarter):
     assert (depts_per_d > 1).mean() > 0.2                   # d and dept crossed, not nested
     assert set(df.service.unique()) == {"0", "1"}
     assert (quarter.s.nunique(), quarter.d.nunique()) == (743, 282)
+    with pytest.raises(mf.DataError, match="scale must be a number"):
+        insteval_like(0)
 
 
 def _dense_reml(design, theta):
