@@ -137,6 +137,24 @@ def test_row_level_entry_points_refuse_a_dask_frame(client):
             call()
 
 
+def test_prior_draws_of_y_say_rows_are_needed(client):
+    model = mf.Model("y ~ x1 + (1 | g)", _dask(_simulated().dropna()))
+    assert model.likelihood == "marginal" and model.design.nobs == 1195
+    for call in (lambda: model.prior_predictive(draws=10),
+                 lambda: model.fit(sample_prior="only", draws=10, chains=1)):
+        with pytest.raises(mf.MixedFormulaError, match="stayed in the Dask DataFrame"):
+            call()
+
+
+def test_cli_refuses_a_report_for_parquet_files(tmp_path, sleepstudy, capsys):
+    sleepstudy.to_parquet(tmp_path / "part0.parquet")
+    rc = main(["fit", str(tmp_path / "*.parquet"), "Reaction ~ Days + (Days | Subject)",
+               "--report", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--report plots fitted values" in err
+    assert not (tmp_path / "r.html").exists()
+
+
 @pytest.fixture(scope="module")
 def sleep_dask(client, sleepstudy):
     ddf = _dask(sleepstudy.sort_values("Subject").reset_index(drop=True))
