@@ -219,3 +219,10 @@ def test_cli_fits_a_directory_of_parquet_files(client, tmp_path, sleepstudy, sle
     for name in ("Intercept", "Days"):
         # printed to 2 decimals; MC error of the means ~0.2 (Intercept) and ~0.05 (Days)
         assert abs(est[name] - fe.loc[name, "Estimate"]) < 5 * fe.loc[name, "Est.Error"] / 20
+
+
+def test_save_and_load_keep_the_summary(sleep_dask, tmp_path):
+    path = mf.save(sleep_dask, tmp_path / "fit.nc")
+    back = mf.load(path)
+    assert back.nobs == 180 and back.ngrps == {"Subject": 18}
+    assert str(back.summary()) == str(sleep_dask.summary())
