@@ -76,8 +76,8 @@ class ReducedDesign(Design):
     def nobs(self) -> int:
         return self.n_rows
 
-    def column_means(self) -> np.ndarray:
-        return self.x_sums / self.n_rows
+    def column_means(self, columns: list[int]) -> np.ndarray:
+        return (self.x_sums / self.n_rows)[columns]
 
     def response_centre(self, k: int) -> tuple[float, float] | None:
         return self.centre

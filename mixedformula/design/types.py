@@ -82,9 +82,9 @@ class Design:
     #: group codes then have no rows, and what needs them raises instead.
     rows_in_memory = True
 
-    def column_means(self) -> np.ndarray:
-        """Mean of each column of X over the rows (brms centres X by these)."""
-        return self.X.mean(axis=0)
+    def column_means(self, columns: list[int]) -> np.ndarray:
+        """Mean of the given columns of X over the rows (brms centres X by these)."""
+        return self.X[:, columns].mean(axis=0)
 
     def response_centre(self, k: int) -> tuple[float, float] | None:
         """(median, MAD) of response k for the default priors; None: computed from ``y``."""

@@ -78,7 +78,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     int_col = design.X_names.index("Intercept") if has_int else None
     others = [j for j in range(X.shape[1]) if j != int_col]
     Xo = X[:, others]
-    means = design.column_means()[others] if has_int else np.zeros(len(others))
+    means = design.column_means(others) if has_int else np.zeros(len(others))
     Xc = Xo - means
     coords = {"obs": np.arange(n), "response": resp}
     fixed_names = [design.X_names[j] for j in others]
