@@ -82,7 +82,7 @@ def phase_dask(directory: str, workers: int, draws: int, chains: int) -> dict:
     out = {}
     with PeakRSS() as mem:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster):
+                          dashboard_address=":0") as cluster, Client(cluster):
             ddf = dd.read_parquet(directory)
             out["partitions"] = ddf.npartitions
             t = time.perf_counter()
@@ -148,7 +148,10 @@ def main() -> None:
         return
     common = ["--workers", str(a.workers), "--draws", str(a.draws), "--chains", str(a.chains)]
     rows = []
-    for N, phases in ((int(a.rows), ("dask",)), (int(a.memory_rows), ("memory", "dask"))):
+    runs = [(int(a.rows), ("dask",))]
+    if a.memory_rows > 0:       # --memory-rows 0: the Dask run alone
+        runs.append((int(a.memory_rows), ("memory", "dask")))
+    for N, phases in runs:
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
             write_files(d, N, a.files)

@@ -259,6 +259,10 @@ def _cmd_fit(args) -> int:
     priors = parse_prior_args(args.prior)
     _check_formula_columns(spec, data, args.data)
     from .design.distributed import is_dask_frame
+    if is_dask_frame(data) and args.report:
+        raise CLIError("--report plots fitted values and pp_check, which need the rows in "
+                       "memory; a directory or glob of Parquet files is fitted from sufficient "
+                       "statistics only (--save works)")
     if args.reml or args.ml:
         if is_dask_frame(data):
             raise CLIError("--reml/--ml need the rows in memory; a directory or glob of "

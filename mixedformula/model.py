@@ -149,8 +149,15 @@ class Model:
     def prior_predictive(self, draws: int = 500, seed: int | None = None):
         """Independent forward draws from the priors and of y (InferenceData with ``prior``,
         brms-named, and ``prior_predictive``); see :mod:`mixedformula.results.predict`."""
+        self._need_rows("prior_predictive()")
         from .results.predict import prior_predictive
         return prior_predictive(self, draws=draws, seed=seed)
+
+    def _need_rows(self, what: str) -> None:
+        if not self.design.rows_in_memory:
+            raise MixedFormulaError(f"{what} draws y for every row, and the rows stayed in the "
+                                    "Dask DataFrame (only sufficient statistics were reduced); "
+                                    "use data.compute() for it")
 
     # -- sampling -------------------------------------------------------------------------
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
@@ -172,6 +179,8 @@ class Model:
         from .results.fit import Fit
         if sample_prior not in ("no", "yes", "only"):
             raise MixedFormulaError("sample_prior must be 'no', 'yes' or 'only'")
+        if sample_prior != "no":
+            self._need_rows(f"sample_prior={sample_prior!r}")
         if sample_prior == "only":
             from .results.predict import prior_fit
             return prior_fit(self, draws=draws, chains=chains, seed=seed)

@@ -18,8 +18,9 @@ the partials are added in a tree (``dask.delayed``). Passes over the data:
    β̂ = R_XX⁻¹ R_Xy and eᵀe = R_yy², free of the cancellation in yᵀy − 2β̂ᵀXᵀy + β̂ᵀXᵀXβ̂.
    Zᵀe = Zᵀy − ZᵀXβ̂ (rounding ε·|Zᵀy|, the order of the statistics' own rounding).
 3. **median and MAD of y** (brms' default priors use them): exact order statistics by histogram
-   refinement — count y in 2¹⁶ bins, keep the bin holding the wanted rank, collect its values
-   (or refine again when it holds more than 10⁶); twice, for y and |y − median|.
+   refinement — count y in 2¹⁶ bins, keep the bin(s) holding the middle rank(s), collect their
+   values (or refine again when they hold more than 10⁶ rows); for y and then |y − median|, so
+   usually four passes that read only the response.
 
 Rows with a missing value in a used column are dropped per partition and counted; the warning
 (and ``na_action="raise"``) are the in-memory path's. Stateful transforms (``scale``, ``poly``,
@@ -75,8 +76,9 @@ class ReducedDesign(Design):
     def nobs(self) -> int:
         return self.n_rows
 
-    def column_means(self, k: int = 0) -> np.ndarray:
-        return self.x_sums / self.n_rows
+    def column_means(self, k: int = 0, columns: list[int] | None = None) -> np.ndarray:
+        means = self.x_sums / self.n_rows
+        return means if columns is None else means[columns]
 
     def response_centre(self, k: int) -> tuple[float, float] | None:
         return self.centre
@@ -222,43 +224,43 @@ def _merge_counts(a, b):
     return vals, np.bincount(inv, weights=np.concatenate([a[1], b[1]])).astype(np.int64)
 
 
-def _order_statistic(ddf, dspec, used, k: int, lo: float, hi: float, shift=None,
-                     refinements: int = 3) -> float:
-    """The k-th smallest (0-based) response value (or |y − shift|) in [lo, hi], exactly.
+def _order_statistics(ddf, dspec, used, ks: list[int], lo: float, hi: float, shift=None,
+                      refinements: int = 3) -> list[float]:
+    """The ks-th smallest (0-based, consecutive ranks) response values (or |y − shift|) in
+    [lo, hi], exactly.
 
     Each refinement is one pass (a histogram over ``HIST_BINS`` bins, ``np.histogram``'s
-    right-closed last bin) that narrows [lo, hi] to the bin holding rank k; once that bin holds
-    at most ``GATHER_MAX`` rows (or after ``refinements`` passes: then its rows are tied values)
-    its distinct values and counts are collected and rank k is read off."""
+    right-closed last bin) that narrows [lo, hi] to the bins holding the ranks (for consecutive
+    ranks only empty bins lie between them); once those hold at most ``GATHER_MAX`` rows (or
+    after ``refinements`` passes: then the rows are tied values) their distinct values and counts
+    are collected in one more pass and the ranks are read off."""
     below, last = 0, True
     for step in range(refinements + 1):
         if hi <= lo:
-            return float(lo)
+            return [float(lo)] * len(ks)
         edges = np.linspace(lo, hi, HIST_BINS + 1)
         edges[-1] = hi
         counts = _map_reduce(ddf, _hist_part, np.add, dspec, used, edges, shift)
         cum = np.cumsum(counts)
-        i = int(np.searchsorted(cum, k - below, side="right"))
-        below += int(cum[i - 1]) if i else 0
-        lo, hi, last = float(edges[i]), float(edges[i + 1]), last and i == HIST_BINS - 1
-        if counts[i] <= GATHER_MAX or step == refinements:
+        i0, i1 = (int(np.searchsorted(cum, k - below, side="right")) for k in (ks[0], ks[-1]))
+        n_in = int(cum[i1] - (cum[i0 - 1] if i0 else 0))
+        below += int(cum[i0 - 1]) if i0 else 0
+        lo, hi, last = float(edges[i0]), float(edges[i1 + 1]), last and i1 == HIST_BINS - 1
+        if n_in <= GATHER_MAX or step == refinements:
             break
         if not last:   # the next range is half-open: keep its right edge out
             hi = float(np.nextafter(hi, -np.inf))
             last = True
     vals, cnt = _map_reduce(ddf, _gather_part, _merge_counts, dspec, used, lo, hi, last,
                             shift)
-    pos = int(np.searchsorted(np.cumsum(cnt), k - below, side="right"))
-    return float(vals[pos])
+    cum = np.cumsum(cnt)
+    return [float(vals[int(np.searchsorted(cum, k - below, side="right"))]) for k in ks]
 
 
 def _median(ddf, dspec, used, n: int, lo: float, hi: float, shift=None) -> float:
     """np.median: the middle value, or the mean of the two middle ones for even n."""
-    a = _order_statistic(ddf, dspec, used, (n - 1) // 2, lo, hi, shift)
-    if n % 2:
-        return a
-    b = _order_statistic(ddf, dspec, used, n // 2, lo, hi, shift)
-    return float(np.mean([a, b]))
+    ks = [(n - 1) // 2] if n % 2 else [n // 2 - 1, n // 2]
+    return float(np.mean(_order_statistics(ddf, dspec, used, ks, lo, hi, shift)))
 
 
 # -- the whole reduction -----------------------------------------------------------------------

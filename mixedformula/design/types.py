@@ -93,10 +93,13 @@ class Design:
     #: group codes then have no rows, and what needs them raises instead.
     rows_in_memory = True
 
-    def column_means(self, k: int = 0) -> np.ndarray:
-        """Mean of each column of response k's X (``fixed(k)``) over the rows where response k
-        is observed (brms centres X by these)."""
-        return self.fixed(k)[0][self.rows(k)].mean(axis=0)
+    def column_means(self, k: int = 0, columns: list[int] | None = None) -> np.ndarray:
+        """Mean of each (or the given) column of response k's X (``fixed(k)``) over the rows
+        where response k is observed (brms centres X by these)."""
+        X = self.fixed(k)[0]
+        if columns is not None:
+            X = X[:, columns]
+        return X[self.rows(k)].mean(axis=0)
 
     def response_centre(self, k: int) -> tuple[float, float] | None:
         """(median, MAD) of response k for the default priors; None: computed from ``y``."""

@@ -94,7 +94,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             int_col = X_names.index("Intercept") if has_int else None
             others = [j for j in range(X.shape[1]) if j != int_col]
             Xo = X[:, others]
-            means = design.column_means(k)[others] if has_int else np.zeros(len(others))
+            means = design.column_means(k, others) if has_int else np.zeros(len(others))
             Xc = Xo - means
             fixed_names = [X_names[j] for j in others]
             eta_k = 0.0
