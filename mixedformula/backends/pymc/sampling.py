@@ -308,7 +308,10 @@ def _compile_c(model):
     from nutpie.compiled_pyfunc import from_pyfunc
     from pytensor.compile.sharedvalue import SharedVariable
 
-    with warnings.catch_warnings():
+    import pytensor
+    # allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
+    # reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
+    with warnings.catch_warnings(), pytensor.config.change_flags(allow_gc=False):
         warnings.simplefilter("ignore", UserWarning)
         n_dim, _, logp_fn, expand_fn, initial_point, shape_info = _make_functions(
             model, mode="FAST_RUN", compute_grad=True, join_expanded=False,
