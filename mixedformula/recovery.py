@@ -145,14 +145,12 @@ class _FastMarginal:
     """Compile the marginal model once; swap in each data set's sufficient statistics."""
 
     def __init__(self, model, fit_kwargs):
-        import warnings
-
-        import nutpie
+        from .backends.pymc.sampling import compiled_model
         self.model = model
         self.built = model.built
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            self.compiled = nutpie.compile_pymc_model(self.built.model)
+        # numba: many data sets share one compile, so the fastest evaluations win; the same
+        # compile path (and cache, and fastmath setting) as Model.fit
+        self.compiled = compiled_model(self.built.model, "numba")
         self.kw = {k: v for k, v in fit_kwargs.items() if k in ("target_accept", "cores")}
         self.progress = bool(fit_kwargs.get("progressbar", False))
 
