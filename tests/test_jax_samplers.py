@@ -101,10 +101,11 @@ def test_tree_depth_limit_is_passed_and_flagged(monkeypatch):
 
 
 def test_bernoulli_glmm_numpyro_vectorized_recovers_truth():
+    """The data set of test_core_sampling's bernoulli test (there sampled by nutpie)."""
     rng = np.random.default_rng(8)
     import pandas as pd
-    df = pd.DataFrame({"x": rng.normal(size=2400),
-                       "g": np.repeat([f"s{j:02d}" for j in range(48)], 50)})
+    df = pd.DataFrame({"x": rng.normal(size=3000),
+                       "g": np.repeat([f"s{j}" for j in range(60)], 50)})
     truth = {"b_Intercept": -0.3, "b_x": 0.8, "sd_g__Intercept": 0.7, "sd_g__x": 0.4,
              "cor_g__Intercept__x": 0.3}
     data = mf.simulate("y ~ x + (1 + x | g)", df, truth, family="bernoulli", seed=9)
@@ -116,7 +117,7 @@ def test_bernoulli_glmm_numpyro_vectorized_recovers_truth():
     for name, value in truth.items():
         lo, hi = interval(post, name, 0.95)
         assert lo < value < hi, (name, lo, hi)
-    assert post["r_g"].shape[-2:] == (48, 2)
+    assert post["r_g"].shape[-2:] == (60, 2)
 
 
 def test_cli_numpyro_same_seed_same_draws(sleep_jax, sleepstudy, tmp_path, capsys):
