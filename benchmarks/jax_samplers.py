@@ -10,7 +10,10 @@ Each sampler runs ``mf.fit(formula, data, sampler=...)`` in a fresh process (thi
 * fit s: ``fit.info["seconds"]`` — compile + warmup + sampling (for the JAX samplers the model
   and the NUTS loop are compiled inside ``pm.sample``, so compile cannot be separated there);
 * min bulk ESS over the reported parameters (fixed effects, sds, correlations, sigma);
-* ESS/s end to end and per fit second; mean leapfrog steps per draw; divergences.
+* CPU s: user + system CPU time of the whole process (all threads) — on a shared machine the
+  least load-dependent cost measure;
+* ESS/s end to end, per fit second and per CPU second; mean leapfrog steps per draw;
+  divergences.
 
 Data come from ``cases.py`` (same seeds as ``run.py``). Only mixedformula's public API is used.
 """
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -62,6 +66,7 @@ def run(case_id, sampler, args) -> dict:
            "--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains),
            "--seed", str(args.seed)]
     t0 = time.time()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -72,6 +77,9 @@ def run(case_id, sampler, args) -> dict:
                 "error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
     res = json.loads(line[-1][len("JAXBENCH "):])
     res["end_to_end_s"] = res.pop("t_summary") - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["cpu_s"] = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    res["ess_per_cpu_s"] = res["min_bulk_ess"] / res["cpu_s"]
     res["ess_per_s_e2e"] = res["min_bulk_ess"] / res["end_to_end_s"]
     res["ess_per_s_fit"] = res["min_bulk_ess"] / res["fit_s"]
     return res
@@ -83,17 +91,19 @@ def table(results: list[dict], args) -> str:
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average at the "
             f"end {load[0]:.1f} (shared machine).")
     rows = ["| case | sampler | engine | end to end s | fit s (compile + sampling) | "
-            "min bulk ESS | ESS/s e2e | ESS/s fit | max Rhat | leapfrog steps/draw | "
-            "divergences |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "CPU s | min bulk ESS | ESS/s e2e | ESS/s fit | ESS/CPU s | max Rhat | "
+            "leapfrog steps/draw | divergences |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         name = r["sampler"] + (" (vectorized chains)" if r["sampler"] in ("numpyro", "blackjax")
                                else "")
         if "error" in r:
-            rows.append(f"| {r['case']} | {name} | | {r['error']} | | | | | | | |")
+            rows.append(f"| {r['case']} | {name} | | {r['error']} | | | | | | | | | |")
             continue
         rows.append(f"| {r['case']} | {name} | {r['likelihood']} | {r['end_to_end_s']:.1f} | "
-                    f"{r['fit_s']:.1f} | {r['min_bulk_ess']:,.0f} | {r['ess_per_s_e2e']:.1f} | "
-                    f"{r['ess_per_s_fit']:.1f} | {r['max_rhat']:.3f} | "
+                    f"{r['fit_s']:.1f} | {r['cpu_s']:.1f} | {r['min_bulk_ess']:,.0f} | "
+                    f"{r['ess_per_s_e2e']:.2f} | {r['ess_per_s_fit']:.2f} | "
+                    f"{r['ess_per_cpu_s']:.2f} | {r['max_rhat']:.3f} | "
                     f"{r['steps_per_draw']:.1f} | {r['divergences']} |")
     return head + "\n\n" + "\n".join(rows)
 

@@ -101,10 +101,11 @@ def test_tree_depth_limit_is_passed_and_flagged(monkeypatch):
 
 
 def test_bernoulli_glmm_numpyro_vectorized_recovers_truth():
+    """The data set of test_core_sampling's bernoulli test (there sampled by nutpie)."""
     rng = np.random.default_rng(8)
     import pandas as pd
-    df = pd.DataFrame({"x": rng.normal(size=2400),
-                       "g": np.repeat([f"s{j:02d}" for j in range(48)], 50)})
+    df = pd.DataFrame({"x": rng.normal(size=3000),
+                       "g": np.repeat([f"s{j}" for j in range(60)], 50)})
     truth = {"b_Intercept": -0.3, "b_x": 0.8, "sd_g__Intercept": 0.7, "sd_g__x": 0.4,
              "cor_g__Intercept__x": 0.3}
     data = mf.simulate("y ~ x + (1 + x | g)", df, truth, family="bernoulli", seed=9)
@@ -116,7 +117,7 @@ def test_bernoulli_glmm_numpyro_vectorized_recovers_truth():
     for name, value in truth.items():
         lo, hi = interval(post, name, 0.95)
         assert lo < value < hi, (name, lo, hi)
-    assert post["r_g"].shape[-2:] == (48, 2)
+    assert post["r_g"].shape[-2:] == (60, 2)
 
 
 def test_cli_numpyro_same_seed_same_draws(sleep_jax, sleepstudy, tmp_path, capsys):
@@ -133,6 +134,48 @@ def test_cli_numpyro_same_seed_same_draws(sleep_jax, sleepstudy, tmp_path, capsy
     api = sleep_jax("numpyro", "marginal").idata.posterior
     for name in [*BRMS_PARAMS, "r_Subject"]:
         np.testing.assert_array_equal(loaded.idata.posterior[name].values, api[name].values)
+
+
+def _jax_data():
+    import pandas as pd
+    rng = np.random.default_rng(1)
+    n = 120
+    df = pd.DataFrame({f"x{k}": rng.normal(size=n) for k in range(1, 5)})
+    df["g"] = np.repeat([f"g{j:02d}" for j in range(12)], 10)
+    df["a"] = rng.integers(0, 6, n).astype(str)
+    df["b"] = rng.integers(0, 5, n).astype(str)
+    df["y"], df["y2"] = rng.normal(size=n), rng.normal(size=n)
+    df["k"], df["nt"] = rng.integers(0, 6, n).astype(float), 6.0
+    return df
+
+
+# the code paths the sampling tests above do not reach
+JAX_MODELS = [
+    ("y ~ x1 + (1 | a) + (1 | b)", "gaussian", "marginal"),           # crossed: Schur complement
+    ("y ~ x1 + x2 + x3 + x4 + (1 + x1 + x2 + x3 + x4 | g)", "gaussian", "marginal"),  # Q = 5
+    ("mvbind(y, y2) ~ x1 + (1 | p | g)", "gaussian", "marginal"),     # marginal_mv
+    ("mvbind(y, y2) ~ x1 + (1 | p | g)", "gaussian", "conditional"),  # row-wise MvNormal
+    ("k | trials(nt) ~ x1 + (1 | g)", "binomial", "conditional"),     # lean logit-binomial
+]
+
+
+@pytest.mark.parametrize("formula,family,likelihood", JAX_MODELS)
+def test_model_compiles_to_jax_with_the_same_density(formula, family, likelihood):
+    """JAX's log-density and gradient equal pytensor's at the initial point."""
+    import jax
+    from pymc.sampling.jax import get_jaxified_logp
+    m = mf.Model(formula, _jax_data(), family=family, likelihood=likelihood)
+    assert m.likelihood == likelihood
+    model = m.pymc_model
+    point = model.initial_point()
+    x = [point[v.name] for v in model.value_vars]
+    # negative_logp=False gives the potential −log p (numpyro's convention)
+    value, grad = jax.jit(jax.value_and_grad(get_jaxified_logp(model, negative_logp=False)))(x)
+    ref = model.compile_logp(mode="FAST_COMPILE")(point)
+    dref = model.compile_dlogp(mode="FAST_COMPILE")(point)
+    np.testing.assert_allclose(-float(value), ref, rtol=1e-10)
+    np.testing.assert_allclose(-np.concatenate([np.ravel(g) for g in grad]), dref, rtol=1e-8,
+                               atol=1e-8)
 
 
 def test_missing_jax_library_is_a_clear_error(sleepstudy, monkeypatch):
