@@ -215,6 +215,9 @@ def test_bf_results_methods(bf_missing_fit):
     re = fit.ranef()["g"]
     assert {"y1_Intercept", "y2_Intercept"} <= set(re.columns.get_level_values(0))
     assert len(re) == 20
+    co = fit.coef()["g"]
+    np.testing.assert_allclose(  # coef = fixef + ranef, per response
+        co["y2_z"]["Estimate"].to_numpy(), fe.loc["y2_z", "Estimate"], rtol=1e-9)
     vc = str(fit.varcorr())
     assert "y2_Intercept" in vc
     # fitted rows: no prediction for the y2 entries that were not observed
