@@ -215,6 +215,9 @@ def test_bf_results_methods(bf_missing_fit):
     re = fit.ranef()["g"]
     assert {"y1_Intercept", "y2_Intercept"} <= set(re.columns.get_level_values(0))
     assert len(re) == 20
+    co = fit.coef()["g"]
+    np.testing.assert_allclose(  # coef = fixef + ranef, per response
+        co["y2_z"]["Estimate"].to_numpy(), fe.loc["y2_z", "Estimate"], rtol=1e-9)
     vc = str(fit.varcorr())
     assert "y2_Intercept" in vc
     # fitted rows: no prediction for the y2 entries that were not observed
@@ -229,9 +232,18 @@ def test_bf_results_methods(bf_missing_fit):
     assert np.isclose(mu[1, 1] - mu[0, 1], b["b_y2_z"], rtol=1e-6)
     assert np.isclose(mu[2, 0] - mu[0, 0], 5 * b["b_y1_x"], rtol=1e-6)
     assert np.isclose(mu[2, 1], mu[0, 1]) and np.isclose(mu[1, 0], mu[0, 0])
-    # LOO: one term per row, the density of the observed components
-    ll = fit.loo().pointwise if hasattr(fit.loo(), "pointwise") else None
-    assert ll is None or len(ll) == len(df)
+    # LOO: one term per row; a row with only y1 contributes N(y1; η1, σ1²)
+    from scipy.stats import norm
+    from mixedformula.results.loo import pointwise_loglik
+    from mixedformula.results.predict import linear_predictor
+    ll = pointwise_loglik(fit)
+    assert ll.shape[1] == len(df) and np.isfinite(ll).all()
+    i = int(np.nonzero(~d.observed[:, 1])[0][0])
+    eta = linear_predictor(fit, d)[:, i, 0]
+    sigma = fit.idata.posterior["sigma_y1"].values.reshape(-1)
+    np.testing.assert_allclose(ll[:, i], norm(eta, sigma).logpdf(d.y[i, 0]), rtol=1e-10)
+    lo = fit.loo()
+    assert lo.nobs == len(df) and np.isfinite(lo.elpd)
 
 
 def test_bf_identical_rhs_equals_mvbind():
@@ -253,3 +265,46 @@ def test_bf_identical_rhs_equals_mvbind():
     for name in pa.data_vars:
         np.testing.assert_allclose(pa[name].values, pb[name].values, rtol=1e-6, atol=1e-8,
                                    err_msg=name)
+
+
+def test_without_rescor_each_response_is_normal_on_its_rows():
+    from scipy.stats import norm
+    df = _predictors(n_groups=4, n_per=6)
+    rng = np.random.default_rng(9)
+    df["y1"], df["y2"] = rng.normal(size=len(df)), rng.normal(size=len(df))
+    df.loc[[1, 5, 9], "y2"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = mf.Model(BF, df, rescor=False)
+    pm_model = model.pymc_model
+    assert sorted(v.name for v in pm_model.observed_RVs) == ["y__y1", "y__y2"]
+    point = {k: v + rng.normal(scale=0.3, size=np.shape(v))
+             for k, v in pm_model.initial_point().items()}
+    outs = pm_model.replace_rvs_by_values(
+        [pm_model[v] for v in ("_beta__y1", "_beta__y2", "u__g", "sigma__y1", "sigma__y2")])
+    b1, b2, u, s1, s2 = pm_model.compile_fn(outs, inputs=pm_model.value_vars,
+                                            on_unused_input="ignore")(point)
+    d = model.design
+    expected = 0.0
+    for k, (b, s) in enumerate([(b1, s1), (b2, s2)]):
+        rows = d.observed[:, k]
+        t = d.terms[k]
+        mu = d.fixed(k)[0] @ b + u[t.codes, k] * t.X[:, 0]
+        expected += norm(mu[rows], s).logpdf(d.y[rows, k]).sum()
+    assert rows.sum() == len(df) - 3
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    assert np.isclose(logp(point), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_bf_fit_saves_and_loads(bf_missing_fit, tmp_path):
+    fit, df, n_miss = bf_missing_fit
+    fit.data = df
+    path = tmp_path / "bf.nc"
+    mf.save(fit, str(path))
+    back = mf.load(str(path))
+    assert back.design.nobs_by_response == fit.design.nobs_by_response
+    assert back.formula == fit.formula
+    np.testing.assert_array_equal(back.design.observed, fit.design.observed)
+    new = pd.DataFrame({"x": [0.0, 1.0], "z": [2.0, 3.0], "g": ["g01", "g02"]})
+    np.testing.assert_allclose(back.predict(new, kind="linpred", seed=1),
+                               fit.predict(new, kind="linpred", seed=1))

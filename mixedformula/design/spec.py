@@ -415,7 +415,8 @@ def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):
 
 def _multivariate(spec: FormulaSpec, df: pd.DataFrame, na_action: str,
                   drop_aliased: bool) -> Design:
-    """mvbind(...) ~ rhs or bf(...) + bf(...): each response on the rows where it is observed."""
+    """bf(...) + bf(...): one univariate Design per response on the rows where it is observed,
+    group factors coded once over all of them, then stacked (:func:`_stack`)."""
     keep, observed, n_dropped, notes = _observed(spec, df, na_action)
     df = df.loc[keep]
     r = len(spec.parts)

@@ -125,16 +125,23 @@ def _data_section(fit) -> str:
     dropped = fit.meta.n_dropped
     if dropped:
         rows.append(("Rows dropped (missing values)", _e(dropped)))
+    for resp, note in fit.meta.not_used.items():
+        rows.append((f"Rows not used for {resp}", _e(note)))
     rows.append(("Response(s)", _e(", ".join(fit.meta.response_names))))
     if design is not None:
         rows.append(("Columns used", _e(", ".join(design.formula.variables))))
-        rows.append(("Regression coefficients", _e(", ".join(design.X_names) or "none")))
+        resp = list(design.response_names)
+        names = ([f"{r}_{c}" for k, r in enumerate(resp) for c in design.fixed(k)[1]]
+                 if design.fixed_cols is not None else list(design.X_names))
+        rows.append(("Regression coefficients", _e(", ".join(names) or "none")))
     out = [meta_table(rows)]
     if design is not None and design.y is not None:
         y = np.asarray(design.y, dtype=float)
-        stats = pd.DataFrame({"mean": y.mean(axis=0), "sd": y.std(axis=0, ddof=1)
-                              if len(y) > 1 else np.nan, "min": y.min(axis=0),
-                              "median": np.median(y, axis=0), "max": y.max(axis=0)},
+        # nan-aware: a multivariate response may be missing in some rows (not used there)
+        stats = pd.DataFrame({"n": np.isfinite(y).sum(axis=0), "mean": np.nanmean(y, axis=0),
+                              "sd": np.nanstd(y, axis=0, ddof=1) if len(y) > 1 else np.nan,
+                              "min": np.nanmin(y, axis=0), "median": np.nanmedian(y, axis=0),
+                              "max": np.nanmax(y, axis=0)},
                              index=list(design.response_names))
         out.append("<h3>Response</h3>" + matrix_table(stats))
     groups = []

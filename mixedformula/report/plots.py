@@ -184,8 +184,8 @@ def ppc_density(y: np.ndarray, yrep: np.ndarray, names: list[str], discrete: boo
     rng = np.random.default_rng(0)
     for k in range(r):
         ax = axes[k]
-        obs = y[:, k][np.isfinite(y[:, k])]
-        rep = yrep[:, :, k]
+        seen = np.isfinite(y[:, k])          # rows where response k was observed
+        obs, rep = y[seen, k], yrep[:, seen, k]
         if len(obs) > max_points:
             rows = rng.choice(len(obs), max_points, replace=False)
             obs, rep = obs[rows], rep[:, rows]
