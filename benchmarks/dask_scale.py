@@ -161,8 +161,8 @@ def main() -> None:
                 res = _child(["--phase", ph, "--dir", d, *common])
                 rows.append({"phase": ph, **res})
                 print(json.dumps(rows[-1]), flush=True)
-    print(f"\n| data | N | partitions | statistics s | peak RSS MB (statistics) | "
-          f"fit s (end to end) | sampling s | peak RSS MB (fit) |")
+    print("\n| data | N | partitions | statistics s | peak RSS MB (statistics) | "
+          "fit s (end to end) | sampling s | peak RSS MB (fit) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['phase']} | {r['N']:,} | {r.get('partitions', '-')} | {r['stats_s']} | "

@@ -555,9 +555,9 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     """
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
     terms = _lmer_terms(design) if design.terms else []
-    r = sum(len(t.levels) * t.layout.q for t in terms[1:])
-    # small problems: one BLAS thread (OpenBLAS' threads cost more than they give, and much
-    # more on a loaded machine); the dense Schur complement of large crossed models keeps them
+    # one BLAS thread always: OpenBLAS' threads cost more than they give for small problems,
+    # and the dense 1142 × 1142 Schur Cholesky at InstEval shape took 0.057 s on one thread
+    # against 0.17–2.6 s on two on a loaded machine (benchmarks/README.md)
     with _blas_threads(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])

@@ -135,7 +135,6 @@ def test_partially_observed_likelihood_is_the_marginal_of_the_observed_component
     pm_model = model.pymc_model
     point = {k: v + rng.normal(scale=0.3, size=np.shape(v))
              for k, v in pm_model.initial_point().items()}
-    import pymc as pm
     outs = pm_model.replace_rvs_by_values(
         [pm_model[v] for v in ("_beta__y1", "_beta__y2", "u__g", "_std__rescor",
                                "_corr__rescor")])
