@@ -197,6 +197,24 @@ def test_polars_input_gives_identical_matrices(df):
     np.testing.assert_allclose(a.spec.transform(new).X, a.spec.transform(new.to_pandas()).X)
 
 
+def test_pandas_string_dtype_columns_read_as_factors(df):
+    """pandas' "string" dtype (pd.NA; Arrow's and Dask's text default) gives the same design
+    as object columns, and its missing values are dropped and counted like NaN."""
+    text = "y ~ x * f + (1 + x | g1) + (0 + f || s)"
+    a = mf.design_matrices(text, df)
+    typed = df.astype({"f": "string", "g1": "string", "s": "string"})
+    b = mf.design_matrices(text, typed)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert a.X_names == b.X_names
+    for s, t in zip(a.terms, b.terms):
+        assert s.levels == t.levels
+        np.testing.assert_array_equal(s.codes, t.codes)
+    typed.loc[[3, 7], "g1"] = pd.NA
+    with pytest.warns(UserWarning, match="2 of 60 rows"):
+        c = mf.design_matrices(text, typed)
+    assert c.nobs == 58
+
+
 def test_gr_by_mapping_and_nesting_check(df):
     data = df.assign(h=df.g1.map({"u": "H1", "v": "H1", "w": "H2"}))
     d = mf.design_matrices("y ~ x + (1 + x | gr(g1, by = h))", data)

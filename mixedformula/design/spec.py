@@ -56,7 +56,12 @@ def as_pandas(data) -> pd.DataFrame:
         raise DataError(f"the data have duplicated column names{note}: {', '.join(dup)}")
     if not all(isinstance(c, str) for c in df.columns):
         df = df.set_axis(names, axis=1)
-    return df
+    # pandas' "string" dtype (pd.NA missing values; Dask's and Arrow's text default) is read by
+    # formulaic as numbers ("could not convert string to float"): as pandas 3's default text
+    # dtype (NaN missing values), which it reads as categorical like object columns
+    text = {c: pd.StringDtype(na_value=np.nan) for c, t in df.dtypes.items()
+            if isinstance(t, pd.StringDtype) and t.na_value is pd.NA}
+    return df.astype(text) if text else df
 
 
 def _check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
