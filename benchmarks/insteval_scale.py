@@ -1,6 +1,6 @@
 """Crossed random effects at InstEval scale (issue #10, part 2): REML and Bayesian.
 
-Data: :func:`mixedformula.simulate.insteval_like` — about 73 000 rows, s (2972 students),
+Data: :func:`mixedformula.simulation.insteval_like` — about 73 000 rows, s (2972 students),
 d (1128 instructors), dept (14), ``y ~ service + (1 | s) + (1 | d) + (1 | dept)``.
 
     python benchmarks/insteval_scale.py                      # REML + engines' gradients + default fit
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mixedformula as mf  # noqa: E402
-from mixedformula.simulate import INSTEVAL_FORMULA, insteval_like  # noqa: E402
+from mixedformula.simulation import INSTEVAL_FORMULA, insteval_like  # noqa: E402
 
 
 def per_gradient(model: "mf.Model", min_time: float = 3.0, max_calls: int = 200) -> float:

@@ -25,7 +25,9 @@ _LAZY = {
     "save": ("mixedformula.results.io", "save"),
     "load": ("mixedformula.results.io", "load"),
     "lmer": ("mixedformula.reml", "lmer"),
-    "simulate": ("mixedformula.simulate", "simulate"),
+    # the module is simulation.py, not simulate.py: importing a submodule named like a lazy
+    # attribute (e.g. `from mixedformula.simulate import ...`) would rebind mf.simulate to it
+    "simulate": ("mixedformula.simulation", "simulate"),
     "recovery_check": ("mixedformula.recovery", "recovery_check"),
     "compare": ("mixedformula.results.loo", "compare"),
     "get_family": ("mixedformula.families", "get_family"),

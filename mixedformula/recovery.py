@@ -61,7 +61,7 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
     intervals with its binomial standard error (see the module docstring)."""
     from .design import design_matrices
     from .model import Model, _has_nutpie
-    from .simulate import simulate
+    from .simulation import simulate
     if not 0 < prob < 1:
         raise ValueError("prob must be between 0 and 1")
     if n_sims < 1:

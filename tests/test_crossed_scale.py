@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 import mixedformula as mf
-from mixedformula.simulate import INSTEVAL_FORMULA, INSTEVAL_PARAMS, insteval_like
+from mixedformula.simulation import INSTEVAL_FORMULA, INSTEVAL_PARAMS, insteval_like
 
 from sim import interval
 
