@@ -73,11 +73,28 @@ class PeakRSS:
         self._t.join()
 
 
+def _measure(data, statistics, draws: int, chains: int, mem: "PeakRSS", out: dict) -> dict:
+    """Time the statistics pass and the end-to-end fit on ``data`` (one code path for both the
+    Dask and the in-memory phase); peak RSS of each from ``mem``."""
+    import mixedformula as mf
+    t = time.perf_counter()
+    stats = statistics()
+    out["stats_s"] = round(time.perf_counter() - t, 2)
+    out["stats_peak_rss_mb"] = round(mem.peak)
+    out["N"] = stats.N
+    t = time.perf_counter()
+    fit = mf.fit(FORMULA, data, draws=draws, tune=draws, chains=chains, seed=1,
+                 progressbar=False)
+    out["fit_s"] = round(time.perf_counter() - t, 2)
+    out["sampling_s"] = fit.info["seconds"]
+    out["b_x1"] = round(float(fit.posterior["b_x1"].mean()), 4)
+    return out
+
+
 def phase_dask(directory: str, workers: int, draws: int, chains: int) -> dict:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
-    import mixedformula as mf
     from mixedformula.design.distributed import reduce_statistics
     out = {}
     with PeakRSS() as mem:
@@ -85,18 +102,8 @@ def phase_dask(directory: str, workers: int, draws: int, chains: int) -> dict:
                           dashboard_address=":0") as cluster, Client(cluster):
             ddf = dd.read_parquet(directory)
             out["partitions"] = ddf.npartitions
-            t = time.perf_counter()
-            design, stats = reduce_statistics(FORMULA, ddf)
-            out["stats_s"] = round(time.perf_counter() - t, 2)
-            out["stats_peak_rss_mb"] = round(mem.peak)
-            out["N"] = stats.N
-            t = time.perf_counter()
-            fit = mf.fit(FORMULA, ddf, draws=draws, tune=draws, chains=chains, seed=1,
-                         progressbar=False)
-            out["fit_s"] = round(time.perf_counter() - t, 2)
-            out["sampling_s"] = fit.info["seconds"]
+            _measure(ddf, lambda: reduce_statistics(FORMULA, ddf)[1], draws, chains, mem, out)
     out["peak_rss_mb"] = round(mem.peak)
-    out["b_x1"] = round(float(fit.posterior["b_x1"].mean()), 4)
     return out
 
 
@@ -106,18 +113,9 @@ def phase_memory(directory: str, draws: int, chains: int) -> dict:
     out = {}
     with PeakRSS() as mem:
         df = pd.read_parquet(directory)
-        t = time.perf_counter()
-        stats = sufficient_statistics(mf.design_matrices(FORMULA, df, drop_aliased=True))
-        out["stats_s"] = round(time.perf_counter() - t, 2)
-        out["stats_peak_rss_mb"] = round(mem.peak)
-        out["N"] = stats.N
-        t = time.perf_counter()
-        fit = mf.fit(FORMULA, df, draws=draws, tune=draws, chains=chains, seed=1,
-                     progressbar=False)
-        out["fit_s"] = round(time.perf_counter() - t, 2)
-        out["sampling_s"] = fit.info["seconds"]
+        _measure(df, lambda: sufficient_statistics(
+            mf.design_matrices(FORMULA, df, drop_aliased=True)), draws, chains, mem, out)
     out["peak_rss_mb"] = round(mem.peak)
-    out["b_x1"] = round(float(fit.posterior["b_x1"].mean()), 4)
     return out
 
 

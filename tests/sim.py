@@ -38,6 +38,18 @@ def scenario2(seed=5):
     return df
 
 
+BERNOULLI_TRUTH = {"b_Intercept": -0.3, "b_x": 0.8, "sd_g__Intercept": 0.7, "sd_g__x": 0.4,
+                   "cor_g__Intercept__x": 0.3}
+
+
+def bernoulli_glmm():
+    """60 groups × 50 bernoulli rows from ``y ~ x + (1 + x | g)`` at BERNOULLI_TRUTH."""
+    rng = np.random.default_rng(8)
+    df = pd.DataFrame({"x": rng.normal(size=3000),
+                       "g": np.repeat([f"s{j}" for j in range(60)], 50)})
+    return mf.simulate("y ~ x + (1 + x | g)", df, BERNOULLI_TRUTH, family="bernoulli", seed=9)
+
+
 def interval(post, name, prob):
     """Central ``prob`` posterior interval of a scalar variable."""
     a = (1 - prob) / 2

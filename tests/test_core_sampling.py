@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mixedformula as mf
-from sim import SCENARIO1_PARAMS, interval as _interval, scenario1
+from sim import BERNOULLI_TRUTH, bernoulli_glmm, SCENARIO1_PARAMS, interval as _interval, scenario1
 
 BRMS_PARAMS = ["b_Intercept", "b_Days", "sd_Subject__Intercept", "sd_Subject__Days",
                "cor_Subject__Intercept__Days", "sigma"]
@@ -62,13 +62,8 @@ def test_scenario1_recovers_correlated_slopes():
 
 
 def test_bernoulli_glmm_recovers_parameters():
-    rng = np.random.default_rng(8)
-    import pandas as pd
-    df = pd.DataFrame({"x": rng.normal(size=3000),
-                       "g": np.repeat([f"s{j}" for j in range(60)], 50)})
-    truth = {"b_Intercept": -0.3, "b_x": 0.8, "sd_g__Intercept": 0.7, "sd_g__x": 0.4,
-             "cor_g__Intercept__x": 0.3}
-    data = mf.simulate("y ~ x + (1 + x | g)", df, truth, family="bernoulli", seed=9)
+    truth = BERNOULLI_TRUTH
+    data = bernoulli_glmm()
     assert set(np.unique(data["y"])) == {0.0, 1.0}
     fit = mf.fit("y ~ x + (1 + x | g)", data, family="bernoulli", draws=1000, tune=1000,
                  chains=2, seed=4)

@@ -14,7 +14,7 @@ import mixedformula as mf
 from mixedformula.backends.pymc import jax_sampling
 from mixedformula.errors import MixedFormulaError
 from mixedformula.results.summary import count_divergences, count_treedepth
-from sim import interval
+from sim import BERNOULLI_TRUTH, bernoulli_glmm, interval
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 BRMS_PARAMS = ["b_Intercept", "b_Days", "sd_Subject__Intercept", "sd_Subject__Days",
@@ -102,13 +102,8 @@ def test_tree_depth_limit_is_passed_and_flagged(monkeypatch):
 
 def test_bernoulli_glmm_numpyro_vectorized_recovers_truth():
     """The data set of test_core_sampling's bernoulli test (there sampled by nutpie)."""
-    rng = np.random.default_rng(8)
-    import pandas as pd
-    df = pd.DataFrame({"x": rng.normal(size=3000),
-                       "g": np.repeat([f"s{j}" for j in range(60)], 50)})
-    truth = {"b_Intercept": -0.3, "b_x": 0.8, "sd_g__Intercept": 0.7, "sd_g__x": 0.4,
-             "cor_g__Intercept__x": 0.3}
-    data = mf.simulate("y ~ x + (1 + x | g)", df, truth, family="bernoulli", seed=9)
+    truth = BERNOULLI_TRUTH
+    data = bernoulli_glmm()
     fit = mf.fit("y ~ x + (1 + x | g)", data, family="bernoulli", sampler="numpyro",
                  draws=400, tune=400, chains=4, seed=4)
     assert fit.likelihood == "conditional"
