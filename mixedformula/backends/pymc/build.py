@@ -292,6 +292,8 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
         return
     mu = pt.stack(etas, axis=1)
     chol = dpars["chol_R"]                                     # (H, r, r)
+    # H from the data, not from chol's static shape (which may be unknown)
+    n_levels = len(residual_by.levels) if residual_by is not None else 1
     patterns, which = np.unique(observed, axis=0, return_inverse=True)
     for p, pattern in enumerate(patterns):
         S = np.nonzero(pattern)[0]
@@ -303,7 +305,7 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
         else:
             L = chol[:, S, :]
             chol_S = pt.stack([pt.linalg.cholesky(pt.dot(L[h], L[h].T))
-                               for h in range(chol.type.shape[0] or 1)])
+                               for h in range(n_levels)])
         c = chol_S[0] if residual_by is None else chol_S[codes[rows]]
         add_mvnormal("y__" + "_".join(resp[k] for k in S), mu[rows][:, S], c,
                      y[np.ix_(rows, S)])
