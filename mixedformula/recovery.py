@@ -164,7 +164,7 @@ class _FastMarginal:
         stats = sufficient_statistics(design)
         updates = {f"marginal_{f}": np.asarray(getattr(stats, f), dtype=float)
                    for f in _FIELDS if getattr(stats, f) is not None
-                   and f"marginal_{f}" in self.compiled.shared_data}
+                   and f"marginal_{f}" in self.compiled._shared_data}
         compiled = self.compiled.with_data(**updates)
         kw = dict(self.kw)
         kw.setdefault("cores", chains)

@@ -1,4 +1,5 @@
-"""nutpie backends and the in-process cache of compiled models (issue 7).
+"""nutpie backends, the in-process cache of compiled models and the disk cache of compiled
+functions (issue 7).
 
 The cache must (a) reuse a compiled model for a second fit of the same structure, (b) feed it
 the *new* data — a cached re-fit on other data gives bit for bit the draws of a fresh compile on
@@ -6,11 +7,19 @@ that data — and (c) never reuse a model whose graph differs (the conditional e
 data as constants, so other data there means another structure).  Both backends sample the same
 posterior: checked against lme4's REML estimates for dyestuff within Monte-Carlo error.
 
-Small on purpose: dyestuff (30 rows), 2 chains × (150 + 150).
+The disk cache must give bit for bit the draws of a fresh compile, feed the loaded functions
+the current data, survive a corrupt file, and key structures the same way in every process
+(Python's ``hash`` is salted per process, so a key built from it would never match).
+
+Small on purpose: dyestuff (30 rows), 2 chains × (150 + 150).  Every test here uses its own
+empty disk-cache directory.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -39,6 +48,14 @@ def _same(a, b):
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+@pytest.fixture(autouse=True)
+def disk_cache(tmp_path, monkeypatch):
+    folder = tmp_path / "compiled"
+    monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", str(folder))
+    sampling.clear_cache()
+    return folder
+
+
 @pytest.fixture(scope="module")
 def dyestuff():
     return mf.datasets.load("dyestuff")
@@ -55,7 +72,9 @@ def other(dyestuff):
 
 
 @pytest.mark.parametrize("backend", ["c", "numba"])
-def test_marginal_refit_reuses_compiled_model_with_new_data(dyestuff, other, backend):
+def test_marginal_refit_reuses_compiled_model_with_new_data(dyestuff, other, backend,
+                                                           monkeypatch):
+    monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", "0")
     sampling.clear_cache()
     before = dict(sampling.CACHE_STATS)
     first = _fit(dyestuff, backend=backend)
@@ -113,7 +132,88 @@ def test_choose_backend_rule(dyestuff):
     # a short conditional fit of a small data set: C
     assert sampling.choose_backend("auto", "conditional", 30, 300, 300, 2) == "c"
     assert sampling.choose_backend("numba", "marginal", 30, 10, 10, 1) == "numba"
+    # what the disk cache holds: numba functions on disk are taken whatever the size; a
+    # structure compiled before with C (a re-fit) moves to numba above 5 s of C evaluations
+    assert sampling.choose_backend("auto", "marginal", size, 1000, 1000, 4,
+                                   frozenset({"numba"})) == "numba"
+    assert sampling.choose_backend("auto", "conditional", 30, 300, 300, 2,
+                                   frozenset({"numba"})) == "numba"
+    assert sampling.choose_backend("auto", "marginal", size, 1000, 1000, 4,
+                                   frozenset({"c"})) == "numba"
+    assert sampling.choose_backend("auto", "conditional", 30, 300, 300, 2,
+                                   frozenset({"c"})) == "c"
     with pytest.raises(MixedFormulaError, match="backend must be one of"):
         sampling.choose_backend("gpu", "marginal", 30, 10, 10, 1)
     with pytest.raises(MixedFormulaError, match="backend must be one of"):
         _fit(dyestuff, backend="gpu")
+
+
+@pytest.mark.parametrize("backend", ["c", "numba"])
+def test_disk_cache_gives_the_draws_of_a_fresh_compile(dyestuff, other, backend, disk_cache,
+                                                       monkeypatch):
+    """Compile (writes the disk cache), forget the in-process cache, fit again: the functions
+    come from disk and the draws are bit for bit those of the compiled run — also on other
+    data of the same structure, whose statistics the loaded functions must read."""
+    first = _fit(dyestuff, backend=backend)
+    assert len(list(disk_cache.glob(f"{backend}-*.pkl"))) == 1
+    before = dict(sampling.CACHE_STATS)
+    sampling.clear_cache()
+    again = _fit(dyestuff, backend=backend)
+    sampling.clear_cache()
+    loaded_other = _fit(other, backend=backend)
+    assert sampling.CACHE_STATS["loaded"] - before["loaded"] == 2
+    assert sampling.CACHE_STATS["compiled"] == before["compiled"]
+    assert _same(_draws(first), _draws(again))
+    sampling.clear_cache()
+    monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", "0")   # off: compile afresh
+    fresh_other = _fit(other, backend=backend)
+    assert sampling.CACHE_STATS["compiled"] == before["compiled"] + 1
+    assert _same(_draws(loaded_other), _draws(fresh_other))
+    assert not _same(_draws(first), _draws(loaded_other))
+
+
+def test_corrupt_disk_cache_is_recompiled(dyestuff, disk_cache):
+    first = _fit(dyestuff, backend="c")
+    [path] = disk_cache.glob("c-*.pkl")
+    path.write_bytes(path.read_bytes()[:1000])              # truncated
+    sampling.clear_cache()
+    before = dict(sampling.CACHE_STATS)
+    again = _fit(dyestuff, backend="c")
+    assert sampling.CACHE_STATS["compiled"] == before["compiled"] + 1
+    assert _same(_draws(first), _draws(again))
+    assert path.stat().st_size > 1000                       # rewritten whole
+
+
+def test_auto_takes_numba_from_the_disk_cache(dyestuff, disk_cache):
+    sleep = mf.datasets.load("sleepstudy")
+    model = mf.Model("Reaction ~ Days + (Days | Subject)", sleep)
+    assert sampling.disk_cached(model.pymc_model) == frozenset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(**KW)                              # short: C
+    assert fit.info["backend"] == "c"
+    again = mf.Model("Reaction ~ Days + (Days | Subject)", sleep)
+    assert sampling.disk_cached(again.pymc_model) == frozenset({"c"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = again.fit(**{**KW, "backend": "numba"})
+    assert sampling.disk_cached(again.pymc_model) == frozenset({"c", "numba"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mf.Model("Reaction ~ Days + (Days | Subject)", sleep).fit(**KW)
+    assert fit.info["backend"] == "numba"
+
+
+def test_structure_key_is_the_same_in_another_process(dyestuff):
+    """The disk cache is keyed by the structure digest: it must not depend on per-process
+    state (salted string hashes, object ids)."""
+    code = ("import mixedformula as mf; from mixedformula.backends.pymc import sampling; "
+            "m = mf.Model('Reaction ~ Days + (Days | Subject)', mf.datasets.load('sleepstudy'));"
+            "print(sampling.structure_key(m.pymc_model)[0])")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.strip().splitlines()[-1]
+    m = mf.Model("Reaction ~ Days + (Days | Subject)", mf.datasets.load("sleepstudy"))
+    key = sampling.structure_key(m.pymc_model)[0]
+    assert out == key
+    assert not key.startswith("volatile-")

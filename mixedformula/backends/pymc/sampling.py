@@ -1,36 +1,42 @@
 """MCMC for a built ``pm.Model``: nutpie's Rust NUTS on a compiled log-density, or ``pm.sample``.
 
 nutpie needs  x ↦ (log p(x), ∇ log p(x))  on the flat unconstrained vector x, and the
-"expand" map  x ↦ every traced variable (transforms undone, deterministics).  Two ways to
-compile them, both from nutpie's own ``_make_functions`` (same graph, same rewrites):
+"expand" map  x ↦ every traced variable (transforms undone, deterministics).  Both are built
+by nutpie's own ``_make_functions`` (same graph, same rewrites), compiled by PyTensor with one
+of two backends, and called from nutpie's chain threads through
+``nutpie.compiled_pyfunc.from_pyfunc``:
 
-* ``"numba"`` — ``nutpie.compile_pymc_model``: the graph is compiled to numba and wrapped in a
-  C callback.  Fastest per evaluation, but numba types the whole generated function every time
-  (the callbacks close over dynamic globals, so numba never caches them): 10–70 s per fit
-  on this project's 2-core machine even with a warm cache (benchmarks/README.md).
-* ``"c"`` — PyTensor's C backend (``mode="FAST_RUN"``), called from nutpie through
-  ``nutpie.compiled_pyfunc.from_pyfunc``.  Compiled C ops are cached on disk per op, so a
-  warm compile is a few seconds; each evaluation costs ~0.1–0.3 ms of Python/VM overhead.
+* ``"numba"`` — PyTensor's NUMBA mode, the whole graph one jitted function compiled with
+  ``nogil=True`` (:mod:`.numba_linker`), so the chains run in parallel; each chain calls it
+  with its own arguments (no copies).  ~25 µs per sleepstudy evaluation.  PyTensor caches the
+  numba code on disk, but a new structure still takes 15–40 s to compile.  (nutpie's own
+  ``compile_pymc_model`` wraps the function in a numba C callback that is re-typed in every
+  process: 20–70 s per fit even with warm caches, so it is not used.)
+* ``"c"`` — PyTensor's C backend (``mode="FAST_RUN"``); compiled C ops are shared across
+  structures, so a new structure compiles in seconds, but each evaluation costs ~0.1–0.3 ms
+  of VM overhead with the GIL held.
 
-``backend="auto"`` picks by expected cost: the C backend when the per-evaluation cost summed
-over the run (chains · (draws + tune) · leapfrog steps · cost per evaluation) stays below the
-numba compile time it saves (see :func:`choose_backend`): sleepstudy and every short fit
-(tests, quick looks) take the C backend; long fits of big conditional models (case 3:
-20 000 bernoulli rows, 5–7 ms per evaluation in C vs 0.6 ms in numba) take numba.
+``backend="auto"`` picks by expected cost (:func:`choose_backend`): numba when this structure's
+numba functions are in the disk cache, else C while its predicted sampling time is short.
 
-Compiled models are kept in an in-process cache keyed by the *structure* of the graph (every
-op, every constant's bytes, every shared variable's name, dtype and shape).  A second fit of
-the same structure — other data of the same shapes held in shared variables, another seed,
-other draws — skips compilation: the cached model is re-pointed at the new shared values
-(nutpie's ``with_data``) and the new model's coordinates.
+Two caches, both keyed by the *structure* of the graph (every op, every constant's bytes,
+every shared variable's name, dtype and shape; :func:`structure_key`):
+
+* in process: a second fit of the same structure — other data of the same shapes held in
+  shared variables, another seed, other draws — reuses the compiled model, re-pointed at the
+  new shared values (nutpie's ``with_data``) and the new model's coordinates;
+* on disk: the rewritten, linked functions are pickled under PyTensor's compiledir, so
+  another process skips PyTensor's graph rewrites (4 of sleepstudy's 8 s of compiling).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import pathlib
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -38,21 +44,26 @@ import numpy as np
 BACKENDS = ("auto", "c", "numba")
 
 # Cost model of the C backend, fitted to per-evaluation times measured on this project's 2-core
-# machine (benchmarks/README.md, "Choosing the backend"): ~0.25 ms of VM overhead per
-# log-density + gradient, plus 0.25 ms per 1000 units of size (rows, or J·q² for the
-# univariate marginal engine).  Chains share the GIL on this path, so evaluations add up.
+# machine (benchmarks/README.md): ~0.25 ms of VM overhead per log-density + gradient, plus
+# 0.25 ms per 1000 units of size (rows, or J·q² for the univariate marginal engine).  The C
+# backend keeps the GIL, so the chains' evaluations add up.
 C_SECONDS_PER_EVAL = 2.5e-4
 C_SIZE_UNIT = 1000
 # Leapfrog steps per draw seen in the benchmarks: marginal 4–8, conditional ~15.
 STEPS_PER_DRAW = {"marginal": 8, "conditional": 16}
-# Take the C backend while its predicted sampling time stays below a typical numba compile
-# (10–70 s measured, warm to cold disk cache), so it wins end to end.
+# numba compiles a new structure in 15–40 s (PyTensor's per-op numba caches warm) and loads a
+# structure it has compiled before in well under a second; its evaluations are 4–10× cheaper
+# than C's and run in parallel.  Take C while its predicted sampling time stays below a numba
+# compile; for a structure fitted before on this machine (a C entry in the disk cache), invest
+# in numba once C would take more than a few seconds.
 C_BACKEND_MAX_SECONDS = 30.0
+C_BACKEND_REFIT_SECONDS = 5.0
 CACHE_SIZE = 16
 
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-CACHE_STATS = {"compiled": 0, "reused": 0}
+CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0}
+_FORMAT = 1          # bump when the pickled tuple changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -64,18 +75,26 @@ def evaluation_size(design, likelihood: str) -> int:
 
 
 def choose_backend(backend: str, likelihood: str, size: int, draws: int, tune: int,
-                   chains: int) -> str:
-    """``"c"`` or ``"numba"`` for nutpie.  ``"auto"``: the C backend when its predicted
-    sampling time, evaluations × (0.25 ms + 0.25 ms · size/1000) with evaluations =
-    chains · (draws + tune) · steps per draw, is below ~30 s (a typical numba compile)."""
+                   chains: int, on_disk: frozenset = frozenset()) -> str:
+    """``"c"`` or ``"numba"`` for nutpie.  ``"auto"``:
+
+    * ``"numba"`` when this structure's numba functions are in the disk cache (``on_disk``,
+      from :func:`disk_cached`): nothing to compile, cheapest evaluations;
+    * else the C backend's predicted sampling time is
+      T = chains · (draws + tune) · steps per draw · (0.25 ms + 0.25 ms · size / 1000);
+      ``"c"`` while T ≤ 30 s (below a numba compile), or, for a structure already compiled
+      with C on this machine (a re-fit), while T ≤ 5 s; ``"numba"`` otherwise."""
     if backend not in BACKENDS:
         from ...errors import MixedFormulaError
         raise MixedFormulaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto":
         return backend
+    if "numba" in on_disk:
+        return "numba"
     evals = chains * (draws + tune) * STEPS_PER_DRAW.get(likelihood, 16)
     seconds = evals * C_SECONDS_PER_EVAL * (1 + size / C_SIZE_UNIT)
-    return "c" if seconds <= C_BACKEND_MAX_SECONDS else "numba"
+    limit = C_BACKEND_REFIT_SECONDS if "c" in on_disk else C_BACKEND_MAX_SECONDS
+    return "c" if seconds <= limit else "numba"
 
 
 def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target_accept,
@@ -107,10 +126,30 @@ def sample_nutpie(model, draws, tune, chains, seed, progressbar, cores, target_a
 
 
 # -- compiled-model cache -----------------------------------------------------------------------
+def disk_cached(model) -> frozenset:
+    """The backends whose compiled functions for this model's structure are in the disk
+    cache."""
+    key, _ = _structure(model)
+    return frozenset(b for b in ("c", "numba")
+                     if (p := _disk_path((b, key))) is not None and p.exists())
+
+
+_KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _structure(model):
+    """:func:`structure_key`, once per model object (it walks the whole graph)."""
+    hit = _KEYS.get(model)
+    if hit is None:
+        hit = _KEYS[model] = structure_key(model)
+    return hit
+
+
 def compiled_model(model, backend: str = "c"):
-    """nutpie's compiled model for ``model``, from the in-process cache when the structure
-    matches (then re-pointed at this model's shared data and coordinates)."""
-    key, shared = structure_key(model)
+    """nutpie's compiled model for ``model``: from the in-process cache when the structure
+    matches (re-pointed at this model's shared data and coordinates), else from the on-disk
+    cache of compiled functions, else compiled (and written to the disk cache)."""
+    key, shared = _structure(model)
     key = (backend, key)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
@@ -119,13 +158,94 @@ def compiled_model(model, backend: str = "c"):
     if hit is not None:
         CACHE_STATS["reused"] += 1
         return _rebind(*hit, model, shared)
-    CACHE_STATS["compiled"] += 1
-    compiled, shape_info = _compile_c(model) if backend == "c" else _compile_numba(model)
+    functions = _load_functions(key)
+    if functions is None:
+        CACHE_STATS["compiled"] += 1
+        functions = _compile_functions(model, backend)
+        _save_functions(key, functions)
+    else:
+        CACHE_STATS["loaded"] += 1
+    compiled = _assemble(model, backend, functions, shared)
+    shape_info = functions[3]
     with _CACHE_LOCK:
         _CACHE[key] = (compiled, shape_info)
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     return compiled
+
+
+# -- on-disk cache of compiled functions --------------------------------------------------------
+# Rewriting and compiling PyMC's graphs costs 3–8 s per fit even when every compiled op is in
+# PyTensor's own disk caches (sleepstudy: 4.2 s of the 7.8 s were graph rewrites).  The
+# rewritten, linked functions are pickled (PyTensor's own pickling: the FunctionMaker keeps the
+# rewritten graph, unpickling only re-links it, which loads the compiled ops from PyTensor's
+# C/numba caches) under a digest of the structure key and the versions of everything that
+# compiles.  The files live in PyTensor's compiledir, next to the compiled C modules and numba
+# libraries PyTensor itself loads from there: anyone who can write that directory can already
+# run code in this process, so reading pickles from it adds no exposure.  Set
+# MIXEDFORMULA_COMPILE_CACHE=0 to turn it off, or to a directory to put it elsewhere.
+def _disk_cache_dir():
+    import os
+    setting = os.environ.get("MIXEDFORMULA_COMPILE_CACHE", "")
+    if setting.lower() in ("0", "off", "false", "no"):
+        return None
+    if setting:
+        return pathlib.Path(setting)
+    import pytensor
+    return pathlib.Path(pytensor.config.compiledir) / "mixedformula"
+
+
+def _disk_path(key):
+    import platform
+
+    import numba
+    import numpy
+    import nutpie
+    import pymc
+    import pytensor
+
+    from ... import __version__
+    folder = _disk_cache_dir()
+    if folder is None or key[1].startswith("volatile-"):
+        return None
+    versions = (__version__, pymc.__version__, pytensor.__version__, nutpie.__version__,
+                numba.__version__, numpy.__version__, platform.python_version(), _FORMAT)
+    digest = hashlib.sha1(repr((versions, key)).encode()).hexdigest()
+    return folder / f"{key[0]}-{digest}.pkl"
+
+
+def _load_functions(key):
+    import pickle
+    path = _disk_path(key)
+    if path is None or not path.exists():
+        return None
+    import pytensor
+    try:
+        with pytensor.config.change_flags(numba__fastmath=False):
+            functions = pickle.loads(path.read_bytes())
+        if not (isinstance(functions, tuple) and len(functions) == 4):
+            raise ValueError("not a compiled-functions tuple")
+        return functions
+    except Exception:       # truncated, foreign or stale file: compile afresh and overwrite
+        return None
+
+
+def _save_functions(key, functions) -> None:
+    import os
+    import pickle
+    import tempfile
+    path = _disk_path(key)
+    if path is None:
+        return
+    try:
+        blob = pickle.dumps(functions, protocol=pickle.HIGHEST_PROTOCOL)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)           # atomic: a reader sees the old file or the new one
+    except Exception:       # an unpicklable op or a read-only directory: just do not cache
+        return
 
 
 def clear_cache() -> None:
@@ -178,20 +298,48 @@ def structure_key(model) -> tuple[str, dict]:
         ids[v] = t
         return t
 
+    volatile = False
     for node in io_toposort(inputs, outputs):
         ins = tuple(token(i) if i.owner is None else ids[i] for i in node.inputs)
-        digest.update(repr((type(node.op).__name__, hash(node.op), str(node.op), ins)).encode())
+        op = repr(_op_token(node.op))
+        volatile = volatile or "'id'" in op or " at 0x" in op
+        digest.update(repr((op, ins)).encode())
         for o in node.outputs:
             ids[o] = ("out", len(ids))
     digest.update(repr([ids.get(o) or token(o) for o in outputs]).encode())
-    return digest.hexdigest(), shared
+    # Tokens holding an object's id (ops without properties, unknown objects, reprs with an
+    # address) identify this process's objects only: such a key is never written to disk.
+    volatile = volatile or "('object'," in repr(list(ids.values()))
+    return ("volatile-" if volatile else "") + digest.hexdigest(), shared
+
+
+def _op_token(op) -> tuple:
+    """What identifies an op, the same in every process: its class and its properties (ops
+    compare by them).  Python's ``hash`` is salted per process, so it is not used; an op
+    without properties is identified by ``id`` and so never matches another model's."""
+    from pytensor.tensor.random.op import RNGConsumerOp
+    cls = (type(op).__module__, type(op).__qualname__)
+    props = getattr(op, "__props__", None)
+    if props is None and isinstance(op, RNGConsumerOp):
+        # PyMC's symbolic random variables (e.g. HalfStudentT, LKJCholeskyCov) have no
+        # properties.  Only their log-density terms (already in model.logp()) and their
+        # support points (the initial-point function is made per model) reach nutpie; the
+        # random-variable op itself is never compiled, so its class and text suffice.
+        return cls + (str(op), str(getattr(op, "signature", "")))
+    if props is None:
+        return cls + (("id", id(op)),)
+    values = []
+    for name in props:
+        v = getattr(op, name)
+        values.append(_value_digest(v) if isinstance(v, np.ndarray) else (repr(v), str(v)))
+    return cls + tuple(values)
 
 
 def _value_digest(value) -> tuple:
     if isinstance(value, np.ndarray) and value.dtype != object:
         return value.shape, str(value.dtype), hashlib.sha1(
             np.ascontiguousarray(value).tobytes()).hexdigest()
-    if isinstance(value, (int, float, bool, str, np.generic)):
+    if value is None or isinstance(value, (int, float, bool, str, np.generic)):
         return (repr(value),)
     if isinstance(value, np.random.Generator):
         return ("rng",)             # the RVs' generators: not read by logp, expand or the init
@@ -206,19 +354,18 @@ def _rebind(compiled, shape_info, model, shared: dict):
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.traversal import graph_inputs
 
-    c_backend = hasattr(compiled, "_shared_data")
-    known = compiled._shared_data if c_backend else compiled.shared_data
+    known = compiled._shared_data
     out = compiled.with_data(**{k: v for k, v in shared.items() if k in known})
     _, coords = _prepare_dims_and_coords(model, shape_info)
     changes = {"_coords": coords}
     if any(isinstance(v, SharedVariable) and v.name in shared
            for v in graph_inputs(model.free_RVs)):
-        changes["_make_initial_points" if c_backend else "initial_point_func"] = \
+        changes["_make_initial_points"] = \
             _flat_initial_point_fn(model, shape_info)
     return dataclasses.replace(out, **changes)
 
 
-# -- the two backends ---------------------------------------------------------------------------
+# -- compiling: PyTensor C or numba, called through nutpie's from_pyfunc ----------------------
 def _initial_point_fn(model):
     """nutpie's default: support points jittered by U(-1, 1), behind a lock (the function is
     a PyTensor function, not thread-safe, and nutpie calls it from each chain's thread)."""
@@ -236,30 +383,22 @@ def _flat_initial_point_fn(model, shape_info):
                                           shapes=shapes[:n_free])
 
 
-def _compile_numba(model):
-    import nutpie
-    import pytensor
-    # Reproducibility: with numba's fastmath, code loaded from pytensor's numba cache and
-    # freshly compiled code round differently (draws differ at 1e-8 across processes, see
-    # docs/reliability.md); without it the same seed gives the same draws bit for bit.
-    with warnings.catch_warnings(), pytensor.config.change_flags(numba__fastmath=False):
-        warnings.simplefilter("ignore", UserWarning)
-        compiled = nutpie.compile_pymc_model(model)
-    return compiled, compiled.shape_info
-
-
 @dataclasses.dataclass(frozen=True)
-class _CFunctions:
-    """The compiled PyTensor functions of one model; each chain runs its own copy."""
+class _Functions:
+    """The compiled PyTensor functions of one model, called from nutpie's chain threads.
+
+    numba (``direct``): the graph is one jitted, re-entrant function of its inputs; every chain
+    calls it with its own argument tuple, so no copies are made.  C: each chain runs its own
+    ``Function.copy`` (the VM reuses buffers between calls, so two threads must never run one
+    Function)."""
     logp: object
     expand: object
     names: list
     shapes: list
+    direct: bool
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def _copy(self, fn):
-        # Function.copy gives a chain its own storage; the VM reuses buffers between calls,
-        # so two threads must never run one Function.
         with self.lock:
             f = fn.copy()
         f.trust_input = True
@@ -267,7 +406,31 @@ class _CFunctions:
                  if getattr(inp, "implicit", False) and inp.variable.name}
         return f, slots
 
+    def _direct(self, fn, shared):
+        """The jitted function and its argument list with this chain's shared values bound;
+        the first argument (the point x) is filled in per call."""
+        names = [inp.variable.name if getattr(inp, "implicit", False) else None
+                 for inp in fn.maker.inputs]
+        cells = fn.vm.inputs            # the jitted function's arguments, in fgraph order
+        cell_of = {id(c): i for i, c in enumerate(cells)}
+        args = [c[0] for c in cells]
+        for name, cell in zip(names, fn.input_storage):
+            if name is not None and name in shared:
+                args[cell_of[id(cell.storage)]] = np.asarray(shared[name])
+        return fn.vm.jit_fn, args, cell_of[id(fn.input_storage[0].storage)]
+
     def make_logp(self):
+        if self.direct:
+            state = {}
+
+            def logp(x, **shared):
+                if not state:
+                    state["fn"], state["args"], state["at"] = self._direct(self.logp, shared)
+                args = state["args"]
+                args[state["at"]] = x
+                value, grad = state["fn"](*args)
+                return float(value), grad
+            return logp
         f, slots = self._copy(self.logp)
         vm, x_cell = f.vm, f.input_storage[0]
         out_logp, out_grad = f.output_storage
@@ -283,16 +446,30 @@ class _CFunctions:
         return logp
 
     def make_expand(self, seed1, seed2, chain):
-        f, slots = self._copy(self.expand)
         names, shapes = self.names, self.shapes
+
+        def tidy(values):
+            return {n: np.asarray(v, dtype="float64", order="C").reshape(s)
+                    for n, v, s in zip(names, values, shapes)}
+
+        if self.direct:
+            state = {}
+
+            def expand(x, **shared):
+                if not state:
+                    state["fn"], state["args"], state["at"] = self._direct(self.expand, shared)
+                args = state["args"]
+                args[state["at"]] = x
+                return tidy(state["fn"](*args))
+            return expand
+        f, slots = self._copy(self.expand)
         bound = [False]
 
         def expand(x, **shared):
             if not bound[0]:
                 _bind(slots, shared)
                 bound[0] = True
-            return {n: np.asarray(v, dtype="float64", order="C").reshape(s)
-                    for n, v, s in zip(names, f(x), shapes)}
+            return tidy(f(x))
         return expand
 
 
@@ -302,33 +479,51 @@ def _bind(slots: dict, shared: dict) -> None:
             slots[name].storage[0] = np.asarray(value)
 
 
-def _compile_c(model):
-    """nutpie's jax path (``_compile_pymc_model_jax``) with PyTensor's C backend instead."""
-    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
+def _compile_functions(model, backend: str):
+    """PyMC's log-density (+ gradient) and expand functions of ``model`` as nutpie's jax path
+    (``_make_functions``) builds them, compiled with PyTensor's C or numba backend."""
+    from nutpie.compile_pymc import _make_functions
+
+    import pytensor
+
+    from .numba_linker import nogil_numba_mode
+    # allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
+    # reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
+    # numba__fastmath=False: with fastmath, code loaded from PyTensor's numba cache and freshly
+    # compiled code round differently (draws differ at 1e-8 across processes, see
+    # docs/reliability.md); without it the same seed gives the same draws bit for bit.
+    with warnings.catch_warnings(), pytensor.config.change_flags(allow_gc=False,
+                                                                   numba__fastmath=False):
+        warnings.simplefilter("ignore", UserWarning)
+        n_dim, _, logp_fn, expand_fn, _, shape_info = _make_functions(
+            model, mode="FAST_RUN" if backend == "c" else nogil_numba_mode(),
+            compute_grad=True, join_expanded=False,
+            pymc_initial_point_fn=lambda seed: {})      # ours is made per model (_assemble)
+    return n_dim, logp_fn, expand_fn, shape_info
+
+
+def _assemble(model, backend: str, functions, shared: dict):
+    """The nutpie model (``nutpie.compiled_pyfunc.from_pyfunc``) around compiled functions:
+    this model's initial points, coordinates and shared data (``shared`` overrides the values
+    the functions were compiled or pickled with)."""
+    from nutpie.compile_pymc import _prepare_dims_and_coords
     from nutpie.compiled_pyfunc import from_pyfunc
     from pytensor.compile.sharedvalue import SharedVariable
 
-    import pytensor
-    # allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
-    # reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
-    with warnings.catch_warnings(), pytensor.config.change_flags(allow_gc=False):
-        warnings.simplefilter("ignore", UserWarning)
-        n_dim, _, logp_fn, expand_fn, initial_point, shape_info = _make_functions(
-            model, mode="FAST_RUN", compute_grad=True, join_expanded=False,
-            pymc_initial_point_fn=_initial_point_fn(model))
+    n_dim, logp_fn, expand_fn, shape_info = functions
     names, _, shapes = shape_info
     shared_data = {}
     for fn in (logp_fn, expand_fn):
         for v in fn.get_shared():
             if isinstance(v, SharedVariable) and v.name:
-                shared_data[v.name] = v.get_value(borrow=True)
-    fns = _CFunctions(logp_fn, expand_fn, list(names), [tuple(s) for s in shapes])
+                shared_data[v.name] = shared.get(v.name, v.get_value(borrow=True))
+    fns = _Functions(logp_fn, expand_fn, list(names), [tuple(s) for s in shapes],
+                     direct=backend != "c")
     dims, coords = _prepare_dims_and_coords(model, shape_info)
     # nutpie needs a size for every named dim; PyMC's automatic "<var>_dim_0" have none
     dims = {k: v for k, v in dims.items() if all(d in coords for d in v)}
-    out = from_pyfunc(ndim=n_dim, make_logp_fn=fns.make_logp, make_expand_fn=fns.make_expand,
-                      make_initial_point_fn=initial_point,
-                      expanded_dtypes=[np.dtype("float64")] * len(names),
-                      expanded_shapes=shapes, expanded_names=names, coords=coords, dims=dims,
-                      shared_data=shared_data)
-    return out, shape_info
+    return from_pyfunc(ndim=n_dim, make_logp_fn=fns.make_logp, make_expand_fn=fns.make_expand,
+                       make_initial_point_fn=_flat_initial_point_fn(model, shape_info),
+                       expanded_dtypes=[np.dtype("float64")] * len(names),
+                       expanded_shapes=shapes, expanded_names=names, coords=coords, dims=dims,
+                       shared_data=shared_data)
