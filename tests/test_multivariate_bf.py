@@ -160,6 +160,53 @@ def test_partially_observed_likelihood_is_the_marginal_of_the_observed_component
     assert model.likelihood == "conditional"
 
 
+def test_partially_observed_likelihood_with_rescor_by():
+    """rescor_by="h" and missing values together: each row uses its own level's residual
+    covariance R_h — the bivariate normal where both responses are observed, the observed
+    component's normal N(μ_k, R_h,kk) otherwise.  PyMC's log-likelihood equals scipy's."""
+    from scipy.stats import multivariate_normal, norm
+    rng = np.random.default_rng(8)
+    n = 30
+    df = pd.DataFrame({"x": rng.normal(size=n),
+                       "g": np.repeat([f"g{j}" for j in range(5)], 6),
+                       "h": np.tile(["a", "b", "c"], 10)})
+    df["y1"], df["y2"] = rng.normal(size=n), rng.normal(size=n)
+    df.loc[[1, 5, 9, 13], "y2"] = np.nan          # levels b, c, a, b
+    df.loc[[2, 7], "y1"] = np.nan                 # levels c, b
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = mf.Model("mvbind(y1, y2) ~ x + (1 | p | g)", df, rescor_by="h",
+                         likelihood="conditional")
+    pm_model = model.pymc_model
+    point = {k: v + rng.normal(scale=0.3, size=np.shape(v))
+             for k, v in pm_model.initial_point().items()}
+    names = ["_beta__y1", "_beta__y2", "u__g"]
+    for level in range(3):
+        names += [f"_std__rescor__{level}", f"_corr__rescor__{level}"]
+    outs = pm_model.replace_rvs_by_values([pm_model[v] for v in names])
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    b1, b2, u, *rescor = fn(point)
+    R = [np.outer(sd, sd) * cor for sd, cor in zip(rescor[::2], rescor[1::2])]
+    assert not np.allclose(R[0], R[1])            # the point gives each level its own R
+    d = model.design
+    eta = np.column_stack([d.fixed(0)[0] @ b1, d.fixed(1)[0] @ b2])
+    [t] = d.terms                                 # mvbind: one term, u[:, k] for response k
+    assert u.shape == (5, 2)
+    eta += u[t.codes] * t.X[:, :1]
+    h = model.residual_by.codes
+    expected = 0.0
+    for i in range(d.nobs):
+        o, Rh = d.observed[i], R[h[i]]
+        if o.all():
+            expected += multivariate_normal(eta[i], Rh).logpdf(d.y[i])
+        else:
+            k = int(np.nonzero(o)[0][0])
+            expected += norm(eta[i, k], np.sqrt(Rh[k, k])).logpdf(d.y[i, k])
+    assert d.nobs == n and int((~d.observed).sum()) == 6
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    assert np.isclose(logp(point), expected, rtol=1e-9, atol=1e-9)
+
+
 def test_marginal_engine_falls_back_with_a_note():
     df = _predictors(n_groups=4, n_per=6)
     df["y1"], df["y2"] = np.arange(len(df), dtype=float) % 5, np.arange(len(df)) % 3 + 0.5
