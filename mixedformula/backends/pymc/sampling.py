@@ -419,16 +419,24 @@ class _Functions:
                 args[cell_of[id(cell.storage)]] = np.asarray(shared[name])
         return fn.vm.jit_fn, args, cell_of[id(fn.input_storage[0].storage)]
 
+    def _direct_call(self, fn):
+        """``call(x, shared)``: the jitted function at x; binds ``shared`` on the first call."""
+        state = {}
+
+        def call(x, shared):
+            if not state:
+                state["fn"], state["args"], state["at"] = self._direct(fn, shared)
+            args = state["args"]
+            args[state["at"]] = x
+            return state["fn"](*args)
+        return call
+
     def make_logp(self):
         if self.direct:
-            state = {}
+            call = self._direct_call(self.logp)
 
             def logp(x, **shared):
-                if not state:
-                    state["fn"], state["args"], state["at"] = self._direct(self.logp, shared)
-                args = state["args"]
-                args[state["at"]] = x
-                value, grad = state["fn"](*args)
+                value, grad = call(x, shared)
                 return float(value), grad
             return logp
         f, slots = self._copy(self.logp)
@@ -453,14 +461,10 @@ class _Functions:
                     for n, v, s in zip(names, values, shapes)}
 
         if self.direct:
-            state = {}
+            call = self._direct_call(self.expand)
 
             def expand(x, **shared):
-                if not state:
-                    state["fn"], state["args"], state["at"] = self._direct(self.expand, shared)
-                args = state["args"]
-                args[state["at"]] = x
-                return tidy(state["fn"](*args))
+                return tidy(call(x, shared))
             return expand
         f, slots = self._copy(self.expand)
         bound = [False]
