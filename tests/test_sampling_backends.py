@@ -217,3 +217,22 @@ def test_structure_key_is_the_same_in_another_process(dyestuff):
     key = sampling.structure_key(m.pymc_model)[0]
     assert out == key
     assert not key.startswith("volatile-")
+
+
+def test_initial_points_are_support_points_jittered(dyestuff):
+    """nutpie starts each chain at PyMC's support point (transformed space) plus U(-1, 1)
+    jitter, seeded by the chain: the cached support point equals PyMC's own initial point."""
+    model = mf.Model("Reaction ~ Days + (Days | Subject)",
+                     mf.datasets.load("sleepstudy")).pymc_model
+    compiled = sampling.compiled_model(model, "c")
+    names = [v.name for v in model.value_vars]
+    start = model.initial_point()
+    expected = np.concatenate([np.ravel(start[n]) for n in names])
+    shape_info = sampling._CACHE[("c", sampling._structure(model)[0])][1]
+    x0 = sampling._support_point(model, shape_info)
+    np.testing.assert_array_equal(x0, expected)
+    a, b = compiled._make_initial_points(7), compiled._make_initial_points(7)
+    np.testing.assert_array_equal(a, b)
+    assert np.all(np.abs(a - x0) <= 1.0) and not np.allclose(a, x0)
+    assert not np.array_equal(a, compiled._make_initial_points(8))
+

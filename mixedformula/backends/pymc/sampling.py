@@ -63,7 +63,7 @@ CACHE_SIZE = 16
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0}
-_FORMAT = 1          # bump when the pickled tuple changes
+_FORMAT = 2          # bump when the pickled tuple changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -223,7 +223,7 @@ def _load_functions(key):
     try:
         with pytensor.config.change_flags(numba__fastmath=False):
             functions = pickle.loads(path.read_bytes())
-        if not (isinstance(functions, tuple) and len(functions) == 4):
+        if not (isinstance(functions, tuple) and len(functions) == 5):
             raise ValueError("not a compiled-functions tuple")
         return functions
     except Exception:       # truncated, foreign or stale file: compile afresh and overwrite
@@ -348,41 +348,50 @@ def _value_digest(value) -> tuple:
 
 def _rebind(compiled, shape_info, model, shared: dict):
     """The cached compiled model with this model's shared values and coordinates.  The
-    initial-point function is rebuilt only when the priors read shared data (then the old
-    one would start from the old data's support points)."""
+    initial points are recomputed only when the priors read shared data (then the old ones
+    would start from the old data's support points)."""
     from nutpie.compile_pymc import _prepare_dims_and_coords
-    from pytensor.compile.sharedvalue import SharedVariable
-    from pytensor.graph.traversal import graph_inputs
 
     known = compiled._shared_data
     out = compiled.with_data(**{k: v for k, v in shared.items() if k in known})
     _, coords = _prepare_dims_and_coords(model, shape_info)
     changes = {"_coords": coords}
-    if any(isinstance(v, SharedVariable) and v.name in shared
-           for v in graph_inputs(model.free_RVs)):
-        changes["_make_initial_points"] = \
-            _flat_initial_point_fn(model, shape_info)
+    if _priors_read_shared(model, shared):
+        changes["_make_initial_points"] = _jittered(_support_point(model, shape_info))
     return dataclasses.replace(out, **changes)
 
 
-# -- compiling: PyTensor C or numba, called through nutpie's from_pyfunc ----------------------
-def _initial_point_fn(model):
-    """nutpie's default: support points jittered by U(-1, 1), behind a lock (the function is
-    a PyTensor function, not thread-safe, and nutpie calls it from each chain's thread)."""
-    from nutpie.compile_pymc import _wrap_with_lock
-    from pymc.initial_point import make_initial_point_fn
-    return _wrap_with_lock(make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs),
-                                                 return_transformed=True))
+def _priors_read_shared(model, shared: dict) -> bool:
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import graph_inputs
+    return any(isinstance(v, SharedVariable) and v.name in shared
+               for v in graph_inputs(model.free_RVs))
 
 
-def _flat_initial_point_fn(model, shape_info):
+# -- initial points -----------------------------------------------------------------------------
+def _support_point(model, shape_info) -> np.ndarray:
+    """The flat unconstrained point where nutpie's default initialisation starts before its
+    jitter: every free variable's support point (PyMC's ``make_initial_point_fn``), in the
+    order of nutpie's flat vector.  Compiling PyMC's initial-point function costs ~1.4 s per
+    model (sleepstudy), so it is computed once per structure and cached with the functions."""
     from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
+    from pymc.initial_point import make_initial_point_fn
     names, _, shapes = shape_info
     n_free = len(model.free_RVs)
-    return _rv_dict_to_flat_array_wrapper(_initial_point_fn(model), names=names[:n_free],
-                                          shapes=shapes[:n_free])
+    fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
+    flat = _rv_dict_to_flat_array_wrapper(fn, names=names[:n_free], shapes=shapes[:n_free])
+    return np.asarray(flat(0), dtype="float64")
 
 
+def _jittered(x0: np.ndarray):
+    """nutpie's default initial points, as PyMC's ``jitter_rvs`` makes them: the support point
+    plus U(-1, 1) on every unconstrained coordinate, from the chain's seed."""
+    def initial_point(seed):
+        return x0 + np.random.default_rng(seed).uniform(-1.0, 1.0, size=x0.shape)
+    return initial_point
+
+
+# -- compiling: PyTensor C or numba, called through nutpie's from_pyfunc ----------------------
 @dataclasses.dataclass(frozen=True)
 class _Functions:
     """The compiled PyTensor functions of one model, called from nutpie's chain threads.
@@ -502,8 +511,8 @@ def _compile_functions(model, backend: str):
         n_dim, _, logp_fn, expand_fn, _, shape_info = _make_functions(
             model, mode="FAST_RUN" if backend == "c" else nogil_numba_mode(),
             compute_grad=True, join_expanded=False,
-            pymc_initial_point_fn=lambda seed: {})      # ours is made per model (_assemble)
-    return n_dim, logp_fn, expand_fn, shape_info
+            pymc_initial_point_fn=lambda seed: {})      # ours: _support_point, _jittered
+    return n_dim, logp_fn, expand_fn, shape_info, _support_point(model, shape_info)
 
 
 def _assemble(model, backend: str, functions, shared: dict):
@@ -514,7 +523,9 @@ def _assemble(model, backend: str, functions, shared: dict):
     from nutpie.compiled_pyfunc import from_pyfunc
     from pytensor.compile.sharedvalue import SharedVariable
 
-    n_dim, logp_fn, expand_fn, shape_info = functions
+    n_dim, logp_fn, expand_fn, shape_info, x0 = functions
+    if _priors_read_shared(model, shared):
+        x0 = _support_point(model, shape_info)
     names, _, shapes = shape_info
     shared_data = {}
     for fn in (logp_fn, expand_fn):
@@ -527,7 +538,7 @@ def _assemble(model, backend: str, functions, shared: dict):
     # nutpie needs a size for every named dim; PyMC's automatic "<var>_dim_0" have none
     dims = {k: v for k, v in dims.items() if all(d in coords for d in v)}
     return from_pyfunc(ndim=n_dim, make_logp_fn=fns.make_logp, make_expand_fn=fns.make_expand,
-                       make_initial_point_fn=_flat_initial_point_fn(model, shape_info),
+                       make_initial_point_fn=_jittered(x0),
                        expanded_dtypes=[np.dtype("float64")] * len(names),
                        expanded_shapes=shapes, expanded_names=names, coords=coords, dims=dims,
                        shared_data=shared_data)
