@@ -216,3 +216,13 @@ def test_ranef_coef_predict_same_layout(fits, rich):
     new = pd.DataFrame({"x": [0.0, 1.0], "g": ["s03", "new"]})
     assert c.predict(new, seed=1).shape == n.predict(new, seed=1).shape == (600, 2)
     assert set(c.idata.posterior.data_vars) == set(n.idata.posterior.data_vars)
+
+
+def test_save_load_round_trip_keeps_choice(fits, tmp_path):
+    fit = fits["centred"]
+    path = tmp_path / "centred.nc"
+    mf.save(fit, path)
+    back = mf.load(path)
+    assert back.info["parametrization"] == {"g": "centred"}
+    assert str(back.summary()) == str(fit.summary())
+    np.testing.assert_allclose(back.ranef()["g"].to_numpy(), fit.ranef()["g"].to_numpy())
