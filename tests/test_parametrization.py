@@ -226,3 +226,13 @@ def test_save_load_round_trip_keeps_choice(fits, tmp_path):
     assert back.info["parametrization"] == {"g": "centred"}
     assert str(back.summary()) == str(fit.summary())
     np.testing.assert_allclose(back.ranef()["g"].to_numpy(), fit.ranef()["g"].to_numpy())
+
+
+def test_centred_models_share_the_compiled_model_cache_key():
+    """One op per Q (not a new pm.CustomDist class per model), so a second centred model of the
+    same structure reuses the compiled model."""
+    from mixedformula.backends.pymc.sampling import structure_key
+    df = bernoulli_data(J=20, n_per=100)
+    keys = [structure_key(mf.Model(FORMULA, df.copy(), family="bernoulli",
+                                   parametrization="centred").pymc_model)[0] for _ in range(2)]
+    assert keys[0] == keys[1]

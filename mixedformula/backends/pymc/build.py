@@ -306,7 +306,24 @@ def _centred_effects(b: Block, T, m, dims):
     # without by-levels one (Q, Q) factor and a (Q,) mean, broadcast over the J levels by
     # the signature (no (J, Q, Q) copy in the gradient)
     L = T[b.by_codes] if b.by_levels else T[0]
-    mu = m
+    op = _centred_mvnormal_op(Q)
+    v = pm.modelcontext(None).register_rv(op(m, L, size=(J,)), f"v__{b.key}", dims=dims)
+    return v - m
+
+
+_CENTRED_OPS: dict = {}
+
+
+def _centred_mvnormal_op(Q: int):
+    """The random-variable op of ``v_j ~ N(mu, L Lᵀ)`` (signature ``(q),(q,q)->(q)``), one per Q
+    per process: ``pm.CustomDist`` makes a new op class per call, and ops hash by class, so a
+    fresh op would make every centred model miss the compiled-model cache
+    (:func:`.sampling.structure_key`)."""
+    op = _CENTRED_OPS.get(Q)
+    if op is not None:
+        return op
+    import pymc as pm
+    import pytensor.tensor as pt
 
     def logp(value, mu_, L_):
         d = value - mu_
@@ -330,9 +347,11 @@ def _centred_effects(b: Block, T, m, dims):
     def support_point(rv, size, mu_, L_):
         return pt.zeros(rv.shape) + mu_
 
-    v = pm.CustomDist(f"v__{b.key}", mu, L, logp=logp, random=random,
-                      support_point=support_point, signature="(q),(q,q)->(q)", dims=dims)
-    return v - m
+    proto = pm.CustomDist.dist(np.zeros(Q), np.eye(Q), logp=logp, random=random,
+                               support_point=support_point, signature="(q),(q,q)->(q)",
+                               class_name=f"CentredMvNormal{Q}")
+    op = _CENTRED_OPS[Q] = proto.owner.op
+    return op
 
 
 def _fixed_coefficients(priors: PriorSet, names: list[str], resp: str, sfx: str):
