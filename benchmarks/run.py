@@ -45,6 +45,8 @@ DEFAULT_BAMBI = "/tmp/bambi-venv/bin/python"
 TOOLS = ["mf", "pymc", "nutpie", "bambi"]
 TOOL_LABEL = {"mf": "mixedformula (defaults)", "mf_pymc": "mixedformula, sampler=\"pymc\"",
               "mf_c": "mixedformula, backend=\"c\"", "mf_numba": "mixedformula, backend=\"numba\"",
+              "mf_noncentred": "mixedformula, parametrization=\"noncentred\"",
+              "mf_centred": "mixedformula, parametrization=\"centred\"",
               "pymc": "hand-written PyMC, pm.sample",
               "nutpie": "hand-written PyMC, nutpie", "bambi": "bambi 0.17.2 (`||` model)",
               "formulae": "formulae 0.6.2 (bambi's parser)"}
@@ -102,7 +104,8 @@ def run_one(case_id, tool, args, python) -> dict:
          "tune": args.tune, "chains": args.chains, "cores": args.cores, "seed": args.seed}
     cmd = [python, os.path.join(HERE, "worker.py"), json.dumps(a)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    if tool in ("mf", "mf_pymc", "mf_c", "mf_numba", "pymc", "nutpie"):
+    if tool in ("mf", "mf_pymc", "mf_c", "mf_numba", "mf_noncentred", "mf_centred", "pymc",
+                "nutpie"):
         env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
     res = {"case": case_id, "tool": tool, "draws": args.draws, "tune": args.tune,
            "chains": args.chains}
@@ -164,10 +167,11 @@ def table(results: list[dict], meta: dict) -> str:
     by_case: dict[str, list[dict]] = {}
     for r in results:
         by_case.setdefault(r["case"], []).append(r)
-    fit_rows = ["| case | tool | engine / sampler | end to end s | sampling s | min bulk ESS | "
+    fit_rows = ["| case | tool | engine / sampler | end to end s | sampling s | CPU s | "
+                "min bulk ESS | "
                 "ESS/s e2e | ESS/s sampling | max Rhat | leapfrog steps/draw | peak RSS MB | mf ÷ tool (ESS/s e2e) | "
                 "mf ÷ tool (ESS/s sampling) |",
-                "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     design_rows = ["| case | tool | design step s | import s | end to end s | peak RSS MB | "
                    "result | tool ÷ mf (design s) |", "|---|---|---:|---:|---:|---:|---|---:|"]
     for cid, rows in by_case.items():
@@ -189,27 +193,30 @@ def table(results: list[dict], meta: dict) -> str:
                                    f"{_f(r['peak_mb'])} | {shape} | {_f(ratio)} |")
                 continue
             if r["status"] != "ok":
-                fit_rows.append(f"| {cid} | {label} | | {r['status']} | | | | | | | "
+                fit_rows.append(f"| {cid} | {label} | | {r['status']} | | | | | | | | "
                                 f"{_f(r.get('peak_mb'))} | | |")
                 continue
             eng = r.get("sampler", "")
-            if r["tool"] in ("mf", "mf_pymc", "mf_c", "mf_numba"):
+            if r["tool"].startswith("mf"):
                 eng = f"{r.get('likelihood')} / {r.get('sampler')}"
                 if r.get("backend"):
                     eng += f" ({r['backend']})"
+                cen = [g for g, c in (r.get("parametrization") or {}).items() if c == "centred"]
+                if cen:
+                    eng += f", centred {', '.join(cen)}"
             r1 = r2 = None
             if mf and r is not mf:
                 r1 = mf["ess_per_s_e2e"] / r["ess_per_s_e2e"]
                 r2 = mf["ess_per_s_sampling"] / r["ess_per_s_sampling"]
             fit_rows.append(
                 f"| {cid} | {label} | {eng} | {_f(r['e2e'])} | {_f(r['phases'].get('sample'))} | "
-                f"{_f(r['min_ess_bulk'], 0)} | {_f(r['ess_per_s_e2e'])} | "
+                f"{_f(r.get('cpu_s'))} | {_f(r['min_ess_bulk'], 0)} | {_f(r['ess_per_s_e2e'])} | "
                 f"{_f(r['ess_per_s_sampling'])} | {r['max_rhat']:.3f} | {_f(r.get('mean_leapfrog'))} | "
                 f"{_f(r['peak_mb'])} | "
                 f"{_f(r1) + '×' if r1 else ''} | {_f(r2) + '×' if r2 else ''} |")
         if cid == "6" and not any(r["tool"] == "bambi" for r in rows):
             fit_rows.append("| 6 | bambi 0.17.2 | cannot fit (no multivariate responses with "
-                            "residual correlation) | | | | | | | | | | |")
+                            "residual correlation) | | | | | | | | | | | |")
     out = lines + fit_rows
     if len(design_rows) > 2:
         out += ["", "Case 5, the design step alone:", ""] + design_rows

@@ -6,6 +6,8 @@ Runs one (case, tool) pair and prints the summary a user would look at, then one
 * ``mf``      – ``mixedformula.fit(formula, data)`` with default settings (engine, sampler);
 * ``mf_pymc`` – the same with ``sampler="pymc"`` (PyMC's NUTS on the C backend);
 * ``mf_c`` / ``mf_numba`` – the same with nutpie's backend forced (``backend="c"|"numba"``);
+* ``mf_noncentred`` / ``mf_centred`` – the same with ``parametrization=`` forced (the default
+  ``"auto"`` picks per grouping factor);
 * ``pymc``    – hand-written PyMC model (LKJCholeskyCov, non-centred, index gather), ``pm.sample``;
 * ``nutpie``  – the same hand-written model compiled and sampled with nutpie (numba backend);
 * ``bambi``   – bambi 0.17.2 (run with the bambi environment's python), default ``fit()``;
@@ -88,7 +90,7 @@ def reported_ess(posterior, names):
 
 
 # ----------------------------------------------------------------------------- mixedformula
-def run_mf(case, df, a, timer, sampler="auto", backend="auto"):
+def run_mf(case, df, a, timer, sampler="auto", backend="auto", parametrization="auto"):
     t0 = time.time()
     import mixedformula as mf
     import nutpie
@@ -101,7 +103,7 @@ def run_mf(case, df, a, timer, sampler="auto", backend="auto"):
     t0 = time.time()
     fit = mf.fit(case["formula"], df, family=case["family"], draws=a["draws"], tune=a["tune"],
                  chains=a["chains"], seed=a["seed"], progressbar=False, sampler=sampler,
-                 backend=backend)
+                 backend=backend, parametrization=parametrization)
     timer.add("fit_total", time.time() - t0)
     t0 = time.time()
     print(fit.summary())
@@ -114,7 +116,8 @@ def run_mf(case, df, a, timer, sampler="auto", backend="auto"):
     info = dict(fit.info)
     extra = {"likelihood": getattr(fit, "likelihood", info.get("likelihood")),
              "sampler": info.get("sampler"), "backend": info.get("backend"),
-             "engine_note": info.get("engine_note", "")}
+             "engine_note": info.get("engine_note", ""),
+             "parametrization": info.get("parametrization")}
     if "sample" not in timer.t:   # pm.sample: sampling time reported by PyMC itself
         st = fit.idata.sample_stats.attrs.get("sampling_time") if "sample_stats" in \
             fit.idata.groups() else None
@@ -331,6 +334,9 @@ def main():
             post, names, t_printed, extra = run_mf(case, df, a, timer, sampler="pymc")
         elif tool in ("mf_c", "mf_numba"):
             post, names, t_printed, extra = run_mf(case, df, a, timer, backend=tool[3:])
+        elif tool in ("mf_noncentred", "mf_centred"):
+            post, names, t_printed, extra = run_mf(case, df, a, timer,
+                                                   parametrization=tool[3:])
         elif tool in ("pymc", "nutpie"):
             post, names, t_printed, extra = run_hand(a["case"], df, a, timer, tool == "nutpie")
         elif tool == "bambi":
@@ -341,6 +347,9 @@ def main():
         out.update(sampler_stats(post_idata.get("idata")))
         out.update(t_printed=t_printed, min_ess_bulk=ess, max_rhat=rhat, params=names, **extra)
     out["phases"] = {k: round(v, 3) for k, v in timer.t.items()}
+    # CPU seconds of the whole run (all threads; PyMC's chain processes as children)
+    cpu = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    out["cpu_s"] = round(sum(r.ru_utime + r.ru_stime for r in cpu), 2)
     ru_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ru_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out["maxrss_self_mb"] = ru_self / 1024

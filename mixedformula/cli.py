@@ -279,7 +279,8 @@ def _cmd_fit(args) -> int:
         return 0
     from .model import Model
     model = Model(spec, data, family=args.family, priors=priors, likelihood=args.likelihood,
-                  link=args.link, rescor_by=args.rescor_by)
+                  link=args.link, rescor_by=args.rescor_by,
+                  parametrization=args.parametrization)
     fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                     sampler=args.sampler, target_accept=args.target_accept)
     if not is_dask_frame(data):
@@ -387,6 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="conditional: group effects sampled (any family); marginal: integrated "
                    "out (Gaussian) and drawn exactly afterwards; auto: marginal where it "
                    "applies (see docs/engines.md)")
+    m.add_argument("--parametrization", choices=("auto", "centred", "noncentred"),
+                   default="auto",
+                   help="conditional engine: group effects sampled non-centred (z ~ N(0, I)) or "
+                   "centred around the fixed effects; auto: centred where every level's data "
+                   "are informative (see docs/engines.md)")
     m.add_argument("--rescor-by", metavar="COLUMN", default=None,
                    help="multivariate models: one residual covariance per level of COLUMN")
     m.add_argument("--reml", action="store_true",

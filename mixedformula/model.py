@@ -5,10 +5,17 @@
 >>> model.pymc_model                                                  # the emitted pm.Model
 >>> fit = model.fit(draws=1000, tune=1000, chains=4, seed=1, sampler="auto")
 
-Likelihood engines: ``"conditional"`` (any family; group effects sampled, non-centred) and
+Likelihood engines: ``"conditional"`` (any family; group effects sampled) and
 ``"marginal"`` (Gaussian; group effects integrated out and drawn exactly afterwards). The default
 ``"auto"`` takes the marginal engine wherever it applies and says in the summary header when it
 falls back to the conditional one, and why.
+
+``parametrization`` (conditional engine): ``"noncentred"`` samples z ~ N(0, I), u = chol z
+(brms); ``"centred"`` samples each level's coefficients around the fixed effects; ``"auto"``
+(default) centres a grouping block when every level's data are informative (approximate Fisher
+information per level, :func:`mixedformula.backends.pymc.build.choose_parametrization`) —
+non-Gaussian families only. The choice is in ``fit.info["parametrization"]`` and, when anything
+is centred, in the summary header.
 """
 
 from __future__ import annotations
@@ -50,7 +57,9 @@ class Model:
     def __init__(self, formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
                  priors=None, likelihood: str = "auto", link: str | None = None,
                  rescor: bool | None = None, rescor_by: str | None = None,
-                 na_action: str = "drop"):
+                 na_action: str = "drop", parametrization: str = "auto"):
+        from .backends.pymc.build import normalise_parametrization
+        self.parametrization = normalise_parametrization(parametrization)
         if likelihood not in LIKELIHOODS:
             raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                     f"not {likelihood!r}")
@@ -135,8 +144,16 @@ class Model:
             self.priors = PriorSet(self.prior_list)
             self._built = build_model(self.design, self.family, self.priors,
                                       likelihood=self.likelihood, rescor=self.rescor,
-                                      residual_by=self.residual_by, stats=self._stats)
+                                      residual_by=self.residual_by, stats=self._stats,
+                                      parametrization=getattr(self, "parametrization", "auto"))
         return self._built
+
+    def parametrization_choice(self) -> dict[str, str]:
+        """Grouping factor → ``"centred"``/``"noncentred"`` as built (empty for the marginal
+        engine, where the group effects are not sampled)."""
+        chosen = self.built.extras.get("parametrization") or {}
+        return {b.group if len([c for c in self.built.blocks if c.group == b.group]) == 1
+                else b.key: chosen[b.key][0] for b in self.built.blocks if b.key in chosen}
 
     @property
     def pymc_model(self):
@@ -216,9 +233,16 @@ class Model:
         from .backends.pymc.names import brms_posterior
         posterior = brms_posterior(idata.posterior, built, group_effects)
         idata = _replace_posterior(idata, posterior)
+        param = self.parametrization_choice()
+        engine_note = self.engine_note
+        centred = [g for g, c in param.items() if c == "centred"]
+        if centred:
+            engine_note = "; ".join(x for x in (engine_note, "group effects centred for "
+                                                + ", ".join(centred)) if x)
         info = {"sampler": sampler, "draws": draws,
                 "backend": backend if sampler == "nutpie" else None, "tune": tune, "chains": chains,
-                "seed": seed, "seconds": round(seconds, 3), "engine_note": self.engine_note,
+                "seed": seed, "seconds": round(seconds, 3), "engine_note": engine_note,
+                "parametrization": param,
                 "likelihood": self.likelihood, "formula": self.formula.text,
                 "family": self.family.name, "link": self.family.link,
                 "nobs": self.design.nobs, "target_accept": target_accept or 0.8,
@@ -283,13 +307,14 @@ def _replace_posterior(idata, posterior):
 
 def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
         link: str | None = None, rescor: bool | None = None, rescor_by: str | None = None,
-        na_action: str = "drop",
+        na_action: str = "drop", parametrization: str = "auto",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
         sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
         target_accept: float | None = None, sample_prior: str = "no", backend: str = "auto"):
     """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``."""
     model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
-                  rescor=rescor, rescor_by=rescor_by, na_action=na_action)
+                  rescor=rescor, rescor_by=rescor_by, na_action=na_action,
+                  parametrization=parametrization)
     return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                      progressbar=progressbar, cores=cores, target_accept=target_accept,
                      sample_prior=sample_prior, backend=backend)

@@ -514,7 +514,8 @@ def _conditional_built(model):
         return model.built
     return build_model(model.design, model.family, PriorSet(model.prior_list),
                        likelihood="conditional", rescor=model.rescor,
-                       residual_by=model.residual_by)
+                       residual_by=model.residual_by,
+                       parametrization=getattr(model, "parametrization", "auto"))
 
 
 def _check_proper(pm_model) -> None:
