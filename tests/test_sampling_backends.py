@@ -184,6 +184,25 @@ def test_corrupt_disk_cache_is_recompiled(dyestuff, disk_cache):
     assert path.stat().st_size > 1000                       # rewritten whole
 
 
+def test_disk_cache_is_bounded(dyestuff, disk_cache, monkeypatch):
+    """Pickles above DISK_CACHE_MAX_BYTES are not written; the directory keeps the
+    DISK_CACHE_MAX_FILES most recently used files."""
+    monkeypatch.setattr(sampling, "DISK_CACHE_MAX_BYTES", 10)
+    _fit(dyestuff, backend="c")
+    assert list(disk_cache.glob("*")) == []
+    monkeypatch.setattr(sampling, "DISK_CACHE_MAX_BYTES", 2**30)
+    monkeypatch.setattr(sampling, "DISK_CACHE_MAX_FILES", 1)
+    sampling.clear_cache()                                  # else served from memory
+    _fit(dyestuff, backend="c")
+    [first] = disk_cache.glob("*.pkl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mf.fit("Yield ~ 1 + (1 || Batch)", dyestuff, **{**KW, "backend": "c",
+                                                         "likelihood": "conditional"})
+    [second] = disk_cache.glob("*.pkl")
+    assert second != first and not list(disk_cache.glob("*.tmp"))
+
+
 def test_auto_takes_numba_from_the_disk_cache(dyestuff, disk_cache):
     sleep = mf.datasets.load("sleepstudy")
     model = mf.Model("Reaction ~ Days + (Days | Subject)", sleep)

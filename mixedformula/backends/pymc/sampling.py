@@ -225,9 +225,16 @@ def _load_functions(key):
             functions = pickle.loads(path.read_bytes())
         if not (isinstance(functions, tuple) and len(functions) == 5):
             raise ValueError("not a compiled-functions tuple")
+        path.touch()            # recently used: kept when the directory is pruned
         return functions
     except Exception:       # truncated, foreign or stale file: compile afresh and overwrite
         return None
+
+
+# Bounds: the conditional engine keeps its data in the graph, so a pickle grows with the rows;
+# big ones are not worth a disk round trip, and the directory keeps the most recent files only.
+DISK_CACHE_MAX_BYTES = 64 * 2**20
+DISK_CACHE_MAX_FILES = 200
 
 
 def _save_functions(key, functions) -> None:
@@ -237,15 +244,25 @@ def _save_functions(key, functions) -> None:
     path = _disk_path(key)
     if path is None:
         return
+    tmp = None
     try:
         blob = pickle.dumps(functions, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(blob) > DISK_CACHE_MAX_BYTES:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         os.replace(tmp, path)           # atomic: a reader sees the old file or the new one
+        tmp = None
+        files = sorted(path.parent.glob("*.pkl"), key=lambda f: f.stat().st_mtime)
+        for old in files[:-DISK_CACHE_MAX_FILES]:
+            old.unlink(missing_ok=True)
     except Exception:       # an unpicklable op or a read-only directory: just do not cache
         return
+    finally:
+        if tmp is not None:
+            pathlib.Path(tmp).unlink(missing_ok=True)
 
 
 def clear_cache() -> None:
@@ -322,9 +339,10 @@ def _op_token(op) -> tuple:
     props = getattr(op, "__props__", None)
     if props is None and isinstance(op, RNGConsumerOp):
         # PyMC's symbolic random variables (e.g. HalfStudentT, LKJCholeskyCov) have no
-        # properties.  Only their log-density terms (already in model.logp()) and their
-        # support points (the initial-point function is made per model) reach nutpie; the
-        # random-variable op itself is never compiled, so its class and text suffice.
+        # properties.  What reaches nutpie from them is their log-density terms (already in
+        # model.logp(), walked node by node) and their support points (cached per digest);
+        # both are fixed by the op's class (PyMC makes one class per distribution, the centred
+        # blocks one per size) and its inputs, which the digest covers.
         return cls + (str(op), str(getattr(op, "signature", "")))
     if props is None:
         return cls + (("id", id(op)),)
