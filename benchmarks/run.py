@@ -104,8 +104,7 @@ def run_one(case_id, tool, args, python) -> dict:
          "tune": args.tune, "chains": args.chains, "cores": args.cores, "seed": args.seed}
     cmd = [python, os.path.join(HERE, "worker.py"), json.dumps(a)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    if tool in ("mf", "mf_pymc", "mf_c", "mf_numba", "mf_noncentred", "mf_centred", "pymc",
-                "nutpie"):
+    if tool.startswith("mf") or tool in ("pymc", "nutpie"):
         env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
     res = {"case": case_id, "tool": tool, "draws": args.draws, "tune": args.tune,
            "chains": args.chains}

@@ -145,7 +145,7 @@ class Model:
             self._built = build_model(self.design, self.family, self.priors,
                                       likelihood=self.likelihood, rescor=self.rescor,
                                       residual_by=self.residual_by, stats=self._stats,
-                                      parametrization=getattr(self, "parametrization", "auto"))
+                                      parametrization=self.parametrization)
         return self._built
 
     def parametrization_choice(self) -> dict[str, str]:

@@ -515,7 +515,7 @@ def _conditional_built(model):
     return build_model(model.design, model.family, PriorSet(model.prior_list),
                        likelihood="conditional", rescor=model.rescor,
                        residual_by=model.residual_by,
-                       parametrization=getattr(model, "parametrization", "auto"))
+                       parametrization=model.parametrization)
 
 
 def _check_proper(pm_model) -> None:
