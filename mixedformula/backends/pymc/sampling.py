@@ -370,12 +370,14 @@ def _rebind(compiled, shape_info, model, shared: dict):
     would start from the old data's support points)."""
     from nutpie.compile_pymc import _prepare_dims_and_coords
 
-    known = compiled._shared_data
+    callbacks = not hasattr(compiled, "_shared_data")      # numba: c_callbacks.CallbackModel
+    known = compiled.values if callbacks else compiled._shared_data
     out = compiled.with_data(**{k: v for k, v in shared.items() if k in known})
     _, coords = _prepare_dims_and_coords(model, shape_info)
     changes = {"_coords": coords}
     if _priors_read_shared(model, shared):
-        changes["_make_initial_points"] = _jittered(_support_point(model, shape_info))
+        init = _jittered(_support_point(model, shape_info))
+        changes["initial_point_func" if callbacks else "_make_initial_points"] = init
     return dataclasses.replace(out, **changes)
 
 
@@ -409,20 +411,16 @@ def _jittered(x0: np.ndarray):
     return initial_point
 
 
-# -- compiling: PyTensor C or numba, called through nutpie's from_pyfunc ----------------------
+# -- compiling: PyTensor C (nutpie's from_pyfunc) or numba (C callbacks) ----------------------
 @dataclasses.dataclass(frozen=True)
 class _Functions:
-    """The compiled PyTensor functions of one model, called from nutpie's chain threads.
-
-    numba (``direct``): the graph is one jitted, re-entrant function of its inputs; every chain
-    calls it with its own argument tuple, so no copies are made.  C: each chain runs its own
-    ``Function.copy`` (the VM reuses buffers between calls, so two threads must never run one
-    Function)."""
+    """The C backend's compiled PyTensor functions, called from nutpie's chain threads through
+    ``from_pyfunc``: each chain runs its own ``Function.copy`` (the VM reuses buffers between
+    calls, so two threads must never run one Function)."""
     logp: object
     expand: object
     names: list
     shapes: list
-    direct: bool
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def _copy(self, fn):
@@ -433,39 +431,7 @@ class _Functions:
                  if getattr(inp, "implicit", False) and inp.variable.name}
         return f, slots
 
-    def _direct(self, fn, shared):
-        """The jitted function and its argument list with this chain's shared values bound;
-        the first argument (the point x) is filled in per call."""
-        names = [inp.variable.name if getattr(inp, "implicit", False) else None
-                 for inp in fn.maker.inputs]
-        cells = fn.vm.inputs            # the jitted function's arguments, in fgraph order
-        cell_of = {id(c): i for i, c in enumerate(cells)}
-        args = [c[0] for c in cells]
-        for name, cell in zip(names, fn.input_storage):
-            if name is not None and name in shared:
-                args[cell_of[id(cell.storage)]] = np.asarray(shared[name])
-        return fn.vm.jit_fn, args, cell_of[id(fn.input_storage[0].storage)]
-
-    def _direct_call(self, fn):
-        """``call(x, shared)``: the jitted function at x; binds ``shared`` on the first call."""
-        state = {}
-
-        def call(x, shared):
-            if not state:
-                state["fn"], state["args"], state["at"] = self._direct(fn, shared)
-            args = state["args"]
-            args[state["at"]] = x
-            return state["fn"](*args)
-        return call
-
     def make_logp(self):
-        if self.direct:
-            call = self._direct_call(self.logp)
-
-            def logp(x, **shared):
-                value, grad = call(x, shared)
-                return float(value), grad
-            return logp
         f, slots = self._copy(self.logp)
         vm, x_cell = f.vm, f.input_storage[0]
         out_logp, out_grad = f.output_storage
@@ -482,17 +448,6 @@ class _Functions:
 
     def make_expand(self, seed1, seed2, chain):
         names, shapes = self.names, self.shapes
-
-        def tidy(values):
-            return {n: np.asarray(v, dtype="float64", order="C").reshape(s)
-                    for n, v, s in zip(names, values, shapes)}
-
-        if self.direct:
-            call = self._direct_call(self.expand)
-
-            def expand(x, **shared):
-                return tidy(call(x, shared))
-            return expand
         f, slots = self._copy(self.expand)
         bound = [False]
 
@@ -500,7 +455,8 @@ class _Functions:
             if not bound[0]:
                 _bind(slots, shared)
                 bound[0] = True
-            return tidy(f(x))
+            return {n: np.asarray(v, dtype="float64", order="C").reshape(s)
+                    for n, v, s in zip(names, f(x), shapes)}
         return expand
 
 
@@ -534,9 +490,10 @@ def _compile_functions(model, backend: str):
 
 
 def _assemble(model, backend: str, functions, shared: dict):
-    """The nutpie model (``nutpie.compiled_pyfunc.from_pyfunc``) around compiled functions:
-    this model's initial points, coordinates and shared data (``shared`` overrides the values
-    the functions were compiled or pickled with)."""
+    """The nutpie model around compiled functions: this model's initial points, coordinates
+    and shared data (``shared`` overrides the values the functions were compiled or pickled
+    with).  numba: C callbacks (:mod:`.c_callbacks`), so the chains run without the GIL;
+    C: ``nutpie.compiled_pyfunc.from_pyfunc`` around per-chain copies of the functions."""
     from nutpie.compile_pymc import _prepare_dims_and_coords
     from nutpie.compiled_pyfunc import from_pyfunc
     from pytensor.compile.sharedvalue import SharedVariable
@@ -550,11 +507,14 @@ def _assemble(model, backend: str, functions, shared: dict):
         for v in fn.get_shared():
             if isinstance(v, SharedVariable) and v.name:
                 shared_data[v.name] = shared.get(v.name, v.get_value(borrow=True))
-    fns = _Functions(logp_fn, expand_fn, list(names), [tuple(s) for s in shapes],
-                     direct=backend != "c")
     dims, coords = _prepare_dims_and_coords(model, shape_info)
     # nutpie needs a size for every named dim; PyMC's automatic "<var>_dim_0" have none
     dims = {k: v for k, v in dims.items() if all(d in coords for d in v)}
+    if backend != "c":
+        from .c_callbacks import callback_model
+        return callback_model(logp_fn, expand_fn, n_dim, shape_info, shared_data,
+                              coords=coords, dims=dims, initial_point=_jittered(x0))
+    fns = _Functions(logp_fn, expand_fn, list(names), [tuple(s) for s in shapes])
     return from_pyfunc(ndim=n_dim, make_logp_fn=fns.make_logp, make_expand_fn=fns.make_expand,
                        make_initial_point_fn=_jittered(x0),
                        expanded_dtypes=[np.dtype("float64")] * len(names),
