@@ -220,6 +220,7 @@ def _cfunc(src: str, name: str, c_sig, target: _Target, dtypes: dict):
     """The trampoline compiled as a ``numba.cfunc``, cached in memory and in PyTensor's numba
     cache directory under a digest of its source and types (PyTensor's cache locator)."""
     import numba
+    import pytensor
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
     key = "mixedformula-" + hashlib.sha256(
         repr((src, str(target.restype), str(target.argtypes), str(c_sig),
@@ -234,8 +235,10 @@ def _cfunc(src: str, name: str, c_sig, target: _Target, dtypes: dict):
            "ARGTYPES": numba.types.TypeRef(target.argtypes), **dtypes}
     exec(compile(src, f"<mixedformula {name}>", "exec"), env)
     py_func = env[name]
-    CACHED_SRC_FUNCTIONS[py_func] = key
-    out = _COMPILED[key] = numba.cfunc(c_sig, cache=True)(py_func)
+    cache = bool(pytensor.config.numba__cache)      # the locator serves PyTensor's setting
+    if cache:
+        CACHED_SRC_FUNCTIONS[py_func] = key
+    out = _COMPILED[key] = numba.cfunc(c_sig, cache=cache)(py_func)
     return out
 
 
