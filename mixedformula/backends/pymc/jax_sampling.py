@@ -57,6 +57,9 @@ def sample_jax(model, sampler: str, draws: int, tune: int, chains: int, seed: in
     """
     check_available(sampler)
     import pymc as pm
+
+    from .marginal_block_op import register
+    register("jax")
     kwargs = {"chain_method": CHAIN_METHOD,
               "nuts_kwargs": {_DEPTH_KWARG[sampler]: MAX_TREE_DEPTH}}
     with model:

@@ -10,10 +10,11 @@ rᵀr = ‖y − Xβ‖²:
     −2 log p(y | β, G, σ) = N log(2πσ²) + 2 log|L| + (rᵀr − σ⁻² ‖L⁻¹ Λᵀ s‖²) / σ².
 
 One grouping factor (``stats.kind == "block"``): L is block diagonal, L_j L_jᵀ = T_jᵀA_jT_j/σ² + I,
-s_j = c_j − B_jβ, and the cost per log-density + gradient is O(J Q³), independent of N. For Q ≤ 4
-the J small Cholesky factors and triangular solves are unrolled into elementwise pytensor ops on
-length-J vectors (fast in the C and numba backends, plain gradients); larger Q uses batched
-``pt.linalg.cholesky`` / ``solve_triangular`` (Blockwise).
+s_j = c_j − B_jβ, and the cost per log-density + gradient is O(J Q³), independent of N.  It is
+one fused op with a hand-derived gradient (:mod:`.marginal_block_op`; numba, numpy and JAX
+implementations).  The first segment of the general case below is built from pytensor ops: for
+Q ≤ 4 the J small Cholesky factors and triangular solves are unrolled into elementwise ops on
+length-J vectors; larger Q uses batched ``pt.linalg.cholesky`` / ``solve_triangular``.
 
 Several factors (``"general"``: nested, crossed): the first segment (most columns J₁Q₁) is
 factored block-wise as above; the other r columns by a Schur complement,
@@ -273,6 +274,9 @@ def marginal_loglik(stats: MarginalStats, beta, T, sigma, data: dict | None = No
     for seg, t in zip(stats.segments, Ts3):
         if t.type.shape[-1] is not None and t.type.shape[-1] != seg.Q:
             raise ValueError(f"factor for {seg.group} must be {seg.Q}x{seg.Q}")
+    if stats.kind == "block":
+        from .marginal_block_op import block_loglik
+        return block_loglik(beta, Ts3[0], sigma, d)
     A = d["A"]
     s1 = d["ce"] - (d["B"] * dv[None, None, :]).sum(axis=-1) if p else d["ce"]
     fac = _BlockFactor(A, Ts3[0], sigma2, stats.segments[0].Q)
@@ -280,26 +284,26 @@ def marginal_loglik(stats: MarginalStats, beta, T, sigma, data: dict | None = No
     v1 = fac.solve(w1)
     quad = (v1 ** 2).sum()
     logdet = fac.logdet
-    if stats.kind == "general":
-        seg1 = stats.segments[0]
-        J1, Q1 = seg1.J, seg1.Q
-        r = stats.r
-        T1 = Ts3[0]
-        # K = Λ₂ᵀ C21 Λ₁ / σ²  (r, J1, Q1)
-        Y = _lambda_t_rows(stats, Ts3[1:], d["C21"]).reshape((r, J1, Q1))
-        K = sum(Y[:, :, a, None] * T1[None, :, a, :] for a in range(Q1)) / sigma2
-        L21 = fac.solve(K).reshape((r, J1 * Q1))
-        C22l = _lambda_t_rows(stats, Ts3[1:], d["C22"])                   # Λ₂ᵀ C22
-        M22 = _lambda_t_rows(stats, Ts3[1:], C22l.T) / sigma2             # Λ₂ᵀ C22 Λ₂ / σ²
-        M22 = M22 + pt.eye(r) - pt.dot(L21, L21.T)
-        M22 = 0.5 * (M22 + M22.T)
-        L22 = pt.linalg.cholesky(M22)
-        s2 = d["c2e"] - pt.dot(d["B2"], dv) if p else d["c2e"]
-        w2 = _lambda_t_vec(stats, Ts3[1:], s2)
-        v2 = pt.linalg.solve_triangular(L22, w2 - pt.dot(L21, v1.reshape((J1 * Q1,))),
-                                        lower=True)
-        quad = quad + (v2 ** 2).sum()
-        logdet = logdet + 2.0 * pt.log(pt.diagonal(L22)).sum()
+    # several grouping factors: Schur complement of the first segment's block factor
+    seg1 = stats.segments[0]
+    J1, Q1 = seg1.J, seg1.Q
+    r = stats.r
+    T1 = Ts3[0]
+    # K = Λ₂ᵀ C21 Λ₁ / σ²  (r, J1, Q1)
+    Y = _lambda_t_rows(stats, Ts3[1:], d["C21"]).reshape((r, J1, Q1))
+    K = sum(Y[:, :, a, None] * T1[None, :, a, :] for a in range(Q1)) / sigma2
+    L21 = fac.solve(K).reshape((r, J1 * Q1))
+    C22l = _lambda_t_rows(stats, Ts3[1:], d["C22"])                   # Λ₂ᵀ C22
+    M22 = _lambda_t_rows(stats, Ts3[1:], C22l.T) / sigma2             # Λ₂ᵀ C22 Λ₂ / σ²
+    M22 = M22 + pt.eye(r) - pt.dot(L21, L21.T)
+    M22 = 0.5 * (M22 + M22.T)
+    L22 = pt.linalg.cholesky(M22)
+    s2 = d["c2e"] - pt.dot(d["B2"], dv) if p else d["c2e"]
+    w2 = _lambda_t_vec(stats, Ts3[1:], s2)
+    v2 = pt.linalg.solve_triangular(L22, w2 - pt.dot(L21, v1.reshape((J1 * Q1,))),
+                                    lower=True)
+    quad = quad + (v2 ** 2).sum()
+    logdet = logdet + 2.0 * pt.log(pt.diagonal(L22)).sum()
     return -0.5 * (const + logdet + (rtr - quad / sigma2) / sigma2)
 
 

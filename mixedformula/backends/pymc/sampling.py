@@ -151,6 +151,9 @@ def compiled_model(model, backend: str = "c"):
     cache of compiled functions, else compiled (and written to the disk cache)."""
     key, shared = _structure(model)
     key = (backend, key)
+    if backend == "numba":
+        from .marginal_block_op import register
+        register("numba")
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
