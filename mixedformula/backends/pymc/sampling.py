@@ -2,19 +2,19 @@
 
 nutpie needs  x ↦ (log p(x), ∇ log p(x))  on the flat unconstrained vector x, and the
 "expand" map  x ↦ every traced variable (transforms undone, deterministics).  Both are built
-by nutpie's own ``_make_functions`` (same graph, same rewrites), compiled by PyTensor with one
-of two backends, and called from nutpie's chain threads through
-``nutpie.compiled_pyfunc.from_pyfunc``:
+by nutpie's own ``_make_functions`` (same graph, same rewrites) and compiled by PyTensor with
+one of two backends:
 
-* ``"numba"`` — PyTensor's NUMBA mode, the whole graph one jitted function compiled with
-  ``nogil=True`` (:mod:`.numba_linker`), so the chains run in parallel; each chain calls it
-  with its own arguments (no copies).  ~25 µs per sleepstudy evaluation.  PyTensor caches the
-  numba code on disk, but a new structure still takes 15–40 s to compile.  (nutpie's own
-  ``compile_pymc_model`` wraps the function in a numba C callback that is re-typed in every
-  process: 20–70 s per fit even with warm caches, so it is not used.)
-* ``"c"`` — PyTensor's C backend (``mode="FAST_RUN"``); compiled C ops are shared across
-  structures, so a new structure compiles in seconds, but each evaluation costs ~0.1–0.3 ms
-  of VM overhead with the GIL held.
+* ``"numba"`` — PyTensor's NUMBA mode, the whole graph one jitted function, handed to nutpie
+  as C function pointers (:mod:`.c_callbacks`): the chains call it from their own threads
+  without entering Python, in parallel.  ~10 µs per sleepstudy evaluation.  PyTensor caches
+  the numba code on disk, but a new structure still takes 15–40 s to compile.  (nutpie's own
+  ``compile_pymc_model`` builds its C callbacks by re-compiling the whole graph into them in
+  every process: 20–70 s per fit even with warm caches, so it is not used.)
+* ``"c"`` — PyTensor's C backend (``mode="FAST_RUN"``), called through
+  ``nutpie.compiled_pyfunc.from_pyfunc``; compiled C ops are shared across structures, so a
+  new structure compiles in seconds, but each evaluation costs ~0.1–0.3 ms of VM overhead
+  with the GIL held.
 
 ``backend="auto"`` picks by expected cost (:func:`choose_backend`): numba when this structure's
 numba functions are in the disk cache, else C while its predicted sampling time is short.
@@ -63,7 +63,7 @@ CACHE_SIZE = 16
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0}
-_FORMAT = 2          # bump when the pickled tuple changes
+_FORMAT = 3          # bump when the pickled tuple changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -476,7 +476,6 @@ def _compile_functions(model, backend: str):
 
     import pytensor
 
-    from .numba_linker import nogil_numba_mode
     # allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
     # reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
     # numba__fastmath=False: with fastmath, code loaded from PyTensor's numba cache and freshly
@@ -486,7 +485,7 @@ def _compile_functions(model, backend: str):
                                                                    numba__fastmath=False):
         warnings.simplefilter("ignore", UserWarning)
         n_dim, _, logp_fn, expand_fn, _, shape_info = _make_functions(
-            model, mode="FAST_RUN" if backend == "c" else nogil_numba_mode(),
+            model, mode="FAST_RUN" if backend == "c" else "NUMBA",
             compute_grad=True, join_expanded=False,
             pymc_initial_point_fn=lambda seed: {})      # ours: _support_point, _jittered
     return n_dim, logp_fn, expand_fn, shape_info, _support_point(model, shape_info)
