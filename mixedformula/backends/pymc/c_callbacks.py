@@ -36,7 +36,7 @@ import inspect
 
 import numpy as np
 
-__all__ = ["CallbackModel", "callback_model"]
+__all__ = ["CallbackModel", "JitFunction", "callback_model"]
 
 
 def _intrinsics():
@@ -104,45 +104,120 @@ class _Target:
         return out
 
 
-def _target(fn, values: dict) -> _Target:
-    """The jitted function of the PyTensor Function ``fn`` (NUMBA mode) with its data
-    arguments: shared variables named in ``values`` take those values, the others keep the
-    values they were compiled (or unpickled) with."""
-    import numba
-    names = [inp.variable.name if getattr(inp, "implicit", False) else None
-             for inp in fn.maker.inputs]
-    cells = fn.vm.inputs                    # the jitted function's arguments, in fgraph order
-    cell_of = {id(c): i for i, c in enumerate(cells)}
-    args = [c[0] for c in cells]
-    for name, cell in zip(names, fn.input_storage):
-        if name is not None and name in values:
-            args[cell_of[id(cell.storage)]] = values[name]
-    at = cell_of[id(fn.input_storage[0].storage)]
+@dataclasses.dataclass(frozen=True)
+class JitFunction:
+    """A PyTensor graph compiled to one numba function ``f(*args)``, as the trampolines call
+    it: per argument the shared variable's name (None for the point x, at ``at``, and for
+    unnamed inputs) and the value it was compiled with.
+
+    :meth:`spec` is what the disk cache keeps; :meth:`from_spec` gets the compiled function
+    back from PyTensor's numba cache without rebuilding the PyTensor Function (its graph
+    rewrites and the Python source of every op: ~0.3 s for sleepstudy)."""
+    jit: object
+    names: tuple
+    values: tuple
+    at: int
+
+    @classmethod
+    def from_function(cls, fn) -> "JitFunction":
+        """From a PyTensor Function compiled in NUMBA mode."""
+        cells = fn.vm.inputs                # the jitted function's arguments, in fgraph order
+        cell_of = {id(c): i for i, c in enumerate(cells)}
+        names = [None] * len(cells)
+        for inp, cell in zip(fn.maker.inputs, fn.input_storage):
+            if getattr(inp, "implicit", False) and inp.variable.name:
+                names[cell_of[id(cell.storage)]] = inp.variable.name
+        at = cell_of[id(fn.input_storage[0].storage)]
+        values = tuple(None if i == at else c[0] for i, c in enumerate(cells))
+        return cls(fn.vm.jit_fn, tuple(names), values, at)
+
+    def spec(self):
+        """(source, PyTensor cache key, names, values, at), or None when PyTensor did not
+        cache the function (then only the whole PyTensor Function can bring it back)."""
+        from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+        key = CACHED_SRC_FUNCTIONS.get(self.jit.py_func)
+        source = getattr(self.jit.py_func, "__source__", None)
+        if key is None or source is None:
+            return None
+        return (source, self.jit.py_func.__name__, key, self.names, self.values, self.at)
+
+    @classmethod
+    def from_spec(cls, spec) -> "JitFunction | None":
+        """The function of :meth:`spec` loaded from PyTensor's numba cache, or None when it
+        is not there (never compiled: the source only forwards to the graph's code, which a
+        cache entry holds and nothing else here provides)."""
+        import pytensor
+        from pytensor.link.numba.cache import compile_numba_function_src
+        from pytensor.link.numba.dispatch import basic
+        if not pytensor.config.numba__cache:
+            return None
+        source, name, key, names, values, at = spec
+        py_func = compile_numba_function_src(
+            source, name, global_env=vars(basic) | {"jitable_func": None}, cache_key=key)
+        jit = basic.numba_njit(py_func, final_function=True, cache=True)
+        out = cls(jit, tuple(names), tuple(values), at)
+        typed = _signature(out, _arguments(out, {}))
+        # what Dispatcher.compile does on a cache hit, without its fallback to compiling
+        # (which would fail here: the forwarded-to graph code exists only in the cache entry)
+        cres = jit._cache.load_overload(typed, jit.targetctx)
+        if cres is None:
+            return None
+        jit.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+        jit.add_overload(cres)
+        return out
+
+
+def _arguments(fn: JitFunction, values: dict) -> list:
+    """The data arguments of ``fn`` (None at the point x): shared variables named in
+    ``values`` take those values, the others the values ``fn`` was compiled with."""
+    args = [values.get(n, v) if n is not None else v for n, v in zip(fn.names, fn.values)]
     for i, a in enumerate(args):
-        if i == at:
+        if i == fn.at:
             args[i] = None
             continue
+        a = np.asarray(a) if np.isscalar(a) else a
         if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
             raise TypeError(f"argument {i} of the compiled function is a {type(a).__name__}, "
                             "not a numeric array")
         # writeable, aligned, C-contiguous: the argument types every overload is compiled
         # for here, so a structure compiled (or cached by numba) once is not compiled again
         args[i] = np.require(a, requirements=["C", "A", "W"])
-    jit = fn.vm.jit_fn
+    return args
+
+
+def _signature(fn: JitFunction, args: list) -> tuple:
+    """numba's argument types of ``fn`` for these arguments (x a float64 vector)."""
+    import numba
     # PyTensor's graph function is ``f(*args)``: numba types its arguments as one tuple
-    params = list(inspect.signature(jit.py_func).parameters.values())
+    params = list(inspect.signature(fn.jit.py_func).parameters.values())
     star = len(params) == 1 and params[0].kind is inspect.Parameter.VAR_POSITIONAL
     example = [np.zeros(1) if a is None else a for a in args]
-    typed = ((numba.typeof(tuple(example)),) if star
-             else tuple(numba.typeof(a) for a in example))
+    return ((numba.typeof(tuple(example)),) if star
+            else tuple(numba.typeof(a) for a in example))
+
+
+def _overload(fn: JitFunction, args: list):
+    """numba's compile result of ``fn`` for these argument types (loaded from numba's cache
+    or compiled when not yet in this process)."""
+    jit = fn.jit
+    typed = _signature(fn, args)
     cres = jit.overloads.get(typed)
     if cres is None:
         jit.compile(typed)          # from numba's cache when this structure was compiled
         cres = jit.overloads[typed]
+    return cres
+
+
+def _target(fn: JitFunction, values: dict) -> _Target:
+    """``fn`` with its data arguments bound (see :func:`_arguments`), as the trampoline
+    calls it: the address of its C wrapper and its numba types."""
+    import numba
+    args = _arguments(fn, values)
+    cres = _overload(fn, args)
     address = cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
     if not address:
         raise TypeError("the compiled function has no C wrapper")
-    return _Target(address, args, at, cres.signature.return_type,
+    return _Target(address, args, fn.at, cres.signature.return_type,
                    numba.types.Tuple(cres.signature.args))
 
 
@@ -242,11 +317,11 @@ def _cfunc(src: str, name: str, c_sig, target: _Target, dtypes: dict):
     return out
 
 
-def callback_model(logp_fn, expand_fn, n_dim: int, shape_info, values: dict, *, coords, dims,
-                   initial_point):
-    """A nutpie model calling ``logp_fn`` / ``expand_fn`` (PyTensor Functions compiled with the
-    NUMBA linker, the expand one returning the traced variables in ``shape_info`` order)
-    through C callbacks, with the shared variables named in ``values`` set to those values."""
+def callback_model(logp_fn: JitFunction, expand_fn: JitFunction, n_dim: int, shape_info,
+                   values: dict, *, coords, dims, initial_point):
+    """A nutpie model calling ``logp_fn`` / ``expand_fn`` (the expand one returning the traced
+    variables in ``shape_info`` order) through C callbacks, with the shared variables named in
+    ``values`` set to those values."""
     from numba import types
     logp = _target(logp_fn, values)
     expand = _target(expand_fn, values)

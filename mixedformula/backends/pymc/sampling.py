@@ -62,8 +62,8 @@ CACHE_SIZE = 16
 
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0}
-_FORMAT = 3          # bump when the pickled tuple changes
+CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0, "loaded_without_graph": 0}
+_FORMAT = 3          # bump when the pickled entry changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -218,18 +218,31 @@ def _disk_path(key):
 
 
 def _load_functions(key):
+    """The functions tuple of :func:`_compile_functions` from the disk cache, or None.  For
+    numba the compiled graph functions come straight from PyTensor's numba cache when it has
+    them (:meth:`.c_callbacks.JitFunction.from_spec`); otherwise, and for C, the pickled
+    PyTensor Functions are rebuilt (re-linked from PyTensor's C/numba caches)."""
     import pickle
     path = _disk_path(key)
     if path is None or not path.exists():
         return None
     import pytensor
     try:
-        with pytensor.config.change_flags(numba__fastmath=False):
-            functions = pickle.loads(path.read_bytes())
-        if not (isinstance(functions, tuple) and len(functions) == 5):
-            raise ValueError("not a compiled-functions tuple")
+        entry = pickle.loads(path.read_bytes())
+        if not (isinstance(entry, dict) and entry.get("format") == _FORMAT):
+            raise ValueError("not a compiled-functions entry")
+        head = (entry["n_dim"],)
+        tail = (entry["shape_info"], entry["x0"])
         path.touch()            # recently used: kept when the directory is pruned
-        return functions
+        if entry["jit"] is not None:
+            from .c_callbacks import JitFunction
+            fns = [JitFunction.from_spec(spec) for spec in entry["jit"]]
+            if all(f is not None for f in fns):
+                CACHE_STATS["loaded_without_graph"] += 1
+                return head + tuple(fns) + tail
+        with pytensor.config.change_flags(numba__fastmath=False):
+            logp_fn, expand_fn = pickle.loads(entry["functions"])
+        return head + (logp_fn, expand_fn) + tail
     except Exception:       # truncated, foreign or stale file: compile afresh and overwrite
         return None
 
@@ -249,7 +262,16 @@ def _save_functions(key, functions) -> None:
         return
     tmp = None
     try:
-        blob = pickle.dumps(functions, protocol=pickle.HIGHEST_PROTOCOL)
+        n_dim, logp_fn, expand_fn, shape_info, x0 = functions
+        jit = None
+        if key[0] == "numba":
+            from .c_callbacks import JitFunction
+            jit = tuple(JitFunction.from_function(f).spec() for f in (logp_fn, expand_fn))
+            jit = None if None in jit else jit
+        entry = {"format": _FORMAT, "n_dim": n_dim, "shape_info": shape_info, "x0": x0,
+                 "jit": jit, "functions": pickle.dumps((logp_fn, expand_fn),
+                                                       protocol=pickle.HIGHEST_PROTOCOL)}
+        blob = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if len(blob) > DISK_CACHE_MAX_BYTES:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -504,18 +526,20 @@ def _assemble(model, backend: str, functions, shared: dict):
     if _priors_read_shared(model, shared):
         x0 = _support_point(model, shape_info)
     names, _, shapes = shape_info
-    shared_data = {}
-    for fn in (logp_fn, expand_fn):
-        for v in fn.get_shared():
-            if isinstance(v, SharedVariable) and v.name:
-                shared_data[v.name] = shared.get(v.name, v.get_value(borrow=True))
     dims, coords = _prepare_dims_and_coords(model, shape_info)
     # nutpie needs a size for every named dim; PyMC's automatic "<var>_dim_0" have none
     dims = {k: v for k, v in dims.items() if all(d in coords for d in v)}
     if backend != "c":
-        from .c_callbacks import callback_model
+        from .c_callbacks import JitFunction, callback_model
+        logp_fn, expand_fn = (f if isinstance(f, JitFunction) else JitFunction.from_function(f)
+                              for f in (logp_fn, expand_fn))
+        shared_data = {n: shared.get(n, v) for f in (logp_fn, expand_fn)
+                       for n, v in zip(f.names, f.values) if n is not None}
         return callback_model(logp_fn, expand_fn, n_dim, shape_info, shared_data,
                               coords=coords, dims=dims, initial_point=_jittered(x0))
+    shared_data = {v.name: shared.get(v.name, v.get_value(borrow=True))
+                   for fn in (logp_fn, expand_fn) for v in fn.get_shared()
+                   if isinstance(v, SharedVariable) and v.name}
     fns = _Functions(logp_fn, expand_fn, list(names), [tuple(s) for s in shapes])
     return from_pyfunc(ndim=n_dim, make_logp_fn=fns.make_logp, make_expand_fn=fns.make_expand,
                        make_initial_point_fn=_jittered(x0),
