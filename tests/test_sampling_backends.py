@@ -162,6 +162,9 @@ def test_disk_cache_gives_the_draws_of_a_fresh_compile(dyestuff, other, backend,
     sampling.clear_cache()
     loaded_other = _fit(other, backend=backend)
     assert sampling.CACHE_STATS["loaded"] - before["loaded"] == 2
+    # numba: the graph functions came from PyTensor's numba cache, no PyTensor Function rebuilt
+    assert (sampling.CACHE_STATS["loaded_without_graph"] - before["loaded_without_graph"]
+            == (2 if backend == "numba" else 0))
     assert sampling.CACHE_STATS["compiled"] == before["compiled"]
     assert _same(_draws(first), _draws(again))
     sampling.clear_cache()
@@ -255,3 +258,20 @@ def test_initial_points_are_support_points_jittered(dyestuff):
     assert np.all(np.abs(a - x0) <= 1.0) and not np.allclose(a, x0)
     assert not np.array_equal(a, compiled._make_initial_points(8))
 
+
+
+def test_numba_functions_missing_from_numba_cache_come_from_the_pickle(dyestuff, disk_cache,
+                                                                       monkeypatch):
+    """When PyTensor's numba cache no longer holds the compiled graph (cleared, other machine),
+    the disk entry falls back to its pickled PyTensor Functions: same draws, nothing compiled
+    by us."""
+    from mixedformula.backends.pymc import c_callbacks
+    first = _fit(dyestuff, backend="numba")
+    sampling.clear_cache()
+    before = dict(sampling.CACHE_STATS)
+    monkeypatch.setattr(c_callbacks.JitFunction, "from_spec", classmethod(lambda cls, s: None))
+    again = _fit(dyestuff, backend="numba")
+    assert sampling.CACHE_STATS["loaded"] - before["loaded"] == 1
+    assert sampling.CACHE_STATS["loaded_without_graph"] == before["loaded_without_graph"]
+    assert sampling.CACHE_STATS["compiled"] == before["compiled"]
+    assert _same(_draws(first), _draws(again))
