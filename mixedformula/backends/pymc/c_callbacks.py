@@ -370,6 +370,11 @@ def _model_class():
         shapes' ranks and dtypes; other sizes are fine, the trampolines read the shapes)."""
         values: dict = dataclasses.field(default_factory=dict)
 
+        @property
+        def _shared_data(self) -> dict:
+            """Shared variable name → value, as ``from_pyfunc`` models have it."""
+            return self.values
+
         def with_data(self, **updates):
             unknown = set(updates) - set(self.values)
             if unknown:

@@ -395,14 +395,15 @@ def _rebind(compiled, shape_info, model, shared: dict):
     would start from the old data's support points)."""
     from nutpie.compile_pymc import _prepare_dims_and_coords
 
-    callbacks = not hasattr(compiled, "_shared_data")      # numba: c_callbacks.CallbackModel
-    known = compiled.values if callbacks else compiled._shared_data
+    known = compiled._shared_data
     out = compiled.with_data(**{k: v for k, v in shared.items() if k in known})
     _, coords = _prepare_dims_and_coords(model, shape_info)
     changes = {"_coords": coords}
     if _priors_read_shared(model, shared):
         init = _jittered(_support_point(model, shape_info))
-        changes["initial_point_func" if callbacks else "_make_initial_points"] = init
+        # numba (c_callbacks.CallbackModel) and from_pyfunc models name the field differently
+        changes["initial_point_func" if hasattr(compiled, "initial_point_func")
+                else "_make_initial_points"] = init
     return dataclasses.replace(out, **changes)
 
 
