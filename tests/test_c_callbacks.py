@@ -138,3 +138,29 @@ def test_sampling_through_callbacks_matches_the_c_backend():
         pa, pb = a.idata.posterior[[v]], b.idata.posterior[[v]]
         se = np.hypot(float(az.mcse(pa)[v]), float(az.mcse(pb)[v]))
         assert abs(float(pa[v].mean()) - float(pb[v].mean())) < 5 * se
+
+
+# numba's C wrapper prints the exception through Python's "unraisable" hook
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_exception_in_the_graph_is_a_failed_evaluation_not_a_crash():
+    """numba's C wrapper reports an exception raised inside the graph (here an assertion) and
+    returns empty arrays; the trampoline turns that into nutpie's error code 1."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.raise_op import Assert
+
+    from mixedformula.backends.pymc.c_callbacks import JitFunction, callback_model
+    x = pt.dvector("x")
+    checked = Assert("x[0] must be below 10")(x, pt.lt(x[0], 10.0))
+    logp = -0.5 * (checked ** 2).sum()
+    fn = pytensor.function([x], [logp, pytensor.grad(logp, x)], mode="NUMBA")
+    ex = pytensor.function([x], [x], mode="NUMBA")
+    compiled = callback_model(JitFunction.from_function(fn), JitFunction.from_function(ex), 3,
+                              (["x"], [slice(0, 3)], [(3,)]), {}, coords={}, dims={},
+                              initial_point=lambda seed: np.zeros(3))
+    rc, value, grad = _logp(compiled, np.array([1.0, 2.0, 3.0]))
+    assert rc == 0 and value == pytest.approx(-7.0) and np.allclose(grad, [-1, -2, -3])
+    rc, _, _ = _logp(compiled, np.array([20.0, 2.0, 3.0]))
+    assert rc == 1
+    rc, out = _expand(compiled, np.array([4.0, 5.0, 6.0]))
+    assert rc == 0 and np.allclose(out, [4, 5, 6])
