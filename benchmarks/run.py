@@ -1,7 +1,7 @@
 """Benchmarks of mixedformula against bambi and hand-written PyMC (issue 7).
 
     python benchmarks/run.py [--quick] [--cases 1,2,3] [--tools mf,pymc,nutpie,bambi]
-                             [--timeout 600] [--bambi-python /tmp/bambi-venv/bin/python]
+                             [--timeout 600] [--bambi-python PYTHON]
 
 Every (case, tool) pair runs as a fresh process (``worker.py``) so that imports, graph
 building, compilation (with whatever is in the on-disk pytensor/numba cache) and sampling are
@@ -12,19 +12,24 @@ with the worker's own ``ru_maxrss`` as a cross-check. Results go to
 ``benchmarks/results/<stamp>.json`` (git-ignored) and, as a markdown table, into
 ``benchmarks/README.md`` between the RESULTS markers (``--no-readme`` to skip).
 
-bambi lives in its own virtual environment so it cannot change the project's pinned versions::
+Recommended: run everything from one clean environment made from the project's own files,
+as a user installs it (bambi 0.17.2 and psutil come with the ``bench`` extra, and no test
+extras such as dask, which xarray imports when it is present)::
 
-    python -m venv /tmp/bambi-venv
-    /tmp/bambi-venv/bin/pip install bambi==0.17.2 nutpie "matplotlib==3.10.9"
+    python -m venv /tmp/mf-venv && /tmp/mf-venv/bin/pip install ".[bench]"
+    /tmp/mf-venv/bin/python benchmarks/run.py
 
-(matplotlib 3.11 breaks ``arviz_plots``'s import, so pin it to the main environment's version.)
-``formulae`` (bambi's formula parser, case 5) comes with it.
+Every tool then runs with that interpreter (mixedformula from this checkout, via PYTHONPATH).
+Without bambi in the running environment, ``--bambi-python`` defaults to
+``/tmp/bambi-venv/bin/python`` if it exists. ``formulae`` (bambi's formula parser, case 5)
+comes with bambi.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib.util
 import json
 import os
 import signal
@@ -41,7 +46,10 @@ from cases import CASES, expand  # noqa: E402
 RESULTS = os.path.join(HERE, "results")
 DATA = os.path.join(RESULTS, "data")
 README = os.path.join(HERE, "README.md")
-DEFAULT_BAMBI = "/tmp/bambi-venv/bin/python"
+# bambi runs in the same environment as everything else when it is installed there
+# (`pip install ".[bench]"`, the recommended setup); else in a separate venv
+DEFAULT_BAMBI = (sys.executable if importlib.util.find_spec("bambi") is not None
+                 else "/tmp/bambi-venv/bin/python")
 TOOLS = ["mf", "pymc", "nutpie", "bambi"]
 TOOL_LABEL = {"mf": "mixedformula (defaults)", "mf_pymc": "mixedformula, sampler=\"pymc\"",
               "mf_c": "mixedformula, backend=\"c\"", "mf_numba": "mixedformula, backend=\"numba\"",
