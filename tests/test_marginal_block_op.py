@@ -122,3 +122,11 @@ def test_second_derivative_is_refused():
     beta = inputs[0]
     with pytest.raises(Exception, match="second derivatives"):
         pytensor.grad(outputs[1].sum(), beta)
+
+
+def test_degenerate_sigma_gives_non_finite_values_not_an_exception():
+    """σ = 0 (an underflowed draw) must give a non-finite log density, which NUTS rejects,
+    not a ZeroDivisionError: nutpie aborts the whole run on an exception."""
+    args = list(_inputs(2, 2))
+    value, g_beta, g_T, g_sigma = mbo.kernel()(*args[:2], 0.0, *args[3:])
+    assert not np.isfinite(value)

@@ -112,7 +112,10 @@ def kernel():
     global _KERNEL
     if _KERNEL is None:
         import numba
-        _KERNEL = numba.njit(nogil=True, fastmath=False, cache=True)(_kernel)
+        # error_model="numpy": σ → 0 gives inf/nan like the elementwise graph, which NUTS
+        # rejects; numba's default raises ZeroDivisionError (nutpie aborts the run on it)
+        _KERNEL = numba.njit(nogil=True, fastmath=False, cache=True,
+                             error_model="numpy")(_kernel)
     return _KERNEL
 
 
