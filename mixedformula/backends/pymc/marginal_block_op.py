@@ -144,7 +144,6 @@ def _kernel(beta, T, sigma, XtX, beta_ols, ete, A, B, ce, N):
     aKa_sum = 0.0
     s = np.empty(Q)
     w = np.empty(Q)
-    y = np.empty(Q)
     a = np.empty(Q)
     Ta = np.empty(Q)
     ATa = np.empty(Q)
@@ -188,23 +187,7 @@ def _kernel(beta, T, sigma, XtX, beta_ols, ete, A, B, ce, N):
                     acc -= L[r, k] * L[c, k]
                 L[r, c] = acc * inv_diag[c]
         logdet += math.log(det)        # |M| = Π L_cc²
-        # w = Tᵀ s; a = M⁻¹ w
-        for r in range(Q):
-            acc = 0.0
-            for k in range(Q):
-                acc += t[k, r] * s[k]
-            w[r] = acc
-        for r in range(Q):
-            acc = w[r]
-            for k in range(r):
-                acc -= L[r, k] * y[k]
-            y[r] = acc * inv_diag[r]
-        for r in range(Q - 1, -1, -1):
-            acc = y[r]
-            for k in range(r + 1, Q):
-                acc -= L[k, r] * a[k]
-            a[r] = acc * inv_diag[r]
-        # M⁻¹, column by column
+        # M⁻¹ column by column (L⁻¹ then L⁻ᵀ); w = Tᵀ s; a = M⁻¹ w
         for c in range(Q):
             for r in range(Q):
                 acc = 1.0 if r == c else 0.0
@@ -216,6 +199,16 @@ def _kernel(beta, T, sigma, XtX, beta_ols, ete, A, B, ce, N):
                 for k in range(r + 1, Q):
                     acc -= L[k, r] * Minv[k, c]
                 Minv[r, c] = acc * inv_diag[r]
+        for r in range(Q):
+            acc = 0.0
+            for k in range(Q):
+                acc += t[k, r] * s[k]
+            w[r] = acc
+        for r in range(Q):
+            acc = 0.0
+            for k in range(Q):
+                acc += Minv[r, k] * w[k]
+            a[r] = acc
         q = 0.0
         for r in range(Q):
             q += w[r] * a[r]
