@@ -259,7 +259,15 @@ def _register_numba():
         def marginal_block(beta, T, sigma, XtX, beta_ols, ete, A, B, ce, N):
             return compiled(beta, T, sigma[()], XtX, beta_ols, ete, A, B, ce, N)
         from pytensor.link.numba.dispatch.basic import numba_njit
-        return numba_njit(marginal_block), 1       # 1: version of the kernel in the cache key
+        # PyTensor's numba cache keeps this op's code (and every graph linking it) under the
+        # op's key: the kernel's source is part of it, so an edited kernel is never stale
+        return numba_njit(marginal_block), _kernel_version()
+
+
+def _kernel_version() -> int:
+    import hashlib
+    import inspect
+    return int(hashlib.sha256(inspect.getsource(_kernel).encode()).hexdigest()[:15], 16)
 
 
 def _register_jax():
