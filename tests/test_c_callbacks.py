@@ -164,3 +164,12 @@ def test_an_exception_in_the_graph_is_a_failed_evaluation_not_a_crash():
     assert rc == 1
     rc, out = _expand(compiled, np.array([4.0, 5.0, 6.0]))
     assert rc == 0 and np.allclose(out, [4, 5, 6])
+    # the same in the expand function: nutpie's expand error code -2, nothing written
+    ex_checked = pytensor.function([x], [checked], mode="NUMBA")
+    compiled = callback_model(JitFunction.from_function(fn), JitFunction.from_function(ex_checked),
+                              3, (["x"], [slice(0, 3)], [(3,)]), {}, coords={}, dims={},
+                              initial_point=lambda seed: np.zeros(3))
+    rc, out = _expand(compiled, np.array([20.0, 5.0, 6.0]))
+    assert rc == -2 and np.all(out == 0)
+    rc, out = _expand(compiled, np.array([4.0, 5.0, 6.0]))
+    assert rc == 0 and np.allclose(out, [4, 5, 6])

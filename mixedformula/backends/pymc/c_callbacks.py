@@ -269,8 +269,10 @@ def _logp_source(n_dim: int, n_ud: int, target: _Target) -> tuple[str, dict]:
 def _expand_source(n_dim: int, n_ud: int, offset: int, target: _Target,
                    sizes: list[int]) -> tuple[str, dict]:
     lines, names, dtypes = _unpack_lines(target, offset)
-    writes, start = [], 0
+    checks, writes, start = [], [], 0
     for k, size in enumerate(sizes):
+        # empty arrays: the wrapper raised (nutpie's own callback returns -2 then)
+        checks += [f"    if res[{k}].size != {size}:", "        return -2"]
         writes.append(f"    out[{start}:{start + size}] = res[{k}].ravel()")
         start += size
     src = "\n".join([
@@ -282,6 +284,7 @@ def _expand_source(n_dim: int, n_ud: int, offset: int, target: _Target,
         f"    out = numba.carray(out_, ({start},))",
         *lines,
         f"    res = call_address(ud[{offset}], ({', '.join(names)},), RESTYPE, ARGTYPES)",
+        *checks,
         *writes,
         "    return 0",
     ]) + "\n"
