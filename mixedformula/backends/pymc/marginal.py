@@ -11,8 +11,8 @@ rᵀr = ‖y − Xβ‖²:
 
 One grouping factor (``stats.kind == "block"``): L is block diagonal, L_j L_jᵀ = T_jᵀA_jT_j/σ² + I,
 s_j = c_j − B_jβ, and the cost per log-density + gradient is O(J Q³), independent of N.  It is
-one fused op with a hand-derived gradient (:mod:`.marginal_block_op`; numba, numpy and JAX
-implementations).  The first segment of the general case below is built from pytensor ops: for
+one fused op with a hand-derived gradient (:mod:`.marginal_block_op`: a numba kernel, also
+behind its ``perform``, and a JAX version).  The first segment of the general case below is built from pytensor ops: for
 Q ≤ 4 the J small Cholesky factors and triangular solves are unrolled into elementwise ops on
 length-J vectors; larger Q uses batched ``pt.linalg.cholesky`` / ``solve_triangular``.
 

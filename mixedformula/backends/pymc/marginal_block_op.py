@@ -31,6 +31,7 @@ checks all three against an independent numpy implementation.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytensor.tensor as pt
@@ -81,9 +82,9 @@ class MarginalBlockLogp(Op):
             return [grad_not_implemented(self, i, v, "second derivatives of the marginal "
                                          "log-likelihood are not implemented")
                     for i, v in enumerate(inputs[:3])] + [DisconnectedType()() for _ in DATA]
-        _, d_beta, d_T, d_sigma = self(*inputs)
         if isinstance(g.type, DisconnectedType):
             return [DisconnectedType()() for _ in inputs]
+        _, d_beta, d_T, d_sigma = self(*inputs)
         return [g * d_beta, g * d_T, g * d_sigma] + [DisconnectedType()() for _ in DATA]
 
 
@@ -93,7 +94,6 @@ marginal_block_logp = MarginalBlockLogp()
 def block_loglik(beta, T3, sigma, data: dict):
     """log p(y | β, T, σ) for one grouping factor: ``T3`` (1 or J, Q, Q), ``data`` the
     statistics as tensors (:func:`.marginal.stats_tensors`)."""
-    import sys
     # a JAX compile of this graph (PyMC's JAX samplers, get_jaxified_logp) needs the op
     # registered; JAX is imported by then in any session that will compile to it
     if "jax" in sys.modules:
