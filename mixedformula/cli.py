@@ -273,7 +273,8 @@ def _cmd_fit(args) -> int:
         except ImportError:
             raise CLIError("--reml needs mixedformula.reml, which this installation does not "
                            "have yet") from None
-        if args.family not in ("gaussian", "normal") or args.link not in (None, "identity"):
+        from .families import get_family
+        if not get_family(args.family, args.link).linear_gaussian:
             raise CLIError("--reml/--ml fit Gaussian models with identity link only")
         print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
         return 0

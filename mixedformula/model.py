@@ -39,7 +39,7 @@ LIKELIHOODS = ("auto", "conditional", "marginal")
 
 def marginal_applies(design: Design, family: Family) -> tuple[bool, str]:
     """Whether the marginal engine can fit this model, and if not, why not."""
-    if not family.gaussian or family.link != "identity":
+    if not family.linear_gaussian:
         return False, (f"family {family.name} ({family.link} link) is not Gaussian with "
                        "identity link")
     if not design.terms:
@@ -101,7 +101,7 @@ class Model:
         hint = ("; the conditional engine needs the rows in memory: pass data.compute() "
                 "(a pandas DataFrame)")
         why = None
-        if not self.family.gaussian or self.family.link != "identity":
+        if not self.family.linear_gaussian:
             why = (f"family {self.family.name} ({self.family.link} link) is not Gaussian "
                    "with identity link")
         elif likelihood == "conditional":

@@ -2,14 +2,14 @@
 
 Defaults follow brms (``get_prior``):
 
-* ``Intercept`` (of the centred predictors): ``student_t(3, median(y), s)`` for an identity link,
-  ``student_t(3, 0, 2.5)`` otherwise (log link: location ``log(median(y))``);
+* ``Intercept`` (of the centred predictors): ``student_t(3, round(median(g(y)), 1), s)``;
 * ``sd`` and ``sigma``: ``student_t(3, 0, s)``, half (lower bound 0);
 * ``cor`` and ``rescor``: ``lkj(1)``; ``b``: flat; ``nu``: ``gamma(2, 0.1)`` with lower bound 1;
   ``shape``: ``gamma(0.01, 0.01)``;
 
-where ``s = max(2.5, mad(y))`` (R's mad: 1.4826 × median absolute deviation) for an identity
-link and 2.5 otherwise, both rounded to one decimal as brms prints them.
+where ``s = max(2.5, round(mad(g(y)), 1))`` for links g among identity, log, inverse, sqrt (zeros
+replaced by 0.1 for log and inverse), location 0 and s = 2.5 for the others: brms'
+``def_scale_prior``, computed by each family (:mod:`mixedformula.families.base`).
 
 Prior strings are parsed here (never evaluated): ``name(number, ...)`` with a name from
 :data:`DISTRIBUTIONS`.
@@ -34,6 +34,7 @@ DISTRIBUTIONS = {
     "weibull": (2, True), "double_exponential": (2, False),
 }
 CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor")
+_UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0}
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*$")
 
@@ -105,37 +106,6 @@ def prior(spec: str, class_: str = "b", coef: str = "", group: str = "", resp: s
     if dist in ("lkj", "lkj_corr_cholesky"):
         dist = "lkj"
     return Prior(dist, args, class_, coef or "", group or "", resp or "", dpar or "")
-
-
-def _mad(y: np.ndarray) -> float:
-    med = np.median(y)
-    return float(1.4826 * np.median(np.abs(y - med)))
-
-
-def _round1(x: float) -> float:
-    return float(np.round(x, 1))
-
-
-def default_scale(y: np.ndarray, link: str, centre: tuple[float, float] | None = None) -> float:
-    """brms' default scale max(2.5, MAD(y)) rounded to 0.1 (identity link), else 2.5.
-
-    ``centre = (median, MAD)`` of y, when y is not in memory (Dask statistics), replaces y."""
-    mad = centre[1] if centre is not None else (_mad(y) if link == "identity" else 0.0)
-    return _round1(max(2.5, mad)) if link == "identity" else 2.5
-
-
-def default_intercept(y: np.ndarray, link: str,
-                      centre: tuple[float, float] | None = None) -> Prior:
-    """brms' default Intercept prior student_t(3, median(y), scale); ``centre`` as above."""
-    if link == "identity":
-        med = centre[0] if centre is not None else float(np.median(y))
-        return Prior("student_t", (3.0, _round1(med), default_scale(y, link, centre)),
-                     "Intercept")
-    if link == "log":
-        med = centre[0] if centre is not None else float(np.median(y))
-        return Prior("student_t", (3.0, _round1(np.log(med)) if med > 0 else 0.0, 2.5),
-                     "Intercept")
-    return Prior("student_t", (3.0, 0.0, 2.5), "Intercept")
 
 
 @dataclass
@@ -278,7 +248,7 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None):
         return pm.Flat.dist(**kw)
     else:
         raise PriorError(f"prior {dist!r} cannot be used here")
-    positive_support = DISTRIBUTIONS[dist][1] or dist == "beta"
+    positive_support = DISTRIBUTIONS[dist][1] or dist in _UNIT_SUPPORT
     if lower is not None and not (positive_support and lower <= 0.0):
         return pm.Truncated.dist(base, lower=lower)
     return base

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .design import as_pandas, design_matrices
 from .errors import DataError
-from .families import get_family, inverse_link_numpy
+from .families import get_family
 from .formula import parse
 
 
@@ -88,36 +88,18 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
         R = sig[:, None] * omega * sig[None, :]
         y = eta + rng.multivariate_normal(np.zeros(r), R, size=n, method="cholesky")
     else:
-        mu = inverse_link_numpy(fam.link)(eta[:, 0])
-        y = _draw(fam.name, mu, params, design.trials, rng)[:, None]
+        mu = fam.inverse_link(eta[:, 0])
+        y = _draw(fam, mu, params, design.trials, rng)[:, None]
     for k, text in enumerate(spec.responses):
         df[text.strip("`")] = y[:, k]
     df.attrs["true_ranef"] = true_ranef
     return df
 
 
-def _draw(family: str, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:
-    if family == "gaussian":
-        return rng.normal(mu, _get(params, "sigma"))
-    if family == "student":
-        return mu + _get(params, "sigma") * rng.standard_t(_get(params, "nu"), size=mu.shape)
-    if family == "lognormal":
-        return np.exp(rng.normal(mu, _get(params, "sigma")))
-    if family == "bernoulli":
-        return (rng.random(mu.shape) < mu).astype(float)
-    if family == "binomial":
-        if trials is None:
-            raise DataError("simulate: binomial needs y | trials(n) in the formula")
-        return rng.binomial(trials.astype(int), mu).astype(float)
-    if family == "poisson":
-        return rng.poisson(mu).astype(float)
-    if family == "negbinomial":
-        shape = _get(params, "shape")
-        return rng.poisson(rng.gamma(shape, mu / shape)).astype(float)
-    if family == "gamma":
-        shape = _get(params, "shape")
-        return rng.gamma(shape, mu / shape)
-    raise DataError(f"simulate: family {family!r} is not supported")
+def _draw(fam, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:
+    if fam.uses_trials and trials is None:
+        raise DataError(f"simulate: {fam.name} needs y | trials(n) in the formula")
+    return fam.rvs(mu, {d: _get(params, d) for d in fam.dpars}, rng, trials)
 
 
 # --------------------------------------------------------------------------- InstEval-shaped data

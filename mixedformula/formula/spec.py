@@ -27,6 +27,7 @@ from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String
 from .validate import _CONSTANTS, check_name, count_terms, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
+GR_DISTS = ("gaussian",)    # gr(dist = ...): the distribution of group effects (brms)
 
 
 @dataclass(frozen=True)
@@ -448,7 +449,7 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
             else:
                 raise FormulaError("gr(id = ...) takes a name", text, v.start, v.end)
         elif arg.key == "dist":
-            if not (isinstance(v, String) and v.value == "gaussian"):
+            if not (isinstance(v, String) and v.value in GR_DISTS):
                 raise FormulaError("only gr(dist = \"gaussian\") is supported", text, v.start,
                                    v.end)
         elif arg.key == "cov":

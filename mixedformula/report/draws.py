@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..families import inverse_link_numpy
 
 
 def draw_indices(posterior, max_draws: int, seed: int = 0) -> np.ndarray:
@@ -127,41 +126,31 @@ def residual_sd_rows(fit, k: int, idx: np.ndarray) -> np.ndarray | None:
 
 def replicate(fit, idx: np.ndarray, seed: int = 0) -> tuple[np.ndarray | None, str]:
     """Replicated responses y_rep (S, n, r) and a note ('' if all fine)."""
+    from ..errors import FamilyError
     design = fit.design
     eta = linear_predictor(fit, idx)
     rng = np.random.default_rng(seed)
     fam = fit.family
-    name = str(getattr(fam, "name", "gaussian"))
-    link = str(getattr(fam, "link", "identity"))
-    mu = inverse_link_numpy(link)(eta)
+    if not hasattr(fam, "rvs"):
+        return None, f"replicated data are not implemented for family {fam.name!r}"
+    mu = fam.inverse_link(eta)
     post = fit.posterior
     mv = len(design.response_names) > 1
     out = np.empty_like(eta)
+    trials = None if design.trials is None else \
+        np.asarray(design.trials, dtype=float).reshape(-1)[None, :]
     for k, resp in enumerate(design.response_names):
-        m = mu[:, :, k]
-        if name in ("gaussian", "student", "lognormal"):
-            sig = residual_sd_rows(fit, k, idx)
-            if sig is None:
-                return None, ("the residual sd varies by a grouping column that is not stored "
-                              "with this fit, so replicated data cannot be drawn")
-            if name == "gaussian":
-                out[:, :, k] = m + sig * rng.standard_normal(m.shape)
-            elif name == "student":
-                nu = _dpar(post, "nu", resp, mv, idx)[:, None]
-                out[:, :, k] = m + sig * rng.standard_t(nu, size=m.shape)
+        params = {}
+        for d in fam.dpars:
+            if d == "sigma":
+                params[d] = residual_sd_rows(fit, k, idx)
+                if params[d] is None:
+                    return None, ("the residual sd varies by a grouping column that is not "
+                                  "stored with this fit, so replicated data cannot be drawn")
             else:
-                out[:, :, k] = np.exp(m + sig * rng.standard_normal(m.shape))
-        elif name == "bernoulli":
-            out[:, :, k] = rng.random(m.shape) < m
-        elif name == "binomial":
-            trials = np.asarray(design.trials, dtype=float).reshape(-1)
-            out[:, :, k] = rng.binomial(trials.astype(np.int64)[None, :], np.clip(m, 0, 1))
-        elif name == "poisson":
-            out[:, :, k] = rng.poisson(np.clip(m, 0, 1e12))
-        elif name in ("negbinomial", "gamma"):
-            shape = _dpar(post, "shape", resp, mv, idx)[:, None]
-            lam = rng.gamma(shape, np.clip(m, 1e-300, None) / shape)
-            out[:, :, k] = rng.poisson(lam) if name == "negbinomial" else lam
-        else:
-            return None, f"replicated data are not implemented for family {name!r}"
+                params[d] = _dpar(post, d, resp, mv, idx)[:, None]
+        try:
+            out[:, :, k] = fam.rvs(mu[:, :, k], params, rng, trials)
+        except FamilyError as e:
+            return None, str(e)
     return out, ""

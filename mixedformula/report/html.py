@@ -292,11 +292,9 @@ def _figures(fit, summary, vc) -> list[str]:
         if yrep is None:
             out.append(f"<p class='note'>Posterior predictive check skipped: {_e(why)}.</p>")
         else:
-            fam = str(getattr(fit.family, "name", ""))
             fig = plots.ppc_density(np.asarray(fit.design.y, dtype=float), yrep,
                                     list(fit.design.response_names),
-                                    discrete=fam in ("bernoulli", "binomial", "poisson",
-                                                     "negbinomial"))
+                                    discrete=bool(getattr(fit.family, "discrete", False)))
             out.append(figure_html(fig, "Posterior predictive check: the observed distribution "
                                    "(black) should look like a typical replicated one (blue), "
                                    "y_rep = Xβ + Zu + noise from the posterior.",

@@ -35,6 +35,8 @@ from ..errors import MixedFormulaError
 FORMAT = "mixedformula-fit"
 VERSION = 1
 GROUP = "mixedformula"
+#: stored data columns: the kind of a pandas Categorical column
+CATEGORICAL_KIND = "categorical"
 
 
 # -- JSON-safe metadata ----------------------------------------------------------------------
@@ -95,7 +97,7 @@ def _frame_to_dataset(df: pd.DataFrame) -> xr.Dataset:
         if isinstance(col.dtype, pd.CategoricalDtype):
             cats = _jsonable(list(col.cat.categories))
             values = col.cat.codes.to_numpy(dtype=np.int64)
-            attrs.update(kind="categorical", categories=json.dumps(cats),
+            attrs.update(kind=CATEGORICAL_KIND, categories=json.dumps(cats),
                          ordered=int(bool(col.cat.ordered)))
         elif pd.api.types.is_bool_dtype(col):
             values = col.to_numpy(dtype=np.int8)
@@ -130,7 +132,7 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
         a = da.attrs
         values = da.values
         kind = a.get("kind")
-        if kind == "categorical":
+        if kind == CATEGORICAL_KIND:
             cats = json.loads(a["categories"])
             col = pd.Series(pd.Categorical.from_codes(values.astype(np.int64), categories=cats,
                                                       ordered=bool(int(a.get("ordered", 0)))))
@@ -141,17 +143,17 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
         else:
             col = pd.Series([str(x) for x in values], dtype=object)
         try:
-            col = col.astype(a["pandas_dtype"]) if kind != "categorical" else col
+            col = col.astype(a["pandas_dtype"]) if kind != CATEGORICAL_KIND else col
         except (TypeError, ValueError):
             pass
-        cols[a["name"]] = col.to_numpy() if kind != "categorical" else col.values
+        cols[a["name"]] = col.to_numpy() if kind != CATEGORICAL_KIND else col.values
     index = ds["row"].values
     if ds.attrs.get("row_kind") == "string":
         index = pd.Index([str(x) for x in index], dtype=object)
     df = pd.DataFrame(cols, index=index)
     for v in names:   # restore pandas dtypes lost by to_numpy (str, Int64, ...)
         a = ds[v].attrs
-        if a.get("kind") != "categorical" and str(df[a["name"]].dtype) != a["pandas_dtype"]:
+        if a.get("kind") != CATEGORICAL_KIND and str(df[a["name"]].dtype) != a["pandas_dtype"]:
             try:
                 df[a["name"]] = df[a["name"]].astype(a["pandas_dtype"])
             except (TypeError, ValueError):

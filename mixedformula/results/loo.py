@@ -55,25 +55,11 @@ LIKELIHOODS = ("conditional", "marginal")
 
 # --------------------------------------------------------------------------- pointwise (obs)
 
-def _log_softplus_parts(eta):
-    """log p and log(1−p) for p = logistic(η), stable."""
-    return -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
-
-
-def _log_p(link: str, eta):
-    if link == "logit":
-        return _log_softplus_parts(eta)
-    from ..families import inverse_link_numpy
-    p = np.clip(inverse_link_numpy(link)(eta), 1e-300, 1 - 1e-16)
-    return np.log(p), np.log1p(-p)
-
-
 def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     """log p(y_i | θ⁽ˢ⁾) per draw and observation (S, n), conditional on u (see module doc).
 
     Multivariate models: one term per row (the joint density of the row's responses).
     """
-    from scipy.special import gammaln
     design = fit.design
     if design is None or design.y is None:
         raise MixedFormulaError("the pointwise log-likelihood needs the fitted data")
@@ -85,7 +71,7 @@ def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     for a in range(0, S_all, step):
         idx = np.arange(a, min(S_all, a + step))
         eta = linear_predictor(fit, design, None, "sample", idx)
-        out[idx] = _loglik_rows(fit, eta, design, idx, gammaln)
+        out[idx] = _loglik_rows(fit, eta, design, idx)
     return out
 
 
@@ -99,7 +85,7 @@ def _mvnormal_rows(y, eta, sig, cor):
     return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
 
 
-def _loglik_rows(fit, eta, design, idx, gammaln):
+def _loglik_rows(fit, eta, design, idx):
     fam = fit.family
     y = np.asarray(design.y, dtype=float)
     S, n, r = eta.shape
@@ -122,42 +108,13 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
                                           cor[:, rows][:, :, ks][..., ks])
         return out
     yv = y[:, 0][None, :]
-    e = eta[..., 0]
-    name, link = fam.name, fam.link
-    from ..families import inverse_link_numpy
-    if name in ("gaussian", "student", "lognormal"):
-        sigma = _sigma_rows(fit, None, tags, idx, n)
-        mu = inverse_link_numpy(link)(e)
-        if name == "gaussian":
-            z = (yv - mu) / sigma
-            return -0.5 * z ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
-        if name == "lognormal":
-            z = (np.log(yv) - mu) / sigma
-            return -0.5 * z ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi) - np.log(yv)
-        nu = _flat(post, "nu", idx)[:, None]
-        z = (yv - mu) / sigma
-        return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
-                - np.log(sigma) - (nu + 1) / 2 * np.log1p(z ** 2 / nu))
-    if name == "bernoulli":
-        lp, lq = _log_p(link, e)
-        return np.where(yv > 0.5, lp, lq)
-    if name == "binomial":
-        t = _trials(fit, design, None)[None, :]
-        lp, lq = _log_p(link, e)
-        lc = gammaln(t + 1) - gammaln(yv + 1) - gammaln(t - yv + 1)
-        return lc + np.where(yv > 0, yv * lp, 0.0) + np.where(t - yv > 0, (t - yv) * lq, 0.0)
-    mu = inverse_link_numpy(link)(e)
-    if name == "poisson":
-        return np.where(yv > 0, yv * np.log(mu), 0.0) - mu - gammaln(yv + 1)
-    if name == "negbinomial":
-        a = _flat(post, "shape", idx)[:, None]
-        return (gammaln(yv + a) - gammaln(a) - gammaln(yv + 1)
-                + a * (np.log(a) - np.log(a + mu)) + yv * (np.log(mu) - np.log(a + mu)))
-    if name == "gamma":
-        a = _flat(post, "shape", idx)[:, None]
-        b = a / mu
-        return a * np.log(b) - gammaln(a) + (a - 1) * np.log(yv) - b * yv
-    raise MixedFormulaError(f"no log-likelihood for family {name!r}")  # pragma: no cover
+    params = {}
+    for d in fam.dpars:
+        params[d] = _sigma_rows(fit, None, tags, idx, n) if d == "sigma" \
+            else _flat(post, d, idx)[:, None]
+    trials = _trials(fit, design, None)
+    return fam.logpdf(yv, eta[..., 0], params,
+                      trials=None if trials is None else trials[None, :])
 
 
 # --------------------------------------------------------------------------- marginal (group)
@@ -179,7 +136,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     """
     d = fit.design
     fam = fit.family
-    if fam.name != "gaussian" or fam.link != "identity" or len(d.response_names) != 1:
+    if not fam.linear_gaussian or len(d.response_names) != 1:
         raise MixedFormulaError("the marginal (group) likelihood is available for univariate "
                                 "Gaussian models with identity link")
     if _residual_tags(fit, d, None) is not None:

@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, MixedFormulaError
-from ..families import inverse_link_numpy
 
 KINDS = ("epred", "linpred", "response")
 NEW_GROUPS = ("sample", "error", "zero")
@@ -362,16 +361,23 @@ def _trials(fit, design, newdata) -> np.ndarray | None:
     return np.asarray(mm, dtype=float)[:, 0]
 
 
+def _family_params(fit, names, tags, idx, n) -> dict:
+    """The family's further parameters per draw (and row for sigma), broadcasting to (S, n)."""
+    post = fit.idata.posterior
+    return {d: _sigma_rows(fit, None, tags, idx, n) if d == "sigma"
+            else _flat(post, d, idx)[:, None] for d in names}
+
+
 def expected_value(fit, eta: np.ndarray, design, newdata, idx) -> np.ndarray:
     """E[y | η, θ] per draw (S, n, r) in brms' posterior_epred convention."""
     fam = fit.family
-    mu = inverse_link_numpy(fam.link)(eta)
-    if fam.name == "lognormal":
-        sig = _sigma_rows(fit, None, _residual_tags(fit, design, newdata), idx, eta.shape[1])
-        return np.exp(mu + 0.5 * sig[..., None] ** 2)
-    if fam.name == "binomial":
-        return mu * _trials(fit, design, newdata)[None, :, None]
-    return mu
+    mu = fam.inverse_link(eta)
+    if not fam.mean_dpars and not fam.uses_trials:
+        return mu
+    params = {k: v[..., None] for k, v in _family_params(
+        fit, fam.mean_dpars, _residual_tags(fit, design, newdata), idx, eta.shape[1]).items()}
+    trials = _trials(fit, design, newdata) if fam.uses_trials else None
+    return fam.mean(mu, params, None if trials is None else trials[None, :, None])
 
 
 def draw_response(fit, eta: np.ndarray, design, newdata, idx, rng) -> np.ndarray:
@@ -386,32 +392,10 @@ def draw_response(fit, eta: np.ndarray, design, newdata, idx, rng) -> np.ndarray
         L = _psd_factor(cor)
         z = rng.standard_normal((S, n, r))
         return eta + sig * np.einsum("snab,snb->sna", L, z)
-    mu = inverse_link_numpy(fam.link)(eta[..., 0])
-    name = fam.name
-    if "sigma" in fam.dpars:
-        sigma = _sigma_rows(fit, None, tags, idx, n)
-    if name == "gaussian":
-        y = rng.normal(mu, sigma)
-    elif name == "student":
-        nu = _flat(post, "nu", idx)[:, None]
-        y = mu + sigma * rng.standard_t(np.broadcast_to(nu, mu.shape))
-    elif name == "lognormal":
-        y = np.exp(rng.normal(mu, sigma))
-    elif name == "bernoulli":
-        y = (rng.random(mu.shape) < mu).astype(float)
-    elif name == "binomial":
-        y = rng.binomial(_trials(fit, design, newdata).astype(np.int64)[None, :],
-                         np.clip(mu, 0, 1)).astype(float)
-    elif name == "poisson":
-        y = rng.poisson(mu).astype(float)
-    elif name == "negbinomial":
-        shape = _flat(post, "shape", idx)[:, None]
-        y = rng.poisson(rng.gamma(np.broadcast_to(shape, mu.shape), mu / shape)).astype(float)
-    elif name == "gamma":
-        shape = _flat(post, "shape", idx)[:, None]
-        y = rng.gamma(np.broadcast_to(shape, mu.shape), mu / shape)
-    else:  # pragma: no cover - families are checked in get_family
-        raise MixedFormulaError(f"family {name!r} has no response draws")
+    mu = fam.inverse_link(eta[..., 0])
+    params = _family_params(fit, fam.dpars, tags, idx, n)
+    trials = _trials(fit, design, newdata) if fam.uses_trials else None
+    y = fam.rvs(mu, params, rng, None if trials is None else trials[None, :])
     return y[..., None]
 
 

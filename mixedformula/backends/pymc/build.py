@@ -33,8 +33,8 @@ import numpy as np
 
 from ...design import Design
 from ...errors import FamilyError
-from ...families import Family, inverse_link_tensor
-from ...priors import Prior, PriorSet, default_intercept, default_scale, pymc_dist, pymc_rv
+from ...families import Family
+from ...priors import Prior, PriorSet, pymc_dist, pymc_rv
 from .structure import Block, build_blocks
 
 
@@ -78,27 +78,6 @@ def normalise_parametrization(value: str) -> str:
     return v
 
 
-def _working_weights(family: Family, y: np.ndarray, trials) -> np.ndarray | None:
-    """GLM working weights at the intercept-only fit (the Fisher information per row about the
-    linear predictor), or None for families the rule does not cover."""
-    from scipy.stats import norm
-    if family.name in ("bernoulli", "binomial"):
-        n = np.ones_like(y) if trials is None else np.asarray(trials, dtype=float)
-        p = float(np.clip(np.sum(y) / max(np.sum(n), 1.0), 1e-3, 1 - 1e-3))
-        if family.link == "logit":
-            w = p * (1 - p)
-        elif family.link == "probit":
-            w = norm.pdf(norm.ppf(p)) ** 2 / (p * (1 - p))
-        elif family.link == "cloglog":
-            w = ((1 - p) * np.log1p(-p)) ** 2 / (p * (1 - p))
-        else:
-            return None
-        return n * w
-    if family.name == "poisson" and family.link == "log":
-        return np.full(len(y), max(float(np.mean(y)), 1e-3))
-    return None
-
-
 def level_information(design: Design, family: Family, b: Block) -> np.ndarray | None:
     """Approximate Fisher information about each group coefficient of each level, (J, Q):
     ``I_jc = Σ_{i in level j} w_i X[i, c]²`` with the working weights at the intercept-only
@@ -107,8 +86,8 @@ def level_information(design: Design, family: Family, b: Block) -> np.ndarray | 
     for part in b.parts:
         t = design.terms[part.term]
         rows = design.rows(part.response)
-        w = _working_weights(family, design.y[rows, part.response],
-                             None if design.trials is None else design.trials[rows])
+        w = family.working_weights(design.y[rows, part.response],
+                                   None if design.trials is None else design.trials[rows])
         if w is None:
             return None
         full = np.zeros(design.y.shape[0])
@@ -199,9 +178,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
                 eta_k = pt.dot(Xc, b_vec)
             if has_int:
-                p_int = priors.resolve("Intercept", default_intercept(
-                    y[rows, k], family.link, design.response_centre(k)),
-                                       resp=rname)
+                p_int = priors.resolve("Intercept", family.default_intercept(
+                    y[rows, k], design.response_centre(k)), resp=rname)
                 icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
                 eta_k = eta_k + icpt
                 beta_orig = [icpt - (pt.dot(means, b_vec) if others else 0.0)]
@@ -218,14 +196,16 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             etas.append(eta_k)
 
         # ---- covariance blocks
-        scale = {k: default_scale(y[design.rows(k), k], family.link, design.response_centre(k))
+        scale = {k: family.default_sd_scale(y[design.rows(k), k], design.response_centre(k))
                  for k in range(r)}
         chols = {}
         for b in blocks:
             chols[b.key] = _block_covariance(b, priors, scale, resp, multivariate)
 
         # ---- distributional parameters
-        dpars = _dpars(family, priors, scale, resp, multivariate, rescor, residual_by)
+        dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
+                                        for k in range(r)], resp, multivariate, rescor,
+                       residual_by)
 
         if likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
@@ -410,17 +390,18 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
     return pt.stack(sds)
 
 
-def _dpars(family: Family, priors: PriorSet, scale: dict, resp: list[str], multivariate: bool,
+def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivariate: bool,
            rescor: bool, residual_by: ResidualBy | None) -> dict:
     """sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
-    with ``residual_by`` one of these per level), nu, shape."""
+    with ``residual_by`` one of these per level), nu, shape; default priors from the family
+    (``ys``: per response (y, centre) for brms' data-based defaults)."""
     import pymc as pm
     import pytensor.tensor as pt
     out: dict = {}
     r = len(resp)
     levels = residual_by.levels if residual_by is not None else [None]
     if "sigma" in family.dpars:
-        rows = [priors.resolve("sigma", Prior("student_t", (3.0, 0.0, scale[k]), "sigma"),
+        rows = [priors.resolve("sigma", family.default_prior("sigma", *ys[k]),
                                resp=resp[k] if multivariate else "") for k in range(r)]
         if multivariate and rescor:
             eta = priors.resolve("rescor", Prior("lkj", (1.0,), "rescor")).prior.args[0]
@@ -448,11 +429,11 @@ def _dpars(family: Family, priors: PriorSet, scale: dict, resp: list[str], multi
                                        lower=0.0, shape=len(levels)))
             out["sigma"] = sig                          # per response: (H,)
     if "nu" in family.dpars:
-        out["nu"] = pymc_rv("nu", [priors.resolve("nu", Prior("gamma", (2.0, 0.1), "nu"))
-                                   .prior], lower=1.0)
+        out["nu"] = pymc_rv("nu", [priors.resolve("nu", family.default_prior("nu")).prior],
+                            lower=1.0)
     if "shape" in family.dpars:
-        out["shape"] = pymc_rv("shape", [priors.resolve(
-            "shape", Prior("gamma", (0.01, 0.01), "shape")).prior], lower=0.0)
+        out["shape"] = pymc_rv("shape", [priors.resolve("shape", family.default_prior("shape"))
+                                         .prior], lower=0.0)
     return out
 
 
@@ -515,61 +496,8 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
         return
     eta = etas[0]
     obs = y[:, 0]
-    name = family.name
-    sigma = None
+    params = {k: dpars[k] for k in family.dpars if k != "sigma"}
     if "sigma" in dpars:
-        sigma = dpars["sigma"][0][0] if residual_by is None else dpars["sigma"][0][codes]
-    if name == "gaussian":
-        mu = inverse_link_tensor(family.link, eta)
-        pm.Normal("y", mu=mu, sigma=sigma, observed=obs, dims="obs")
-    elif name == "student":
-        mu = inverse_link_tensor(family.link, eta)
-        pm.StudentT("y", nu=dpars["nu"], mu=mu, sigma=sigma, observed=obs, dims="obs")
-    elif name == "lognormal":
-        pm.LogNormal("y", mu=inverse_link_tensor(family.link, eta), sigma=sigma,
-                     observed=obs, dims="obs")
-    elif name == "bernoulli":
-        if family.link == "logit":
-            _logit_binomial("y", eta, obs, None)
-        else:
-            pm.Bernoulli("y", p=inverse_link_tensor(family.link, eta), observed=obs, dims="obs")
-    elif name == "binomial":
-        if family.link == "logit":
-            _logit_binomial("y", eta, obs, trials)
-        else:
-            pm.Binomial("y", n=trials, p=inverse_link_tensor(family.link, eta), observed=obs,
-                        dims="obs")
-    elif name == "poisson":
-        pm.Poisson("y", mu=inverse_link_tensor(family.link, eta), observed=obs, dims="obs")
-    elif name == "negbinomial":
-        pm.NegativeBinomial("y", mu=inverse_link_tensor(family.link, eta),
-                            alpha=dpars["shape"], observed=obs, dims="obs")
-    elif name == "gamma":
-        mu = inverse_link_tensor(family.link, eta)
-        pm.Gamma("y", alpha=dpars["shape"], beta=dpars["shape"] / mu, observed=obs, dims="obs")
-    else:  # pragma: no cover - families are checked in get_family
-        raise FamilyError(f"family {name!r} has no likelihood")
-
-
-def _logit_binomial(name, eta, obs, trials):
-    """y ~ Binomial(n, logit⁻¹(η)) with the lean log-density y·η − n·softplus(η) + log C(n, y).
-
-    Hand-written because ``pm.Bernoulli(logit_p=η)``'s graph cost 4.3× more per gradient
-    (2.5 ms vs 0.58 ms at 20 000 rows, benchmarks/README.md); the value is the same.
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-    from scipy.special import gammaln
-    n = np.ones_like(obs) if trials is None else np.asarray(trials, dtype=float)
-    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-    const = None if not np.any(log_choose) else log_choose
-
-    def logp(value, eta_):
-        out = value * eta_ - n * pt.softplus(eta_)
-        return out if const is None else out + const
-
-    def random(eta_, rng=None, size=None):
-        p = 1.0 / (1.0 + np.exp(-np.asarray(eta_)))
-        return rng.binomial(n.astype(np.int64), p, size=size).astype(float)
-
-    return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims="obs")
+        params["sigma"] = dpars["sigma"][0][0] if residual_by is None \
+            else dpars["sigma"][0][codes]
+    family.pymc_likelihood("y", eta, params, obs, trials, dims="obs")

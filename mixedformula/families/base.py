@@ -1,0 +1,260 @@
+r"""The :class:`Family` interface every response family implements, and brms' default-prior rule.
+
+A family is one object with one link for μ (``family.link``); everything that depends on which
+family it is lives in its module (``families/<name>.py``), never in a switch on the name:
+
+* numpy: ``logpdf(y, eta, params, trials)`` (log space, from η, stable for extreme η),
+  ``rvs(mu, params, rng, trials)``, ``mean(mu, params, trials)``, ``variance(mu, params, trials)``
+  (response scale, μ = g⁻¹(η)); ``params`` maps the family's further parameters (``dpars``:
+  sigma, nu, shape) to arrays that broadcast against μ;
+* links: ``inverse_link`` / ``inverse_link_tensor`` / ``link_fn`` (:mod:`.links`);
+* ``working_weights(y, trials)``: GLM working weights at the intercept-only fit (the Fisher
+  information per row about η), or None where the family has no rule;
+* ``check_response(y, trials, response)``: FamilyError before sampling when y cannot come from
+  the family;
+* priors: ``default_intercept``, ``default_sd_scale``, ``default_prior(dpar)`` (brms' defaults);
+* PyMC: ``pymc_likelihood(name, eta, params, observed, trials, dims)`` adds the observed
+  variable to the current model.
+
+brms' default-prior rule (``def_scale_prior`` in brms' R/priors.R, brms 2.22): with the link g of
+the parameter (``log`` for families with brms' "logscale" special, i.e. lognormal) and g one of
+identity, log, inverse, sqrt: y' = y with zeros replaced by 0.1 for log and inverse,
+``scale = max(2.5, round(mad(g(y')), 1))`` and, for the Intercept (not centred at 0),
+``location = round(median(g(y')), 1)``, each kept only when finite; any other link (logit,
+probit, cloglog) gives ``student_t(3, 0, 2.5)``. The link is μ's for the Intercept and the group
+sds; for sigma (not itself predicted) it is the identity (log for lognormal). ``round`` is R's
+(:func:`r_round`), ``mad`` R's (1.4826 × median absolute deviation).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import FamilyError
+from ..priors import Prior
+from .links import Link, get_link
+
+#: links for which brms computes the default location/scale from the response (R/priors.R)
+DATA_LINKS = ("identity", "log", "inverse", "sqrt")
+
+
+def r_round(x: float, digits: int = 1) -> float:
+    """R's ``round(x, digits)`` (R ≥ 4.0.0, src/nmath/fround.c): of the two neighbours
+    floor(x·10ᵈ)/10ᵈ and ceil(x·10ᵈ)/10ᵈ the one closer to x in double arithmetic, a tie to
+    the even last digit (``round(0.15, 1)`` = 0.1, ``round(2.45, 1)`` = 2.5, as R gives)."""
+    x = float(x)
+    if not math.isfinite(x) or x == 0.0:
+        return x
+    sgn = 1.0
+    if x < 0:
+        sgn, x = -1.0, -x
+    if math.log10(x) + digits > 15:
+        return sgn * x
+    p10 = 10.0 ** digits
+    x10 = p10 * x
+    i10 = math.floor(x10)
+    xd, xu = i10 / p10, math.ceil(x10) / p10
+    du, dd = xu - x, x - xd
+    return sgn * (xu if (du < dd or (du == dd and i10 % 2 == 1)) else xd)
+
+
+def r_mad(x: np.ndarray) -> float:
+    """R's ``mad``: 1.4826 × median |x − median(x)| (NaN if any x is NaN)."""
+    x = np.asarray(x, dtype=float)
+    med = np.median(x)
+    return float(1.4826 * np.median(np.abs(x - med)))
+
+
+def brms_scale_prior(y, link: str, centre: tuple[float, float] | None = None,
+                     location: bool = False) -> tuple[float, float]:
+    """(location, scale) of brms' default ``student_t(3, location, scale)`` (module docstring).
+
+    ``location=False`` gives location 0 (sd and sigma priors). ``centre = (median, MAD)`` of y,
+    when y is not in memory (Dask statistics), replaces y for the identity link."""
+    loc, scale = 0.0, 2.5
+    if link not in DATA_LINKS:
+        return loc, scale
+    if centre is not None and link == "identity":
+        med, mad = float(centre[0]), float(centre[1])
+    else:
+        y = np.asarray(y, dtype=float).reshape(-1)
+        if y.size == 0:
+            return loc, scale
+        if link in ("log", "inverse"):
+            y = np.where(y == 0, y + 0.1, y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yl = get_link(link).fn(y)
+        med, mad = float(np.median(yl)), r_mad(yl)
+    s = r_round(mad, 1)
+    if math.isfinite(s):
+        scale = max(scale, s)
+    if location:
+        m = r_round(med, 1)
+        if math.isfinite(m):
+            loc = m
+    return loc, scale
+
+
+class Family:
+    """A response family with one link for μ; subclasses set the class attributes and
+    implement the numpy and PyMC methods (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    default_link: ClassVar[str] = "identity"
+    allowed_links: ClassVar[tuple[str, ...]] = ()
+    dpars: ClassVar[tuple[str, ...]] = ()          # further parameters besides mu
+    aliases: ClassVar[tuple[str, ...]] = ()
+    discrete: ClassVar[bool] = False              # integer response (ppc plots, checks)
+    uses_trials: ClassVar[bool] = False           # y | trials(n)
+    logscale: ClassVar[bool] = False              # brms' "logscale" special (lognormal)
+    mean_dpars: ClassVar[tuple[str, ...]] = ()    # dpars that ``mean`` needs
+    #: where μ must lie (the mean of Poisson, negbinomial, gamma is positive)
+    mu_domain: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
+
+    def __init__(self, link: str | None = None):
+        link = self.default_link if link is None else link
+        if link not in self.allowed_links:
+            raise FamilyError(f"link {link!r} is not available for family {self.name!r} "
+                              f"(allowed: {', '.join(self.allowed_links)})")
+        self._link = link
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def link(self) -> str:
+        return self._link
+
+    @property
+    def links(self) -> dict[str, str]:
+        return {"mu": self._link}
+
+    @property
+    def link_obj(self) -> Link:
+        return get_link(self._link)
+
+    @property
+    def gaussian(self) -> bool:
+        """The response is Normal given η (any link)."""
+        return False
+
+    @property
+    def linear_gaussian(self) -> bool:
+        """y ~ N(η, σ²): Gaussian with identity link (the marginal engine and REML apply)."""
+        return self.gaussian and self._link == "identity"
+
+    def with_link(self, link: str | None) -> "Family":
+        return self if link is None or link == self._link else type(self)(link)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Family) and (self.name, self.link) == (other.name, other.link)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.link))
+
+    def __repr__(self) -> str:
+        return f"Family(name={self.name!r}, link={self.link!r}, dpars={self.dpars!r})"
+
+    # ------------------------------------------------------------------ links
+    def inverse_link(self, eta):
+        """μ = g⁻¹(η), numpy."""
+        return self.link_obj.inverse(eta)
+
+    def inverse_link_tensor(self, eta):
+        """μ = g⁻¹(η), PyTensor."""
+        return self.link_obj.inverse_tensor(eta)
+
+    def link_fn(self, mu):
+        """η = g(μ), numpy."""
+        return self.link_obj.fn(mu)
+
+    @property
+    def link_can_leave_domain(self) -> bool:
+        """Whether g⁻¹ maps some real η outside the family's μ domain (Poisson with identity
+        link: η < 0; gamma with inverse link: η < 0)."""
+        lo, hi = self.link_obj.mu_range
+        dlo, dhi = self.mu_domain
+        return lo < dlo or hi > dhi
+
+    def check_mean(self, mu) -> np.ndarray:
+        """μ as an array; FamilyError naming the count when some μ lie outside the family's
+        domain (e.g. a negative Poisson mean from the identity link)."""
+        mu = np.asarray(mu, dtype=float)
+        lo, hi = self.mu_domain
+        bad = ~((mu >= lo) & (mu <= hi))
+        if bad.any():
+            raise FamilyError(
+                f"family {self.name!r} with link {self.link!r}: {int(bad.sum())} of {bad.size} "
+                f"values of the mean g⁻¹(η) lie outside [{lo:g}, {hi:g}] (e.g. {mu[bad][0]!r}); "
+                "responses cannot be drawn there (the link does not keep the mean in range: "
+                f"use link={self.default_link!r} or priors that keep η inside)")
+        return mu
+
+    # ------------------------------------------------------------------ numpy
+    def logpdf(self, y, eta, params: dict | None = None, trials=None) -> np.ndarray:
+        """log p(y | η, params), elementwise (broadcasting)."""
+        raise NotImplementedError
+
+    def rvs(self, mu, params: dict | None, rng: np.random.Generator, trials=None) -> np.ndarray:
+        """One draw of y per element of μ."""
+        raise NotImplementedError
+
+    def mean(self, mu, params: dict | None = None, trials=None):
+        """E[y | μ, params] (brms' posterior_epred)."""
+        return mu
+
+    def variance(self, mu, params: dict | None = None, trials=None):
+        """Var[y | μ, params]."""
+        raise NotImplementedError
+
+    def working_weights(self, y: np.ndarray, trials) -> np.ndarray | None:
+        """GLM working weights at the intercept-only fit, or None (no rule: non-centred)."""
+        return None
+
+    def _check_y(self, y: np.ndarray, trials, fail) -> None:
+        """Family-specific checks of y; ``fail(what, bad_mask)`` raises."""
+
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None, response: str) -> None:
+        """Raise FamilyError, before any sampling, when y cannot come from this family."""
+        y = np.asarray(y, dtype=float)
+        name = self.name
+
+        def fail(what: str, bad: np.ndarray) -> None:
+            idx = np.nonzero(bad)[0]
+            raise FamilyError(f"family {name!r} needs {what}; response {response!r} has "
+                              f"{len(idx)} value(s) that are not (first at row {idx[0]}: "
+                              f"{y[idx[0]]!r})")
+
+        if trials is not None and not self.uses_trials:
+            raise FamilyError(f"trials() only goes with family 'binomial', not {name!r}")
+        self._check_y(y, trials, fail)
+
+    # ------------------------------------------------------------------ priors
+    def default_intercept(self, y, centre: tuple[float, float] | None = None) -> Prior:
+        """brms' default Intercept prior ``student_t(3, location, scale)`` (module docstring)."""
+        link = "log" if self.logscale else self._link
+        loc, scale = brms_scale_prior(y, link, centre, location=True)
+        return Prior("student_t", (3.0, loc, scale), "Intercept")
+
+    def default_sd_scale(self, y, centre: tuple[float, float] | None = None) -> float:
+        """Scale of brms' default sd prior ``student_t(3, 0, scale)`` (μ's link)."""
+        link = "log" if self.logscale else self._link
+        return brms_scale_prior(y, link, centre)[1]
+
+    def default_prior(self, dpar: str, y=None, centre=None) -> Prior:
+        """brms' default prior of a further parameter (sigma, nu, shape)."""
+        if dpar == "sigma":
+            link = "log" if self.logscale else "identity"
+            return Prior("student_t", (3.0, 0.0, brms_scale_prior(y, link, centre)[1]), "sigma")
+        if dpar == "nu":
+            return Prior("gamma", (2.0, 0.1), "nu")
+        if dpar == "shape":
+            return Prior("gamma", (0.01, 0.01), "shape")
+        raise FamilyError(f"family {self.name!r} has no parameter {dpar!r}")
+
+    # ------------------------------------------------------------------ PyMC
+    def pymc_likelihood(self, name: str, eta, params: dict, observed, trials=None,
+                        dims="obs"):
+        """Add ``name`` ~ family(g⁻¹(η), params) observed at ``observed`` to the current model."""
+        raise NotImplementedError

@@ -1,0 +1,42 @@
+"""gaussian: y ~ Normal(μ, σ), μ = g⁻¹(η); links identity (default), log, inverse.
+
+log p = −(y − μ)²/(2σ²) − log σ − ½ log 2π;  E y = μ, Var y = σ².
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Family
+from .registry import register
+
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+@register
+class Gaussian(Family):
+    name = "gaussian"
+    default_link = "identity"
+    allowed_links = ("identity", "log", "inverse")
+    dpars = ("sigma",)
+    aliases = ("normal",)
+
+    @property
+    def gaussian(self) -> bool:
+        return True
+
+    def logpdf(self, y, eta, params=None, trials=None):
+        sigma = params["sigma"]
+        z = (y - self.inverse_link(eta)) / sigma
+        return -0.5 * z ** 2 - np.log(sigma) - 0.5 * LOG_2PI
+
+    def rvs(self, mu, params, rng, trials=None):
+        return rng.normal(mu, params["sigma"])
+
+    def variance(self, mu, params=None, trials=None):
+        return np.broadcast_to(np.asarray(params["sigma"], dtype=float) ** 2, np.shape(mu))
+
+    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
+        import pymc as pm
+        return pm.Normal(name, mu=self.inverse_link_tensor(eta), sigma=params["sigma"],
+                         observed=observed, dims=dims)

@@ -1,0 +1,55 @@
+"""lognormal: log y ~ Normal(μ, σ), μ = g⁻¹(η); links identity (default), inverse.
+
+log p = −(log y − μ)²/(2σ²) − log σ − ½ log 2π − log y;
+E y = exp(μ + σ²/2), Var y = (exp(σ²) − 1) exp(2μ + σ²). brms treats it as modelled on the log
+scale ("logscale"): default priors come from log y.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Family
+from .gaussian import LOG_2PI
+from .registry import register
+
+
+@register
+class Lognormal(Family):
+    name = "lognormal"
+    default_link = "identity"
+    allowed_links = ("identity", "inverse")
+    dpars = ("sigma",)
+    mean_dpars = ("sigma",)
+    logscale = True
+    mu_domain = (0.0, np.inf)      # of y; μ itself is any real (log scale)
+
+    @property
+    def link_can_leave_domain(self) -> bool:
+        return False
+
+    def _check_y(self, y, trials, fail):
+        bad = y <= 0
+        if bad.any():
+            fail("positive values", bad)
+
+    def logpdf(self, y, eta, params=None, trials=None):
+        sigma = params["sigma"]
+        ly = np.log(y)
+        z = (ly - self.inverse_link(eta)) / sigma
+        return -0.5 * z ** 2 - np.log(sigma) - 0.5 * LOG_2PI - ly
+
+    def rvs(self, mu, params, rng, trials=None):
+        return np.exp(rng.normal(mu, params["sigma"]))
+
+    def mean(self, mu, params=None, trials=None):
+        return np.exp(mu + 0.5 * params["sigma"] ** 2)
+
+    def variance(self, mu, params=None, trials=None):
+        s2 = params["sigma"] ** 2
+        return np.expm1(s2) * np.exp(2 * mu + s2)
+
+    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
+        import pymc as pm
+        return pm.LogNormal(name, mu=self.inverse_link_tensor(eta), sigma=params["sigma"],
+                            observed=observed, dims=dims)
