@@ -46,9 +46,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MixedFormulaError
-from .predict import _flat, _residual_tags, _sigma_rows, _trials, block_cholesky, \
-    residual_sd_cor, \
-    linear_predictor
+from . import naming
+from .idata_groups import set_group
+from .posterior import PosteriorDraws, fit_info, linpred
+from .predict import trials
 
 LIKELIHOODS = ("conditional", "marginal")
 
@@ -84,8 +85,9 @@ def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     out = np.empty((S_all, n))
     for a in range(0, S_all, step):
         idx = np.arange(a, min(S_all, a + step))
-        eta = linear_predictor(fit, design, None, "sample", idx)
-        out[idx] = _loglik_rows(fit, eta, design, idx, gammaln)
+        draws = PosteriorDraws.of_fit(fit, idx)
+        eta = linpred(draws, design, None, "sample")
+        out[idx] = _loglik_rows(fit, draws, eta, design, gammaln)
     return out
 
 
@@ -99,15 +101,13 @@ def _mvnormal_rows(y, eta, sig, cor):
     return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
 
 
-def _loglik_rows(fit, eta, design, idx, gammaln):
+def _loglik_rows(fit, draws, eta, design, gammaln):
     fam = fit.family
     y = np.asarray(design.y, dtype=float)
     S, n, r = eta.shape
-    tags = _residual_tags(fit, design, None)
-    post = fit.idata.posterior
+    tags = draws.residual_tags(design, None)
     if r > 1:
-        resp = list(design.response_names)
-        sig, cor = residual_sd_cor(fit, post, resp, tags, idx, S, n)
+        sig, cor = draws.residual_sd_cor(tags, n)
         if design.observed is None:
             return _mvnormal_rows(y[None], eta, sig, cor)
         # missing responses: each row's density is the marginal of its observed components
@@ -126,7 +126,7 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
     name, link = fam.name, fam.link
     from ..families import inverse_link_numpy
     if name in ("gaussian", "student", "lognormal"):
-        sigma = _sigma_rows(fit, None, tags, idx, n)
+        sigma = draws.sigma_rows(None, tags, n)
         mu = inverse_link_numpy(link)(e)
         if name == "gaussian":
             z = (yv - mu) / sigma
@@ -134,7 +134,7 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
         if name == "lognormal":
             z = (np.log(yv) - mu) / sigma
             return -0.5 * z ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi) - np.log(yv)
-        nu = _flat(post, "nu", idx)[:, None]
+        nu = draws.dpar("nu")[:, None]
         z = (yv - mu) / sigma
         return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
                 - np.log(sigma) - (nu + 1) / 2 * np.log1p(z ** 2 / nu))
@@ -142,7 +142,7 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
         lp, lq = _log_p(link, e)
         return np.where(yv > 0.5, lp, lq)
     if name == "binomial":
-        t = _trials(fit, design, None)[None, :]
+        t = trials(fit, design, None)[None, :]
         lp, lq = _log_p(link, e)
         lc = gammaln(t + 1) - gammaln(yv + 1) - gammaln(t - yv + 1)
         return lc + np.where(yv > 0, yv * lp, 0.0) + np.where(t - yv > 0, (t - yv) * lq, 0.0)
@@ -150,11 +150,11 @@ def _loglik_rows(fit, eta, design, idx, gammaln):
     if name == "poisson":
         return np.where(yv > 0, yv * np.log(mu), 0.0) - mu - gammaln(yv + 1)
     if name == "negbinomial":
-        a = _flat(post, "shape", idx)[:, None]
+        a = draws.dpar("shape")[:, None]
         return (gammaln(yv + a) - gammaln(a) - gammaln(yv + 1)
                 + a * (np.log(a) - np.log(a + mu)) + yv * (np.log(mu) - np.log(a + mu)))
     if name == "gamma":
-        a = _flat(post, "shape", idx)[:, None]
+        a = draws.dpar("shape")[:, None]
         b = a / mu
         return a * np.log(b) - gammaln(a) + (a - 1) * np.log(yv) - b * yv
     raise MixedFormulaError(f"no log-likelihood for family {name!r}")  # pragma: no cover
@@ -182,7 +182,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     if fam.name != "gaussian" or fam.link != "identity" or len(d.response_names) != 1:
         raise MixedFormulaError("the marginal (group) likelihood is available for univariate "
                                 "Gaussian models with identity link")
-    if _residual_tags(fit, d, None) is not None:
+    if fit_info(fit).get("rescor_by"):
         raise MixedFormulaError("the marginal group likelihood does not handle rescor_by yet")
     factors = list(dict.fromkeys(t.name for t in d.terms))
     if not factors:
@@ -205,8 +205,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             f"{', '.join(f for f in factors if f != group)} (crossed or nested factors couple "
             f"the groups). Use fit.loo(group={group!r}, likelihood='conditional') instead.")
     ks = _group_terms(fit, group)
-    from .predict import _blocks
-    blocks = [b for b in _blocks(fit) if b.group == group]
+    blocks = [b for b in PosteriorDraws.of_fit(fit).blocks if b.group == group]
     # segment columns: terms in design order; G assembled from the blocks' factors
     q_of = {k: d.terms[k].q for k in ks}
     start, off = {}, 0
@@ -231,12 +230,12 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     for a0 in range(0, S_all, step):
         idx = np.arange(a0, min(S_all, a0 + step))
         S = len(idx)
-        beta = np.stack([_flat(post, f"b_{c}", idx) for c in d.X_names], -1) if d.X_names \
-            else np.zeros((S, 0))
-        sigma2 = _flat(post, "sigma", idx) ** 2                            # (S,)
+        draws = PosteriorDraws.of_fit(fit, idx)
+        beta = draws.beta(0, list(d.X_names))
+        sigma2 = draws.scalar(naming.sigma()) ** 2                          # (S,)
         T = np.zeros((S, J, Q, Q))
         for b in blocks:
-            Tb = block_cholesky(post, b, idx)                               # (S, H, Qb, Qb)
+            Tb = draws.block_factor(b)                                      # (S, H, Qb, Qb)
             Tb = Tb[:, np.asarray(b.by_codes)] if b.by_levels else \
                 np.broadcast_to(Tb[:, :1], (S, J) + Tb.shape[2:])
             pos = np.concatenate([start[p.term] + np.arange(p.q) for p in b.parts])
@@ -376,8 +375,7 @@ def _store(fit, name: str, ll: np.ndarray, dim: str, labels) -> None:
         ds = ds.drop_dims([dm for dm in [dim] if dm in ds.dims and
                            not any(dm in ds[v].dims for v in ds.data_vars)])
         ds = xr.merge([ds, da.to_dataset(name=name)], compat="override", join="outer")
-        from .predict import _set_group
-        _set_group(fit.idata, "log_likelihood", ds)
+        set_group(fit.idata, "log_likelihood", ds)
     else:
         fit.idata.add_groups({"log_likelihood": da.to_dataset(name=name)})
 
