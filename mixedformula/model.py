@@ -165,9 +165,9 @@ class Model:
 
     def prior_predictive(self, draws: int = 500, seed: int | None = None):
         """Independent forward draws from the priors and of y (InferenceData with ``prior``,
-        brms-named, and ``prior_predictive``); see :mod:`mixedformula.results.predict`."""
+        brms-named, and ``prior_predictive``); see :mod:`mixedformula.results.prior`."""
         self._need_rows("prior_predictive()")
-        from .results.predict import prior_predictive
+        from .results.prior import prior_predictive
         return prior_predictive(self, draws=draws, seed=seed)
 
     def _need_rows(self, what: str) -> None:
@@ -201,10 +201,10 @@ class Model:
         if sample_prior != "no":
             self._need_rows(f"sample_prior={sample_prior!r}")
         if sample_prior == "only":
-            from .results.predict import prior_fit
+            from .results.prior import prior_fit
             return prior_fit(self, draws=draws, chains=chains, seed=seed)
         if sample_prior == "yes":
-            from .results.predict import check_proper_priors
+            from .results.prior import check_proper_priors
             check_proper_priors(self)
         if sampler not in SAMPLERS:
             raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
@@ -251,7 +251,7 @@ class Model:
         out = Fit(idata, self.design, self.family, built.priors, self.likelihood, info,
                   data=self.data if self.design.rows_in_memory else None)
         if sample_prior == "yes":
-            from .results.predict import add_prior_group
+            from .results.prior import add_prior_group
             add_prior_group(out, self, seed=seed)
         return out
 

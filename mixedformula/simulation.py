@@ -8,7 +8,9 @@ the response column(s) replaced by draws from
     y ~ family(inv_link(eta), ...)      (multivariate: y_i ~ N(eta_i, R), R = diag(σ) Ω diag(σ))
 
 where G_b = diag(sd) Ω_b diag(sd) is assembled from ``sd_<group>__<coef>`` and
-``cor_<group>__<c1>__<c2>`` (missing correlations are 0). The true group effects are returned in
+``cor_<group>__<c1>__<c2>`` (missing correlations and coefficients are 0) and η by
+:class:`~mixedformula.results.posterior.PosteriorDraws` and
+:func:`~mixedformula.results.posterior.linpred` from the one parameter set, as for a fit. The true group effects are returned in
 ``.attrs["true_ranef"]`` (dict group → DataFrame levels × coefficients).
 """
 
@@ -21,6 +23,8 @@ from .design import as_pandas, design_matrices
 from .errors import DataError
 from .families import get_family
 from .formula import parse
+from .results import naming
+from .results.posterior import PosteriorDraws, linpred, parameter_names
 
 
 def _get(params: dict, name: str, default=None):
@@ -33,7 +37,6 @@ def _get(params: dict, name: str, default=None):
 
 def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=None,
              link: str | None = None) -> pd.DataFrame:
-    from .backends.pymc.structure import build_blocks
     rng = np.random.default_rng(seed)
     spec = parse(formula)
     fam = get_family(family, link)
@@ -44,49 +47,37 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
             df[col] = 1.0
     design = design_matrices(spec, df)
     df = df.loc[design.row_index].copy()
-    n, r = design.nobs, len(design.response_names)
-    mv = r > 1
     resp = design.response_names
-    eta = np.zeros((n, r))
-    for k in range(r):
-        pre = f"{resp[k]}_" if mv else ""
-        Xk, names = design.fixed(k)
-        beta = np.array([_get(params, f"b_{pre}{c}", 0.0) for c in names])
-        eta[:, k] = Xk @ beta
-    blocks = build_blocks(design, r, resp)
-    true_ranef = {}
-    for b in blocks:
-        H = b.H
-        u = np.zeros((b.J, b.Q))
-        for h in range(H):
-            tag = f":{b.by}{b.by_levels[h]}" if b.by_levels else ""
-            sd = np.array([_get(params, f"sd_{b.group}__{lab}{tag}") for lab in b.labels])
-            cor = np.eye(b.Q)
-            if b.correlated:
-                for i in range(b.Q):
-                    for j in range(i + 1, b.Q):
-                        c = _get(params, f"cor_{b.group}__{b.labels[i]}__{b.labels[j]}{tag}",
-                                 0.0)
-                        cor[i, j] = cor[j, i] = c
-            G = sd[:, None] * cor * sd[None, :]
-            rows = np.nonzero(b.by_codes == h)[0] if b.by_levels else np.arange(b.J)
-            u[rows] = rng.multivariate_normal(np.zeros(b.Q), G, size=len(rows),
+    mv = len(resp) > 1
+    given = {name: float(v) for name, v in params.items()}
+    names = parameter_names(design)
+    needed = names["sd"] + ([naming.sigma(rn) for rn in resp] if mv else [])
+    for name in needed:
+        _get(given, name)
+    # b and cor not given are 0; rescor not given is 0 (a correlation that is not a parameter)
+    draws = PosteriorDraws.from_params({**{n: 0.0 for n in names["b"]}, **given}, design)
+    true_ranef, r_parts = {}, {}
+    for blk in draws.blocks:
+        G = draws.block_cov(blk)[0]                                # (H, Q, Q)
+        u = np.zeros((blk.J, blk.Q))
+        for h in range(blk.H):
+            rows = np.nonzero(blk.by_codes == h)[0] if blk.by_levels else np.arange(blk.J)
+            u[rows] = rng.multivariate_normal(np.zeros(blk.Q), G[h], size=len(rows),
                                               method="cholesky")
-        for part in b.parts:
-            t = design.terms[part.term]
-            up = u[:, part.offset:part.offset + part.q]
-            eta[:, part.response] += np.sum(t.X * up[t.codes], axis=1)
-        prev = true_ranef.get(b.group)
-        frame = pd.DataFrame(u, index=b.levels, columns=b.labels)
-        true_ranef[b.group] = frame if prev is None else pd.concat([prev, frame], axis=1)
+        r_parts.setdefault(blk.group, []).append(u)
+        prev = true_ranef.get(blk.group)
+        frame = pd.DataFrame(u, index=blk.levels, columns=blk.labels)
+        true_ranef[blk.group] = frame if prev is None else pd.concat([prev, frame], axis=1)
+    ranef = {naming.ranef(g): np.concatenate(parts, axis=1) for g, parts in r_parts.items()}
+    draws = PosteriorDraws.from_params({**{n: 0.0 for n in names["b"]}, **given, **ranef},
+                                       design)
+    eta = linpred(draws, design)[0]                                  # (n, r)
     if mv:
-        sig = np.array([_get(params, f"sigma_{rn}") for rn in resp])
-        omega = np.eye(r)
-        for i in range(r):
-            for j in range(i + 1, r):
-                omega[i, j] = omega[j, i] = _get(params, f"rescor__{resp[i]}__{resp[j]}", 0.0)
-        R = sig[:, None] * omega * sig[None, :]
-        y = eta + rng.multivariate_normal(np.zeros(r), R, size=n, method="cholesky")
+        sig, cor = draws.residual_sd_cor(None, 1)
+        s, omega = sig[0, 0], cor[0, 0]
+        R = s[:, None] * omega * s[None, :]
+        y = eta + rng.multivariate_normal(np.zeros(len(resp)), R, size=design.nobs,
+                                          method="cholesky")
     else:
         mu = fam.inverse_link(eta[:, 0])
         y = _draw(fam, mu, params, design.trials, rng)[:, None]

@@ -15,7 +15,8 @@ import pytest
 
 import mixedformula as mf
 from mixedformula.results.loo import marginal_group_loglik, pointwise_loglik
-from mixedformula.results.predict import _forward, fit_from_forward
+from mixedformula.backends.pymc.prior import forward_draws as _forward
+from mixedformula.results.prior import fit_from_forward
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 PRIORS = [mf.prior("normal(0, 0.5)", class_="b"), mf.prior("normal(0, 1)", class_="Intercept"),
@@ -187,7 +188,7 @@ def test_several_grouping_factors_are_refused_for_marginal_group_loo():
                        "h": np.repeat(list("pqrstuvwxy"), 4), "y": rng.normal(size=40)})
     model = mf.Model("y ~ x + (1 | g) + (1 | h)", df, priors=PRIORS
                      + [mf.prior("exponential(1)", class_="sigma")])
-    from mixedformula.results.predict import prior_fit
+    from mixedformula.results.prior import prior_fit
     fit = prior_fit(model, draws=20, chains=1, seed=1)
     with pytest.raises(mf.MixedFormulaError, match="ONE grouping factor"):
         fit.loo()

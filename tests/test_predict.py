@@ -225,7 +225,7 @@ def test_flat_prior_refuses_prior_sampling(small):
 
 
 def test_prior_group_added_next_to_draws(small):
-    from mixedformula.results.predict import add_prior_group, prior_fit
+    from mixedformula.results.prior import add_prior_group, prior_fit
     model = mf.Model("y1 ~ x + (1 | g)", small, priors=PRIORS)
     fit = prior_fit(model, draws=100, chains=2, seed=4)
     add_prior_group(fit, model, seed=5)

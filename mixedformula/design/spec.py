@@ -197,6 +197,17 @@ class DesignSpec:
         return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
                       X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values)
 
+    def trials(self, data) -> np.ndarray:
+        """The binomial ``trials(...)`` expression evaluated on new data (one value per row)."""
+        df = as_pandas(data)
+        missing = [c for c in self.formula.trials_variables if c not in df.columns]
+        if missing:
+            raise DataError(f"binomial predictions need the trials column(s) "
+                            f"{', '.join(missing)}")
+        mm = _formulaic("0 + " + self.formula.trials, _frame(df, self.columns), self.formula,
+                        self.columns)
+        return np.asarray(mm, dtype=float)[:, 0]
+
 
 def _new_by_codes(df, term: GroupTerm, labels, new: list[str], by_levels: list[str]):
     """by-level of each unseen group level (from its rows in the new data)."""

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..families import inverse_link_numpy
-from .draws import draw_indices, fixed_part
+from ..results.posterior import PosteriorDraws
+from .draws import draw_indices
 
 
 @dataclass
@@ -72,9 +73,8 @@ def conditional_effect(fit, ngrid: int = 60, max_draws: int = 1000) -> Condition
             if others and all(p in pos for p in others):
                 Xg[:, k] = grid * np.prod([means[pos[p]] for p in others])
     idx = draw_indices(fit.posterior, max_draws)
-    eta = fixed_part(fit.posterior, design, Xg, idx)          # (S, G, r)
-    link = str(getattr(fit.family, "link", "identity"))
-    mu = inverse_link_numpy(link)(eta)
+    eta = PosteriorDraws.of_fit(fit, idx).xb(Xg)               # (S, G, r)
+    mu = inverse_link_numpy(fit.family.link)(eta)
     q = np.quantile(mu, [0.025, 0.975], axis=0)
     y = None if design.y is None else np.asarray(design.y, dtype=float)
     return ConditionalEffect(main, grid, mu.mean(axis=0), q[0], q[1], categorical, col, y,

@@ -46,9 +46,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MixedFormulaError
-from .predict import _flat, _residual_tags, _sigma_rows, _trials, block_cholesky, \
-    residual_sd_cor, \
-    linear_predictor
+from . import naming
+from .idata_groups import set_group
+from .posterior import PosteriorDraws, fit_info, linpred
+from .predict import trials
 
 LIKELIHOODS = ("conditional", "marginal")
 
@@ -70,8 +71,9 @@ def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     out = np.empty((S_all, n))
     for a in range(0, S_all, step):
         idx = np.arange(a, min(S_all, a + step))
-        eta = linear_predictor(fit, design, None, "sample", idx)
-        out[idx] = _loglik_rows(fit, eta, design, idx)
+        draws = PosteriorDraws.of_fit(fit, idx)
+        eta = linpred(draws, design, None, "sample")
+        out[idx] = _loglik_rows(fit, draws, eta, design)
     return out
 
 
@@ -85,15 +87,13 @@ def _mvnormal_rows(y, eta, sig, cor):
     return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
 
 
-def _loglik_rows(fit, eta, design, idx):
+def _loglik_rows(fit, draws, eta, design):
     fam = fit.family
     y = np.asarray(design.y, dtype=float)
     S, n, r = eta.shape
-    tags = _residual_tags(fit, design, None)
-    post = fit.idata.posterior
+    tags = draws.residual_tags(design, None)
     if r > 1:
-        resp = list(design.response_names)
-        sig, cor = residual_sd_cor(fit, post, resp, tags, idx, S, n)
+        sig, cor = draws.residual_sd_cor(tags, n)
         if design.observed is None:
             return _mvnormal_rows(y[None], eta, sig, cor)
         # missing responses: each row's density is the marginal of its observed components
@@ -108,13 +108,10 @@ def _loglik_rows(fit, eta, design, idx):
                                           cor[:, rows][:, :, ks][..., ks])
         return out
     yv = y[:, 0][None, :]
-    params = {}
-    for d in fam.dpars:
-        params[d] = _sigma_rows(fit, None, tags, idx, n) if d == "sigma" \
-            else _flat(post, d, idx)[:, None]
-    trials = _trials(fit, design, None)
-    return fam.logpdf(yv, eta[..., 0], params,
-                      trials=None if trials is None else trials[None, :])
+    params = {d: draws.sigma_rows(None, tags, n) if d == "sigma" else draws.dpar(d)[:, None]
+              for d in fam.dpars}
+    t = trials(fit, design, None)
+    return fam.logpdf(yv, eta[..., 0], params, trials=None if t is None else t[None, :])
 
 
 # --------------------------------------------------------------------------- marginal (group)
@@ -139,7 +136,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     if not fam.linear_gaussian or len(d.response_names) != 1:
         raise MixedFormulaError("the marginal (group) likelihood is available for univariate "
                                 "Gaussian models with identity link")
-    if _residual_tags(fit, d, None) is not None:
+    if fit_info(fit).get("rescor_by"):
         raise MixedFormulaError("the marginal group likelihood does not handle rescor_by yet")
     factors = list(dict.fromkeys(t.name for t in d.terms))
     if not factors:
@@ -162,8 +159,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             f"{', '.join(f for f in factors if f != group)} (crossed or nested factors couple "
             f"the groups). Use fit.loo(group={group!r}, likelihood='conditional') instead.")
     ks = _group_terms(fit, group)
-    from .predict import _blocks
-    blocks = [b for b in _blocks(fit) if b.group == group]
+    blocks = [b for b in PosteriorDraws.of_fit(fit).blocks if b.group == group]
     # segment columns: terms in design order; G assembled from the blocks' factors
     q_of = {k: d.terms[k].q for k in ks}
     start, off = {}, 0
@@ -188,12 +184,12 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     for a0 in range(0, S_all, step):
         idx = np.arange(a0, min(S_all, a0 + step))
         S = len(idx)
-        beta = np.stack([_flat(post, f"b_{c}", idx) for c in d.X_names], -1) if d.X_names \
-            else np.zeros((S, 0))
-        sigma2 = _flat(post, "sigma", idx) ** 2                            # (S,)
+        draws = PosteriorDraws.of_fit(fit, idx)
+        beta = draws.beta(0, list(d.X_names))
+        sigma2 = draws.scalar(naming.sigma()) ** 2                          # (S,)
         T = np.zeros((S, J, Q, Q))
         for b in blocks:
-            Tb = block_cholesky(post, b, idx)                               # (S, H, Qb, Qb)
+            Tb = draws.block_factor(b)                                      # (S, H, Qb, Qb)
             Tb = Tb[:, np.asarray(b.by_codes)] if b.by_levels else \
                 np.broadcast_to(Tb[:, :1], (S, J) + Tb.shape[2:])
             pos = np.concatenate([start[p.term] + np.arange(p.q) for p in b.parts])
@@ -333,8 +329,7 @@ def _store(fit, name: str, ll: np.ndarray, dim: str, labels) -> None:
         ds = ds.drop_dims([dm for dm in [dim] if dm in ds.dims and
                            not any(dm in ds[v].dims for v in ds.data_vars)])
         ds = xr.merge([ds, da.to_dataset(name=name)], compat="override", join="outer")
-        from .predict import _set_group
-        _set_group(fit.idata, "log_likelihood", ds)
+        set_group(fit.idata, "log_likelihood", ds)
     else:
         fit.idata.add_groups({"log_likelihood": da.to_dataset(name=name)})
 

@@ -2,20 +2,32 @@
 
 The conditional and marginal formulations are one model: given β, G and R,
 
-    y = Xβ + Zu + ε,  u ~ N(0, G),  ε ~ N(0, R)   ⇒   y ~ N(Xβ, Z G Zᵀ + R).
+    y = Xβ + Zu + ε,  u ~ N(0, G),  ε ~ N(0, R)   ⇒   E[y] = Xβ,  Var[y] = Z G Zᵀ + R.
 
-For each posterior draw we assemble G from the brms-named draws (``sd_<g>__<c>``,
-``cor_<g>__<c1>__<c2>``; a correlation that is not a parameter is 0; ``gr(by=)`` uses the G of
-the row's by-level) and R = σ² I (multivariate: R = diag(σ) Ω diag(σ) per row, responses
-stacked row by row), and report the posterior means of E[y] and Var[y] over draws.
+For each posterior draw, G per covariance block (and per by-level of ``gr(by=)``, the G of the
+row's level) and R per row (R_i = diag(σ_i) Ω_i diag(σ_i); with ``rescor_by`` the σ and Ω of
+the row's level; univariate R_i = σ_i²; responses stacked row by row) are read by
+:class:`~mixedformula.results.posterior.PosteriorDraws`; the result is the posterior mean of
+E[y] and Var[y] over draws.
+
+Families: Gaussian (identity link) as above. Student-t (identity link): Var[ε_i] = σ_i² ν/(ν − 2)
+for ν > 2; a draw with ν ≤ 2 has infinite variance, so the posterior mean of Var[y] is then
+infinite: the diagonal is ``inf`` (and a warning says how many draws have ν ≤ 2). Other
+families, and non-identity links, raise :class:`~mixedformula.MixedFormulaError`: their
+Var[y] is not Z G Zᵀ + R (the mean is g⁻¹(η) and the variance depends on it), and a
+log-scale "R" would be a wrong number on any scale.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ..errors import MixedFormulaError
+from .posterior import PosteriorDraws
 
 
 @dataclass
@@ -31,8 +43,25 @@ class MarginalMoments:
                     f"Var[y] = Z G Zᵀ + R (posterior mean):\n{self.cov.round(3)}")
 
 
-def _draws(post, name):
-    return post[name].values.reshape(-1) if name in post else None
+def _residual_scale(fit, draws: PosteriorDraws):
+    """Var[ε] / σ² per draw: 1 (gaussian), ν/(ν − 2) (student; inf for ν ≤ 2)."""
+    fam = fit.family
+    if fam.link != "identity" or fam.name not in ("gaussian", "student"):
+        raise MixedFormulaError(
+            f"marginal_cov() gives Var[y] = Z G Zᵀ + R, which holds for gaussian and student "
+            f"models with identity link; this model is {fam.name} with {fam.link} link, whose "
+            f"variance of y depends on its mean g⁻¹(η) and is not of that form (use "
+            f"fit.predict(kind='response') to see the spread of y)")
+    if fam.name != "student":
+        return 1.0
+    nu = draws.dpar("nu")
+    low = nu <= 2
+    if low.any():
+        warnings.warn(f"marginal_cov(): {int(low.sum())} of {len(nu)} posterior draws have "
+                      f"nu <= 2, where the student-t variance is infinite; the posterior mean "
+                      f"of Var[y] is therefore infinite (inf on the diagonal)", stacklevel=3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(low, np.inf, nu / (nu - 2.0))
 
 
 def marginal_moments(fit, rows=None, group: str | None = None, level=None,
@@ -41,7 +70,6 @@ def marginal_moments(fit, rows=None, group: str | None = None, level=None,
     design = fit.design
     if design is None:
         raise ValueError("this fit has no design (saved without data)")
-    post = fit.idata.posterior
     if group is not None:
         terms = [t for t in design.terms if t.name == group]
         if not terms:
@@ -53,72 +81,49 @@ def marginal_moments(fit, rows=None, group: str | None = None, level=None,
     rows = np.arange(min(design.nobs, 10)) if rows is None else np.asarray(rows, dtype=int)
     if len(rows) > max_rows:
         raise ValueError(f"{len(rows)} rows asked; at most {max_rows} (the matrix is dense)")
+    draws = PosteriorDraws.of_fit(fit)
+    scale = _residual_scale(fit, draws)
     resp = design.response_names
     mv = len(resp) > 1
     n, r = len(rows), len(resp)
-    # E[y] = X β per response
+    # E[y] = X β̄ per response
     mean = np.zeros((n, r))
-    for k, rn in enumerate(resp):
-        pre = f"{rn}_" if mv else ""
+    for k in range(r):
         Xk, names = design.fixed(k)
-        beta = np.array([post[f"b_{pre}{c}"].values.mean() for c in names])
-        mean[:, k] = Xk[rows] @ beta
-    # Z G Zᵀ: columns (term, coefficient) for the chosen rows, G per draw
-    cols = []   # (group, label, response, values over rows, codes over rows, by tag per row)
-    for t in design.terms:
-        for k, rn in enumerate(resp):
-            if t.response is not None and t.response != k:
-                continue                      # bf() formulas: the term of another response
-            for c, coef in enumerate(t.coef_names):
-                label = f"{rn}_{coef}" if mv else coef
-                if f"sd_{t.name}__{label}" not in post and not t.by_levels:
-                    continue
-                tags = [""] * n
-                if t.by_levels:
-                    tags = [f":{t.term.by}{t.by_levels[t.by_codes[j]]}" for j in t.codes[rows]]
-                cols.append((t.name, label, k, t.X[rows, c], t.codes[rows], tags))
+        mean[:, k] = Xk[rows] @ draws.beta(k, names).mean(axis=0)
+    # Z G Zᵀ: per block, rows i, j share u only on the same level (then also the same by-level)
     GZ = np.zeros((n * r, n * r))
-    cache: dict = {}
-    for ga, la, ka, xa, ca, ta in cols:
-        for gb, lb, kb, xb, cb, _ in cols:
-            if ga != gb:
-                continue
-            # rows i, j share u only on the same level (then also the same by-tag)
-            same = ca[:, None] == cb[None, :]
-            v = np.array([cache.setdefault((ga, la, lb, tag),
-                                           _cov_draws(post, ga, la, lb, tag).mean())
-                          for tag in ta])
-            GZ[ka::r, kb::r] += xa[:, None] * (same * v[:, None]) * xb[None, :]
-    # R
-    Rm = np.zeros((n * r, n * r))
-    if mv:
-        sig = [_draws(post, f"sigma_{rn}") for rn in resp]
-        for k1 in range(r):
-            for k2 in range(r):
-                if k1 == k2:
-                    v = (sig[k1] ** 2).mean()
-                else:
-                    a, b = sorted((k1, k2))
-                    rc = _draws(post, f"rescor__{resp[a]}__{resp[b]}")
-                    v = 0.0 if rc is None else (sig[k1] * sig[k2] * rc).mean()
-                Rm[np.arange(n) * r + k1, np.arange(n) * r + k2] = v
+    for blk in draws.blocks:
+        G = draws.block_cov(blk).mean(axis=0)                          # (H, Q, Q)
+        for pa in blk.parts:
+            ta = design.terms[pa.term]
+            ca = np.asarray(ta.codes)[rows]
+            h = np.asarray(blk.by_codes)[np.clip(ca, 0, None)] if blk.by_levels \
+                else np.zeros(n, dtype=int)
+            sa = slice(pa.offset, pa.offset + pa.q)
+            for pb in blk.parts:
+                tb = design.terms[pb.term]
+                cb = np.asarray(tb.codes)[rows]
+                sb = slice(pb.offset, pb.offset + pb.q)
+                A = np.einsum("ia,iab->ib", ta.X[rows], G[h][:, sa, sb])    # (n, q_b)
+                same = (ca[:, None] == cb[None, :]) & (ca[:, None] >= 0)
+                GZ[pa.response::r, pb.response::r] += same * (A @ tb.X[rows].T)
+    # R per row (rescor_by: the row's level), times the family's variance factor
+    tags = draws.residual_tags(design)
+    sig, cor = draws.residual_sd_cor(None if tags is None else tags[rows], n)  # (S, n, r(, r))
+    R = sig[..., :, None] * cor * sig[..., None, :]
+    if np.ndim(scale):
+        with np.errstate(invalid="ignore"):
+            R = np.where(R != 0, R * scale[:, None, None, None], 0.0)
     else:
-        sigma = _draws(post, "sigma")
-        s2 = (sigma ** 2).mean() if sigma is not None else 0.0
-        Rm[np.arange(n), np.arange(n)] = s2
+        R = R * scale
+    Rbar = R.mean(axis=0)                                              # (n, r, r)
+    Rm = np.zeros((n * r, n * r))
+    for k1 in range(r):
+        for k2 in range(r):
+            Rm[np.arange(n) * r + k1, np.arange(n) * r + k2] = Rbar[:, k1, k2]
     index = [f"{i}" for i in rows] if not mv else [f"{i}:{rn}" for i in rows for rn in resp]
     return MarginalMoments(mean=pd.Series(mean.reshape(-1), index=index, name="E[y]"),
                            cov=pd.DataFrame(GZ + Rm, index=index, columns=index),
                            G_part=pd.DataFrame(GZ, index=index, columns=index),
                            R_part=pd.DataFrame(Rm, index=index, columns=index))
-
-
-def _cov_draws(post, group, la, lb, tag):
-    sa = post[f"sd_{group}__{la}{tag}"].values.reshape(-1)
-    if la == lb:
-        return sa ** 2
-    sb = post[f"sd_{group}__{lb}{tag}"].values.reshape(-1)
-    for name in (f"cor_{group}__{la}__{lb}{tag}", f"cor_{group}__{lb}__{la}{tag}"):
-        if name in post:
-            return sa * sb * post[name].values.reshape(-1)
-    return np.zeros_like(sa)

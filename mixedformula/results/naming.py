@@ -1,0 +1,141 @@
+"""The brms posterior-name codec: the one place that writes and reads parameter names.
+
+=======================================  ========================================================
+name                                     parameter
+=======================================  ========================================================
+``b_<coef>``, ``b_<resp>_<coef>``        fixed coefficient (multivariate: response prefix)
+``sd_<group>__<label><tag>``             group-level sd; ``label`` = ``<resp>_<coef>`` in
+                                         multivariate models (:func:`coef_label`)
+``cor_<group>__<l1>__<l2><tag>``         group-level correlation (l1 before l2)
+``sigma<tag>``, ``sigma_<resp><tag>``    residual sd (univariate / multivariate)
+``rescor__<r1>__<r2><tag>``              residual correlation
+``nu``, ``shape``                        further family parameters
+``r_<group>``                            group effects u, dims (``<group>``, ``<group>__coef``)
+=======================================  ========================================================
+
+``<tag>`` is ``""`` or the by-level tag ``:<by><level>`` (``gr(g, by = h)`` → ``:hA``;
+``rescor_by = "x"`` → ``:xA``), as brms writes them. The readers split a name back into its
+parts; they need the known group / coefficient / response names to split unambiguously
+(``h:g`` groups and ``x:f`` coefficients contain ``:``, labels may contain ``__``).
+"""
+
+from __future__ import annotations
+
+import re
+
+SPEC_DPARS = ("sigma", "nu", "shape")
+_SPEC = re.compile(r"^(sigma|nu|shape)($|_|:)")
+
+
+# --------------------------------------------------------------------------- writers
+
+def by_tag(by: str | None, level) -> str:
+    """``:<by><level>`` (``""`` when there is no by-variable)."""
+    return f":{by}{level}" if by else ""
+
+
+def coef_label(coef: str, resp: str | None = None) -> str:
+    """Coefficient label of a group term: ``coef`` or, multivariate, ``<resp>_<coef>``."""
+    return f"{resp}_{coef}" if resp else coef
+
+
+def b(coef: str, resp: str | None = None) -> str:
+    return f"b_{coef_label(coef, resp)}"
+
+
+def sd(group: str, label: str, tag: str = "") -> str:
+    return f"sd_{group}__{label}{tag}"
+
+
+def cor(group: str, label1: str, label2: str, tag: str = "") -> str:
+    return f"cor_{group}__{label1}__{label2}{tag}"
+
+
+def sigma(resp: str | None = None, tag: str = "") -> str:
+    return f"sigma_{resp}{tag}" if resp else f"sigma{tag}"
+
+
+def rescor(resp1: str, resp2: str, tag: str = "") -> str:
+    return f"rescor__{resp1}__{resp2}{tag}"
+
+
+def ranef(group: str) -> str:
+    return f"r_{group}"
+
+
+def ranef_coef_dim(group: str) -> str:
+    """Name of the coefficient dimension of ``r_<group>``."""
+    return f"{group}__coef"
+
+
+# --------------------------------------------------------------------------- readers
+
+def split_by(rest: str, by: str | None, by_levels) -> tuple[str, str | None, str | None]:
+    """``"Intercept:hA"`` → ``("Intercept", "hA", "A")`` when ``h`` is the by-variable."""
+    if not by or not by_levels:
+        return rest, None, None
+    # longest level first, so that level "A1" is not read as "A" + "1"
+    for lev in sorted(by_levels, key=len, reverse=True):
+        sfx = by_tag(by, lev)
+        if rest.endswith(sfx) and len(rest) > len(sfx):
+            return rest[: -len(sfx)], f"{by}{lev}", lev
+    return rest, None, None
+
+
+def split_pair(rest: str, known: set[str]) -> tuple[str, str]:
+    """``"Intercept__Days"`` → (``"Intercept"``, ``"Days"``), preferring known names."""
+    parts = rest.split("__")
+    for k in range(1, len(parts)):
+        a, c = "__".join(parts[:k]), "__".join(parts[k:])
+        if a in known and c in known:
+            return a, c
+    if len(parts) < 2:
+        return rest, ""
+    return parts[0], "__".join(parts[1:])
+
+
+def split_tag(rest: str) -> tuple[str, str | None]:
+    """``"y1:xA"`` → (``"y1"``, ``"xA"``); no ``:`` → (rest, None)."""
+    if ":" in rest:
+        a, c = rest.split(":", 1)
+        return a, c
+    return rest, None
+
+
+def split_group(rest: str, groups_longest_first: list[str]) -> tuple[str, str] | None:
+    """``"h:g__Intercept"`` → (``"h:g"``, ``"Intercept"``) for a known group (None if none)."""
+    for g in groups_longest_first:
+        if rest.startswith(g + "__"):
+            return g, rest[len(g) + 2:]
+    return None
+
+
+def kind(name: str) -> str | None:
+    """The class of a posterior name: ``"b"``, ``"sd"``, ``"cor"``, ``"rescor"``, ``"spec"``
+    (sigma / nu / shape), ``"r"`` or None."""
+    if name.startswith("b_"):
+        return "b"
+    if name.startswith("sd_"):
+        return "sd"
+    if name.startswith("cor_"):
+        return "cor"
+    if name.startswith("rescor__"):
+        return "rescor"
+    if name.startswith("r_"):
+        return "r"
+    if _SPEC.match(name):
+        return "spec"
+    return None
+
+
+def split_spec(name: str) -> tuple[str, str | None, str | None]:
+    """``"sigma_y1:xA"`` → (``"sigma"``, ``"y1"``, ``"xA"``); ``"sigma:xA"`` → (sigma, None, xA)."""
+    m = _SPEC.match(name)
+    dpar = m.group(1)
+    rest = name[len(dpar):]
+    resp = tag = None
+    if rest.startswith("_"):
+        resp, tag = split_tag(rest[1:])
+    elif rest.startswith(":"):
+        tag = rest[1:]
+    return dpar, resp, tag
