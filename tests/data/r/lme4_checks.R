@@ -56,6 +56,8 @@ data(sleepstudy, package = "lme4")
 
 # lme4's optimisers and, as "best", a multi-start bobyqa -> Nelder-Mead -> bobyqa refinement of
 # lme4's own REML deviance function (21 starts: lme4's T = I and 20 random perturbations).
+# theta_spread / sdcor_spread: range of theta and of as.data.frame(VarCorr())$sdcor over the
+# starts that end within 1e-6 of the best REML criterion (how well the optimum is defined).
 best_theta <- function(form, dat) {
   dv <- lmer(form, dat, devFunOnly = TRUE)
   lw <- environment(dv)$lower
@@ -73,8 +75,15 @@ best_theta <- function(form, dat) {
   fv <- sapply(fits, `[[`, "fval")
   pars <- t(sapply(fits, `[[`, "par"))
   top <- fv - min(fv) < 1e-6
+  # as.data.frame(VarCorr()) at each near-best theta (lmer evaluated at theta, no optimiser)
+  vcs <- sapply(which(top), function(i) {
+    f <- suppressMessages(suppressWarnings(lmer(form, dat, start = list(theta = pmax(pars[i, ], lw)),
+                                                control = lmerControl(optimizer = NULL))))
+    as.data.frame(VarCorr(f))$sdcor
+  })
   list(theta = fits[[which.min(fv)]]$par, fvals = fv,
-       n_within_1e6 = sum(top), theta_spread = apply(pars[top, , drop = FALSE], 2, function(v) diff(range(v))))
+       n_within_1e6 = sum(top), theta_spread = apply(pars[top, , drop = FALSE], 2, function(v) diff(range(v))),
+       sdcor_spread = apply(vcs, 1, function(v) diff(range(v))))
 }
 describe <- function(f) {
   vc <- as.data.frame(VarCorr(f))
@@ -107,7 +116,8 @@ out$quad <- lapply(quad, function(m) {
                                     optCtrl = list(rhobeg = 1e-6, rhoend = 1e-12))))
   c(list(formula = m$formula, data = m$data_name, optimizers = per_opt,
          multistart = list(REMLcrit = b$fvals, n_within_1e6 = b$n_within_1e6,
-                           theta_spread = as.list(setNames(b$theta_spread, names(getME(fb, "theta")))))),
+                           theta_spread = as.list(setNames(b$theta_spread, names(getME(fb, "theta")))),
+                           sdcor_spread = b$sdcor_spread)),
     list(best = describe(fb)))
 })
 
