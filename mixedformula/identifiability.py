@@ -161,7 +161,8 @@ def check_identifiability(design, residual_scale: bool = True, *,
             msg = (f"{p.message}; lme4 would refuse to fit this model. The posterior of these "
                    "variances is then driven by their priors, not by the data")
         elif bayesian:
-            msg = f"{p.message}; sigma's posterior is then pushed against 0 by its prior alone"
+            msg = (f"{p.message}; sigma's posterior then piles up near 0, held off only by "
+                   "its prior, and the sampler is likely to struggle")
         else:
             msg = p.message
         warnings.warn(msg, IdentifiabilityWarning, stacklevel=3)

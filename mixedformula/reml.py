@@ -486,7 +486,9 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     1. by L-BFGS-B from each of ``interior_starts(x)`` (interior points near x, e.g. the
        Cholesky factors of Σ + ε·tr(Σ)/q·I per template), and
     2. by a second optimiser, scipy's derivative-free Nelder–Mead (bounded, adaptive; one of
-       lme4's optimisers), from the first interior start, its result polished by L-BFGS-B;
+       lme4's optimisers), from the first interior start, its result polished by L-BFGS-B
+       (at most twice the evaluations of the first search, so a large model's singular fit
+       costs a few times its first search, not more);
 
     the lowest deviance of all runs wins, so a boundary (singular) fit is only reported when no
     run found a better interior one. ``checks`` in the result lists (run, deviance) of each.
@@ -545,6 +547,7 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
 
     with _blas_threads(one_thread):
         x, best, message, nit = lbfgsb(x0)
+        first_cost = nfev[0]
         checks = [("L-BFGS-B", float(best))]
         if interior_starts is not None and on_boundary(x):
             starts = [np.asarray(s, dtype=float) for s in interior_starts(x)]
@@ -555,9 +558,10 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
                 if fs < best - 1e-10:
                     x, best, message = xs, fs, msg
             if starts:
+                # budget: twice the evaluations of the first search (at least 50 per θ)
                 r = minimize(f, starts[0], method="Nelder-Mead", bounds=bounds,
                              options=dict(xatol=1e-6, fatol=1e-8, adaptive=True,
-                                          maxfev=1000 * (len(x) + 1)))
+                                          maxfev=max(50 * (len(x) + 1), 2 * first_cost)))
                 xs, fs, msg, it = lbfgsb(np.where(bounded, np.maximum(r.x, lower), r.x))
                 nit += it
                 checks.append(("Nelder-Mead, polished by L-BFGS-B", float(fs)))
