@@ -72,6 +72,8 @@ class Model:
             return
         self.design = design_matrices(self.formula, data, na_action=na_action,
                                       drop_aliased=True)
+        from .identifiability import check_identifiability   # lme4's checks, as warnings
+        check_identifiability(self.design, "sigma" in self.family.dpars, bayesian=True)
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
             [] if priors is None else [priors])
         self.rescor = rescor

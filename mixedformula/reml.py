@@ -18,7 +18,9 @@ and the profiled objectives
     REML:  d_R(θ) = log|L|² + log|L_X|² + (n − p) [1 + log(2π r²_θ / (n − p))]
 
 are minimised over θ (diagonal entries of each T ≥ 0) with scipy's L-BFGS-B from lme4's start
-(T = I), followed by a bounded Nelder–Mead polish. Then σ̂² = r²_θ / n (ML) or r²_θ / (n − p)
+(T = I); a result on the boundary (a zero diagonal: a singular fit) is checked by restarts from
+interior points and by a second optimiser (scipy's Nelder–Mead), and the best deviance wins
+(:func:`_optimize`). Then σ̂² = r²_θ / n (ML) or r²_θ / (n − p)
 (REML), Var(β̂) = σ̂² (L_X L_Xᵀ)⁻¹, the group-level covariance of term k is σ̂² T_k T_kᵀ and the
 conditional modes are b̂ = Λ L⁻ᵀ (c_u − R_ZX β̂).
 
@@ -43,6 +45,7 @@ from scipy.optimize import minimize
 
 from .design import Design, design_matrices
 from .errors import DataError, FormulaError
+from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 
 __all__ = ["LmerFit", "lmer"]
@@ -294,9 +297,11 @@ class LmerFit:
             lines.append(" ".join(h.rjust(w) for h in heads) + " ")
             lines.append(" ".join(v.rjust(w) for v in vals) + " ")
         lines.append("")
-        res = self.residuals() / self.sigma
+        res = (self.residuals() / self.sigma if self.sigma > 0
+               else np.full(self.nobs, np.nan))      # σ = 0: no residual variation
         qs = np.quantile(res, [0, 0.25, 0.5, 0.75, 1.0])
-        zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) if np.any(qs) else 5
+        zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) \
+            if np.any(qs) and np.all(np.isfinite(qs)) else 5
         qstr = r_format(np.round(qs, zap), 4)
         lines.append("Scaled residuals: ")
         w = max(len(s) for s in qstr + ["Median"])
@@ -458,7 +463,7 @@ def _gradient(fun, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5)
 
 
 def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
-              fun_grad=None) -> dict:
+              fun_grad=None, interior_starts=None, boundary_tol: float = 1e-4) -> dict:
     """Minimise the profiled deviance over θ with bounds (diagonals of T ≥ 0).
 
     L-BFGS-B (scipy) with central-difference gradients (or the exact ones of ``fun_grad(x)`` →
@@ -471,6 +476,22 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     although the deviance decreases into the interior. Each diagonal entry at its bound is
     therefore probed at c = 10⁻³ … 1 (times the scale of its term), and the search restarted
     from the best probe while that improves the deviance.
+
+    Boundary check: probing one entry at a time is not enough when the way into the interior
+    moves several entries together (3 × 3 correlated terms: sleepstudy's quadratic model stopped
+    at a zero diagonal 11.4 deviance units above lme4's interior optimum). So whenever the
+    result has a diagonal θ below ``boundary_tol`` (lme4's ``isSingular`` tolerance, so every
+    fit reported singular has been checked), the search is repeated
+
+    1. by L-BFGS-B from each of ``interior_starts(x)`` (interior points near x, e.g. the
+       Cholesky factors of Σ + ε·tr(Σ)/q·I per template), and
+    2. by a second optimiser, scipy's derivative-free Nelder–Mead (bounded, adaptive; one of
+       lme4's optimisers), from the first interior start, its result polished by L-BFGS-B
+       (at most twice the evaluations of the first search, so a large model's singular fit
+       costs a few times its first search, not more);
+
+    the lowest deviance of all runs wins, so a boundary (singular) fit is only reported when no
+    run found a better interior one. ``checks`` in the result lists (run, deviance) of each.
     """
     lower = np.asarray(lower, dtype=float)
     bounded = np.isfinite(lower)
@@ -492,10 +513,11 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
             return f0, np.zeros_like(x)
         return f0, _gradient(f, x, f0, lower)
 
-    x = np.asarray(x0, dtype=float)
-    best = f(x)
-    message, nit = "", 0
-    with _blas_threads(one_thread):
+    def lbfgsb(x):
+        """L-BFGS-B with restarts and the one-entry boundary probes: (x, f, message, nit)."""
+        x = np.asarray(x, dtype=float)
+        best = f(x)
+        message, nit = "", 0
         for _escape in range(1 + len(x)):
             for _ in range(1 + restarts):
                 r = minimize(fg, x, jac=True, method="L-BFGS-B", bounds=bounds,
@@ -518,12 +540,58 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
             if not good:
                 break
             best, _, x = min(good, key=lambda p: p[0])
+        return x, best, str(message), nit
+
+    def on_boundary(x):
+        return bool(np.any(bounded & (x < lower + boundary_tol)))
+
+    with _blas_threads(one_thread):
+        x, best, message, nit = lbfgsb(x0)
+        first_cost = nfev[0]
+        checks = [("L-BFGS-B", float(best))]
+        if interior_starts is not None and on_boundary(x):
+            starts = [np.asarray(s, dtype=float) for s in interior_starts(x)]
+            for s in starts:
+                xs, fs, msg, it = lbfgsb(s)
+                nit += it
+                checks.append(("L-BFGS-B from an interior start", float(fs)))
+                if fs < best - 1e-10:
+                    x, best, message = xs, fs, msg
+            if starts:
+                # budget: twice the evaluations of the first search (at least 50 per θ)
+                r = minimize(f, starts[0], method="Nelder-Mead", bounds=bounds,
+                             options=dict(xatol=1e-6, fatol=1e-8, adaptive=True,
+                                          maxfev=max(50 * (len(x) + 1), 2 * first_cost)))
+                xs, fs, msg, it = lbfgsb(np.where(bounded, np.maximum(r.x, lower), r.x))
+                nit += it
+                checks.append(("Nelder-Mead, polished by L-BFGS-B", float(fs)))
+                if fs < best - 1e-10:
+                    x, best, message = xs, fs, msg
     x = np.where(bounded, np.maximum(x, lower), x)
     g = _gradient(fun, x, best, lower)
     free = ~(bounded & (x <= lower + 1e-10) & (g > 0))
     return {"x": x, "fun": best, "nfev": nfev[0], "nit": nit,
             "converged": bool(np.isfinite(best)), "message": str(message),
-            "grad_norm": float(np.max(np.abs(g[free]), initial=0.0))}
+            "grad_norm": float(np.max(np.abs(g[free]), initial=0.0)), "checks": checks}
+
+
+def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> list[np.ndarray]:
+    """Interior points near a boundary θ: per template, the Cholesky factor of
+    Σ + ε·(tr Σ / q)·I (ε = 0.1, 1; Σ = T Tᵀ, I where Σ = 0), then lme4's start T = I if the
+    search did not begin there. Correlations shrink towards 0 and no variance is 0."""
+    out = []
+    for eps in (0.1, 1.0):
+        Ts = []
+        for k, t in enumerate(lam.terms):
+            T = lam.templates(theta, k)
+            S = T @ np.swapaxes(T, 1, 2)
+            tr = np.trace(S, axis1=1, axis2=2) / t.q
+            tr = np.where(tr > 0, tr, 1.0)
+            Ts.append(np.linalg.cholesky(S + eps * tr[:, None, None] * np.eye(t.q)))
+        out.append(lam.theta_from_templates(Ts))
+    if not np.array_equal(np.asarray(x0, dtype=float), lam.theta0):
+        out.append(lam.theta0)
+    return out
 
 
 def _blas_threads(limit: bool):
@@ -551,7 +619,10 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
 
     Raises NotImplementedError for multivariate/binomial models and group terms sharing an ID,
     FormulaError without a group term; aliased fixed-effect columns are dropped with a warning,
-    as lme4 does.
+    as lme4 does. Like lme4, refuses (DataError) a grouping factor with one level or with as
+    many levels as observations and a term with at least as many group effects as observations,
+    and warns when the fixed effects reproduce the response exactly (a constant response):
+    σ is then 0 and the standard errors NaN (:mod:`mixedformula.identifiability`).
     """
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
     terms = _lmer_terms(design) if design.terms else []
@@ -565,8 +636,17 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
-        opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
-                        fun_grad=lambda th: pls.deviance_and_gradient(th, reml))
+        exact = any(p.kind == "exact_fit" for p in check_identifiability(design))
+        if exact:
+            # r²_θ = 0 for every θ: the criterion is −∞ everywhere and θ arbitrary (lme4 warns
+            # and cannot compute vcov); keep the start, report σ = 0 and NaN standard errors
+            opt = {"x": x0, "fun": -math.inf, "nfev": 0, "nit": 0, "converged": False,
+                   "message": "no residual variation: the fixed effects reproduce the "
+                              "response exactly", "grad_norm": float("nan"), "checks": []}
+        else:
+            opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
+                            fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
+                            interior_starts=lambda th: _interior_starts(lam, th, x0))
         theta = opt["x"]
         f = pls.factor(theta)
         objective = pls.deviance_from(f, reml)
@@ -576,6 +656,10 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
         vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
         b = pls.conditional_modes(f)
         ml_deviance = pls.deviance_from(f, False)
+        if exact:
+            sigma2, objective, ml_deviance = 0.0, -math.inf, -math.inf
+            vcov_beta = np.full_like(vcov_beta, np.nan)
+            b = [np.zeros_like(bk) for bk in b]
     fixef_names = _lme4_names(design.spec.fixed_spec, design.X_names,
                               getattr(design.spec, "columns", ()))
     text = design.formula.text

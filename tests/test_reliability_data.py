@@ -136,10 +136,12 @@ def test_log_of_non_positive_response(base):
 
 def test_group_with_one_level_builds_and_fits(base):
     """lme4 refuses ("grouping factors must have > 1 sampled level"); with proper priors on sd
-    the Bayesian model is proper, so (like brms) it is fitted: the sd is then prior-driven."""
+    the Bayesian model is proper, so (like brms) it is fitted: the sd is then prior-driven,
+    and a warning says so before sampling (issue 17 item 2)."""
     data = base.assign(g="only")
     m, warns = model("y ~ x + (1 | g)", data)
-    assert m.design.terms[0].levels == ["only"] and warns == []
+    assert m.design.terms[0].levels == ["only"] and len(warns) == 1
+    assert "'g' has only one level" in warns[0] and "priors" in warns[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = m.fit(**TINY)
@@ -149,9 +151,11 @@ def test_group_with_one_level_builds_and_fits(base):
 
 def test_group_with_one_row_per_level_builds(base):
     """lme4 refuses (levels >= observations: sd and sigma not separately identified); the
-    Bayesian model is proper (both have proper priors), so it is built."""
+    Bayesian model is proper (both have proper priors), so it is built, with a warning that
+    says so (issue 17 item 2)."""
     m, warns = model("y ~ x + (1 | g)", base.assign(g=np.arange(N)))
-    assert m.design.terms[0].J == N and warns == []
+    assert m.design.terms[0].J == N and len(warns) == 1
+    assert f"{N} levels for {N} observations" in warns[0] and "priors" in warns[0]
     m, _ = model("y ~ x + (1 | g)", base.assign(g=np.arange(N)), likelihood="conditional")
     assert m.likelihood == "conditional"
 
