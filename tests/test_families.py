@@ -322,3 +322,16 @@ def test_salamanders_like_model_uses_brms_intercept_prior():
     ps = model.prior_summary()
     row = ps[ps["class"] == "Intercept"].iloc[0]
     assert row["prior"] == "student_t(3, -2.3, 2.5)"
+
+
+@pytest.mark.parametrize("family,link,col", [("poisson", "identity", "y"),
+                                             ("gamma", "inverse", "yg")])
+def test_prior_sampling_outside_the_mean_domain_is_a_clear_error(family, link, col):
+    """Issue 17 item 7: sample_prior='only' raised PyTensor's ValueError ('lam < 0')."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.poisson(3, 60).astype(float), "yg": rng.gamma(2, 1, 60),
+                       "x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
+    model = mf.Model(f"{col} ~ x + (1 | g)", df, family=family, link=link,
+                     priors=[mf.prior("normal(0, 1)", class_="b")])
+    with pytest.raises(FamilyError, match=f"link {link!r}.*outside"):
+        model.fit(sample_prior="only", draws=200, chains=2, seed=1)

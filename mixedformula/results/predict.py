@@ -37,7 +37,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, MixedFormulaError
+from ..errors import DataError, FamilyError, MixedFormulaError
 
 KINDS = ("epred", "linpred", "response")
 NEW_GROUPS = ("sample", "error", "zero")
@@ -528,6 +528,17 @@ def _forward(model, draws: int, seed):
         warnings.simplefilter("ignore")
         try:
             idata = pm.sample_prior_predictive(draws=int(draws), model=m, random_seed=seed)
+        except ValueError as e:
+            fam = built.family
+            if not fam.link_can_leave_domain:
+                raise
+            lo, hi = fam.mu_domain
+            raise FamilyError(
+                f"cannot draw from the prior of family {fam.name!r} with link {fam.link!r}: "
+                f"the priors put the mean g⁻¹(η) outside [{lo:g}, {hi:g}] in some draws (the "
+                f"{fam.link} link does not keep it inside), so no response can be drawn there "
+                f"(PyMC: {(str(e).splitlines() or [''])[0]}). Use link={fam.default_link!r}, or "
+                "priors on Intercept, b and sd that keep η where the mean is valid") from None
         except NotImplementedError:
             # the row-wise MvNormal (rescor) has no random method: draw the parameters here
             # and y from them with draw_response (prior_predictive below)
