@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 
-from ...errors import MixedFormulaError
+from ...errors import FamilyError, MixedFormulaError
 from ...priors import PriorSet
 from .build import build_model
 
@@ -52,6 +52,17 @@ def forward_draws(model, draws: int, seed):
         warnings.simplefilter("ignore")
         try:
             idata = pm.sample_prior_predictive(draws=int(draws), model=m, random_seed=seed)
+        except ValueError as e:
+            fam = built.family
+            if not fam.link_can_leave_domain:
+                raise
+            lo, hi = fam.mu_domain
+            raise FamilyError(
+                f"cannot draw from the prior of family {fam.name!r} with link {fam.link!r}: "
+                f"the priors put the mean g⁻¹(η) outside [{lo:g}, {hi:g}] in some draws (the "
+                f"{fam.link} link does not keep it inside), so no response can be drawn there "
+                f"(PyMC: {(str(e).splitlines() or [''])[0]}). Use link={fam.default_link!r}, or "
+                "priors on Intercept, b and sd that keep η where the mean is valid") from None
         except NotImplementedError:
             # the row-wise MvNormal (rescor) has no random method: draw the parameters here
             # and y from them afterwards
