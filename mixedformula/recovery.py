@@ -17,11 +17,14 @@ pass ``priors=`` to set them yourself. Other engines/samplers refit from scratch
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .results.naming import name_kind
+from .results.posterior import PosteriorDraws, parameter_names
 
 MODEL_KEYS = ("priors", "likelihood", "link", "rescor", "rescor_by", "na_action")
 
@@ -45,12 +48,12 @@ class RecoveryTable(pd.DataFrame):
                 + f"<p>{getattr(self, 'footer', '')}</p>")
 
 
-def _scalar_draws(post, name: str) -> np.ndarray:
-    if name not in post:
-        known = [v for v in post.data_vars if not v.startswith("r_")]
+def _scalar_draws(draws: PosteriorDraws, name: str) -> np.ndarray:
+    if not draws.has(name):
+        known = [v for v in draws.posterior.data_vars if name_kind(v) != "r"]
         raise DataError(f"recovery_check: parameter {name!r} is not in the model (its "
                         f"parameters: {', '.join(known)})")
-    return np.asarray(post[name].values, dtype=float).ravel()
+    return np.asarray(draws.scalar(name), dtype=float)
 
 
 def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="gaussian",
@@ -60,7 +63,7 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
     ``data``, fit each, and report per parameter the coverage of the central ``prob``
     intervals with its binomial standard error (see the module docstring)."""
     from .design import design_matrices
-    from .model import Model, _has_nutpie
+    from .model import Model
     from .simulation import simulate
     if not 0 < prob < 1:
         raise ValueError("prob must be between 0 and 1")
@@ -84,7 +87,8 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
         if m == 0:
             model = Model(formula, sim, family=family, link=link, **model_kw)
             _check_names(model, names)
-            use_nutpie = sampler == "nutpie" or (sampler == "auto" and _has_nutpie())
+            use_nutpie = sampler == "nutpie" or (
+                sampler == "auto" and importlib.util.find_spec("nutpie") is not None)
             if model.likelihood == "marginal" and use_nutpie:
                 fast = _FastMarginal(model, fit_kwargs)
         if fast is not None:
@@ -95,8 +99,9 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
                 model = Model(formula, sim, family=family, link=link, **model_kw)
             post = model.fit(draws=draws, tune=tune, chains=chains, seed=fit_seed,
                              sampler=sampler, **fit_kwargs).idata.posterior
+        draws = PosteriorDraws(post, design if fast is not None else model.design)
         for i, name in enumerate(names):
-            x = _scalar_draws(post, name)
+            x = _scalar_draws(draws, name)
             lo, hi = np.quantile(x, [a, 1 - a])
             covered[m, i] = lo <= float(params[name]) <= hi
             est[m, i] = x.mean()
@@ -124,18 +129,8 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
 
 def _check_names(model, names) -> None:
     """Unknown b_/sd_/cor_ names are reported before any fitting."""
-    from .backends.pymc.structure import build_blocks
-    d = model.design
-    resp = list(d.response_names)
-    mv = len(resp) > 1
-    known = {f"b_{r + '_' if mv else ''}{c}" for k, r in enumerate(resp) for c in d.fixed(k)[1]}
-    for b in build_blocks(d, len(resp), resp):
-        tags = [f":{b.by}{lev}" for lev in b.by_levels] if b.by_levels else [""]
-        for tag in tags:
-            known.update(f"sd_{b.group}__{lab}{tag}" for lab in b.labels)
-            known.update(f"cor_{b.group}__{l1}__{l2}{tag}" for i, l1 in enumerate(b.labels)
-                         for l2 in b.labels[i + 1:])
-    bad = [n for n in names if n.split("_", 1)[0] in ("b", "sd", "cor") and n not in known]
+    known = {n for kind in ("b", "sd", "cor") for n in parameter_names(model.design)[kind]}
+    bad = [n for n in names if name_kind(n) in ("b", "sd", "cor") and n not in known]
     if bad:
         raise DataError(f"recovery_check: parameter(s) {', '.join(bad)} are not in the model "
                         f"(its b/sd/cor parameters: {', '.join(sorted(known))})")
@@ -157,13 +152,13 @@ class _FastMarginal:
     def sample(self, design, draws, tune, chains, seed):
         import nutpie
 
-        from .backends.pymc.marginal import _FIELDS
         from .backends.pymc.marginal_model import recover_group_effects
         from .backends.pymc.names import brms_posterior
         from .design.crossprod import sufficient_statistics
         stats = sufficient_statistics(design)
         updates = {f"marginal_{f}": np.asarray(getattr(stats, f), dtype=float)
-                   for f in _FIELDS if getattr(stats, f) is not None
+                   for f in (x.name for x in dataclasses.fields(stats))
+                   if getattr(stats, f) is not None
                    and f"marginal_{f}" in self.compiled._shared_data}
         compiled = self.compiled.with_data(**updates)
         kw = dict(self.kw)

@@ -23,7 +23,7 @@ from .design import as_pandas, design_matrices
 from .errors import DataError
 from .families import get_family
 from .formula import parse
-from .results import naming
+from .results.naming import ranef_name, sigma_name
 from .results.posterior import PosteriorDraws, linpred, parameter_names
 
 
@@ -51,7 +51,7 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
     mv = len(resp) > 1
     given = {name: float(v) for name, v in params.items()}
     names = parameter_names(design)
-    needed = names["sd"] + ([naming.sigma(rn) for rn in resp] if mv else [])
+    needed = names["sd"] + ([sigma_name(rn) for rn in resp] if mv else [])
     for name in needed:
         _get(given, name)
     # b and cor not given are 0; rescor not given is 0 (a correlation that is not a parameter)
@@ -68,7 +68,7 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
         prev = true_ranef.get(blk.group)
         frame = pd.DataFrame(u, index=blk.levels, columns=blk.labels)
         true_ranef[blk.group] = frame if prev is None else pd.concat([prev, frame], axis=1)
-    ranef = {naming.ranef(g): np.concatenate(parts, axis=1) for g, parts in r_parts.items()}
+    ranef = {ranef_name(g): np.concatenate(parts, axis=1) for g, parts in r_parts.items()}
     draws = PosteriorDraws.from_params({**{n: 0.0 for n in names["b"]}, **given, **ranef},
                                        design)
     eta = linpred(draws, design)[0]                                  # (n, r)

@@ -19,10 +19,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import arviz as az
+
+from ..errors import MixedFormulaError
+from ..report import write_report
 from .effects import coef as _coef
 from .effects import fixef as _fixef
 from .effects import ranef as _ranef
+from .effects_plot import conditional_effects as _ce
+from .loo import loo as _loo
+from .moments import marginal_moments
 from .params import GroupInfo, ParamIndex, index_params
+from .predict import posterior_predictive as _pp
+from .predict import predict as _predict
 from .summary import Summary, build_summary
 from .varcorr import VarCorr, varcorr as _varcorr
 
@@ -46,15 +55,15 @@ class FitMeta:
         for t in design.terms:
             if t.name in groups:
                 continue
-            by = t.term.by if getattr(t, "by_levels", None) else None
+            by = t.term.by if t.by_levels else None
             groups[t.name] = GroupInfo(t.name, int(t.J), by,
                                        list(t.by_levels) if by else None)
         return cls(formula=design.formula.text, nobs=int(design.nobs),
                    response_names=list(design.response_names), groups=list(groups.values()),
-                   n_dropped=int(getattr(design, "n_dropped", 0) or 0),
+                   n_dropped=int(design.n_dropped or 0),
                    nobs_by_response=({k: int(v) for k, v in design.nobs_by_response.items()}
-                                     if getattr(design, "observed", None) is not None else {}),
-                   not_used=dict(getattr(design, "not_used", {}) or {}))
+                                     if design.observed is not None else {}),
+                   not_used=dict(design.not_used or {}))
 
     def to_dict(self) -> dict:
         return {"formula": self.formula, "nobs": self.nobs,
@@ -103,9 +112,24 @@ class Fit:
         self.info = dict(info or {})
         self.data = data
         self._meta: FitMeta | None = FitMeta.from_design(design) if design is not None else None
-        self._prior_table = None          # set by load(): the stored prior_summary
+        self._prior_table = None          # from_stored(): the stored prior_summary
         self._index: ParamIndex | None = None
         self._summaries: dict = {}
+
+    @classmethod
+    def from_stored(cls, idata, design, family, priors, likelihood: str, info: dict,
+                    meta: FitMeta, prior_table=None, *, data=None) -> "Fit":
+        """A Fit read back from a file (:func:`mixedformula.load`): ``meta`` are the stored
+        design facts (used as they are when there is no design; otherwise only the rows
+        dropped before fitting, which the rebuilt design cannot know), ``prior_table`` the
+        stored prior_summary."""
+        fit = cls(idata, design, family, priors, likelihood, info, data=data)
+        if design is None:
+            fit._meta = meta
+        else:
+            fit._meta.n_dropped = meta.n_dropped
+        fit._prior_table = prior_table
+        return fit
 
     # -- facts --------------------------------------------------------------------------
     @property
@@ -165,8 +189,7 @@ class Fit:
 
     def _need_rows(self, what: str) -> None:
         """Fits from Dask statistics (design/distributed.py) hold no rows of the data."""
-        if self.design is not None and not getattr(self.design, "rows_in_memory", True):
-            from ..errors import MixedFormulaError
+        if self.design is not None and not self.design.rows_in_memory:
             raise MixedFormulaError(
                 f"{what} needs the rows of the data, which stayed in the Dask DataFrame this "
                 "model was fitted from (only sufficient statistics were reduced); use "
@@ -215,13 +238,11 @@ class Fit:
         """Implied moments E[y] = Xβ and Var[y] = Z G Zᵀ + R (posterior means) for ``rows``
         (positions in the fitted data) or for all rows of ``level`` of ``group``."""
         self._need_rows("marginal_cov()")
-        from .moments import marginal_moments
         return marginal_moments(self, rows=rows, group=group, level=level)
 
     def report(self, path):
         """Write a self-contained HTML report (tables, diagnostics, plots) to ``path``."""
         self._need_rows("the HTML report (fitted values, pp_check)")
-        from ..report import write_report
         return write_report(self, path)
 
     def prior_summary(self):
@@ -247,7 +268,6 @@ class Fit:
         """
         if newdata is None:
             self._need_rows("predict() on the fitted rows")
-        from .predict import predict as _predict
         return _predict(self, newdata, kind=kind, re_formula=re_formula,
                         new_groups=new_groups, summary=summary, ndraws=ndraws, seed=seed,
                         probs=probs)
@@ -256,14 +276,12 @@ class Fit:
         """Add ``posterior_predictive`` (one y draw per posterior draw) and ``observed_data`` to
         ``self.idata``; returns the InferenceData."""
         self._need_rows("posterior_predictive()")
-        from .predict import posterior_predictive as _pp
         return _pp(self, seed=seed)
 
     def pp_check(self, ax=None, ndraws: int = 50, kind: str = "kde", seed=None):
         """Posterior predictive check (``arviz.plot_ppc``): density of y against ``ndraws``
         replicated data sets. Returns the matplotlib axes."""
         self._need_rows("pp_check()")
-        import arviz as az
         if "posterior_predictive" not in self.idata.groups():
             self.posterior_predictive(seed=seed)
         return az.plot_ppc(self.idata, ax=ax, kind=kind, num_pp_samples=ndraws,
@@ -279,7 +297,6 @@ class Fit:
         likelihood. The pointwise log-likelihood is stored in ``idata.log_likelihood``.
         """
         self._need_rows("loo()")
-        from .loo import loo as _loo
         return _loo(self, group=group, likelihood=likelihood)
 
     def conditional_effects(self, effect: str, groups=False, prob: float = 0.95,
@@ -289,7 +306,6 @@ class Fit:
         ``prob`` bands; ``groups=True`` (or a grouping factor name) draws one curve per level.
         Returns ``(figure, DataFrame)``."""
         self._need_rows("conditional_effects()")
-        from .effects_plot import conditional_effects as _ce
         return _ce(self, effect, groups=groups, prob=prob, resolution=resolution,
                    ndraws=ndraws, seed=seed, ax=ax)
 

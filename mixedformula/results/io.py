@@ -19,18 +19,20 @@ Windows): an interrupted save leaves any previous file untouched.
 
 from __future__ import annotations
 
-from .atomic import atomic_write
-
 import json
 import os
 import warnings
 from types import SimpleNamespace
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..design import as_pandas, design_matrices
 from ..errors import MixedFormulaError
+from .atomic import atomic_write
+from .fit import Fit, FitMeta
 
 FORMAT = "mixedformula-fit"
 VERSION = 1
@@ -67,12 +69,11 @@ def _used_rows(fit) -> pd.DataFrame | None:
     data = fit.data
     if data is None:
         return None
-    from ..design import as_pandas
     df = as_pandas(data)
     cols = None
     design = fit.design
-    if design is not None and getattr(design, "spec", None) is not None:
-        cols = list(getattr(design.spec, "columns", ()) or ())
+    if design is not None:
+        cols = list(design.spec.columns or ())
     if not cols:
         cols = list(df.columns)
     # columns the model uses outside the formula (rescor_by=..., info["extra_columns"])
@@ -82,7 +83,7 @@ def _used_rows(fit) -> pd.DataFrame | None:
     if missing:
         raise MixedFormulaError(f"cannot save: fit.data lacks the column(s) {', '.join(missing)}")
     df = df[cols]
-    if design is not None and getattr(design, "observed", None) is not None:
+    if design is not None and design.observed is not None:
         # multivariate with per-response missing values: keep the partially observed rows
         return df.loc[design.row_index]
     keep = ~df.isna().any(axis=1).to_numpy()
@@ -164,10 +165,8 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
 # -- save ---------------------------------------------------------------------------------------
 
 def _family_meta(family) -> dict:
-    links = getattr(family, "links", None)
-    return {"name": str(getattr(family, "name", family)),
-            "link": str(getattr(family, "link", (links or {}).get("mu", "identity"))),
-            "links": _jsonable(dict(links)) if isinstance(links, dict) else None}
+    return {"name": str(family.name), "link": str(family.link),
+            "links": _jsonable(dict(family.links))}
 
 
 def _priors_meta(fit) -> tuple[list, list | None]:
@@ -187,8 +186,6 @@ def _priors_meta(fit) -> tuple[list, list | None]:
 
 def save(fit, path) -> str:
     """Write ``fit`` to ``path`` (netCDF/HDF5) atomically; returns the path."""
-    import arviz as az
-
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -213,14 +210,13 @@ def save(fit, path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # arviz: non-standard group name
         out = az.InferenceData(**groups, **{GROUP: extra})
-        out.attrs.update(getattr(fit.idata, "attrs", {}) or {})
+        out.attrs.update(fit.idata.attrs or {})
     return atomic_write(path, lambda tmp: out.to_netcdf(tmp, engine="h5netcdf"), suffix=".nc")
 
 
 # -- load ---------------------------------------------------------------------------------------
 
 def _read(path: str):
-    import arviz as az
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -285,8 +281,6 @@ def _priors(meta: dict):
 
 def load(path):
     """Read a fit written by :func:`save`; rebuilds the design from the stored data."""
-    from .fit import Fit, FitMeta
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
@@ -296,24 +290,17 @@ def load(path):
     data = design = None
     if meta.get("has_data"):
         data = _dataset_to_frame(extra)
-        from ..design import design_matrices
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             design = design_matrices(meta["formula"], data, drop_aliased=True)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
-    import arviz as az
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
-        clean.attrs.update(getattr(idata, "attrs", {}) or {})
-    fit = Fit(clean, design, _family(meta), _priors(meta), meta["likelihood"],
-              meta.get("info") or {}, data=data)
-    stored = FitMeta.from_dict(meta["design"])
-    if design is None:
-        fit._meta = stored
-    else:
-        fit._meta.n_dropped = stored.n_dropped
+        clean.attrs.update(idata.attrs or {})
     table = meta.get("prior_summary")
     if table is not None:
-        fit._prior_table = pd.DataFrame(table["rows"], columns=table["columns"])
-    return fit
+        table = pd.DataFrame(table["rows"], columns=table["columns"])
+    return Fit.from_stored(clean, design, _family(meta), _priors(meta), meta["likelihood"],
+                           meta.get("info") or {}, FitMeta.from_dict(meta["design"]), table,
+                           data=data)

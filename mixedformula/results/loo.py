@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MixedFormulaError
-from . import naming
+from .naming import sigma_name
 from .idata_groups import set_group
 from .posterior import PosteriorDraws, fit_info, linpred
 from .predict import trials
@@ -186,7 +186,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
         S = len(idx)
         draws = PosteriorDraws.of_fit(fit, idx)
         beta = draws.beta(0, list(d.X_names))
-        sigma2 = draws.scalar(naming.sigma()) ** 2                          # (S,)
+        sigma2 = draws.scalar(sigma_name()) ** 2                          # (S,)
         T = np.zeros((S, J, Q, Q))
         for b in blocks:
             Tb = draws.block_factor(b)                                      # (S, H, Qb, Qb)

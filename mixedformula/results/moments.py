@@ -46,13 +46,14 @@ class MarginalMoments:
 def _residual_scale(fit, draws: PosteriorDraws):
     """Var[ε] / σ² per draw: 1 (gaussian), ν/(ν − 2) (student; inf for ν ≤ 2)."""
     fam = fit.family
-    if fam.link != "identity" or fam.name not in ("gaussian", "student"):
+    student = "nu" in fam.dpars            # the student family: sigma and nu
+    if fam.link != "identity" or not (fam.gaussian or student):
         raise MixedFormulaError(
             f"marginal_cov() gives Var[y] = Z G Zᵀ + R, which holds for gaussian and student "
             f"models with identity link; this model is {fam.name} with {fam.link} link, whose "
             f"variance of y depends on its mean g⁻¹(η) and is not of that form (use "
             f"fit.predict(kind='response') to see the spread of y)")
-    if fam.name != "student":
+    if not student:
         return 1.0
     nu = draws.dpar("nu")
     low = nu <= 2

@@ -39,27 +39,27 @@ def coef_label(coef: str, resp: str | None = None) -> str:
     return f"{resp}_{coef}" if resp else coef
 
 
-def b(coef: str, resp: str | None = None) -> str:
+def b_name(coef: str, resp: str | None = None) -> str:
     return f"b_{coef_label(coef, resp)}"
 
 
-def sd(group: str, label: str, tag: str = "") -> str:
+def sd_name(group: str, label: str, tag: str = "") -> str:
     return f"sd_{group}__{label}{tag}"
 
 
-def cor(group: str, label1: str, label2: str, tag: str = "") -> str:
+def cor_name(group: str, label1: str, label2: str, tag: str = "") -> str:
     return f"cor_{group}__{label1}__{label2}{tag}"
 
 
-def sigma(resp: str | None = None, tag: str = "") -> str:
+def sigma_name(resp: str | None = None, tag: str = "") -> str:
     return f"sigma_{resp}{tag}" if resp else f"sigma{tag}"
 
 
-def rescor(resp1: str, resp2: str, tag: str = "") -> str:
+def rescor_name(resp1: str, resp2: str, tag: str = "") -> str:
     return f"rescor__{resp1}__{resp2}{tag}"
 
 
-def ranef(group: str) -> str:
+def ranef_name(group: str) -> str:
     return f"r_{group}"
 
 
@@ -110,7 +110,7 @@ def split_group(rest: str, groups_longest_first: list[str]) -> tuple[str, str] |
     return None
 
 
-def kind(name: str) -> str | None:
+def name_kind(name: str) -> str | None:
     """The class of a posterior name: ``"b"``, ``"sd"``, ``"cor"``, ``"rescor"``, ``"spec"``
     (sigma / nu / shape), ``"r"`` or None."""
     if name.startswith("b_"):

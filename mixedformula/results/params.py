@@ -19,10 +19,9 @@ writes; the by-suffix ``:<h><level>`` is recognised from the design's ``gr(g, by
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-_SPEC = re.compile(r"^(sigma|nu|shape)($|_|:)")
+from .naming import name_kind, split_by, split_group, split_pair, split_spec, split_tag
 
 
 @dataclass
@@ -106,37 +105,6 @@ class ParamIndex:
         return out
 
 
-def _split_by(rest: str, info: GroupInfo | None) -> tuple[str, str | None, str | None]:
-    """``"Intercept:hA"`` → ``("Intercept", "hA", "A")`` when h is the by-variable."""
-    if info is None or not info.by or not info.by_levels:
-        return rest, None, None
-    # longest level first, so that level "A1" is not read as "A" + "1"
-    for lev in sorted(info.by_levels, key=len, reverse=True):
-        sfx = f":{info.by}{lev}"
-        if rest.endswith(sfx) and len(rest) > len(sfx):
-            return rest[: -len(sfx)], f"{info.by}{lev}", lev
-    return rest, None, None
-
-
-def _split_pair(rest: str, known: set[str]) -> tuple[str, str]:
-    """``"Intercept__Days"`` → (``"Intercept"``, ``"Days"``), preferring known coefficient names."""
-    parts = rest.split("__")
-    for k in range(1, len(parts)):
-        a, b = "__".join(parts[:k]), "__".join(parts[k:])
-        if a in known and b in known:
-            return a, b
-    if len(parts) < 2:
-        return rest, ""
-    return parts[0], "__".join(parts[1:])
-
-
-def _split_resp_by(rest: str) -> tuple[str, str | None]:
-    if ":" in rest:
-        a, b = rest.split(":", 1)
-        return a, b
-    return rest, None
-
-
 def index_params(posterior, groups: list[GroupInfo] | None = None,
                  responses: list[str] | None = None) -> ParamIndex:
     """Sort the scalar variables of ``posterior`` (an xarray Dataset) into summary blocks."""
@@ -158,9 +126,9 @@ def index_params(posterior, groups: list[GroupInfo] | None = None,
     by_length = sorted(idx.groups, key=len, reverse=True)
 
     def find_group(rest: str) -> tuple[str, str]:
-        for g in by_length:
-            if rest.startswith(g + "__"):
-                return g, rest[len(g) + 2:]
+        found = split_group(rest, by_length)
+        if found is not None:
+            return found
         g, _, tail = rest.partition("__")
         if g not in idx.groups:
             idx.groups[g] = GroupInfo(g, 0)
@@ -168,32 +136,31 @@ def index_params(posterior, groups: list[GroupInfo] | None = None,
             by_length.sort(key=len, reverse=True)
         return g, tail
 
+    def split_by_group(rest: str, g: str):
+        info = idx.groups.get(g)
+        return split_by(rest, info.by, info.by_levels) if info is not None \
+            else (rest, None, None)
+
     for v in scalar:
-        if v.startswith("b_"):
+        kind = name_kind(v)
+        if kind == "b":
             idx.fixed.append(v)
-        elif v.startswith("sd_"):
+        elif kind == "sd":
             g, rest = find_group(v[3:])
-            coef, by_label, by_level = _split_by(rest, idx.groups.get(g))
+            coef, by_label, by_level = split_by_group(rest, g)
             idx.sd.setdefault(g, []).append(SdParam(v, g, coef, by_label, by_level))
             known_coefs.setdefault(g, set()).add(coef)
-        elif v.startswith("cor_"):
+        elif kind == "cor":
             g, rest = find_group(v[4:])
-            body, by_label, by_level = _split_by(rest, idx.groups.get(g))
-            c1, c2 = _split_pair(body, known_coefs.get(g, set()))
+            body, by_label, by_level = split_by_group(rest, g)
+            c1, c2 = split_pair(body, known_coefs.get(g, set()))
             idx.cor.setdefault(g, []).append(CorParam(v, g, c1, c2, by_label, by_level))
-        elif v.startswith("rescor__"):
-            body, by_label = _split_resp_by(v[len("rescor__"):])
-            r1, r2 = _split_pair(body, set(responses or []))
+        elif kind == "rescor":
+            body, by_label = split_tag(v[len("rescor__"):])
+            r1, r2 = split_pair(body, set(responses or []))
             idx.rescor.append(RescorParam(v, r1, r2, by_label))
-        elif _SPEC.match(v):
-            m = _SPEC.match(v)
-            dpar = m.group(1)
-            rest = v[len(dpar):]
-            resp = by_label = None
-            if rest.startswith("_"):
-                resp, by_label = _split_resp_by(rest[1:])
-            elif rest.startswith(":"):
-                by_label = rest[1:]
+        elif kind == "spec":
+            dpar, resp, by_label = split_spec(v)
             idx.spec.append(SpecParam(v, dpar, resp, by_label))
     # groups without any parameter (none expected) are kept: they print nothing
     return idx

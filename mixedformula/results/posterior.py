@@ -36,7 +36,8 @@ import xarray as xr
 
 from ..backends.pymc.structure import build_blocks
 from ..errors import DataError, MixedFormulaError
-from . import naming
+from .naming import (b_name, by_tag, cor_name, ranef_coef_dim, ranef_name, rescor_name,
+                     sd_name, sigma_name)
 
 NEW_GROUPS = ("sample", "error", "zero")
 
@@ -89,20 +90,20 @@ def parameter_names(design) -> dict[str, list[str]]:
     """The b / sd / cor names a model of ``design`` has (for checks of given parameters)."""
     resp = list(design.response_names)
     mv = len(resp) > 1
-    out = {"b": [naming.b(c, r if mv else None) for k, r in enumerate(resp)
+    out = {"b": [b_name(c, r if mv else None) for k, r in enumerate(resp)
                  for c in design.fixed(k)[1]], "sd": [], "cor": []}
     for blk in covariance_blocks(design):
         for tag in block_tags(blk):
-            out["sd"] += [naming.sd(blk.group, lab, tag) for lab in blk.labels]
+            out["sd"] += [sd_name(blk.group, lab, tag) for lab in blk.labels]
             if blk.correlated:
-                out["cor"] += [naming.cor(blk.group, l1, l2, tag)
+                out["cor"] += [cor_name(blk.group, l1, l2, tag)
                                for i, l1 in enumerate(blk.labels) for l2 in blk.labels[i + 1:]]
     return out
 
 
 def block_tags(blk) -> list[str]:
     """The by-level tags of a block (``[""]`` without ``gr(by=)``)."""
-    return [naming.by_tag(blk.by, lev) for lev in blk.by_levels] if blk.by_levels else [""]
+    return [by_tag(blk.by, lev) for lev in blk.by_levels] if blk.by_levels else [""]
 
 
 class PosteriorDraws:
@@ -147,7 +148,7 @@ class PosteriorDraws:
             else:
                 g = name[2:]
                 data[name] = xr.DataArray(a[None, None], dims=("chain", "draw", g,
-                                                               naming.ranef_coef_dim(g)))
+                                                               ranef_coef_dim(g)))
         return cls(xr.Dataset(data, coords={"chain": [0], "draw": [0]}), design)
 
     # -- scalars -----------------------------------------------------------------------
@@ -174,7 +175,7 @@ class PosteriorDraws:
         resp = self.responses[k] if self.multivariate else None
         if not names:
             return np.zeros((self.S, 0))
-        return np.stack([self.scalar(naming.b(c, resp)) for c in names], axis=-1)
+        return np.stack([self.scalar(b_name(c, resp)) for c in names], axis=-1)
 
     def xb(self, X: np.ndarray, fixed_cols=None) -> np.ndarray:
         """X β per draw (S, n, r) for a full-width X (the fitted design's columns)."""
@@ -199,13 +200,13 @@ class PosteriorDraws:
         """sd (S, H, Q) and correlation (S, H, Q, Q) of a block per by-level."""
         sds, cors = [], []
         for tag in block_tags(blk):
-            sd = np.stack([self.scalar(naming.sd(blk.group, lab, tag)) for lab in blk.labels],
+            sd = np.stack([self.scalar(sd_name(blk.group, lab, tag)) for lab in blk.labels],
                           axis=-1)
             cor = np.broadcast_to(np.eye(blk.Q), (self.S, blk.Q, blk.Q)).copy()
             if blk.correlated and blk.Q > 1:
                 for i in range(blk.Q):
                     for j in range(i + 1, blk.Q):
-                        name = naming.cor(blk.group, blk.labels[i], blk.labels[j], tag)
+                        name = cor_name(blk.group, blk.labels[i], blk.labels[j], tag)
                         if name in self.posterior:
                             cor[:, i, j] = cor[:, j, i] = self.scalar(name)
             sds.append(sd)
@@ -232,7 +233,7 @@ class PosteriorDraws:
 
     def ranef(self, group: str) -> np.ndarray:
         """(S, J, Q_group) draws of ``r_<group>``."""
-        return self.scalar(naming.ranef(group))
+        return self.scalar(ranef_name(group))
 
     # -- R per row ---------------------------------------------------------------------
     def residual_tags(self, design=None, newdata=None) -> np.ndarray | None:
@@ -256,11 +257,11 @@ class PosteriorDraws:
             if col not in df.columns:
                 raise DataError(f"new data need the rescor_by column {col!r}")
             vals = df[col]
-        return np.array([naming.by_tag(col, v) for v in vals.astype(object)], dtype=object)
+        return np.array([by_tag(col, v) for v in vals.astype(object)], dtype=object)
 
     def sigma_rows(self, resp: str | None, tags, n: int) -> np.ndarray:
         """σ per draw and row: (S, n), or (S, 1) without rescor_by (``resp``: multivariate)."""
-        base = naming.sigma(resp)
+        base = sigma_name(resp)
         if tags is None:
             return self.scalar(base)[:, None]
         out = np.empty((self.S, n))
@@ -283,7 +284,7 @@ class PosteriorDraws:
         cor = np.broadcast_to(np.eye(r), (S, n, r, r)).copy()
         for i in range(r):
             for j in range(i + 1, r):
-                base = naming.rescor(resp[i], resp[j])
+                base = rescor_name(resp[i], resp[j])
                 if tags is None:
                     if base in self.posterior:
                         cor[..., i, j] = cor[..., j, i] = self.scalar(base)[:, None]

@@ -219,9 +219,9 @@ TREEDEPTH_STATS = ("reached_max_treedepth", "maxdepth_reached")   # PyMC, nutpie
 
 def count_flag(idata, names) -> int | None:
     """How many draws have the first recorded sample stat in ``names`` set; None if none is."""
-    ss = getattr(idata, "sample_stats", None)
-    if ss is None:
+    if "sample_stats" not in idata.groups():
         return None
+    ss = idata.sample_stats
     for name in names:
         if name in ss:
             return int(np.asarray(ss[name].values, dtype=bool).sum())

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ...results.naming import (SPEC_DPARS, b_name, by_tag, cor_name, ranef_coef_dim,
+                               ranef_name, rescor_name, sd_name, sigma_name)
 from .build import Built
 
 
@@ -32,29 +34,28 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
     out: dict[str, xr.DataArray] = {}
     for k, rname in enumerate(resp):
         sfx = f"__{rname}" if mv else ""
-        pre = f"{rname}_" if mv else ""
         beta = raw[f"_beta{sfx}"].values
         for j, name in enumerate(design.fixed(k)[1]):
-            out[f"b_{pre}{name}"] = _scalar(beta[..., j], cd)
+            out[b_name(name, rname if mv else None)] = _scalar(beta[..., j], cd)
     r_parts: dict[str, list] = {}
     for b in built.blocks:
         H = b.H
         for h in range(H):
             hs = f"__{h}" if b.by_levels else ""
-            by = f":{b.by}{b.by_levels[h]}" if b.by_levels else ""
+            by = by_tag(b.by, b.by_levels[h]) if b.by_levels else ""
             if b.correlated and b.Q > 1:
                 std = raw[f"_std__{b.key}{hs}"].values
                 corr = raw[f"_corr__{b.key}{hs}"].values
                 for c, lab in enumerate(b.labels):
-                    out[f"sd_{b.group}__{lab}{by}"] = _scalar(std[..., c], cd)
+                    out[sd_name(b.group, lab, by)] = _scalar(std[..., c], cd)
                 for c1 in range(b.Q):
                     for c2 in range(c1 + 1, b.Q):
-                        out[f"cor_{b.group}__{b.labels[c1]}__{b.labels[c2]}{by}"] = _scalar(
+                        out[cor_name(b.group, b.labels[c1], b.labels[c2], by)] = _scalar(
                             corr[..., c1, c2], cd)
             else:
                 sd = raw[f"sd__{b.key}{hs}"].values
                 for c, lab in enumerate(b.labels):
-                    out[f"sd_{b.group}__{lab}{by}"] = _scalar(sd[..., c], cd)
+                    out[sd_name(b.group, lab, by)] = _scalar(sd[..., c], cd)
         if group_effects is not None and b.key in group_effects:
             u = np.asarray(group_effects[b.key])
         else:
@@ -64,31 +65,32 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
         levels = parts[0][0].levels
         labels = [lab for b, _ in parts for lab in b.labels]
         u = np.concatenate([u for _, u in parts], axis=-1)
-        out[f"r_{group}"] = xr.DataArray(
-            u, dims=("chain", "draw", group, f"{group}__coef"),
-            coords={**cd, group: levels, f"{group}__coef": labels})
+        dim = ranef_coef_dim(group)
+        out[ranef_name(group)] = xr.DataArray(
+            u, dims=("chain", "draw", group, dim), coords={**cd, group: levels, dim: labels})
     rby = built.extras.get("residual_by")
-    by_tags = [f":{rby.column}{lev}" for lev in rby.levels] if rby is not None else [""]
+    by_tags = [by_tag(rby.column, lev) for lev in rby.levels] if rby is not None \
+        else [""]
     for h, tag in enumerate(by_tags):
         hs = f"__{h}" if rby is not None else ""
         if f"chol__rescor{hs}" in raw:
             std = raw[f"_std__rescor{hs}"].values
             corr = raw[f"_corr__rescor{hs}"].values
             for k, rname in enumerate(resp):
-                out[f"sigma_{rname}{tag}"] = _scalar(std[..., k], cd)
+                out[sigma_name(rname, tag)] = _scalar(std[..., k], cd)
             for k1 in range(len(resp)):
                 for k2 in range(k1 + 1, len(resp)):
-                    out[f"rescor__{resp[k1]}__{resp[k2]}{tag}"] = _scalar(
+                    out[rescor_name(resp[k1], resp[k2], tag)] = _scalar(
                         corr[..., k1, k2], cd)
         elif rby is not None:
             for rname in resp:
                 raw_name = f"sigma__{rname}__by" if mv else "sigma__by"
-                out[f"sigma_{rname}{tag}" if mv else f"sigma{tag}"] = _scalar(
+                out[sigma_name(rname if mv else None, tag)] = _scalar(
                     raw[raw_name].values[..., h], cd)
     if mv and f"sigma__{resp[0]}" in raw:
         for rname in resp:
-            out[f"sigma_{rname}"] = _scalar(raw[f"sigma__{rname}"].values, cd)
-    for name in ("sigma", "nu", "shape"):
+            out[sigma_name(rname)] = _scalar(raw[f"sigma__{rname}"].values, cd)
+    for name in SPEC_DPARS:
         if name in raw:
             out[name] = _scalar(raw[name].values, cd)
     return xr.Dataset(out, attrs=dict(raw.attrs))
