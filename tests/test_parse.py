@@ -293,3 +293,23 @@ def test_not_a_string():
         mf.parse(None)
     with pytest.raises(FormulaError, match="must be a string"):
         mf.parse(b"y ~ x")
+
+
+def test_term_power_is_bounded_by_the_number_of_terms():
+    """(a + b)^k expands like (a + b)^2 for any k >= 2 (a:a is a), so k is written as at most
+    the number of terms; a power that is not a whole number >= 1 is refused (issue 17)."""
+    assert mf.parse("y ~ (x + z)^1000000000").fixed == "(`x` + `z`) ^ 2"
+    assert mf.parse("y ~ (x + z + w)^3").fixed == "(`x` + `z` + `w`) ^ 3"
+    for bad in ["y ~ (x + z)^2.5", "y ~ (x + z)^0", "y ~ (x + z)^w", "y ~ (x + z)^(10 ^ 10)"]:
+        with pytest.raises(FormulaError, match="whole number"):
+            mf.parse(bad)
+
+
+def test_constant_arithmetic_is_bounded_before_evaluation():
+    """Constants are checked in floating point before formulaic sees them (issue 17)."""
+    for bad in ["y ~ I(x ^ 10 ^ 10 ^ 10)", "y ~ poly(x, 2 ^ 10)", "y ~ I(x + 1 / (1 - 1))",
+                "y ~ poly(x, degree = z)", "y ~ poly(x, 50):poly(z, 50):poly(w, 50)"]:
+        with pytest.raises(FormulaError):
+            mf.parse(bad)
+    assert mf.parse("y ~ I(x ^ 2 ^ 3) + poly(x, 1 + 2)").fixed == \
+        "I(`x` ** 2 ** 3) + poly(`x`, 1 + 2)"

@@ -217,3 +217,97 @@ def test_formulaic_failures_are_wrapped(data):
                  "y ~ scale(x, ddof = 'a')", "y ~ poly(x, 1.5)", "y ~ log(g)"]:
         with pytest.raises(FormulaError):
             mf.design_matrices(text, data)
+
+
+# Formulas whose evaluation would never finish or would allocate without bound (issue 17,
+# item 13). Each must be refused with FormulaError before anything runs.
+_NAMES = [f"v{i}" for i in range(20)]
+HOSTILE = [
+    # power towers: exact Python integers with billions of digits
+    "y ~ x + I(x ** 10 ** 10 ** 10)",
+    "y ~ I(10 ^ 10 ^ 10)",
+    "y ~ I(2 ^ 2 ^ 2 ^ 2 ^ 2 ^ 2)",
+    "y ~ log(x + 9 ** 9 ** 9)",
+    "y ~ I(x * ((10 ** 300) ** 300) ** 300)",
+    "y ~ I((x + 1) ^ (7 ^ 7 ^ 7))",
+    "y ~ x + (1 + I(x ^ 10 ^ 10 ^ 10) | g)",
+    "y ~ scale(x, center = 10 ** 10 ** 10)",
+    "y ~ round(x, 10 ** 10 ** 10)",
+    # huge numbers of basis columns
+    "y ~ poly(x, degree = 10 ** 10)",
+    "y ~ poly(x, 2 ** 62)",
+    "y ~ bs(x, df = 99 ** 99)",
+    "y ~ bs(x, degree = 10 ** 9)",
+    "y ~ poly(x, 100):poly(z, 100):poly(x, 100)",
+    "y ~ (poly(x, 50) + poly(z, 50))^3",
+    "y ~ x + (poly(x, 100):poly(z, 100) + poly(z, 100):x | g)",
+    # combinatorial interaction expansions
+    "y ~ (x + z + g)^(10 ** 10)",
+    "y ~ (" + " + ".join(_NAMES) + ")^20",
+    "y ~ (" + " + ".join(f"w{i}" for i in range(100)) + ")^2",
+    "y ~ " + " * ".join(_NAMES),
+    "y ~ x + (" + " * ".join(_NAMES) + " | g)",
+    # very long formulas
+    "y ~ " + " + ".join(f"I(x ^ {i})" for i in range(1500)),
+    "y ~ " + " + ".join(["x"] * 2500),
+    "y ~ " + "I(" * 500 + "x" + ")" * 500,
+]
+#: Formulas of the same kind that have an answer, which must come as quickly: (x + z)^k is
+#: (x + z)^2 for every k >= 2 (formulaic would multiply the term set k times).
+ANSWERED = ["y ~ (x + z)^1000000000", "y ~ (x + z + g)^99999"]
+
+
+def test_hostile_formulas_are_refused_within_a_second():
+    """Every HOSTILE formula raises FormulaError from parse and from design_matrices within
+    1 s of wall-clock time each, and every ANSWERED one returns within 1 s. They run in one child process, killed after a timeout, so a
+    hang fails this test (naming the case) instead of stalling the suite."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = r'''
+import gc, json, sys, time
+import numpy as np, pandas as pd
+import mixedformula as mf
+rng = np.random.default_rng(1)
+n = 20
+df = pd.DataFrame({c: rng.normal(size=n) for c in ["y", "x", "z"]}).assign(
+    g=rng.choice(["a", "b"], n))
+mf.design_matrices("y ~ x + poly(z, 2) + (1 | g)", df)     # imports and caches warmed up
+for k, text in enumerate(json.loads(sys.stdin.read())):
+    for how in ("parse", "design_matrices"):
+        print(json.dumps({"case": k, "how": how, "start": True}), flush=True)
+        gc.collect()
+        t0 = time.perf_counter()
+        try:
+            mf.parse(text) if how == "parse" else mf.design_matrices(text, df)
+            error = None
+        except Exception as e:
+            error = type(e).__name__
+        print(json.dumps({"case": k, "how": how, "error": error,
+                          "seconds": time.perf_counter() - t0}), flush=True)
+'''
+    root = str(Path(mf.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    cases = HOSTILE + ANSWERED
+    timeout = 60 + 2 * len(cases)
+    try:
+        out = subprocess.run([sys.executable, "-c", child], input=json.dumps(cases),
+                             capture_output=True, text=True, timeout=timeout, env=env).stdout
+        hung = None
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        hung = f"killed after {timeout} s"
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    done = [r for r in records if "start" not in r]
+    if hung or len(done) < 2 * len(cases):
+        last = records[-1] if records else None
+        case = cases[last["case"]][:120] if last else "(before the first case)"
+        pytest.fail(f"child process {hung or 'stopped'} in {last and last['how']} of {case!r}")
+    for r in done:
+        text = cases[r["case"]][:120]
+        expected = "FormulaError" if r["case"] < len(HOSTILE) else None
+        assert r["error"] == expected, (r["how"], text, r["error"])
+        assert r["seconds"] < 1.0, (r["how"], text, r["seconds"])

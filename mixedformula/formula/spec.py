@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
-from .validate import _CONSTANTS, check_name, count_terms, render, variables
+from .validate import _CONSTANTS, check_name, expansion, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
 GR_DISTS = ("gaussian",)    # gr(dist = ...): the distribution of group effects (brms)
@@ -256,13 +256,17 @@ def parse_fixed(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _count_terms(terms: list[tuple[int, Node]], text: str) -> None:
-    from .validate import MAX_TERMS
-    total = 0
+    from .validate import MAX_COLUMNS, MAX_TERMS
+    total = cols = 0
     for sign, t in terms:
         if sign > 0:
-            total += count_terms(t, text)
+            k, c = expansion(t, text)
+            total, cols = total + k, cols + c
     if total > MAX_TERMS:
         raise FormulaError(f"the formula has more than {MAX_TERMS} terms", text, 0, len(text))
+    if cols > MAX_COLUMNS:
+        raise FormulaError(f"the formula has more than {MAX_COLUMNS} model-matrix columns",
+                           text, 0, len(text))
 
 
 def _unique(names) -> tuple[str, ...]:

@@ -71,6 +71,14 @@ _SIZE_ARGS = {"poly": ("degree", 1), "bs": ("df", 1), "cr": ("df", 1), "cs": ("d
 MAX_BASIS = 100
 #: Upper bound on the number of terms a formula may expand to (a*b*c*... doubles each time).
 MAX_TERMS = 1000
+#: Upper bound on the number of model-matrix columns the formula's structure implies (a term's
+#: columns multiply across ':': ``poly(x, 100):poly(z, 100):poly(w, 100)`` would be 10^6);
+#: categorical columns count as one here (their levels are checked against the data later).
+MAX_COLUMNS = 10_000
+#: Largest magnitude of a constant sub-expression (``10 ** 10 ** 10`` is an exact Python
+#: integer with 10^10 digits: computing it would never finish). Constants are bounded by the
+#: largest double, so every integer that formulaic computes from literals has at most 1024 bits.
+MAX_CONSTANT = 1.7976931348623157e308
 #: Literal constants accepted as keyword values (R spellings too).
 _CONSTANTS = {"TRUE": "True", "FALSE": "False", "T": "True", "F": "False", "True": "True",
               "False": "False", "NULL": "None", "None": "None"}
@@ -154,6 +162,9 @@ def render(node: Node, text: str, arithmetic: bool = False) -> str:
         first, chain = left_spine(node, ("+", "-", "*", "/", ":", "^", "**", "|", "||"))
         out = render(first, text, arithmetic)
         for op_node, right in chain:
+            if not arithmetic and op_node.op in ("^", "**"):
+                out = f"{out} ^ {_term_power(op_node, text)}"
+                continue
             op = op_node.op
             if op in ("|", "||"):
                 raise FormulaError(f"a bar {op!r} must be inside parentheses, like (1 | g)",
@@ -175,6 +186,90 @@ def render(node: Node, text: str, arithmetic: bool = False) -> str:
     raise FormulaError("unsupported expression", text, node.start, node.end)
 
 
+def _term_power(op_node: BinOp, text: str) -> str:
+    """``(a + b + c)^k`` in a formula: k must be a whole number >= 1; it is written as
+    min(k, terms of the left side), which expands to the same terms (``a:a`` is ``a``) at a
+    bounded cost (formulaic multiplies the term set k times)."""
+    right = op_node.right
+    while isinstance(right, Paren):
+        right = right.inner
+    k = None
+    if isinstance(right, Number):
+        try:
+            k = float(right.text)
+        except ValueError:
+            k = None
+    if k is None or not math.isfinite(k) or k < 1 or k != int(k):
+        raise FormulaError("the power of formula terms must be a whole number >= 1, like "
+                           "(a + b)^2 (inside I() '^' is arithmetic)", text,
+                           op_node.right.start, op_node.right.end)
+    return str(int(min(k, count_terms(op_node.left, text))))
+
+
+def check_constants(node: Node, text: str) -> float | None:
+    """Bound every constant sub-expression of a function argument before anything runs.
+
+    formulaic evaluates arguments as Python, where ``10 ** 10 ** 10`` is an exact integer with
+    10^10 digits. Each sub-expression made only of numbers is computed here in floating point
+    (cost O(1) per node) and refused when its magnitude exceeds :data:`MAX_CONSTANT` or it
+    divides by zero; so every constant Python later computes has at most 1024 bits. Powers with
+    a column on either side are numpy's elementwise floating-point powers (bounded cost).
+    Returns the value of ``node`` when it is constant, else None.
+    """
+    values: dict[int, float | None] = {}
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        kids = ([n.left, n.right] if isinstance(n, BinOp) else [n.operand] if isinstance(n, Neg)
+                else [n.inner] if isinstance(n, Paren) else [])
+        if not done and kids:
+            stack.append((n, True))
+            stack.extend((k, False) for k in kids)
+            continue
+        v: float | None = None
+        if isinstance(n, Number):
+            try:
+                v = float(n.text)
+            except ValueError:
+                v = None
+        elif isinstance(n, (Neg, Paren)):
+            v = values.get(id(kids[0]))
+            v = -v if isinstance(n, Neg) and v is not None else v
+        elif isinstance(n, BinOp):
+            a, b = values.get(id(n.left)), values.get(id(n.right))
+            if a is not None and b is not None:
+                v = _constant_op(n, a, b, text)
+        if v is not None and not abs(v) <= MAX_CONSTANT:
+            raise FormulaError(f"the constant {text[n.start:n.end]} is too large (more than "
+                               f"{MAX_CONSTANT:.3g} in magnitude)", text, n.start, n.end)
+        values[id(n)] = v
+    return values[id(node)]
+
+
+def _constant_op(n: BinOp, a: float, b: float, text: str) -> float | None:
+    try:
+        if n.op == "+":
+            return a + b
+        if n.op == "-":
+            return a - b
+        if n.op == "*":
+            return a * b
+        if n.op == "/":
+            if b == 0:
+                raise FormulaError("division by zero", text, n.start, n.end)
+            return a / b
+        if n.op in ("^", "**"):
+            if a == 0 and b < 0:
+                raise FormulaError("division by zero (0 to a negative power)", text,
+                                   n.start, n.end)
+            if a < 0 and b != int(b):
+                return math.pow(-a, b)   # complex in Python: bound its magnitude |a|^b
+            return math.pow(a, b)
+    except OverflowError:
+        return math.inf
+    return None
+
+
 def _render_call(node: Call, text: str) -> str:
     func_span = (node.start, node.start + len(node.func))
     if "__" in node.func or node.func not in TRANSFORMS:
@@ -192,6 +287,7 @@ def _render_call(node: Call, text: str) -> str:
     parts = []
     seen: set[str] = set()
     for i, arg in enumerate(node.args):
+        check_constants(arg.value if isinstance(arg, Keyword) else arg, text)
         if isinstance(arg, Keyword):
             allowed_keys = KEYWORDS.get(node.func, set())
             if arg.key not in allowed_keys:
@@ -237,15 +333,18 @@ def _check_contrast_name(node: String, text: str) -> None:
 
 
 def _check_size(func: str, key: str | None, value: Node, text: str) -> None:
-    """poly(x, 1e9) or bs(x, df = 1e9) would allocate n x 1e9 numbers: refuse it."""
+    """poly(x, 1e9) or bs(x, df = 1e9) would allocate n x 1e9 numbers: refuse it. The size
+    must be a number (or arithmetic on numbers) of at most :data:`MAX_BASIS`."""
     size = _SIZE_ARGS.get(func)
     if size is None or (key is not None and key not in (size[0], "degree")):
         return
-    if isinstance(value, Number):
-        v = float(value.text)
-        if not math.isfinite(v) or v > MAX_BASIS:
-            raise FormulaError(f"{func}(): {key or size[0]} = {value.text} is too large "
-                               f"(at most {MAX_BASIS})", text, value.start, value.end)
+    v = check_constants(value, text)
+    if v is None:
+        raise FormulaError(f"{func}(): {key or size[0]} must be a number", text, value.start,
+                           value.end)
+    if not math.isfinite(v) or v > MAX_BASIS:
+        raise FormulaError(f"{func}(): {key or size[0]} = {text[value.start:value.end]} is too "
+                           f"large (at most {MAX_BASIS})", text, value.start, value.end)
 
 
 def _render_value(node: Node, text: str) -> str:
@@ -260,13 +359,42 @@ def _render_value(node: Node, text: str) -> str:
 
 
 def count_terms(node: Node, text: str) -> int:
-    """Upper bound on the number of terms a fixed part expands to (capped at MAX_TERMS + 1).
+    """Upper bound on the number of terms a fixed part expands to (see :func:`expansion`)."""
+    return expansion(node, text)[0]
+
+
+def _width(node: Node) -> int:
+    """Columns one factor makes at most: the size of poly()/bs()/cr()/cs()/cc(), else 1
+    (a categorical column's levels are counted against the data at design time)."""
+    while isinstance(node, Paren):
+        node = node.inner
+    if not isinstance(node, Call) or node.func not in _SIZE_ARGS:
+        return 1
+    key = _SIZE_ARGS[node.func][0]
+    sizes = {}
+    positional = [a for a in node.args if not isinstance(a, Keyword)]
+    if len(positional) > 1:
+        sizes[key] = positional[1]
+    for a in node.args:
+        if isinstance(a, Keyword):
+            sizes[a.key] = a.value
+    value = sizes.get(key, sizes.get("degree"))
+    v = check_constants(value, "") if value is not None else None
+    if v is None or not math.isfinite(v):
+        return 1 if node.func == "poly" else 3
+    return int(min(max(math.ceil(v), 1), MAX_BASIS))
+
+
+def expansion(node: Node, text: str) -> tuple[int, int]:
+    """Upper bounds on the terms and model-matrix columns ``node`` expands to.
 
     ``a*b`` has 3 terms, ``a*b*c`` 7, ``(a+b+c)^3`` 7: crossing doubles the count, so a short
-    formula could ask for millions of columns. Raises FormulaError past :data:`MAX_TERMS`."""
-    cap = MAX_TERMS + 1
+    formula could ask for millions of columns. Columns multiply across ``:`` (a term's columns
+    are the product of its factors' widths, :func:`_width`). Raises FormulaError past
+    :data:`MAX_TERMS` terms or :data:`MAX_COLUMNS` columns; counts are capped just above them."""
+    cap, ccap = MAX_TERMS + 1, MAX_COLUMNS + 1
 
-    def walk(n: Node) -> int:
+    def walk(n: Node) -> tuple[int, int]:
         if isinstance(n, Paren):
             return walk(n.inner)
         if isinstance(n, Neg):
@@ -274,30 +402,43 @@ def count_terms(node: Node, text: str) -> int:
         if isinstance(n, BinOp):
             if n.op in ("+", "-"):
                 first, chain = left_spine(n, ("+", "-"))
-                total = walk(first)
+                total, cols = walk(first)
                 for op_node, right in chain:
                     if op_node.op == "+":
-                        total = min(cap, total + walk(right))
-                return total
-            left = walk(n.left)
+                        t, c = walk(right)
+                        total, cols = min(cap, total + t), min(ccap, cols + c)
+                return total, cols
+            left, lcols = walk(n.left)
             if n.op in ("^", "**"):
-                k = float(n.right.text) if isinstance(n.right, Number) else 1.0
+                k = n.right
+                while isinstance(k, Paren):
+                    k = k.inner
+                k = float(k.text) if isinstance(k, Number) else 1.0
+                k = int(min(max(k, 1), left)) if math.isfinite(k) else left
                 total, comb = 0, 1
-                for i in range(1, int(min(max(k, 1), left)) + 1):
+                for i in range(1, k + 1):
                     comb = comb * (left - i + 1) // i
                     total = min(cap, total + comb)
                     if total >= cap:
                         break
-                return max(total, left)
-            right = walk(n.right)
+                # a product of at most k of the terms, each of at most lcols columns in all
+                cols = ccap if k * math.log(1 + lcols) > math.log(ccap + 1) else \
+                    min(ccap, (1 + lcols) ** k - 1)
+                return max(total, left), max(cols, lcols)
+            right, rcols = walk(n.right)
             if n.op == ":":
-                return min(cap, left * right)
-            return min(cap, left + right + left * right)   # * and /
-        return 1
+                return min(cap, left * right), min(ccap, lcols * rcols)
+            return (min(cap, left + right + left * right),          # * and /
+                    min(ccap, lcols + rcols + lcols * rcols))
+        return 1, _width(n)
 
-    total = walk(node)
+    total, cols = walk(node)
     if total > MAX_TERMS:
         raise FormulaError(f"this expands to more than {MAX_TERMS} terms (each '*' crosses "
                            "every term on its left with every term on its right)", text,
                            node.start, node.end)
-    return total
+    if cols > MAX_COLUMNS:
+        raise FormulaError(f"this expands to more than {MAX_COLUMNS} model-matrix columns "
+                           "(the columns of the factors of an interaction multiply)", text,
+                           node.start, node.end)
+    return total, cols
