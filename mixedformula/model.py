@@ -186,7 +186,8 @@ class Model:
         ``backend`` (nutpie only): ``"c"`` compiles the log-density with PyTensor's C backend
         (seconds to compile, ~0.1–0.3 ms overhead per evaluation), ``"numba"`` with numba
         (15–40 s to compile a new structure, fastest evaluations, chains in parallel);
-        ``"auto"`` picks by expected cost and by what the disk cache holds
+        ``"auto"`` picks by expected cost, from the model and these settings alone (never from
+        what the caches hold: the backends' draws differ for a seed)
         (:func:`mixedformula.backends.pymc.sampling.choose_backend`).  A second fit of the
         same model structure reuses the compiled model: in the same process from memory, in
         another process from the disk cache of compiled functions.
@@ -215,13 +216,11 @@ class Model:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = cores or min(chains, os.cpu_count() or 1)
-        from .backends.pymc.sampling import choose_backend, disk_cached, evaluation_size
+        from .backends.pymc.sampling import choose_backend, evaluation_size
         built = self.built
-        on_disk = disk_cached(built.model) if backend == "auto" and sampler == "nutpie" \
-            else frozenset()
         backend = choose_backend(backend, self.likelihood,
                                  evaluation_size(self.design, self.likelihood), draws, tune,
-                                 chains, on_disk)
+                                 chains)
         t0 = time.perf_counter()
         idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
                         target_accept, backend=backend)
