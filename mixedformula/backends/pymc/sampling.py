@@ -114,7 +114,10 @@ def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target
 def sample_nutpie(model, draws, tune, chains, seed, progressbar, cores, target_accept,
                   backend="c"):
     import nutpie
+    from ...progress import phase
     compiled = compiled_model(model, backend)
+    phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} draws) "
+          f"with nutpie ({backend} backend)")
     kw = {} if target_accept is None else {"target_accept": target_accept}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -160,6 +163,9 @@ def compiled_model(model, backend: str = "c"):
         return _rebind(*hit, model, shared)
     functions = _load_functions(key)
     if functions is None:
+        from ...progress import phase
+        phase(f"compiling the model with PyTensor's {'C' if backend == 'c' else 'numba'} "
+              "backend (first time for this structure on this machine; cached afterwards)")
         CACHE_STATS["compiled"] += 1
         functions = _compile_functions(model, backend)
         _save_functions(key, functions)
@@ -465,7 +471,10 @@ class _Functions:
                 _bind(slots, shared)
                 bound[0] = True
             x_cell.storage[0] = x
-            vm()     # the VM directly: Function.__call__ adds ~10 µs of checks per call
+            # NUTS's first warm-up steps reach points where the density overflows (inf - inf
+            # in the LKJ transform's cumsum); the sampler rejects them, numpy need not warn
+            with np.errstate(all="ignore"):
+                vm()     # the VM directly: Function.__call__ adds ~10 µs of checks per call
             return float(out_logp.storage[0]), out_grad.storage[0]
         return logp
 
