@@ -6,12 +6,19 @@ Public API only; heavy modules (PyMC) are imported on first use so that ``parse`
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
 
-from .errors import DataError, FamilyError, FormulaError, MixedFormulaError, PriorError
+from .errors import (ConvergenceWarning, DataError, FamilyError, FormulaError,
+                     MixedFormulaError, PriorError)
 from .formula import FormulaSpec, bf, parse
 
 __version__ = "0.1.0"
+
+# ArviZ prints a once-a-day FutureWarning banner about its coming refactor when it is first
+# imported, which our fits do (PyMC imports it); it says nothing about the user's model.
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",
+                        category=FutureWarning)
 
 _LAZY = {
     "design_matrices": ("mixedformula.design", "design_matrices"),
@@ -33,7 +40,7 @@ _LAZY = {
     "get_family": ("mixedformula.families", "get_family"),
 }
 
-__all__ = ["DataError", "FamilyError", "FormulaError", "FormulaSpec", "MixedFormulaError",
+__all__ = ["ConvergenceWarning", "DataError", "FamilyError", "FormulaError", "FormulaSpec", "MixedFormulaError",
            "PriorError", "bf", "parse", *_LAZY]
 
 

@@ -18,9 +18,10 @@ import argparse
 import os
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
-from .errors import DataError, FormulaError, MixedFormulaError, PriorError
+from .errors import ConvergenceWarning, DataError, FormulaError, MixedFormulaError, PriorError
 
 EXAMPLES = {
     "sleepstudy": ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
@@ -283,7 +284,8 @@ def _cmd_fit(args) -> int:
                   link=args.link, rescor_by=args.rescor_by,
                   parametrization=args.parametrization)
     fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                    sampler=args.sampler, target_accept=args.target_accept)
+                    sampler=args.sampler, target_accept=args.target_accept,
+                    progressbar=False if args.quiet else None)
     if not is_dask_frame(data):
         fit.data = data
     if args.rescor_by:
@@ -316,7 +318,8 @@ def _cmd_example(args) -> int:
     _check_counts(args)
     data_name, formula = EXAMPLES[args.name]
     result = fit(formula, datasets.load(data_name), seed=args.seed, draws=args.draws,
-                 tune=args.tune, chains=args.chains)
+                 tune=args.tune, chains=args.chains, sampler=args.sampler,
+                 target_accept=args.target_accept, progressbar=False if args.quiet else None)
     result.data = datasets.load(data_name)
     _print_summary(result, data_name)
     _after_fit(result, args)
@@ -355,6 +358,8 @@ def _sampling_options(p) -> None:
                    "jax extra)")
     g.add_argument("--target-accept", type=float, default=None,
                    help="NUTS target acceptance (default 0.8; raise to 0.95 on divergences)")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress on stderr (phase lines, sampler progress bar)")
 
 
 def _output_options(p) -> None:
@@ -455,7 +460,19 @@ def _message(e: MixedFormulaError) -> str:
     return _one_line(e)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Our warnings as one line on stderr (``warning: ...``); others as Python shows them."""
+    if issubclass(category, ConvergenceWarning):
+        print("warning: " + " ".join(str(message).split()), file=sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+_SHOW_WARNING = warnings.showwarning
+
+
 def main(argv=None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))

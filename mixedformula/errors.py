@@ -52,3 +52,9 @@ class FamilyError(MixedFormulaError, ValueError):
 
 class PriorError(MixedFormulaError, ValueError):
     """A prior string or class/coef/group combination that cannot be used."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit whose chains have not converged or mixed: R-hat above 1.01, divergent transitions
+    after warmup, or bulk / tail effective sample sizes below brms' (rstan's) 100 per chain.
+    Issued at the end of ``fit()``, naming the parameters; the CLI prints it on stderr."""

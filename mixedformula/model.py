@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -32,6 +31,7 @@ from .errors import MixedFormulaError
 from .families import Family, get_family
 from .formula import FormulaSpec, parse
 from .priors import Prior, PriorSet
+from .progress import bars, phase, with_phases
 
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "blackjax")   # numpyro/blackjax: the jax extra
 LIKELIHOODS = ("auto", "conditional", "marginal")
@@ -179,6 +179,7 @@ class Model:
                                     "use data.compute() for it")
 
     # -- sampling -------------------------------------------------------------------------
+    @with_phases
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
             sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
             target_accept: float | None = None, sample_prior: str = "no",
@@ -188,7 +189,8 @@ class Model:
         ``backend`` (nutpie only): ``"c"`` compiles the log-density with PyTensor's C backend
         (seconds to compile, ~0.1–0.3 ms overhead per evaluation), ``"numba"`` with numba
         (15–40 s to compile a new structure, fastest evaluations, chains in parallel);
-        ``"auto"`` picks by expected cost and by what the disk cache holds
+        ``"auto"`` picks by expected cost, from the model and these settings alone (never from
+        what the caches hold: the backends' draws differ for a seed)
         (:func:`mixedformula.backends.pymc.sampling.choose_backend`).  A second fit of the
         same model structure reuses the compiled model: in the same process from memory, in
         another process from the disk cache of compiled functions.
@@ -212,18 +214,20 @@ class Model:
             raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
         if sampler == "auto":
             sampler = "nutpie" if _has_nutpie() else "pymc"
-        if progressbar is None:
-            progressbar = sys.stderr.isatty() and not os.environ.get("CI")
+        progressbar = bars(progressbar)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = cores or min(chains, os.cpu_count() or 1)
-        from .backends.pymc.sampling import choose_backend, disk_cached, evaluation_size
+        from .backends.pymc.sampling import choose_backend, evaluation_size
+        if self._built is None:
+            phase("building the model")
         built = self.built
-        on_disk = disk_cached(built.model) if backend == "auto" and sampler == "nutpie" \
-            else frozenset()
         backend = choose_backend(backend, self.likelihood,
                                  evaluation_size(self.design, self.likelihood), draws, tune,
-                                 chains, on_disk)
+                                 chains)
+        if sampler != "nutpie":     # nutpie's phase line follows its compile
+            phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} "
+                  f"draws) with {sampler}")
         t0 = time.perf_counter()
         idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
                         target_accept, backend=backend)
@@ -255,6 +259,9 @@ class Model:
         if sample_prior == "yes":
             from .results.prior import add_prior_group
             add_prior_group(out, self, seed=seed)
+        from .results.convergence import warn_if_not_converged
+        warn_if_not_converged(idata, 'or parametrization="noncentred" (group effects of '
+                              + ", ".join(centred) + " were centred)" if centred else "")
         return out
 
 

@@ -179,3 +179,42 @@ def test_example_command_prints_summary():
         assert h in r.stdout
     assert "Formula: Reaction ~ Days + (Days | Subject)" in r.stdout
     assert "Data: sleepstudy (Number of observations: 180)" in r.stdout
+
+
+def _fresh_env(tmp_path):
+    """Empty caches a first run fills: compiled functions, matplotlib's font cache, arviz's
+    once-a-day banner stamp (platformdirs' user cache); the shared PyTensor op cache stays."""
+    env = dict(os.environ)
+    for name in ("compiled", "mpl", "xdg"):
+        (tmp_path / name).mkdir()
+    env.update(MIXEDFORMULA_COMPILE_CACHE=str(tmp_path / "compiled"),
+               MPLCONFIGDIR=str(tmp_path / "mpl"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    env.pop("CI", None)
+    return env
+
+
+def test_clean_example_writes_only_phase_lines(tmp_path):
+    """Issue 21: a clean `mixedformula example sleepstudy` (the README's command, default
+    draws) on empty caches writes no warning to stderr (numpy's overflow warnings from the
+    first warm-up steps, arviz's banner, PyTensor's, matplotlib's), only one line per phase."""
+    r = _entry("example", "sleepstudy", env=_fresh_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert "warn" not in r.stderr.lower(), r.stderr
+    assert all(ln.endswith("...") for ln in lines), r.stderr
+    assert any(ln.startswith("compiling the model") for ln in lines), r.stderr
+    assert any(ln.startswith("sampling 4 chains x (1000 warm-up + 1000 draws)") for ln in lines)
+    assert "Regression Coefficients:" in r.stdout
+
+
+def test_quiet_example_prints_only_the_convergence_warning(tmp_path):
+    """Issue 17 item 11 / issue 21: --quiet drops the phase lines; a fit that cannot have
+    converged says so on stderr in one line.  2 chains × 30 draws: arviz's ESS is at most
+    S·log10(S) ≈ 107 for S = 60 draws, below 100 per chain (200), whatever the seed."""
+    r = _entry("example", "sleepstudy", "--chains", "2", "--draws", "30", "--tune", "30",
+               "--quiet", env=_fresh_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("warning: the fit may not be reliable: ")
+    assert "bulk ESS below 200 (100 per chain) for " in lines[0]

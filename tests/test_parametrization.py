@@ -236,3 +236,30 @@ def test_centred_models_share_the_compiled_model_cache_key():
     keys = [structure_key(mf.Model(FORMULA, df.copy(), family="bernoulli",
                                    parametrization="centred").pymc_model)[0] for _ in range(2)]
     assert keys[0] == keys[1]
+
+
+def test_auto_keeps_nested_factors_noncentred():
+    """Issue 17 item 11: lme4's grouseticks Poisson model (BROOD nested in LOCATION) was
+    centred for both factors and mixed badly (measured at 4 × (1000 + 1000): min bulk ESS 61
+    centred vs 444 non-centred, benchmarks/README.md); nested factors are now kept
+    non-centred. A single factor (lme4's cbpp) and crossed factors keep the information rule."""
+    from pathlib import Path
+    data = Path(__file__).parent / "data"
+    gt = pd.read_csv(data / "grouseticks.csv", dtype={"BROOD": str, "YEAR": str,
+                                                       "LOCATION": str})
+    m = mf.Model("TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", gt,
+                 family="poisson")
+    assert m.parametrization_choice() == {"BROOD": "noncentred", "LOCATION": "noncentred"}
+    why = choose_parametrization(m.design, m.family, m.built.blocks)
+    assert {k: v[1] for k, v in why.items()} == {
+        "BROOD": "levels nested with those of LOCATION",
+        "LOCATION": "levels nested with those of BROOD"}
+    cbpp = pd.read_csv(data / "cbpp.csv", dtype={"herd": str, "period": str})
+    m = mf.Model("incidence | trials(size) ~ period + (1 | herd)", cbpp, family="binomial")
+    assert m.parametrization_choice() == {"herd": "centred"}
+    rng = np.random.default_rng(0)
+    crossed = pd.DataFrame({"a": np.tile(list("abcdefgh"), 60),
+                            "b": np.repeat([f"q{k}" for k in range(12)], 40),
+                            "x": rng.normal(size=480), "y": rng.poisson(5.0, 480)})
+    m = mf.Model("y ~ x + (1 | a) + (1 | b)", crossed, family="poisson")
+    assert m.parametrization_choice() == {"a": "centred", "b": "centred"}

@@ -355,3 +355,45 @@ def test_moderate_rhat_low_ess_and_treedepth_warnings():
     n = fit.idata.sample_stats["reached_max_treedepth"].size
     assert any(w.startswith(f"{n} transitions hit the maximum tree depth")
                for w in fit.summary().warnings)
+
+
+def _arviz_split_rhat_one_chain(x):
+    """Reference (issue 17 item 6): arviz's R-hat formula (``method="identity"``: no further
+    split) on the chain's two halves, rank-normalised with scipy (Vehtari et al. 2021) — what
+    ``posterior::rhat`` does for one chain, while ``arviz.rhat(method="rank")`` needs 2."""
+    from scipy.stats import norm, rankdata
+    half = len(x) // 2
+    halves = np.stack([x[:half], x[-half:]])
+
+    def z(a):
+        return norm.ppf((rankdata(a, axis=None).reshape(a.shape) - 0.375) / (a.size + 0.25))
+    return max(float(az.rhat(z(halves), method="identity")),
+               float(az.rhat(z(np.abs(halves - np.median(halves))), method="identity")))
+
+
+def test_rhat_of_one_chain_is_split_rhat():
+    """One chain: brms/posterior print split-R-hat; we printed NA. Checked against arviz on
+    the halves, for a stationary chain (≈ 1) and one with a drift (> 1.05, warned), and for an
+    odd number of draws (the middle draw is dropped)."""
+    from mixedformula.results import Fit
+    fit = sleepstudy_fit()
+    post = fit.idata.posterior.isel(chain=[0])
+    drift = post["b_Days"].values.copy()
+    drift[0] += np.linspace(0.0, 3.0 * drift.std(), drift.shape[1])
+    post["b_Days"].values[:] = drift
+    for ndraw in (post.sizes["draw"], post.sizes["draw"] - 1):
+        p = post.isel(draw=slice(0, ndraw))
+        one = Fit(az.InferenceData(posterior=p,
+                                   sample_stats=fit.idata.sample_stats.isel(
+                                       chain=[0], draw=slice(0, ndraw))),
+                  fit.design, fit.family, fit.priors, "marginal", dict(fit.info), data=fit.data)
+        s = one.summary()
+        for row, var in (("Intercept", "b_Intercept"), ("Days", "b_Days")):
+            ref = _arviz_split_rhat_one_chain(p[var].values[0])
+            assert np.isfinite(s.fixed.loc[row, "Rhat"])
+            assert s.fixed.loc[row, "Rhat"] == pytest.approx(ref, rel=1e-12)
+        assert s.fixed.loc["Intercept", "Rhat"] < 1.01
+        assert s.fixed.loc["Days", "Rhat"] > 1.05
+        assert np.isfinite(s.random["Subject"]["Rhat"]).all()
+        assert "NA" not in "\n".join(str(s).splitlines()[8:20])
+        assert any(w.startswith("Parts of the model have not converged") for w in s.warnings)

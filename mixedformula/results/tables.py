@@ -6,7 +6,8 @@ For draws θ⁽¹⁾…θ⁽ˢ⁾ (all chains pooled):
 * ``l-95% CI`` / ``u-95% CI`` (summary) or ``Q2.5`` / ``Q97.5`` (fixef/ranef/coef): quantiles
   with linear interpolation (R's type 7, numpy's default, as ``posterior::quantile2``);
 * ``Rhat``: rank-normalised split R-hat, the maximum of bulk and folded (Vehtari et al. 2021,
-  ``posterior::rhat`` = ``arviz.rhat(method="rank")``);
+  ``posterior::rhat`` = ``arviz.rhat(method="rank")``); for one chain (where arviz gives NaN)
+  the same statistic over its two halves, as ``posterior::rhat`` (:func:`one_chain_rhat`);
 * ``Bulk_ESS`` / ``Tail_ESS``: ``arviz.ess(method="bulk" | "tail")`` (= ``posterior::ess_*``).
 
 Printing follows ``brms:::print_format``: every column ``sprintf("%.2f")`` except the ESS
@@ -74,17 +75,47 @@ def posterior_table(posterior: xr.Dataset, var_names: list[str], labels: list[st
     ds = posterior[var_names]
     draws = np.stack([flat_draws(ds[v].values) for v in var_names], axis=1)
     stats = draws_summary(draws, ((1 - prob) / 2, 1 - (1 - prob) / 2))
+    one_chain = ds.sizes.get("chain", 1) == 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        rhat = az.rhat(ds)
+        rhat = None if one_chain else az.rhat(ds)
         bulk = az.ess(ds, method="bulk")
         tail = az.ess(ds, method="tail")
     out = pd.DataFrame({
         "Estimate": stats[0], "Est.Error": stats[1], lo: stats[2], hi: stats[3],
-        "Rhat": [float(rhat[v]) for v in var_names],
+        "Rhat": [one_chain_rhat(ds[v].values.ravel()) if one_chain else float(rhat[v])
+                 for v in var_names],
         "Bulk_ESS": [float(bulk[v]) for v in var_names],
         "Tail_ESS": [float(tail[v]) for v in var_names],
     }, index=pd.Index(labels, dtype=object))
     return out
+
+
+def one_chain_rhat(x: np.ndarray) -> float:
+    """Rank-normalised split R-hat of one chain (Vehtari et al. 2021; ``posterior::rhat``).
+
+    The chain is split into halves (the middle draw dropped when the length is odd), M = 2
+    sequences of N draws. Bulk: z = Φ⁻¹((rank − 3/8) / (2N + 1/4)) (average ranks over both
+    halves); folded: the same of |x − median(x)|. For each, with W the mean within-half
+    variance and B = N · var(half means) (both divisor − 1),
+    R̂ = √(((N − 1)/N · W + B/N) / W); the result is the larger of bulk and folded.
+    NaN with fewer than 4 draws or a constant chain."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+    x = np.asarray(x, dtype=float).ravel()
+    half = len(x) // 2
+    if half < 2 or not np.all(np.isfinite(x)):
+        return float("nan")
+    halves = np.stack([x[:half], x[-half:]])
+
+    def rhat(a):
+        z = ndtri((rankdata(a, axis=None).reshape(a.shape) - 0.375) / (a.size + 0.25))
+        w = z.var(axis=1, ddof=1).mean()
+        if not w > 0:
+            return float("nan")
+        b = half * z.mean(axis=1).var(ddof=1)
+        return float(np.sqrt(((half - 1) / half * w + b / half) / w))
+
+    return max(rhat(halves), rhat(np.abs(halves - np.median(halves))))
 
 
 def format_cells(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:

@@ -16,8 +16,9 @@ one of two backends:
   new structure compiles in seconds, but each evaluation costs ~0.1–0.3 ms of VM overhead
   with the GIL held.
 
-``backend="auto"`` picks by expected cost (:func:`choose_backend`): numba when this structure's
-numba functions are in the disk cache, else C while its predicted sampling time is short.
+``backend="auto"`` picks by expected cost (:func:`choose_backend`): C while its predicted
+sampling time is short, else numba — from the model and the sampler settings alone, never from
+what the caches hold, so a seed gives the same draws on a cold and on a warm machine.
 
 Two caches, both keyed by the *structure* of the graph (every op, every constant's bytes,
 every shared variable's name, dtype and shape; :func:`structure_key`):
@@ -54,10 +55,10 @@ STEPS_PER_DRAW = {"marginal": 8, "conditional": 16}
 # numba compiles a new structure in 15–40 s (PyTensor's per-op numba caches warm) and loads a
 # structure it has compiled before in well under a second; its evaluations are 4–10× cheaper
 # than C's and run in parallel.  Take C while its predicted sampling time stays below a numba
-# compile; for a structure fitted before on this machine (a C entry in the disk cache), invest
-# in numba once C would take more than a few seconds.
+# compile.  The choice never looks at the caches: the two backends' draws differ for a seed
+# (their rounding differs and NUTS amplifies it), so a cache-dependent choice would make the
+# draws depend on the machine's history (issue 17 item 10).
 C_BACKEND_MAX_SECONDS = 30.0
-C_BACKEND_REFIT_SECONDS = 5.0
 CACHE_SIZE = 16
 
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
@@ -75,26 +76,22 @@ def evaluation_size(design, likelihood: str) -> int:
 
 
 def choose_backend(backend: str, likelihood: str, size: int, draws: int, tune: int,
-                   chains: int, on_disk: frozenset = frozenset()) -> str:
-    """``"c"`` or ``"numba"`` for nutpie.  ``"auto"``:
+                   chains: int) -> str:
+    """``"c"`` or ``"numba"`` for nutpie.  ``"auto"``: the C backend's predicted sampling time
+    is  T = chains · (draws + tune) · steps per draw · (0.25 ms + 0.25 ms · size / 1000);
+    ``"c"`` while T ≤ 30 s (below a numba compile), ``"numba"`` otherwise.
 
-    * ``"numba"`` when this structure's numba functions are in the disk cache (``on_disk``,
-      from :func:`disk_cached`): nothing to compile, cheapest evaluations;
-    * else the C backend's predicted sampling time is
-      T = chains · (draws + tune) · steps per draw · (0.25 ms + 0.25 ms · size / 1000);
-      ``"c"`` while T ≤ 30 s (below a numba compile), or, for a structure already compiled
-      with C on this machine (a re-fit), while T ≤ 5 s; ``"numba"`` otherwise."""
+    Deterministic from the model's size and the sampler settings: what the disk cache holds
+    does not enter, so the same seed gives the same draws on a cold and a warm cache and a
+    second process reuses what the first compiled."""
     if backend not in BACKENDS:
         from ...errors import MixedFormulaError
         raise MixedFormulaError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto":
         return backend
-    if "numba" in on_disk:
-        return "numba"
     evals = chains * (draws + tune) * STEPS_PER_DRAW.get(likelihood, 16)
     seconds = evals * C_SECONDS_PER_EVAL * (1 + size / C_SIZE_UNIT)
-    limit = C_BACKEND_REFIT_SECONDS if "c" in on_disk else C_BACKEND_MAX_SECONDS
-    return "c" if seconds <= limit else "numba"
+    return "c" if seconds <= C_BACKEND_MAX_SECONDS else "numba"
 
 
 def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target_accept,
@@ -117,7 +114,10 @@ def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target
 def sample_nutpie(model, draws, tune, chains, seed, progressbar, cores, target_accept,
                   backend="c"):
     import nutpie
+    from ...progress import phase
     compiled = compiled_model(model, backend)
+    phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} draws) "
+          f"with nutpie ({backend} backend)")
     kw = {} if target_accept is None else {"target_accept": target_accept}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -163,6 +163,9 @@ def compiled_model(model, backend: str = "c"):
         return _rebind(*hit, model, shared)
     functions = _load_functions(key)
     if functions is None:
+        from ...progress import phase
+        phase(f"compiling the model with PyTensor's {'C' if backend == 'c' else 'numba'} "
+              "backend (first time for this structure on this machine; cached afterwards)")
         CACHE_STATS["compiled"] += 1
         functions = _compile_functions(model, backend)
         _save_functions(key, functions)
@@ -468,7 +471,10 @@ class _Functions:
                 _bind(slots, shared)
                 bound[0] = True
             x_cell.storage[0] = x
-            vm()     # the VM directly: Function.__call__ adds ~10 µs of checks per call
+            # NUTS's first warm-up steps reach points where the density overflows (inf - inf
+            # in the LKJ transform's cumsum); the sampler rejects them, numpy need not warn
+            with np.errstate(all="ignore"):
+                vm()     # the VM directly: Function.__call__ adds ~10 µs of checks per call
             return float(out_logp.storage[0]), out_grad.storage[0]
         return logp
 
