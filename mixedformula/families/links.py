@@ -58,6 +58,7 @@ class Link:
     log_mu: Callable
     dmu_deta: Callable                      # dμ/dη as a function of μ (working weights)
     log_p: Callable | None = None
+    log_p_tensor: Callable | None = None    # the same in PyTensor (the sampler's likelihood)
     mu_range: tuple[float, float] = (-np.inf, np.inf)   # range of g⁻¹ on the real line
 
 
@@ -69,6 +70,21 @@ def _pt():
 def _logit_fn(p):
     p = np.asarray(p, dtype=float)
     return np.log(p) - np.log1p(-p)
+
+
+def _probit_log_p_tensor(x):
+    from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
+    return normal_lcdf(0.0, 1.0, x), normal_lccdf(0.0, 1.0, x)
+
+
+def _cloglog_log_p_tensor(x):
+    e = _pt().exp(x)
+    return _pt().log1mexp(-e), -e
+
+
+def _logit_log_p_tensor(x):
+    pt = _pt()
+    return -pt.softplus(-x), -pt.softplus(x)
 
 
 def _cloglog_log_p(eta):
@@ -89,18 +105,19 @@ LINKS: dict[str, Link] = {
     "logit": Link("logit", _logit_fn, lambda x: 1.0 / (1.0 + np.exp(-x)),
                   lambda x: _pt().sigmoid(x), log_expit, lambda m: m * (1 - m),
                   log_p=lambda x: (log_expit(x), log_expit(-np.asarray(x, dtype=float))),
-                  mu_range=(0.0, 1.0)),
+                  log_p_tensor=_logit_log_p_tensor, mu_range=(0.0, 1.0)),
     "probit": Link("probit", ndtri, ndtr,
                    lambda x: 0.5 * (1.0 + _pt().erf(x / np.sqrt(2.0))), log_ndtr,
                    lambda m: np.exp(-0.5 * ndtri(m) ** 2) / np.sqrt(2 * np.pi),
                    log_p=lambda x: (log_ndtr(x), log_ndtr(-np.asarray(x, dtype=float))),
-                   mu_range=(0.0, 1.0)),
+                   log_p_tensor=_probit_log_p_tensor, mu_range=(0.0, 1.0)),
     "cloglog": Link("cloglog", lambda p: np.log(-np.log1p(-np.asarray(p, dtype=float))),
                     lambda x: 1.0 - np.exp(-np.exp(x)),
                     lambda x: 1.0 - _pt().exp(-_pt().exp(x)),
                     lambda x: _cloglog_log_p(x)[0],
                     lambda m: -(1 - m) * np.log1p(-m),
-                    log_p=_cloglog_log_p, mu_range=(0.0, 1.0)),
+                    log_p=_cloglog_log_p, log_p_tensor=_cloglog_log_p_tensor,
+                    mu_range=(0.0, 1.0)),
 }
 
 
