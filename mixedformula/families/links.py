@@ -72,9 +72,25 @@ def _logit_fn(p):
     return np.log(p) - np.log1p(-p)
 
 
+def log_ndtr_tensor(z):
+    """log Φ(z) in PyTensor with erfc only (PyTensor's JAX backend has no erfcx):
+    ``log1p(−erfc(z/√2)/2)`` for z ≥ −1, ``log(erfc(−z/√2)/2)`` for −20 ≤ z < −1 and the
+    asymptotic series −z²/2 − log(−z) − ½ log 2π + log(1 − z⁻² + 3z⁻⁴ − 15z⁻⁶ + 105z⁻⁸)
+    below (relative error < 1e-10 there); each branch sees its input clamped to its range so
+    that no branch produces inf or NaN (nor NaN gradients through ``switch``)."""
+    pt = _pt()
+    r2 = np.sqrt(2.0)
+    hi = pt.log1p(-0.5 * pt.erfc(pt.maximum(z, -1.0) / r2))
+    mid = pt.log(0.5 * pt.erfc(-pt.clip(z, -20.0, -1.0) / r2))
+    zl = pt.minimum(z, -20.0)
+    w = 1.0 / pt.sqr(zl)
+    low = (-0.5 * pt.sqr(zl) - pt.log(-zl) - 0.5 * np.log(2 * np.pi)
+           + pt.log1p(w * (-1.0 + w * (3.0 + w * (-15.0 + 105.0 * w)))))
+    return pt.switch(pt.ge(z, -1.0), hi, pt.switch(pt.ge(z, -20.0), mid, low))
+
+
 def _probit_log_p_tensor(x):
-    from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
-    return normal_lcdf(0.0, 1.0, x), normal_lccdf(0.0, 1.0, x)
+    return log_ndtr_tensor(x), log_ndtr_tensor(-x)
 
 
 def _cloglog_log_p_tensor(x):
