@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def draw_indices(posterior, max_draws: int, seed: int = 0) -> np.ndarray:
     """Up to ``max_draws`` indices into the pooled (chain·draw) axis, spread evenly."""
     total = int(posterior.sizes["chain"]) * int(posterior.sizes["draw"])
