@@ -335,3 +335,45 @@ def test_prior_sampling_outside_the_mean_domain_is_a_clear_error(family, link, c
                      priors=[mf.prior("normal(0, 1)", class_="b")])
     with pytest.raises(FamilyError, match=f"link {link!r}.*outside"):
         model.fit(sample_prior="only", draws=200, chains=2, seed=1)
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "binomial"])
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_pymc_likelihood_in_log_space(name, link):
+    """The sampler's likelihood, evaluated by PyMC, against scipy's latent log-cdf/log-sf:
+    pm.Bernoulli(p=g⁻¹(η)) gave −∞ for y = 0 once p rounds to 1 (cloglog η > 3.6)."""
+    eta = np.array([-30.0, -3.0, 0.0, 3.0, 7.49, 30.0])
+    eta = np.repeat(eta, 2)
+    n = 1.0 if name == "bernoulli" else 5.0
+    y = np.tile([0.0, 1.0 if name == "bernoulli" else 3.0], 6)
+    df = pd.DataFrame({"y": y, "x": eta, "n": n})
+    formula = "y | trials(n) ~ 0 + x" if name == "binomial" else "y ~ 0 + x"
+    model = mf.Model(formula, df, family=name, link=link)
+    m = model.pymc_model
+    point = m.initial_point()
+    point["b"] = np.array([1.0]) if np.ndim(point["b"]) else np.array(1.0)
+    ours = m.compile_logp(vars=m.observed_RVs, sum=False)(point)[0]
+    latent = {"logit": stats.logistic, "probit": stats.norm, "cloglog": stats.gumbel_l}[link]
+    lp, lq = latent.logcdf(eta), latent.logsf(eta)
+    lc = gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
+    ref = lc + np.where(y > 0, y * lp, 0.0) + np.where(n - y > 0, (n - y) * lq, 0.0)
+    assert np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA", "JAX"])
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_log_p_tensor_on_every_backend(mode, link):
+    """log p, log(1 − p) and their gradient in the PyTensor backends the samplers use (C,
+    numba, JAX: the JAX backend has no erfcx, so probit is built from erfc), |η| up to 60."""
+    import pytensor
+    import pytensor.tensor as pt
+    x = pt.dvector("x")
+    lp, lq = get_link(link).log_p_tensor(x)
+    f = pytensor.function([x], [lp, lq, pytensor.grad(pt.sum(lp + lq), x)], mode=mode)
+    eta = np.array([-60.0, -30.0, -20.0, -19.9, -5.0, -1.0, -0.99, 0.0, 3.0, 7.49, 30.0, 60.0])
+    a, b, g = f(eta)
+    latent = {"logit": stats.logistic, "probit": stats.norm, "cloglog": stats.gumbel_l}[link]
+    np.testing.assert_allclose(a, latent.logcdf(eta), rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(b, latent.logsf(eta), rtol=1e-9, atol=1e-300)
+    assert np.all(np.isfinite(g))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Family
-from .binomial import binomial_working_weights, logit_binomial
+from .binomial import binomial_working_weights, log_space_binomial, logit_binomial
 from .registry import register
 
 
@@ -41,7 +41,6 @@ class Bernoulli(Family):
         return binomial_working_weights(self.link, y, None)
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
-        import pymc as pm
         if self.link == "logit":
             return logit_binomial(name, eta, observed, None, dims)
-        return pm.Bernoulli(name, p=self.inverse_link_tensor(eta), observed=observed, dims=dims)
+        return log_space_binomial(name, self.link_obj, eta, observed, None, dims)

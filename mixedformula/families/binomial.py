@@ -58,6 +58,30 @@ def logit_binomial(name, eta, obs, trials, dims="obs"):
     return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims=dims)
 
 
+def log_space_binomial(name, link, eta, obs, trials, dims="obs"):
+    """y ~ Binomial(n, g⁻¹(η)) for probit and cloglog with log p and log(1 − p) formed from η
+    (``Link.log_p_tensor``: log Φ(±η) via erfcx; log1mexp(e^η), −e^η), so that p rounding to
+    1 (cloglog at η > 3.6, probit at η > 8.3) never turns a possible y = 0 into log 0 = −∞ as
+    ``pm.Bernoulli(p=...)`` does."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    n = np.ones_like(obs) if trials is None else np.asarray(trials, dtype=float)
+    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
+    const = None if not np.any(log_choose) else log_choose
+
+    def logp(value, eta_):
+        lp, lq = link.log_p_tensor(eta_)
+        out = pt.switch(pt.gt(value, 0), value * lp, 0.0) + \
+            pt.switch(pt.gt(n - value, 0), (n - value) * lq, 0.0)
+        return out if const is None else out + const
+
+    def random(eta_, rng=None, size=None):
+        p = link.inverse(np.asarray(eta_, dtype=float))
+        return rng.binomial(n.astype(np.int64), p, size=size).astype(float)
+
+    return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims=dims)
+
+
 @register
 class Binomial(Family):
     name = "binomial"
@@ -107,8 +131,6 @@ class Binomial(Family):
         return binomial_working_weights(self.link, y, trials)
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
-        import pymc as pm
         if self.link == "logit":
             return logit_binomial(name, eta, observed, trials, dims)
-        return pm.Binomial(name, n=trials, p=self.inverse_link_tensor(eta), observed=observed,
-                           dims=dims)
+        return log_space_binomial(name, self.link_obj, eta, observed, trials, dims)

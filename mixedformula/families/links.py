@@ -58,6 +58,7 @@ class Link:
     log_mu: Callable
     dmu_deta: Callable                      # dμ/dη as a function of μ (working weights)
     log_p: Callable | None = None
+    log_p_tensor: Callable | None = None    # the same in PyTensor (the sampler's likelihood)
     mu_range: tuple[float, float] = (-np.inf, np.inf)   # range of g⁻¹ on the real line
 
 
@@ -69,6 +70,37 @@ def _pt():
 def _logit_fn(p):
     p = np.asarray(p, dtype=float)
     return np.log(p) - np.log1p(-p)
+
+
+def log_ndtr_tensor(z):
+    """log Φ(z) in PyTensor with erfc only (PyTensor's JAX backend has no erfcx):
+    ``log1p(−erfc(z/√2)/2)`` for z ≥ −1, ``log(erfc(−z/√2)/2)`` for −20 ≤ z < −1 and the
+    asymptotic series −z²/2 − log(−z) − ½ log 2π + log(1 − z⁻² + 3z⁻⁴ − 15z⁻⁶ + 105z⁻⁸)
+    below (relative error < 1e-10 there); each branch sees its input clamped to its range so
+    that no branch produces inf or NaN (nor NaN gradients through ``switch``)."""
+    pt = _pt()
+    r2 = np.sqrt(2.0)
+    hi = pt.log1p(-0.5 * pt.erfc(pt.maximum(z, -1.0) / r2))
+    mid = pt.log(0.5 * pt.erfc(-pt.clip(z, -20.0, -1.0) / r2))
+    zl = pt.minimum(z, -20.0)
+    w = 1.0 / pt.sqr(zl)
+    low = (-0.5 * pt.sqr(zl) - pt.log(-zl) - 0.5 * np.log(2 * np.pi)
+           + pt.log1p(w * (-1.0 + w * (3.0 + w * (-15.0 + 105.0 * w)))))
+    return pt.switch(pt.ge(z, -1.0), hi, pt.switch(pt.ge(z, -20.0), mid, low))
+
+
+def _probit_log_p_tensor(x):
+    return log_ndtr_tensor(x), log_ndtr_tensor(-x)
+
+
+def _cloglog_log_p_tensor(x):
+    e = _pt().exp(x)
+    return _pt().log1mexp(-e), -e
+
+
+def _logit_log_p_tensor(x):
+    pt = _pt()
+    return -pt.softplus(-x), -pt.softplus(x)
 
 
 def _cloglog_log_p(eta):
@@ -89,18 +121,19 @@ LINKS: dict[str, Link] = {
     "logit": Link("logit", _logit_fn, lambda x: 1.0 / (1.0 + np.exp(-x)),
                   lambda x: _pt().sigmoid(x), log_expit, lambda m: m * (1 - m),
                   log_p=lambda x: (log_expit(x), log_expit(-np.asarray(x, dtype=float))),
-                  mu_range=(0.0, 1.0)),
+                  log_p_tensor=_logit_log_p_tensor, mu_range=(0.0, 1.0)),
     "probit": Link("probit", ndtri, ndtr,
                    lambda x: 0.5 * (1.0 + _pt().erf(x / np.sqrt(2.0))), log_ndtr,
                    lambda m: np.exp(-0.5 * ndtri(m) ** 2) / np.sqrt(2 * np.pi),
                    log_p=lambda x: (log_ndtr(x), log_ndtr(-np.asarray(x, dtype=float))),
-                   mu_range=(0.0, 1.0)),
+                   log_p_tensor=_probit_log_p_tensor, mu_range=(0.0, 1.0)),
     "cloglog": Link("cloglog", lambda p: np.log(-np.log1p(-np.asarray(p, dtype=float))),
                     lambda x: 1.0 - np.exp(-np.exp(x)),
                     lambda x: 1.0 - _pt().exp(-_pt().exp(x)),
                     lambda x: _cloglog_log_p(x)[0],
                     lambda m: -(1 - m) * np.log1p(-m),
-                    log_p=_cloglog_log_p, mu_range=(0.0, 1.0)),
+                    log_p=_cloglog_log_p, log_p_tensor=_cloglog_log_p_tensor,
+                    mu_range=(0.0, 1.0)),
 }
 
 

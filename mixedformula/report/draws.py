@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import MixedFormulaError
 from ..results.posterior import PosteriorDraws, linpred
 
-
 def draw_indices(posterior, max_draws: int, seed: int = 0) -> np.ndarray:
     """Up to ``max_draws`` indices into the pooled (chain·draw) axis, spread evenly."""
     total = int(posterior.sizes["chain"]) * int(posterior.sizes["draw"])
