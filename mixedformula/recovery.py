@@ -99,9 +99,9 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
                 model = Model(formula, sim, family=family, link=link, **model_kw)
             post = model.fit(draws=draws, tune=tune, chains=chains, seed=fit_seed,
                              sampler=sampler, **fit_kwargs).idata.posterior
-        draws = PosteriorDraws(post, design if fast is not None else model.design)
+        sampled = PosteriorDraws(post, design if fast is not None else model.design)
         for i, name in enumerate(names):
-            x = _scalar_draws(draws, name)
+            x = _scalar_draws(sampled, name)
             lo, hi = np.quantile(x, [a, 1 - a])
             covered[m, i] = lo <= float(params[name]) <= hi
             est[m, i] = x.mean()
