@@ -22,9 +22,12 @@ import importlib.util
 import numpy as np
 import pandas as pd
 
+from .design import design_matrices
 from .errors import DataError
+from .model import Model
 from .results.naming import name_kind
 from .results.posterior import PosteriorDraws, parameter_names
+from .simulation import simulate
 
 MODEL_KEYS = ("priors", "likelihood", "link", "rescor", "rescor_by", "na_action")
 
@@ -62,9 +65,6 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
     """Simulate ``n_sims`` data sets from ``params`` (brms names) on the rows/predictors of
     ``data``, fit each, and report per parameter the coverage of the central ``prob``
     intervals with its binomial standard error (see the module docstring)."""
-    from .design import design_matrices
-    from .model import Model
-    from .simulation import simulate
     if not 0 < prob < 1:
         raise ValueError("prob must be between 0 and 1")
     if n_sims < 1:
@@ -99,9 +99,9 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
                 model = Model(formula, sim, family=family, link=link, **model_kw)
             post = model.fit(draws=draws, tune=tune, chains=chains, seed=fit_seed,
                              sampler=sampler, **fit_kwargs).idata.posterior
-        draws = PosteriorDraws(post, design if fast is not None else model.design)
+        sampled = PosteriorDraws(post, design if fast is not None else model.design)
         for i, name in enumerate(names):
-            x = _scalar_draws(draws, name)
+            x = _scalar_draws(sampled, name)
             lo, hi = np.quantile(x, [a, 1 - a])
             covered[m, i] = lo <= float(params[name]) <= hi
             est[m, i] = x.mean()

@@ -282,11 +282,11 @@ def test_bf_results_methods(bf_missing_fit):
     # LOO: one term per row; a row with only y1 contributes N(y1; η1, σ1²)
     from scipy.stats import norm
     from mixedformula.results.loo import pointwise_loglik
-    from mixedformula.results.predict import linear_predictor
+    from mixedformula.results.posterior import PosteriorDraws, linpred
     ll = pointwise_loglik(fit)
     assert ll.shape[1] == len(df) and np.isfinite(ll).all()
     i = int(np.nonzero(~d.observed[:, 1])[0][0])
-    eta = linear_predictor(fit, d)[:, i, 0]
+    eta = linpred(PosteriorDraws.of_fit(fit), d)[:, i, 0]
     sigma = fit.idata.posterior["sigma_y1"].values.reshape(-1)
     np.testing.assert_allclose(ll[:, i], norm(eta, sigma).logpdf(d.y[i, 0]), rtol=1e-10)
     lo = fit.loo()

@@ -40,10 +40,15 @@ on a common scale. Pareto-k diagnostics follow arviz (good k ≤ min(1 − 1/log
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
+import arviz as az
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+import xarray as xr
+from scipy.special import gammaln
 
 from ..errors import MixedFormulaError
 from .naming import sigma_name
@@ -210,7 +215,6 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
 
 
 def _indicator(codes, J, n):
-    import scipy.sparse as sp
     ok = (codes >= 0) & (codes < J)
     rows = codes[ok]
     cols = np.nonzero(ok)[0]
@@ -316,7 +320,6 @@ class Loo:
 
 
 def _store(fit, name: str, ll: np.ndarray, dim: str, labels) -> None:
-    import xarray as xr
     post = fit.idata.posterior
     C, D = post.sizes["chain"], post.sizes["draw"]
     da = xr.DataArray(ll.reshape(C, D, -1), dims=("chain", "draw", dim),
@@ -336,9 +339,6 @@ def _store(fit, name: str, ll: np.ndarray, dim: str, labels) -> None:
 
 def loo(fit, group: str | None = None, likelihood: str | None = None) -> Loo:
     """See :meth:`mixedformula.results.fit.Fit.loo` and the module docstring."""
-    import warnings
-
-    import arviz as az
     if likelihood is not None and likelihood not in LIKELIHOODS:
         raise MixedFormulaError(f"likelihood must be 'conditional' or 'marginal', not "
                                 f"{likelihood!r}")
@@ -408,9 +408,6 @@ def compare(*fits, **named) -> Comparison:
     factor) on the same data size, otherwise :class:`~mixedformula.MixedFormulaError` explains
     why they cannot be ranked.
     """
-    import warnings
-
-    import arviz as az
     items: dict = {}
     if len(fits) == 1 and isinstance(fits[0], dict):
         items.update(fits[0])

@@ -117,7 +117,7 @@ def index_params(posterior, groups: list[GroupInfo] | None = None,
     # group effects r_<group>: dims (chain, draw, <group>, <group>__coef)
     known_coefs: dict[str, set[str]] = {}
     for v in posterior.data_vars:
-        if v.startswith("r_") and posterior[v].ndim == 4:
+        if name_kind(v) == "r" and posterior[v].ndim == 4:
             g = v[2:]
             idx.ranef[g] = v
             if g not in idx.groups:

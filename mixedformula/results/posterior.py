@@ -35,6 +35,7 @@ import pandas as pd
 import xarray as xr
 
 from ..backends.pymc.structure import build_blocks
+from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
 from .naming import (b_name, by_tag, cor_name, ranef_coef_dim, ranef_name, rescor_name,
                      sd_name, sigma_name)
@@ -242,7 +243,6 @@ class PosteriorDraws:
         col = self.residual_by
         if not col:
             return None
-        from ..design import as_pandas
         if newdata is None:
             if self.data is None:
                 raise MixedFormulaError(f"the rescor_by column {col!r} is needed: pass newdata=")

@@ -128,14 +128,6 @@ def design_for(fit, newdata, keep=None):
     return fit.design.spec.transform(_prepare_newdata(fit, newdata, keep))
 
 
-# --------------------------------------------------------------------------- linear predictor
-
-def linear_predictor(fit, design, keep=None, new_groups: str = "sample", idx=None,
-                     rng=None) -> np.ndarray:
-    """η draws (S, n, r) for the rows of ``design``: :func:`~.posterior.linpred`."""
-    return linpred(PosteriorDraws.of_fit(fit, idx), design, keep, new_groups, rng)
-
-
 # --------------------------------------------------------------------------- family pieces
 
 def trials(fit, design, newdata) -> np.ndarray | None:
