@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from .design.names import cor_name
 from .errors import DataError
 
 MODEL_KEYS = ("priors", "likelihood", "link", "rescor", "rescor_by", "na_action")
@@ -133,7 +134,7 @@ def _check_names(model, names) -> None:
         tags = [f":{b.by}{lev}" for lev in b.by_levels] if b.by_levels else [""]
         for tag in tags:
             known.update(f"sd_{b.group}__{lab}{tag}" for lab in b.labels)
-            known.update(f"cor_{b.group}__{l1}__{l2}{tag}" for i, l1 in enumerate(b.labels)
+            known.update(cor_name(b.group, l1, l2, tag) for i, l1 in enumerate(b.labels)
                          for l2 in b.labels[i + 1:])
     bad = [n for n in names if n.split("_", 1)[0] in ("b", "sd", "cor") and n not in known]
     if bad:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .design import as_pandas, design_matrices
+from .design.names import cor_name
 from .errors import DataError
 from .families import get_family, inverse_link_numpy
 from .formula import parse
@@ -65,7 +66,7 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
             if b.correlated:
                 for i in range(b.Q):
                     for j in range(i + 1, b.Q):
-                        c = _get(params, f"cor_{b.group}__{b.labels[i]}__{b.labels[j]}{tag}",
+                        c = _get(params, cor_name(b.group, b.labels[i], b.labels[j], tag),
                                  0.0)
                         cor[i, j] = cor[j, i] = c
             G = sd[:, None] * cor * sd[None, :]

@@ -41,3 +41,31 @@ def brms_names(columns) -> list[str]:
 def response_name(expr: str) -> str:
     """brms' name of a response in multivariate names: ``log(`y`)`` → ``logy``; ``y_1`` → ``y1``."""
     return brms_name(expr).replace("_", "").replace(".", "")
+
+
+def cor_name(group: str, c1: str, c2: str, tag: str = "") -> str:
+    """brms' name of a group-level correlation: ``cor_g__Intercept__x``; for gr(g, by = h) the
+    level tag follows each coefficient, ``cor_g__Intercept:hA__x:hA`` (``tag = ":hA"``)."""
+    return f"cor_{group}__{c1}{tag}__{c2}{tag}"
+
+
+def legacy_cor_names(names, terms) -> dict[str, str]:
+    """Old name → brms name of by-group correlations in fits saved before the names followed
+    brms (``cor_g__Intercept__x:hA`` → ``cor_g__Intercept:hA__x:hA``); ``terms`` are the
+    design's GroupBlocks. Coefficient names never contain ``__``, so the split is unique."""
+    out = {}
+    names = set(names)
+    for t in terms:
+        if not t.by_levels:
+            continue
+        head = f"cor_{t.name}__"
+        for lev in t.by_levels:
+            tag = f":{t.term.by}{lev}"
+            for v in names:
+                if v.startswith(head) and v.endswith(tag):
+                    parts = v[len(head):-len(tag)].split("__")
+                    if len(parts) == 2 and not parts[0].endswith(tag):
+                        new = cor_name(t.name, parts[0], parts[1], tag)
+                        if new not in names:
+                            out[v] = new
+    return out

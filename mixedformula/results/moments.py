@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..design.names import cor_name
+
 
 @dataclass
 class MarginalMoments:
@@ -118,7 +120,7 @@ def _cov_draws(post, group, la, lb, tag):
     if la == lb:
         return sa ** 2
     sb = post[f"sd_{group}__{lb}{tag}"].values.reshape(-1)
-    for name in (f"cor_{group}__{la}__{lb}{tag}", f"cor_{group}__{lb}__{la}{tag}"):
+    for name in (cor_name(group, la, lb, tag), cor_name(group, lb, la, tag)):
         if name in post:
             return sa * sb * post[name].values.reshape(-1)
     return np.zeros_like(sa)

@@ -37,6 +37,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..design.names import cor_name
 from ..errors import DataError, MixedFormulaError
 from ..families import inverse_link_numpy
 
@@ -91,7 +92,7 @@ def block_cholesky(post, b, idx=None) -> np.ndarray:
         if b.correlated and Q > 1:
             for i in range(Q):
                 for j in range(i + 1, Q):
-                    name = f"cor_{b.group}__{b.labels[i]}__{b.labels[j]}{tag}"
+                    name = cor_name(b.group, b.labels[i], b.labels[j], tag)
                     cor[:, i, j] = cor[:, j, i] = _flat(post, name, idx)
         out.append(sd[:, :, None] * _psd_factor(cor))
     return np.stack(out, axis=1)

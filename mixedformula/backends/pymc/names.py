@@ -3,7 +3,8 @@
 ``b_<coef>`` (original scale), ``sd_<group>__<coef>``, ``cor_<group>__<c1>__<c2>``,
 ``sigma``, ``nu``, ``shape``, ``r_<group>`` (dims: level, coefficient); multivariate
 ``b_<resp>_<coef>``, ``sigma_<resp>``, ``rescor__<r1>__<r2>``; by-groups append
-``:<by><level>`` (``sd_g__Intercept:hA``) as brms does.
+``:<by><level>`` (``sd_g__Intercept:hA``), to each coefficient of a correlation
+(``cor_g__Intercept:hA__x:hA``) as brms does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ...design.names import cor_name
 from .build import Built
 
 
@@ -49,7 +51,7 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
                     out[f"sd_{b.group}__{lab}{by}"] = _scalar(std[..., c], cd)
                 for c1 in range(b.Q):
                     for c2 in range(c1 + 1, b.Q):
-                        out[f"cor_{b.group}__{b.labels[c1]}__{b.labels[c2]}{by}"] = _scalar(
+                        out[cor_name(b.group, b.labels[c1], b.labels[c2], by)] = _scalar(
                             corr[..., c1, c2], cd)
             else:
                 sd = raw[f"sd__{b.key}{hs}"].values
