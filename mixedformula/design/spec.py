@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError
 from ..formula import FormulaSpec, GroupTerm, parse
-from ..formula.validate import NUMPY_FUNCTIONS
+from ..formula.validate import NUMPY_FUNCTIONS, check_data_columns
 from .columns import (Coding, as_coded, check_levels, check_types, codings, conform,
                       logical_factor)
 from .names import brms_names, response_name
@@ -379,6 +379,10 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     predictors = _predictors(spec)
     codes = codings(kept, predictors)
     check_levels(codes, predictors)
+    widths = {c: len(k.levels) if k.kind == "factor" else 2 for c, k in codes.items()
+              if k.kind != "numeric"}
+    for text in [spec.fixed] + [t.expr for t in spec.groups]:
+        check_data_columns(text, widths, spec.text)
     fdf = _frame(df, used, codes)
     y = _responses(spec, df, fdf, used, observed, rows)
     trials = None
