@@ -89,17 +89,14 @@ def test_logical_new_data_must_be_logical():
     np.testing.assert_array_equal(d.X[:, 1], df["y"] * df["b"])
 
 
-def test_timedelta_datetime_and_complex_columns_are_refused():
+def test_timedelta_and_complex_columns_are_refused():
     rng = np.random.default_rng(3)
     n = 10
     df = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n)})
     df["t"] = pd.to_timedelta(df["x"], unit="D")
-    df["when"] = pd.Timestamp("2024-01-01") + df["t"]
     df["c"] = df["x"] + 1j * df["y"]
     with pytest.raises(DataError, match=r"column 't'.*time differences.*total_seconds"):
         mf.design_matrices("y ~ t", df)
-    with pytest.raises(DataError, match=r"column 'when'.*dates"):
-        mf.design_matrices("y ~ when", df)
     with pytest.raises(DataError, match=r"column 'c'.*complex"):
         mf.design_matrices("y ~ c", df)
     with pytest.raises(DataError, match=r"column 'c'.*complex"):

@@ -15,7 +15,8 @@ New data are mapped onto the fitted coding: values are matched to the fitted lev
 numbers given for text levels (2 for "2") by their text; a number that matches no level, or
 more than one, a text column where the model had numbers, or any other change of type raises a
 DataError naming the column and both types. Columns of types a model matrix cannot hold
-(timedelta, datetime, complex) are refused by :func:`check_types`.
+(timedelta, complex) are refused by :func:`check_types` (a datetime column fails in formulaic
+with a FormulaError, docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -46,9 +47,6 @@ def check_types(df: pd.DataFrame, names, where: str = "the data") -> None:
             raise DataError(f"column {c!r} in {where} holds time differences ({t}); convert it "
                             f"to a number first, e.g. data[{c!r}].dt.total_seconds() / 86400 "
                             "for days")
-        if pd.api.types.is_datetime64_any_dtype(t) or isinstance(t, pd.PeriodDtype):
-            raise DataError(f"column {c!r} in {where} holds dates ({t}); convert it to a "
-                            f"number first, e.g. days since a start date")
         if pd.api.types.is_complex_dtype(t):
             raise DataError(f"column {c!r} in {where} holds complex numbers ({t}); a model "
                             "matrix holds real numbers: use its real and imaginary parts as "
@@ -76,8 +74,8 @@ def codings(df: pd.DataFrame, names) -> dict[str, Coding]:
         dtype = str(col.dtype)
         if _is_logical(col):
             out[c] = Coding("logical", dtype, (False, True))
-        elif _is_numeric(col):
-            out[c] = Coding("numeric", dtype)
+        elif _is_numeric(col) or pd.api.types.is_datetime64_any_dtype(col.dtype):
+            out[c] = Coding("numeric", dtype)       # (a datetime is left to formulaic)
         elif isinstance(col.dtype, pd.CategoricalDtype):
             present = set(col.dropna().unique())
             levels = tuple(v for v in col.cat.categories if v in present)

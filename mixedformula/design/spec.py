@@ -10,10 +10,13 @@
   factors — over the observed combinations only (``g1:g2`` has no empty levels).
 * Missing values: rows with a missing value in any used column are dropped with a warning that
   says how many and which columns (``na_action="raise"`` raises instead). Nothing is dropped
-  silently.
+  silently. As R's model frame, transforms (``scale()``, ``poly()``, ...) are evaluated on every
+  row first (missing values ignored, :mod:`.transforms`), then the rows are dropped; factor
+  levels are those of the rows kept. Columns are coded by type (:mod:`.columns`).
 * New data (:meth:`DesignSpec.transform`): codes of unseen group levels are ``J + k`` and listed in
-  ``GroupBlock.new_levels``; missing group values get code ``-1``. Unseen levels of a fixed-effect
-  factor raise :class:`~mixedformula.DataError` naming the level.
+  ``GroupBlock.new_levels``; missing group values get code ``-1``. Predictor columns are mapped
+  onto the fitted coding (:func:`.columns.conform`); unseen levels of a fixed-effect factor, or
+  a change of type without a single meaning, raise :class:`~mixedformula.DataError`.
 """
 
 from __future__ import annotations
