@@ -44,6 +44,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from .design import Design, design_matrices
+from .design.safe_text import from_alias
 from .errors import DataError, FormulaError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
@@ -53,7 +54,7 @@ __all__ = ["LmerFit", "lmer"]
 _CONTRAST = re.compile(r"\[(?:[A-Za-z]+\.)?([^\[\]]*)\]")
 
 
-_ALIAS = re.compile(r"_mfv(\d+)_")
+_ALIAS = re.compile(r"_mf[vc](\d+)_")
 
 
 def lme4_name(column: str) -> str:
@@ -74,7 +75,7 @@ def _lme4_names(model_spec, brms: list[str], columns) -> list[str]:
     out = []
     for c in names:
         try:
-            c = _ALIAS.sub(lambda m: columns[int(m.group(1))], str(c))
+            c = from_alias(str(c), columns)
         except IndexError:
             return fallback
         out.append(lme4_name(c))

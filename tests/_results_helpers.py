@@ -110,8 +110,10 @@ def mv_fit(seed: int = 2):
     return Fit(idata, design, get_family("gaussian"), PriorSet(), "conditional", {}, data=d)
 
 
-def by_fit(seed: int = 3):
-    """y1 ~ x + (1 + x | gr(g, by = h)) + (1 | h): one G per level of h, plus a second factor."""
+def by_fit(seed: int = 3, legacy_names: bool = False):
+    """y1 ~ x + (1 + x | gr(g, by = h)) + (1 | h): one G per level of h, plus a second factor.
+    Correlations named as brms (``cor_g__Intercept:hA__x:hA``), or as fits saved before that
+    (``cor_g__Intercept__x:hA``) with ``legacy_names``."""
     rng = np.random.default_rng(seed)
     d = mv_data()
     design = mf.design_matrices("y1 ~ x + (1 + x | gr(g, by = h)) + (1 | h)", d)
@@ -120,7 +122,8 @@ def by_fit(seed: int = 3):
     for k, lev in enumerate("AB"):
         post[f"sd_g__Intercept:h{lev}"] = scalar(np.abs(rng.normal(1 + k, 0.1, S)))
         post[f"sd_g__x:h{lev}"] = scalar(np.abs(rng.normal(2 + k, 0.1, S)))
-        post[f"cor_g__Intercept__x:h{lev}"] = scalar(np.tanh(rng.normal(0.5 - k, 0.1, S)))
+        cor = "cor_g__Intercept__x:h{0}" if legacy_names else "cor_g__Intercept:h{0}__x:h{0}"
+        post[cor.format(lev)] = scalar(np.tanh(rng.normal(0.5 - k, 0.1, S)))
     post["sd_h__Intercept"] = scalar(np.abs(rng.normal(0.5, 0.1, S)))
     post["sigma"] = scalar(np.abs(rng.normal(1, 0.1, S)))
     post["r_g"] = xr.DataArray(

@@ -96,9 +96,9 @@ def test_gr_by_recovers_two_covariances():
     df["h"] = np.where(df["subject"] < "s30", "A", "B")
     truth = {"b_Intercept": 0.0, "b_x": 1.0, "sigma": 0.5,
              "sd_subject__Intercept:hA": 0.3, "sd_subject__x:hA": 0.3,
-             "cor_subject__Intercept__x:hA": 0.0,
+             "cor_subject__Intercept:hA__x:hA": 0.0,
              "sd_subject__Intercept:hB": 1.5, "sd_subject__x:hB": 1.0,
-             "cor_subject__Intercept__x:hB": 0.0}
+             "cor_subject__Intercept:hB__x:hB": 0.0}
     formula = "y ~ x + (1 + x | gr(subject, by = h))"
     data = mf.simulate(formula, df, truth, seed=32)
     fit = mf.fit(formula, data, draws=1000, tune=1000, chains=2, seed=5)

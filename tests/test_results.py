@@ -320,7 +320,7 @@ def test_by_group_blocks():
     for lev in "AB":
         s1 = flat(post[f"sd_g__Intercept:h{lev}"].values)
         s2 = flat(post[f"sd_g__x:h{lev}"].values)
-        rho = flat(post[f"cor_g__Intercept__x:h{lev}"].values)
+        rho = flat(post[f"cor_g__Intercept:h{lev}__x:h{lev}"].values)
         blk = g["levels"][lev]
         assert blk["cov"].loc["Intercept", "x"] == pytest.approx(np.mean(s1 * s2 * rho))
         assert blk["cor"].loc["x", "Intercept"] == pytest.approx(rho.mean())

@@ -252,6 +252,9 @@ HOSTILE = [
     "y ~ " + " + ".join(["x"] * 2500),
     "y ~ " + "I(" * 500 + "x" + ")" * 500,
 ]
+#: Valid formulas whose columns explode only with these data (categorical columns i1..i4 with
+#: 20 levels each: 20^4 columns): parse accepts them, design_matrices refuses them.
+DATA_HOSTILE = ["y ~ i1:i2:i3:i4", "y ~ x + (1 + C(i1, contr.sum):i2:i3:i4 | g)"]
 #: Formulas of the same kind that have an answer, which must come as quickly: (x + z)^k is
 #: (x + z)^2 for every k >= 2 (formulaic would multiply the term set k times).
 ANSWERED = ["y ~ (x + z)^1000000000", "y ~ (x + z + g)^99999"]
@@ -259,7 +262,8 @@ ANSWERED = ["y ~ (x + z)^1000000000", "y ~ (x + z + g)^99999"]
 
 def test_hostile_formulas_are_refused_within_a_second():
     """Every HOSTILE formula raises FormulaError from parse and from design_matrices within
-    1 s of wall-clock time each, and every ANSWERED one returns within 1 s. They run in one child process, killed after a timeout, so a
+    1 s of wall-clock time each, every DATA_HOSTILE one from design_matrices, and every
+    ANSWERED one returns within 1 s. They run in one child process, killed after a timeout, so a
     hang fails this test (naming the case) instead of stalling the suite."""
     import json
     import os
@@ -274,7 +278,7 @@ import mixedformula as mf
 rng = np.random.default_rng(1)
 n = 20
 df = pd.DataFrame({c: rng.normal(size=n) for c in ["y", "x", "z"]}).assign(
-    g=rng.choice(["a", "b"], n))
+    g=rng.choice(["a", "b"], n), **{f"i{k}": [f"l{j}" for j in range(n)] for k in range(1, 5)})
 mf.design_matrices("y ~ x + poly(z, 2) + (1 | g)", df)     # imports and caches warmed up
 for k, text in enumerate(json.loads(sys.stdin.read())):
     for how in ("parse", "design_matrices"):
@@ -291,7 +295,7 @@ for k, text in enumerate(json.loads(sys.stdin.read())):
 '''
     root = str(Path(mf.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    cases = HOSTILE + ANSWERED
+    cases = HOSTILE + DATA_HOSTILE + ANSWERED
     timeout = 60 + 2 * len(cases)
     try:
         out = subprocess.run([sys.executable, "-c", child], input=json.dumps(cases),
@@ -308,6 +312,8 @@ for k, text in enumerate(json.loads(sys.stdin.read())):
         pytest.fail(f"child process {hung or 'stopped'} in {last and last['how']} of {case!r}")
     for r in done:
         text = cases[r["case"]][:120]
-        expected = "FormulaError" if r["case"] < len(HOSTILE) else None
+        refused = r["case"] < len(HOSTILE) or (
+            r["how"] == "design_matrices" and r["case"] < len(HOSTILE) + len(DATA_HOSTILE))
+        expected = "FormulaError" if refused else None
         assert r["error"] == expected, (r["how"], text, r["error"])
         assert r["seconds"] < 1.0, (r["how"], text, r["seconds"])

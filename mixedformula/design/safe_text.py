@@ -24,7 +24,8 @@ import re
 from ..errors import FormulaError
 from ..formula.validate import CONTRASTS, KEYWORDS, TRANSFORMS
 
-_ALIAS = re.compile(r"_mfv(\d+)_")
+_ALIAS = re.compile(r"_mf[vc](\d+)_")
+_POLY_ALIAS = re.compile(r"C\(_mfc(\d+)_, *contr\.poly\)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPS = ("**", "+", "-", "*", "/", ":", "^", "(", ")", ",", "=")
@@ -35,8 +36,18 @@ def alias(k: int) -> str:
     return f"_mfv{k}_"
 
 
-def to_formulaic(text: str, columns: dict[str, str], formula: str | None = None) -> str:
-    """Check generated ``text`` and replace each backquoted name by ``columns[name]``."""
+def alias_coded(k: int) -> str:
+    """Alias of the factor version of column k (a logical as FALSE/TRUE, an ordered factor)."""
+    return f"_mfc{k}_"
+
+
+def to_formulaic(text: str, columns: dict[str, str], formula: str | None = None,
+                 bare: dict[str, tuple[str, str]] | None = None) -> str:
+    """Check generated ``text`` and replace each backquoted name by ``columns[name]``.
+
+    ``bare`` maps a column to its text (as a term of the formula, as the first argument of
+    ``C()``) where it is not inside a function: an ordered factor is ``C(<alias>, contr.poly)``
+    and a logical its FALSE/TRUE factor there, as R's model.matrix codes them."""
     out: list[str] = []
     calls: list[str | None] = []   # function of each open parenthesis (None: grouping)
     i, n = 0, len(text)
@@ -56,7 +67,12 @@ def to_formulaic(text: str, columns: dict[str, str], formula: str | None = None)
             name = text[i + 1:j]
             if name not in columns:
                 fail(f"the name {name!r} is not a column of the formula")
-            out.append(columns[name])
+            if bare and name in bare and all(c is None for c in calls):
+                out.append(bare[name][0])
+            elif bare and name in bare and calls[-1] == "C" and out[-1] == "(":
+                out.append(bare[name][1])
+            else:
+                out.append(columns[name])
             i = j + 1
         elif ch in "'\"":
             j = i + 1
@@ -130,5 +146,7 @@ def _join(tokens: list[str]) -> str:
 
 
 def from_alias(name: str, columns: list[str]) -> str:
-    """``'log(_mfv2_)'`` → ``'log(z)'`` given ``columns[2] == 'z'``."""
+    """``'log(_mfv2_)'`` → ``'log(z)'`` given ``columns[2] == 'z'`` (and the contr.poly coding
+    of an ordered factor, ``C(_mfc2_, contr.poly)``, → ``z``, so its columns are ``z.L``...)."""
+    name = _POLY_ALIAS.sub(lambda m: columns[int(m.group(1))], name)
     return _ALIAS.sub(lambda m: columns[int(m.group(1))], name)

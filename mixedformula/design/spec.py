@@ -10,10 +10,13 @@
   factors — over the observed combinations only (``g1:g2`` has no empty levels).
 * Missing values: rows with a missing value in any used column are dropped with a warning that
   says how many and which columns (``na_action="raise"`` raises instead). Nothing is dropped
-  silently.
+  silently. As R's model frame, transforms (``scale()``, ``poly()``, ...) are evaluated on every
+  row first (missing values ignored, :mod:`.transforms`), then the rows are dropped; factor
+  levels are those of the rows kept. Columns are coded by type (:mod:`.columns`).
 * New data (:meth:`DesignSpec.transform`): codes of unseen group levels are ``J + k`` and listed in
-  ``GroupBlock.new_levels``; missing group values get code ``-1``. Unseen levels of a fixed-effect
-  factor raise :class:`~mixedformula.DataError` naming the level.
+  ``GroupBlock.new_levels``; missing group values get code ``-1``. Predictor columns are mapped
+  onto the fitted coding (:func:`.columns.conform`); unseen levels of a fixed-effect factor, or
+  a change of type without a single meaning, raise :class:`~mixedformula.DataError`.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError
 from ..formula import FormulaSpec, GroupTerm, parse
-from ..formula.validate import NUMPY_FUNCTIONS
+from ..formula.validate import NUMPY_FUNCTIONS, check_data_columns
+from .columns import (Coding, as_coded, check_levels, check_types, codings, conform,
+                      logical_factor)
 from .names import brms_names, response_name
-from .safe_text import alias, from_alias, to_formulaic
+from .safe_text import alias, alias_coded, from_alias, to_formulaic
+from .transforms import NA_AWARE
 from .types import Design, GroupBlock
 
-_CONTEXT = {k: v for k, v in NUMPY_FUNCTIONS.items()}
+_CONTEXT = {**NUMPY_FUNCTIONS, **NA_AWARE}
 
 
 def as_pandas(data) -> pd.DataFrame:
@@ -74,13 +80,41 @@ def _check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
                                pos if pos >= 0 else None, pos + len(name) if pos >= 0 else None)
 
 
-def _frame(df: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """The private frame formulaic evaluates on: used columns only, under their aliases."""
-    return pd.DataFrame({alias(k): df[c] for k, c in enumerate(columns) if c in df.columns},
-                        index=df.index)
+def _frame(df: pd.DataFrame, columns: tuple[str, ...] | list[str],
+           codes: dict[str, Coding] | None = None) -> pd.DataFrame:
+    """The private frame formulaic evaluates on: used columns only, under their aliases, coded
+    as :mod:`.columns` says (factors as categoricals; logicals and ordered factors also as the
+    factor that a bare use of the name refers to, :func:`_bare`)."""
+    codes = codes or {}
+    out = {}
+    for k, c in enumerate(columns):
+        if c not in df.columns:
+            continue
+        code = codes.get(c)
+        col = df[c] if code is None else as_coded(df[c], code)
+        out[alias(k)] = col
+        if code is not None and code.kind == "logical":
+            out[alias_coded(k)] = logical_factor(df[c])
+        elif code is not None and code.ordered:
+            out[alias_coded(k)] = col
+    return pd.DataFrame(out, index=df.index)
 
 
-def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_spec=None):
+def _bare(columns, codes: dict[str, Coding] | None) -> dict[str, tuple[str, str]]:
+    """How a bare name (and the first argument of C()) is written for formulaic: ordered
+    factors with R's contr.poly, logicals as their FALSE/TRUE factor."""
+    out = {}
+    for k, c in enumerate(columns):
+        code = (codes or {}).get(c)
+        if code is not None and code.kind == "logical":
+            out[c] = (alias_coded(k), alias_coded(k))
+        elif code is not None and code.ordered:
+            out[c] = (f"C({alias_coded(k)}, contr.poly)", alias(k))
+    return out
+
+
+def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_spec=None,
+               codes: dict[str, Coding] | None = None):
     """Evaluate generated ``text`` on the aliased frame; every failure becomes our error."""
     from formulaic import model_matrix
     from formulaic.errors import DataMismatchWarning
@@ -89,7 +123,7 @@ def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_s
             warnings.simplefilter("error", DataMismatchWarning)
             if model_spec is None:
                 safe = to_formulaic(text, {c: alias(k) for k, c in enumerate(columns)},
-                                    spec.text)
+                                    spec.text, _bare(columns, codes))
                 mm = model_matrix(safe, fdf, context=_CONTEXT, na_action="ignore")
             else:
                 mm = model_spec.get_model_matrix(fdf, context=_CONTEXT, na_action="ignore")
@@ -103,6 +137,12 @@ def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_s
         if model_spec is not None:
             raise DataError(f"new data do not fit the model's term {text!r}: {msg}") from None
         raise FormulaError(f"cannot evaluate {text!r}: {msg}", spec.text) from None
+    complex_cols = [from_alias(str(c), list(columns)) for c, t in mm.dtypes.items()
+                    if pd.api.types.is_complex_dtype(t)]
+    if complex_cols:
+        raise FormulaError(f"{', '.join(complex_cols)} gives complex numbers (e.g. a negative "
+                           "number to a fractional power); a model matrix holds real numbers",
+                           spec.text)
     return mm
 
 
@@ -137,6 +177,7 @@ class DesignSpec:
     factor_levels: dict[str, list[str]] = field(default_factory=dict)
     fixed_keep: list[int] | None = None  # columns of the formulaic X kept (None: all; lme4 drop)
     parts: list["DesignSpec"] | None = None  # bf() + bf(): one spec per response
+    codings: dict[str, Coding] = field(default_factory=dict)  # predictor columns (.columns)
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
@@ -151,6 +192,7 @@ class DesignSpec:
         if require_response:
             needed = list(self.formula.variables)
         _check_columns(self.formula, df, needed)
+        check_types(df, needed, "the new data")
         missing = df[needed].isna().any(axis=1) if needed else pd.Series(False, index=df.index)
         fixed_cols = list(self.formula.fixed_variables) + [
             v for g in self.formula.groups for v in g.variables]
@@ -159,7 +201,8 @@ class DesignSpec:
             cols = [c for c in fixed_cols if df[c].isna().any()]
             raise DataError(f"new data have missing values in predictor column(s) "
                             f"{', '.join(cols)} ({int(bad.sum())} rows); predictions need them")
-        for c, known in self.factor_levels.items():
+        coded = conform(df, self.codings)
+        for c, known in ({} if self.codings else self.factor_levels).items():
             if c in df.columns:
                 new = sorted({str(v) for v in df[c].dropna().unique()} - set(known))
                 if new:
@@ -167,7 +210,7 @@ class DesignSpec:
                                     f"{c!r} that the model has not seen (known: "
                                     f"{', '.join(known[:20])}"
                                     f"{', ...' if len(known) > 20 else ''})")
-        fdf = _frame(df, self.columns)
+        fdf = _frame(coded, self.columns, self.codings)
         X = np.asarray(_formulaic(self.formula.fixed, fdf, self.formula, self.columns,
                                   self.fixed_spec), dtype=float)
         if self.fixed_keep is not None:
@@ -277,7 +320,9 @@ def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
 
 
 def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns,
-               observed: np.ndarray | None = None) -> np.ndarray:
+               observed: np.ndarray | None = None, rows: np.ndarray | None = None
+               ) -> np.ndarray:
+    """The response columns on ``rows`` of ``df`` / ``fdf`` (all rows when None)."""
     cols = []
     for text in spec.responses:
         if text.startswith("`") and text.endswith("`") and text.count("`") == 2:
@@ -295,6 +340,8 @@ def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns,
                                    f"{mm.shape[1]}", spec.text)
             cols.append(np.asarray(mm, dtype=float)[:, 0])
     y = np.column_stack(cols)
+    if rows is not None:
+        y = y[rows]
     if observed is not None:
         y[~observed] = np.nan
     if not np.all(np.isfinite(y) | (~observed if observed is not None else False)):
@@ -319,12 +366,14 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     if len(df) == 0:
         raise DataError("the data have no rows")
     used = list(spec.variables)
+    check_types(df, used)
     observed, notes = None, {}
     if spec.parts:
         return _multivariate(spec, df, na_action, drop_aliased)
     if spec.multivariate:
         keep, observed, n_dropped, notes = _observed(spec, df, na_action)
         df = df.loc[keep]
+        rows = np.ones(len(df), dtype=bool)
     else:
         na = df[used].isna()
         drop = na.any(axis=1).to_numpy()
@@ -337,17 +386,27 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
             if n_dropped == len(df):
                 raise DataError(msg + ": no complete rows are left")
             warnings.warn(msg + "; those rows were dropped", UserWarning, stacklevel=2)
-            df = df.loc[~drop]
-    fdf = _frame(df, used)
-    y = _responses(spec, df, fdf, used, observed)
+        rows = ~drop
+    # R evaluates the model frame (scale(), poly(), ...) on every row of the data, then drops
+    # the rows with missing values; factor levels are those of the rows kept
+    kept = df.loc[rows]
+    predictors = _predictors(spec)
+    codes = codings(kept, predictors)
+    check_levels(codes, predictors)
+    widths = {c: len(k.levels) if k.kind == "factor" else 2 for c, k in codes.items()
+              if k.kind != "numeric"}
+    for text in [spec.fixed] + [t.expr for t in spec.groups]:
+        check_data_columns(text, widths, spec.text)
+    fdf = _frame(df, used, codes)
+    y = _responses(spec, df, fdf, used, observed, rows)
     trials = None
     if spec.trials:
         tm = _formulaic("0 + " + spec.trials, fdf, spec, used)
         if tm.shape[1] != 1:
             raise FormulaError("trials() must give one numeric column", spec.text)
-        trials = np.asarray(tm, dtype=float)[:, 0]
-    fixed_mm = _formulaic(spec.fixed, fdf, spec, used)
-    X = np.asarray(fixed_mm, dtype=float)
+        trials = np.asarray(tm, dtype=float)[rows, 0]
+    fixed_mm = _formulaic(spec.fixed, fdf, spec, used, codes=codes)
+    X = np.asarray(fixed_mm, dtype=float)[rows]
     X_names = _names(fixed_mm, used)
     _check_finite(X, X_names, "the fixed part")
     fixed_keep = _drop_aliased(X, X_names) if drop_aliased else None
@@ -355,20 +414,22 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
         X, X_names = X[:, fixed_keep], [X_names[j] for j in fixed_keep]
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
-        mm = _formulaic(term.expr, fdf, spec, used)
+        mm = _formulaic(term.expr, fdf, spec, used, codes=codes)
         if mm.shape[1] == 0:
             raise FormulaError(f"the group term {term.text!r} has no coefficients", spec.text)
-        codes, levels = _code_groups(df, term.factors)
+        Xk = np.asarray(mm, dtype=float)[rows]
+        group_codes, levels = _code_groups(kept, term.factors)
         names = _names(mm, used)
-        _check_finite(np.asarray(mm, dtype=float), names, f"the group term {term.text!r}")
+        _check_finite(Xk, names, f"the group term {term.text!r}")
         by_levels = by_codes = None
         if term.by:
-            by_levels, by_codes = _by_mapping(df, term, codes, levels)
-        blocks.append(GroupBlock(term=term, coef_names=names, X=np.asarray(mm, dtype=float),
-                                 codes=codes, levels=levels, by_levels=by_levels,
+            by_levels, by_codes = _by_mapping(kept, term, group_codes, levels)
+        blocks.append(GroupBlock(term=term, coef_names=names, X=Xk,
+                                 codes=group_codes, levels=levels, by_levels=by_levels,
                                  by_codes=by_codes))
         term_specs.append(mm.model_spec)
         coef_names.append(names)
+    df = kept
     response_names = ([response_name(r) for r in spec.responses] if spec.multivariate
                       else [response_name(spec.responses[0])])
     dspec = DesignSpec(formula=spec, fixed_spec=fixed_mm.model_spec, term_specs=term_specs,
@@ -377,8 +438,8 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        by_codes=[b.by_codes for b in blocks], X_names=X_names,
                        coef_names=coef_names, response_names=response_names,
                        columns=tuple(used),
-                       factor_levels=_factor_levels(df, _predictors(spec)),
-                       fixed_keep=fixed_keep)
+                       factor_levels=_factor_levels(df, predictors),
+                       fixed_keep=fixed_keep, codings=codes)
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                   n_dropped=n_dropped, observed=observed, not_used=notes)

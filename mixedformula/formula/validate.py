@@ -363,11 +363,17 @@ def count_terms(node: Node, text: str) -> int:
     return expansion(node, text)[0]
 
 
-def _width(node: Node) -> int:
-    """Columns one factor makes at most: the size of poly()/bs()/cr()/cs()/cc(), else 1
-    (a categorical column's levels are counted against the data at design time)."""
+def _width(node: Node, widths: dict[str, int] | None = None) -> int:
+    """Columns one factor makes at most: the size of poly()/bs()/cr()/cs()/cc(); a column's
+    (or ``C(column, ...)``'s) entry in ``widths`` (levels of a categorical, at design time);
+    else 1."""
     while isinstance(node, Paren):
         node = node.inner
+    if widths and isinstance(node, Name):
+        return widths.get(node.name, 1)
+    if widths and isinstance(node, Call) and node.func == "C" and node.args \
+            and isinstance(node.args[0], Name):
+        return widths.get(node.args[0].name, 1)
     if not isinstance(node, Call) or node.func not in _SIZE_ARGS:
         return 1
     key = _SIZE_ARGS[node.func][0]
@@ -385,7 +391,7 @@ def _width(node: Node) -> int:
     return int(min(max(math.ceil(v), 1), MAX_BASIS))
 
 
-def expansion(node: Node, text: str) -> tuple[int, int]:
+def expansion(node: Node, text: str, widths: dict[str, int] | None = None) -> tuple[int, int]:
     """Upper bounds on the terms and model-matrix columns ``node`` expands to.
 
     ``a*b`` has 3 terms, ``a*b*c`` 7, ``(a+b+c)^3`` 7: crossing doubles the count, so a short
@@ -430,7 +436,7 @@ def expansion(node: Node, text: str) -> tuple[int, int]:
                 return min(cap, left * right), min(ccap, lcols * rcols)
             return (min(cap, left + right + left * right),          # * and /
                     min(ccap, lcols + rcols + lcols * rcols))
-        return 1, _width(n)
+        return 1, _width(n, widths)
 
     total, cols = walk(node)
     if total > MAX_TERMS:
@@ -442,3 +448,20 @@ def expansion(node: Node, text: str) -> tuple[int, int]:
                            "(the columns of the factors of an interaction multiply)", text,
                            node.start, node.end)
     return total, cols
+
+
+def check_data_columns(text: str, widths: dict[str, int], formula: str | None = None) -> None:
+    """The :data:`MAX_COLUMNS` bound again at design time, before formulaic runs, with each
+    categorical column counted by its number of levels in the data (``id1:id2:id3`` of three
+    ID columns with 100 levels each would be 10^6 columns). ``text`` is generated term text."""
+    from .syntax import parse_expression, split_terms
+    if not text.strip():
+        return
+    cols = 0
+    for sign, term in split_terms(parse_expression(text)):
+        if sign > 0:
+            cols += expansion(term, text, widths)[1]
+    if cols > MAX_COLUMNS:
+        raise FormulaError(f"{text!r} expands to more than {MAX_COLUMNS} model-matrix columns "
+                           "with the levels of its categorical columns in these data (the "
+                           "columns of the factors of an interaction multiply)", formula)

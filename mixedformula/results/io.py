@@ -33,6 +33,7 @@ from ..design import as_pandas, design_matrices
 from ..errors import MixedFormulaError
 from .atomic import atomic_write
 from .fit import Fit, FitMeta
+from .naming import legacy_cor_names
 
 FORMAT = "mixedformula-fit"
 VERSION = 1
@@ -298,6 +299,11 @@ def load(path):
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
         clean.attrs.update(idata.attrs or {})
+    if design is not None:      # by-group cor names of fits saved before they followed brms
+        old = legacy_cor_names(clean.posterior.data_vars,
+                               [(t.name, t.term.by, t.by_levels) for t in design.terms])
+        if old:
+            clean.posterior = clean.posterior.rename(old)
     table = meta.get("prior_summary")
     if table is not None:
         table = pd.DataFrame(table["rows"], columns=table["columns"])

@@ -48,7 +48,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import xarray as xr
-from scipy.special import gammaln
 
 from ..errors import MixedFormulaError
 from .naming import sigma_name

@@ -6,7 +6,8 @@ name                                     parameter
 ``b_<coef>``, ``b_<resp>_<coef>``        fixed coefficient (multivariate: response prefix)
 ``sd_<group>__<label><tag>``             group-level sd; ``label`` = ``<resp>_<coef>`` in
                                          multivariate models (:func:`coef_label`)
-``cor_<group>__<l1>__<l2><tag>``         group-level correlation (l1 before l2)
+``cor_<group>__<l1><tag>__<l2><tag>``   group-level correlation (l1 before l2); the by-tag
+                                         follows each label, as brms writes it
 ``sigma<tag>``, ``sigma_<resp><tag>``    residual sd (univariate / multivariate)
 ``rescor__<r1>__<r2><tag>``              residual correlation
 ``nu``, ``shape``                        further family parameters
@@ -48,7 +49,30 @@ def sd_name(group: str, label: str, tag: str = "") -> str:
 
 
 def cor_name(group: str, label1: str, label2: str, tag: str = "") -> str:
-    return f"cor_{group}__{label1}__{label2}{tag}"
+    """``cor_g__Intercept__x``; for gr(g, by = h) the level tag follows each label, as brms:
+    ``cor_g__Intercept:hA__x:hA`` (``tag = ":hA"``)."""
+    return f"cor_{group}__{label1}{tag}__{label2}{tag}"
+
+
+def legacy_cor_names(names, blocks) -> dict[str, str]:
+    """Old name → brms name of by-group correlations in fits saved before the names followed
+    brms (``cor_g__Intercept__x:hA`` → ``cor_g__Intercept:hA__x:hA``). ``blocks`` are
+    (group, by, by_levels) triples; coefficient labels never contain ``__``, so the split is
+    unique."""
+    out = {}
+    names = set(names)
+    for group, by, levels in blocks:
+        head = f"cor_{group}__"
+        for lev in levels or ():
+            tag = by_tag(by, lev)
+            for v in names:
+                if v.startswith(head) and v.endswith(tag):
+                    parts = v[len(head):-len(tag)].split("__")
+                    if len(parts) == 2 and not parts[0].endswith(tag):
+                        new = cor_name(group, parts[0], parts[1], tag)
+                        if new not in names:
+                            out[v] = new
+    return out
 
 
 def sigma_name(resp: str | None = None, tag: str = "") -> str:

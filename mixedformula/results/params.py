@@ -15,6 +15,7 @@ posterior variable                meaning (block of brms' summary, row label)
 The group name is matched against the design's grouping factors first (``h:g`` of a nested term
 contains ``:``, a coefficient ``x:f`` too), so the split is never ambiguous for names the builder
 writes; the by-suffix ``:<h><level>`` is recognised from the design's ``gr(g, by = h)`` levels.
+A by-group correlation carries it after each coefficient, as brms: ``cor_g__Intercept:hA__x:hA``.
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ def index_params(posterior, groups: list[GroupInfo] | None = None,
         elif kind == "cor":
             g, rest = find_group(v[4:])
             body, by_label, by_level = split_by_group(rest, g)
+            if by_label:      # brms: cor_g__Intercept:hA__x:hA, the tag after each coefficient
+                body = body.replace(f":{by_label}__", "__")
             c1, c2 = split_pair(body, known_coefs.get(g, set()))
             idx.cor.setdefault(g, []).append(CorParam(v, g, c1, c2, by_label, by_level))
         elif kind == "rescor":

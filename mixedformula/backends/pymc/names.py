@@ -3,7 +3,8 @@
 ``b_<coef>`` (original scale), ``sd_<group>__<coef>``, ``cor_<group>__<c1>__<c2>``,
 ``sigma``, ``nu``, ``shape``, ``r_<group>`` (dims: level, coefficient); multivariate
 ``b_<resp>_<coef>``, ``sigma_<resp>``, ``rescor__<r1>__<r2>``; by-groups append
-``:<by><level>`` (``sd_g__Intercept:hA``) as brms does.
+``:<by><level>`` (``sd_g__Intercept:hA``), to each coefficient of a correlation
+(``cor_g__Intercept:hA__x:hA``) as brms does.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ zmat <- function(fit) {
   cnms <- getME(fit, "cnms"); fl <- getME(fit, "flist")
   nm <- character(0)
   for (i in seq_along(cnms)) {
-    grp <- names(cnms)[i]
+    grp <- names(fl)[attr(fl, "assign")[i]]     # the grouping factor (cnms says "g.1")
     levs <- levels(fl[[grp]])
     nm <- c(nm, as.vector(t(outer(levs, cnms[[i]], function(l, c) paste(grp, l, c, sep = "|")))))
   }
