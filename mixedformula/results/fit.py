@@ -259,6 +259,17 @@ class Fit:
         from .predict import posterior_predictive as _pp
         return _pp(self, seed=seed)
 
+    def add_log_likelihood(self, kind: str | None = None, group: str | None = None):
+        """Put the pointwise log-likelihood into ``self.idata.log_likelihood`` (one variable,
+        replacing what was there) so that ``az.loo(fit.idata)`` and ``az.compare`` work:
+        ``kind="observation"`` (default for the conditional engine) per observation,
+        ``kind="group"`` (default for the marginal engine) leave-one-group-out over ``group``
+        (see :mod:`mixedformula.results.idata_groups`). Returns the InferenceData."""
+        self._need_rows("add_log_likelihood()")
+        from .idata_groups import add_log_likelihood as _add
+        _add(self, kind=kind, group=group)
+        return self.idata
+
     def pp_check(self, ax=None, ndraws: int = 50, kind: str = "kde", seed=None):
         """Posterior predictive check (``arviz.plot_ppc``): density of y against ``ndraws``
         replicated data sets. Returns the matplotlib axes."""
