@@ -27,6 +27,7 @@ from .effects import coef as _coef
 from .effects import fixef as _fixef
 from .effects import ranef as _ranef
 from .effects_plot import conditional_effects as _ce
+from .loo import add_log_likelihood as _add_log_likelihood
 from .loo import loo as _loo
 from .moments import marginal_moments
 from .params import GroupInfo, ParamIndex, index_params
@@ -277,6 +278,16 @@ class Fit:
         ``self.idata``; returns the InferenceData."""
         self._need_rows("posterior_predictive()")
         return _pp(self, seed=seed)
+
+    def add_log_likelihood(self, kind: str | None = None, group: str | None = None):
+        """Put the pointwise log-likelihood into ``self.idata.log_likelihood`` (one variable,
+        replacing what was there) so that ``az.loo(fit.idata)`` and ``az.compare`` work:
+        ``kind="observation"`` (default for the conditional engine) per observation,
+        ``kind="group"`` (default for the marginal engine) leave-one-group-out over ``group``
+        (see :mod:`mixedformula.results.idata_groups`). Returns the InferenceData."""
+        self._need_rows("add_log_likelihood()")
+        _add_log_likelihood(self, kind=kind, group=group)
+        return self.idata
 
     def pp_check(self, ax=None, ndraws: int = 50, kind: str = "kde", seed=None):
         """Posterior predictive check (``arviz.plot_ppc``): density of y against ``ndraws``

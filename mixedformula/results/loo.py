@@ -51,6 +51,7 @@ import xarray as xr
 
 from ..errors import MixedFormulaError
 from .naming import sigma_name
+from .idata_groups import KINDS as LOGLIK_KINDS
 from .idata_groups import set_group
 from .posterior import PosteriorDraws, fit_info, linpred
 from .predict import trials
@@ -454,3 +455,41 @@ def _some_group(a: Loo, b: Loo) -> str:
         if lo.grouped:
             return lo.unit
     return "<group>"
+
+
+# --------------------------------------------------------------------------- arviz group
+
+def add_log_likelihood(fit, kind: str | None = None, group: str | None = None) -> str:
+    """Put exactly one pointwise log-likelihood variable into ``fit.idata.log_likelihood``
+    (replacing what was there); returns its name. See the module docstring."""
+    if kind is None:
+        kind = "group" if fit.likelihood == "marginal" else "observation"
+    if kind not in LOGLIK_KINDS:
+        raise MixedFormulaError(f"kind must be 'observation' or 'group', not {kind!r}")
+    resp = "_".join(fit.design.response_names)
+    if kind == "observation":
+        if group is not None:
+            raise MixedFormulaError("group= goes with kind='group' (leave-one-group-out)")
+        ll = pointwise_loglik(fit)
+        name, dim, labels = resp, "obs", np.arange(ll.shape[1])
+    elif fit.likelihood == "marginal":
+        ll, group, labels = marginal_group_loglik(fit, group)
+        name, dim = f"{resp}__{group}__marginal", f"{group}__level"
+    else:
+        if group is None:
+            factors = list(dict.fromkeys(t.name for t in fit.design.terms))
+            if len(factors) != 1:
+                raise MixedFormulaError(
+                    "kind='group' needs group='<factor>' when the model has "
+                    + ("no grouping factor" if not factors else
+                       "several grouping factors (" + ", ".join(factors) + ")"))
+            group = factors[0]
+        ll, labels = conditional_group_loglik(fit, group)
+        name, dim = f"{resp}__{group}__conditional", f"{group}__level"
+    post = fit.idata.posterior
+    C, D = post.sizes["chain"], post.sizes["draw"]
+    da = xr.DataArray(np.asarray(ll).reshape(C, D, -1), dims=("chain", "draw", dim),
+                      coords={"chain": post.coords["chain"].values,
+                              "draw": post.coords["draw"].values, dim: list(labels)})
+    set_group(fit.idata, "log_likelihood", da.to_dataset(name=name))
+    return name
