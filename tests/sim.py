@@ -122,6 +122,7 @@ def familywise_misses(post, truth: dict, alpha: float = 0.01, k: int | None = No
     k = len(truth) if k is None else k
     z0 = familywise_z(k, alpha)
     out = {}
+    worst = (0.0, "", 0.0)
     for name, value in truth.items():
         x = unconstrained(name, post[name].values)
         d = x.ravel()
@@ -131,6 +132,13 @@ def familywise_misses(post, truth: dict, alpha: float = 0.01, k: int | None = No
             continue
         zc = z0 * np.sqrt(1 + (1 + z0 ** 2 / 2) / ess)
         z = (float(unconstrained(name, value)) - d.mean()) / d.std(ddof=1)
+        worst = max(worst, (abs(z) / zc, name, ess))
         if not abs(z) <= zc:
             out[name] = (round(float(z), 2), round(float(zc), 2))
+    log = os.environ.get("MF_TEST_ZLOG")        # margins for the notes: MF_TEST_ZLOG=file
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\t"
+                    f"seed={os.environ.get('MF_TEST_SEED', 'default')}\tmax|z|/z_crit="
+                    f"{worst[0]:.2f} ({worst[1]}, ESS {worst[2]:.0f})\n")
     return out
