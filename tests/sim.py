@@ -1,7 +1,16 @@
-"""Simulated data sets shared by the sampling tests (scenarios in shared/SCENARIOS.md)."""
+"""Simulated data sets shared by the sampling tests (scenarios in shared/SCENARIOS.md), and the
+family-wise recovery check they use.
+
+Seeds: every recovery test takes its seeds from :func:`seeds`, so ``MF_TEST_SEED=1 … 5 pytest``
+runs it on other data sets and other chains (unset: the fixed defaults written in the test).
+"""
+
+import os
+import zlib
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 import mixedformula as mf
 
@@ -42,15 +51,94 @@ BERNOULLI_TRUTH = {"b_Intercept": -0.3, "b_x": 0.8, "sd_g__Intercept": 0.7, "sd_
                    "cor_g__Intercept__x": 0.3}
 
 
-def bernoulli_glmm():
+def bernoulli_glmm(seed=8, sim_seed=9):
     """60 groups × 50 bernoulli rows from ``y ~ x + (1 + x | g)`` at BERNOULLI_TRUTH."""
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(seed)
     df = pd.DataFrame({"x": rng.normal(size=3000),
                        "g": np.repeat([f"s{j}" for j in range(60)], 50)})
-    return mf.simulate("y ~ x + (1 + x | g)", df, BERNOULLI_TRUTH, family="bernoulli", seed=9)
+    return mf.simulate("y ~ x + (1 + x | g)", df, BERNOULLI_TRUTH, family="bernoulli",
+                       seed=sim_seed)
 
 
 def interval(post, name, prob):
     """Central ``prob`` posterior interval of a scalar variable."""
     a = (1 - prob) / 2
     return np.quantile(post[name].values, [a, 1 - a])
+
+
+# ---------------------------------------------------------------------------- recovery checks
+
+def seeds(tag: str, *defaults: int) -> tuple[int, ...]:
+    """The seeds of one test: ``defaults`` when the environment variable MF_TEST_SEED is unset,
+    else ``len(defaults)`` seeds from ``SeedSequence([MF_TEST_SEED, crc32(tag)])`` (the tag
+    gives each test its own data set for the same MF_TEST_SEED)."""
+    env = os.environ.get("MF_TEST_SEED", "").strip()
+    if not env:
+        return defaults
+    ss = np.random.SeedSequence([int(env), zlib.crc32(tag.encode())])
+    return tuple(int(v) for v in ss.generate_state(len(defaults)) % (2**31 - 1))
+
+
+def unconstrained(name: str, x):
+    """The scale on which a parameter's posterior is checked: log for sd/sigma/shape/nu,
+    atanh for correlations, identity for coefficients."""
+    x = np.asarray(x, dtype=float)
+    if name.startswith(("sd_", "sigma", "shape", "nu")):
+        return np.log(x)
+    if name.startswith(("cor_", "rescor_")):
+        return np.arctanh(x)
+    return x
+
+
+def familywise_z(k: int, alpha: float = 0.01) -> float:
+    """Bonferroni half-width: z = Φ⁻¹(1 − α/(2k)), so k two-sided checks miss with
+    probability ≤ k · α/k = α together (union bound, whatever their correlation)."""
+    return float(norm.ppf(1 - alpha / (2 * k)))
+
+
+def familywise_misses(post, truth: dict, alpha: float = 0.01, k: int | None = None,
+                      min_ess: float = 50.0) -> dict:
+    r"""Truths outside their family-wise interval: {name: (z, z_crit)} for those with
+    |z| > z_crit, and {name: ("ESS", ess)} for parameters whose bulk ESS is below ``min_ess``
+    (chains stuck in different modes would otherwise only widen the interval).
+
+    For each parameter θ with transform g (:func:`unconstrained`),
+    z = (g(θ*) − mean g(θ)) / sd g(θ) over the posterior draws; the interval is
+    mean ± z_crit · sd on the g scale, z_crit = Φ⁻¹(1 − α/(2k)) · √(1 + (1 + z²/2)/ESS)
+    with k = len(truth) unless given (a larger k shares α with checks elsewhere).
+
+    False-failure rate: for a posterior that is ≈ normal on the g scale and calibrated at the
+    truth, each check misses with probability ≈ α/k and all k together with ≤ α
+    (Bonferroni's union bound, whatever their correlation). The truths are fixed, not drawn
+    from the prior, so calibration holds only approximately (Bernstein–von Mises: up to the
+    prior's pull and the small-sample skew of sds); the tests using this keep the data sets
+    large enough for that and say so. The square-root factor widens the interval by the
+    Monte-Carlo error of z itself (mean: 1/√ESS, sd: z/√(2 ESS) in units of the posterior sd,
+    bulk ESS of g(θ)), so the rate stays α/k with a few hundred draws. The normal interval
+    replaces empirical quantiles: the α/(2k) ≈ 10⁻³–10⁻⁴ quantile of a few hundred
+    autocorrelated draws is little more than the smallest draw and would miss the truth
+    several times more often than α/(2k)."""
+    import arviz as az
+    k = len(truth) if k is None else k
+    z0 = familywise_z(k, alpha)
+    out = {}
+    worst = (0.0, "", 0.0)
+    for name, value in truth.items():
+        x = unconstrained(name, post[name].values)
+        d = x.ravel()
+        ess = float(az.ess(x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x[None, :]))
+        if not ess >= min_ess:
+            out[name] = ("ESS", round(ess, 1))
+            continue
+        zc = z0 * np.sqrt(1 + (1 + z0 ** 2 / 2) / ess)
+        z = (float(unconstrained(name, value)) - d.mean()) / d.std(ddof=1)
+        worst = max(worst, (abs(z) / zc, name, ess))
+        if not abs(z) <= zc:
+            out[name] = (round(float(z), 2), round(float(zc), 2))
+    log = os.environ.get("MF_TEST_ZLOG")        # margins for the notes: MF_TEST_ZLOG=file
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\t"
+                    f"seed={os.environ.get('MF_TEST_SEED', 'default')}\tmax|z|/z_crit="
+                    f"{worst[0]:.2f} ({worst[1]}, ESS {worst[2]:.0f})\n")
+    return out
