@@ -28,27 +28,21 @@ import time
 import numpy as np
 
 from .design import Design, design_matrices
+from .engine import REQUESTS, dask_refusal, dask_too_large, decide, marginal_reason
 from .errors import MixedFormulaError
 from .families import Family, get_family
 from .formula import FormulaSpec, parse
 from .priors import Prior, PriorSet
 
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "blackjax")   # numpyro/blackjax: the jax extra
-LIKELIHOODS = ("auto", "conditional", "marginal")
+LIKELIHOODS = REQUESTS
 
 
 def marginal_applies(design: Design, family: Family) -> tuple[bool, str]:
-    """Whether the marginal engine can fit this model, and if not, why not."""
-    if not family.gaussian or family.link != "identity":
-        return False, (f"family {family.name} ({family.link} link) is not Gaussian with "
-                       "identity link")
-    if not design.terms:
-        return False, "the model has no group terms"
-    try:
-        from .backends.pymc.marginal_model import marginal_support
-    except ImportError:  # pragma: no cover - the marginal module is part of the package
-        return False, "the marginal engine is not available"
-    return marginal_support(design)
+    """Whether the marginal engine can fit this model, and if not, why not
+    (:func:`mixedformula.engine.marginal_reason`)."""
+    why = marginal_reason(design, family)
+    return not why, why
 
 
 class Model:
@@ -76,64 +70,32 @@ class Model:
             [] if priors is None else [priors])
         self.rescor = rescor
         self.residual_by = _residual_by(rescor_by, data, self.design)
-        ok, why = marginal_applies(self.design, self.family)
-        if ok and self.residual_by is not None:
-            ok, why = False, "rescor_by is not supported by the marginal engine yet"
-        self._stats = None
-        if ok and likelihood != "conditional":
-            from .backends.pymc.marginal_model import statistics
-            self._stats, reason = statistics(self.design,
-                                             cost_rule=likelihood == "auto")
-            if reason:
-                ok, why = False, reason
-        if likelihood == "marginal" and not ok:
-            raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
-        self.likelihood = ("marginal" if ok else "conditional") if likelihood == "auto" \
-            else likelihood
-        self.engine_note = "" if (likelihood != "auto" or ok or not self.design.terms
-                                  or not self.family.gaussian) else \
-            f"marginal engine not used: {why}"
+        self.engine = decide(self.design, self.family, likelihood, rescor_by=self.residual_by)
+        self._stats = self.engine.stats
+        self.likelihood = self.engine.likelihood
+        self.engine_note = self.engine.note
         self._built = None
 
     def _init_dask(self, data, priors, likelihood, rescor, rescor_by, na_action):
         """Dask DataFrame: statistics reduced on the cluster (design/distributed.py); only the
         marginal engine runs from them, so anything else is refused before any pass."""
-        hint = ("; the conditional engine needs the rows in memory: pass data.compute() "
-                "(a pandas DataFrame)")
-        why = None
-        if not self.family.gaussian or self.family.link != "identity":
-            why = (f"family {self.family.name} ({self.family.link} link) is not Gaussian "
-                   "with identity link")
-        elif likelihood == "conditional":
-            why = "likelihood='conditional' was asked for"
-        elif not self.formula.groups:
-            why = "the model has no group terms"
-        elif self.formula.multivariate or self.formula.trials:
-            why = "mvbind()/trials() models are not reduced to statistics"
-        elif rescor_by is not None:
-            why = "rescor_by is not supported by the marginal engine"
+        why = dask_refusal(self.formula, self.family, likelihood, rescor_by)
         if why:
-            raise MixedFormulaError(f"a Dask DataFrame is fitted from sufficient statistics "
-                                    f"by the marginal engine, which does not apply: {why}"
-                                    f"{hint}")
-        from .backends.pymc.marginal_model import statistics
+            raise MixedFormulaError(why)
         from .design.crossprod import MarginalTooLargeError
         from .design.distributed import reduce_statistics
         try:
             self.design, stats = reduce_statistics(self.formula, data, na_action=na_action)
         except MarginalTooLargeError as e:
-            raise MixedFormulaError(f"the marginal factorisation is too large ({e}){hint}") \
-                from None
-        # the conditional engine cannot run on a Dask frame: no cost comparison here
-        self._stats, reason = statistics(self.design, stats, cost_rule=False)
-        if reason:
-            raise MixedFormulaError(f"the marginal likelihood does not apply: {reason}{hint}")
+            raise MixedFormulaError(dask_too_large(e)) from None
+        self.engine = decide(self.design, self.family, likelihood, stats=stats, dask=True)
+        self._stats = self.engine.stats
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
             [] if priors is None else [priors])
         self.rescor = rescor
         self.residual_by = None
-        self.likelihood = "marginal"
-        self.engine_note = ""
+        self.likelihood = self.engine.likelihood
+        self.engine_note = self.engine.note
         self._built = None
 
     # -- building -------------------------------------------------------------------------

@@ -42,7 +42,8 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from .design import Design, design_matrices
-from .errors import DataError, FormulaError
+from .engine import reml_refusal
+from .errors import DataError
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 
 __all__ = ["LmerFit", "lmer"]
@@ -420,16 +421,9 @@ def _theta_names(terms: list[_Term]) -> list[str]:
 
 
 def _check(design: Design) -> None:
-    spec = design.formula
-    if spec.multivariate or design.y is None or design.y.shape[1] != 1:
-        raise NotImplementedError("lmer fits univariate Gaussian models only; "
-                                  "use mf.fit for multivariate (mvbind) models")
-    if spec.trials:
-        raise NotImplementedError("trials() responses are binomial; lmer fits Gaussian models "
-                                  "only (use mf.fit with family='binomial')")
-    if not design.terms:
-        raise FormulaError("lmer needs at least one group term like (1 | g); without one this "
-                           "is an ordinary linear model", spec.text)
+    refusal = reml_refusal(design)
+    if refusal is not None:
+        raise refusal
     ids = [t.term.id for t in design.terms if t.term.id is not None]
     if len(ids) != len(set(ids)):
         raise NotImplementedError("group terms sharing an ID (|p|, gr(id=)) correlate "

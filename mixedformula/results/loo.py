@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..engine import marginal_reason
 from ..errors import MixedFormulaError
 from .predict import _flat, _residual_tags, _sigma_rows, _trials, block_cholesky, \
     residual_sd_cor, \
@@ -179,15 +180,11 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     """
     d = fit.design
     fam = fit.family
-    if fam.name != "gaussian" or fam.link != "identity" or len(d.response_names) != 1:
-        raise MixedFormulaError("the marginal (group) likelihood is available for univariate "
-                                "Gaussian models with identity link")
-    if _residual_tags(fit, d, None) is not None:
-        raise MixedFormulaError("the marginal group likelihood does not handle rescor_by yet")
+    why = marginal_reason(d, fam, rescor_by=_residual_tags(fit, d, None), univariate=True)
+    if why:
+        raise MixedFormulaError(f"leave-one-group-out with the marginal likelihood does not "
+                                f"apply: {why}")
     factors = list(dict.fromkeys(t.name for t in d.terms))
-    if not factors:
-        raise MixedFormulaError("leave-one-group-out needs a grouping factor; the model has "
-                                "no group terms")
     if group is None:
         if len(factors) > 1:
             raise MixedFormulaError(

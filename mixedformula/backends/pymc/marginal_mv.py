@@ -50,19 +50,6 @@ class MvStats:
     positions: list          # per block: indices into the r·q stacked coefficients
 
 
-def mv_support(design: Design, blocks: list[Block]) -> tuple[bool, str]:
-    if not design.terms:
-        return False, "the model has no group terms"
-    codes = design.terms[0].codes
-    for t in design.terms[1:]:
-        if not np.array_equal(t.codes, codes):
-            return False, ("multivariate models with several grouping factors are not yet "
-                           "supported by the marginal engine")
-    if any(t.by_levels for t in design.terms):
-        return False, "gr(by=) in multivariate models is not yet supported by the marginal engine"
-    return True, ""
-
-
 def mv_statistics(design: Design, blocks: list[Block]) -> MvStats:
     Y = np.asarray(design.y, dtype=float)
     X = np.asarray(design.X, dtype=float)
