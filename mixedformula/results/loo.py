@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..design.reterms import covariance_blocks, segments
 from ..engine import marginal_reason
 from ..errors import MixedFormulaError
 from .predict import _flat, _residual_tags, _sigma_rows, _trials, block_cholesky, \
@@ -201,19 +202,13 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             f"{group!r}: the model also has group terms for "
             f"{', '.join(f for f in factors if f != group)} (crossed or nested factors couple "
             f"the groups). Use fit.loo(group={group!r}, likelihood='conditional') instead.")
-    ks = _group_terms(fit, group)
-    from .predict import _blocks
-    blocks = [b for b in _blocks(fit) if b.group == group]
-    # segment columns: terms in design order; G assembled from the blocks' factors
-    q_of = {k: d.terms[k].q for k in ks}
-    start, off = {}, 0
-    for k in ks:
-        start[k] = off
-        off += q_of[k]
-    Q = off
-    codes = np.asarray(d.terms[ks[0]].codes)
-    J = d.terms[ks[0]].J
-    W = np.concatenate([np.asarray(d.terms[k].X, dtype=float) for k in ks], axis=1)
+    _group_terms(fit, group)
+    # the segment of the factor (its terms' columns side by side, design order); G assembled
+    # from the covariance blocks' factors at their terms' columns
+    seg, = [s for s in segments(d) if s.group == group]
+    blocks = [b for b in covariance_blocks(d) if b.group == group]
+    Q, J = seg.Q, seg.J
+    codes, W = seg.columns(d)
     y = np.asarray(d.y, dtype=float)[:, 0]
     X = np.asarray(d.X, dtype=float)
     n = len(y)
@@ -236,7 +231,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             Tb = block_cholesky(post, b, idx)                               # (S, H, Qb, Qb)
             Tb = Tb[:, np.asarray(b.by_codes)] if b.by_levels else \
                 np.broadcast_to(Tb[:, :1], (S, J) + Tb.shape[2:])
-            pos = np.concatenate([start[p.term] + np.arange(p.q) for p in b.parts])
+            pos = np.concatenate([seg.offset_of(p.term) + np.arange(p.q) for p in b.parts])
             T[:, :, pos[:, None], pos[None, :]] = Tb
         r = y[None, :] - beta @ X.T                                          # (S, n)
         rr = (P @ (r ** 2).T).T                                              # (S, J)
@@ -250,7 +245,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
         s2 = sigma2[:, None]
         out[idx] = -0.5 * (nj[None] * np.log(2 * np.pi * s2) + logdet
                            + (rr - quad / s2) / s2)
-    return out, group, list(d.terms[ks[0]].levels)
+    return out, group, list(d.terms[seg.terms[0]].levels)
 
 
 def _indicator(codes, J, n):

@@ -5,7 +5,7 @@ Parameters (shared by both engines; brms' parametrisation):
 * Fixed part, brms' centring rule: with an intercept, the other columns are centred,
   ``X_c = X - x̄``, and the sampler sees ``eta = Intercept + X_c b``; the reported
   ``b_Intercept = Intercept - x̄ᵀ b`` is on the original scale.
-* Each covariance block (see :mod:`.structure`) with Q coefficients:
+* Each covariance block (see :mod:`mixedformula.design.reterms`) with Q coefficients:
   correlated → ``pm.LKJCholeskyCov`` (``chol = diag(sd) L``, ``L Lᵀ ~ LKJ(eta)``, sd from the sd
   priors), uncorrelated → independent ``sd``; one of these per level of a ``gr(by=)`` factor.
 * Conditional engine, per block either non-centred: ``z ~ N(0, I)`` of shape (J, Q),
@@ -35,7 +35,8 @@ from ...design import Design
 from ...errors import FamilyError
 from ...families import Family, inverse_link_tensor
 from ...priors import Prior, PriorSet, default_intercept, default_scale, pymc_dist, pymc_rv
-from .structure import Block, build_blocks
+from ...design.reterms import CovBlock as Block
+from ...design.reterms import covariance_blocks as build_blocks
 
 
 @dataclass

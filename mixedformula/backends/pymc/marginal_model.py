@@ -19,7 +19,7 @@ from ...design import Design
 from .marginal import draw_group_effects, marginal_loglik, segment_factors, stats_tensors
 from .marginal_mv import (assemble_lambda, mv_draw_group_effects, mv_marginal_loglik,
                           mv_statistics)
-from .structure import Block
+from ...design.reterms import CovBlock as Block
 
 
 def _factor_tensor(block: Block, T):

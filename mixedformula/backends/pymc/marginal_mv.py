@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...design import Design
-from .structure import Block
+from ...design.reterms import CovBlock as Block
 
 
 @dataclass
