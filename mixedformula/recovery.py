@@ -60,7 +60,7 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
     ``data``, fit each, and report per parameter the coverage of the central ``prob``
     intervals with its binomial standard error (see the module docstring)."""
     from .design import design_matrices
-    from .model import Model, _has_nutpie
+    from .model import Model, has_nutpie
     from .simulation import simulate
     if not 0 < prob < 1:
         raise ValueError("prob must be between 0 and 1")
@@ -84,7 +84,7 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
         if m == 0:
             model = Model(formula, sim, family=family, link=link, **model_kw)
             _check_names(model, names)
-            use_nutpie = sampler == "nutpie" or (sampler == "auto" and _has_nutpie())
+            use_nutpie = sampler == "nutpie" or (sampler == "auto" and has_nutpie())
             if model.likelihood == "marginal" and use_nutpie:
                 fast = _FastMarginal(model, fit_kwargs)
         if fast is not None:
@@ -124,12 +124,12 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
 
 def _check_names(model, names) -> None:
     """Unknown b_/sd_/cor_ names are reported before any fitting."""
-    from .backends.pymc.structure import build_blocks
+    from .design.reterms import covariance_blocks
     d = model.design
     resp = list(d.response_names)
     mv = len(resp) > 1
     known = {f"b_{r + '_' if mv else ''}{c}" for k, r in enumerate(resp) for c in d.fixed(k)[1]}
-    for b in build_blocks(d, len(resp), resp):
+    for b in covariance_blocks(d, len(resp), resp):
         tags = [f":{b.by}{lev}" for lev in b.by_levels] if b.by_levels else [""]
         for tag in tags:
             known.update(f"sd_{b.group}__{lab}{tag}" for lab in b.labels)
@@ -157,20 +157,19 @@ class _FastMarginal:
     def sample(self, design, draws, tune, chains, seed):
         import nutpie
 
-        from .backends.pymc.marginal import _FIELDS
+        from .backends.pymc.marginal import shared_values
+        from .backends.pymc.nutpie_shim import shared_data
         from .backends.pymc.marginal_model import recover_group_effects
         from .backends.pymc.names import brms_posterior
         from .design.crossprod import sufficient_statistics
         stats = sufficient_statistics(design)
-        updates = {f"marginal_{f}": np.asarray(getattr(stats, f), dtype=float)
-                   for f in _FIELDS if getattr(stats, f) is not None
-                   and f"marginal_{f}" in self.compiled._shared_data}
+        updates = {k: v for k, v in shared_values(stats).items()
+                   if k in shared_data(self.compiled)}
         compiled = self.compiled.with_data(**updates)
         kw = dict(self.kw)
         kw.setdefault("cores", chains)
         idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                               progress_bar=self.progress, save_warmup=False, **kw)
-        built = dataclasses.replace(self.built, design=design,
-                                    extras={**self.built.extras, "stats": stats})
+        built = dataclasses.replace(self.built, design=design, stats=stats)
         ge = recover_group_effects(built, idata.posterior, seed)
         return brms_posterior(idata.posterior, built, ge)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from .effects import coef as _coef
 from .effects import fixef as _fixef
 from .effects import ranef as _ranef
+from .info import FitInfo
 from .params import GroupInfo, ParamIndex, index_params
 from .summary import Summary, build_summary
 from .varcorr import VarCorr, varcorr as _varcorr
@@ -100,7 +101,7 @@ class Fit:
         self.family = family
         self.priors = priors
         self.likelihood = likelihood
-        self.info = dict(info or {})
+        self.info = FitInfo.of(info)
         self.data = data
         self._meta: FitMeta | None = FitMeta.from_design(design) if design is not None else None
         self._prior_table = None          # set by load(): the stored prior_summary

@@ -41,7 +41,13 @@ from ...design.reterms import covariance_blocks as build_blocks
 
 @dataclass
 class Built:
-    """A built model and what is needed to name and post-process its draws."""
+    """A built model and what is needed to name and post-process its draws.
+
+    ``stats``: marginal engine, the statistics its likelihood reads (univariate
+    :class:`~mixedformula.design.crossprod.MarginalStats` or multivariate
+    :class:`.marginal_mv.MvStats`); ``parametrization``: conditional engine, block key →
+    (``"centred"``/``"noncentred"``, reason); ``residual_by``: ``rescor_by`` levels and codes.
+    """
 
     model: object                    # pm.Model
     design: Design
@@ -49,7 +55,26 @@ class Built:
     priors: PriorSet
     likelihood: str
     blocks: list[Block]
-    extras: dict = field(default_factory=dict)
+    stats: object = None
+    parametrization: dict = field(default_factory=dict)
+    residual_by: "ResidualBy | None" = None
+
+    @property
+    def multivariate_marginal(self) -> bool:
+        """The marginal engine with several responses (group effects recovered jointly)."""
+        return self.likelihood == "marginal" and self.design.y.shape[1] > 1
+
+    @property
+    def extras(self) -> dict:
+        """The typed fields above as the dict older callers read (read-only copy)."""
+        out: dict = {"residual_by": self.residual_by}
+        if self.likelihood == "marginal":
+            out["stats"] = self.stats
+            if self.multivariate_marginal:
+                out["mv"] = True
+        else:
+            out["parametrization"] = self.parametrization
+        return out
 
 
 @dataclass
@@ -230,10 +255,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
 
         if likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
-            extras = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
+            stats = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
+            chosen = {}
         else:
             choice = choose_parametrization(design, family, blocks, parametrization)
-            extras = {"parametrization": {b.key: choice[b.key] for b in blocks}}
+            chosen = {b.key: choice[b.key] for b in blocks}
+            stats = None
             centred_coefs: set = set()   # each fixed coefficient is the mean of one block only
             for b in blocks:
                 T = chols[b.key]   # (H, Q, Q) lower-triangular or (H, Q) sds
@@ -266,8 +293,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                                         rescor, residual_by)
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
-                 likelihood=likelihood, blocks=blocks,
-                 extras={**extras, "residual_by": residual_by})
+                 likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
+                 residual_by=residual_by)
 
 
 def _block_mean(b: Block, design: Design, betas: list, taken: set):

@@ -31,7 +31,9 @@ def _factor_tensor(block: Block, T):
 
 
 def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, betas, dpars,
-                            resp, stats) -> dict:
+                            resp, stats):
+    """Add the marginal log-likelihood to the model in context; returns the statistics it
+    reads (``stats``, or the multivariate ones made here from the blocks)."""
     import pymc as pm
     import pytensor.tensor as pt
     if len(resp) > 1:
@@ -40,14 +42,14 @@ def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, be
         L_R = dpars["chol_R"][0] if "chol_R" in dpars else pt.diag(
             pt.stack([s_[0] for s_ in dpars["sigma"]]))
         pm.Potential("marginal_loglik", mv_marginal_loglik(mv, pt.stack(betas), lam, L_R))
-        return {"stats": mv, "mv": True}
+        return mv
     factors = [([p.term for p in b.parts], _factor_tensor(b, chols[b.key]),
                 b.by_codes if b.by_levels else None) for b in blocks]
     T = segment_factors(stats, factors)
     data = stats_tensors(stats, shared=True)
     sigma = dpars["sigma"][0][0]
     pm.Potential("marginal_loglik", marginal_loglik(stats, betas[0], T, sigma, data=data))
-    return {"stats": stats}
+    return stats
 
 
 def _packed_to_chol(packed: np.ndarray, Q: int) -> np.ndarray:
@@ -73,7 +75,7 @@ def _block_factor_draws(b: Block, posterior, n: int) -> list:
 
 
 def _recover_mv(built, posterior, seed) -> dict:
-    stats = built.extras["stats"]
+    stats = built.stats
     resp = built.design.response_names
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     n = C * D
@@ -93,9 +95,9 @@ def _recover_mv(built, posterior, seed) -> dict:
 
 def recover_group_effects(built, posterior, seed) -> dict:
     """Exact draws of u for every posterior draw: block key → (chain, draw, J, Q)."""
-    if built.extras.get("mv"):
+    if built.multivariate_marginal:
         return _recover_mv(built, posterior, seed)
-    stats = built.extras["stats"]
+    stats = built.stats
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     beta = posterior["_beta"].values.reshape(C * D, -1)
     sigma = posterior["sigma"].values.reshape(C * D)

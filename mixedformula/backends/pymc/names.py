@@ -67,7 +67,7 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
         out[f"r_{group}"] = xr.DataArray(
             u, dims=("chain", "draw", group, f"{group}__coef"),
             coords={**cd, group: levels, f"{group}__coef": labels})
-    rby = built.extras.get("residual_by")
+    rby = built.residual_by
     by_tags = [f":{rby.column}{lev}" for lev in rby.levels] if rby is not None else [""]
     for h, tag in enumerate(by_tags):
         hs = f"__{h}" if rby is not None else ""
