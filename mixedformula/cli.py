@@ -274,9 +274,11 @@ def _cmd_fit(args) -> int:
         except ImportError:
             raise CLIError("--reml needs mixedformula.reml, which this installation does not "
                            "have yet") from None
+        from .engine import reml_family_refusal
         from .families import get_family
-        if not get_family(args.family, args.link).linear_gaussian:
-            raise CLIError("--reml/--ml fit Gaussian models with identity link only")
+        why = reml_family_refusal(get_family(args.family, args.link))
+        if why:
+            raise CLIError(f"--reml/--ml: {why}")
         print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
         return 0
     from .model import Model

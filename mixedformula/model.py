@@ -16,6 +16,17 @@ falls back to the conditional one, and why.
 information per level, :func:`mixedformula.backends.pymc.build.choose_parametrization`) —
 non-Gaussian families only. The choice is in ``fit.info["parametrization"]`` and, when anything
 is centred, in the summary header.
+
+Stages (named like lme4's pipeline; each a function of the one before's result, testable
+alone; ``Model``/``fit`` run them in turn):
+
+* :func:`specify` — formula + data → :class:`Specification` (the design and the engine
+  decision, :func:`mixedformula.engine.decide`); pandas or Dask data;
+* :func:`build` — Specification + priors → :class:`~mixedformula.backends.pymc.build.Built`
+  (the ``pm.Model`` and what names its draws);
+* :func:`sample` — Built → raw draws (InferenceData) and the :class:`Run` that made them;
+* :func:`assemble` — Built + raw draws + Run → :class:`~mixedformula.results.fit.Fit`
+  (group effects recovered for the marginal engine, brms names, ``fit.info``).
 """
 
 from __future__ import annotations
@@ -23,10 +34,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from .design import Design, design_matrices
+from .engine import REQUESTS, Decision, dask_refusal, dask_too_large, decide, marginal_reason
 from .errors import MixedFormulaError
 from .families import Family, get_family
 from .formula import FormulaSpec, parse
@@ -34,21 +47,153 @@ from .priors import Prior, PriorSet
 from .progress import bars, phase, with_phases
 
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "blackjax")   # numpyro/blackjax: the jax extra
-LIKELIHOODS = ("auto", "conditional", "marginal")
+LIKELIHOODS = REQUESTS
 
 
 def marginal_applies(design: Design, family: Family) -> tuple[bool, str]:
-    """Whether the marginal engine can fit this model, and if not, why not."""
-    if not family.linear_gaussian:
-        return False, (f"family {family.name} ({family.link} link) is not Gaussian with "
-                       "identity link")
-    if not design.terms:
-        return False, "the model has no group terms"
-    try:
-        from .backends.pymc.marginal_model import marginal_support
-    except ImportError:  # pragma: no cover - the marginal module is part of the package
-        return False, "the marginal engine is not available"
-    return marginal_support(design)
+    """Whether the marginal engine can fit this model, and if not, why not
+    (:func:`mixedformula.engine.marginal_reason`)."""
+    why = marginal_reason(design, family)
+    return not why, why
+
+
+@dataclass
+class Specification:
+    """Stage 1 (:func:`specify`): what is fitted — the parsed formula, the family, the design
+    (a :class:`~mixedformula.design.distributed.ReducedDesign` for Dask data), the engine
+    decision and the ``rescor_by`` codes."""
+
+    formula: FormulaSpec
+    family: Family
+    design: Design
+    engine: Decision
+    residual_by: object = None          # backends.pymc.build.ResidualBy
+
+
+def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
+            likelihood: str = "auto", link: str | None = None, rescor_by: str | None = None,
+            na_action: str = "drop") -> Specification:
+    """Formula + data → design + engine. A Dask DataFrame is reduced to sufficient statistics
+    on the cluster (design/distributed.py); only the marginal engine runs from them, so
+    anything else is refused before any pass."""
+    if likelihood not in LIKELIHOODS:
+        raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
+                                f"not {likelihood!r}")
+    spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
+    fam = get_family(family, link)
+    from .design.distributed import is_dask_frame
+    if is_dask_frame(data):
+        why = dask_refusal(spec, fam, likelihood, rescor_by)
+        if why:
+            raise MixedFormulaError(why)
+        from .design.crossprod import MarginalTooLargeError
+        from .design.distributed import reduce_statistics
+        try:
+            design, stats = reduce_statistics(spec, data, na_action=na_action)
+        except MarginalTooLargeError as e:
+            raise MixedFormulaError(dask_too_large(e)) from None
+        engine = decide(design, fam, likelihood, stats=stats, dask=True)
+        return Specification(spec, fam, design, engine)
+    design = design_matrices(spec, data, na_action=na_action, drop_aliased=True)
+    from .identifiability import check_identifiability   # lme4's checks, as warnings
+    check_identifiability(design, "sigma" in fam.dpars, bayesian=True)
+    residual_by = _residual_by(rescor_by, data, design)
+    engine = decide(design, fam, likelihood, rescor_by=residual_by)
+    return Specification(spec, fam, design, engine, residual_by)
+
+
+def build(specification: Specification, priors: PriorSet, rescor: bool | None = None,
+          parametrization: str = "auto"):
+    """Specification + priors → :class:`~mixedformula.backends.pymc.build.Built`."""
+    from .backends.pymc.build import build_model
+    s = specification
+    return build_model(s.design, s.family, priors, likelihood=s.engine.likelihood,
+                       rescor=rescor, residual_by=s.residual_by, stats=s.engine.stats,
+                       parametrization=parametrization)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Stage 3 (:func:`sample`): how the draws were made."""
+
+    sampler: str                 # "nutpie", "pymc", "numpyro", "blackjax"
+    backend: str | None          # nutpie's "c"/"numba"; None for the other samplers
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+    seconds: float
+    target_accept: float | None
+
+
+def sample(built, draws: int = 1000, tune: int = 1000, chains: int = 4,
+           seed: int | None = None, sampler: str = "auto", progressbar: bool | None = None,
+           cores: int | None = None, target_accept: float | None = None,
+           backend: str = "auto"):
+    """Built → (raw InferenceData, :class:`Run`): the sampler on ``built.model``."""
+    if sampler not in SAMPLERS:
+        raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
+    if sampler == "auto":
+        sampler = "nutpie" if has_nutpie() else "pymc"
+    progressbar = bars(progressbar)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**31))
+    cores = cores or min(chains, os.cpu_count() or 1)
+    from .backends.pymc.sampling import choose_backend, evaluation_size
+    backend = choose_backend(backend, built.likelihood,
+                             evaluation_size(built.design, built.likelihood), draws, tune,
+                             chains)
+    if sampler != "nutpie":     # nutpie's phase line follows its compile
+        phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} "
+              f"draws) with {sampler}")
+    t0 = time.perf_counter()
+    idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
+                    target_accept, backend=backend)
+    seconds = time.perf_counter() - t0
+    return idata, Run(sampler=sampler, backend=backend if sampler == "nutpie" else None,
+                      draws=draws, tune=tune, chains=chains, seed=seed, seconds=seconds,
+                      target_accept=target_accept)
+
+
+def parametrization_choice(built) -> dict[str, str]:
+    """Grouping factor → ``"centred"``/``"noncentred"`` as built (empty for the marginal
+    engine, where the group effects are not sampled)."""
+    chosen = built.parametrization
+    return {b.group if len([c for c in built.blocks if c.group == b.group]) == 1
+            else b.key: chosen[b.key][0] for b in built.blocks if b.key in chosen}
+
+
+def assemble(built, idata, run: Run, formula: FormulaSpec, engine_note: str = "",
+             data=None):
+    """Built + raw draws + Run → :class:`~mixedformula.results.fit.Fit`: the marginal
+    engine's group effects drawn exactly, brms names, the :class:`FitInfo` record."""
+    from .results.fit import Fit
+    from .results.info import FitInfo
+    group_effects = None
+    if built.likelihood == "marginal":
+        from .backends.pymc.marginal_model import recover_group_effects
+        group_effects = recover_group_effects(built, idata.posterior, run.seed)
+    from .backends.pymc.names import brms_posterior
+    posterior = brms_posterior(idata.posterior, built, group_effects)
+    idata = _replace_posterior(idata, posterior)
+    param = parametrization_choice(built)
+    centred = [g for g, c in param.items() if c == "centred"]
+    if centred:
+        engine_note = "; ".join(x for x in (engine_note, "group effects centred for "
+                                            + ", ".join(centred)) if x)
+    design, family = built.design, built.family
+    info = FitInfo.record(
+        sampler=run.sampler, draws=run.draws, backend=run.backend, tune=run.tune,
+        chains=run.chains, seed=run.seed, seconds=round(run.seconds, 3),
+        engine_note=engine_note, parametrization=param, likelihood=built.likelihood,
+        formula=formula.text, family=family.name, link=family.link, nobs=design.nobs,
+        target_accept=run.target_accept or 0.8,
+        rescor_by=built.residual_by.column if built.residual_by else None)
+    idata.attrs["mixedformula"] = json.dumps(info)
+    from .results.idata_groups import add_data_groups
+    add_data_groups(idata, design)
+    return Fit(idata, design, family, built.priors, built.likelihood, info,
+               data=data if design.rows_in_memory else None)
 
 
 class Model:
@@ -60,102 +205,34 @@ class Model:
                  na_action: str = "drop", parametrization: str = "auto"):
         from .backends.pymc.build import normalise_parametrization
         self.parametrization = normalise_parametrization(parametrization)
-        if likelihood not in LIKELIHOODS:
-            raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
-                                    f"not {likelihood!r}")
-        self.formula = formula if isinstance(formula, FormulaSpec) else parse(formula)
+        self.specification = specify(formula, data, family, likelihood, link, rescor_by,
+                                     na_action)
+        s = self.specification
+        self.formula, self.family, self.design = s.formula, s.family, s.design
         self.data = data
-        self.family = get_family(family, link)
-        from .design.distributed import is_dask_frame
-        if is_dask_frame(data):
-            self._init_dask(data, priors, likelihood, rescor, rescor_by, na_action)
-            return
-        self.design = design_matrices(self.formula, data, na_action=na_action,
-                                      drop_aliased=True)
-        from .identifiability import check_identifiability   # lme4's checks, as warnings
-        check_identifiability(self.design, "sigma" in self.family.dpars, bayesian=True)
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
             [] if priors is None else [priors])
         self.rescor = rescor
-        self.residual_by = _residual_by(rescor_by, data, self.design)
-        ok, why = marginal_applies(self.design, self.family)
-        if ok and self.residual_by is not None:
-            ok, why = False, "rescor_by is not supported by the marginal engine yet"
-        self._stats = None
-        if ok and likelihood != "conditional":
-            from .backends.pymc.marginal_model import statistics
-            self._stats, reason = statistics(self.design,
-                                             cost_rule=likelihood == "auto")
-            if reason:
-                ok, why = False, reason
-        if likelihood == "marginal" and not ok:
-            raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
-        self.likelihood = ("marginal" if ok else "conditional") if likelihood == "auto" \
-            else likelihood
-        self.engine_note = "" if (likelihood != "auto" or ok or not self.design.terms
-                                  or not self.family.gaussian) else \
-            f"marginal engine not used: {why}"
-        self._built = None
-
-    def _init_dask(self, data, priors, likelihood, rescor, rescor_by, na_action):
-        """Dask DataFrame: statistics reduced on the cluster (design/distributed.py); only the
-        marginal engine runs from them, so anything else is refused before any pass."""
-        hint = ("; the conditional engine needs the rows in memory: pass data.compute() "
-                "(a pandas DataFrame)")
-        why = None
-        if not self.family.linear_gaussian:
-            why = (f"family {self.family.name} ({self.family.link} link) is not Gaussian "
-                   "with identity link")
-        elif likelihood == "conditional":
-            why = "likelihood='conditional' was asked for"
-        elif not self.formula.groups:
-            why = "the model has no group terms"
-        elif self.formula.multivariate or self.formula.trials:
-            why = "mvbind()/trials() models are not reduced to statistics"
-        elif rescor_by is not None:
-            why = "rescor_by is not supported by the marginal engine"
-        if why:
-            raise MixedFormulaError(f"a Dask DataFrame is fitted from sufficient statistics "
-                                    f"by the marginal engine, which does not apply: {why}"
-                                    f"{hint}")
-        from .backends.pymc.marginal_model import statistics
-        from .design.crossprod import MarginalTooLargeError
-        from .design.distributed import reduce_statistics
-        try:
-            self.design, stats = reduce_statistics(self.formula, data, na_action=na_action)
-        except MarginalTooLargeError as e:
-            raise MixedFormulaError(f"the marginal factorisation is too large ({e}){hint}") \
-                from None
-        # the conditional engine cannot run on a Dask frame: no cost comparison here
-        self._stats, reason = statistics(self.design, stats, cost_rule=False)
-        if reason:
-            raise MixedFormulaError(f"the marginal likelihood does not apply: {reason}{hint}")
-        self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
-            [] if priors is None else [priors])
-        self.rescor = rescor
-        self.residual_by = None
-        self.likelihood = "marginal"
-        self.engine_note = ""
+        self.residual_by = s.residual_by
+        self.engine = s.engine
+        self._stats = self.engine.stats
+        self.likelihood = self.engine.likelihood
+        self.engine_note = self.engine.note
         self._built = None
 
     # -- building -------------------------------------------------------------------------
     @property
     def built(self):
         if self._built is None:
-            from .backends.pymc.build import build_model
             self.priors = PriorSet(self.prior_list)
-            self._built = build_model(self.design, self.family, self.priors,
-                                      likelihood=self.likelihood, rescor=self.rescor,
-                                      residual_by=self.residual_by, stats=self._stats,
-                                      parametrization=self.parametrization)
+            self._built = build(self.specification, self.priors, rescor=self.rescor,
+                                parametrization=self.parametrization)
         return self._built
 
     def parametrization_choice(self) -> dict[str, str]:
         """Grouping factor → ``"centred"``/``"noncentred"`` as built (empty for the marginal
         engine, where the group effects are not sampled)."""
-        chosen = self.built.extras.get("parametrization") or {}
-        return {b.group if len([c for c in self.built.blocks if c.group == b.group]) == 1
-                else b.key: chosen[b.key][0] for b in self.built.blocks if b.key in chosen}
+        return parametrization_choice(self.built)
 
     @property
     def pymc_model(self):
@@ -167,7 +244,7 @@ class Model:
 
     def prior_predictive(self, draws: int = 500, seed: int | None = None):
         """Independent forward draws from the priors and of y (InferenceData with ``prior``,
-        brms-named, and ``prior_predictive``); see :mod:`mixedformula.results.prior`."""
+        brms-named, and ``prior_predictive``); see :mod:`mixedformula.results.predict`."""
         self._need_rows("prior_predictive()")
         from .results.prior import prior_predictive
         return prior_predictive(self, draws=draws, seed=seed)
@@ -204,7 +281,6 @@ class Model:
         ``"only"`` returns a Fit of ``chains × draws`` independent forward draws from the prior
         (no likelihood, no MCMC; needs proper priors).
         """
-        from .results.fit import Fit
         if sample_prior not in ("no", "yes", "only"):
             raise MixedFormulaError("sample_prior must be 'no', 'yes' or 'only'")
         if sample_prior != "no":
@@ -217,59 +293,20 @@ class Model:
             check_proper_priors(self)
         if sampler not in SAMPLERS:
             raise MixedFormulaError(f"sampler must be one of {', '.join(SAMPLERS)}")
-        if sampler == "auto":
-            sampler = "nutpie" if _has_nutpie() else "pymc"
-        progressbar = bars(progressbar)
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**31))
-        cores = cores or min(chains, os.cpu_count() or 1)
-        from .backends.pymc.sampling import choose_backend, evaluation_size
         if self._built is None:
             phase("building the model")
         built = self.built
-        backend = choose_backend(backend, self.likelihood,
-                                 evaluation_size(self.design, self.likelihood), draws, tune,
-                                 chains)
-        if sampler != "nutpie":     # nutpie's phase line follows its compile
-            phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} "
-                  f"draws) with {sampler}")
-        t0 = time.perf_counter()
-        idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
-                        target_accept, backend=backend)
-        seconds = time.perf_counter() - t0
-        group_effects = None
-        if self.likelihood == "marginal":
-            from .backends.pymc.marginal_model import recover_group_effects
-            group_effects = recover_group_effects(built, idata.posterior, seed)
-        from .backends.pymc.names import brms_posterior
-        posterior = brms_posterior(idata.posterior, built, group_effects)
-        idata = _replace_posterior(idata, posterior)
-        param = self.parametrization_choice()
-        engine_note = self.engine_note
-        centred = [g for g, c in param.items() if c == "centred"]
-        if centred:
-            engine_note = "; ".join(x for x in (engine_note, "group effects centred for "
-                                                + ", ".join(centred)) if x)
-        info = {"sampler": sampler, "draws": draws,
-                "backend": backend if sampler == "nutpie" else None, "tune": tune, "chains": chains,
-                "seed": seed, "seconds": round(seconds, 3), "engine_note": engine_note,
-                "parametrization": param,
-                "likelihood": self.likelihood, "formula": self.formula.text,
-                "family": self.family.name, "link": self.family.link,
-                "nobs": self.design.nobs, "target_accept": target_accept or 0.8,
-                "rescor_by": self.residual_by.column if self.residual_by else None}
-        idata.attrs["mixedformula"] = json.dumps(info)
-        from .results.idata_groups import add_data_groups
-        add_data_groups(idata, self.design)
-        out = Fit(idata, self.design, self.family, built.priors, self.likelihood, info,
-                  data=self.data if self.design.rows_in_memory else None)
+        idata, run = sample(built, draws, tune, chains, seed, sampler, progressbar, cores,
+                            target_accept, backend)
+        out = assemble(built, idata, run, self.formula, self.engine_note, data=self.data)
         if log_likelihood:
             out.add_log_likelihood()
         if sample_prior == "yes":
             from .results.prior import add_prior_group
-            add_prior_group(out, self, seed=seed)
+            add_prior_group(out, self, seed=run.seed)
         from .results.convergence import warn_if_not_converged
-        warn_if_not_converged(idata, 'or parametrization="noncentred" (group effects of '
+        centred = [g for g, c in out.info["parametrization"].items() if c == "centred"]
+        warn_if_not_converged(out.idata, 'or parametrization="noncentred" (group effects of '
                               + ", ".join(centred) + " were centred)" if centred else "")
         return out
 
@@ -293,7 +330,8 @@ def _residual_by(column: str | None, data, design: Design):
     return ResidualBy(column, [str(x) for x in levels], codes.astype(np.int64))
 
 
-def _has_nutpie() -> bool:
+def has_nutpie() -> bool:
+    """Whether nutpie is installed (``sampler="auto"`` takes it then)."""
     try:
         import nutpie  # noqa: F401
     except ImportError:
@@ -340,4 +378,5 @@ def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
                      log_likelihood=log_likelihood)
 
 
-__all__ = ["Model", "fit", "Prior", "marginal_applies"]
+__all__ = ["Model", "Prior", "Run", "Specification", "assemble", "build", "fit",
+           "marginal_applies", "sample", "specify"]

@@ -26,14 +26,13 @@ pass ``priors=`` to set them yourself. Other engines/samplers refit from scratch
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import numpy as np
 import pandas as pd
 
 from .design import design_matrices
 from .errors import DataError
-from .model import Model
+from .model import Model, has_nutpie
 from .results.naming import name_kind
 from .results.posterior import PosteriorDraws, parameter_names
 from .simulation import simulate
@@ -101,8 +100,7 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
         if m == 0:
             model = Model(formula, sim, family=family, link=link, **model_kw)
             _check_names(model, names)
-            use_nutpie = sampler == "nutpie" or (
-                sampler == "auto" and importlib.util.find_spec("nutpie") is not None)
+            use_nutpie = sampler == "nutpie" or (sampler == "auto" and has_nutpie())
             if model.likelihood == "marginal" and use_nutpie:
                 fast = _FastMarginal(model, fit_kwargs)
         if fast is not None:
@@ -179,20 +177,19 @@ class _FastMarginal:
     def sample(self, design, draws, tune, chains, seed):
         import nutpie
 
+        from .backends.pymc.marginal import shared_values
+        from .backends.pymc.nutpie_shim import shared_data
         from .backends.pymc.marginal_model import recover_group_effects
         from .backends.pymc.names import brms_posterior
         from .design.crossprod import sufficient_statistics
         stats = sufficient_statistics(design)
-        updates = {f"marginal_{f}": np.asarray(getattr(stats, f), dtype=float)
-                   for f in (x.name for x in dataclasses.fields(stats))
-                   if getattr(stats, f) is not None
-                   and f"marginal_{f}" in self.compiled._shared_data}
+        updates = {k: v for k, v in shared_values(stats).items()
+                   if k in shared_data(self.compiled)}
         compiled = self.compiled.with_data(**updates)
         kw = dict(self.kw)
         kw.setdefault("cores", chains)
         idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                               progress_bar=self.progress, save_warmup=False, **kw)
-        built = dataclasses.replace(self.built, design=design,
-                                    extras={**self.built.extras, "stats": stats})
+        built = dataclasses.replace(self.built, design=design, stats=stats)
         ge = recover_group_effects(built, idata.posterior, seed)
         return brms_posterior(idata.posterior, built, ge)

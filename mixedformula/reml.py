@@ -44,8 +44,10 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from .design import Design, design_matrices
+from .design.reterms import CovBlock, covariance_blocks
 from .design.safe_text import from_alias
-from .errors import DataError, FormulaError
+from .engine import reml_refusal
+from .errors import DataError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 
@@ -105,17 +107,38 @@ def make_unique(names: list[str]) -> list[str]:
 
 @dataclass
 class _Term:
-    """A group term as lmer sees it (lme4 order), with its names."""
+    """A covariance block (:class:`~mixedformula.design.reterms.CovBlock`: its group terms,
+    levels and block of Λ) as lmer sees it, with lme4's coefficient names and its columns."""
 
-    group: str                 # grouping factor ("Subject", "g1:g2")
+    block: CovBlock
     coefs: list[str]           # lme4 coefficient names
-    levels: list[str]
-    correlated: bool
-    by: str | None = None
-    by_levels: list[str] | None = None
-    layout: TermLayout | None = None
-    X: np.ndarray | None = None
-    codes: np.ndarray | None = None
+    X: np.ndarray              # (n, q) per-row multipliers of the block's terms, side by side
+    codes: np.ndarray          # (n,) level of each row
+
+    @property
+    def group(self) -> str:
+        """Grouping factor ("Subject", "g1:g2")."""
+        return self.block.group
+
+    @property
+    def levels(self) -> list[str]:
+        return self.block.levels
+
+    @property
+    def correlated(self) -> bool:
+        return self.block.correlated or self.block.Q == 1
+
+    @property
+    def by(self) -> str | None:
+        return self.block.by
+
+    @property
+    def by_levels(self) -> list[str] | None:
+        return self.block.by_levels
+
+    @property
+    def layout(self) -> TermLayout:
+        return self.block.layout
 
     def block_labels(self) -> list[str]:
         """One label per template T (per by-level)."""
@@ -398,17 +421,11 @@ def _table(cols, lead: str = " ") -> list[str]:
 def _lmer_terms(design: Design) -> list[_Term]:
     spec = design.spec
     terms = []
-    for k, blk in enumerate(design.terms):
-        coefs = _lme4_names(spec.term_specs[k], blk.coef_names, getattr(spec, "columns", ()))
-        n_blocks, block_of_level = 1, None
-        if blk.by_levels is not None:
-            n_blocks, block_of_level = len(blk.by_levels), np.asarray(blk.by_codes)
-        layout = TermLayout(q=blk.q, J=blk.J, correlated=blk.correlated, n_blocks=n_blocks,
-                            block_of_level=block_of_level)
-        terms.append(_Term(group=blk.name, coefs=coefs, levels=list(blk.levels),
-                           correlated=blk.correlated or blk.q == 1, by=blk.term.by,
-                           by_levels=blk.by_levels, layout=layout, X=blk.X,
-                           codes=np.asarray(blk.codes)))
+    for block in covariance_blocks(design):
+        coefs = [c for k in block.terms for c in _lme4_names(
+            spec.term_specs[k], design.terms[k].coef_names, getattr(spec, "columns", ()))]
+        codes, X = block.columns(design)
+        terms.append(_Term(block=block, coefs=coefs, X=X, codes=codes))
     # lme4 (mkReTrms): terms ordered by decreasing number of levels, stable
     order = sorted(range(len(terms)), key=lambda k: -len(terms[k].levels))
     return [terms[k] for k in order]
@@ -426,16 +443,9 @@ def _theta_names(terms: list[_Term]) -> list[str]:
 
 
 def _check(design: Design) -> None:
-    spec = design.formula
-    if spec.multivariate or design.y is None or design.y.shape[1] != 1:
-        raise NotImplementedError("lmer fits univariate Gaussian models only; "
-                                  "use mf.fit for multivariate (mvbind) models")
-    if spec.trials:
-        raise NotImplementedError("trials() responses are binomial; lmer fits Gaussian models "
-                                  "only (use mf.fit with family='binomial')")
-    if not design.terms:
-        raise FormulaError("lmer needs at least one group term like (1 | g); without one this "
-                           "is an ordinary linear model", spec.text)
+    refusal = reml_refusal(design)
+    if refusal is not None:
+        raise refusal
     ids = [t.term.id for t in design.terms if t.term.id is not None]
     if len(ids) != len(set(ids)):
         raise NotImplementedError("group terms sharing an ID (|p|, gr(id=)) correlate "

@@ -9,8 +9,8 @@ computed here once, in one vectorised pass (``np.bincount`` per column pair for 
 block-diagonal part, ``scipy.sparse`` products for couplings between factors) — nothing loops
 over rows or group levels.
 
-Segments
---------
+Segments (:class:`~mixedformula.design.reterms.Segment`)
+--------------------------------------------------------
 Group terms whose grouping factor has the *same codes* (``(1 | g) + (0 + x | g)``, ``(x || g)``,
 terms sharing an ID, ``gr(g, by = h)`` next to ``(1 | g)``) are merged into one *segment*: a
 single block-diagonal factor with Q = Σ q_k columns per level, columns ordered term by term
@@ -54,35 +54,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .reterms import Segment, segments
 from .types import Design
 
 
 class MarginalTooLargeError(ValueError):
     """The dense part of the general (nested/crossed) marginal factorisation is too large."""
-
-
-@dataclass
-class Segment:
-    """Design terms sharing one grouping factor (same codes), merged into one Q-column block.
-
-    ``terms[i]`` (index into ``design.terms``) occupies columns
-    ``offsets[i] : offsets[i] + qs[i]`` of the Q columns of every level.
-    """
-
-    terms: tuple[int, ...]
-    offsets: tuple[int, ...]
-    qs: tuple[int, ...]
-    J: int
-    group: str
-    start: int = 0                 # first column of this segment in the stats' M columns
-
-    @property
-    def Q(self) -> int:
-        return int(sum(self.qs))
-
-    @property
-    def size(self) -> int:
-        return self.J * self.Q
 
 
 @dataclass
@@ -136,37 +113,6 @@ class MarginalStats:
         raise KeyError(f"design term {term} is not in the statistics")
 
 
-def _segment_of_terms(design: Design) -> list[Segment]:
-    """Merge design terms with the same grouping factor and identical codes."""
-    groups: list[list[int]] = []
-    for k, t in enumerate(design.terms):
-        for g in groups:
-            t0 = design.terms[g[0]]
-            if (t0.term.factors == t.term.factors and t0.J == t.J
-                    and np.array_equal(t0.codes, t.codes)):
-                g.append(k)
-                break
-        else:
-            groups.append([k])
-    segs = []
-    for g in groups:
-        qs = tuple(design.terms[k].q for k in g)
-        offs = tuple(int(x) for x in np.concatenate([[0], np.cumsum(qs)[:-1]]))
-        segs.append(Segment(terms=tuple(g), offsets=offs, qs=qs, J=design.terms[g[0]].J,
-                            group=design.terms[g[0]].name))
-    return segs
-
-
-def _segment_columns(design: Design, seg: Segment) -> tuple[np.ndarray, np.ndarray]:
-    """(codes with missing/unseen rows set to −1, W (n, Q) = the segment's per-row multipliers)."""
-    t0 = design.terms[seg.terms[0]]
-    codes = t0.codes.copy()
-    codes[(codes < 0) | (codes >= seg.J)] = -1
-    W = np.concatenate([design.terms[k].X for k in seg.terms], axis=1) if len(seg.terms) > 1 \
-        else design.terms[seg.terms[0]].X
-    return codes, np.asarray(W, dtype=float)
-
-
 def _per_level(codes: np.ndarray, J: int, U: np.ndarray, V: np.ndarray,
                symmetric: bool = False) -> np.ndarray:
     """out[j] = Σ_{i: codes_i = j} U_i V_iᵀ, shape (J, a, b); rows with code −1 are ignored.
@@ -215,7 +161,7 @@ def sufficient_statistics(design: Design, response: int = 0, max_dense: int = 40
     else:
         beta_ols, e = np.zeros(0), y
     ete = float(e @ e)
-    segs = _segment_of_terms(design)
+    segs = segments(design)
     by_codes = {k: np.asarray(t.by_codes) for k, t in enumerate(design.terms)
                 if t.by_codes is not None}
     kind = "block" if len(segs) <= 1 else "general"
@@ -239,14 +185,14 @@ def sufficient_statistics(design: Design, response: int = 0, max_dense: int = 40
     for s in segs:
         s.start = start
         start += s.size
-    codes1, W1 = _segment_columns(design, segs[0])
+    codes1, W1 = segs[0].columns(design)
     J1 = segs[0].J
     stats.A = _per_level(codes1, J1, W1, W1, symmetric=True)
     stats.B = _per_level(codes1, J1, W1, X)
     stats.c = _per_level(codes1, J1, W1, y[:, None])[:, :, 0]
     stats.ce = _per_level(codes1, J1, W1, e[:, None])[:, :, 0]
     if kind == "general":
-        Zs = [_sparse_Z(*_segment_columns(design, s), s.J) for s in segs]
+        Zs = [_sparse_Z(*s.columns(design), s.J) for s in segs]
         Z = sp.hstack(Zs, format="csr")
         ZtZ = (Z.T @ Z).tocsr()
         stats.ZtZ = ZtZ

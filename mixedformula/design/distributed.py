@@ -45,8 +45,8 @@ import pandas as pd
 from ..errors import DataError, FormulaError
 from ..formula import FormulaSpec, parse
 from .crossprod import MarginalStats, sufficient_statistics
-from .spec import (_by_mapping, _check_columns, _check_finite, _code_groups, _frame,
-                   _predictors, _responses, design_matrices)
+from .spec import (aliased_frame, by_mapping, check_columns, check_finite, code_groups,
+                   design_matrices, predictor_columns, response_matrix)
 from .types import Design
 
 #: formulaic functions whose result depends on the whole column (mean, sd, quantiles)
@@ -98,7 +98,7 @@ def _categorical_columns(spec: FormulaSpec, meta: pd.DataFrame) -> list[str]:
     in_c = set(_C_ARG.findall(spec.fixed)) | {
         c for g in spec.groups for c in _C_ARG.findall(g.expr)}
     out = []
-    for c in _predictors(spec):
+    for c in predictor_columns(spec):
         col = meta[c]
         numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
         if not numeric or c in in_c:
@@ -147,9 +147,9 @@ def _stats_part(df: pd.DataFrame, dspec, used: list[str]) -> dict | None:
     if len(df) == 0:
         return None
     d = dspec.transform(df, require_response=True)
-    _check_finite(d.X, d.X_names, "the fixed part")
+    check_finite(d.X, d.X_names, "the fixed part")
     for t in d.terms:
-        _check_finite(t.X, t.coef_names, f"the group term {t.term.text!r}")
+        check_finite(t.X, t.coef_names, f"the group term {t.term.text!r}")
     st = sufficient_statistics(d)
     y = d.y[:, 0]
     R = np.linalg.qr(np.column_stack([d.X, y]), mode="r")
@@ -199,8 +199,8 @@ def _response_part(df: pd.DataFrame, dspec, used: list[str]) -> np.ndarray:
     df = _complete(df, used)
     if len(df) == 0:
         return np.zeros(0)
-    fdf = _frame(df, dspec.columns)
-    return _responses(dspec.formula, df, fdf, dspec.columns)[:, 0]
+    fdf = aliased_frame(df, dspec.columns)
+    return response_matrix(dspec.formula, df, fdf, dspec.columns)[:, 0]
 
 
 def _hist_part(df, dspec, used, edges, shift):
@@ -292,10 +292,10 @@ def _spec_for(spec: FormulaSpec, lev: dict, used: list[str], keys, categorical):
         uniq = lev["groups"][keys.index(tuple(term.factors) + (
             (term.by,) if term.by and term.by not in term.factors else ()))]
         uniq = uniq.reset_index(drop=True)
-        codes, lv = _code_groups(uniq, term.factors)
+        codes, lv = code_groups(uniq, term.factors)
         levels.append(lv)
         if term.by:
-            bl, bc = _by_mapping(uniq, term, codes, lv)
+            bl, bc = by_mapping(uniq, term, codes, lv)
         else:
             bl = bc = None
         by_levels.append(bl)
@@ -329,7 +329,7 @@ def reduce_statistics(formula, ddf, na_action: str = "drop"
                         "need the data in memory (data.compute())")
     _refuse_stateful(spec)
     meta = ddf._meta
-    _check_columns(spec, meta, spec.variables)
+    check_columns(spec, meta, spec.variables)
     used = list(spec.variables)
     keys = _group_keys(spec)
     categorical = _categorical_columns(spec, meta)

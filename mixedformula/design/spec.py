@@ -70,7 +70,7 @@ def as_pandas(data) -> pd.DataFrame:
     return df.astype(text) if text else df
 
 
-def _check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
+def check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
     for name in names:
         if name not in df.columns:
             close = difflib.get_close_matches(name, [str(c) for c in df.columns], n=3)
@@ -80,7 +80,7 @@ def _check_columns(spec: FormulaSpec, df: pd.DataFrame, names) -> None:
                                pos if pos >= 0 else None, pos + len(name) if pos >= 0 else None)
 
 
-def _frame(df: pd.DataFrame, columns: tuple[str, ...] | list[str],
+def aliased_frame(df: pd.DataFrame, columns: tuple[str, ...] | list[str],
            codes: dict[str, Coding] | None = None) -> pd.DataFrame:
     """The private frame formulaic evaluates on: used columns only, under their aliases, coded
     as :mod:`.columns` says (factors as categoricals; logicals and ordered factors also as the
@@ -113,7 +113,7 @@ def _bare(columns, codes: dict[str, Coding] | None) -> dict[str, tuple[str, str]
     return out
 
 
-def _formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_spec=None,
+def evaluate_formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns, model_spec=None,
                codes: dict[str, Coding] | None = None):
     """Evaluate generated ``text`` on the aliased frame; every failure becomes our error."""
     from formulaic import model_matrix
@@ -191,7 +191,7 @@ class DesignSpec:
                   and c not in self.formula.trials_variables]
         if require_response:
             needed = list(self.formula.variables)
-        _check_columns(self.formula, df, needed)
+        check_columns(self.formula, df, needed)
         check_types(df, needed, "the new data")
         missing = df[needed].isna().any(axis=1) if needed else pd.Series(False, index=df.index)
         fixed_cols = list(self.formula.fixed_variables) + [
@@ -210,8 +210,8 @@ class DesignSpec:
                                     f"{c!r} that the model has not seen (known: "
                                     f"{', '.join(known[:20])}"
                                     f"{', ...' if len(known) > 20 else ''})")
-        fdf = _frame(coded, self.columns, self.codings)
-        X = np.asarray(_formulaic(self.formula.fixed, fdf, self.formula, self.columns,
+        fdf = aliased_frame(coded, self.columns, self.codings)
+        X = np.asarray(evaluate_formulaic(self.formula.fixed, fdf, self.formula, self.columns,
                                   self.fixed_spec), dtype=float)
         if self.fixed_keep is not None:
             X = X[:, self.fixed_keep]
@@ -219,7 +219,7 @@ class DesignSpec:
         for term, mspec, levels, by_levels, fitted_by, names in zip(
                 self.formula.groups, self.term_specs, self.levels, self.by_levels,
                 self.by_codes, self.coef_names):
-            Xk = np.asarray(_formulaic(term.expr, fdf, self.formula, self.columns, mspec),
+            Xk = np.asarray(evaluate_formulaic(term.expr, fdf, self.formula, self.columns, mspec),
                             dtype=float)
             labels, isna = _group_labels(df, term.factors)
             codes = pd.Index(levels).get_indexer(labels).astype(np.int64)
@@ -236,7 +236,7 @@ class DesignSpec:
                                      by_codes=by_codes, new_levels=new))
         y = None
         if require_response:
-            y = _responses(self.formula, df, fdf, self.columns)
+            y = response_matrix(self.formula, df, fdf, self.columns)
         return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
                       X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values)
 
@@ -247,7 +247,7 @@ class DesignSpec:
         if missing:
             raise DataError(f"binomial predictions need the trials column(s) "
                             f"{', '.join(missing)}")
-        mm = _formulaic("0 + " + self.formula.trials, _frame(df, self.columns), self.formula,
+        mm = evaluate_formulaic("0 + " + self.formula.trials, aliased_frame(df, self.columns), self.formula,
                         self.columns)
         return np.asarray(mm, dtype=float)[:, 0]
 
@@ -288,7 +288,7 @@ def _as_labels(col: pd.Series) -> np.ndarray:
     return out
 
 
-def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
+def code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
     """Integer codes over observed combinations, levels sorted per factor (lme4 order)."""
     codes = None
     labels_per = []
@@ -319,7 +319,7 @@ def _code_groups(df: pd.DataFrame, factors: tuple[str, ...]):
     return inverse.astype(np.int64), levels
 
 
-def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns,
+def response_matrix(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns,
                observed: np.ndarray | None = None, rows: np.ndarray | None = None
                ) -> np.ndarray:
     """The response columns on ``rows`` of ``df`` / ``fdf`` (all rows when None)."""
@@ -334,7 +334,7 @@ def _responses(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, columns,
                                 "(recode categories as 0/1 or counts)")
             cols.append(col.to_numpy(dtype=float))
         else:
-            mm = _formulaic("0 + " + text, fdf, spec, columns)
+            mm = evaluate_formulaic("0 + " + text, fdf, spec, columns)
             if mm.shape[1] != 1:
                 raise FormulaError(f"the response {text!r} must give one column, not "
                                    f"{mm.shape[1]}", spec.text)
@@ -362,7 +362,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     if na_action not in ("drop", "raise"):
         raise ValueError("na_action must be 'drop' or 'raise'")
     df = as_pandas(data)
-    _check_columns(spec, df, spec.variables)
+    check_columns(spec, df, spec.variables)
     if len(df) == 0:
         raise DataError("the data have no rows")
     used = list(spec.variables)
@@ -390,40 +390,40 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     # R evaluates the model frame (scale(), poly(), ...) on every row of the data, then drops
     # the rows with missing values; factor levels are those of the rows kept
     kept = df.loc[rows]
-    predictors = _predictors(spec)
+    predictors = predictor_columns(spec)
     codes = codings(kept, predictors)
     check_levels(codes, predictors)
     widths = {c: len(k.levels) if k.kind == "factor" else 2 for c, k in codes.items()
               if k.kind != "numeric"}
     for text in [spec.fixed] + [t.expr for t in spec.groups]:
         check_data_columns(text, widths, spec.text)
-    fdf = _frame(df, used, codes)
-    y = _responses(spec, df, fdf, used, observed, rows)
+    fdf = aliased_frame(df, used, codes)
+    y = response_matrix(spec, df, fdf, used, observed, rows)
     trials = None
     if spec.trials:
-        tm = _formulaic("0 + " + spec.trials, fdf, spec, used)
+        tm = evaluate_formulaic("0 + " + spec.trials, fdf, spec, used)
         if tm.shape[1] != 1:
             raise FormulaError("trials() must give one numeric column", spec.text)
         trials = np.asarray(tm, dtype=float)[rows, 0]
-    fixed_mm = _formulaic(spec.fixed, fdf, spec, used, codes=codes)
+    fixed_mm = evaluate_formulaic(spec.fixed, fdf, spec, used, codes=codes)
     X = np.asarray(fixed_mm, dtype=float)[rows]
     X_names = _names(fixed_mm, used)
-    _check_finite(X, X_names, "the fixed part")
+    check_finite(X, X_names, "the fixed part")
     fixed_keep = _drop_aliased(X, X_names) if drop_aliased else None
     if fixed_keep is not None:
         X, X_names = X[:, fixed_keep], [X_names[j] for j in fixed_keep]
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
-        mm = _formulaic(term.expr, fdf, spec, used, codes=codes)
+        mm = evaluate_formulaic(term.expr, fdf, spec, used, codes=codes)
         if mm.shape[1] == 0:
             raise FormulaError(f"the group term {term.text!r} has no coefficients", spec.text)
         Xk = np.asarray(mm, dtype=float)[rows]
-        group_codes, levels = _code_groups(kept, term.factors)
+        group_codes, levels = code_groups(kept, term.factors)
         names = _names(mm, used)
-        _check_finite(Xk, names, f"the group term {term.text!r}")
+        check_finite(Xk, names, f"the group term {term.text!r}")
         by_levels = by_codes = None
         if term.by:
-            by_levels, by_codes = _by_mapping(kept, term, group_codes, levels)
+            by_levels, by_codes = by_mapping(kept, term, group_codes, levels)
         blocks.append(GroupBlock(term=term, coef_names=names, X=Xk,
                                  codes=group_codes, levels=levels, by_levels=by_levels,
                                  by_codes=by_codes))
@@ -509,13 +509,13 @@ def _multivariate(spec: FormulaSpec, df: pd.DataFrame, na_action: str,
             if any(g.factors == factors for g in p.groups):
                 users |= obs[:, k]
         sub = df.loc[users]
-        codes, levels = _code_groups(sub, factors)
+        codes, levels = code_groups(sub, factors)
         for k, p in enumerate(spec.parts):
             for i, g in enumerate(p.groups):
                 if g.factors == factors:
                     pspecs[k].levels[i] = list(levels)
                     if g.by:
-                        pspecs[k].by_levels[i], pspecs[k].by_codes[i] = _by_mapping(
+                        pspecs[k].by_levels[i], pspecs[k].by_codes[i] = by_mapping(
                             sub, g, codes, levels)
     parts = [ps.transform(df.loc[obs[:, k]], require_response=True)
              for k, ps in enumerate(pspecs)]
@@ -621,7 +621,7 @@ def _drop_aliased(X: np.ndarray, names: list[str], tol: float = RANK_TOL) -> lis
     return keep
 
 
-def _check_finite(X: np.ndarray, names: list[str], where: str) -> None:
+def check_finite(X: np.ndarray, names: list[str], where: str) -> None:
     bad = ~np.isfinite(X)
     if bad.any():
         cols = [n for n, b in zip(names, bad.any(axis=0)) if b]
@@ -630,14 +630,14 @@ def _check_finite(X: np.ndarray, names: list[str], where: str) -> None:
                         f"value <= 0) in column(s) {', '.join(cols)}")
 
 
-def _predictors(spec: FormulaSpec) -> list[str]:
+def predictor_columns(spec: FormulaSpec) -> list[str]:
     out = list(spec.fixed_variables)
     for g in spec.groups:
         out += [v for v in g.variables if v not in out]
     return [v for v in dict.fromkeys(out)]
 
 
-def _by_mapping(df, term: GroupTerm, codes: np.ndarray, levels: list[str]):
+def by_mapping(df, term: GroupTerm, codes: np.ndarray, levels: list[str]):
     """gr(g, by = h): each level of g must sit in exactly one level of h."""
     h_codes, h_levels = pd.factorize(df[term.by], sort=True)
     by_levels = [str(x) for x in _as_labels(pd.Series(h_levels))]
@@ -652,3 +652,7 @@ def _by_mapping(df, term: GroupTerm, codes: np.ndarray, levels: list[str]):
     by_codes = np.empty(J, dtype=np.int64)
     by_codes[pairs[:, 0]] = pairs[:, 1]
     return by_levels, by_codes
+
+
+# old private names, read by results/predict.py until it imports the public ones
+_formulaic, _frame = evaluate_formulaic, aliased_frame

@@ -17,51 +17,17 @@ of g inside level h' of h share T_{k,h'} (one template per by-level).
 column by column — for q = 2: (T₁₁, T₂₁, T₂₂). Uncorrelated terms (``||``, ``cor = FALSE``) have
 diagonal T: θ holds only (T₁₁, …, T_qq), which is exactly lme4's θ for the split terms
 ``(1 | g) + (0 + x | g)``. Diagonal entries are bounded below by 0, off-diagonal entries are free;
-lme4 starts at θ = 1 on diagonals and 0 elsewhere (T = I).
+lme4 starts at θ = 1 on diagonals and 0 elsewhere (T = I). The layout of one block
+(:class:`~mixedformula.design.reterms.TermLayout`) is its covariance block's
+(:attr:`mixedformula.design.reterms.CovBlock.layout`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
-
-@dataclass(frozen=True)
-class TermLayout:
-    """Shape of one group term's block of Λ.
-
-    ``block_of_level`` (J,) maps each level to its template (by-level) when ``n_blocks > 1``.
-    """
-
-    q: int
-    J: int
-    correlated: bool = True
-    n_blocks: int = 1
-    block_of_level: np.ndarray | None = None
-
-    @property
-    def entries(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, cols) of the free entries of T, in θ order (column-major lower triangle)."""
-        q = self.q
-        if not self.correlated or q == 1:
-            idx = np.arange(q)
-            return idx, idx.copy()
-        cols, rows = [], []
-        for c in range(q):
-            for r in range(c, q):
-                rows.append(r)
-                cols.append(c)
-        return np.array(rows), np.array(cols)
-
-    @property
-    def n_per_block(self) -> int:
-        return len(self.entries[0])
-
-    @property
-    def n_theta(self) -> int:
-        return self.n_per_block * self.n_blocks
+from ..design.reterms import TermLayout
 
 
 class LambdaFactor:

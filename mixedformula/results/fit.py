@@ -27,6 +27,7 @@ from .effects import coef as _coef
 from .effects import fixef as _fixef
 from .effects import ranef as _ranef
 from .effects_plot import conditional_effects as _ce
+from .info import FitInfo
 from .loo import add_log_likelihood as _add_log_likelihood
 from .loo import loo as _loo
 from .moments import marginal_moments
@@ -110,7 +111,7 @@ class Fit:
         self.family = family
         self.priors = priors
         self.likelihood = likelihood
-        self.info = dict(info or {})
+        self.info = FitInfo.of(info)
         self.data = data
         self._meta: FitMeta | None = FitMeta.from_design(design) if design is not None else None
         self._prior_table = None          # from_stored(): the stored prior_summary

@@ -49,6 +49,8 @@ import pandas as pd
 import scipy.sparse as sp
 import xarray as xr
 
+from ..design.reterms import covariance_blocks, segments
+from ..engine import marginal_reason
 from ..errors import MixedFormulaError
 from .naming import sigma_name
 from .idata_groups import KINDS as LOGLIK_KINDS
@@ -138,15 +140,11 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     """
     d = fit.design
     fam = fit.family
-    if not fam.linear_gaussian or len(d.response_names) != 1:
-        raise MixedFormulaError("the marginal (group) likelihood is available for univariate "
-                                "Gaussian models with identity link")
-    if fit_info(fit).get("rescor_by"):
-        raise MixedFormulaError("the marginal group likelihood does not handle rescor_by yet")
+    why = marginal_reason(d, fam, rescor_by=fit_info(fit).get("rescor_by"), univariate=True)
+    if why:
+        raise MixedFormulaError(f"leave-one-group-out with the marginal likelihood does not "
+                                f"apply: {why}")
     factors = list(dict.fromkeys(t.name for t in d.terms))
-    if not factors:
-        raise MixedFormulaError("leave-one-group-out needs a grouping factor; the model has "
-                                "no group terms")
     if group is None:
         if len(factors) > 1:
             raise MixedFormulaError(
@@ -163,18 +161,13 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             f"{group!r}: the model also has group terms for "
             f"{', '.join(f for f in factors if f != group)} (crossed or nested factors couple "
             f"the groups). Use fit.loo(group={group!r}, likelihood='conditional') instead.")
-    ks = _group_terms(fit, group)
-    blocks = [b for b in PosteriorDraws.of_fit(fit).blocks if b.group == group]
-    # segment columns: terms in design order; G assembled from the blocks' factors
-    q_of = {k: d.terms[k].q for k in ks}
-    start, off = {}, 0
-    for k in ks:
-        start[k] = off
-        off += q_of[k]
-    Q = off
-    codes = np.asarray(d.terms[ks[0]].codes)
-    J = d.terms[ks[0]].J
-    W = np.concatenate([np.asarray(d.terms[k].X, dtype=float) for k in ks], axis=1)
+    _group_terms(fit, group)
+    # the segment of the factor (its terms' columns side by side, design order); G assembled
+    # from the covariance blocks' factors at their terms' columns
+    seg, = [s for s in segments(d) if s.group == group]
+    blocks = [b for b in covariance_blocks(d) if b.group == group]
+    Q, J = seg.Q, seg.J
+    codes, W = seg.columns(d)
     y = np.asarray(d.y, dtype=float)[:, 0]
     X = np.asarray(d.X, dtype=float)
     n = len(y)
@@ -197,7 +190,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             Tb = draws.block_factor(b)                                      # (S, H, Qb, Qb)
             Tb = Tb[:, np.asarray(b.by_codes)] if b.by_levels else \
                 np.broadcast_to(Tb[:, :1], (S, J) + Tb.shape[2:])
-            pos = np.concatenate([start[p.term] + np.arange(p.q) for p in b.parts])
+            pos = np.concatenate([seg.offset_of(p.term) + np.arange(p.q) for p in b.parts])
             T[:, :, pos[:, None], pos[None, :]] = Tb
         r = y[None, :] - beta @ X.T                                          # (S, n)
         rr = (P @ (r ** 2).T).T                                              # (S, J)
@@ -211,7 +204,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
         s2 = sigma2[:, None]
         out[idx] = -0.5 * (nj[None] * np.log(2 * np.pi * s2) + logdet
                            + (rr - quad / s2) / s2)
-    return out, group, list(d.terms[ks[0]].levels)
+    return out, group, list(d.terms[seg.terms[0]].levels)
 
 
 def _indicator(codes, J, n):

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..backends.pymc.structure import build_blocks
+from ..design.reterms import covariance_blocks as build_blocks
 from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
 from .naming import (b_name, by_tag, cor_name, ranef_coef_dim, ranef_name, rescor_name,

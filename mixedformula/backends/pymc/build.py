@@ -5,7 +5,7 @@ Parameters (shared by both engines; brms' parametrisation):
 * Fixed part, brms' centring rule: with an intercept, the other columns are centred,
   ``X_c = X - x̄``, and the sampler sees ``eta = Intercept + X_c b``; the reported
   ``b_Intercept = Intercept - x̄ᵀ b`` is on the original scale.
-* Each covariance block (see :mod:`.structure`) with Q coefficients:
+* Each covariance block (see :mod:`mixedformula.design.reterms`) with Q coefficients:
   correlated → ``pm.LKJCholeskyCov`` (``chol = diag(sd) L``, ``L Lᵀ ~ LKJ(eta)``, sd from the sd
   priors), uncorrelated → independent ``sd``; one of these per level of a ``gr(by=)`` factor.
 * Conditional engine, per block either non-centred: ``z ~ N(0, I)`` of shape (J, Q),
@@ -35,12 +35,19 @@ from ...design import Design
 from ...errors import FamilyError
 from ...families import Family
 from ...priors import Prior, PriorSet, pymc_dist, pymc_rv
-from .structure import Block, build_blocks
+from ...design.reterms import CovBlock as Block
+from ...design.reterms import covariance_blocks as build_blocks
 
 
 @dataclass
 class Built:
-    """A built model and what is needed to name and post-process its draws."""
+    """A built model and what is needed to name and post-process its draws.
+
+    ``stats``: marginal engine, the statistics its likelihood reads (univariate
+    :class:`~mixedformula.design.crossprod.MarginalStats` or multivariate
+    :class:`.marginal_mv.MvStats`); ``parametrization``: conditional engine, block key →
+    (``"centred"``/``"noncentred"``, reason); ``residual_by``: ``rescor_by`` levels and codes.
+    """
 
     model: object                    # pm.Model
     design: Design
@@ -48,7 +55,26 @@ class Built:
     priors: PriorSet
     likelihood: str
     blocks: list[Block]
-    extras: dict = field(default_factory=dict)
+    stats: object = None
+    parametrization: dict = field(default_factory=dict)
+    residual_by: "ResidualBy | None" = None
+
+    @property
+    def multivariate_marginal(self) -> bool:
+        """The marginal engine with several responses (group effects recovered jointly)."""
+        return self.likelihood == "marginal" and self.design.y.shape[1] > 1
+
+    @property
+    def extras(self) -> dict:
+        """The typed fields above as the dict older callers read (read-only copy)."""
+        out: dict = {"residual_by": self.residual_by}
+        if self.likelihood == "marginal":
+            out["stats"] = self.stats
+            if self.multivariate_marginal:
+                out["mv"] = True
+        else:
+            out["parametrization"] = self.parametrization
+        return out
 
 
 @dataclass
@@ -242,10 +268,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
 
         if likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
-            extras = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
+            stats = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
+            chosen = {}
         else:
             choice = choose_parametrization(design, family, blocks, parametrization)
-            extras = {"parametrization": {b.key: choice[b.key] for b in blocks}}
+            chosen = {b.key: choice[b.key] for b in blocks}
+            stats = None
             centred_coefs: set = set()   # each fixed coefficient is the mean of one block only
             for b in blocks:
                 T = chols[b.key]   # (H, Q, Q) lower-triangular or (H, Q) sds
@@ -278,8 +306,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                                         rescor, residual_by)
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
-                 likelihood=likelihood, blocks=blocks,
-                 extras={**extras, "residual_by": residual_by})
+                 likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
+                 residual_by=residual_by)
 
 
 def _block_mean(b: Block, design: Design, betas: list, taken: set):

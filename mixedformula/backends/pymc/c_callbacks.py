@@ -44,17 +44,14 @@ def _intrinsics():
     global _CALL_ADDRESS, _VOID_POINTER
     if _CALL_ADDRESS is not None:
         return _CALL_ADDRESS, _VOID_POINTER
-    from llvmlite import ir
-    from numba import types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
+    from .nutpie_shim import numba_codegen
+    ir, types, cgutils, intrinsic, TypingError = numba_codegen()
 
     @intrinsic
     def call_address(typingctx, address, args, restype_ref, argtypes_ref):
         """``restype(*args)`` for the C wrapper of a numba function at ``address``, whose
         numba argument types are ``argtypes_ref``: the wrapper's LLVM signature is their value
         types.  A function of ``*args`` (PyTensor's) has one argument, the tuple of them."""
-        from numba.core.errors import TypingError
         ret = restype_ref.instance_type
         callee = list(argtypes_ref.instance_type.types)
         packed = len(callee) == 1 and isinstance(callee[0], types.BaseTuple)
@@ -134,8 +131,8 @@ class JitFunction:
     def spec(self):
         """(source, PyTensor cache key, names, values, at), or None when PyTensor did not
         cache the function (then only the whole PyTensor Function can bring it back)."""
-        from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-        key = CACHED_SRC_FUNCTIONS.get(self.jit.py_func)
+        from .nutpie_shim import numba_source_cache
+        key = numba_source_cache().get(self.jit.py_func)
         source = getattr(self.jit.py_func, "__source__", None)
         if key is None or source is None:
             return None
@@ -147,14 +144,12 @@ class JitFunction:
         is not there (never compiled: the source only forwards to the graph's code, which a
         cache entry holds and nothing else here provides)."""
         import pytensor
-        from pytensor.link.numba.cache import compile_numba_function_src
-        from pytensor.link.numba.dispatch import basic
+
+        from .nutpie_shim import compile_numba_source
         if not pytensor.config.numba__cache:
             return None
         source, name, key, names, values, at = spec
-        py_func = compile_numba_function_src(
-            source, name, global_env=vars(basic) | {"jitable_func": None}, cache_key=key)
-        jit = basic.numba_njit(py_func, final_function=True, cache=True)
+        jit = compile_numba_source(source, name, key)
         out = cls(jit, tuple(names), tuple(values), at)
         typed = _signature(out, _arguments(out, {}))
         # what Dispatcher.compile does on a cache hit, without its fallback to compiling
@@ -199,13 +194,8 @@ def _signature(fn: JitFunction, args: list) -> tuple:
 def _overload(fn: JitFunction, args: list):
     """numba's compile result of ``fn`` for these argument types (loaded from numba's cache
     or compiled when not yet in this process)."""
-    jit = fn.jit
-    typed = _signature(fn, args)
-    cres = jit.overloads.get(typed)
-    if cres is None:
-        jit.compile(typed)          # from numba's cache when this structure was compiled
-        cres = jit.overloads[typed]
-    return cres
+    from .nutpie_shim import compile_result
+    return compile_result(fn.jit, _signature(fn, args))
 
 
 def _target(fn: JitFunction, values: dict) -> _Target:
@@ -214,7 +204,8 @@ def _target(fn: JitFunction, values: dict) -> _Target:
     import numba
     args = _arguments(fn, values)
     cres = _overload(fn, args)
-    address = cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
+    from .nutpie_shim import c_wrapper_address
+    address = c_wrapper_address(cres)
     if not address:
         raise TypeError("the compiled function has no C wrapper")
     return _Target(address, args, fn.at, cres.signature.return_type,
@@ -299,7 +290,8 @@ def _cfunc(src: str, name: str, c_sig, target: _Target, dtypes: dict):
     cache directory under a digest of its source and types (PyTensor's cache locator)."""
     import numba
     import pytensor
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    from .nutpie_shim import numba_source_cache
     key = "mixedformula-" + hashlib.sha256(
         repr((src, str(target.restype), str(target.argtypes), str(c_sig),
               sorted((k, str(v)) for k, v in dtypes.items()), numba.__version__)).encode()
@@ -315,7 +307,7 @@ def _cfunc(src: str, name: str, c_sig, target: _Target, dtypes: dict):
     py_func = env[name]
     cache = bool(pytensor.config.numba__cache)      # the locator serves PyTensor's setting
     if cache:
-        CACHED_SRC_FUNCTIONS[py_func] = key
+        numba_source_cache()[py_func] = key
     out = _COMPILED[key] = numba.cfunc(c_sig, cache=cache)(py_func)
     return out
 
@@ -362,7 +354,8 @@ def _model_class():
     global _MODEL_CLASS
     if _MODEL_CLASS is not None:
         return _MODEL_CLASS
-    from nutpie.compile_pymc import CompiledPyMCModel
+    from .nutpie_shim import compiled_model_class
+    CompiledPyMCModel = compiled_model_class()
 
     @dataclasses.dataclass(frozen=True)
     class CallbackModel(CompiledPyMCModel):

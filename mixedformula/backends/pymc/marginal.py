@@ -138,6 +138,13 @@ def _as_list(stats: MarginalStats, T) -> list:
 _FIELDS = ("N", "XtX", "beta_ols", "ete", "A", "B", "ce", "C22", "C21", "B2", "c2e")
 
 
+def shared_values(stats: MarginalStats) -> dict:
+    """Name → value of each shared variable ``stats_tensors(stats, shared=True)`` makes (what
+    a compiled model of the same structure takes for other data, nutpie's ``with_data``)."""
+    return {f"marginal_{name}": np.asarray(getattr(stats, name), dtype=float)
+            for name in _FIELDS if getattr(stats, name) is not None}
+
+
 def stats_tensors(stats: MarginalStats, shared: bool = False) -> dict:
     """The statistics the graph reads, as pytensor constants (default) or shared variables.
 
@@ -157,7 +164,7 @@ def stats_tensors(stats: MarginalStats, shared: bool = False) -> dict:
 
 # --------------------------------------------------------------------------- small kernels
 
-def _chol_unrolled(M):
+def chol_unrolled(M):
     """Cholesky of a Q×Q matrix given as nested lists of (broadcastable) tensors, M[a][b]."""
     Q = len(M)
     L = [[None] * Q for _ in range(Q)]
@@ -174,7 +181,7 @@ def _chol_unrolled(M):
     return L
 
 
-def _forward_unrolled(L, w):
+def forward_unrolled(L, w):
     """Solve L v = w (L lower triangular, nested lists); w a list of Q tensors."""
     v = []
     for i in range(len(w)):
@@ -203,7 +210,7 @@ class _BlockFactor:
         K = sum(T3[:, a, :, None] * AT[:, a, None, :] for a in range(Q))        # TᵀAT
         Mj = K / sigma2 + pt.eye(Q)[None]
         if Q <= UNROLL_MAX:
-            self.L = _chol_unrolled([[Mj[:, a, b] for b in range(Q)] for a in range(Q)])
+            self.L = chol_unrolled([[Mj[:, a, b] for b in range(Q)] for a in range(Q)])
             self.logdet = 2.0 * sum(pt.log(self.L[a][a]).sum() for a in range(Q))
         else:
             self.Lm = pt.linalg.cholesky(Mj)
@@ -214,7 +221,7 @@ class _BlockFactor:
         """L_j⁻¹ W[..., j, :] for W (..., J, Q); returns the same shape."""
         Q = self.Q
         if Q <= UNROLL_MAX:
-            v = _forward_unrolled(self.L, [W[..., a] for a in range(Q)])
+            v = forward_unrolled(self.L, [W[..., a] for a in range(Q)])
             return pt.stack(v, axis=-1)
         if W.ndim == 2:
             return pt.linalg.solve_triangular(self.Lm, W[..., None], lower=True)[..., 0]

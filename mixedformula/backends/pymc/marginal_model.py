@@ -5,7 +5,8 @@ covariance blocks, σ) but replaces ``z`` and the N-row likelihood by
 
     log p(y | β, G, σ) = log N(y; Xβ, Z G Zᵀ + σ² I)
 
-evaluated from sufficient statistics (a ``pm.Potential``; nothing of length N in the graph).
+evaluated from sufficient statistics (a ``pm.Potential``; nothing of length N in the graph),
+made when the engine is chosen (:func:`mixedformula.engine.decide`).
 After sampling, u is drawn exactly from u | y, β, G, σ for every posterior draw, so ``ranef``,
 ``coef`` and predictions work as with the conditional engine.
 """
@@ -15,59 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...design import Design
-from ...design.crossprod import MarginalTooLargeError, sufficient_statistics
 from .marginal import draw_group_effects, marginal_loglik, segment_factors, stats_tensors
 from .marginal_mv import (assemble_lambda, mv_draw_group_effects, mv_marginal_loglik,
-                          mv_statistics, mv_support)
-from .structure import Block
-
-
-def marginal_support(design: Design) -> tuple[bool, str]:
-    """Structural conditions the marginal engine needs (family is checked by the caller)."""
-    if design.y is None:
-        return False, "the design has no response"
-    if design.trials is not None:
-        return False, "trials() belongs to the binomial family"
-    if design.y.shape[1] > 1:
-        if design.fixed_cols is not None:
-            return False, ("bf() + bf() formulas (a right-hand side per response) are not yet "
-                           "supported by the marginal engine")
-        if design.observed is not None:
-            return False, ("responses with missing values in some rows are not yet supported "
-                           "by the marginal engine")
-        return mv_support(design, [])
-    return True, ""
-
-
-def statistics(design: Design, stats=None, cost_rule: bool = True):
-    """Sufficient statistics, or (None, reason) when the dense part would be too large or (with
-    ``cost_rule``, i.e. for ``likelihood="auto"``) slower than the conditional engine.
-
-    ``stats``: statistics already reduced elsewhere (Dask, :mod:`...design.distributed`); they
-    get the same cost check. Multivariate statistics depend on the covariance blocks and are
-    made by the builder."""
-    if design.y.shape[1] > 1:
-        return None, ""
-    if stats is None:
-        try:
-            stats = sufficient_statistics(design)
-        except MarginalTooLargeError as e:
-            return None, f"the marginal factorisation is too large ({e})"
-    if stats.kind == "general" and cost_rule:
-        # per gradient: Schur complement O(r² J₁Q₁ + r³) against the conditional engine's
-        # O(N (p + Σq)); measured: 1000 × 300 crossed levels, N = 10⁵ did not finish in 240 s
-        # marginally (benchmarks/README.md, case 4); InstEval shape (r = 1142, J₁ = 2972,
-        # N = 73k): 21 s per marginal gradient against 12 ms conditional, while NUTS takes only
-        # a few times more steps per draw conditionally (benchmarks/insteval_scale.py)
-        r, first = stats.r, stats.segments[0].size
-        marginal_cost = r * r * first + r ** 3
-        conditional_cost = 10.0 * design.nobs * (design.X.shape[1]
-                                                  + sum(t.q for t in design.terms))
-        if marginal_cost > conditional_cost:
-            return None, (f"the crossed/nested factorisation (dense part {r} columns) would cost "
-                          f"about {marginal_cost:.1e} operations per gradient, more than the "
-                          f"conditional engine ({conditional_cost:.1e})")
-    return stats, ""
+                          mv_statistics)
+from ...design.reterms import CovBlock as Block
 
 
 def _factor_tensor(block: Block, T):
@@ -79,7 +31,9 @@ def _factor_tensor(block: Block, T):
 
 
 def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, betas, dpars,
-                            resp, stats) -> dict:
+                            resp, stats):
+    """Add the marginal log-likelihood to the model in context; returns the statistics it
+    reads (``stats``, or the multivariate ones made here from the blocks)."""
     import pymc as pm
     import pytensor.tensor as pt
     if len(resp) > 1:
@@ -88,14 +42,14 @@ def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, be
         L_R = dpars["chol_R"][0] if "chol_R" in dpars else pt.diag(
             pt.stack([s_[0] for s_ in dpars["sigma"]]))
         pm.Potential("marginal_loglik", mv_marginal_loglik(mv, pt.stack(betas), lam, L_R))
-        return {"stats": mv, "mv": True}
+        return mv
     factors = [([p.term for p in b.parts], _factor_tensor(b, chols[b.key]),
                 b.by_codes if b.by_levels else None) for b in blocks]
     T = segment_factors(stats, factors)
     data = stats_tensors(stats, shared=True)
     sigma = dpars["sigma"][0][0]
     pm.Potential("marginal_loglik", marginal_loglik(stats, betas[0], T, sigma, data=data))
-    return {"stats": stats}
+    return stats
 
 
 def _packed_to_chol(packed: np.ndarray, Q: int) -> np.ndarray:
@@ -121,7 +75,7 @@ def _block_factor_draws(b: Block, posterior, n: int) -> list:
 
 
 def _recover_mv(built, posterior, seed) -> dict:
-    stats = built.extras["stats"]
+    stats = built.stats
     resp = built.design.response_names
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     n = C * D
@@ -141,9 +95,9 @@ def _recover_mv(built, posterior, seed) -> dict:
 
 def recover_group_effects(built, posterior, seed) -> dict:
     """Exact draws of u for every posterior draw: block key → (chain, draw, J, Q)."""
-    if built.extras.get("mv"):
+    if built.multivariate_marginal:
         return _recover_mv(built, posterior, seed)
-    stats = built.extras["stats"]
+    stats = built.stats
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     beta = posterior["_beta"].values.reshape(C * D, -1)
     sigma = posterior["sigma"].values.reshape(C * D)

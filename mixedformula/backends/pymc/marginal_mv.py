@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...design import Design
-from .structure import Block
+from ...design.reterms import CovBlock as Block
 
 
 @dataclass
@@ -48,19 +48,6 @@ class MvStats:
     ZtE0: np.ndarray         # (J, q, r)
     ZtX: np.ndarray          # (J, q, p)
     positions: list          # per block: indices into the r·q stacked coefficients
-
-
-def mv_support(design: Design, blocks: list[Block]) -> tuple[bool, str]:
-    if not design.terms:
-        return False, "the model has no group terms"
-    codes = design.terms[0].codes
-    for t in design.terms[1:]:
-        if not np.array_equal(t.codes, codes):
-            return False, ("multivariate models with several grouping factors are not yet "
-                           "supported by the marginal engine")
-    if any(t.by_levels for t in design.terms):
-        return False, "gr(by=) in multivariate models is not yet supported by the marginal engine"
-    return True, ""
 
 
 def mv_statistics(design: Design, blocks: list[Block]) -> MvStats:
@@ -143,7 +130,7 @@ def mv_marginal_loglik(stats: MvStats, B, Lam, L_R):
     matmul were ~100× slower per gradient for J = 16, r·q = 4 (7 ms vs 0.07 ms in numba)."""
     import pytensor.tensor as pt
     from pytensor.tensor.slinalg import cholesky, solve_triangular
-    from .marginal import _chol_unrolled, _forward_unrolled
+    from .marginal import chol_unrolled, forward_unrolled
     r, q, J = stats.r, stats.q, stats.J
     rq = r * q
     dB = B - stats.B_ols                                                   # (r, p)
@@ -163,8 +150,8 @@ def mv_marginal_loglik(stats: MvStats, B, Lam, L_R):
     PS = pt.tensordot(S, P, axes=[[1], [1]]).transpose(0, 2, 1).reshape((J, rq))
     w = pt.dot(PS, Lam)                                                    # Λᵀ vec(P S_j)
     if rq <= UNROLL_MAX:
-        L = _chol_unrolled([[M[:, a, b] for b in range(rq)] for a in range(rq)])
-        v = _forward_unrolled(L, [w[:, a] for a in range(rq)])
+        L = chol_unrolled([[M[:, a, b] for b in range(rq)] for a in range(rq)])
+        v = forward_unrolled(L, [w[:, a] for a in range(rq)])
         logdet_L = 2.0 * sum(pt.log(L[a][a]).sum() for a in range(rq))
         vv = sum((x ** 2).sum() for x in v)
     else:

@@ -69,7 +69,7 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
         dim = ranef_coef_dim(group)
         out[ranef_name(group)] = xr.DataArray(
             u, dims=("chain", "draw", group, dim), coords={**cd, group: levels, dim: labels})
-    rby = built.extras.get("residual_by")
+    rby = built.residual_by
     by_tags = [by_tag(rby.column, lev) for lev in rby.levels] if rby is not None \
         else [""]
     for h, tag in enumerate(by_tags):

@@ -396,18 +396,15 @@ def _rebind(compiled, shape_info, model, shared: dict):
     """The cached compiled model with this model's shared values and coordinates.  The
     initial points are recomputed only when the priors read shared data (then the old ones
     would start from the old data's support points)."""
-    from nutpie.compile_pymc import _prepare_dims_and_coords
+    from .nutpie_shim import prepare_dims_and_coords, shared_data, with_coords
 
-    known = compiled._shared_data
+    known = shared_data(compiled)
     out = compiled.with_data(**{k: v for k, v in shared.items() if k in known})
-    _, coords = _prepare_dims_and_coords(model, shape_info)
-    changes = {"_coords": coords}
+    _, coords = prepare_dims_and_coords(model, shape_info)
+    init = None
     if _priors_read_shared(model, shared):
         init = _jittered(_support_point(model, shape_info))
-        # numba (c_callbacks.CallbackModel) and from_pyfunc models name the field differently
-        changes["initial_point_func" if hasattr(compiled, "initial_point_func")
-                else "_make_initial_points"] = init
-    return dataclasses.replace(out, **changes)
+    return with_coords(out, coords, init)
 
 
 def _priors_read_shared(model, shared: dict) -> bool:
@@ -423,12 +420,13 @@ def _support_point(model, shape_info) -> np.ndarray:
     jitter: every free variable's support point (PyMC's ``make_initial_point_fn``), in the
     order of nutpie's flat vector.  Compiling PyMC's initial-point function costs ~1.4 s per
     model (sleepstudy), so it is computed once per structure and cached with the functions."""
-    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
     from pymc.initial_point import make_initial_point_fn
+
+    from .nutpie_shim import rv_dict_to_flat_array_wrapper
     names, _, shapes = shape_info
     n_free = len(model.free_RVs)
     fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
-    flat = _rv_dict_to_flat_array_wrapper(fn, names=names[:n_free], shapes=shapes[:n_free])
+    flat = rv_dict_to_flat_array_wrapper(fn, names=names[:n_free], shapes=shapes[:n_free])
     return np.asarray(flat(0), dtype="float64")
 
 
@@ -501,9 +499,9 @@ def _bind(slots: dict, shared: dict) -> None:
 def _compile_functions(model, backend: str):
     """PyMC's log-density (+ gradient) and expand functions of ``model`` as nutpie's jax path
     (``_make_functions``) builds them, compiled with PyTensor's C or numba backend."""
-    from nutpie.compile_pymc import _make_functions
-
     import pytensor
+
+    from .nutpie_shim import make_functions
 
     # allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
     # reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
@@ -513,7 +511,7 @@ def _compile_functions(model, backend: str):
     with warnings.catch_warnings(), pytensor.config.change_flags(allow_gc=False,
                                                                    numba__fastmath=False):
         warnings.simplefilter("ignore", UserWarning)
-        n_dim, _, logp_fn, expand_fn, _, shape_info = _make_functions(
+        n_dim, _, logp_fn, expand_fn, _, shape_info = make_functions(
             model, mode="FAST_RUN" if backend == "c" else "NUMBA",
             compute_grad=True, join_expanded=False,
             pymc_initial_point_fn=lambda seed: {})      # ours: _support_point, _jittered
@@ -525,15 +523,15 @@ def _assemble(model, backend: str, functions, shared: dict):
     and shared data (``shared`` overrides the values the functions were compiled or pickled
     with).  numba: C callbacks (:mod:`.c_callbacks`), so the chains run without the GIL;
     C: ``nutpie.compiled_pyfunc.from_pyfunc`` around per-chain copies of the functions."""
-    from nutpie.compile_pymc import _prepare_dims_and_coords
-    from nutpie.compiled_pyfunc import from_pyfunc
     from pytensor.compile.sharedvalue import SharedVariable
+
+    from .nutpie_shim import from_pyfunc, prepare_dims_and_coords
 
     n_dim, logp_fn, expand_fn, shape_info, x0 = functions
     if _priors_read_shared(model, shared):
         x0 = _support_point(model, shape_info)
     names, _, shapes = shape_info
-    dims, coords = _prepare_dims_and_coords(model, shape_info)
+    dims, coords = prepare_dims_and_coords(model, shape_info)
     # nutpie needs a size for every named dim; PyMC's automatic "<var>_dim_0" have none
     dims = {k: v for k, v in dims.items() if all(d in coords for d in v)}
     if backend != "c":

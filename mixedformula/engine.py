@@ -1,0 +1,205 @@
+"""Which engine fits a model, and why: the one decision every entry point asks.
+
+Engines (docs/engines.md):
+
+* ``"marginal"`` — Gaussian family with identity link and at least one group term: the group
+  effects u are integrated out, the likelihood log N(y; Xβ, ZGZᵀ + σ²I) is evaluated from
+  sufficient statistics (:mod:`mixedformula.design.crossprod`) and u is drawn exactly afterwards.
+  The statistics come in three kinds: ``"block"`` (one grouping factor, O(J Q³) per gradient),
+  ``"general"`` (crossed/nested factors: Schur complement on a dense part of r columns,
+  O(r² J₁Q₁ + r³)) and ``"multivariate"`` (mvbind, one grouping factor, built with the
+  covariance blocks).
+* ``"conditional"`` — any family: u is sampled, the likelihood has one term per row (the rows
+  must be in memory).
+* ``"reml"`` — ``mf.lmer``: REML/ML point estimates of a univariate Gaussian model.
+
+:func:`decide` returns a :class:`Decision` (likelihood, reason, statistics kind) for a pandas
+design or for statistics reduced from a Dask DataFrame; :func:`dask_refusal` says before any
+pass over a Dask frame why it cannot be fitted; :func:`reml_refusal` says why ``lmer`` cannot fit
+a design. Every message about which engine applies is written here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import FormulaError, MixedFormulaError
+
+REQUESTS = ("auto", "conditional", "marginal")
+
+#: appended to every refusal of a Dask DataFrame
+DASK_HINT = ("; the conditional engine needs the rows in memory: pass data.compute() "
+             "(a pandas DataFrame)")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine chosen for one model.
+
+    ``likelihood``: ``"marginal"`` or ``"conditional"``; ``reason``: why the marginal engine does
+    not apply (``""`` when it does); ``statistics``: ``"block"``, ``"general"``,
+    ``"multivariate"`` or None (conditional engine); ``stats``: the sufficient statistics made for
+    the decision (univariate marginal engine), handed to the builder; ``note``: what the summary
+    header says (only when ``"auto"`` fell back to the conditional engine for a Gaussian model).
+    """
+
+    likelihood: str
+    reason: str
+    statistics: str | None
+    stats: object = field(default=None, repr=False, compare=False)
+    note: str = ""
+
+
+def _gaussian_identity(family) -> bool:
+    return family.gaussian and family.link == "identity"
+
+
+def _family_reason(family) -> str:
+    if not _gaussian_identity(family):
+        return (f"family {family.name} ({family.link} link) is not Gaussian with identity "
+                "link")
+    return ""
+
+
+def marginal_reason(design, family, rescor_by=None, univariate: bool = False) -> str:
+    """Why the marginal engine cannot fit this design (``""``: the structure allows it; the
+    cost of the statistics is judged by :func:`decide`). ``univariate``: for the marginal
+    group likelihood of LOO (:mod:`mixedformula.results.loo`), computed for one response."""
+    why = _family_reason(family)
+    if why:
+        return why
+    if not design.terms:
+        return "the model has no group terms"
+    if univariate and len(design.response_names) != 1:
+        return "the marginal group likelihood is computed for univariate models only"
+    if design.y is None:
+        return "the design has no response"
+    if design.trials is not None:
+        return "trials() belongs to the binomial family"
+    if design.y.shape[1] > 1:
+        if design.fixed_cols is not None:
+            return ("bf() + bf() formulas (a right-hand side per response) are not yet "
+                    "supported by the marginal engine")
+        if design.observed is not None:
+            return ("responses with missing values in some rows are not yet supported "
+                    "by the marginal engine")
+        codes = design.terms[0].codes
+        if any(not np.array_equal(t.codes, codes) for t in design.terms[1:]):
+            return ("multivariate models with several grouping factors are not yet "
+                    "supported by the marginal engine")
+        if any(t.by_levels for t in design.terms):
+            return "gr(by=) in multivariate models is not yet supported by the marginal engine"
+    if rescor_by is not None:
+        return "rescor_by is not supported by the marginal engine yet"
+    return ""
+
+
+def _statistics(design, stats, cost_rule: bool):
+    """(statistics, kind, reason): sufficient statistics of a univariate design (``stats``:
+    already reduced elsewhere, e.g. from Dask) or the reason they are not used — too large, or
+    (``cost_rule``) slower per gradient than the conditional engine."""
+    from .design.crossprod import MarginalTooLargeError, sufficient_statistics
+    if design.y.shape[1] > 1:
+        return None, "multivariate", ""       # made by the builder with the covariance blocks
+    if stats is None:
+        try:
+            stats = sufficient_statistics(design)
+        except MarginalTooLargeError as e:
+            return None, None, f"the marginal factorisation is too large ({e})"
+    if stats.kind == "general" and cost_rule:
+        # per gradient: Schur complement O(r² J₁Q₁ + r³) against the conditional engine's
+        # O(N (p + Σq)); measured: 1000 × 300 crossed levels, N = 10⁵ did not finish in 240 s
+        # marginally (benchmarks/README.md, case 4); InstEval shape (r = 1142, J₁ = 2972,
+        # N = 73k): 21 s per marginal gradient against 12 ms conditional, while NUTS takes only
+        # a few times more steps per draw conditionally (benchmarks/insteval_scale.py)
+        r, first = stats.r, stats.segments[0].size
+        marginal_cost = r * r * first + r ** 3
+        conditional_cost = 10.0 * design.nobs * (design.X.shape[1]
+                                                  + sum(t.q for t in design.terms))
+        if marginal_cost > conditional_cost:
+            return None, None, (
+                f"the crossed/nested factorisation (dense part {r} columns) would cost "
+                f"about {marginal_cost:.1e} operations per gradient, more than the "
+                f"conditional engine ({conditional_cost:.1e})")
+    return stats, stats.kind, ""
+
+
+def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
+           dask: bool = False) -> Decision:
+    """The engine for ``design`` fitted with ``family``.
+
+    ``likelihood``: what was asked for (``"auto"``: marginal where it applies and is not
+    costlier than the conditional engine). ``stats``: statistics reduced from a Dask DataFrame
+    (``dask=True``): only the marginal engine runs from them, so any reason is an error.
+    Raises :class:`~mixedformula.errors.MixedFormulaError` when the marginal engine is asked
+    for (or is the only one, Dask) and does not apply.
+    """
+    if likelihood not in REQUESTS:
+        raise MixedFormulaError(f"likelihood must be one of {', '.join(REQUESTS)}, "
+                                f"not {likelihood!r}")
+    why = marginal_reason(design, family, rescor_by)
+    made, kind = None, None
+    if not why and (likelihood != "conditional" or dask):
+        # the conditional engine cannot run on a Dask frame: no cost comparison there
+        made, kind, why = _statistics(design, stats, cost_rule=likelihood == "auto" and not dask)
+    if why and dask:
+        raise MixedFormulaError(f"the marginal likelihood does not apply: {why}{DASK_HINT}")
+    if why and likelihood == "marginal":
+        raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
+    chosen = likelihood if likelihood != "auto" else ("conditional" if why else "marginal")
+    note = f"marginal engine not used: {why}" if (likelihood == "auto" and why and design.terms
+                                                   and family.gaussian) else ""
+    if chosen == "conditional":
+        made, kind = None, None
+    return Decision(likelihood=chosen, reason=why, statistics=kind, stats=made, note=note)
+
+
+def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> str | None:
+    """Why a Dask DataFrame cannot be fitted (from sufficient statistics, marginal engine), known
+    from the formula before any pass over the data; None when the reduction may start."""
+    why = _family_reason(family)
+    if not why and likelihood == "conditional":
+        why = "likelihood='conditional' was asked for"
+    elif not why and not formula.groups:
+        why = "the model has no group terms"
+    elif not why and (formula.multivariate or formula.trials):
+        why = "mvbind()/trials() models are not reduced to statistics"
+    elif not why and rescor_by is not None:
+        why = "rescor_by is not supported by the marginal engine yet"
+    if not why:
+        return None
+    return (f"a Dask DataFrame is fitted from sufficient statistics by the marginal engine, "
+            f"which does not apply: {why}{DASK_HINT}")
+
+
+def dask_too_large(error) -> str:
+    """The message when reducing a Dask frame finds the dense factorisation too large."""
+    return f"the marginal factorisation is too large ({error}){DASK_HINT}"
+
+
+def reml_family_refusal(family) -> str | None:
+    """Why ``lmer`` (REML/ML) cannot fit this family; None for Gaussian with identity link."""
+    if _gaussian_identity(family):
+        return None
+    return "REML/ML (lmer) fits Gaussian models with identity link only"
+
+
+def reml_refusal(design) -> Exception | None:
+    """The error ``lmer`` raises for a design it cannot fit (None: it can), lme4's limits."""
+    spec = design.formula
+    if spec.multivariate or design.y is None or design.y.shape[1] != 1:
+        return NotImplementedError("lmer fits univariate Gaussian models only; "
+                                   "use mf.fit for multivariate (mvbind) models")
+    if spec.trials:
+        return NotImplementedError("trials() responses are binomial; lmer fits Gaussian "
+                                   "models only (use mf.fit with family='binomial')")
+    if not design.terms:
+        return FormulaError("lmer needs at least one group term like (1 | g); without one "
+                            "this is an ordinary linear model", spec.text)
+    return None
+
+
+__all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
+           "marginal_reason", "reml_family_refusal", "reml_refusal"]
