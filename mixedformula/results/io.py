@@ -304,9 +304,10 @@ def load(path):
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
         clean.attrs.update(getattr(idata, "attrs", {}) or {})
-    if design is not None:      # by-group cor names of fits saved before they followed brms
-        from ..design.names import legacy_cor_names
+    if design is not None:      # names of fits saved before they followed brms / R
+        from ..design.names import legacy_cor_names, legacy_logical_names
         old = legacy_cor_names(clean.posterior.data_vars, design.terms)
+        old.update(legacy_logical_names(clean.posterior.data_vars, design))
         if old:
             clean.posterior = clean.posterior.rename(old)
     fit = Fit(clean, design, _family(meta), _priors(meta), meta["likelihood"],
