@@ -281,6 +281,27 @@ def _priors(meta: dict):
         return _StoredPriors(specs)
 
 
+def _legacy_ordered(design, data, formula, posterior):
+    """Fits saved before ordered factors got R's contr.poly coded them with treatment contrasts
+    (``b_omid``, not ``b_o.L``): rebuild the design that way when it matches more of the saved
+    coefficients."""
+    ordered = [c for c in data.columns if isinstance(data[c].dtype, pd.CategoricalDtype)
+               and data[c].cat.ordered]
+    if not ordered or posterior is None:
+        return design, data
+
+    def found(d):
+        pre = [""] + [f"{r}_" for r in d.response_names]
+        return sum(any(f"b_{p}{x}" in posterior for p in pre) for x in d.X_names)
+
+    old = data.assign(**{c: data[c].cat.as_unordered() for c in ordered})
+    from ..design import design_matrices
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rebuilt = design_matrices(formula, old, drop_aliased=True)
+    return (rebuilt, old) if found(rebuilt) > found(design) else (design, data)
+
+
 def load(path):
     """Read a fit written by :func:`save`; rebuilds the design from the stored data."""
     from .fit import Fit, FitMeta
@@ -299,6 +320,8 @@ def load(path):
             warnings.simplefilter("ignore")
             design = design_matrices(meta["formula"], data, drop_aliased=True)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
+    if design is not None:
+        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"))
     import arviz as az
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
