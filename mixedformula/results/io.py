@@ -33,7 +33,7 @@ from ..design import as_pandas, design_matrices
 from ..errors import MixedFormulaError
 from .atomic import atomic_write
 from .fit import Fit, FitMeta
-from .naming import legacy_cor_names
+from .naming import legacy_cor_names, legacy_logical_names
 
 FORMAT = "mixedformula-fit"
 VERSION = 1
@@ -280,6 +280,26 @@ def _priors(meta: dict):
         return _StoredPriors(specs)
 
 
+def _legacy_ordered(design, data, formula, posterior):
+    """Fits saved before ordered factors got R's contr.poly coded them with treatment contrasts
+    (``b_omid``, not ``b_o.L``): rebuild the design that way when it matches more of the saved
+    coefficients."""
+    ordered = [c for c in data.columns if isinstance(data[c].dtype, pd.CategoricalDtype)
+               and data[c].cat.ordered]
+    if not ordered or posterior is None:
+        return design, data
+
+    def found(d):
+        pre = [""] + [f"{r}_" for r in d.response_names]
+        return sum(any(f"b_{p}{x}" in posterior for p in pre) for x in d.X_names)
+
+    old = data.assign(**{c: data[c].cat.as_unordered() for c in ordered})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rebuilt = design_matrices(formula, old, drop_aliased=True)
+    return (rebuilt, old) if found(rebuilt) > found(design) else (design, data)
+
+
 def load(path):
     """Read a fit written by :func:`save`; rebuilds the design from the stored data."""
     path = os.fspath(path)
@@ -295,13 +315,16 @@ def load(path):
             warnings.simplefilter("ignore")
             design = design_matrices(meta["formula"], data, drop_aliased=True)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
+    if design is not None:
+        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
         clean.attrs.update(idata.attrs or {})
-    if design is not None:      # by-group cor names of fits saved before they followed brms
+    if design is not None:      # names of fits saved before they followed brms / R
         old = legacy_cor_names(clean.posterior.data_vars,
                                [(t.name, t.term.by, t.by_levels) for t in design.terms])
+        old.update(legacy_logical_names(clean.posterior.data_vars, design))
         if old:
             clean.posterior = clean.posterior.rename(old)
     table = meta.get("prior_summary")

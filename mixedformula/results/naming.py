@@ -75,6 +75,26 @@ def legacy_cor_names(names, blocks) -> dict[str, str]:
     return out
 
 
+def legacy_logical_names(names, design) -> dict[str, str]:
+    """Old name → current name of fixed effects of logical predictors in fits saved before they
+    were coded as R does (``b_b`` → ``b_bTRUE``, ``b_b:x`` → ``b_bTRUE:x``)."""
+    specs = design.spec.parts or [design.spec]
+    logical = {c for s in specs for c, k in s.codings.items() if k.kind == "logical"}
+    if not logical:
+        return {}
+    names = set(names)
+    prefixes = [""] + [f"{r}_" for r in design.response_names]
+    out = {}
+    for x in dict.fromkeys(design.X_names):
+        old = ":".join(t[:-4] if t.endswith("TRUE") and t[:-4] in logical else t
+                       for t in x.split(":"))
+        for pre in prefixes:
+            if old != x and f"b_{pre}{old}" in names and f"b_{pre}{x}" not in names:
+                out[f"b_{pre}{old}"] = f"b_{pre}{x}"
+    return out
+
+
+
 def sigma_name(resp: str | None = None, tag: str = "") -> str:
     return f"sigma_{resp}{tag}" if resp else f"sigma{tag}"
 
