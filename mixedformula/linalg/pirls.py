@@ -282,6 +282,13 @@ class PIRLS:
             step = max(float(np.max(np.abs(du), initial=0.0)),
                        float(np.max(np.abs(db), initial=0.0)))
             if step < U_TOL:
+                # take the last (tiny) step too, so the result does not depend on the start
+                u, beta = u_new, b_new
+                eta = self.offset + self.X @ beta + ZL @ u
+                ll = self.loglik(eta, params)
+                self._u_last = u
+                s, w = self._weights(eta, params)
+                f = self.wpls.factor(theta, w, joint)
                 return Modes(u=u, beta=beta, eta=eta, loglik=ll, logdet_L=f.logdet_L,
                              factor=f, iterations=it)
             for _half in range(11):
