@@ -275,7 +275,13 @@ def _cmd_fit(args) -> int:
                            "have yet") from None
         from .families import get_family
         if not get_family(args.family, args.link).linear_gaussian:
-            raise CLIError("--reml/--ml fit Gaussian models with identity link only")
+            if args.reml:
+                raise CLIError("--reml fits Gaussian models with identity link only; use --ml "
+                               "for maximum likelihood of other families (lme4's glmer)")
+            from .glmm import glmer
+            print(glmer(spec, data, family=args.family, link=args.link,
+                        data_name=Path(args.data).name))
+            return 0
         print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
         return 0
     from .model import Model
@@ -399,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--reml", action="store_true",
                    help="print REML point estimates (lme4's lmer) instead of sampling")
     m.add_argument("--ml", action="store_true",
-                   help="print maximum-likelihood point estimates (lmer(REML = FALSE))")
+                   help="print maximum-likelihood point estimates (lmer(REML = FALSE); with "
+                        "--family other than gaussian: glmer, Laplace approximation)")
     d = f.add_argument_group("data file")
     d.add_argument("--sep", default=None,
                    help="CSV delimiter (default: detected from the header)")

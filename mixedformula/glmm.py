@@ -181,7 +181,7 @@ class GlmerFit(LmerFit):
         lines.append(" ".join(s.rjust(w) for s in qstr) + " ")
         lines.append("")
         lines.append("Random effects:")
-        lines += self._random_effects_table()[:-1]        # no Residual row
+        lines += self._random_effects_table()
         groups = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         for k, v in self.params.items():
@@ -194,6 +194,28 @@ class GlmerFit(LmerFit):
         for m in self.messages:
             lines.append(m)
         return "\n".join(lines)
+
+    def _random_effects_table(self) -> list[str]:
+        """Groups / Name / Variance / Std.Dev. / Corr (no Residual row: no residual scale)."""
+        groups, names, sds, cors = [], [], [], []
+        comps = self._components()
+        maxq = max(len(c[1]) for c in comps)
+        for grp, coefs, S in comps:
+            sd = np.sqrt(np.diag(S))
+            for i, c in enumerate(coefs):
+                groups.append(grp if i == 0 else "")
+                names.append(c)
+                sds.append(sd[i])
+                cors.append([S[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else float("nan")
+                             for j in range(i)])
+        sds = np.array(sds)
+        cols = [("Groups", groups, "l"), ("Name", names, "l"),
+                ("Variance", r_format(sds ** 2, 4), "l"), ("Std.Dev.", r_format(sds, 4), "l")]
+        for j in range(maxq - 1):
+            col = [(f"{r[j]:.2f}" if j < len(r) else "") for r in cors]
+            width = max((len(c) for c in col if c), default=0)
+            cols.append(("Corr" if j == 0 else "", [c.rjust(width) for c in col], "l"))
+        return table_lines(cols)
 
     def _fixed_effects_table(self) -> list[str]:
         fe = self.fixef()
@@ -407,9 +429,11 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        r2 = minimize(lambda z: (dev(z), _central_gradient(dev, z, lower=lower)), x0,
+        # forward differences (k + 1 deviances per gradient): the Newton polish below makes
+        # the last digits, so this search only needs to get close
+        r2 = minimize(lambda z: _forward_value_gradient(dev, z, lower), x0,
                       method="L-BFGS-B", jac=True, bounds=bounds,
-                      options=dict(ftol=1e-12, gtol=1e-6, maxiter=2000, maxls=40))
+                      options=dict(ftol=1e-11, gtol=1e-5, maxiter=2000, maxls=40))
         x, objective = np.asarray(r2.x, dtype=float), float(r2.fun)
         opt = {"x": x, "fun": objective, "nfev": int(r2.nfev), "nit": int(r2.nit),
                "message": str(r2.message), "checks": [("L-BFGS-B", objective)]}
@@ -432,8 +456,7 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
             & (x < 1e-4)
         free = ~at_bound
         objective = dev(x)
-        H = _hessian(dev, x, objective)
-        g = _central_gradient(dev, x, lower=lower)
+        H, g = _hessian(dev, x, objective)
         Hf = H[np.ix_(free, free)]
         try:
             step = np.linalg.solve(Hf, g[free])
@@ -448,6 +471,11 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         if not fn < objective:
             break
         x, objective = xn, fn
+        if np.max(np.abs(step)) < 1e-4:
+            # a small step: H (and the gradient) at the new point differ by O(step); the
+            # gradient there is O(step²) and checked below
+            g = _central_gradient(dev, x, lower=lower)
+            break
     opt.update(x=x, fun=objective)
     theta, beta, params = unpack(x)
     m = pirls.modes(theta, beta, params)
@@ -535,8 +563,23 @@ def _central_gradient(fun, x, h: float = 1e-5, lower=None) -> np.ndarray:
     return g
 
 
-def _hessian(fun, x, f0: float, h: float = HESS_STEP) -> np.ndarray:
-    """Central-difference Hessian with step h (lme4's ``deriv12``)."""
+def _forward_value_gradient(fun, x, lower, h: float = 1e-6):
+    """(f(x), forward-difference gradient), stepping away from lower bounds."""
+    x = np.asarray(x, dtype=float)
+    f0 = fun(x)
+    g = np.zeros(len(x))
+    if not np.isfinite(f0):
+        return f0, g
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h * max(1.0, abs(x[i]))
+        g[i] = (fun(x + e) - f0) / e[i]
+    return f0, g
+
+
+def _hessian(fun, x, f0: float, h: float = HESS_STEP) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference Hessian with step h (lme4's ``deriv12``) and the central-difference
+    gradient from the same evaluations."""
     k = len(x)
     H = np.empty((k, k))
     fp, fm = np.empty(k), np.empty(k)
@@ -548,7 +591,7 @@ def _hessian(fun, x, f0: float, h: float = HESS_STEP) -> np.ndarray:
         for j in range(i):
             H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fp[i] - fp[j] + 2 * f0
                                  - fm[i] - fm[j] + fun(x - E[i] - E[j])) / (2 * h ** 2)
-    return H
+    return H, (fp - fm) / (2 * h)
 
 
 def _pirls_vcov(pirls: PIRLS, m, theta, params) -> np.ndarray:

@@ -122,8 +122,31 @@ class WeightedPLS:
         self.X0 = np.asarray(X0, dtype=float)
         self.codes0 = np.asarray(codes0)
         self.r = self.Z.shape[1] - self.m0
-        self.Zr = self.Z[:, self.m0:].tocsc() if self.r else None
         self.rest = tuple(range(1, len(lam.terms)))
+        # D = [Z_r, X] (unscaled); DᵀWD and DᵀW·Z₁X₁ are fixed linear maps of w (made once)
+        n = len(self.codes0)
+        D = sp.hstack([self.Z[:, self.m0:], sp.csr_matrix(self.X)], format="csr")
+        D.sort_indices()
+        self.D = D
+        self.R = D.shape[1]
+        k = np.diff(D.indptr)
+        row = np.repeat(np.arange(n), k)
+        m = k[row]
+        I = np.repeat(np.arange(D.nnz), m)
+        K = D.indptr[row[I]] + np.arange(len(I)) - np.repeat(np.cumsum(m) - m, m)
+        obs = row[I]
+        self.keys22, inv = np.unique(D.indices[I].astype(np.int64) * self.R + D.indices[K],
+                                     return_inverse=True)
+        self.G22 = sp.csr_matrix((D.data[I] * D.data[K], (inv, obs)),
+                                 shape=(len(self.keys22), n))
+        q = self.q0
+        I = np.repeat(np.arange(D.nnz), q)
+        c = np.tile(np.arange(q), D.nnz)
+        obs = row[I]
+        self.keys21, inv = np.unique(D.indices[I].astype(np.int64) * self.m0
+                                     + self.codes0[obs] * q + c, return_inverse=True)
+        self.G21 = sp.csr_matrix((D.data[I] * self.X0[obs, c], (inv, obs)),
+                                 shape=(len(self.keys21), n))
 
     def _A0(self, theta, w):
         """Per-level T_jᵀ(Σ_i w_i x_i x_iᵀ)T_j + I of term 0 and the rows' T_jᵀx_i."""
@@ -147,29 +170,36 @@ class WeightedPLS:
         else:
             L0, L0inv = chol_blocks(M0)
         logdet_L = 2.0 * float(np.sum(np.log(np.diagonal(L0, axis1=1, axis2=2))))
-        cols = []
-        if self.r:
-            Lr = self.lam.sparse(theta, self.rest)
-            cols.append((self.Zr @ Lr).tocsc())
-        if with_beta and self.X.shape[1]:
-            cols.append(sp.csc_matrix(self.X))
-        if not cols:
+        nb = self.R if with_beta else self.r           # columns of D in the Schur part
+        if nb == 0:
             return WeightedFactor(L0, L0inv, np.zeros((0, self.m0)), None, 0, logdet_L, 0.0)
-        D = sp.hstack(cols, format="csc")                          # n × (r + p)
-        DtW = (D.T @ sp.diags(w)).tocsr()
-        M22 = np.asarray((DtW @ D).todense())
+        M22 = np.zeros(self.R * self.R)
+        M22[self.keys22] = self.G22 @ w
+        M22 = M22.reshape(self.R, self.R)[:nb, :nb]
+        C = np.zeros(self.R * self.m0)
+        C[self.keys21] = self.G21 @ w
+        C = C.reshape(self.R, self.m0)[:nb]
+        Lt = self._lambda_rest(theta, nb)
+        if Lt is not None:
+            M22 = Lt.T @ M22 @ Lt
+            C = Lt.T @ C
         M22[np.arange(self.r), np.arange(self.r)] += 1.0
-        # D ᵀ W Z₁Λ₁ (level-major columns), then times L₁⁻ᵀ per level
-        Z1L = sp.csr_matrix((a.ravel(), (np.repeat(np.arange(len(w)), q),
-                             (self.codes0[:, None] * q + np.arange(q)).ravel())),
-                            shape=(len(w), self.m0))
-        M21 = np.asarray((DtW @ Z1L).todense()).reshape(-1, J, q)
-        L21 = np.einsum("rjk,jlk->rjl", M21, L0inv).reshape(-1, self.m0)
+        T = np.broadcast_to(self.lam.level_factors(theta, 0), (J, q, q))
+        M21 = np.einsum("rjq,jqk->rjk", C.reshape(nb, J, q), T)     # · Λ₁ per level
+        L21 = np.einsum("rjk,jlk->rjl", M21, L0inv).reshape(nb, self.m0)
         S = M22 - L21 @ L21.T
         Ls = sla.cholesky(S, lower=True, check_finite=False)
         d = np.log(np.diag(Ls))
         logdet_L += 2.0 * float(np.sum(d[:self.r]))
         return WeightedFactor(L0, L0inv, L21, Ls, self.r, logdet_L, 2.0 * float(np.sum(d[self.r:])))
+
+    def _lambda_rest(self, theta, nb):
+        """Dense blockdiag(Λ_r, I_p) restricted to the first nb columns (None if no Λ_r)."""
+        if not self.r:
+            return None
+        Lt = np.eye(nb)
+        Lt[:self.r, :self.r] = self.lam.sparse(theta, self.rest).toarray()
+        return Lt
 
     def solve(self, f: WeightedFactor, theta, w, ytilde, with_beta: bool):
         """(u, β) solving the PLS normal equations (β empty unless ``with_beta``)."""
@@ -184,13 +214,11 @@ class WeightedPLS:
         if f.Ls is None:
             x0 = np.einsum("jlk,jl->jk", f.L0inv, c0)
             return x0.ravel(), np.zeros(p)
-        parts = []
-        if self.r:
-            Lr = self.lam.sparse(theta, self.rest)
-            parts.append(np.asarray(Lr.T @ (self.Zr.T @ wy)).ravel())
-        if p:
-            parts.append(self.X.T @ wy)
-        gr = np.concatenate(parts)
+        nb = self.r + p
+        gr = np.asarray(self.D.T @ wy).ravel()[:nb]
+        Lt = self._lambda_rest(theta, nb)
+        if Lt is not None:
+            gr = Lt.T @ gr
         cr = sla.solve_triangular(f.Ls, gr - f.L21 @ c0.ravel(), lower=True, check_finite=False)
         xr = sla.solve_triangular(f.Ls, cr, lower=True, trans="T", check_finite=False)
         w0 = c0 - (f.L21.T @ xr).reshape(J, q)

@@ -52,6 +52,12 @@ out$grouseticks_obs <- info(g2)
 write.csv(epil, "tests/data/glmer_epil.csv", row.names = FALSE)
 e1 <- glmer(y ~ lbase * trt + lage + V4 + (1 | subject), epil, poisson, control = ctrl)
 out$epil <- info(e1)
+# offset (a column) and prior weights 1, 2, 1, 2, ... (they multiply each row's log-density)
+e2 <- glmer(y ~ trt + lage + V4 + (1 | subject), epil, poisson, offset = lbase, control = ctrl)
+out$epil_offset <- info(e2)
+epil$w <- rep(c(1, 2), length.out = nrow(epil))
+e3 <- glmer(y ~ trt + lage + V4 + (1 | subject), epil, poisson, weights = w, control = ctrl)
+out$epil_weights <- info(e3)
 # simulated Poisson with a correlated intercept + slope term
 set.seed(20)
 J <- 40; nj <- 12
