@@ -147,6 +147,11 @@ class WeightedPLS:
                                      + self.codes0[obs] * q + c, return_inverse=True)
         self.G21 = sp.csr_matrix((D.data[I] * self.X0[obs, c], (inv, obs)),
                                  shape=(len(self.keys21), n))
+        self._c_row, self._c_col = self.keys21 // self.m0, self.keys21 % self.m0
+        t0 = lam.terms[0]
+        self._diag_path = (q == 1 and t0.n_blocks == 1
+                           and all(not lam.terms[k].correlated or lam.terms[k].q == 1
+                                   for k in self.rest))
 
     def _A0(self, theta, w):
         """Per-level T_jᵀ(Σ_i w_i x_i x_iᵀ)T_j + I of term 0 and the rows' T_jᵀx_i."""
@@ -176,18 +181,33 @@ class WeightedPLS:
         M22 = np.zeros(self.R * self.R)
         M22[self.keys22] = self.G22 @ w
         M22 = M22.reshape(self.R, self.R)[:nb, :nb]
-        C = np.zeros(self.R * self.m0)
-        C[self.keys21] = self.G21 @ w
-        C = C.reshape(self.R, self.m0)[:nb]
-        Lt = self._lambda_rest(theta, nb)
-        if Lt is not None:
-            M22 = Lt.T @ M22 @ Lt
-            C = Lt.T @ C
+        cw = self.G21 @ w
+        if self._diag_path:
+            # scalar first term, diagonal Λ_r: L₂₁ = diag(λ) C diag(θ₁/l_j) keeps C's sparsity
+            lt = np.ones(self.R)
+            if self.r:
+                lt[:self.r] = self.lam.sparse(theta, self.rest).diagonal()
+            M22 = M22 * lt[:nb, None] * lt[None, :nb]
+            t0 = float(self.lam.templates(theta, 0)[0, 0, 0])
+            keep = self._c_row < nb
+            vals = cw[keep] * lt[self._c_row[keep]] * (t0 / l0)[self._c_col[keep]]
+            L21 = sp.csr_matrix((vals, (self._c_row[keep], self._c_col[keep])),
+                                shape=(nb, self.m0))
+            LL = (L21 @ L21.T).toarray()
+        else:
+            C = np.zeros(self.R * self.m0)
+            C[self.keys21] = cw
+            C = C.reshape(self.R, self.m0)[:nb]
+            Lt = self._lambda_rest(theta, nb)
+            if Lt is not None:
+                M22 = Lt.T @ M22 @ Lt
+                C = Lt.T @ C
+            T = np.broadcast_to(self.lam.level_factors(theta, 0), (J, q, q))
+            M21 = np.einsum("rjq,jqk->rjk", C.reshape(nb, J, q), T)     # · Λ₁ per level
+            L21 = np.einsum("rjk,jlk->rjl", M21, L0inv).reshape(nb, self.m0)
+            LL = L21 @ L21.T
         M22[np.arange(self.r), np.arange(self.r)] += 1.0
-        T = np.broadcast_to(self.lam.level_factors(theta, 0), (J, q, q))
-        M21 = np.einsum("rjq,jqk->rjk", C.reshape(nb, J, q), T)     # · Λ₁ per level
-        L21 = np.einsum("rjk,jlk->rjl", M21, L0inv).reshape(nb, self.m0)
-        S = M22 - L21 @ L21.T
+        S = M22 - LL
         Ls = sla.cholesky(S, lower=True, check_finite=False)
         d = np.log(np.diag(Ls))
         logdet_L += 2.0 * float(np.sum(d[:self.r]))
