@@ -278,7 +278,13 @@ def _cmd_fit(args) -> int:
         from .families import get_family
         why = reml_family_refusal(get_family(args.family, args.link))
         if why:
-            raise CLIError(f"--reml/--ml: {why}")
+            if args.reml:
+                raise CLIError(f"--reml: {why}; use --ml for maximum likelihood of other "
+                               "families (lme4's glmer)")
+            from .glmm import glmer
+            print(glmer(spec, data, family=args.family, link=args.link,
+                        data_name=Path(args.data).name))
+            return 0
         print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
         return 0
     from .model import Model
@@ -406,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--reml", action="store_true",
                    help="print REML point estimates (lme4's lmer) instead of sampling")
     m.add_argument("--ml", action="store_true",
-                   help="print maximum-likelihood point estimates (lmer(REML = FALSE))")
+                   help="print maximum-likelihood point estimates (lmer(REML = FALSE); with "
+                        "--family other than gaussian: glmer, Laplace approximation)")
     d = f.add_argument_group("data file")
     d.add_argument("--sep", default=None,
                    help="CSV delimiter (default: detected from the header)")

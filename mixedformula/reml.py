@@ -680,3 +680,12 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
                    b=b, optimizer=opt, data_name=data_name)
+
+
+# public names of the building blocks that mixedformula.glmer shares with lmer
+lmer_terms = _lmer_terms
+theta_names = _theta_names
+fixef_lme4_names = _lme4_names
+optimize_bounded = _optimize
+interior_starts = _interior_starts
+table_lines = _table

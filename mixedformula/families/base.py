@@ -10,6 +10,10 @@ family it is lives in its module (``families/<name>.py``), never in a switch on 
 * links: ``inverse_link`` / ``inverse_link_tensor`` / ``link_fn`` (:mod:`.links`);
 * ``working_weights(y, trials)``: GLM working weights at the intercept-only fit (the Fisher
   information per row about η), or None where the family has no rule;
+* maximum likelihood (``mf.glmer``): ``ml_glmm`` (the family has an ML path: its further
+  parameters, if any, are positive and estimated on the log scale), ``score_information(y, eta,
+  params, trials, observed)`` → (∂ log p/∂η, the Fisher or observed information about η) per
+  row for PIRLS, ``ml_start(y, trials)`` (starting values of the further parameters);
 * ``check_response(y, trials, response)``: FamilyError before sampling when y cannot come from
   the family;
 * priors: ``default_intercept``, ``default_sd_scale``, ``default_prior(dpar)`` (brms' defaults);
@@ -113,6 +117,11 @@ class Family:
     mean_dpars: ClassVar[tuple[str, ...]] = ()    # dpars that ``mean`` needs
     #: where μ must lie (the mean of Poisson, negbinomial, gamma is positive)
     mu_domain: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
+    #: the family has a maximum-likelihood GLMM path (``mf.glmer``)
+    ml_glmm: ClassVar[bool] = False
+    #: information about η in PIRLS and the Laplace determinant: "expected" (Fisher's, lme4)
+    #: or "observed" (TMB / glmmTMB)
+    laplace_information: ClassVar[str] = "expected"
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
@@ -211,6 +220,39 @@ class Family:
     def working_weights(self, y: np.ndarray, trials) -> np.ndarray | None:
         """GLM working weights at the intercept-only fit, or None (no rule: non-centred)."""
         return None
+
+    def score_information(self, y, eta, params: dict | None = None, trials=None,
+                          observed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        r"""(s, w) per row: the score s = ∂ log p(y | η)/∂η and the information about η,
+        Fisher's w = (∂E y/∂η)² / Var y (``observed=False``, what lme4's PIRLS uses) or the
+        observed −∂² log p/∂η² (``observed=True``, what TMB's Laplace approximation uses).
+
+        Generic exponential-family form, valid when E y is linear in μ (μ, or n μ for the
+        binomial) and the further parameters are held fixed: with m = E y, V = Var y,
+        s = (y − m)(∂m/∂η)/V; rows where V = 0 (μ at the edge of its range) get s = w = 0.
+        The observed information is −∂s/∂η by central differences (h = 10⁻⁵(1 + |η|)),
+        equal to Fisher's for canonical links; families override it with exact forms."""
+        eta = np.asarray(eta, dtype=float)
+        if observed:
+            h = 1e-5 * (1.0 + np.abs(eta))
+            s = self.score_information(y, eta, params, trials)[0]
+            sp_ = self.score_information(y, eta + h, params, trials)[0]
+            sm = self.score_information(y, eta - h, params, trials)[0]
+            return s, -(sp_ - sm) / (2 * h)
+        mu = self.inverse_link(eta)
+        dmu = self.link_obj.dmu_deta(mu)
+        m = self.mean(mu, params, trials)
+        dm = self.mean(dmu, params, trials)
+        V = np.asarray(self.variance(mu, params, trials), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(V > 0, dm / V, 0.0)
+        return (y - m) * ratio, dm * ratio
+
+    def ml_start(self, y, trials=None) -> dict:
+        """Starting values of the further parameters for maximum likelihood ({} if none)."""
+        if self.dpars:
+            raise NotImplementedError(f"family {self.name!r} has no ML starting values")
+        return {}
 
     def _check_y(self, y: np.ndarray, trials, fail) -> None:
         """Family-specific checks of y; ``fail(what, bad_mask)`` raises."""

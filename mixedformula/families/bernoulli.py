@@ -21,6 +21,7 @@ class Bernoulli(Family):
     aliases = ("logistic",)
     discrete = True
     mu_domain = (0.0, 1.0)
+    ml_glmm = True
 
     def _check_y(self, y, trials, fail):
         bad = ~np.isin(y, (0.0, 1.0))

@@ -90,6 +90,7 @@ class Binomial(Family):
     discrete = True
     uses_trials = True
     mu_domain = (0.0, 1.0)
+    ml_glmm = True
 
     def _check_y(self, y, trials, fail):
         bad = (y < 0) | (y != np.round(y))

@@ -22,6 +22,12 @@ class Gamma(Family):
     dpars = ("shape",)
     aliases = ("Gamma",)
     mu_domain = (0.0, np.inf)
+    ml_glmm = True
+
+    def ml_start(self, y, trials=None):
+        """Moment estimate ȳ² / s², kept in [0.01, 10⁶]."""
+        m, v = float(np.mean(y)), float(np.var(y))
+        return {"shape": float(np.clip(m * m / max(v, 1e-12), 0.01, 1e6))}
 
     def _check_y(self, y, trials, fail):
         bad = y <= 0

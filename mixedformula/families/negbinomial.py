@@ -25,6 +25,27 @@ class NegBinomial(Family):
     aliases = ("negative_binomial", "negbin")
     discrete = True
     mu_domain = (0.0, np.inf)
+    ml_glmm = True
+    #: the ML reference is glmmTMB's nbinom2 (TMB's Laplace, observed information); lme4's
+    #: glmer.nb uses Fisher's (the two differ: log is not the canonical link here)
+    laplace_information = "observed"
+
+    def score_information(self, y, eta, params=None, trials=None, observed=False):
+        """Log link in closed form (a = shape, μ = e^η): s = a(y − μ)/(a + μ), Fisher
+        w = aμ/(a + μ), observed −∂s/∂η = aμ(y + a)/(a + μ)²; other links: the generic form."""
+        if self.link != "log":
+            return super().score_information(y, eta, params, trials, observed)
+        a = params["shape"]
+        mu = np.exp(np.asarray(eta, dtype=float))
+        den = a + mu
+        s = a * (y - mu) / den
+        w = a * mu * (y + a) / den ** 2 if observed else a * mu / den
+        return s, w
+
+    def ml_start(self, y, trials=None):
+        """Moment estimate ȳ² / (s² − ȳ), kept in [0.01, 1000]."""
+        m, v = float(np.mean(y)), float(np.var(y))
+        return {"shape": float(np.clip(m * m / max(v - m, 1e-3 * max(m, 1e-3)), 0.01, 1e3))}
 
     def _check_y(self, y, trials, fail):
         count_check(y, fail)

@@ -41,6 +41,7 @@ class Poisson(Family):
     allowed_links = ("log", "identity", "sqrt")
     discrete = True
     mu_domain = (0.0, np.inf)
+    ml_glmm = True
 
     def _check_y(self, y, trials, fail):
         count_check(y, fail)

@@ -223,7 +223,7 @@ class PenalizedLS:
             L22 = sla.cholesky(M22, lower=True, check_finite=False, overwrite_a=True)
             logdet_L += 2.0 * float(np.sum(np.log(np.diag(L22))))
             LrT = Lr.T.tocsr()
-            RZXr = sla.solve_triangular(L22, LrT @ self.ZrtX - L21 @ RZX0.reshape(-1, p),
+            RZXr = sla.solve_triangular(L22, LrT @ self.ZrtX - L21 @ RZX0.reshape(self.J0 * q, p),
                                         lower=True, check_finite=False)
             cur = sla.solve_triangular(L22, LrT @ self.Zrte - L21 @ cu0.ravel(),
                                        lower=True, check_finite=False)
