@@ -127,3 +127,65 @@ def test_lrt_refits_with_ml(sleep):
     assert fits[0].reml            # the fits passed in are left as they were
     with pytest.raises(ValueError, match="same size of dataset"):
         mf.anova(fits[0], mf.lmer(REF["lrt"]["formulas"][0], sleep.iloc[:-10]))
+
+
+@pytest.fixture(scope="module")
+def profile_ci(fm1):
+    return fm1.confint("profile")
+
+
+def test_confint_profile(profile_ci):
+    """lme4's confint(method = "profile"). lme4 profiles the ML deviance (devfun2 refits a
+    REML fit by ML), so this also covers ML fits (same numbers as the ML fit's profile)."""
+    ref = ref_table(REF["sleep"]["confint_profile"])
+    assert list(profile_ci.columns) == ["2.5 %", "97.5 %"]
+    assert_table(profile_ci, ref)
+
+
+def test_confint_wald(fm1):
+    ci = fm1.confint("wald")
+    ref = ref_table(REF["sleep"]["confint_wald"])
+    assert ci.iloc[:4].isna().all().all()            # lme4: NA for the variance parameters
+    assert_table(ci, ref)
+    assert list(fm1.confint("wald", level=0.9).columns) == ["5 %", "95 %"]
+    with pytest.raises(ValueError, match="method must be"):
+        fm1.confint("bogus")
+
+
+@pytest.fixture(scope="module")
+def boot(fm1):
+    return fm1.bootstrap(50, seed=20, workers=2)
+
+
+def test_bootstrap_replicates_are_lmer_refits(fm1, sleep, boot):
+    """Each replicate equals mf.lmer on its simulated response (the draws do not depend on
+    nsim or on the number of workers)."""
+    from mixedformula.inference.bootstrap import simulate_responses
+    Y = simulate_responses(fm1, 2, seed=20)
+    for i in range(2):
+        d = sleep.copy()
+        d["Reaction"] = Y[i]
+        ref = mf.lmer("Reaction ~ Days + (Days | Subject)", d)
+        row = boot.iloc[i]
+        assert abs(row["objective"] - ref.objective) < 1e-6
+        np.testing.assert_allclose(row[list(ref.fixef_names)].to_numpy(float), ref.beta,
+                                   rtol=1e-7)
+        np.testing.assert_allclose(row[".sigma"], ref.sigma, rtol=1e-5)
+    again = fm1.bootstrap(3, seed=20, workers=1)
+    pd.testing.assert_frame_equal(again, boot.iloc[:3], check_exact=False, rtol=1e-6)
+
+
+def test_bootstrap_mean_matches_fit(fm1, boot):
+    """Under the fitted model E[β̂*] = β̂ (β̂ is unbiased given θ): the replicate mean is within
+    4 standard errors of the mean (t₄₉: two-sided 2e-4 per coefficient, < 1e-3 family-wise)."""
+    assert list(boot.columns[:3]) == ["objective", "(Intercept)", "Days"]
+    assert len(boot) == 50
+    for j, name in enumerate(fm1.fixef_names):
+        x = boot[name].to_numpy()
+        assert abs(x.mean() - fm1.beta[j]) < 4 * x.std(ddof=1) / np.sqrt(len(x))
+
+
+def test_confint_boot(fm1):
+    ci = fm1.confint("boot", nsim=20, seed=3)
+    assert list(ci.index) == [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"]
+    assert np.all(ci["2.5 %"] < ci["97.5 %"])

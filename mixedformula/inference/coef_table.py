@@ -33,12 +33,14 @@ def tester(fit, ddf: str):
     method = ddf_method(ddf)
     cache = fit._cache
     if method not in cache:
+        from .threads import one_blas_thread
         if method == "satterthwaite":
             from .satterthwaite import Satterthwaite
-            cache[method] = Satterthwaite(fit)
+            with one_blas_thread():
+                cache[method] = Satterthwaite(fit)
         elif method == "kenward-roger":
             from .kenward_roger import KenwardRoger
-            cache[method] = KenwardRoger(fit)
+            cache[method] = KenwardRoger(fit)      # dense n × n products: BLAS threads help
         else:
             raise ValueError("ddf='none' has no degrees of freedom")
     return cache[method]

@@ -122,6 +122,7 @@ class PenalizedLS:
         self.ete = float(e @ e)
         # term 1: per-level blocks A_j = Σ x xᵀ, B_j = Σ x X_iᵀ, c_j = Σ x e_i
         X0, codes0 = blocks[0]
+        self._X, self._X0, self._codes0 = X, np.asarray(X0, dtype=float), np.asarray(codes0)
         t0 = lam.terms[0]
         self.J0, self.q0 = t0.J, t0.q
         W = np.concatenate([X0[:, :, None] * X0[:, None, :],
@@ -150,6 +151,7 @@ class PenalizedLS:
             Zr = sp.hstack([_z(Xk, ck, lam.terms[k].J) for k, (Xk, ck) in
                             enumerate(blocks) if k > 0], format="csc")
             ZrT = Zr.T.tocsr()
+            self._ZrT = ZrT
             self.ZrtZr = (ZrT @ Zr).tocsc()
             self.ZrtZ0 = (ZrT @ Z0).tocsr()
             self.ZrtX = np.asarray(ZrT @ X)
@@ -170,6 +172,27 @@ class PenalizedLS:
         self._gradient_applies = (
             self.q0 == 1 and t0.n_blocks == 1
             and (not self.rest or (self._Lr_diagonal and self._schur is not None)))
+
+    def with_response(self, y: np.ndarray) -> "PenalizedLS":
+        """The same system for another response y (same X, Z, Λ layout): only the y-dependent
+        cross-products (Xᵀe, eᵀe, Zᵀe with e the OLS residual) are recomputed, O(n(p + q)),
+        so refitting simulated responses (parametric bootstrap) reuses everything else."""
+        import copy
+        y = np.asarray(y, dtype=float).ravel()
+        new = copy.copy(self)
+        if self.p:
+            new.beta_ols = np.linalg.lstsq(self._X, y, rcond=None)[0]
+            e = y - self._X @ new.beta_ols
+        else:
+            e = y
+        new.Xte = self._X.T @ e
+        new.ete = float(e @ e)
+        X0 = self._X0
+        new.c0 = np.stack([np.bincount(self._codes0, weights=X0[:, c] * e, minlength=self.J0)
+                           for c in range(self.q0)], axis=1)
+        if self.rest:
+            new.Zrte = np.asarray(self._ZrT @ e).ravel()
+        return new
 
     # -- factorisation -------------------------------------------------------------------------
     def factor(self, theta: np.ndarray) -> PLSFactor:
