@@ -51,6 +51,12 @@ def _fg(p, th, reml):
     out = p.deviance_and_gradient(th, reml) if p._gradient_applies else None
     if out is not None:
         return out
+    m = len(th)
+    hs = 1e-6 * np.maximum(1.0, np.abs(th))
+    E = np.diag(hs)
+    batch = p.deviance_batch(np.vstack([th[None], th + E, th - E]), reml)
+    if batch is not None:
+        return float(batch[0]), (batch[1:m + 1] - batch[m + 1:]) / (2 * hs)
     f0 = p.deviance(th, reml)
     g = np.empty_like(th)
     for i in range(len(th)):
