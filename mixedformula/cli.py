@@ -276,8 +276,15 @@ def _cmd_fit(args) -> int:
         from .families import get_family
         if not get_family(args.family, args.link).linear_gaussian:
             raise CLIError("--reml/--ml fit Gaussian models with identity link only")
-        print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
+        fit = lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name)
+        try:
+            text = fit.summary(ddf=args.ddf)
+        except ValueError as e:          # e.g. Kenward-Roger on an ML fit
+            raise CLIError(str(e)) from None
+        print(text)
         return 0
+    if args.ddf is not None:
+        raise CLIError("--ddf applies to --reml/--ml point estimates (lmerTest's t-tests)")
     from .model import Model
     model = Model(spec, data, family=args.family, priors=priors, likelihood=args.likelihood,
                   link=args.link, rescor_by=args.rescor_by,
@@ -400,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print REML point estimates (lme4's lmer) instead of sampling")
     m.add_argument("--ml", action="store_true",
                    help="print maximum-likelihood point estimates (lmer(REML = FALSE))")
+    m.add_argument("--ddf", choices=("satterthwaite", "kenward-roger", "none"), default=None,
+                   help="with --reml/--ml: fixed effects with df and p-values like lmerTest "
+                        "(Kenward-Roger needs --reml)")
     d = f.add_argument_group("data file")
     d.add_argument("--sep", default=None,
                    help="CSV delimiter (default: detected from the header)")

@@ -189,3 +189,16 @@ def test_confint_boot(fm1):
     ci = fm1.confint("boot", nsim=20, seed=3)
     assert list(ci.index) == [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"]
     assert np.all(ci["2.5 %"] < ci["97.5 %"])
+
+
+def test_cli_ddf(tmp_path, sleep, capsys):
+    from mixedformula.cli import main
+    csv = tmp_path / "sleep.csv"
+    sleep.to_csv(csv, index=False)
+    formula = "Reaction ~ Days + (Days | Subject)"
+    assert main(["fit", str(csv), formula, "--reml", "--ddf", "satterthwaite"]) == 0
+    out = capsys.readouterr().out
+    assert "t-tests use Satterthwaite's method" in out and "Pr(>|t|)" in out
+    assert "17.00" in out                                     # lmerTest: df 16.9997
+    assert main(["fit", str(csv), formula, "--ml", "--ddf", "kenward-roger"]) != 0
+    assert "only available for REML" in capsys.readouterr().err

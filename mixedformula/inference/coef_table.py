@@ -68,7 +68,7 @@ def format_pval(p: float, digits: int = 3, eps: float = 2e-16) -> str:
     s = f"{p:.{digits}g}"
     if "e" in s:
         mant, exp = s.split("e")
-        s = f"{mant}e{int(exp):03d}" if False else f"{mant}e-{abs(int(exp)):02d}"
+        s = f"{mant}e{'-' if int(exp) < 0 else '+'}{abs(int(exp)):02d}"
     return s
 
 
@@ -81,24 +81,45 @@ def stars(p: float) -> str:
     return " "
 
 
-def format_coef_table(tab: pd.DataFrame, r_format, pcol: str = "Pr(>|t|)") -> list[str]:
-    """Lines like R's ``printCoefmat`` (signif. stars and legend); ``r_format(values, digits)``
-    formats a numeric column like R's ``format``."""
+def format_coef_table(tab: pd.DataFrame, r_format, pcol: str = "Pr(>|t|)",
+                      digits: int = 4) -> list[str]:
+    """Lines like R's ``printCoefmat(digits = 4)`` as lmerTest's summary prints them:
+    Estimate and Std. Error rounded together to max(1, digits − digmin) decimals (digmin = 1 +
+    ⌊log₁₀|x|⌋ of the smallest and largest), the test columns (df, t value) rounded to
+    digits − 1 decimals and formatted together, p-values by ``format.pval`` with signif.
+    stars. ``r_format(values, digits)`` formats a numeric vector like R's ``format``."""
+    import math
+    cs = [c for c in ("Estimate", "Std. Error") if c in tab.columns]
+    tst = [c for c in ("df", "t value") if c in tab.columns]
+    n = len(tab)
+    cells = {}
+    if cs:
+        x = tab[cs].to_numpy(dtype=float)
+        a = np.abs(x[np.isfinite(x) & (x != 0)])
+        dec = 1
+        if a.size:
+            digmin = [1 + math.floor(math.log10(v)) for v in (a.min(), a.max())]
+            dec = max(1, *(digits - d for d in digmin))
+        f = r_format(np.round(x.T.ravel(), dec), digits)
+        for k, c in enumerate(cs):
+            cells[c] = f[k * n:(k + 1) * n]
+    if tst:
+        x = tab[tst].to_numpy(dtype=float)
+        f = r_format(np.round(x.T.ravel(), max(1, min(5, digits - 1))), digits)
+        for k, c in enumerate(tst):
+            cells[c] = f[k * n:(k + 1) * n]
     cols = [("", [str(i) for i in tab.index], "l")]
     for c in tab.columns:
         if c == pcol:
             cols.append((c, [format_pval(v) for v in tab[c]], "r"))
             cols.append(("", [stars(v) for v in tab[c]], "l"))
-        elif c in ("NumDF",):
-            cols.append((c, [str(int(v)) for v in tab[c]], "r"))
         else:
-            cols.append((c, r_format(np.round(tab[c].to_numpy(dtype=float), 3), 4)
-                         if c in ("t value", "F value") else
-                         r_format(tab[c].to_numpy(dtype=float), 4), "r"))
-    widths = [max([len(h)] + [len(x) for x in cells]) for h, cells, _ in cols]
+            cols.append((c, cells.get(c) or r_format(tab[c].to_numpy(dtype=float), digits),
+                         "r"))
+    widths = [max([len(h)] + [len(x) for x in cc]) for h, cc, _ in cols]
     lines = [" ".join((h.ljust(w) if a == "l" else h.rjust(w))
                       for (h, _, a), w in zip(cols, widths)).rstrip()]
-    for i in range(len(tab)):
+    for i in range(n):
         lines.append(" ".join((c[i].ljust(w) if a == "l" else c[i].rjust(w))
                               for (_, c, a), w in zip(cols, widths)).rstrip())
     lines.append("---")
