@@ -202,3 +202,19 @@ def test_cli_ddf(tmp_path, sleep, capsys):
     assert "17.00" in out                                     # lmerTest: df 16.9997
     assert main(["fit", str(csv), formula, "--ml", "--ddf", "kenward-roger"]) != 0
     assert "only available for REML" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def uncorr(sleep):
+    return mf.lmer(REF["sleep_uncorr"]["formula"], sleep)
+
+
+@pytest.mark.parametrize("ddf,key", [("satterthwaite", "satterthwaite"),
+                                     ("kenward-roger", "kenward_roger")])
+def test_uncorrelated_terms_coef_table(uncorr, ddf, key):
+    """(Days || Subject): lme4 splits it into two terms (two variance parameters for KR)."""
+    assert_table(uncorr.coef_table(ddf), ref_table(REF["sleep_uncorr"][key]))
+
+
+def test_uncorrelated_terms_profile(uncorr):
+    assert_table(uncorr.confint(), ref_table(REF["sleep_uncorr"]["confint_profile"]))

@@ -29,6 +29,13 @@ out$sleep <- list(
   confint_wald = tab(confint(as(fm1, "lmerMod"), method = "Wald", oldNames = TRUE)),
   confint_profile_90 = tab(confint(as(fm1, "lmerMod"), method = "profile", level = 0.9,
                                    oldNames = TRUE)))
+# uncorrelated (||) terms: lme4 splits them into one term per coefficient
+fmu <- lmerTest::lmer(Reaction ~ Days + (Days || Subject), sleepstudy)
+out$sleep_uncorr <- list(
+  formula = "Reaction ~ Days + (Days || Subject)",
+  satterthwaite = tab(summary(fmu)$coefficients),
+  kenward_roger = tab(summary(fmu, ddf = "Kenward-Roger")$coefficients),
+  confint_profile = tab(confint(as(fmu, "lmerMod"), method = "profile", oldNames = TRUE)))
 # ML fit: Satterthwaite works on ML fits too
 fm1ml <- lmerTest::lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = FALSE)
 out$sleep_ml <- list(satterthwaite = tab(summary(fm1ml)$coefficients),
