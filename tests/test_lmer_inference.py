@@ -218,3 +218,13 @@ def test_uncorrelated_terms_coef_table(uncorr, ddf, key):
 
 def test_uncorrelated_terms_profile(uncorr):
     assert_table(uncorr.confint(), ref_table(REF["sleep_uncorr"]["confint_profile"]))
+
+
+@pytest.mark.parametrize("key", ["satterthwaite", "kenward_roger", "anova3_satt"])
+def test_singular_fit(key):
+    """Slope variance at 0 (boundary): the finite differences cross θ = 0 as numDeriv's do."""
+    fit = mf.lmer(REF["singular"]["formula"], pd.read_csv(DATA / "lme4_singular_slope.csv"))
+    assert fit.is_singular
+    ours = mf.anova(fit) if key.startswith("anova") else \
+        fit.coef_table(key.replace("_", "-"))
+    assert_table(ours, ref_table(REF["singular"][key]))

@@ -38,6 +38,9 @@ from scipy import stats
 
 from .satterthwaite import _f_row
 
+#: dense n × n algebra (a few n × n matrices per variance parameter) above this is refused
+MAX_ROWS = 8000
+
 
 class KenwardRoger:
     """Φ_A and the KR df of an :class:`~mixedformula.reml.LmerFit` fitted by REML."""
@@ -48,6 +51,10 @@ class KenwardRoger:
                              "(as in lmerTest/pbkrtest); refit with reml=True")
         X = np.asarray(fit.design.X, dtype=float)
         n, p = X.shape
+        if n > MAX_ROWS:
+            raise ValueError(f"Kenward-Roger works with dense {n} x {n} matrices (as pbkrtest); "
+                             f"{n} rows are more than {MAX_ROWS} "
+                             f"(~{8 * n * n * 4 / 1e9:.0f} GB); use ddf='satterthwaite'")
         lam = fit._lam
         theta = fit.theta.to_numpy()
         s2 = fit.sigma ** 2

@@ -36,6 +36,13 @@ out$sleep_uncorr <- list(
   satterthwaite = tab(summary(fmu)$coefficients),
   kenward_roger = tab(summary(fmu, ddf = "Kenward-Roger")$coefficients),
   confint_profile = tab(confint(as(fmu, "lmerMod"), method = "profile", oldNames = TRUE)))
+# a singular fit (slope variance 0; tests/data/lme4_singular_slope.csv from lme4_checks.R)
+ds <- read.csv("tests/data/lme4_singular_slope.csv")
+fms <- suppressMessages(lmerTest::lmer(y ~ x + (x | g), ds))
+out$singular <- list(formula = "y ~ x + (x | g)",
+                     satterthwaite = tab(summary(fms)$coefficients),
+                     kenward_roger = tab(summary(fms, ddf = "Kenward-Roger")$coefficients),
+                     anova3_satt = tab(anova(fms)))
 # ML fit: Satterthwaite works on ML fits too
 fm1ml <- lmerTest::lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = FALSE)
 out$sleep_ml <- list(satterthwaite = tab(summary(fm1ml)$coefficients),
