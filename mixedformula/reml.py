@@ -194,6 +194,17 @@ class LmerFit:
     def _lam(self) -> LambdaFactor:
         return LambdaFactor([t.layout for t in self.terms])
 
+    #: formulaic column → lme4 name (``f[T.b]`` → ``fb``), for code that names columns like lme4
+    column_name = staticmethod(lme4_name)
+
+    def refit(self, reml: bool | None = None) -> "LmerFit":
+        """The same model refitted to the same data, by REML or ML (default: as this fit),
+        started at this fit's θ (lme4's ``refitML`` for ``reml=False``)."""
+        if self.data is None:
+            raise ValueError("refitting needs the fitted data (fit.data is None)")
+        return lmer(self.formula, self.data, reml=self.reml if reml is None else reml,
+                    start=self.theta.to_numpy(), data_name=self.data_name)
+
     def penalized_ls(self) -> PenalizedLS:
         """The penalized least-squares system of this fit (X, y, Z, Λ(θ) layout), for
         re-evaluating the deviance, β̂(θ) and vcov at other θ (inference, profiles, bootstrap)."""

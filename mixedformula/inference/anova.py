@@ -58,13 +58,7 @@ def ftable(fit, type=3, ddf: str = "satterthwaite") -> pd.DataFrame:
 
 def refit_ml(fit):
     """The same model fitted by ML (lme4's ``refitML``), started at the REML θ."""
-    if not fit.reml:
-        return fit
-    if fit.data is None:
-        raise ValueError("refitting by ML needs the fitted data (fit.data is None)")
-    from ..reml import lmer
-    return lmer(fit.formula, fit.data, reml=False, start=fit.theta.to_numpy(),
-                data_name=fit.data_name)
+    return fit if not fit.reml else fit.refit(reml=False)
 
 
 def lrt(fits, names=None, refit: bool = True) -> pd.DataFrame:

@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .kenward_roger import _z
-from .profile import _minimize
+from .kenward_roger import z_matrix
 from .sdcor import SdCor, sdcor_names
 from .threads import one_blas_thread
 
@@ -38,7 +37,7 @@ def simulate_responses(fit, nsim: int, seed=None) -> np.ndarray:
     rng = np.random.default_rng(seed)
     lam = fit._lam
     theta = fit.theta.to_numpy()
-    Z = sp.hstack([_z(t.X, t.codes, t.layout.J) for t in fit.terms], format="csr")
+    Z = sp.hstack([z_matrix(t.X, t.codes, t.layout.J) for t in fit.terms], format="csr")
     ZL = (Z @ lam.sparse(theta)).tocsr()
     q = ZL.shape[1]
     D = rng.standard_normal((nsim, q + fit.nobs))    # row r: replicate r whatever nsim is

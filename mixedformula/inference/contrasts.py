@@ -120,12 +120,11 @@ def full_dummy_matrix(fit, terms: FixedTerms):
     if terms.intercept:
         blocks.append(np.ones((n, 1)))
         names.append("(Intercept)")
-    from ..reml import lme4_name
     for text in terms.texts:
         mm = model_matrix("0 + " + text, frame, ensure_full_rank=False,
                           context=dict(NUMPY_FUNCTIONS), na_action="ignore")
         blocks.append(np.asarray(mm, dtype=float))
-        names += [lme4_name(terms._name(str(c))) for c in mm.columns]
+        names += [fit.column_name(terms._name(str(c))) for c in mm.columns]
     return np.hstack(blocks), names
 
 

@@ -36,7 +36,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
-from .satterthwaite import _f_row
+from .satterthwaite import ftable_row
 
 #: dense n × n algebra (a few n × n matrices per variance parameter) above this is refused
 MAX_ROWS = 8000
@@ -61,7 +61,7 @@ class KenwardRoger:
         G, gamma = [], []
         for k, t in enumerate(fit.terms):
             lay = t.layout
-            Z = _z(t.X, t.codes, lay.J)
+            Z = z_matrix(t.X, t.codes, lay.J)
             Ts = lam.templates(theta, k)
             block = (np.zeros(lay.J, dtype=int) if lay.block_of_level is None
                      else np.asarray(lay.block_of_level))
@@ -156,10 +156,10 @@ class KenwardRoger:
         ddf, scale, q = self._adjust(L)
         Lb = L @ self.beta
         wald = float(Lb @ np.linalg.solve(L @ self.vcov_adj @ L.T, Lb))
-        return _f_row(wald / q, q, ddf, self.sigma, scale)
+        return ftable_row(wald / q, q, ddf, self.sigma, scale)
 
 
-def _z(Xk: np.ndarray, codes: np.ndarray, J: int) -> sp.csr_matrix:
+def z_matrix(Xk: np.ndarray, codes: np.ndarray, J: int) -> sp.csr_matrix:
     """n × (J q) Z of one term, columns level-major (level j, coefficient c → j q + c)."""
     n, q = Xk.shape
     rows = np.repeat(np.arange(n), q)

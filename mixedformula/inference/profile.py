@@ -32,7 +32,7 @@ from .threads import one_blas_thread
 _LOG2PI = math.log(2 * math.pi)
 
 
-def _minimize(fun, x0, bounds):
+def minimize_lbfgsb(fun, x0, bounds):
     """L-BFGS-B with central-difference gradients (accurate near the optimum)."""
     x0 = np.asarray(x0, dtype=float)
     if x0.size == 0:
@@ -196,7 +196,7 @@ class Profile:
 
 
 def _minimize_swap(fun, x0, bounds):
-    x, f = _minimize(fun, x0, bounds)
+    x, f = minimize_lbfgsb(fun, x0, bounds)
     return f, x
 
 

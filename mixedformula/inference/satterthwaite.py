@@ -102,17 +102,17 @@ class Satterthwaite:
         L = np.atleast_2d(np.asarray(L, dtype=float))
         if L.shape[0] == 1:
             r = self.ttest(L[0])
-            return _f_row(r["t value"] ** 2, 1, r["df"], self.sigma)
+            return ftable_row(r["t value"] ** 2, 1, r["df"], self.sigma)
         d, P = np.linalg.eigh(L @ self.vcov_beta @ L.T)
         d, P = d[::-1], P[:, ::-1]
         q = int(np.sum(d > max(np.sqrt(np.finfo(float).eps) * d[0], 0)))
         PtL = (P.T @ L)[:q]
         if q == 1:
             r = self.ttest(PtL[0])
-            return _f_row(r["t value"] ** 2, 1, r["df"], self.sigma)
+            return ftable_row(r["t value"] ** 2, 1, r["df"], self.sigma)
         F = float(np.sum((PtL @ self.beta) ** 2 / d[:q]) / q)
         nu = np.array([self.df(PtL[m]) for m in range(q)])
-        return _f_row(F, q, fstat_ddf(nu), self.sigma)
+        return ftable_row(F, q, fstat_ddf(nu), self.sigma)
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
@@ -128,7 +128,7 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
     return 2 * E / (E - len(nu))
 
 
-def _f_row(F: float, ndf: int, ddf: float, sigma: float, scale: float = 1.0) -> dict:
+def ftable_row(F: float, ndf: int, ddf: float, sigma: float, scale: float = 1.0) -> dict:
     """lmerTest's F-table row: Mean Sq = F σ², Sum Sq = Mean Sq × NumDF (F before scaling)."""
     ms = F * sigma ** 2
     Fs = F * scale
