@@ -228,3 +228,18 @@ def test_singular_fit(key):
     ours = mf.anova(fit) if key.startswith("anova") else \
         fit.coef_table(key.replace("_", "-"))
     assert_table(ours, ref_table(REF["singular"][key]))
+
+
+def test_profile_of_singular_fit_ends_at_bounds():
+    """Slope sd estimated as 0 (lme4 1.1-31's confint fails here: 'need at least two non-NA
+    values to interpolate'): the sd's lower limit is its bound 0, the correlation (undetermined
+    when one sd is 0) spans [-1, 1], and both are said in a warning."""
+    fit = mf.lmer(REF["singular"]["formula"], pd.read_csv(DATA / "lme4_singular_slope.csv"))
+    with pytest.warns(RuntimeWarning, match=r"does not reach the 95% cutoff.*\.sig02.*\.sig03"):
+        ci = fit.confint()
+    assert ci.loc[".sig03", "2.5 %"] == 0.0 and ci.loc[".sig03", "97.5 %"] > 0
+    assert list(ci.loc[".sig02"]) == [-1.0, 1.0]
+    est = pd.Series(fit.beta, index=fit.fixef_names)
+    assert np.all(ci.loc[fit.fixef_names, "2.5 %"] < est)
+    assert np.all(ci.loc[fit.fixef_names, "97.5 %"] > est)
+    assert ci.notna().all().all()

@@ -21,6 +21,7 @@ the bound is returned.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import optimize, stats
@@ -122,14 +123,19 @@ class Profile:
 
     def std_errors(self) -> np.ndarray:
         """Wald-type scales: √ of 2 H⁻¹ of d(ψ) (variance parameters) and the ML SEs of β."""
-        H = hessian(self.dev_psi, self.psi_hat)
+        with np.errstate(all="ignore"):     # steps across a bound give inf at a boundary fit
+            H = hessian(self.dev_psi, self.psi_hat)
+        H = np.where(np.isfinite(H), H, 0.0)
         try:
             se_psi = np.sqrt(np.abs(np.diag(2 * np.linalg.pinv(H))))
         except np.linalg.LinAlgError:
             se_psi = np.abs(self.psi_hat) * 0.1 + 0.1
         se_beta = np.sqrt(np.diag(self.fit.vcov_beta))
-        se_psi = np.where(np.isfinite(se_psi) & (se_psi > 0), se_psi,
-                          0.1 * np.abs(self.psi_hat) + 1e-3)
+        # a boundary fit's Hessian says nothing about some directions: floor the step scale
+        floor = 0.1 * np.abs(self.psi_hat) + np.where(
+            np.append(self.sc.is_cor, False), 0.05, 0.05 * self.psi_hat[-1])
+        se_psi = np.where(np.isfinite(se_psi) & (se_psi > 1e-6 * (1 + np.abs(self.psi_hat))),
+                          se_psi, floor)
         return np.concatenate([se_psi, se_beta])
 
     def interval(self, k: int, level: float, se: float) -> tuple[float, float]:
@@ -209,9 +215,18 @@ def profile_confint(fit, level: float = 0.95):
 def _profile_confint(fit, level):
     prof = Profile(fit)
     se = prof.std_errors()
-    lows, highs = [], []
+    lows, highs, at_bound = [], [], []
     for k in range(len(prof.names)):
         lo, hi = prof.interval(k, level, se[k])
         lows.append(lo)
         highs.append(hi)
+        b = prof.bounds[k] if k < len(prof.bounds) else (None, None)
+        hit = [str(v) for v, lim in ((lo, b[0]), (hi, b[1])) if lim is not None and v == lim]
+        if hit:
+            at_bound.append(f"{prof.names[k]} ({', '.join(hit)})")
+    if at_bound:
+        warnings.warn(f"the likelihood profile does not reach the {100 * level:g}% cutoff "
+                      f"before the parameter's bound for {', '.join(at_bound)}: that limit is "
+                      f"the bound (a singular fit or a poorly determined variance)",
+                      RuntimeWarning, stacklevel=4)
     return prof.names, np.array(lows), np.array(highs)

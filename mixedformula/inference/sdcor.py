@@ -9,6 +9,8 @@ T = D chol(R) / σ (lower triangular, also when some sd is 0); ``||`` terms have
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -44,7 +46,7 @@ class SdCor:
         return np.append(np.asarray(out, dtype=float), sigma)
 
     def to_theta(self, psi: np.ndarray) -> np.ndarray:
-        """θ from (sd/cor…, σ); raises ValueError where a correlation matrix is not PD."""
+        """θ from (sd/cor…, σ); raises ValueError where a correlation matrix is not PSD."""
         psi = np.asarray(psi, dtype=float)
         sigma = psi[-1]
         Ts, pos = [], 0
@@ -61,15 +63,29 @@ class SdCor:
                         sd[r] = v
                     else:
                         R[r, c] = R[c, r] = v
-                try:
-                    C = np.linalg.cholesky(R)
-                except np.linalg.LinAlgError:
-                    raise ValueError("correlation matrix not positive definite") from None
-                blocks.append(sd[:, None] * C / sigma)
+                blocks.append(sd[:, None] * chol_psd(R) / sigma)
             Ts.append(np.stack(blocks))
         return self.lam.theta_from_templates(Ts)
 
     def bounds(self) -> list[tuple]:
         """Bounds of (sd/cor…, σ): sd ≥ 0, |cor| < 1, σ > 0."""
-        out = [((-1 + 1e-10, 1 - 1e-10) if c else (0.0, None)) for c in self.is_cor]
+        out = [((-1.0, 1.0) if c else (0.0, None)) for c in self.is_cor]
         return out + [(1e-12, None)]
+
+
+def chol_psd(R: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """Lower Cholesky factor of a positive semi-definite matrix (a correlation of ±1 at a
+    boundary fit: zero pivots give zero columns); ValueError if R is indefinite."""
+    q = R.shape[0]
+    L = np.zeros_like(R, dtype=float)
+    for j in range(q):
+        d = R[j, j] - L[j, :j] @ L[j, :j]
+        if d < -tol:
+            raise ValueError("correlation matrix not positive semi-definite")
+        L[j, j] = math.sqrt(max(d, 0.0))
+        for i in range(j + 1, q):
+            v = R[i, j] - L[i, :j] @ L[j, :j]
+            L[i, j] = v / L[j, j] if L[j, j] > tol else 0.0
+            if L[j, j] <= tol and abs(v) > 1e-8:
+                raise ValueError("correlation matrix not positive semi-definite")
+    return L
