@@ -33,6 +33,7 @@ _LAZY = {
     "load": ("mixedformula.results.io", "load"),
     "lmer": ("mixedformula.reml", "lmer"),
     "glmer": ("mixedformula.glmm", "glmer"),
+    "anova": ("mixedformula.inference.anova", "anova"),
     # the module is simulation.py, not simulate.py: importing a submodule named like a lazy
     # attribute (e.g. `from mixedformula.simulate import ...`) would rebind mf.simulate to it
     "simulate": ("mixedformula.simulation", "simulate"),

@@ -281,12 +281,22 @@ def _cmd_fit(args) -> int:
             if args.reml:
                 raise CLIError(f"--reml: {why}; use --ml for maximum likelihood of other "
                                "families (lme4's glmer)")
+            if args.ddf is not None:
+                raise CLIError("--ddf applies to lmer fits (Gaussian, identity link); glmer "
+                               "reports Wald z tests")
             from .glmm import glmer
             print(glmer(spec, data, family=args.family, link=args.link,
                         data_name=Path(args.data).name))
             return 0
-        print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
+        fit = lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name)
+        try:
+            text = fit.summary(ddf=args.ddf)
+        except ValueError as e:          # e.g. Kenward-Roger on an ML fit
+            raise CLIError(str(e)) from None
+        print(text)
         return 0
+    if args.ddf is not None:
+        raise CLIError("--ddf applies to --reml/--ml point estimates (lmerTest's t-tests)")
     from .model import Model
     model = Model(spec, data, family=args.family, priors=priors, likelihood=args.likelihood,
                   link=args.link, rescor_by=args.rescor_by,
@@ -414,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--ml", action="store_true",
                    help="print maximum-likelihood point estimates (lmer(REML = FALSE); with "
                         "--family other than gaussian: glmer, Laplace approximation)")
+    m.add_argument("--ddf", choices=("satterthwaite", "kenward-roger", "none"), default=None,
+                   help="with --reml/--ml: fixed effects with df and p-values like lmerTest "
+                        "(Kenward-Roger needs --reml)")
     d = f.add_argument_group("data file")
     d.add_argument("--sep", default=None,
                    help="CSV delimiter (default: detected from the header)")

@@ -165,6 +165,8 @@ class LmerFit:
     b: list[np.ndarray] = field(repr=False)
     optimizer: dict = field(default_factory=dict, repr=False)
     data_name: str | None = None
+    data: object = field(default=None, repr=False)        # the data fitted (type III contrasts)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
     @property
@@ -215,6 +217,47 @@ class LmerFit:
     @property
     def _lam(self) -> LambdaFactor:
         return LambdaFactor([t.layout for t in self.terms])
+
+    #: formulaic column → lme4 name (``f[T.b]`` → ``fb``), for code that names columns like lme4
+    column_name = staticmethod(lme4_name)
+
+    def refit(self, reml: bool | None = None) -> "LmerFit":
+        """The same model refitted to the same data, by REML or ML (default: as this fit),
+        started at this fit's θ (lme4's ``refitML`` for ``reml=False``)."""
+        if self.data is None:
+            raise ValueError("refitting needs the fitted data (fit.data is None)")
+        return lmer(self.formula, self.data, reml=self.reml if reml is None else reml,
+                    start=self.theta.to_numpy(), data_name=self.data_name)
+
+    def penalized_ls(self) -> PenalizedLS:
+        """The penalized least-squares system of this fit (X, y, Z, Λ(θ) layout), for
+        re-evaluating the deviance, β̂(θ) and vcov at other θ (inference, profiles, bootstrap)."""
+        if "pls" not in self._cache:
+            self._cache["pls"] = PenalizedLS(self.design.X, self.design.y[:, 0],
+                                             [(t.X, t.codes) for t in self.terms], self._lam)
+        return self._cache["pls"]
+
+    # -- inference (mixedformula.inference) ------------------------------------------------------
+    def coef_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Fixed effects with lmerTest's columns Estimate, Std. Error, df, t value, Pr(>|t|):
+        ``ddf="satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest; REML fits
+        only) or ``"none"`` (lme4's Estimate, Std. Error, t value)."""
+        from .inference.coef_table import coef_table
+        return coef_table(self, ddf)
+
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
+        """Confidence intervals like lme4's ``confint.merMod``: rows ``.sig01``, …, ``.sigma``
+        and the fixed effects; ``method="profile"`` (likelihood profile), ``"wald"`` (fixed
+        effects only, NaN for the variance parameters) or ``"boot"`` (parametric bootstrap
+        percentiles; ``nsim``, ``seed``)."""
+        from .inference.confint import confint
+        return confint(self, method=method, level=level, **kwargs)
+
+    def bootstrap(self, nsim: int = 1000, seed=None, workers: int | None = None) -> pd.DataFrame:
+        """Parametric bootstrap (lme4's ``bootMer``, MixedModels.jl's ``parametricbootstrap``):
+        one row per replicate, columns θ, σ, the fixed effects and lme4's ``.sig01``… scale."""
+        from .inference.bootstrap import bootstrap
+        return bootstrap(self, nsim=nsim, seed=seed, workers=workers)
 
     # -- tables --------------------------------------------------------------------------------
     def fixef(self) -> pd.DataFrame:
@@ -302,11 +345,19 @@ class LmerFit:
         return self.design.y[:, 0] - self.fitted()
 
     # -- printing ------------------------------------------------------------------------------
-    def summary(self) -> str:
-        """Text like lme4's ``summary(lmer(...))``."""
+    def summary(self, ddf: str | None = None) -> str:
+        """Text like lme4's ``summary(lmer(...))``; with ``ddf="satterthwaite"`` or
+        ``"kenward-roger"`` like lmerTest's (fixed effects with df and p-values)."""
         lines = []
         how = "REML " if self.reml else "maximum likelihood  "
-        lines.append(f"Linear mixed model fit by {how}['lmerMod']")
+        coefs = None
+        if ddf is not None and ddf.lower() not in ("none", "lme4"):
+            from .inference.coef_table import coef_table, method_name
+            coefs = coef_table(self, ddf)
+            lines.append(f"Linear mixed model fit by {how.rstrip()}. t-tests use "
+                         f"{method_name(ddf)} method ['lmerModLmerTest']")
+        else:
+            lines.append(f"Linear mixed model fit by {how}['lmerMod']")
         lines.append(f"Formula: {self.formula}")
         if self.data_name:
             lines.append(f"   Data: {self.data_name}")
@@ -338,7 +389,11 @@ class LmerFit:
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         lines.append("")
         lines.append("Fixed effects:")
-        lines += self._fixed_effects_table()
+        if coefs is not None:
+            from .inference.coef_table import format_coef_table
+            lines += format_coef_table(coefs, r_format)
+        else:
+            lines += self._fixed_effects_table()
         if self.is_singular:
             lines.append("boundary (singular) fit: see help('isSingular')")
         if not self.optimizer.get("converged", True):
@@ -679,7 +734,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                                    name="theta"),
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
-                   b=b, optimizer=opt, data_name=data_name)
+                   b=b, optimizer=opt, data_name=data_name, data=data)
 
 
 # public names of the building blocks that mixedformula.glmer shares with lmer

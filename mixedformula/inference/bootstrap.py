@@ -1,0 +1,174 @@
+r"""Parametric bootstrap of an lmer fit (lme4's ``bootMer``, MixedModels.jl's
+``parametricbootstrap``).
+
+Replicate r simulates from the fitted model,
+
+    y* = Xβ̂ + σ̂ Z Λ(θ̂) u* + σ̂ ε*,   u* ~ N(0, I_q), ε* ~ N(0, I_n),
+
+and refits it by the fit's criterion (REML or ML). The refit reuses the fit's penalized
+least-squares system (:meth:`PenalizedLS.with_response`: only Xᵀe, eᵀe, Zᵀe change with y,
+the Z-only cross-products and the Schur-update structure are kept) and starts the optimiser
+at θ̂ (as MixedModels.jl does), BFGS seeded with the inverse Hessian of the criterion at θ̂; a
+replicate whose optimum has a diagonal θ below 10⁻⁴ is refitted by bounded L-BFGS-B, also
+from interior starts, and the best optimum kept. All draws are made up front from
+one ``numpy.random.default_rng(seed)`` stream, so the replicates do not depend on the number
+of worker processes; the replicates are split over ``workers`` forked processes (the refits
+are small and Python-bound, so threads would serialise on the GIL).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .kenward_roger import z_matrix
+from .sdcor import SdCor, sdcor_names
+from .threads import one_blas_thread
+
+_JOB: dict = {}
+
+
+def simulate_responses(fit, nsim: int, seed=None) -> np.ndarray:
+    """(nsim, n) responses simulated from the fitted model."""
+    rng = np.random.default_rng(seed)
+    lam = fit._lam
+    theta = fit.theta.to_numpy()
+    Z = sp.hstack([z_matrix(t.X, t.codes, t.layout.J) for t in fit.terms], format="csr")
+    ZL = (Z @ lam.sparse(theta)).tocsr()
+    q = ZL.shape[1]
+    D = rng.standard_normal((nsim, q + fit.nobs))    # row r: replicate r whatever nsim is
+    mean = fit.design.X @ fit.beta
+    return mean[None, :] + fit.sigma * (np.asarray(ZL @ D[:, :q].T).T + D[:, q:])
+
+
+def _fg(p, th, reml):
+    """Deviance and its gradient: exact where available, else central differences."""
+    out = p.deviance_and_gradient(th, reml) if p._gradient_applies else None
+    if out is not None:
+        return out
+    m = len(th)
+    hs = 1e-6 * np.maximum(1.0, np.abs(th))
+    E = np.diag(hs)
+    batch = p.deviance_batch(np.vstack([th[None], th + E, th - E]), reml)
+    if batch is not None:
+        return float(batch[0]), (batch[1:m + 1] - batch[m + 1:]) / (2 * hs)
+    f0 = p.deviance(th, reml)
+    g = np.empty_like(th)
+    for i in range(len(th)):
+        h = 1e-6 * max(1.0, abs(th[i]))
+        e = np.zeros_like(th)
+        e[i] = h
+        g[i] = (p.deviance(th + e, reml) - p.deviance(th - e, reml)) / (2 * h)
+    return f0, g
+
+
+def start_hessian_inverse(pls, theta, reml):
+    """Inverse Hessian of the criterion at θ̂ (central differences of the gradient), to seed
+    BFGS in every replicate; None if it is not positive definite (a boundary fit)."""
+    m = len(theta)
+    H = np.empty((m, m))
+    for i in range(m):
+        h = 1e-3 * max(1.0, abs(theta[i]))
+        e = np.zeros(m)
+        e[i] = h
+        H[i] = (_fg(pls, theta + e, reml)[1] - _fg(pls, theta - e, reml)[1]) / (2 * h)
+    H = (H + H.T) / 2
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    Hi = np.linalg.inv(H)
+    return (Hi + Hi.T) / 2
+
+
+def refit(pls, y, reml: bool, x0, lower, interior, hess_inv=None):
+    """θ̂, β̂, σ̂, criterion of one simulated response.
+
+    BFGS from θ̂ seeded with the inverse Hessian at θ̂ (about half the evaluations of a cold
+    L-BFGS-B); if that ends near or beyond a bound (a diagonal θ below 10⁻⁴), bounded
+    L-BFGS-B from there and from interior starts, the best optimum kept."""
+    from scipy.optimize import minimize
+    p = pls.with_response(y)
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    bounded = np.isfinite(lower)
+
+    def bounded_run(start):
+        r = minimize(lambda th: _fg(p, th, reml), np.maximum(start, np.where(bounded, lower,
+                                                                             -np.inf)),
+                     jac=True, method="L-BFGS-B", bounds=bounds,
+                     options=dict(ftol=1e-13, gtol=1e-7, maxiter=2000))
+        return r.x, float(r.fun)
+
+    x = None
+    if hess_inv is not None:
+        r = minimize(lambda th: _fg(p, th, reml), x0, jac=True, method="BFGS",
+                     options=dict(hess_inv0=hess_inv, gtol=1e-4, maxiter=200))
+        if np.isfinite(r.fun) and not np.any(bounded & (r.x < lower + 1e-4)):
+            x, f = r.x, float(r.fun)
+    if x is None:
+        x, f = bounded_run(x0)
+        if np.any(bounded & (x < lower + 1e-4)):
+            for s in interior:
+                xs, fs = bounded_run(s)
+                if fs < f - 1e-10:
+                    x, f = xs, fs
+    x = np.where(bounded, np.maximum(x, lower), x)
+    fac = p.factor(x)
+    n = p.n
+    s2 = fac.r2 / (n - p.p if reml else n)
+    return x, p.beta(fac), math.sqrt(max(s2, 0.0)), f
+
+
+def _work(rows):
+    job = _JOB
+    out = []
+    with one_blas_thread():
+        for i in rows:
+            out.append(refit(job["pls"], job["Y"][i], job["reml"], job["x0"], job["lower"],
+                             job["interior"], job["hess_inv"]))
+    return out
+
+
+def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> pd.DataFrame:
+    """DataFrame of nsim replicates: ``objective``, the fixed effects, ``.sig01``, …,
+    ``.sigma`` (lme4's sd/cor scale) and ``theta.<name>``."""
+    nsim = int(nsim)
+    if nsim < 1:
+        raise ValueError(f"nsim must be at least 1, not {nsim}")
+    Y = simulate_responses(fit, nsim, seed)
+    lam = fit._lam
+    theta = fit.theta.to_numpy()
+    interior = [np.where(lam.is_diagonal, np.maximum(theta, 0.1), theta), lam.theta0]
+    pls = fit.penalized_ls()
+    with one_blas_thread():
+        hess_inv = start_hessian_inverse(pls, theta, fit.reml)
+    job = {"pls": pls, "Y": Y, "reml": fit.reml, "x0": theta, "lower": lam.lower,
+           "interior": interior, "hess_inv": hess_inv}
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+    workers = max(1, min(int(workers), nsim))
+    chunks = [list(c) for c in np.array_split(np.arange(nsim), workers)]
+    _JOB.clear()
+    _JOB.update(job)
+    try:
+        if workers == 1:
+            results = _work(chunks[0])
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
+                results = [r for part in ex.map(_work, chunks) for r in part]
+    finally:
+        _JOB.clear()
+    sc = SdCor(lam)
+    rows = []
+    for th, beta, sigma, f in results:
+        rows.append(np.concatenate([[f], beta, sc.from_theta(th, sigma), th]))
+    cols = (["objective"] + list(fit.fixef_names) + sdcor_names(len(theta))
+            + [f"theta.{n}" for n in fit.theta.index])
+    return pd.DataFrame(np.array(rows), columns=pd.Index(cols, dtype=object))
