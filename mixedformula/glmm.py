@@ -26,7 +26,7 @@ whose Hessian is not positive definite or whose PIRLS fails is reported in a war
 ``fit.converged``; a variance at zero gets a warning naming it.
 
 Rows use Fisher's information in PIRLS and in log|L|² (lme4); families whose reference is
-glmmTMB (negative binomial) use the observed information (TMB's Laplace), see
+glmmTMB (negative binomial, gamma) use the observed information (TMB's Laplace), see
 ``Family.laplace_information``. The two coincide for canonical links (logit binomial and
 bernoulli, log Poisson).
 
@@ -362,10 +362,6 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                          "random-effects term (like (1 | g)); this model has "
                          f"{len(terms)} term(s) with {[len(t.coefs) for t in terms]} "
                          "coefficient(s): use nagq = 1 (Laplace)")
-    if nagq > 1 and nagq % 2 == 0:
-        warnings.warn(f"nagq = {nagq} is even: the conditional mode is then not a quadrature "
-                      "node (lme4 accepts it too); an odd number is usual", UserWarning,
-                      stacklevel=2)
     off = _row_values(offset, "offset", data, design)
     pw = _row_values(weights, "weights", data, design)
     if pw is not None and np.any(pw < 0):
@@ -383,11 +379,13 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
 
     # stage 1: θ alone, β estimated inside PIRLS (lme4's nAGQ = 0)
     beta_box = [np.zeros(p)]
+    failure = ["PIRLS failed"]
 
     def stage1(th):
         try:
             m = pirls.modes(th, beta_box[0], params0, joint=True)
-        except (PIRLSError, np.linalg.LinAlgError, ValueError):
+        except (PIRLSError, np.linalg.LinAlgError, ValueError) as e:
+            failure[0] = str(e)
             pirls.reset()
             return math.inf
         beta_box[0] = m.beta
@@ -404,11 +402,15 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     try:
         m1 = pirls.modes(th1, beta_box[0], params0, joint=True) if np.isfinite(r1.fun) \
             else None
-    except (PIRLSError, np.linalg.LinAlgError, ValueError):
+    except (PIRLSError, np.linalg.LinAlgError, ValueError) as e:
+        failure[0] = str(e)
         m1 = None
     if m1 is None:
-        raise DataError("glmer could not find the conditional modes at any starting value "
-                        "(PIRLS failed): check the response and the model")
+        raise DataError(f"glmer could not fit the model: the penalized IRLS for β and the group "
+                        f"effects did not converge ({failure[0]}). Usual causes: a predictor "
+                        "that separates the outcomes completely (every 0 on one side, every 1 "
+                        "on the other: the estimate is infinite), or a response the family "
+                        "cannot produce; simplify the fixed effects or check the data")
 
     # stage 2: the Laplace / AGQ deviance over (θ, β, log params)
     def unpack(x):
@@ -479,6 +481,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     opt.update(x=x, fun=objective)
     theta, beta, params = unpack(x)
     m = pirls.modes(theta, beta, params)
+    fixef_names = fixef_lme4_names(design.spec.fixed_spec, design.X_names,
+                                   getattr(design.spec, "columns", ()))
 
     at_bound = np.concatenate([lam.is_diagonal, np.zeros(p + len(dpars), bool)]) & (x < 1e-4)
     free = ~at_bound
@@ -493,10 +497,10 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         scaled = np.abs(np.linalg.solve(Hf, g[free]))
         if np.max(scaled, initial=0.0) > GRAD_TOL:
             converged = False
-            worst = int(np.argmax(scaled))
+            worst = _param_names(terms, fixef_names, dpars)[
+                np.nonzero(free)[0][int(np.argmax(scaled))]]
             messages.append(f"the fit did not converge: the scaled gradient is "
-                            f"{np.max(scaled):.2g} (tolerance {GRAD_TOL}) for "
-                            f"{_param_names(terms, design, dpars)[np.nonzero(free)[0][worst]]}; "
+                            f"{np.max(scaled):.2g} (tolerance {GRAD_TOL}) for {worst}; "
                             "the estimates may be off; try rescaling the predictors")
         vcov_full = np.full((len(x), len(x)), np.nan)
         vcov_full[np.ix_(free, free)] = Vf
@@ -523,8 +527,6 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     for k, t in enumerate(terms):
         lo, hi = lam.col_offsets[k], lam.col_offsets[k + 1]
         b.append(b_all[lo:hi].reshape(t.layout.J, t.layout.q))
-    fixef_names = fixef_lme4_names(design.spec.fixed_spec, design.X_names,
-                                   getattr(design.spec, "columns", ()))
     opt["stage1"] = opt1
     return GlmerFit(formula=design.formula.text, reml=False, design=design, terms=terms,
                     fixef_names=fixef_names,
@@ -542,8 +544,8 @@ def _plain_theta(name: str) -> str:
     return f"{coef} | {grp}" if coef else name
 
 
-def _param_names(terms, design, dpars) -> list[str]:
-    return ([f"theta {n}" for n in theta_names(terms)] + list(design.X_names)
+def _param_names(terms, fixef_names, dpars) -> list[str]:
+    return ([f"theta {n}" for n in theta_names(terms)] + list(fixef_names)
             + [f"log {d}" for d in dpars])
 
 

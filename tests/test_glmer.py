@@ -275,3 +275,24 @@ def test_cli_ml_family_runs_glmer(tmp_path):
     with contextlib.redirect_stderr(err), warnings.catch_warnings():
         rc = main(["fit", str(path), "y ~ x + (x | g)", "--reml", "--family", "poisson"])
     assert rc != 0 and "--ml" in err.getvalue()
+
+
+def test_complete_separation_is_refused_in_plain_words():
+    x = np.tile(np.linspace(-1, 1, 10), 8)
+    d = pd.DataFrame({"y": (x > 0).astype(float), "x": x,
+                      "g": np.repeat([f"g{i}" for i in range(8)], 10)})
+    with pytest.raises(DataError, match="separates the outcomes completely"):
+        mf.glmer("y ~ x + (1 | g)", d, family="bernoulli")
+
+
+def test_gamma_matches_glmmtmb():
+    d = _read("glmer_gamma.csv")
+    fit = mf.glmer("y ~ x + (1 | g)", d, family="gamma")
+    r = REF["gamma_glmmtmb"]
+    fe = fit.fixef()
+    _close(fe["Estimate"], r["fixef"].values())
+    _close(fe["Std. Error"], r["se"].values())
+    _close(fit.varcorr()["sdcor"], r["sd"].values())
+    assert fit.params["shape"] == pytest.approx(1 / r["sigma"] ** 2, rel=REL)   # glmmTMB's σ
+    assert fit.logLik == pytest.approx(r["logLik"], rel=REL)
+    assert fit.AIC == pytest.approx(r["AIC"], rel=REL)

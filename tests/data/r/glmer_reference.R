@@ -87,5 +87,19 @@ out$nb_glmmtmb <- list(fixef = as.list(setNames(cf[, 1], rownames(cf))),
 # (glmer.nb's inner refits fail with tolPwrss = 1e-12: lme4's default control here)
 nb <- glmer.nb(TICKS ~ YEAR + scale(HEIGHT) + (1 | LOCATION), grouseticks)
 out$nb_glmernb <- c(info(nb), list(shape = getME(nb, "glmer.nb.theta")))
+# gamma (log link), simulated: glmmTMB (Laplace; lme4's glmer does not estimate the shape by ML)
+set.seed(7)
+gg <- factor(rep(sprintf("g%02d", 1:25), each = 8)); xg <- runif(200)
+mug <- exp(1 + 0.5 * xg + rnorm(25, sd = 0.4)[as.integer(gg)])
+gam <- data.frame(y = rgamma(200, shape = 3, rate = 3 / mug), x = xg, g = gg)
+write.csv(gam, "tests/data/glmer_gamma.csv", row.names = FALSE)
+m1 <- glmmTMB(y ~ x + (1 | g), gam, family = Gamma(link = "log"))
+cf <- summary(m1)$coefficients$cond
+vc <- VarCorr(m1)$cond
+out$gamma_glmmtmb <- list(fixef = as.list(setNames(cf[, 1], rownames(cf))),
+                          se = as.list(setNames(cf[, 2], rownames(cf))),
+                          sd = as.list(sapply(vc, function(v) attr(v, "stddev"))),
+                          sigma = sigma(m1), logLik = as.numeric(logLik(m1)),
+                          AIC = AIC(m1), BIC = BIC(m1))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, null = "null", na = "null", pretty = TRUE),
            "tests/data/glmer_reference.json")
