@@ -368,7 +368,12 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         raise DataError(f"weights has {int(np.sum(pw < 0))} negative value(s)")
     lam = LambdaFactor([t.layout for t in terms])
     y = design.y[:, 0]
-    pirls = PIRLS(design.X, y, [(t.X, t.codes) for t in terms], lam, fam, design.trials,
+    # β is optimised for the columns of X divided by their standard deviations (constant
+    # columns: 1), so that the search, the Hessian step and the convergence test do not depend
+    # on the predictors' units (x in mm or km gives the same fit); reported on X's scale
+    sd = np.std(design.X, axis=0) if design.X.shape[1] else np.zeros(0)
+    xscale = np.where(sd > 1e-12 * np.maximum(1.0, np.abs(np.mean(design.X, axis=0))), sd, 1.0)
+    pirls = PIRLS(design.X / xscale, y, [(t.X, t.codes) for t in terms], lam, fam, design.trials,
                   off, pw, information=fam.laplace_information)
     dpars = list(fam.dpars)
     params0 = fam.ml_start(y, design.trials)
@@ -460,6 +465,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         objective = dev(x)
         H, g = _hessian(dev, x, objective)
         Hf = H[np.ix_(free, free)]
+        if not (np.all(np.isfinite(Hf)) and np.all(np.isfinite(g))):
+            break
         try:
             step = np.linalg.solve(Hf, g[free])
         except np.linalg.LinAlgError:
@@ -479,8 +486,9 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
             g = _central_gradient(dev, x, lower=lower)
             break
     opt.update(x=x, fun=objective)
-    theta, beta, params = unpack(x)
-    m = pirls.modes(theta, beta, params)
+    theta, beta_s, params = unpack(x)
+    m = pirls.modes(theta, beta_s, params)
+    beta = beta_s / xscale
     fixef_names = fixef_lme4_names(design.spec.fixed_spec, design.X_names,
                                    getattr(design.spec, "columns", ()))
 
@@ -488,8 +496,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     free = ~at_bound
     Hf = H[np.ix_(free, free)]
     try:
-        evals = np.linalg.eigvalsh(Hf)
-        pd_ok = bool(np.all(evals > 0))
+        pd_ok = bool(np.all(np.isfinite(Hf)) and np.all(np.isfinite(g))
+                     and np.all(np.linalg.eigvalsh(Hf) > 0))
     except np.linalg.LinAlgError:
         pd_ok = False
     if pd_ok:
@@ -504,14 +512,21 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                             "the estimates may be off; try rescaling the predictors")
         vcov_full = np.full((len(x), len(x)), np.nan)
         vcov_full[np.ix_(free, free)] = Vf
+        scale = np.concatenate([np.ones(nth), xscale, np.ones(len(dpars))])
+        vcov_full = vcov_full / np.outer(scale, scale)
         vb = vcov_full[nth:nth + p, nth:nth + p]
     else:
         converged = False
-        messages.append("the Hessian of the deviance is not positive definite at the optimum: "
-                        "this is not a proper maximum of the likelihood (the model is nearly "
-                        "unidentifiable); standard errors come from the PIRLS approximation "
-                        "and are unreliable")
-        vb = _pirls_vcov(pirls, m, theta, params)
+        messages.append("the fit did not converge: the Hessian of the deviance is not "
+                        "positive definite (or not finite) at the optimum, so this is not a "
+                        "proper maximum of the likelihood; usual causes are predictors on very "
+                        "different scales (rescale them) or a nearly unidentifiable model. "
+                        "The standard errors come from the PIRLS approximation and are "
+                        "unreliable")
+        try:
+            vb = _pirls_vcov(pirls, m, theta, params) / np.outer(xscale, xscale)
+        except (np.linalg.LinAlgError, ValueError):
+            vb = np.full((p, p), np.nan)
     small = lam.is_diagonal & (theta < 1e-4)
     if np.any(small):
         names = theta_names(terms)
@@ -554,14 +569,15 @@ def _central_gradient(fun, x, h: float = 1e-5, lower=None) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     g = np.empty(len(x))
     f0 = None
-    for i in range(len(x)):
-        e = np.zeros(len(x))
-        e[i] = h * max(1.0, abs(x[i]))
-        if lower is not None and x[i] - e[i] < lower[i]:
-            f0 = fun(x) if f0 is None else f0
-            g[i] = (fun(x + e) - f0) / e[i]
-        else:
-            g[i] = (fun(x + e) - fun(x - e)) / (2 * e[i])
+    with np.errstate(all="ignore"):          # +∞ deviances give non-finite entries, checked
+        for i in range(len(x)):
+            e = np.zeros(len(x))
+            e[i] = h * max(1.0, abs(x[i]))
+            if lower is not None and x[i] - e[i] < lower[i]:
+                f0 = fun(x) if f0 is None else f0
+                g[i] = (fun(x + e) - f0) / e[i]
+            else:
+                g[i] = (fun(x + e) - fun(x - e)) / (2 * e[i])
     return g
 
 
@@ -586,14 +602,15 @@ def _hessian(fun, x, f0: float, h: float = HESS_STEP) -> tuple[np.ndarray, np.nd
     H = np.empty((k, k))
     fp, fm = np.empty(k), np.empty(k)
     E = np.eye(k) * h
-    for i in range(k):
-        fp[i], fm[i] = fun(x + E[i]), fun(x - E[i])
-        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
-    for i in range(k):
-        for j in range(i):
-            H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fp[i] - fp[j] + 2 * f0
-                                 - fm[i] - fm[j] + fun(x - E[i] - E[j])) / (2 * h ** 2)
-    return H, (fp - fm) / (2 * h)
+    with np.errstate(all="ignore"):          # +∞ deviances give non-finite entries, checked
+        for i in range(k):
+            fp[i], fm[i] = fun(x + E[i]), fun(x - E[i])
+            H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
+        for i in range(k):
+            for j in range(i):
+                H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fp[i] - fp[j] + 2 * f0
+                                     - fm[i] - fm[j] + fun(x - E[i] - E[j])) / (2 * h ** 2)
+        return H, (fp - fm) / (2 * h)
 
 
 def _pirls_vcov(pirls: PIRLS, m, theta, params) -> np.ndarray:
