@@ -313,3 +313,10 @@ def test_predictor_units_do_not_change_the_fit():
     assert fe2.loc["x", "Std. Error"] * 1e5 == pytest.approx(fe1.loc["x", "Std. Error"],
                                                              rel=1e-4)
     assert fe2["z value"].to_numpy() == pytest.approx(fe1["z value"].to_numpy(), rel=1e-4)
+
+
+def test_cbpp_probit_fisher_information_like_lme4(cbpp):
+    fit = mf.glmer("incidence | trials(size) ~ period + (1 | herd)", cbpp, family="binomial",
+                   link="probit")
+    _compare(fit, REF["cbpp_probit"])
+    assert " Family: binomial  ( probit )" in str(fit)

@@ -39,6 +39,9 @@ out$cbpp_laplace$predict_response <- unname(predict(f1, newdata = p1, type = "re
 f25 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial,
              nAGQ = 25, control = ctrl)
 out$cbpp_agq25 <- info(f25)
+# a non-canonical link: lme4 uses Fisher's information in PIRLS and in the Laplace determinant
+out$cbpp_probit <- info(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
+                              binomial(link = "probit"), control = ctrl))
 # grouseticks: Poisson, two (then three) random intercepts
 data(grouseticks)
 write.csv(grouseticks, "tests/data/glmer_grouseticks.csv", row.names = FALSE)
