@@ -320,3 +320,15 @@ def test_cbpp_probit_fisher_information_like_lme4(cbpp):
                    link="probit")
     _compare(fit, REF["cbpp_probit"])
     assert " Family: binomial  ( probit )" in str(fit)
+
+
+def test_unconverged_fit_is_flagged_in_plain_words(cbpp, monkeypatch):
+    """With the tolerance on the scaled gradient H⁻¹∇ set to 0 no fit passes the check: the
+    warning names the parameter, the fit says converged=False and the summary repeats it."""
+    import mixedformula.glmm as glmm
+    monkeypatch.setattr(glmm, "GRAD_TOL", 0.0)
+    with pytest.warns(GlmerConvergenceWarning, match=r"did not converge: the scaled gradient"):
+        fit = mf.glmer("incidence | trials(size) ~ period + (1 | herd)", cbpp,
+                       family="binomial")
+    assert not fit.converged
+    assert "the fit did not converge" in str(fit)
