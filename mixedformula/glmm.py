@@ -26,7 +26,7 @@ whose Hessian is not positive definite or whose PIRLS fails is reported in a war
 ``fit.converged``; a variance at zero gets a warning naming it.
 
 Rows use Fisher's information in PIRLS and in log|L|² (lme4); families whose reference is
-glmmTMB (negative binomial) use the observed information (TMB's Laplace), see
+glmmTMB (negative binomial, gamma) use the observed information (TMB's Laplace), see
 ``Family.laplace_information``. The two coincide for canonical links (logit binomial and
 bernoulli, log Poisson).
 
@@ -362,17 +362,18 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                          "random-effects term (like (1 | g)); this model has "
                          f"{len(terms)} term(s) with {[len(t.coefs) for t in terms]} "
                          "coefficient(s): use nagq = 1 (Laplace)")
-    if nagq > 1 and nagq % 2 == 0:
-        warnings.warn(f"nagq = {nagq} is even: the conditional mode is then not a quadrature "
-                      "node (lme4 accepts it too); an odd number is usual", UserWarning,
-                      stacklevel=2)
     off = _row_values(offset, "offset", data, design)
     pw = _row_values(weights, "weights", data, design)
     if pw is not None and np.any(pw < 0):
         raise DataError(f"weights has {int(np.sum(pw < 0))} negative value(s)")
     lam = LambdaFactor([t.layout for t in terms])
     y = design.y[:, 0]
-    pirls = PIRLS(design.X, y, [(t.X, t.codes) for t in terms], lam, fam, design.trials,
+    # β is optimised for the columns of X divided by their standard deviations (constant
+    # columns: 1), so that the search, the Hessian step and the convergence test do not depend
+    # on the predictors' units (x in mm or km gives the same fit); reported on X's scale
+    sd = np.std(design.X, axis=0) if design.X.shape[1] else np.zeros(0)
+    xscale = np.where(sd > 1e-12 * np.maximum(1.0, np.abs(np.mean(design.X, axis=0))), sd, 1.0)
+    pirls = PIRLS(design.X / xscale, y, [(t.X, t.codes) for t in terms], lam, fam, design.trials,
                   off, pw, information=fam.laplace_information)
     dpars = list(fam.dpars)
     params0 = fam.ml_start(y, design.trials)
@@ -383,11 +384,13 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
 
     # stage 1: θ alone, β estimated inside PIRLS (lme4's nAGQ = 0)
     beta_box = [np.zeros(p)]
+    failure = ["PIRLS failed"]
 
     def stage1(th):
         try:
             m = pirls.modes(th, beta_box[0], params0, joint=True)
-        except (PIRLSError, np.linalg.LinAlgError, ValueError):
+        except (PIRLSError, np.linalg.LinAlgError, ValueError) as e:
+            failure[0] = str(e)
             pirls.reset()
             return math.inf
         beta_box[0] = m.beta
@@ -404,11 +407,15 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     try:
         m1 = pirls.modes(th1, beta_box[0], params0, joint=True) if np.isfinite(r1.fun) \
             else None
-    except (PIRLSError, np.linalg.LinAlgError, ValueError):
+    except (PIRLSError, np.linalg.LinAlgError, ValueError) as e:
+        failure[0] = str(e)
         m1 = None
     if m1 is None:
-        raise DataError("glmer could not find the conditional modes at any starting value "
-                        "(PIRLS failed): check the response and the model")
+        raise DataError(f"glmer could not fit the model: the penalized IRLS for β and the group "
+                        f"effects did not converge ({failure[0]}). Usual causes: a predictor "
+                        "that separates the outcomes completely (every 0 on one side, every 1 "
+                        "on the other: the estimate is infinite), or a response the family "
+                        "cannot produce; simplify the fixed effects or check the data")
 
     # stage 2: the Laplace / AGQ deviance over (θ, β, log params)
     def unpack(x):
@@ -458,6 +465,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         objective = dev(x)
         H, g = _hessian(dev, x, objective)
         Hf = H[np.ix_(free, free)]
+        if not (np.all(np.isfinite(Hf)) and np.all(np.isfinite(g))):
+            break
         try:
             step = np.linalg.solve(Hf, g[free])
         except np.linalg.LinAlgError:
@@ -477,15 +486,18 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
             g = _central_gradient(dev, x, lower=lower)
             break
     opt.update(x=x, fun=objective)
-    theta, beta, params = unpack(x)
-    m = pirls.modes(theta, beta, params)
+    theta, beta_s, params = unpack(x)
+    m = pirls.modes(theta, beta_s, params)
+    beta = beta_s / xscale
+    fixef_names = fixef_lme4_names(design.spec.fixed_spec, design.X_names,
+                                   getattr(design.spec, "columns", ()))
 
     at_bound = np.concatenate([lam.is_diagonal, np.zeros(p + len(dpars), bool)]) & (x < 1e-4)
     free = ~at_bound
     Hf = H[np.ix_(free, free)]
     try:
-        evals = np.linalg.eigvalsh(Hf)
-        pd_ok = bool(np.all(evals > 0))
+        pd_ok = bool(np.all(np.isfinite(Hf)) and np.all(np.isfinite(g))
+                     and np.all(np.linalg.eigvalsh(Hf) > 0))
     except np.linalg.LinAlgError:
         pd_ok = False
     if pd_ok:
@@ -493,21 +505,28 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         scaled = np.abs(np.linalg.solve(Hf, g[free]))
         if np.max(scaled, initial=0.0) > GRAD_TOL:
             converged = False
-            worst = int(np.argmax(scaled))
+            worst = _param_names(terms, fixef_names, dpars)[
+                np.nonzero(free)[0][int(np.argmax(scaled))]]
             messages.append(f"the fit did not converge: the scaled gradient is "
-                            f"{np.max(scaled):.2g} (tolerance {GRAD_TOL}) for "
-                            f"{_param_names(terms, design, dpars)[np.nonzero(free)[0][worst]]}; "
+                            f"{np.max(scaled):.2g} (tolerance {GRAD_TOL}) for {worst}; "
                             "the estimates may be off; try rescaling the predictors")
         vcov_full = np.full((len(x), len(x)), np.nan)
         vcov_full[np.ix_(free, free)] = Vf
+        scale = np.concatenate([np.ones(nth), xscale, np.ones(len(dpars))])
+        vcov_full = vcov_full / np.outer(scale, scale)
         vb = vcov_full[nth:nth + p, nth:nth + p]
     else:
         converged = False
-        messages.append("the Hessian of the deviance is not positive definite at the optimum: "
-                        "this is not a proper maximum of the likelihood (the model is nearly "
-                        "unidentifiable); standard errors come from the PIRLS approximation "
-                        "and are unreliable")
-        vb = _pirls_vcov(pirls, m, theta, params)
+        messages.append("the fit did not converge: the Hessian of the deviance is not "
+                        "positive definite (or not finite) at the optimum, so this is not a "
+                        "proper maximum of the likelihood; usual causes are predictors on very "
+                        "different scales (rescale them) or a nearly unidentifiable model. "
+                        "The standard errors come from the PIRLS approximation and are "
+                        "unreliable")
+        try:
+            vb = _pirls_vcov(pirls, m, theta, params) / np.outer(xscale, xscale)
+        except (np.linalg.LinAlgError, ValueError):
+            vb = np.full((p, p), np.nan)
     small = lam.is_diagonal & (theta < 1e-4)
     if np.any(small):
         names = theta_names(terms)
@@ -523,8 +542,6 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     for k, t in enumerate(terms):
         lo, hi = lam.col_offsets[k], lam.col_offsets[k + 1]
         b.append(b_all[lo:hi].reshape(t.layout.J, t.layout.q))
-    fixef_names = fixef_lme4_names(design.spec.fixed_spec, design.X_names,
-                                   getattr(design.spec, "columns", ()))
     opt["stage1"] = opt1
     return GlmerFit(formula=design.formula.text, reml=False, design=design, terms=terms,
                     fixef_names=fixef_names,
@@ -542,8 +559,8 @@ def _plain_theta(name: str) -> str:
     return f"{coef} | {grp}" if coef else name
 
 
-def _param_names(terms, design, dpars) -> list[str]:
-    return ([f"theta {n}" for n in theta_names(terms)] + list(design.X_names)
+def _param_names(terms, fixef_names, dpars) -> list[str]:
+    return ([f"theta {n}" for n in theta_names(terms)] + list(fixef_names)
             + [f"log {d}" for d in dpars])
 
 
@@ -552,14 +569,15 @@ def _central_gradient(fun, x, h: float = 1e-5, lower=None) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     g = np.empty(len(x))
     f0 = None
-    for i in range(len(x)):
-        e = np.zeros(len(x))
-        e[i] = h * max(1.0, abs(x[i]))
-        if lower is not None and x[i] - e[i] < lower[i]:
-            f0 = fun(x) if f0 is None else f0
-            g[i] = (fun(x + e) - f0) / e[i]
-        else:
-            g[i] = (fun(x + e) - fun(x - e)) / (2 * e[i])
+    with np.errstate(all="ignore"):          # +∞ deviances give non-finite entries, checked
+        for i in range(len(x)):
+            e = np.zeros(len(x))
+            e[i] = h * max(1.0, abs(x[i]))
+            if lower is not None and x[i] - e[i] < lower[i]:
+                f0 = fun(x) if f0 is None else f0
+                g[i] = (fun(x + e) - f0) / e[i]
+            else:
+                g[i] = (fun(x + e) - fun(x - e)) / (2 * e[i])
     return g
 
 
@@ -584,14 +602,15 @@ def _hessian(fun, x, f0: float, h: float = HESS_STEP) -> tuple[np.ndarray, np.nd
     H = np.empty((k, k))
     fp, fm = np.empty(k), np.empty(k)
     E = np.eye(k) * h
-    for i in range(k):
-        fp[i], fm[i] = fun(x + E[i]), fun(x - E[i])
-        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
-    for i in range(k):
-        for j in range(i):
-            H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fp[i] - fp[j] + 2 * f0
-                                 - fm[i] - fm[j] + fun(x - E[i] - E[j])) / (2 * h ** 2)
-    return H, (fp - fm) / (2 * h)
+    with np.errstate(all="ignore"):          # +∞ deviances give non-finite entries, checked
+        for i in range(k):
+            fp[i], fm[i] = fun(x + E[i]), fun(x - E[i])
+            H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h ** 2
+        for i in range(k):
+            for j in range(i):
+                H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fp[i] - fp[j] + 2 * f0
+                                     - fm[i] - fm[j] + fun(x - E[i] - E[j])) / (2 * h ** 2)
+        return H, (fp - fm) / (2 * h)
 
 
 def _pirls_vcov(pirls: PIRLS, m, theta, params) -> np.ndarray:

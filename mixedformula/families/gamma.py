@@ -23,6 +23,9 @@ class Gamma(Family):
     aliases = ("Gamma",)
     mu_domain = (0.0, np.inf)
     ml_glmm = True
+    #: the ML reference is glmmTMB's Gamma (TMB's Laplace, observed information; log is not
+    #: the canonical link); lme4's glmer does not estimate the shape by ML
+    laplace_information = "observed"
 
     def ml_start(self, y, trials=None):
         """Moment estimate ȳ² / s², kept in [0.01, 10⁶]."""

@@ -39,6 +39,9 @@ out$cbpp_laplace$predict_response <- unname(predict(f1, newdata = p1, type = "re
 f25 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial,
              nAGQ = 25, control = ctrl)
 out$cbpp_agq25 <- info(f25)
+# a non-canonical link: lme4 uses Fisher's information in PIRLS and in the Laplace determinant
+out$cbpp_probit <- info(glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
+                              binomial(link = "probit"), control = ctrl))
 # grouseticks: Poisson, two (then three) random intercepts
 data(grouseticks)
 write.csv(grouseticks, "tests/data/glmer_grouseticks.csv", row.names = FALSE)
@@ -87,5 +90,19 @@ out$nb_glmmtmb <- list(fixef = as.list(setNames(cf[, 1], rownames(cf))),
 # (glmer.nb's inner refits fail with tolPwrss = 1e-12: lme4's default control here)
 nb <- glmer.nb(TICKS ~ YEAR + scale(HEIGHT) + (1 | LOCATION), grouseticks)
 out$nb_glmernb <- c(info(nb), list(shape = getME(nb, "glmer.nb.theta")))
+# gamma (log link), simulated: glmmTMB (Laplace; lme4's glmer does not estimate the shape by ML)
+set.seed(7)
+gg <- factor(rep(sprintf("g%02d", 1:25), each = 8)); xg <- runif(200)
+mug <- exp(1 + 0.5 * xg + rnorm(25, sd = 0.4)[as.integer(gg)])
+gam <- data.frame(y = rgamma(200, shape = 3, rate = 3 / mug), x = xg, g = gg)
+write.csv(gam, "tests/data/glmer_gamma.csv", row.names = FALSE)
+m1 <- glmmTMB(y ~ x + (1 | g), gam, family = Gamma(link = "log"))
+cf <- summary(m1)$coefficients$cond
+vc <- VarCorr(m1)$cond
+out$gamma_glmmtmb <- list(fixef = as.list(setNames(cf[, 1], rownames(cf))),
+                          se = as.list(setNames(cf[, 2], rownames(cf))),
+                          sd = as.list(sapply(vc, function(v) attr(v, "stddev"))),
+                          sigma = sigma(m1), logLik = as.numeric(logLik(m1)),
+                          AIC = AIC(m1), BIC = BIC(m1))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, null = "null", na = "null", pretty = TRUE),
            "tests/data/glmer_reference.json")
