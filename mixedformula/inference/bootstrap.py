@@ -152,6 +152,9 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else (os.cpu_count() or 1)
     workers = max(1, min(int(workers), nsim))
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():     # Windows: no fork, run in-process
+        workers = 1
     chunks = [list(c) for c in np.array_split(np.arange(nsim), workers)]
     _JOB.clear()
     _JOB.update(job)
@@ -159,7 +162,6 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
         if workers == 1:
             results = _work(chunks[0])
         else:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
                 results = [r for part in ex.map(_work, chunks) for r in part]
