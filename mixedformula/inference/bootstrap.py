@@ -10,9 +10,9 @@ least-squares system (:meth:`PenalizedLS.with_response`: only Xᵀe, eᵀe, Zᵀ
 the Z-only cross-products and the Schur-update structure are kept) and starts the optimiser
 at θ̂ (as MixedModels.jl does), BFGS seeded with the inverse Hessian of the criterion at θ̂; a
 replicate whose optimum has a diagonal θ below 10⁻⁴ is refitted by bounded L-BFGS-B, also
-from interior starts, and the best optimum kept. All draws are made up front from
-one ``numpy.random.default_rng(seed)`` stream, so the replicates do not depend on the number
-of worker processes; the replicates are split over ``workers`` forked processes (the refits
+from interior starts, and the best optimum kept. Replicate r draws from its own seed
+stream (the r-th child of ``numpy.random.SeedSequence(seed)``), so it does not depend on nsim
+or on the number of worker processes; the replicates are split over ``workers`` forked processes (the refits
 are small and Python-bound, so threads would serialise on the GIL).
 """
 
@@ -32,17 +32,30 @@ from .threads import one_blas_thread
 _JOB: dict = {}
 
 
+class Simulator:
+    """Draws replicate r's response from its own stream ``SeedSequence(entropy, spawn_key=(r,))``
+    (the r-th child of ``SeedSequence(seed)``), so replicate r is the same whatever nsim and the
+    number of workers are, and no nsim × n array is held."""
+
+    def __init__(self, fit, seed=None):
+        lam = fit._lam
+        Z = sp.hstack([z_matrix(t.X, t.codes, t.layout.J) for t in fit.terms], format="csr")
+        self.ZL = (Z @ lam.sparse(fit.theta.to_numpy())).tocsr()
+        self.mean = fit.design.X @ fit.beta
+        self.sigma = float(fit.sigma)
+        self.entropy = np.random.SeedSequence(seed).entropy
+
+    def __call__(self, r: int) -> np.ndarray:
+        rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(int(r),)))
+        q = self.ZL.shape[1]
+        d = rng.standard_normal(q + len(self.mean))
+        return self.mean + self.sigma * (self.ZL @ d[:q] + d[q:])
+
+
 def simulate_responses(fit, nsim: int, seed=None) -> np.ndarray:
-    """(nsim, n) responses simulated from the fitted model."""
-    rng = np.random.default_rng(seed)
-    lam = fit._lam
-    theta = fit.theta.to_numpy()
-    Z = sp.hstack([z_matrix(t.X, t.codes, t.layout.J) for t in fit.terms], format="csr")
-    ZL = (Z @ lam.sparse(theta)).tocsr()
-    q = ZL.shape[1]
-    D = rng.standard_normal((nsim, q + fit.nobs))    # row r: replicate r whatever nsim is
-    mean = fit.design.X @ fit.beta
-    return mean[None, :] + fit.sigma * (np.asarray(ZL @ D[:, :q].T).T + D[:, q:])
+    """(nsim, n) responses simulated from the fitted model (replicates 0 … nsim − 1)."""
+    sim = Simulator(fit, seed)
+    return np.stack([sim(r) for r in range(int(nsim))])
 
 
 def _fg(p, th, reml):
@@ -128,7 +141,7 @@ def _work(rows):
     out = []
     with one_blas_thread():
         for i in rows:
-            out.append(refit(job["pls"], job["Y"][i], job["reml"], job["x0"], job["lower"],
+            out.append(refit(job["pls"], job["sim"](i), job["reml"], job["x0"], job["lower"],
                              job["interior"], job["hess_inv"]))
     return out
 
@@ -139,19 +152,21 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
     nsim = int(nsim)
     if nsim < 1:
         raise ValueError(f"nsim must be at least 1, not {nsim}")
-    Y = simulate_responses(fit, nsim, seed)
     lam = fit._lam
     theta = fit.theta.to_numpy()
     interior = [np.where(lam.is_diagonal, np.maximum(theta, 0.1), theta), lam.theta0]
     pls = fit.penalized_ls()
     with one_blas_thread():
         hess_inv = start_hessian_inverse(pls, theta, fit.reml)
-    job = {"pls": pls, "Y": Y, "reml": fit.reml, "x0": theta, "lower": lam.lower,
-           "interior": interior, "hess_inv": hess_inv}
+    job = {"pls": pls, "sim": Simulator(fit, seed), "reml": fit.reml, "x0": theta,
+           "lower": lam.lower, "interior": interior, "hess_inv": hess_inv}
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else (os.cpu_count() or 1)
     workers = max(1, min(int(workers), nsim))
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():     # Windows: no fork, run in-process
+        workers = 1
     chunks = [list(c) for c in np.array_split(np.arange(nsim), workers)]
     _JOB.clear()
     _JOB.update(job)
@@ -159,7 +174,6 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
         if workers == 1:
             results = _work(chunks[0])
         else:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
                 results = [r for part in ex.map(_work, chunks) for r in part]

@@ -192,9 +192,13 @@ class Profile:
                     if b == bound:
                         break
                     a, b = b, clip(b + sign * z * se)
-                zb = zeta(b)
                 if np.isfinite(zb) and sign * (zb - target) >= 0:
-                    found = optimize.brentq(lambda v: zeta(v) - target, a, b, xtol=1e-9 * se)
+                    state["start"] = None
+                    try:
+                        found = optimize.brentq(lambda v: zeta(v) - target, a, b,
+                                                xtol=1e-9 * se)
+                    except ValueError:      # ζ not monotone: the inner optimum jumped
+                        found = None
                 elif b == bound:
                     found = bound
             out.append(np.nan if found is None else float(found))
@@ -215,9 +219,11 @@ def profile_confint(fit, level: float = 0.95):
 def _profile_confint(fit, level):
     prof = Profile(fit)
     se = prof.std_errors()
-    lows, highs, at_bound = [], [], []
+    lows, highs, at_bound, failed = [], [], [], []
     for k in range(len(prof.names)):
         lo, hi = prof.interval(k, level, se[k])
+        if np.isnan(lo) or np.isnan(hi):
+            failed.append(prof.names[k])
         lows.append(lo)
         highs.append(hi)
         b = prof.bounds[k] if k < len(prof.bounds) else (None, None)
@@ -229,4 +235,8 @@ def _profile_confint(fit, level):
                       f"before the parameter's bound for {', '.join(at_bound)}: that limit is "
                       f"the bound (a singular fit or a poorly determined variance)",
                       RuntimeWarning, stacklevel=4)
+    if failed:
+        warnings.warn(f"the likelihood profile of {', '.join(failed)} could not be solved for "
+                      f"the cutoff (not monotone: the other parameters' optimum jumps); those "
+                      f"limits are NaN", RuntimeWarning, stacklevel=4)
     return prof.names, np.array(lows), np.array(highs)
