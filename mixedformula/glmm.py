@@ -53,6 +53,7 @@ from .families import Family, get_family
 from .identifiability import identifiability_problems
 from .linalg import LambdaFactor
 from .linalg.pirls import PIRLS, PIRLSError
+from .linalg.threads import one_blas_thread
 from .reml import (LmerFit, fixef_lme4_names, interior_starts, lmer_terms, optimize_bounded,
                    r_format, table_lines, theta_names)
 
@@ -326,20 +327,9 @@ def glmer(formula, data, family="binomial", nagq: int = 1, weights=None, *, offs
     :func:`mixedformula.lmer`), ValueError for ``nagq > 1`` with several or vector-valued
     terms; warns (GlmerConvergenceWarning) when the optimum is doubtful or singular.
     """
-    with _one_thread():
+    with one_blas_thread():
         return _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                       na_action)
-
-
-def _one_thread():
-    """One BLAS thread: these problems are small and OpenBLAS' threads cost 100× more than the
-    products under load (a 63 × 118 product: 2.3 ms threaded, 0.02 ms on one thread)."""
-    try:
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(1)
-    except Exception:           # threadpoolctl missing or failing: run as is
-        import contextlib
-        return contextlib.nullcontext()
 
 
 def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,

@@ -34,7 +34,6 @@ T per level of h, reported as groups ``g:h<level>``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from .engine import reml_refusal
 from .errors import DataError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
+from .linalg.threads import one_blas_thread
 
 __all__ = ["LmerFit", "lmer"]
 
@@ -611,7 +611,7 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     def on_boundary(x):
         return bool(np.any(bounded & (x < lower + boundary_tol)))
 
-    with _blas_threads(one_thread):
+    with one_blas_thread(one_thread):
         x, best, message, nit = lbfgsb(x0)
         first_cost = nfev[0]
         checks = [("L-BFGS-B", float(best))]
@@ -660,17 +660,6 @@ def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> li
     return out
 
 
-def _blas_threads(limit: bool):
-    """One BLAS thread while optimising small problems (threadpoolctl comes with PyMC)."""
-    if limit:
-        try:
-            from threadpoolctl import threadpool_limits
-            return threadpool_limits(1, "blas")
-        except Exception:       # threadpoolctl missing or failing: run as is
-            pass
-    return contextlib.nullcontext()
-
-
 def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None = None,
          na_action: str = "drop") -> LmerFit:
     """Fit a Gaussian linear mixed model by REML (default) or ML, like ``lme4::lmer``.
@@ -695,7 +684,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     # one BLAS thread always: OpenBLAS' threads cost more than they give for small problems,
     # and the dense 1142 × 1142 Schur Cholesky at InstEval shape took 0.057 s on one thread
     # against 0.17–2.6 s on two on a loaded machine (benchmarks/README.md)
-    with _blas_threads(True):
+    with one_blas_thread(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
         pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)

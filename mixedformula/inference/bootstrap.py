@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from .kenward_roger import z_matrix
 from .sdcor import SdCor, sdcor_names
-from .threads import one_blas_thread
+from ..linalg.threads import one_blas_thread
 
 _JOB: dict = {}
 

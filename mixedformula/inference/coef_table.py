@@ -33,7 +33,7 @@ def tester(fit, ddf: str):
     method = ddf_method(ddf)
     cache = fit._cache
     if method not in cache:
-        from .threads import one_blas_thread
+        from ..linalg.threads import one_blas_thread
         if method == "satterthwaite":
             from .satterthwaite import Satterthwaite
             with one_blas_thread():

@@ -28,7 +28,7 @@ from scipy import optimize, stats
 
 from .numderiv import hessian
 from .sdcor import SdCor, sdcor_names
-from .threads import one_blas_thread
+from ..linalg.threads import one_blas_thread
 
 _LOG2PI = math.log(2 * math.pi)
 
