@@ -321,6 +321,36 @@ class Fit:
         return _ce(self, effect, groups=groups, prob=prob, resolution=resolution,
                    ndraws=ndraws, seed=seed, ax=ax)
 
+    # -- answers: marginaleffects, hypothesis, R² (results/marginaleffects.py, hypothesis.py,
+    #    r2.py) --------------------------------------------------------------------------
+    def predictions(self, newdata=None, grid=None, by=None, re_formula=None,
+                    kind: str = "response", new_groups: str = "sample",
+                    conf_level: float = 0.95, seed=0):
+        """marginaleffects' ``predictions()`` (``by=True`` or columns: averaged within groups);
+        ``grid``: a dict column → values for :func:`~mixedformula.results.marginaleffects.datagrid`.
+        Returns an :class:`~mixedformula.results.answer_frame.AnswerFrame` (``estimate`` = the
+        posterior median, ``conf.low``/``conf.high`` equal-tailed; ``.draws()``)."""
+        from .marginaleffects import predictions
+        return predictions(self, newdata, grid, by, re_formula, kind, new_groups, conf_level,
+                           seed)
+
+    def comparisons(self, variable: str, contrast="+1", newdata=None, grid=None, by=None,
+                    re_formula=None, kind: str = "response", new_groups: str = "sample",
+                    conf_level: float = 0.95, seed=0):
+        """marginaleffects' ``comparisons()``: ``contrast`` ``"+1"``, ``"sd"``, ``{x: (a, b)}``
+        or, for a factor, ``"pairwise"``/``"revpairwise"``/``"reference"``."""
+        from .marginaleffects import comparisons
+        return comparisons(self, variable, contrast, newdata, grid, by, re_formula, kind,
+                           new_groups, conf_level, seed)
+
+    def slopes(self, variable: str, newdata=None, grid=None, by=None, re_formula=None,
+               kind: str = "response", new_groups: str = "sample", conf_level: float = 0.95,
+               seed=0, eps=None):
+        """marginaleffects' ``slopes()`` (forward difference, step 1e-4 × range of x)."""
+        from .marginaleffects import slopes
+        return slopes(self, variable, newdata, grid, by, re_formula, kind, new_groups,
+                      conf_level, seed, eps)
+
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         return str(self.summary())
