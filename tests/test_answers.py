@@ -197,3 +197,83 @@ def test_comparisons_bounded_memory_1e5_rows_4000_draws():
         tracemalloc.stop()
     assert c.draws().shape == (1, S)
     assert peak < 400e6, peak
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+def test_hypothesis_one_sided_and_point_as_brms(sfit):
+    from mixedformula.results.hypothesis import HypothesisError
+    b0, b1 = flat(sfit, "b_Intercept"), flat(sfit, "b_Days")
+    h = sfit.hypothesis(["Days > 10.5", "Intercept - 25 * Days = 0", "Days < 11"])
+    assert list(h.columns) == ["Hypothesis", "Estimate", "Est.Error", "CI.Lower", "CI.Upper",
+                               "Evid.Ratio", "Post.Prob", "Star"]
+    assert h["Hypothesis"].tolist() == ["(Days)-(10.5) > 0", "(Intercept-25*Days) = 0",
+                                        "(Days)-(11) < 0"]
+    for row, H, sign in [(h.iloc[0], b1 - 10.5, ">"), (h.iloc[1], b0 - 25 * b1, "="),
+                         (h.iloc[2], b1 - 11, "<")]:
+        probs = (0.025, 0.975) if sign == "=" else (0.05, 0.95)
+        np.testing.assert_allclose([row["Estimate"], row["Est.Error"], row["CI.Lower"],
+                                    row["CI.Upper"]],
+                                   [H.mean(), H.std(ddof=1), *np.quantile(H, probs)], rtol=1e-10)
+        if sign == "=":
+            assert np.isnan(row["Evid.Ratio"]) and np.isnan(row["Post.Prob"])   # no prior draws
+            lo, hi = np.quantile(H, probs)
+            assert row["Star"] == ("" if lo <= 0 <= hi else "*")
+        else:
+            p = np.mean(H > 0) if sign == ">" else np.mean(H < 0)
+            assert row["Post.Prob"] == pytest.approx(p, abs=1e-12)
+            assert row["Evid.Ratio"] == pytest.approx(p / (1 - p), rel=1e-12)
+            assert row["Star"] == ("*" if p > 0.95 else "")
+    sd = sfit.hypothesis("Days < 10", class_="sd", group="Subject").iloc[0]
+    assert sd["Post.Prob"] == pytest.approx(np.mean(flat(sfit, "sd_Subject__Days") < 10))
+    co = sfit.hypothesis("Days > 10", scope="coef", group="Subject")
+    assert list(co.columns[:2]) == ["Group", "Hypothesis"] and len(co) == 18
+    R = flat(sfit, "r_Subject")
+    np.testing.assert_allclose(co["Estimate"].to_numpy(),
+                               (b1[:, None] + R[:, :, 1] - 10).mean(axis=0), rtol=1e-10)
+    for bad in ["__import__('os').system('ls') > 0", "Days > 0 > 1", "Days >", "Days ** 2 > 0",
+                "(" * 60 + "Days" + ")" * 60 + " > 0", "Days " + "+ Days " * 2000 + "> 0"]:
+        with pytest.raises(HypothesisError):
+            sfit.hypothesis(bad)
+    with pytest.raises(mf.MixedFormulaError, match="b_Dayz"):
+        sfit.hypothesis("Dayz > 0")
+
+
+def test_savage_dickey_ratio_with_prior_draws():
+    """Deterministic 'draws' (normal quantiles) so the ratio of kernel densities is checked
+    against the ratio of the normal densities at 0 (kernel smoothing bias < 1%)."""
+    from scipy import stats
+    import arviz as az
+    S = 20000
+    u = (np.arange(S) + 0.5) / S
+    post = xr.Dataset({"b_x": xr.DataArray(stats.norm.ppf(u, 0.5, 0.5).reshape(1, S),
+                                           dims=("chain", "draw"))})
+    prior = xr.Dataset({"b_x": xr.DataArray(np.random.default_rng(0).permutation(
+        stats.norm.ppf(u, 0, 1)).reshape(1, S), dims=("chain", "draw"))})
+    fit = Fit(az.InferenceData(posterior=post, prior=prior), None, get_family("gaussian"),
+              None, "conditional", {})
+    row = fit.hypothesis("x = 0").iloc[0]
+    truth = stats.norm.pdf(0, 0.5, 0.5) / stats.norm.pdf(0, 0, 1)
+    assert row["Evid.Ratio"] == pytest.approx(truth, rel=0.03)
+
+
+# --------------------------------------------------------------------------- bayes_R2
+
+def test_bayes_r2_conditional_marginal_and_residual(sfit, sleepstudy):
+    sigma = flat(sfit, "sigma")
+    y = sleepstudy["Reaction"].to_numpy()
+
+    def table(r2):
+        return [r2.mean(), r2.std(ddof=1), *np.quantile(r2, [0.025, 0.975])]
+
+    for re_formula, groups in [(None, True), ("NA", False)]:
+        ep = by_hand_eta(sfit, sleepstudy, groups=groups)
+        v = ep.var(axis=1, ddof=1)
+        got = sfit.bayes_r2(re_formula=re_formula)
+        assert list(got.columns) == ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+        np.testing.assert_allclose(got.iloc[0].to_numpy(dtype=float),
+                                   table(v / (v + sigma ** 2)), rtol=1e-9)
+        vr = (y[None] - ep).var(axis=1, ddof=1)
+        np.testing.assert_allclose(sfit.bayes_r2(re_formula, method="residual")
+                                   .iloc[0].to_numpy(dtype=float), table(v / (v + vr)),
+                                   rtol=1e-9)

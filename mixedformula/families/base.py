@@ -113,6 +113,8 @@ class Family:
     mean_dpars: ClassVar[tuple[str, ...]] = ()    # dpars that ``mean`` needs
     #: where μ must lie (the mean of Poisson, negbinomial, gamma is positive)
     mu_domain: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
+    #: brms' bayes_R2 uses Var(y | μ, θ) as the residual variance (gaussian, bernoulli)
+    bayes_r2_model: ClassVar[bool] = False
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link

@@ -351,6 +351,22 @@ class Fit:
         return slopes(self, variable, newdata, grid, by, re_formula, kind, new_groups,
                       conf_level, seed, eps)
 
+    def hypothesis(self, hypotheses, class_: str = "b", group: str = "",
+                   scope: str = "standard", alpha: float = 0.05, robust: bool = False):
+        """brms' ``hypothesis()``: ``"Days > 0"``, ``"Intercept - 250 = 0"``, ... (parsed by
+        our own parser, never evaluated as Python); columns Hypothesis, Estimate, Est.Error,
+        CI.Lower, CI.Upper, Evid.Ratio, Post.Prob, Star (see
+        :mod:`mixedformula.results.hypothesis`)."""
+        from .hypothesis import hypothesis
+        return hypothesis(self, hypotheses, class_, group, scope, alpha, robust)
+
+    def bayes_r2(self, re_formula=None, method: str | None = None, probs=(0.025, 0.975),
+                 summary: bool = True):
+        """brms' ``bayes_R2()`` (``re_formula="NA"``: marginal, None: conditional); a table
+        Estimate, Est.Error, Q2.5, Q97.5 (row ``R2``) or the per-draw values."""
+        from .r2 import bayes_r2
+        return bayes_r2(self, re_formula, method, probs, summary)
+
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         return str(self.summary())

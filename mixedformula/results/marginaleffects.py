@@ -43,7 +43,7 @@ import pandas as pd
 from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
 from .posterior import PosteriorDraws, linpred
-from .predict import _re_selection, design_for, expected_value
+from .predict import design_for, expected_value, re_selection
 from .answer_frame import AnswerFrame
 
 KINDS = ("response", "linpred")
@@ -106,7 +106,7 @@ def _rows(fit, newdata, grid) -> pd.DataFrame:
     return as_pandas(newdata).reset_index(drop=True)
 
 
-def _re_formula(re_formula):
+def normalise_re_formula(re_formula):
     if re_formula is None:
         return None
     if isinstance(re_formula, float) and np.isnan(re_formula):
@@ -156,7 +156,7 @@ class DrawEvaluator:
                                     f"{len(fit.design.response_names)}")
         self.fit = fit
         self.kind = kind
-        self.re_formula = _re_formula(re_formula)
+        self.re_formula = normalise_re_formula(re_formula)
         self.new_groups = new_groups
         self.seed = int(np.random.default_rng(seed).integers(2**31)) if not isinstance(
             seed, (int, np.integer)) else int(seed)
@@ -164,7 +164,7 @@ class DrawEvaluator:
         self.S = int(post.sizes["chain"]) * int(post.sizes["draw"])
 
     def scenario(self, df: pd.DataFrame) -> Scenario:
-        keep = _re_selection(self.fit, self.re_formula, df)
+        keep = re_selection(self.fit, self.re_formula, df)
         self.keep = keep
         return Scenario(df, design_for(self.fit, df, keep))
 
