@@ -165,6 +165,7 @@ class LmerFit:
     b: list[np.ndarray] = field(repr=False)
     optimizer: dict = field(default_factory=dict, repr=False)
     data_name: str | None = None
+    data: object = field(default=None, repr=False)     # the data given to lmer (emmeans, R²)
 
     # -- scalars -------------------------------------------------------------------------------
     @property
@@ -211,6 +212,11 @@ class LmerFit:
     def is_singular(self) -> bool:
         """Some variance on the boundary (lme4's ``isSingular``, tol 1e-4 on diagonal θ)."""
         return bool(np.any(self._lam.is_diagonal & (self.theta.to_numpy() < 1e-4)))
+
+    @property
+    def lambda_factor(self) -> LambdaFactor:
+        """Λ(θ)'s layout (one template T per block and by-level)."""
+        return self._lam
 
     @property
     def _lam(self) -> LambdaFactor:
@@ -375,6 +381,29 @@ class LmerFit:
             col = [s.rjust(width) for s in col]
             cols.append(("Corr" if j == 0 else "", col, "l"))
         return _table(cols)
+
+    # -- answers (results/emmeans.py, results/nakagawa.py) -------------------------------------
+    def _emm_source(self):
+        from .results.emmeans import FreqSource
+        return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
+
+    def emmeans(self, specs, by=None, at: dict | None = None, type: str = "link",
+                level: float = 0.95):
+        """emmeans' ``emmeans()``: columns ``emmean``, ``SE``, ``df``, CLs; df is asymptotic
+        (∞: ``asymp.LCL``/``asymp.UCL``) — Satterthwaite/KR df are not on this branch;
+        ``.pairs(adjust="tukey" | "holm" | "none")`` on the result."""
+        from .results.emmeans import emm_table
+        return emm_table(self._emm_source(), specs, by, at, type, None, level)
+
+    def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95):
+        """emmeans' ``emtrends()`` (``<var>.trend``, ``SE``, ``df``, CLs)."""
+        from .results.emmeans import emm_table
+        return emm_table(self._emm_source(), specs, by, at, "link", var, level)
+
+    def r2(self) -> dict:
+        """Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``)."""
+        from .results.nakagawa import r2_nakagawa
+        return r2_nakagawa(self)
 
     def _fixed_effects_table(self) -> list[str]:
         fe = self.fixef()
@@ -679,4 +708,4 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                                    name="theta"),
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
-                   b=b, optimizer=opt, data_name=data_name)
+                   b=b, optimizer=opt, data_name=data_name, data=data)

@@ -20,7 +20,7 @@ ESTIMATES = ("estimate", "emmean", "Estimate", "response", "prob", "rate")
 class AnswerFrame(pd.DataFrame):
     """DataFrame + ``draws()`` + ``plot()`` (see the module docstring)."""
 
-    _metadata = ["_mf_draws", "_mf_what", "eps"]
+    _metadata = ["_mf_draws", "_mf_what", "eps", "_mf_emm"]
 
     @property
     def _constructor(self):
@@ -40,6 +40,14 @@ class AnswerFrame(pd.DataFrame):
         if d is None:
             raise MixedFormulaError("this table has no draws (a frequentist fit)")
         return d
+
+    def pairs(self, adjust: str = "tukey"):
+        """emmeans' ``pairs()`` of these marginal means or trends (``adjust``: tukey, holm,
+        none)."""
+        emm = getattr(self, "_mf_emm", None)
+        if emm is None:
+            raise MixedFormulaError("pairs() is for tables from emmeans() / emtrends()")
+        return emm.pairs(adjust)
 
     def plot(self, ax=None, label: str | None = None):
         """Point estimate and interval per row (horizontal); returns the matplotlib axes."""

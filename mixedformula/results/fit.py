@@ -367,6 +367,19 @@ class Fit:
         from .r2 import bayes_r2
         return bayes_r2(self, re_formula, method, probs, summary)
 
+    def emmeans(self, specs, by=None, at: dict | None = None, type: str = "link",
+                level: float = 0.95):
+        """emmeans' marginal means over the reference grid (equal weights over the other
+        factors, covariates at their means): posterior median and HPD interval
+        (``emmean``, ``lower.HPD``, ``upper.HPD``); ``.pairs(adjust=)`` on the result."""
+        from .emmeans import BayesSource, emm_table
+        return emm_table(BayesSource(self), specs, by, at, type, None, level)
+
+    def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95):
+        """emmeans' ``emtrends()``: the slope of the linear predictor in ``var``."""
+        from .emmeans import BayesSource, emm_table
+        return emm_table(BayesSource(self), specs, by, at, "link", var, level)
+
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         return str(self.summary())
