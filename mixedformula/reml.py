@@ -47,7 +47,7 @@ from .design import Design, design_matrices
 from .design.reterms import CovBlock, covariance_blocks
 from .design.safe_text import from_alias
 from .engine import reml_refusal
-from .errors import DataError
+from .errors import DataError, MixedFormulaError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 
@@ -304,6 +304,33 @@ class LmerFit:
             eta = eta + np.einsum("nq,nq->n", t.X, b[t.codes])
         return eta
 
+    def linear_predictor_parts(self, newdata=None, re_formula=None):
+        """(X, Zb̂) of the rows of ``newdata`` (default: the fitted rows): η = Xβ̂ + Zb̂.
+
+        ``re_formula=None`` uses the conditional modes b̂ of seen levels (new levels and missing
+        group values get b = 0, lme4's ``allow.new.levels = TRUE``); ``"NA"``/``"~0"``: Zb̂ = 0.
+        """
+        design = self.design if newdata is None else self.design.spec.transform(newdata)
+        X = np.asarray(design.fixed(0)[0] if newdata is not None else design.X, dtype=float)
+        off = np.zeros(X.shape[0])
+        text = None if re_formula is None else str(re_formula).strip()
+        if text is not None:
+            rhs = text.split("~", 1)[-1].strip()
+            if rhs.upper() in ("NA", "0", "-1", ""):
+                return X, off
+            raise MixedFormulaError("re_formula for lmer fits is None (all group terms) or "
+                                    "'NA' / '~0' (none)")
+        terms = self.terms if newdata is None else _lmer_terms(design)
+        for t, tf, b in zip(terms, self.terms, self.b):
+            if t.group != tf.group:
+                raise MixedFormulaError("internal: group terms of new data out of order")
+            codes = np.asarray(t.codes)
+            ok = (codes >= 0) & (codes < b.shape[0])
+            bb = np.zeros((len(codes), b.shape[1]))
+            bb[ok] = b[codes[ok]]
+            off = off + np.einsum("nq,nq->n", np.asarray(t.X, dtype=float), bb)
+        return X, off
+
     def residuals(self) -> np.ndarray:
         return self.design.y[:, 0] - self.fitted()
 
@@ -399,6 +426,26 @@ class LmerFit:
         """emmeans' ``emtrends()`` (``<var>.trend``, ``SE``, ``df``, CLs)."""
         from .results.emmeans import emm_table
         return emm_table(self._emm_source(), specs, by, at, "link", var, level)
+
+    def predictions(self, newdata=None, grid=None, by=None, re_formula=None,
+                    conf_level: float = 0.95):
+        """marginaleffects' ``predictions()`` with delta-method ``std.error`` (see
+        :mod:`mixedformula.results.marginaleffects`)."""
+        from .results.marginaleffects import lmer_predictions
+        return lmer_predictions(self, newdata, grid, by, re_formula, conf_level)
+
+    def comparisons(self, variable: str, contrast="+1", newdata=None, grid=None, by=None,
+                    re_formula=None, conf_level: float = 0.95):
+        """marginaleffects' ``comparisons()`` with delta-method ``std.error``."""
+        from .results.marginaleffects import lmer_comparisons
+        return lmer_comparisons(self, variable, contrast, newdata, grid, by, re_formula,
+                                conf_level)
+
+    def slopes(self, variable: str, newdata=None, grid=None, by=None, re_formula=None,
+               conf_level: float = 0.95, eps=None):
+        """marginaleffects' ``slopes()`` (forward difference) with delta-method ``std.error``."""
+        from .results.marginaleffects import lmer_slopes
+        return lmer_slopes(self, variable, newdata, grid, by, re_formula, conf_level, eps)
 
     def r2(self) -> dict:
         """Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``)."""

@@ -370,3 +370,52 @@ def test_bayesian_emmeans_median_and_hpd(sfit):
     assert p["estimate"].iloc[0] == pytest.approx(np.median(-9 * b1), rel=1e-10)
     t = sfit.emtrends("1", var="Days")
     assert t["Days.trend"].iloc[0] == pytest.approx(np.median(b1), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- lmer marginaleffects
+
+def test_lmer_slopes_comparisons_predictions_delta_method_by_hand(sleepstudy, cake):
+    """For a Gaussian lmer each answer is a β̂ + c; the delta-method SE is √(a V aᵀ), with a
+    computed here by hand from the data (numpy), V = vcov(β̂)."""
+    from scipy import stats
+    fit = mf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    beta, V = fit.beta, fit.vcov_beta
+    rb = fit.ranef()["Subject"]
+    bslope = rb.loc[sleepstudy["Subject"].astype(str), "Days"].to_numpy()
+    s = fit.slopes("Days", by=True).iloc[0]
+    assert s["estimate"] == pytest.approx(beta[1] + bslope.mean(), rel=1e-7)
+    assert s["std.error"] == pytest.approx(np.sqrt(V[1, 1]), rel=1e-6)
+    z = stats.norm.ppf(0.975)
+    assert s["conf.low"] == pytest.approx(s["estimate"] - z * np.sqrt(V[1, 1]), rel=1e-6)
+    sd = sleepstudy["Days"].std(ddof=1)
+    c = fit.comparisons("Days", "sd", by=True).iloc[0]
+    assert c["estimate"] == pytest.approx(sd * (beta[1] + bslope.mean()), rel=1e-9)
+    assert c["std.error"] == pytest.approx(sd * np.sqrt(V[1, 1]), rel=1e-9)
+    p = fit.predictions(grid={"Days": [0.0, 9.0]}, re_formula="NA")
+    for i, d in enumerate([0.0, 9.0]):
+        a = np.array([1.0, d])
+        assert p["estimate"].iloc[i] == pytest.approx(a @ beta, rel=1e-12)
+        assert p["std.error"].iloc[i] == pytest.approx(np.sqrt(a @ V @ a), rel=1e-12)
+    # conditional predictions of the fitted rows are lme4's fitted values
+    np.testing.assert_allclose(fit.predictions()["estimate"], fit.fitted(), rtol=1e-12)
+    # interaction: the average slope of temp is b_temp + mean(B)·b_B:temp + mean(C)·b_C:temp
+    f3 = mf.lmer("angle ~ recipe * temp + (1 | rr)", cake)
+    names = list(f3.fixef().index)
+    a = np.zeros(len(names))
+    a[names.index("temp")] = 1.0
+    a[names.index("recipeB:temp")] = np.mean(cake["recipe"] == "B")
+    a[names.index("recipeC:temp")] = np.mean(cake["recipe"] == "C")
+    s3 = f3.slopes("temp", by=True).iloc[0]
+    assert s3["estimate"] == pytest.approx(a @ f3.beta, rel=1e-6)
+    assert s3["std.error"] == pytest.approx(np.sqrt(a @ f3.vcov_beta @ a), rel=1e-6)
+    sb = f3.slopes("temp", by="recipe")
+    assert sb["recipe"].tolist() == ["A", "B", "C"]
+    cmp = f3.comparisons("recipe", "pairwise", by=True)
+    assert cmp["contrast"].tolist() == ["B - A", "C - A", "C - B"]
+    tbar = cake["temp"].mean()
+    aBA = np.zeros(len(names))
+    aBA[names.index("recipeB")] = 1.0
+    aBA[names.index("recipeB:temp")] = tbar
+    assert cmp["estimate"].iloc[0] == pytest.approx(aBA @ f3.beta, rel=1e-9)
+    assert cmp["std.error"].iloc[0] == pytest.approx(np.sqrt(aBA @ f3.vcov_beta @ aBA),
+                                                     rel=1e-9)

@@ -350,3 +350,98 @@ def slopes(fit, variable: str, newdata=None, grid=None, by=None, re_formula=None
     out = _frame(L, d, conf_level, "slopes")
     out.eps = h
     return out
+
+
+# --------------------------------------------------------------------------- lmer (delta method)
+
+def _lmer_linear(fit, df: pd.DataFrame, re_formula):
+    """(X, Zb̂) of the rows: for lmer every answer is A β̂ + c, linear in β̂."""
+    return fit.linear_predictor_parts(df, normalise_re_formula(re_formula))
+
+
+def _mean_rows(M: np.ndarray, code, G: int) -> np.ndarray:
+    """Rows of M (n, ...) averaged within groups (unit level: M itself)."""
+    if code is None:
+        return M
+    out = np.zeros((G,) + M.shape[1:])
+    np.add.at(out, code, M)
+    return out / np.bincount(code, minlength=G).reshape((G,) + (1,) * (M.ndim - 1))
+
+
+def delta_frame(fit, lead: pd.DataFrame, A: np.ndarray, c: np.ndarray, conf_level: float,
+                what: str) -> AnswerFrame:
+    r"""estimate = A β̂ + c; std.error = √diag(A V Aᵀ) (delta method; exact here because the
+    answers of a Gaussian lmer are linear in β̂); z = estimate / SE, two-sided normal p-value
+    and conf.low/high = estimate ∓ z_{(1+level)/2} SE (marginaleffects' default df = ∞)."""
+    from scipy import stats
+    est = A @ fit.beta + c
+    se = np.sqrt(np.einsum("ij,jk,ik->i", A, fit.vcov_beta, A))
+    z = est / se
+    q = stats.norm.ppf(0.5 + conf_level / 2)
+    out = lead.reset_index(drop=True).copy()
+    out["estimate"], out["std.error"], out["statistic"] = est, se, z
+    out["p.value"] = 2 * stats.norm.sf(np.abs(z))
+    out["conf.low"], out["conf.high"] = est - q * se, est + q * se
+    return AnswerFrame.of(out, None, what)
+
+
+def lmer_predictions(fit, newdata=None, grid=None, by=None, re_formula=None,
+                     conf_level=0.95) -> AnswerFrame:
+    df = _lmer_rows(fit, newdata, grid)
+    X, off = _lmer_linear(fit, df, re_formula)
+    code, lead = _groups(df, by)
+    if code is None:
+        lead = df.assign(rowid=np.arange(len(df)))[["rowid"] + list(df.columns)]
+    return delta_frame(fit, lead, _mean_rows(X, code, len(lead)),
+                       _mean_rows(off, code, len(lead)), conf_level, "predictions")
+
+
+def _lmer_rows(fit, newdata, grid):
+    if newdata is not None and grid is not None:
+        raise MixedFormulaError("give newdata= or grid=, not both")
+    if grid is not None:
+        return datagrid(fit, **grid) if isinstance(grid, dict) else as_pandas(grid)
+    if newdata is None:
+        return fitted_rows(fit)
+    return as_pandas(newdata).reset_index(drop=True)
+
+
+def lmer_comparisons(fit, variable, contrast="+1", newdata=None, grid=None, by=None,
+                     re_formula=None, conf_level=0.95) -> AnswerFrame:
+    df = _lmer_rows(fit, newdata, grid)
+    code, lead = _groups(df, by)
+    leads, As, cs = [], [], []
+    for label, lo, hi in _contrast_pairs(fit, df, variable, contrast):
+        Xl, ol = _lmer_linear(fit, _set(df, variable, lo), re_formula)
+        Xh, oh = _lmer_linear(fit, _set(df, variable, hi), re_formula)
+        As.append(_mean_rows(Xh - Xl, code, len(lead)))
+        cs.append(_mean_rows(oh - ol, code, len(lead)))
+        L = lead.copy() if code is not None else df.assign(rowid=np.arange(len(df)))
+        if by is True:
+            L = pd.DataFrame(index=[0])
+        L.insert(0, "contrast", label)
+        L.insert(0, "term", variable)
+        leads.append(L)
+    return delta_frame(fit, pd.concat(leads, ignore_index=True), np.concatenate(As),
+                       np.concatenate(cs), conf_level, "comparisons")
+
+
+def lmer_slopes(fit, variable, newdata=None, grid=None, by=None, re_formula=None,
+                conf_level=0.95, eps=None) -> AnswerFrame:
+    df = _lmer_rows(fit, newdata, grid)
+    if _factor_levels(fit, df, variable) is not None:
+        raise MixedFormulaError(f"{variable!r} is a factor: use comparisons() for it")
+    x = df[variable].to_numpy(dtype=float)
+    h = slope_step(fitted_rows(fit)[variable].to_numpy(dtype=float)) if eps is None else eps
+    code, lead = _groups(df, by)
+    Xl, ol = _lmer_linear(fit, df, re_formula)
+    Xh, oh = _lmer_linear(fit, _set(df, variable, x + h), re_formula)
+    L = lead.copy() if code is not None else df.assign(rowid=np.arange(len(df)))
+    if by is True:
+        L = pd.DataFrame(index=[0])
+    L.insert(0, "contrast", "dY/dX")
+    L.insert(0, "term", variable)
+    out = delta_frame(fit, L, _mean_rows((Xh - Xl) / h, code, len(lead)),
+                      _mean_rows((oh - ol) / h, code, len(lead)), conf_level, "slopes")
+    out.eps = h
+    return out
