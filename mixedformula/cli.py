@@ -225,7 +225,17 @@ def _print_summary(fit, data_name: str | None = None) -> None:
     print(fit.summary())
 
 
+def _print_comparisons(fit, args) -> None:
+    """``--comparisons x [y ...]``: the average slope / pairwise comparisons of each."""
+    names = [v for group in (getattr(args, "comparisons", None) or []) for v in group]
+    if names:
+        from .results.marginaleffects import average_effects
+        print("\nAverage slopes / comparisons (response scale):")
+        print(average_effects(fit, names).to_string(index=False))
+
+
 def _after_fit(fit, args) -> None:
+    _print_comparisons(fit, args)
     if getattr(args, "save", None):
         from .results.io import save
         save(fit, args.save)
@@ -279,7 +289,9 @@ def _cmd_fit(args) -> int:
         why = reml_family_refusal(get_family(args.family, args.link))
         if why:
             raise CLIError(f"--reml/--ml: {why}")
-        print(lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name))
+        lfit = lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name)
+        print(lfit)
+        _print_comparisons(lfit, args)
         return 0
     from .model import Model
     model = Model(spec, data, family=args.family, priors=priors, likelihood=args.likelihood,
@@ -368,6 +380,9 @@ def _output_options(p) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--report", metavar="OUT.html",
                    help="write a self-contained HTML report (tables, diagnostics, plots)")
+    g.add_argument("--comparisons", nargs="+", action="append", metavar="VARIABLE",
+                   help="print the average slope (numeric) or pairwise comparisons (factor) "
+                        "of these predictors, marginaleffects-style")
     g.add_argument("--save", metavar="FIT.nc",
                    help="save the fit (netCDF) for 'mixedformula summary' or mf.load()")
 

@@ -419,3 +419,26 @@ def test_lmer_slopes_comparisons_predictions_delta_method_by_hand(sleepstudy, ca
     assert cmp["estimate"].iloc[0] == pytest.approx(aBA @ f3.beta, rel=1e-9)
     assert cmp["std.error"].iloc[0] == pytest.approx(np.sqrt(aBA @ f3.vcov_beta @ aBA),
                                                      rel=1e-9)
+
+
+# --------------------------------------------------------------------------- report and CLI
+
+def test_report_section_and_cli_comparisons(sfit, sleepstudy, tmp_path, capsys):
+    from mixedformula.cli import main
+    from mixedformula.results.marginaleffects import average_effects
+    tab = average_effects(sfit)
+    assert tab["term"].tolist() == ["Days"]
+    assert tab["estimate"].iloc[0] == pytest.approx(sfit.slopes("Days", by=True)["estimate"]
+                                                    .iloc[0], rel=1e-12)
+    out = tmp_path / "r.html"
+    sfit.report(out)
+    html = out.read_text()
+    assert "id='effects'" in html and f"{tab['estimate'].iloc[0]:.3g}" in html
+    csv = tmp_path / "sleep.csv"
+    sleepstudy.to_csv(csv, index=False)
+    assert main(["fit", str(csv), "Reaction ~ Days + (Days | Subject)", "--reml",
+                 "--comparisons", "Days"]) == 0
+    text = capsys.readouterr().out
+    assert "Average slopes / comparisons" in text and "dY/dX" in text
+    lf = mf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    assert f"{lf.slopes('Days', by=True)['estimate'].iloc[0]:.4f}"[:6] in text

@@ -445,3 +445,30 @@ def lmer_slopes(fit, variable, newdata=None, grid=None, by=None, re_formula=None
                       _mean_rows((oh - ol) / h, code, len(lead)), conf_level, "slopes")
     out.eps = h
     return out
+
+
+# --------------------------------------------------------------------------- per predictor
+
+def average_effects(fit, variables=None, conf_level: float = 0.95) -> pd.DataFrame:
+    """The average slope (numeric predictors) or the pairwise average comparisons (factors)
+    of each predictor of the fixed part, on the response scale (``by=True``): what the HTML
+    report and the CLI's ``--comparisons`` show. Works for Bayesian and lmer fits."""
+    spec = fit.design.spec
+    names = list(spec.formula.fixed_variables) if variables is None else list(variables)
+    rows = fitted_rows(fit)
+    bayes = hasattr(fit, "idata")
+    out = []
+    for v in names:
+        if v not in rows.columns:
+            raise DataError(f"{v!r} is not a column of the data")
+        factor = _factor_levels(fit, rows, v) is not None
+        if bayes:
+            t = (comparisons(fit, v, "pairwise", by=True, conf_level=conf_level) if factor
+                 else slopes(fit, v, by=True, conf_level=conf_level))
+        else:
+            t = (lmer_comparisons(fit, v, "pairwise", by=True, conf_level=conf_level)
+                 if factor else lmer_slopes(fit, v, by=True, conf_level=conf_level))
+        out.append(pd.DataFrame(t))
+    if not out:
+        return pd.DataFrame(columns=["term", "contrast", "estimate", "conf.low", "conf.high"])
+    return pd.concat(out, ignore_index=True)
