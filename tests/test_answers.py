@@ -197,6 +197,8 @@ def test_comparisons_bounded_memory_1e5_rows_4000_draws():
         tracemalloc.stop()
     assert c.draws().shape == (1, S)
     assert peak < 400e6, peak
+    with pytest.raises(mf.MixedFormulaError, match="by=True"):
+        fit.comparisons("x")                      # unit level: 4·10⁸ draws would be kept
 
 
 # --------------------------------------------------------------------------- hypothesis

@@ -49,6 +49,8 @@ from .answer_frame import AnswerFrame
 KINDS = ("response", "linpred")
 #: values per chunk array (draws × rows)
 CHUNK_VALUES = 2_000_000
+#: most draws an answer keeps (rows of the table × draws: 400 MB)
+UNIT_LEVEL_MAX = 50_000_000
 
 
 # --------------------------------------------------------------------------- rows
@@ -199,6 +201,11 @@ def _run(ev: DrawEvaluator, n: int, code, G: int,
          quantity: Callable[[np.ndarray, int], list[np.ndarray]], m: int) -> list[np.ndarray]:
     """m quantities, each (G, S), accumulated over draw chunks."""
     rows = G if code is not None else n
+    if rows * ev.S > UNIT_LEVEL_MAX:
+        raise MixedFormulaError(
+            f"unit-level answers for {n} rows × {ev.S} draws would keep {rows * ev.S:,} draws "
+            f"(> {UNIT_LEVEL_MAX:,}); average them with by=True or by='column', or pass fewer "
+            "rows (newdata= / grid=)")
     out = [np.empty((rows, ev.S)) for _ in range(m)]
     for k, idx in ev.chunks(n):
         for j, q in enumerate(quantity(idx, k)):
