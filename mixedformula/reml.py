@@ -410,22 +410,28 @@ class LmerFit:
         return _table(cols)
 
     # -- answers (results/emmeans.py, results/nakagawa.py) -------------------------------------
-    def _emm_source(self):
+    def _emm_source(self, ddf: str = "asymptotic"):
         from .results.emmeans import FreqSource
+        if ddf != "asymptotic":
+            raise MixedFormulaError(f"ddf={ddf!r}: Satterthwaite / Kenward-Roger degrees of "
+                                    "freedom are not implemented for emmeans yet; use "
+                                    "ddf='asymptotic' (df = Inf, emmeans' lmer.df = "
+                                    "'asymptotic')")
         return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
 
     def emmeans(self, specs, by=None, at: dict | None = None, type: str = "link",
-                level: float = 0.95):
+                level: float = 0.95, ddf: str = "asymptotic"):
         """emmeans' ``emmeans()``: columns ``emmean``, ``SE``, ``df``, CLs; df is asymptotic
-        (∞: ``asymp.LCL``/``asymp.UCL``) — Satterthwaite/KR df are not on this branch;
+        (∞: ``asymp.LCL``/``asymp.UCL``; Satterthwaite/KR df are not implemented yet);
         ``.pairs(adjust="tukey" | "holm" | "none")`` on the result."""
         from .results.emmeans import emm_table
-        return emm_table(self._emm_source(), specs, by, at, type, None, level)
+        return emm_table(self._emm_source(ddf), specs, by, at, type, None, level)
 
-    def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95):
+    def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95,
+                 ddf: str = "asymptotic"):
         """emmeans' ``emtrends()`` (``<var>.trend``, ``SE``, ``df``, CLs)."""
         from .results.emmeans import emm_table
-        return emm_table(self._emm_source(), specs, by, at, "link", var, level)
+        return emm_table(self._emm_source(ddf), specs, by, at, "link", var, level)
 
     def predictions(self, newdata=None, grid=None, by=None, re_formula=None,
                     conf_level: float = 0.95):

@@ -171,6 +171,13 @@ def test_response_scale_poisson_and_factor_contrasts():
     rev = fit.comparisons("f", "revpairwise", by=True)
     assert rev["contrast"].tolist() == ["a - b", "a - c", "b - c"]
     np.testing.assert_allclose(rev.draws(), -c.draws(), rtol=1e-12)
+    # emmeans on the response scale: each draw of L β back-transformed, then the median
+    em = fit.emmeans("f", type="response")
+    assert list(em.columns) == ["f", "response", "lower.HPD", "upper.HPD"]
+    xbar = x.mean()
+    for i, lev in enumerate(["a", "b", "c"]):
+        draws = np.exp(b0 + b1 * xbar + np.broadcast_to(fx[lev], (S, 1))[:, 0])
+        assert em["response"].iloc[i] == pytest.approx(np.median(draws), rel=1e-10)
     lin = fit.predictions(kind="linpred", by=True)
     check_summary(lin.iloc[0], np.log(mu(x, f)).mean(axis=1))
     assert n1.size == n
@@ -319,6 +326,8 @@ def test_lmer_emmeans_emtrends_sleepstudy(sleepstudy, emm_ref):
 def test_lmer_emmeans_factorial_pairs_tukey_holm(cake, emm_ref):
     fit = mf.lmer("angle ~ recipe * tf + (1 | rr)", cake)
     ref = emm_ref["cake"]["asymptotic"]
+    with pytest.raises(mf.MixedFormulaError, match="asymptotic"):
+        fit.emmeans("recipe", ddf="kenward-roger")
     e = fit.emmeans("recipe")
     assert e["recipe"].tolist() == ref["emmeans"]["recipe"]
     np.testing.assert_allclose(e["emmean"], ref["emmeans"]["emmean"], rtol=1e-6)
