@@ -449,7 +449,7 @@ class LmerFit:
 
     def slopes(self, variable: str, newdata=None, grid=None, by=None, re_formula=None,
                conf_level: float = 0.95, eps=None):
-        """marginaleffects' ``slopes()`` (forward difference) with delta-method ``std.error``."""
+        """marginaleffects' ``slopes()`` (centred difference) with delta-method ``std.error``."""
         from .results.marginaleffects import lmer_slopes
         return lmer_slopes(self, variable, newdata, grid, by, re_formula, conf_level, eps)
 

@@ -75,7 +75,11 @@ def test_avg_slope_and_comparisons_equal_hand_computation(sfit, sleepstudy):
     check_summary(c.iloc[0], slope)
     sd = sleepstudy["Days"].std(ddof=1)
     check_summary(sfit.comparisons("Days", "sd", by=True).iloc[0], sd * slope)
-    check_summary(sfit.comparisons("Days", {"Days": (2, 7)}, by=True).iloc[0], 5 * slope)
+    sdc = sfit.comparisons("Days", "sd", by=True)
+    assert sdc["contrast"].tolist() == ["(x + sd/2) - (x - sd/2)"]
+    dc = sfit.comparisons("Days", {"Days": (7, 2)}, by=True)      # sorted, as marginaleffects
+    assert dc["contrast"].tolist() == ["7 - 2"]
+    check_summary(dc.iloc[0], 5 * slope)
     # unit level: one row per fitted row, their per-draw mean is the average
     u = sfit.comparisons("Days")
     assert len(u) == len(sleepstudy) and "rowid" in u.columns
@@ -153,14 +157,14 @@ def test_response_scale_poisson_and_factor_contrasts():
     x, f = df["x"].to_numpy(), df["f"].to_numpy()
     h = 1e-4 * (x.max() - x.min())
     s = fit.slopes("x", by=True)
-    check_summary(s.iloc[0], ((mu(x + h, f) - mu(x, f)) / h).mean(axis=1))
+    check_summary(s.iloc[0], ((mu(x + h / 2, f) - mu(x - h / 2, f)) / h).mean(axis=1))
     assert s.eps == pytest.approx(h)
     # by a factor: averaged within its levels
     sb = fit.slopes("x", by="f")
     assert sb["f"].tolist() == ["a", "b", "c"]
     for _, row in sb.iterrows():
         m = f == row["f"]
-        check_summary(row, ((mu(x + h, f) - mu(x, f)) / h)[:, m].mean(axis=1))
+        check_summary(row, ((mu(x + h / 2, f) - mu(x - h / 2, f)) / h)[:, m].mean(axis=1))
     c = fit.comparisons("f", "pairwise", by=True)
     assert c["contrast"].tolist() == ["b - a", "c - a", "c - b"]
     n1 = np.full(n, "a", dtype=object)

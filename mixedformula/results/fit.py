@@ -346,7 +346,7 @@ class Fit:
     def slopes(self, variable: str, newdata=None, grid=None, by=None, re_formula=None,
                kind: str = "response", new_groups: str = "sample", conf_level: float = 0.95,
                seed=0, eps=None):
-        """marginaleffects' ``slopes()`` (forward difference, step 1e-4 × range of x)."""
+        """marginaleffects' ``slopes()`` (centred difference x ± h/2, h = 1e-4 × range of x)."""
         from .marginaleffects import slopes
         return slopes(self, variable, newdata, grid, by, re_formula, kind, new_groups,
                       conf_level, seed, eps)

@@ -8,12 +8,14 @@ with ŷ_i⁽ˢ⁾(x) the prediction of row i when the variable x is set to the v
   ``kind="linpred"``: ŷ = η = Xβ + Zu (:func:`~mixedformula.results.posterior.linpred`);
 * **predictions**: ŷ_i⁽ˢ⁾ at the rows' own values;
 * **comparisons** of x from lo_i to hi_i: c_i⁽ˢ⁾ = ŷ_i⁽ˢ⁾(hi_i) − ŷ_i⁽ˢ⁾(lo_i) with
-  ``"+1"``: (x_i, x_i + 1); ``"sd"``: (m − s/2, m + s/2), m and s the mean and sd of x in the
-  rows; ``{"x": (a, b)}``: (a, b); a factor: every pair of levels (a, b), ``"pairwise"`` the
-  later level minus the earlier (label ``"b - a"``), ``"revpairwise"`` the reverse, each
-  evaluated with every row set to a and to b;
-* **slopes** by marginaleffects' forward difference (``numderiv = "fdforward"``) with its
-  step h = 10⁻⁴ · (max x − min x) over the rows: d_i⁽ˢ⁾ = (ŷ_i⁽ˢ⁾(x_i + h) − ŷ_i⁽ˢ⁾(x_i)) / h;
+  (marginaleffects' R/get_contrast_data_numeric.R) ``"+1"``: (x_i, x_i + 1), label ``+1``;
+  ``"sd"``: (m − s/2, m + s/2) for every row, m and s the mean and sd of x in the fitted data,
+  label ``(x + sd/2) - (x - sd/2)``; ``{"x": (a, b)}``: (min, max) of the two, label
+  ``"max - min"``; a factor: every pair of levels (a, b), ``"pairwise"`` the later level minus
+  the earlier (label ``"b - a"``), ``"revpairwise"`` the reverse, ``"reference"`` each level
+  minus the first, each evaluated with every row set to a and to b;
+* **slopes**: marginaleffects' centred difference with its step h = 10⁻⁴ · (max x − min x)
+  over the fitted data (10⁻⁴ if constant): d_i⁽ˢ⁾ = (ŷ_i⁽ˢ⁾(x_i + h/2) − ŷ_i⁽ˢ⁾(x_i − h/2)) / h;
 * ``by``: per draw the unit-level quantities are averaged within each group of rows
   (``by=True``: over all rows; ``by=None``: kept per row), a_g⁽ˢ⁾ = mean_{i ∈ g} q_i⁽ˢ⁾;
   summaries come after averaging: ``estimate`` = the posterior **median** of a_g and
@@ -271,6 +273,9 @@ def _contrast_pairs(fit, df, variable, contrast) -> list[tuple[str, object, obje
         if variable not in contrast:
             raise MixedFormulaError(f"contrast dict must name {variable!r}")
         a, b = contrast[variable]
+        if levels is None:
+            a, b = sorted((float(a), float(b)))       # marginaleffects sorts numeric pairs
+            a, b = (int(v) if float(v).is_integer() else v for v in (a, b))
         return [(f"{b} - {a}", a, b)]
     if levels is not None:
         levs = [str(v) for v in levels] if df[variable].dtype == object else levels
@@ -287,8 +292,9 @@ def _contrast_pairs(fit, df, variable, contrast) -> list[tuple[str, object, obje
     if contrast in ("+1", "pairwise", "revpairwise"):
         return [("+1", x, x + 1.0)]
     if contrast == "sd":
-        m, s = float(np.mean(x)), float(np.std(x, ddof=1))
-        return [("+sd", m - s / 2, m + s / 2)]
+        xm = (fitted_rows(fit)[variable].to_numpy(dtype=float) if fit.data is not None else x)
+        m, s = float(np.mean(xm)), float(np.std(xm, ddof=1))
+        return [("(x + sd/2) - (x - sd/2)", m - s / 2, m + s / 2)]
     raise MixedFormulaError(f"contrast {contrast!r} is not one of '+1', 'sd', {{x: (a, b)}} "
                             f"for the numeric variable {variable!r}")
 
@@ -335,7 +341,7 @@ def slope_step(x: np.ndarray) -> float:
 def slopes(fit, variable: str, newdata=None, grid=None, by=None, re_formula=None,
            kind="response", new_groups="sample", conf_level=0.95, seed=0,
            eps: float | None = None) -> AnswerFrame:
-    """marginaleffects' ``slopes()`` / ``avg_slopes(by=)``: forward differences (docstring)."""
+    """marginaleffects' ``slopes()`` / ``avg_slopes(by=)``: centred differences (docstring)."""
     df = _rows(fit, newdata, grid)
     if variable not in df.columns:
         raise DataError(f"variable {variable!r} is not a column of the rows")
@@ -345,7 +351,8 @@ def slopes(fit, variable: str, newdata=None, grid=None, by=None, re_formula=None
     rng_x = fitted_rows(fit)[variable].to_numpy(dtype=float) if fit.data is not None else x
     h = slope_step(rng_x) if eps is None else float(eps)
     ev = DrawEvaluator(fit, kind, re_formula, new_groups, seed)
-    s_lo, s_hi = ev.scenario(df), ev.scenario(_set(df, variable, x + h))
+    s_lo = ev.scenario(_set(df, variable, x - h / 2))
+    s_hi = ev.scenario(_set(df, variable, x + h / 2))
     code, lead = _groups(df, by)
     (d,) = _run(ev, len(df), code, len(lead),
                 lambda idx, k: [(ev.predict(s_hi, idx, k) - ev.predict(s_lo, idx, k)) / h], 1)
@@ -441,8 +448,8 @@ def lmer_slopes(fit, variable, newdata=None, grid=None, by=None, re_formula=None
     x = df[variable].to_numpy(dtype=float)
     h = slope_step(fitted_rows(fit)[variable].to_numpy(dtype=float)) if eps is None else eps
     code, lead = _groups(df, by)
-    Xl, ol = _lmer_linear(fit, df, re_formula)
-    Xh, oh = _lmer_linear(fit, _set(df, variable, x + h), re_formula)
+    Xl, ol = _lmer_linear(fit, _set(df, variable, x - h / 2), re_formula)
+    Xh, oh = _lmer_linear(fit, _set(df, variable, x + h / 2), re_formula)
     L = lead.copy() if code is not None else df.assign(rowid=np.arange(len(df)))
     if by is True:
         L = pd.DataFrame(index=[0])
