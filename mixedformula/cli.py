@@ -225,7 +225,17 @@ def _print_summary(fit, data_name: str | None = None) -> None:
     print(fit.summary())
 
 
+def _print_comparisons(fit, args) -> None:
+    """``--comparisons x [y ...]``: the average slope / pairwise comparisons of each."""
+    names = [v for group in (getattr(args, "comparisons", None) or []) for v in group]
+    if names:
+        from .results.marginaleffects import average_effects
+        print("\nAverage slopes / comparisons (response scale):")
+        print(average_effects(fit, names).to_string(index=False))
+
+
 def _after_fit(fit, args) -> None:
+    _print_comparisons(fit, args)
     if getattr(args, "save", None):
         from .results.io import save
         save(fit, args.save)
@@ -294,6 +304,7 @@ def _cmd_fit(args) -> int:
         except ValueError as e:          # e.g. Kenward-Roger on an ML fit
             raise CLIError(str(e)) from None
         print(text)
+        _print_comparisons(fit, args)
         return 0
     if args.ddf is not None:
         raise CLIError("--ddf applies to --reml/--ml point estimates (lmerTest's t-tests)")
@@ -384,6 +395,9 @@ def _output_options(p) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--report", metavar="OUT.html",
                    help="write a self-contained HTML report (tables, diagnostics, plots)")
+    g.add_argument("--comparisons", nargs="+", action="append", metavar="VARIABLE",
+                   help="print the average slope (numeric) or pairwise comparisons (factor) "
+                        "of these predictors, marginaleffects-style")
     g.add_argument("--save", metavar="FIT.nc",
                    help="save the fit (netCDF) for 'mixedformula summary' or mf.load()")
 

@@ -46,7 +46,7 @@ from .design import Design, design_matrices
 from .design.reterms import CovBlock, covariance_blocks
 from .design.safe_text import from_alias
 from .engine import reml_refusal
-from .errors import DataError
+from .errors import DataError, MixedFormulaError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 from .linalg.threads import one_blas_thread
@@ -165,7 +165,7 @@ class LmerFit:
     b: list[np.ndarray] = field(repr=False)
     optimizer: dict = field(default_factory=dict, repr=False)
     data_name: str | None = None
-    data: object = field(default=None, repr=False)        # the data fitted (type III contrasts)
+    data: object = field(default=None, repr=False)        # the data fitted (type III contrasts, emmeans, R²)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -213,6 +213,11 @@ class LmerFit:
     def is_singular(self) -> bool:
         """Some variance on the boundary (lme4's ``isSingular``, tol 1e-4 on diagonal θ)."""
         return bool(np.any(self._lam.is_diagonal & (self.theta.to_numpy() < 1e-4)))
+
+    @property
+    def lambda_factor(self) -> LambdaFactor:
+        """Λ(θ)'s layout (one template T per block and by-level)."""
+        return self._lam
 
     @property
     def _lam(self) -> LambdaFactor:
@@ -341,6 +346,33 @@ class LmerFit:
             eta = eta + np.einsum("nq,nq->n", t.X, b[t.codes])
         return eta
 
+    def linear_predictor_parts(self, newdata=None, re_formula=None):
+        """(X, Zb̂) of the rows of ``newdata`` (default: the fitted rows): η = Xβ̂ + Zb̂.
+
+        ``re_formula=None`` uses the conditional modes b̂ of seen levels (new levels and missing
+        group values get b = 0, lme4's ``allow.new.levels = TRUE``); ``"NA"``/``"~0"``: Zb̂ = 0.
+        """
+        design = self.design if newdata is None else self.design.spec.transform(newdata)
+        X = np.asarray(design.fixed(0)[0] if newdata is not None else design.X, dtype=float)
+        off = np.zeros(X.shape[0])
+        text = None if re_formula is None else str(re_formula).strip()
+        if text is not None:
+            rhs = text.split("~", 1)[-1].strip()
+            if rhs.upper() in ("NA", "0", "-1", ""):
+                return X, off
+            raise MixedFormulaError("re_formula for lmer fits is None (all group terms) or "
+                                    "'NA' / '~0' (none)")
+        terms = self.terms if newdata is None else _lmer_terms(design)
+        for t, tf, b in zip(terms, self.terms, self.b):
+            if t.group != tf.group:
+                raise MixedFormulaError("internal: group terms of new data out of order")
+            codes = np.asarray(t.codes)
+            ok = (codes >= 0) & (codes < b.shape[0])
+            bb = np.zeros((len(codes), b.shape[1]))
+            bb[ok] = b[codes[ok]]
+            off = off + np.einsum("nq,nq->n", np.asarray(t.X, dtype=float), bb)
+        return X, off
+
     def residuals(self) -> np.ndarray:
         return self.design.y[:, 0] - self.fitted()
 
@@ -430,6 +462,55 @@ class LmerFit:
             col = [s.rjust(width) for s in col]
             cols.append(("Corr" if j == 0 else "", col, "l"))
         return _table(cols)
+
+    # -- answers (results/emmeans.py, results/nakagawa.py) -------------------------------------
+    def _emm_source(self, ddf: str = "asymptotic"):
+        from .results.emmeans import FreqSource
+        if ddf != "asymptotic":
+            raise MixedFormulaError(f"ddf={ddf!r}: Satterthwaite / Kenward-Roger degrees of "
+                                    "freedom are not implemented for emmeans yet; use "
+                                    "ddf='asymptotic' (df = Inf, emmeans' lmer.df = "
+                                    "'asymptotic')")
+        return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
+
+    def emmeans(self, specs, by=None, at: dict | None = None, type: str = "link",
+                level: float = 0.95, ddf: str = "asymptotic"):
+        """emmeans' ``emmeans()``: columns ``emmean``, ``SE``, ``df``, CLs; df is asymptotic
+        (∞: ``asymp.LCL``/``asymp.UCL``; Satterthwaite/KR df are not implemented yet);
+        ``.pairs(adjust="tukey" | "holm" | "none")`` on the result."""
+        from .results.emmeans import emm_table
+        return emm_table(self._emm_source(ddf), specs, by, at, type, None, level)
+
+    def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95,
+                 ddf: str = "asymptotic"):
+        """emmeans' ``emtrends()`` (``<var>.trend``, ``SE``, ``df``, CLs)."""
+        from .results.emmeans import emm_table
+        return emm_table(self._emm_source(ddf), specs, by, at, "link", var, level)
+
+    def predictions(self, newdata=None, grid=None, by=None, re_formula=None,
+                    conf_level: float = 0.95):
+        """marginaleffects' ``predictions()`` with delta-method ``std.error`` (see
+        :mod:`mixedformula.results.marginaleffects`)."""
+        from .results.marginaleffects import lmer_predictions
+        return lmer_predictions(self, newdata, grid, by, re_formula, conf_level)
+
+    def comparisons(self, variable: str, contrast="+1", newdata=None, grid=None, by=None,
+                    re_formula=None, conf_level: float = 0.95):
+        """marginaleffects' ``comparisons()`` with delta-method ``std.error``."""
+        from .results.marginaleffects import lmer_comparisons
+        return lmer_comparisons(self, variable, contrast, newdata, grid, by, re_formula,
+                                conf_level)
+
+    def slopes(self, variable: str, newdata=None, grid=None, by=None, re_formula=None,
+               conf_level: float = 0.95, eps=None):
+        """marginaleffects' ``slopes()`` (centred difference) with delta-method ``std.error``."""
+        from .results.marginaleffects import lmer_slopes
+        return lmer_slopes(self, variable, newdata, grid, by, re_formula, conf_level, eps)
+
+    def r2(self) -> dict:
+        """Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``)."""
+        from .results.nakagawa import r2_nakagawa
+        return r2_nakagawa(self)
 
     def _fixed_effects_table(self) -> list[str]:
         fe = self.fixef()

@@ -122,6 +122,8 @@ class Family:
     #: information about η in PIRLS and the Laplace determinant: "expected" (Fisher's, lme4)
     #: or "observed" (TMB / glmmTMB)
     laplace_information: ClassVar[str] = "expected"
+    #: brms' bayes_R2 uses Var(y | μ, θ) as the residual variance (gaussian, bernoulli)
+    bayes_r2_model: ClassVar[bool] = False
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link

@@ -22,6 +22,8 @@ class Bernoulli(Family):
     discrete = True
     mu_domain = (0.0, 1.0)
     ml_glmm = True
+    #: brms' bayes_R2 has a model-based residual variance for this family (results/r2.py)
+    bayes_r2_model = True
 
     def _check_y(self, y, trials, fail):
         bad = ~np.isin(y, (0.0, 1.0))

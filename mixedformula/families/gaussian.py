@@ -20,6 +20,8 @@ class Gaussian(Family):
     allowed_links = ("identity", "log", "inverse")
     dpars = ("sigma",)
     aliases = ("normal",)
+    #: brms' bayes_R2 has a model-based residual variance for this family (results/r2.py)
+    bayes_r2_model = True
 
     @property
     def gaussian(self) -> bool:

@@ -16,6 +16,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from ..errors import MixedFormulaError
 from ..results.tables import format_cells
 from . import plots
 from .diagnostics import Check, checks, ess_status, rhat_status
@@ -314,6 +315,22 @@ def _figures(fit, summary, vc) -> list[str]:
 
 # -- page ---------------------------------------------------------------------------------------
 
+def _effects_section(fit) -> str:
+    """Average slope / pairwise comparison of each predictor (results/marginaleffects.py)."""
+    try:
+        from ..results.marginaleffects import average_effects
+        tab = average_effects(fit)
+    except MixedFormulaError as e:
+        return f"<p class='note'>Not available: {_e(e)}</p>"
+    if not len(tab):
+        return "<p class='note'>No predictors in the fixed part.</p>"
+    return (tab.to_html(index=False, border=0, classes="effects", float_format=lambda v:
+                        f"{v:.3g}", escape=True)
+            + "<p class='note'>Response scale, averaged over the fitted rows with the group "
+              "effects of each row (marginaleffects' avg_slopes / avg_comparisons): posterior "
+              "median and 95% equal-tailed interval.</p>")
+
+
 def build_html(fit, title: str | None = None) -> str:
     """The report as one HTML string."""
     summary = fit.summary()
@@ -325,7 +342,7 @@ def build_html(fit, title: str | None = None) -> str:
     title = title or f"mixedformula: {fit.formula}"
     nav = "".join(f"<a href='#{a}'>{t}</a>" for a, t in (
         ("data", "Data"), ("G", "Group level (G)"), ("fixed", "Coefficients"),
-        ("R", "Residual (R)"), ("diagnostics", "Diagnostics"), ("plots", "Plots"),
+        ("R", "Residual (R)"), ("effects", "Average effects"), ("diagnostics", "Diagnostics"), ("plots", "Plots"),
         ("priors", "Priors"), ("text", "Summary text")))
     alerts = []
     for w in summary.warnings:
@@ -355,6 +372,7 @@ def build_html(fit, title: str | None = None) -> str:
         else "<p class='note'>No regression coefficients.</p>",
         "<h2 id='R'>Residual: further distributional parameters and R</h2>",
         _r_section(fit, summary, vc),
+        "<h2 id='effects'>Average slopes and comparisons</h2>", _effects_section(fit),
         "<h2 id='diagnostics'>Diagnostics</h2>", _diagnostics_section(items),
         "<h2 id='plots'>Plots</h2>", *figs,
         "<h2 id='priors'>Priors</h2>", prior_html,

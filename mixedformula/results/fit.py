@@ -321,6 +321,65 @@ class Fit:
         return _ce(self, effect, groups=groups, prob=prob, resolution=resolution,
                    ndraws=ndraws, seed=seed, ax=ax)
 
+    # -- answers: marginaleffects, hypothesis, R² (results/marginaleffects.py, hypothesis.py,
+    #    r2.py) --------------------------------------------------------------------------
+    def predictions(self, newdata=None, grid=None, by=None, re_formula=None,
+                    kind: str = "response", new_groups: str = "sample",
+                    conf_level: float = 0.95, seed=0):
+        """marginaleffects' ``predictions()`` (``by=True`` or columns: averaged within groups);
+        ``grid``: a dict column → values for :func:`~mixedformula.results.marginaleffects.datagrid`.
+        Returns an :class:`~mixedformula.results.answer_frame.AnswerFrame` (``estimate`` = the
+        posterior median, ``conf.low``/``conf.high`` equal-tailed; ``.draws()``)."""
+        from .marginaleffects import predictions
+        return predictions(self, newdata, grid, by, re_formula, kind, new_groups, conf_level,
+                           seed)
+
+    def comparisons(self, variable: str, contrast="+1", newdata=None, grid=None, by=None,
+                    re_formula=None, kind: str = "response", new_groups: str = "sample",
+                    conf_level: float = 0.95, seed=0):
+        """marginaleffects' ``comparisons()``: ``contrast`` ``"+1"``, ``"sd"``, ``{x: (a, b)}``
+        or, for a factor, ``"pairwise"``/``"revpairwise"``/``"reference"``."""
+        from .marginaleffects import comparisons
+        return comparisons(self, variable, contrast, newdata, grid, by, re_formula, kind,
+                           new_groups, conf_level, seed)
+
+    def slopes(self, variable: str, newdata=None, grid=None, by=None, re_formula=None,
+               kind: str = "response", new_groups: str = "sample", conf_level: float = 0.95,
+               seed=0, eps=None):
+        """marginaleffects' ``slopes()`` (centred difference x ± h/2, h = 1e-4 × range of x)."""
+        from .marginaleffects import slopes
+        return slopes(self, variable, newdata, grid, by, re_formula, kind, new_groups,
+                      conf_level, seed, eps)
+
+    def hypothesis(self, hypotheses, class_: str = "b", group: str = "",
+                   scope: str = "standard", alpha: float = 0.05, robust: bool = False):
+        """brms' ``hypothesis()``: ``"Days > 0"``, ``"Intercept - 250 = 0"``, ... (parsed by
+        our own parser, never evaluated as Python); columns Hypothesis, Estimate, Est.Error,
+        CI.Lower, CI.Upper, Evid.Ratio, Post.Prob, Star (see
+        :mod:`mixedformula.results.hypothesis`)."""
+        from .hypothesis import hypothesis
+        return hypothesis(self, hypotheses, class_, group, scope, alpha, robust)
+
+    def bayes_r2(self, re_formula=None, method: str | None = None, probs=(0.025, 0.975),
+                 summary: bool = True):
+        """brms' ``bayes_R2()`` (``re_formula="NA"``: marginal, None: conditional); a table
+        Estimate, Est.Error, Q2.5, Q97.5 (row ``R2``) or the per-draw values."""
+        from .r2 import bayes_r2
+        return bayes_r2(self, re_formula, method, probs, summary)
+
+    def emmeans(self, specs, by=None, at: dict | None = None, type: str = "link",
+                level: float = 0.95):
+        """emmeans' marginal means over the reference grid (equal weights over the other
+        factors, covariates at their means): posterior median and HPD interval
+        (``emmean``, ``lower.HPD``, ``upper.HPD``); ``.pairs(adjust=)`` on the result."""
+        from .emmeans import BayesSource, emm_table
+        return emm_table(BayesSource(self), specs, by, at, type, None, level)
+
+    def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95):
+        """emmeans' ``emtrends()``: the slope of the linear predictor in ``var``."""
+        from .emmeans import BayesSource, emm_table
+        return emm_table(BayesSource(self), specs, by, at, "link", var, level)
+
     # -- display ------------------------------------------------------------------------
     def __repr__(self) -> str:
         return str(self.summary())

@@ -94,6 +94,10 @@ def _re_selection(fit, re_formula, newdata) -> list[set | None] | None:
     return out
 
 
+#: the public name (results/marginaleffects.py uses it)
+re_selection = _re_selection
+
+
 # --------------------------------------------------------------------------- design for rows
 
 def _prepare_newdata(fit, newdata, keep):
@@ -144,6 +148,10 @@ def _family_params(draws: PosteriorDraws, names, tags, n: int) -> dict:
     """The family's further parameters per draw (and row for sigma), broadcasting to (S, n)."""
     return {d: draws.sigma_rows(None, tags, n) if d == "sigma" else draws.dpar(d)[:, None]
             for d in names}
+
+
+#: the public name (results/r2.py uses it)
+family_params = _family_params
 
 
 def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata) -> np.ndarray:
