@@ -464,25 +464,43 @@ class LmerFit:
         return _table(cols)
 
     # -- answers (results/emmeans.py, results/nakagawa.py) -------------------------------------
-    def _emm_source(self, ddf: str = "asymptotic"):
+    def _emm_source(self, ddf: str = "auto"):
+        """β̂, Var(β̂) and the df of emmeans' ``lmer.df``: ``"asymptotic"`` (∞),
+        ``"satterthwaite"`` or ``"kenward-roger"`` (V the KR-adjusted covariance);
+        ``"auto"`` as emmeans' defaults: Kenward–Roger for REML fits of at most 3000 rows
+        (``pbkrtest.limit``), else Satterthwaite up to 3000 rows (``lmerTest.limit``), else
+        asymptotic."""
         from .results.emmeans import FreqSource
-        if ddf != "asymptotic":
-            raise MixedFormulaError(f"ddf={ddf!r}: Satterthwaite / Kenward-Roger degrees of "
-                                    "freedom are not implemented for emmeans yet; use "
-                                    "ddf='asymptotic' (df = Inf, emmeans' lmer.df = "
-                                    "'asymptotic')")
-        return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
+        if ddf == "auto":
+            ddf = "asymptotic" if self.nobs > 3000 else \
+                "kenward-roger" if self.reml else "satterthwaite"
+        if ddf == "asymptotic":
+            return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
+        from .inference.coef_table import ddf_method, tester
+        try:
+            method = ddf_method(ddf)
+        except ValueError:
+            method = None
+        if method not in ("satterthwaite", "kenward-roger"):
+            raise MixedFormulaError(f"ddf must be 'asymptotic', 'satterthwaite' or "
+                                    f"'kenward-roger', not {ddf!r}")
+        t = tester(self, method)
+        vcov = t.vcov_adj if method == "kenward-roger" else self.vcov_beta
+        return FreqSource(self.design, self.data, self.beta, vcov,
+                          df=lambda L: np.array([t.df(row) for row in np.atleast_2d(L)]))
 
     def emmeans(self, specs, by=None, at: dict | None = None, type: str = "link",
-                level: float = 0.95, ddf: str = "asymptotic"):
-        """emmeans' ``emmeans()``: columns ``emmean``, ``SE``, ``df``, CLs; df is asymptotic
-        (∞: ``asymp.LCL``/``asymp.UCL``; Satterthwaite/KR df are not implemented yet);
-        ``.pairs(adjust="tukey" | "holm" | "none")`` on the result."""
+                level: float = 0.95, ddf: str = "auto"):
+        """emmeans' ``emmeans()``: columns ``emmean``, ``SE``, ``df``, ``lower.CL``,
+        ``upper.CL`` (``asymp.LCL``/``asymp.UCL`` for ``ddf="asymptotic"``, df = ∞); ``ddf``:
+        ``"kenward-roger"``, ``"satterthwaite"``, ``"asymptotic"`` or ``"auto"`` (emmeans'
+        default rule, :meth:`_emm_source`); ``.pairs(adjust="tukey" | "holm" | "none")`` on the
+        result."""
         from .results.emmeans import emm_table
         return emm_table(self._emm_source(ddf), specs, by, at, type, None, level)
 
     def emtrends(self, specs, var: str, by=None, at: dict | None = None, level: float = 0.95,
-                 ddf: str = "asymptotic"):
+                 ddf: str = "auto"):
         """emmeans' ``emtrends()`` (``<var>.trend``, ``SE``, ``df``, CLs)."""
         from .results.emmeans import emm_table
         return emm_table(self._emm_source(ddf), specs, by, at, "link", var, level)

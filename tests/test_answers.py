@@ -316,13 +316,13 @@ def num(v):
 def test_lmer_emmeans_emtrends_sleepstudy(sleepstudy, emm_ref):
     fit = mf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
     ref = emm_ref["sleep"]["asymptotic"]
-    e = fit.emmeans("Days", at={"Days": [0, 4.5, 9]})
+    e = fit.emmeans("Days", at={"Days": [0, 4.5, 9]}, ddf="asymptotic")
     assert list(e.columns) == ["Days", "emmean", "SE", "df", "asymp.LCL", "asymp.UCL"]
     np.testing.assert_allclose(e["emmean"], ref["emmeans"]["emmean"], rtol=1e-6)
     np.testing.assert_allclose(e["SE"], ref["emmeans"]["SE"], rtol=1e-5)
     np.testing.assert_allclose(e["asymp.LCL"], ref["emmeans"]["asymp.LCL"], rtol=1e-6)
     assert np.all(np.isinf(e["df"]))
-    t = fit.emtrends("1", var="Days")
+    t = fit.emtrends("1", var="Days", ddf="asymptotic")
     assert t["Days.trend"].iloc[0] == pytest.approx(ref["emtrends"]["Days.trend"], rel=1e-6)
     assert t["SE"].iloc[0] == pytest.approx(ref["emtrends"]["SE"], rel=1e-5)
 
@@ -331,8 +331,8 @@ def test_lmer_emmeans_factorial_pairs_tukey_holm(cake, emm_ref):
     fit = mf.lmer("angle ~ recipe * tf + (1 | rr)", cake)
     ref = emm_ref["cake"]["asymptotic"]
     with pytest.raises(mf.MixedFormulaError, match="asymptotic"):
-        fit.emmeans("recipe", ddf="kenward-roger")
-    e = fit.emmeans("recipe")
+        fit.emmeans("recipe", ddf="containment")
+    e = fit.emmeans("recipe", ddf="asymptotic")
     assert e["recipe"].tolist() == ref["emmeans"]["recipe"]
     np.testing.assert_allclose(e["emmean"], ref["emmeans"]["emmean"], rtol=1e-6)
     np.testing.assert_allclose(e["SE"], ref["emmeans"]["SE"], rtol=1e-5)
@@ -343,18 +343,47 @@ def test_lmer_emmeans_factorial_pairs_tukey_holm(cake, emm_ref):
         np.testing.assert_allclose(p["SE"], r["SE"], rtol=1e-5)
         np.testing.assert_allclose(p["z.ratio"], r["z.ratio"], rtol=1e-5, atol=1e-9)
         np.testing.assert_allclose(p["p.value"], r["p.value"], rtol=1e-5)
-    b = fit.emmeans("tf", by="recipe")
+    b = fit.emmeans("tf", by="recipe", ddf="asymptotic")
     rb = ref["by"]
     assert b["tf"].tolist() == [str(x) for x in rb["tf"]]
     assert b["recipe"].tolist() == rb["recipe"]
     np.testing.assert_allclose(b["emmean"], rb["emmean"], rtol=1e-6)
     np.testing.assert_allclose(b["SE"], rb["SE"], rtol=1e-5)
     f3 = mf.lmer("angle ~ recipe * temp + (1 | rr)", cake)
-    et = f3.emtrends("recipe", var="temp")
+    et = f3.emtrends("recipe", var="temp", ddf="asymptotic")
     np.testing.assert_allclose(et["temp.trend"], ref["emtrends"]["temp.trend"], rtol=1e-6)
     np.testing.assert_allclose(et["SE"], ref["emtrends"]["SE"], rtol=1e-5)
     tp = et.pairs("tukey")
     np.testing.assert_allclose(tp["p.value"], ref["emtrends_pairs"]["p.value"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward-roger"])
+def test_lmer_emmeans_small_sample_df(sleepstudy, cake, emm_ref, ddf):
+    """emmeans 1.8.4 with lmer.df = "satterthwaite" / "kenward-roger": per-row df, SE (KR: the
+    adjusted covariance), CLs and the pairwise p-values; "auto" (emmeans' default rule) is KR
+    for these REML fits of fewer than 3000 rows."""
+    fit = mf.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    ref = emm_ref["sleep"][ddf]
+    e = fit.emmeans("Days", at={"Days": [0, 4.5, 9]}, ddf=ddf)
+    assert list(e.columns) == ["Days", "emmean", "SE", "df", "lower.CL", "upper.CL"]
+    for col in ("emmean", "SE", "df", "lower.CL", "upper.CL"):
+        np.testing.assert_allclose(e[col], ref["emmeans"][col], rtol=1e-4)
+    t = fit.emtrends("1", var="Days", ddf=ddf)
+    for col in ("Days.trend", "SE", "df", "lower.CL", "upper.CL"):
+        assert t[col].iloc[0] == pytest.approx(ref["emtrends"][col], rel=1e-4)
+    c = mf.lmer("angle ~ recipe * tf + (1 | rr)", cake)
+    rc = emm_ref["cake"][ddf]
+    e = c.emmeans("recipe", ddf=ddf)
+    for col in ("emmean", "SE", "df", "lower.CL", "upper.CL"):
+        np.testing.assert_allclose(e[col], rc["emmeans"][col], rtol=1e-4)
+    for adjust in ("tukey", "holm", "none"):
+        p, r = e.pairs(adjust), rc[f"pairs_{adjust}"]
+        assert p["contrast"].tolist() == r["contrast"]
+        for col in ("SE", "df", "t.ratio", "p.value"):
+            np.testing.assert_allclose(p[col], r[col], rtol=1e-4)
+    if ddf == "kenward-roger":
+        auto = c.emmeans("recipe")
+        np.testing.assert_allclose(auto["df"], e["df"], rtol=1e-12)
 
 
 def test_lmer_nakagawa_r2(sleepstudy, emm_ref):

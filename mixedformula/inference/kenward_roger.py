@@ -140,12 +140,16 @@ class KenwardRoger:
         scale = 1.0 if abs(ddf - 2) < 1e-2 else ddf * (1 - A2 / q) / (ddf - 2)
         return float(ddf), float(scale), int(q)
 
+    def df(self, l) -> float:
+        """KR ν of the contrast lᵀβ (one row)."""
+        return self._adjust(np.asarray(l, dtype=float).ravel()[None, :])[0]
+
     def ttest(self, l) -> dict:
         """Estimate, adjusted SE, KR df, t and p of lᵀβ (lmerTest's ``contest1D``, KR)."""
         l = np.asarray(l, dtype=float).ravel()
         est = float(l @ self.beta)
         se = math.sqrt(l @ self.vcov_adj @ l)
-        ddf = self._adjust(l[None, :])[0]
+        ddf = self.df(l)
         t = est / se
         return {"Estimate": est, "Std. Error": se, "df": ddf, "t value": t,
                 "Pr(>|t|)": 2 * stats.t.sf(abs(t), ddf)}

@@ -12,8 +12,10 @@ default ``weights = "equal"``), i.e. L_c = mean_{r ∈ c} x_r and ``emmean`` = L
 **Trends** (``emtrends(var=)``): emmeans' difference quotient of the grid prediction in var,
 L_c = mean_{r ∈ c} (x_r(var + δ) − x_r(var)) / δ, δ = 0.001 · range(var).
 
-Frequentist (lmer): SE_c = √(L_c V Lᵀ_c), V = Var(β̂); ``df`` from ``ddf`` (``"asymptotic"``:
-∞, then emmeans' columns ``asymp.LCL``/``asymp.UCL`` and ``z.ratio``); CL = est ± t_{df,0.975}·SE.
+Frequentist (lmer): SE_c = √(L_c V Lᵀ_c), V = Var(β̂); ``df`` per row from ``ddf``
+(``"asymptotic"``: ∞, then emmeans' columns ``asymp.LCL``/``asymp.UCL`` and ``z.ratio``;
+``"satterthwaite"``: lmerTest's ν of L_c β; ``"kenward-roger"``: pbkrtest's ν, with V the
+KR-adjusted covariance, as emmeans' ``lmer.df``); CL = est ± t_{df,0.975}·SE.
 ``type="response"``: μ = g⁻¹(emmean) with SE · |dμ/dη| (delta method) and back-transformed
 limits (emmeans' ``regrid``; identity links are unchanged).
 
@@ -119,14 +121,15 @@ class BayesSource:
 
 
 class FreqSource:
-    """β̂ and Var(β̂) of a frequentist fit; ``df``: a function L → df (default ∞)."""
+    """β̂ and Var(β̂) of a frequentist fit; ``df``: a function L (rows × p) → one df per row
+    (default ∞)."""
 
     bayesian = False
 
     def __init__(self, design, data, beta, vcov, family=None, df=None):
         self.design, self.data = design, emm_data(data, design)
         self.beta, self.vcov, self.family = np.asarray(beta), np.asarray(vcov), family
-        self.df = df or (lambda L: np.inf)
+        self.df = df or (lambda L: np.full(len(np.atleast_2d(L)), np.inf))
 
     def inverse_link(self, eta):
         return eta if self.family is None else self.family.inverse_link(eta)
@@ -153,7 +156,7 @@ class EMM:
         if self.fit.bayesian:
             return self._bayes_table(level)
         est, se = self._freq()
-        df = np.full(len(est), self.fit.df(self.L))
+        df = np.broadcast_to(np.asarray(self.fit.df(self.L), dtype=float), est.shape)
         q = stats.t.ppf(0.5 + level / 2, df)
         lo, hi = est - q * se, est + q * se
         name, lcl, ucl = self.name, "lower.CL", "upper.CL"
@@ -224,7 +227,7 @@ class EMM:
         beta, V = self.fit.beta, self.fit.vcov
         est = C @ beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", C, V, C))
-        df = np.full(len(est), self.fit.df(C))
+        df = np.broadcast_to(np.asarray(self.fit.df(C), dtype=float), est.shape)
         t = est / se
         if adjust == "tukey":
             p = np.array([stats.studentized_range.sf(np.sqrt(2) * abs(ti), kk, dfi)
