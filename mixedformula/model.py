@@ -20,6 +20,7 @@ is centred, in the summary header.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -59,6 +60,10 @@ class Model:
                  rescor: bool | None = None, rescor_by: str | None = None,
                  na_action: str = "drop", parametrization: str = "auto"):
         from .backends.pymc.build import normalise_parametrization
+        # what Fit.update re-fits with (brms' update(newdata = ...))
+        self._args = dict(formula=formula, family=family, priors=priors, likelihood=likelihood,
+                          link=link, rescor=rescor, rescor_by=rescor_by, na_action=na_action,
+                          parametrization=parametrization)
         self.parametrization = normalise_parametrization(parametrization)
         if likelihood not in LIKELIHOODS:
             raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
@@ -222,6 +227,7 @@ class Model:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         cores = cores or min(chains, os.cpu_count() or 1)
         from .backends.pymc.sampling import choose_backend, evaluation_size
+        requested_backend = backend
         if self._built is None:
             phase("building the model")
         built = self.built
@@ -263,6 +269,10 @@ class Model:
                   data=self.data if self.design.rows_in_memory else None)
         if log_likelihood:
             out.add_log_likelihood()
+        out._refit = functools.partial(_refit, self._args, dict(
+            draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler, cores=cores,
+            target_accept=target_accept, backend=requested_backend,
+            log_likelihood=log_likelihood))
         if sample_prior == "yes":
             from .results.predict import add_prior_group
             add_prior_group(out, self, seed=seed)
@@ -270,6 +280,11 @@ class Model:
         warn_if_not_converged(idata, 'or parametrization="noncentred" (group effects of '
                               + ", ".join(centred) + " were centred)" if centred else "")
         return out
+
+
+def _refit(model_args: dict, fit_args: dict, newdata, **changes):
+    """``Fit.update``: the same model options and sampler settings on ``newdata``."""
+    return Model(data=newdata, **model_args).fit(**{**fit_args, **changes})
 
 
 def _residual_by(column: str | None, data, design: Design):

@@ -230,14 +230,15 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             b_vec = None
             if others:
                 b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
-                eta_k = pt.dot(Xc, b_vec)
+                eta_k = pt.dot(_data(f"X{sfx}", Xc), b_vec)
             if has_int:
                 p_int = priors.resolve("Intercept", default_intercept(
                     y[rows, k], family.link, design.response_centre(k)),
                                        resp=rname)
                 icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
                 eta_k = eta_k + icpt
-                beta_orig = [icpt - (pt.dot(means, b_vec) if others else 0.0)]
+                beta_orig = [icpt - (pt.dot(_data(f"means{sfx}", means), b_vec) if others
+                                     else 0.0)]
             else:
                 beta_orig = []
             full = [None] * X.shape[1]
@@ -288,8 +289,10 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 for part in b.parts:
                     t = design.terms[part.term]
                     up = u[:, part.offset:part.offset + part.q]
+                    codes = _data(f"codes__{part.term}", np.asarray(t.codes, dtype=np.int64))
                     etas[part.response] = etas[part.response] + pt.sum(
-                        t.X * up[t.codes], axis=1)
+                        _data(f"Z__{part.term}", np.asarray(t.X, dtype=float)) * up[codes],
+                        axis=1)
             if design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
@@ -300,6 +303,21 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks,
                  extras={**extras, "residual_by": residual_by})
+
+
+#: Prefix of the conditional engine's data held in shared variables (y, X, group codes and
+#: columns): their values are data, swapped in by nutpie's ``with_data`` when a model of the
+#: same structure is fitted again, and their lengths (the number of rows) are not part of the
+#: structure key (:func:`.sampling.structure_key`), so re-fits compile once.
+DATA_PREFIX = "data__"
+
+
+def _data(name: str, value: np.ndarray):
+    """``value`` as a named shared variable of the current model (``pm.Data``; no static
+    shape); the existing one when a term's data are used again (mvbind: every response)."""
+    import pymc as pm
+    known = pm.modelcontext(None).named_vars.get(DATA_PREFIX + name)
+    return known if known is not None else pm.Data(DATA_PREFIX + name, np.asarray(value))
 
 
 def _block_mean(b: Block, design: Design, betas: list, taken: set):
@@ -547,7 +565,7 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
             pm.Normal("y", mu=mu, sigma=sig, observed=y, dims=("obs", "response"))
         return
     eta = etas[0]
-    obs = y[:, 0]
+    obs = _data("y", y[:, 0]) if trials is None else y[:, 0]
     name = family.name
     sigma = None
     if "sigma" in dpars:
@@ -593,9 +611,12 @@ def _logit_binomial(name, eta, obs, trials):
     import pymc as pm
     import pytensor.tensor as pt
     from scipy.special import gammaln
-    n = np.ones_like(obs) if trials is None else np.asarray(trials, dtype=float)
-    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-    const = None if not np.any(log_choose) else log_choose
+    if trials is None:                  # bernoulli: n = 1, log C(1, y) = 0; obs may be data
+        n, const = 1.0, None
+    else:
+        n = np.asarray(trials, dtype=float)
+        log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
+        const = None if not np.any(log_choose) else log_choose
 
     def logp(value, eta_):
         out = value * eta_ - n * pt.softplus(eta_)
@@ -603,6 +624,6 @@ def _logit_binomial(name, eta, obs, trials):
 
     def random(eta_, rng=None, size=None):
         p = 1.0 / (1.0 + np.exp(-np.asarray(eta_)))
-        return rng.binomial(n.astype(np.int64), p, size=size).astype(float)
+        return rng.binomial(np.asarray(n).astype(np.int64), p, size=size).astype(float)
 
     return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims="obs")
