@@ -31,6 +31,7 @@ alone; ``Model``/``fit`` run them in turn):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -204,6 +205,10 @@ class Model:
                  rescor: bool | None = None, rescor_by: str | None = None,
                  na_action: str = "drop", parametrization: str = "auto"):
         from .backends.pymc.build import normalise_parametrization
+        # what Fit.update re-fits with (brms' update(newdata = ...))
+        self._args = dict(formula=formula, family=family, priors=priors, likelihood=likelihood,
+                          link=link, rescor=rescor, rescor_by=rescor_by, na_action=na_action,
+                          parametrization=parametrization)
         self.parametrization = normalise_parametrization(parametrization)
         self.specification = specify(formula, data, family, likelihood, link, rescor_by,
                                      na_action)
@@ -301,6 +306,10 @@ class Model:
         out = assemble(built, idata, run, self.formula, self.engine_note, data=self.data)
         if log_likelihood:
             out.add_log_likelihood()
+        out._refit = functools.partial(_refit, self._args, dict(
+            draws=draws, tune=tune, chains=chains, seed=run.seed, sampler=sampler, cores=cores,
+            target_accept=target_accept, backend=backend,
+            log_likelihood=log_likelihood))
         if sample_prior == "yes":
             from .results.prior import add_prior_group
             add_prior_group(out, self, seed=run.seed)
@@ -309,6 +318,11 @@ class Model:
         warn_if_not_converged(out.idata, 'or parametrization="noncentred" (group effects of '
                               + ", ".join(centred) + " were centred)" if centred else "")
         return out
+
+
+def _refit(model_args: dict, fit_args: dict, newdata, **changes):
+    """``Fit.update``: the same model options and sampler settings on ``newdata``."""
+    return Model(data=newdata, **model_args).fit(**{**fit_args, **changes})
 
 
 def _residual_by(column: str | None, data, design: Design):

@@ -3,8 +3,8 @@ functions (issue 7).
 
 The cache must (a) reuse a compiled model for a second fit of the same structure, (b) feed it
 the *new* data — a cached re-fit on other data gives bit for bit the draws of a fresh compile on
-that data — and (c) never reuse a model whose graph differs (the conditional engine keeps its
-data as constants, so other data there means another structure).  Both backends sample the same
+that data — and (c) never reuse a model whose graph differs (brms' data-dependent default
+priors are graph constants, so other data there can mean another structure).  Both backends sample the same
 posterior: checked against lme4's REML estimates for dyestuff within Monte-Carlo error.
 
 The disk cache must give bit for bit the draws of a fresh compile, feed the loaded functions
@@ -23,6 +23,7 @@ import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedformula as mf
@@ -92,12 +93,17 @@ def test_marginal_refit_reuses_compiled_model_with_new_data(dyestuff, other, bac
 
 
 def test_conditional_data_change_is_a_new_structure(dyestuff, other):
-    """Conditional-engine data are graph constants: other data must not hit the cache."""
+    """Conditional-engine rows are shared data (issue 21): other rows with the same default
+    priors are the same structure; other data with other brms default priors (graph
+    constants from median/MAD of y) are not."""
     a = mf.Model(FORMULA, dyestuff, likelihood="conditional").pymc_model
     a2 = mf.Model(FORMULA, dyestuff, likelihood="conditional").pymc_model
     b = mf.Model(FORMULA, other, likelihood="conditional").pymc_model
+    shifted = dyestuff.assign(Yield=dyestuff["Yield"] + 100.0)
+    c = mf.Model(FORMULA, shifted, likelihood="conditional").pymc_model
     assert sampling.structure_key(a)[0] == sampling.structure_key(a2)[0]
-    assert sampling.structure_key(a)[0] != sampling.structure_key(b)[0]
+    assert sampling.structure_key(a)[0] == sampling.structure_key(b)[0]
+    assert sampling.structure_key(a)[0] != sampling.structure_key(c)[0]
     # marginal engine: statistics are shared variables, so the structure is the same
     m1 = mf.Model(FORMULA, dyestuff).pymc_model
     m2 = mf.Model(FORMULA, other).pymc_model
@@ -273,3 +279,37 @@ def test_numba_functions_missing_from_numba_cache_come_from_the_pickle(dyestuff,
     assert sampling.CACHE_STATS["loaded_without_graph"] == before["loaded_without_graph"]
     assert sampling.CACHE_STATS["compiled"] == before["compiled"]
     assert _same(_draws(first), _draws(again))
+
+
+def test_conditional_refits_compile_once(monkeypatch):
+    """Issue 21: the conditional engine's rows (y, X, group codes and columns) are shared data,
+    and their number is not part of the structure key.  20 simulated bernoulli data sets of
+    one structure: one compile, 19 re-uses; each re-fit gives bit for bit the draws of a fresh
+    compile on that data set (checked for three of them); fewer rows (all levels kept) and
+    ``fit.update(newdata=...)`` re-use the compiled model too."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=96),
+                       "g": np.repeat([f"s{j:02d}" for j in range(12)], 8)})
+    truth = {"b_Intercept": -0.3, "b_x": 0.7, "sd_g__Intercept": 0.8}
+    formula = "y ~ x + (1 | g)"
+    kw = dict(family="bernoulli", parametrization="noncentred", draws=60, tune=60, chains=2,
+              seed=3, progressbar=False, backend="c")
+    sets = [mf.simulate(formula, df, truth, family="bernoulli", seed=k) for k in range(20)]
+    before = dict(sampling.CACHE_STATS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [mf.fit(formula, d, **kw) for d in sets]
+        assert sampling.CACHE_STATS["compiled"] - before["compiled"] == 1
+        assert sampling.CACHE_STATS["reused"] - before["reused"] == 19
+        fewer = sets[4].drop(index=sets[4].index[::8])        # one row less per level
+        again = fits[0].update(newdata=fewer)
+        assert again.nobs == 84
+        assert sampling.CACHE_STATS["compiled"] - before["compiled"] == 1
+        monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", "0")
+        for k in (1, 10, 19):
+            sampling.clear_cache()
+            fresh = mf.fit(formula, sets[k], **kw)
+            assert _same(_draws(fits[k]), _draws(fresh)), k
+        sampling.clear_cache()
+        assert _same(_draws(again), _draws(mf.fit(formula, fewer, **kw)))
+    assert not _same(_draws(fits[1]), _draws(fits[10]))

@@ -300,5 +300,8 @@ class Family:
     # ------------------------------------------------------------------ PyMC
     def pymc_likelihood(self, name: str, eta, params: dict, observed, trials=None,
                         dims="obs"):
-        """Add ``name`` ~ family(g⁻¹(η), params) observed at ``observed`` to the current model."""
+        """Add ``name`` ~ family(g⁻¹(η), params) observed at ``observed`` to the current model.
+
+        ``observed`` is a shared variable (``pm.Data``, the conditional engine's re-fittable
+        data) unless ``trials`` is given: use it symbolically, never as a numpy array."""
         raise NotImplementedError

@@ -43,9 +43,12 @@ def logit_binomial(name, eta, obs, trials, dims="obs"):
     """
     import pymc as pm
     import pytensor.tensor as pt
-    n = np.ones_like(obs) if trials is None else np.asarray(trials, dtype=float)
-    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-    const = None if not np.any(log_choose) else log_choose
+    if trials is None:          # bernoulli: n = 1, log C(1, y) = 0; obs may be shared data
+        n, const = 1.0, None
+    else:
+        n = np.asarray(trials, dtype=float)
+        log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
+        const = None if not np.any(log_choose) else log_choose
 
     def logp(value, eta_):
         out = value * eta_ - n * pt.softplus(eta_)
@@ -53,7 +56,7 @@ def logit_binomial(name, eta, obs, trials, dims="obs"):
 
     def random(eta_, rng=None, size=None):
         p = 1.0 / (1.0 + np.exp(-np.asarray(eta_)))
-        return rng.binomial(n.astype(np.int64), p, size=size).astype(float)
+        return rng.binomial(np.asarray(n).astype(np.int64), p, size=size).astype(float)
 
     return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims=dims)
 
@@ -65,9 +68,12 @@ def log_space_binomial(name, link, eta, obs, trials, dims="obs"):
     ``pm.Bernoulli(p=...)`` does."""
     import pymc as pm
     import pytensor.tensor as pt
-    n = np.ones_like(obs) if trials is None else np.asarray(trials, dtype=float)
-    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-    const = None if not np.any(log_choose) else log_choose
+    if trials is None:          # bernoulli: n = 1, log C(1, y) = 0; obs may be shared data
+        n, const = 1.0, None
+    else:
+        n = np.asarray(trials, dtype=float)
+        log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
+        const = None if not np.any(log_choose) else log_choose
 
     def logp(value, eta_):
         lp, lq = link.log_p_tensor(eta_)
@@ -77,7 +83,7 @@ def log_space_binomial(name, link, eta, obs, trials, dims="obs"):
 
     def random(eta_, rng=None, size=None):
         p = link.inverse(np.asarray(eta_, dtype=float))
-        return rng.binomial(n.astype(np.int64), p, size=size).astype(float)
+        return rng.binomial(np.asarray(n).astype(np.int64), p, size=size).astype(float)
 
     return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims=dims)
 

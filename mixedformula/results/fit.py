@@ -12,7 +12,11 @@ method               returns
 ``coef()``           same layout as ranef, b + r per draw (brms' coef)
 ``varcorr()``        :class:`~mixedformula.results.varcorr.VarCorr`: G per group, R ("residual")
 ``prior_summary()``  DataFrame in brms' prior_summary layout
+``update()``         the same model re-fitted on ``newdata`` (brms' update; compiled model reused)
 ===================  ==========================================================================
+
+``add_log_likelihood()`` fills ``idata.log_likelihood`` for az.loo / az.compare
+(:mod:`.idata_groups`).
 """
 
 from __future__ import annotations
@@ -279,6 +283,23 @@ class Fit:
         ``self.idata``; returns the InferenceData."""
         self._need_rows("posterior_predictive()")
         return _pp(self, seed=seed)
+
+    def update(self, newdata=None, **changes):
+        """brms' ``update(fit, newdata = ...)``: the same model (formula, family, priors,
+        engine options) and sampler settings fitted to ``newdata`` (default: the data of this
+        fit), with ``changes`` to the sampler settings (``seed=``, ``draws=``, ...). A model of
+        the same structure reuses the compiled model (no recompiling; the conditional
+        engine's rows are data, so other rows of the same shape need no compile)."""
+        refit = getattr(self, "_refit", None)
+        if refit is None:
+            from ..errors import MixedFormulaError
+            raise MixedFormulaError("update() needs a fit made by mf.fit() / Model.fit() in "
+                                    "this session (a loaded fit does not keep the model "
+                                    "options)")
+        if newdata is None:
+            self._need_rows("update()")
+            newdata = self.data
+        return refit(newdata, **changes)
 
     def add_log_likelihood(self, kind: str | None = None, group: str | None = None):
         """Put the pointwise log-likelihood into ``self.idata.log_likelihood`` (one variable,

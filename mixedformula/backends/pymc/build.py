@@ -235,13 +235,14 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             b_vec = None
             if others:
                 b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
-                eta_k = pt.dot(Xc, b_vec)
+                eta_k = pt.dot(_data(f"X{sfx}", Xc), b_vec)
             if has_int:
                 p_int = priors.resolve("Intercept", family.default_intercept(
                     y[rows, k], design.response_centre(k)), resp=rname)
                 icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
                 eta_k = eta_k + icpt
-                beta_orig = [icpt - (pt.dot(means, b_vec) if others else 0.0)]
+                beta_orig = [icpt - (pt.dot(_data(f"means{sfx}", means), b_vec) if others
+                                     else 0.0)]
             else:
                 beta_orig = []
             full = [None] * X.shape[1]
@@ -296,8 +297,10 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 for part in b.parts:
                     t = design.terms[part.term]
                     up = u[:, part.offset:part.offset + part.q]
+                    codes = _data(f"codes__{part.term}", np.asarray(t.codes, dtype=np.int64))
                     etas[part.response] = etas[part.response] + pt.sum(
-                        t.X * up[t.codes], axis=1)
+                        _data(f"Z__{part.term}", np.asarray(t.X, dtype=float)) * up[codes],
+                        axis=1)
             if design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
@@ -308,6 +311,21 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
                  residual_by=residual_by)
+
+
+#: Prefix of the conditional engine's data held in shared variables (y, X, group codes and
+#: columns): their values are data, swapped in by nutpie's ``with_data`` when a model of the
+#: same structure is fitted again, and their lengths (the number of rows) are not part of the
+#: structure key (:func:`.sampling.structure_key`), so re-fits compile once.
+DATA_PREFIX = "data__"
+
+
+def _data(name: str, value: np.ndarray):
+    """``value`` as a named shared variable of the current model (``pm.Data``; no static
+    shape); the existing one when a term's data are used again (mvbind: every response)."""
+    import pymc as pm
+    known = pm.modelcontext(None).named_vars.get(DATA_PREFIX + name)
+    return known if known is not None else pm.Data(DATA_PREFIX + name, np.asarray(value))
 
 
 def _block_mean(b: Block, design: Design, betas: list, taken: set):
@@ -556,7 +574,7 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
             pm.Normal("y", mu=mu, sigma=sig, observed=y, dims=("obs", "response"))
         return
     eta = etas[0]
-    obs = y[:, 0]
+    obs = _data("y", y[:, 0]) if trials is None else y[:, 0]
     params = {k: dpars[k] for k in family.dpars if k != "sigma"}
     if "sigma" in dpars:
         params["sigma"] = dpars["sigma"][0][0] if residual_by is None \

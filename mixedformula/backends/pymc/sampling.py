@@ -43,6 +43,7 @@ from collections import OrderedDict
 import numpy as np
 
 BACKENDS = ("auto", "c", "numba")
+DATA_PREFIX = "data__"       # build.DATA_PREFIX: shared data whose length is not structure
 
 # Cost model of the C backend, fitted to per-evaluation times measured on this project's 2-core
 # machine (benchmarks/README.md): ~0.25 ms of VM overhead per log-density + gradient, plus
@@ -243,14 +244,18 @@ def _load_functions(key):
             if all(f is not None for f in fns):
                 CACHE_STATS["loaded_without_graph"] += 1
                 return head + tuple(fns) + tail
-        with pytensor.config.change_flags(numba__fastmath=False):
+        with pytensor.config.change_flags(numba__fastmath=False), warnings.catch_warnings():
+            # re-linking reads PyTensor's BLAS flags, whose probe warns when no BLAS library
+            # links (pip installs); these small graphs do not use BLAS, as when compiling
+            warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             logp_fn, expand_fn = pickle.loads(entry["functions"])
         return head + (logp_fn, expand_fn) + tail
     except Exception:       # truncated, foreign or stale file: compile afresh and overwrite
         return None
 
 
-# Bounds: the conditional engine keeps its data in the graph, so a pickle grows with the rows;
+# Bounds: the conditional engine's pickled functions hold its rows (shared values), so a pickle
+# grows with them;
 # big ones are not worth a disk round trip, and the directory keeps the most recent files only.
 DISK_CACHE_MAX_BYTES = 64 * 2**20
 DISK_CACHE_MAX_FILES = 200
@@ -310,7 +315,9 @@ def structure_key(model) -> tuple[str, dict]:
     variable) in topological order.  Each node contributes its op (ops compare by their
     properties; ops without properties hash by identity and so never match another model's)
     and the positions of its inputs; each constant its type, shape and bytes; each named
-    shared array its name, type and shape — its *value* is data, swapped in by ``with_data``.
+    shared array its name, type and shape — its *value* is data, swapped in by ``with_data``
+    (the conditional engine's rows, named ``data__*``, contribute their number of dimensions
+    only: a re-fit on more or fewer rows reuses the compiled model).
     Shared scalars (PyMC's dimension lengths) and unnamed or duplicated shared variables are
     hashed by value, like constants; random generators are ignored (seeds come from nutpie).
     """
@@ -334,7 +341,9 @@ def structure_key(model) -> tuple[str, dict]:
             val = v.get_value(borrow=True)
             if (isinstance(val, np.ndarray) and val.ndim > 0 and v.name
                     and names.count(v.name) == 1):
-                t = ("shared", v.name, str(v.type), val.shape)
+                # the conditional engine's rows: the row count is data, not structure
+                rows = v.name.startswith(DATA_PREFIX)
+                t = ("shared", v.name, str(v.type), val.ndim if rows else val.shape)
                 shared[v.name] = val
             else:
                 t = ("shared-value", v.name, str(v.type), _value_digest(val))
@@ -508,8 +517,16 @@ def _compile_functions(model, backend: str):
     # numba__fastmath=False: with fastmath, code loaded from PyTensor's numba cache and freshly
     # compiled code round differently (draws differ at 1e-8 across processes, see
     # docs/reliability.md); without it the same seed gives the same draws bit for bit.
+    # C backend: gcc -O1 unless the user chose an -O level.  A first fit on a fresh machine
+    # spends most of its time in gcc (sleepstudy: 39 C modules, 18 s of 22 s at -O3); -O1
+    # compiles them ~40% faster and evaluates as fast (within 5% per evaluation, VM overhead
+    # dominates these small-array graphs; benchmarks/README.md).  The rounding may differ from
+    # -O3 in the last bit, but every process here compiles with the same flags.
+    flags = pytensor.config.gcc__cxxflags
+    cxx = flags if backend != "c" or "-O" in flags else f"{flags} -O1".strip()
     with warnings.catch_warnings(), pytensor.config.change_flags(allow_gc=False,
-                                                                   numba__fastmath=False):
+                                                                   numba__fastmath=False,
+                                                                   gcc__cxxflags=cxx):
         warnings.simplefilter("ignore", UserWarning)
         n_dim, _, logp_fn, expand_fn, _, shape_info = make_functions(
             model, mode="FAST_RUN" if backend == "c" else "NUMBA",
