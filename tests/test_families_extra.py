@@ -26,11 +26,13 @@ from mixedformula.errors import FamilyError
 from mixedformula.families import family_names, get_family
 
 RTOL = 1e-9
-P = {"phi": 3.1, "shape": 2.3, "zi": 0.27, "hu": 0.35, "sigma": 0.8}
+P = {"phi": 3.1, "shape": 2.3, "zi": 0.27, "hu": 0.35, "sigma": 0.8, "zoi": 0.3, "coi": 0.4,
+     "ndt": 0.02, "beta": 0.9, "alpha": 2.5}
 TRIALS = 9.0
 EXTRA = ("beta", "exponential", "weibull", "zero_inflated_poisson",
          "zero_inflated_negbinomial", "zero_inflated_binomial", "zero_inflated_beta",
-         "hurdle_poisson", "hurdle_negbinomial", "hurdle_lognormal", "hurdle_gamma")
+         "hurdle_poisson", "hurdle_negbinomial", "hurdle_lognormal", "hurdle_gamma",
+         "zero_one_inflated_beta", "shifted_lognormal", "exgaussian", "skew_normal")
 BASIC = ("gaussian", "student", "lognormal", "bernoulli", "binomial", "poisson", "negbinomial",
          "gamma")
 LATENT = {"logit": stats.logistic, "probit": stats.norm, "cloglog": stats.gumbel_l}
@@ -126,6 +128,26 @@ def reference(name, link, y, eta, p=P, n=TRIALS):
         lb = stats.beta.logpdf(yy, m * p["phi"], q * p["phi"]) if np.all(m * q > 1e-300) \
             else _beta_ref(link, yy, eta, p["phi"])
         return np.where(zero, np.log(p["zi"]), np.log1p(-p["zi"]) + lb)
+    if name == "zero_one_inflated_beta":
+        m, q = _unit(link, eta)
+        edge = (y == 0) | (y == 1)
+        yy = np.where(edge, 0.5, y)
+        lb = stats.beta.logpdf(yy, m * p["phi"], q * p["phi"]) if np.all(m * q > 1e-300) \
+            else _beta_ref(link, yy, eta, p["phi"])
+        zoi, coi = p["zoi"], p["coi"]
+        return np.where(y == 0, np.log(zoi * (1 - coi)),
+                        np.where(y == 1, np.log(zoi * coi), np.log1p(-zoi) + lb))
+    if name == "shifted_lognormal":
+        return stats.lognorm.logpdf(y - p["ndt"], p["sigma"], scale=np.exp(mu))
+    if name == "exgaussian":
+        b, s = p["beta"], p["sigma"]
+        return stats.exponnorm.logpdf(y, b / s, loc=mu - b, scale=s)
+    if name == "skew_normal":
+        a, s = p["alpha"], p["sigma"]
+        delta = a / np.sqrt(1 + a * a)
+        omega = s / np.sqrt(1 - 2 / np.pi * delta ** 2)
+        return stats.skewnorm.logpdf(y, a, loc=mu - omega * delta * np.sqrt(2 / np.pi),
+                                     scale=omega)
     hu = p["hu"]
     if name == "hurdle_poisson":
         pos = np.log1p(-hu) + stats.poisson.logpmf(y, mu) - stats.poisson.logsf(0, mu)
@@ -145,6 +167,12 @@ def responses(name):
         return np.array([1e-6, 0.02, 0.31, 0.77, 0.999])
     if name == "zero_inflated_beta":
         return np.array([0.0, 0.02, 0.31, 0.77, 0.999])
+    if name == "zero_one_inflated_beta":
+        return np.array([0.0, 0.02, 0.31, 0.999, 1.0])
+    if name == "shifted_lognormal":
+        return np.array([0.05, 0.5, 1.0, 2.7, 40.0])
+    if name in ("exgaussian", "skew_normal"):
+        return np.array([-3.2, -0.4, 0.0, 1.1, 7.5])
     if name in ("exponential", "weibull"):
         return np.array([0.03, 0.5, 1.0, 2.7, 40.0])
     if name in ("hurdle_lognormal", "hurdle_gamma"):
@@ -155,7 +183,8 @@ def responses(name):
 
 
 def moderate_eta(name, link):
-    if link in ("identity", "sqrt", "inverse") and name not in ("hurdle_lognormal",):
+    if link in ("identity", "sqrt", "inverse") and name not in (
+            "hurdle_lognormal", "shifted_lognormal", "exgaussian", "skew_normal"):
         return np.array([0.05, 0.4, 1.0, 2.5, 9.0])
     if link == "inverse":
         return np.array([-2.0, -0.3, 0.2, 1.0, 4.0])
@@ -268,6 +297,23 @@ def moments(name, mu, p=P, n=TRIALS):
         m, v = d.mean(), d.var()
         e1, e2 = (1 - zi) * m, (1 - zi) * (v + m * m)
         return e1, e2 - e1 ** 2
+    if name == "zero_one_inflated_beta":
+        d = stats.beta(mu * p["phi"], (1 - mu) * p["phi"])
+        zoi, coi = p["zoi"], p["coi"]
+        e1 = zoi * coi + (1 - zoi) * d.mean()
+        e2 = zoi * coi + (1 - zoi) * (d.var() + d.mean() ** 2)
+        return e1, e2 - e1 ** 2
+    if name in ("shifted_lognormal", "exgaussian", "skew_normal"):
+        a, s, b = p["alpha"], p["sigma"], p["beta"]
+        if name == "shifted_lognormal":
+            d = stats.lognorm(s, loc=p["ndt"], scale=np.exp(mu))
+        elif name == "exgaussian":
+            d = stats.exponnorm(b / s, loc=mu - b, scale=s)
+        else:
+            delta = a / np.sqrt(1 + a * a)
+            omega = s / np.sqrt(1 - 2 / np.pi * delta ** 2)
+            d = stats.skewnorm(a, loc=mu - omega * delta * np.sqrt(2 / np.pi), scale=omega)
+        return d.mean(), d.var()
     hu = p["hu"]
     a = p["shape"]
     if name in ("hurdle_poisson", "hurdle_negbinomial"):
@@ -299,7 +345,8 @@ def test_mean_variance_and_draws_agree_with_scipy(name):
     y = fam.rvs(np.full(40_000, mu), P, rng, np.full(40_000, TRIALS))
     assert abs(y.mean() - m_ref) < 5 * np.sqrt(v_ref / y.size)
     p0 = np.exp(fam.logpdf(np.array(0.0), fam.link_fn(np.array(mu)), P, TRIALS)) \
-        if name not in ("beta", "exponential", "weibull") else 0.0
+        if name not in ("beta", "exponential", "weibull", "shifted_lognormal", "exgaussian",
+                        "skew_normal") else 0.0
     if name == "zero_inflated_beta":
         p0 = P["zi"]
     share = np.mean(y == 0)
@@ -335,6 +382,9 @@ def test_hurdle_mean_is_brms_epred():
     ("hurdle_negbinomial", [0, -3, 2, 1], "non-negative whole counts"),
     ("hurdle_gamma", [0, -3, 2, 1], "non-negative"),
     ("hurdle_lognormal", [0, -0.1, 2, 1], "non-negative"),
+    ("zero_one_inflated_beta", [0, 1, 1.2, 0.5], r"\[0, 1\]"),
+    ("zero_one_inflated_beta", [0, 1, -0.1, 0.5], r"\[0, 1\]"),
+    ("shifted_lognormal", [0.5, 0.0, 2, 1], "positive"),
 ])
 def test_impossible_response_is_refused_before_sampling(family, y, msg):
     df = pd.DataFrame({"y": y, "x": [0.1, 0.2, 0.3, 0.4], "g": list("aabb")})
@@ -356,14 +406,40 @@ def test_default_priors_are_brms():
     """brms R/priors.R (def_dprior): phi, shape gamma(0.01, 0.01); zi, hu beta(1, 1); bounds
     phi, shape > 0, zi, hu in (0, 1)."""
     want = {"phi": ("gamma", (0.01, 0.01)), "shape": ("gamma", (0.01, 0.01)),
-            "zi": ("beta", (1.0, 1.0)), "hu": ("beta", (1.0, 1.0))}
+            "zi": ("beta", (1.0, 1.0)), "hu": ("beta", (1.0, 1.0)),
+            "zoi": ("beta", (1.0, 1.0)), "coi": ("beta", (1.0, 1.0)),
+            "beta": ("gamma", (1.0, 0.1)), "alpha": ("normal", (0.0, 4.0))}
     for name in EXTRA:
         fam = get_family(name)
         for d in fam.dpars:
             if d in want:
                 pr = fam.default_prior(d)
                 assert (pr.dist, pr.args) == want[d], (name, d)
-                assert fam.dpar_bounds(d) == ((0.0, 1.0) if d in ("zi", "hu") else (0.0, None))
+                assert fam.dpar_bounds(d) == ((0.0, 1.0) if d in ("zi", "hu", "zoi", "coi")
+                                              else (None, None) if d == "alpha"
+                                              else (0.0, None))
+
+
+def test_shifted_lognormal_ndt_is_below_the_smallest_response():
+    """brms: ndt ~ uniform(0, min_Y) with upper bound min_Y; y ≤ ndt has density 0."""
+    fam = get_family("shifted_lognormal")
+    y = np.array([0.41, 0.3, 1.2])
+    pr = fam.default_prior("ndt", y)
+    assert (pr.dist, pr.args) == ("uniform", (0.0, 0.3))
+    assert fam.dpar_bounds("ndt", y) == (0.0, 0.3)
+    assert fam.logpdf(np.array([0.2, 0.3]), np.array(0.0), {"sigma": 1.0, "ndt": 0.3})[0] \
+        == -np.inf
+    df = pd.DataFrame({"y": np.r_[y, 2.0], "x": [0.1, 0.2, 0.3, 0.4], "g": list("aabb")})
+    model = mf.Model("y ~ x + (1 | g)", df, family="shifted_lognormal")
+    ps = model.prior_summary()
+    assert ps.loc[ps["class"] == "ndt", "prior"].iloc[0] == "uniform(0, 0.3)"
+    # a user prior is truncated to (0, min y); a uniform reaching beyond it is refused
+    m2 = mf.Model("y ~ x + (1 | g)", df, family="shifted_lognormal",
+                  priors=[mf.prior("normal(0.1, 0.1)", class_="ndt")])
+    assert np.isfinite(m2.pymc_model.compile_logp()(m2.pymc_model.initial_point()))
+    with pytest.raises(Exception, match="outside the parameter's bounds"):
+        mf.Model("y ~ x + (1 | g)", df, family="shifted_lognormal",
+                 priors=[mf.prior("uniform(0, 1)", class_="ndt")]).pymc_model
 
 
 def test_every_new_family_builds():
@@ -376,8 +452,10 @@ def test_every_new_family_builds():
     df["yz"] = np.where(df.yc == 0, 0.0, df.yp)
     df["yu0"] = np.where(df.yc == 0, 0.0, df.yu)
     df["yk"] = np.minimum(df.yc, 5)
+    df["yu01"] = np.where(df.yc == 0, 0.0, np.where(df.yc > 3, 1.0, df.yu))
     col = {"beta": "yu", "exponential": "yp", "weibull": "yp", "zero_inflated_beta": "yu0",
-           "hurdle_lognormal": "yz", "hurdle_gamma": "yz"}
+           "hurdle_lognormal": "yz", "hurdle_gamma": "yz", "zero_one_inflated_beta": "yu01",
+           "shifted_lognormal": "yp", "exgaussian": "yp", "skew_normal": "yp"}
     for fam in EXTRA:
         c = col.get(fam, "yc")
         f = f"{'yk | trials(n)' if fam == 'zero_inflated_binomial' else c} ~ x + (1 | g)"

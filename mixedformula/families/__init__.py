@@ -21,6 +21,11 @@ zero_inflated_  log/logit   y = 0 with probability zi, else poisson / negbinomia
  poisson, ...               beta (beta: a two-part model, y = 0 has probability zi exactly)
 hurdle_poisson  log/ident.  y = 0 with probability hu, else the zero-truncated poisson /
  ..., _gamma                negbinomial, or lognormal / gamma for y > 0
+zero_one_infl.  logit       y in {0, 1} with probability zoi (1 with probability coi), else
+ _beta                      Beta(mu phi, (1 - mu) phi)
+shifted_lognorm identity    log(y - ndt) ~ Normal(mu, sigma), 0 < ndt < min y
+exgaussian      identity    y ~ Normal(mu - beta, sigma) + Exponential(mean beta)  (mu the mean)
+skew_normal     identity    y ~ SkewNormal with mean mu, sd sigma, skewness alpha  (brms)
 ==============  ==========  =================================================================
 
 Families built from one log-density for numpy and PyTensor derive from
@@ -40,6 +45,7 @@ from . import beta, exponential, weibull  # noqa: F401
 from . import (hurdle_gamma, hurdle_lognormal, hurdle_negbinomial, hurdle_poisson,  # noqa: F401
                zero_inflated_beta, zero_inflated_binomial, zero_inflated_negbinomial,
                zero_inflated_poisson)
+from . import exgaussian, shifted_lognormal, skew_normal, zero_one_inflated_beta  # noqa: F401
 from .base import Family, brms_scale_prior, r_mad, r_round
 from .links import LINKS, Link, get_link, inverse_link_numpy, inverse_link_tensor, log1mexp
 from .registry import family_names, get_family, register

@@ -244,5 +244,7 @@ class LogDensityFamily(Family):
             return fam.rvs(mu, {k: np.asarray(v, dtype=float) for k, v in zip(names, ps)},
                            rng, t)
 
-        return pm.CustomDist(name, eta, *[pt.as_tensor_variable(params[d]) for d in names],
+        # float64 throughout: a Python float 2.5 would otherwise become a float32 constant
+        ps = [pt.cast(pt.as_tensor_variable(params[d]), "float64") for d in names]
+        return pm.CustomDist(name, eta, *ps,
                              logp=logp, random=random, observed=observed, dims=dims)
