@@ -227,6 +227,12 @@ def test_per_row_zero_inflation():
         ours = fam.logpdf(y, eta, {key: zi})
         ref = [reference(name, "log", y[i], eta[i], {key: zi[i]})[()] for i in range(4)]
         np.testing.assert_allclose(ours, ref, rtol=RTOL)
+        # the sampler's likelihood takes the same (n,) vector
+        import pymc as pm
+        import pytensor.tensor as pt
+        with pm.Model():
+            v = fam.pymc_likelihood("y", pt.as_tensor_variable(eta), {key: zi}, y, dims=None)
+        np.testing.assert_allclose(pm.logp(v, y).eval(), ref, rtol=RTOL)
 
 
 # --------------------------------------------------------------------------- PyMC likelihood
