@@ -26,6 +26,7 @@ zero_one_infl.  logit       y in {0, 1} with probability zoi (1 with probability
 shifted_lognorm identity    log(y - ndt) ~ Normal(mu, sigma), 0 < ndt < min y
 exgaussian      identity    y ~ Normal(mu - beta, sigma) + Exponential(mean beta)  (mu the mean)
 skew_normal     identity    y ~ SkewNormal with mean mu, sd sigma, skewness alpha  (brms)
+von_mises       tan_half    y (an angle) ~ VonMises(mu = 2 atan(eta), kappa)
 ==============  ==========  =================================================================
 
 Families built from one log-density for numpy and PyTensor derive from
@@ -46,6 +47,7 @@ from . import (hurdle_gamma, hurdle_lognormal, hurdle_negbinomial, hurdle_poisso
                zero_inflated_beta, zero_inflated_binomial, zero_inflated_negbinomial,
                zero_inflated_poisson)
 from . import exgaussian, shifted_lognormal, skew_normal, zero_one_inflated_beta  # noqa: F401
+from . import von_mises  # noqa: F401
 from .base import Family, brms_scale_prior, r_mad, r_round
 from .links import LINKS, Link, get_link, inverse_link_numpy, inverse_link_tensor, log1mexp
 from .registry import family_names, get_family, register

@@ -37,6 +37,7 @@ class _Numpy:
     expm1 = staticmethod(np.expm1)
     sqrt = staticmethod(np.sqrt)
     square = staticmethod(np.square)
+    cos = staticmethod(np.cos)
     gammaln = staticmethod(gammaln)
     betaln = staticmethod(betaln)
     logaddexp = staticmethod(np.logaddexp)
@@ -70,10 +71,11 @@ class _Numpy:
         return log_ndtr(x)
 
     @staticmethod
-    def log_erfc(x):
-        """log erfc(x)."""
-        from scipy.special import log_ndtr
-        return log_ndtr(-np.sqrt(2.0) * np.asarray(x, dtype=float)) + np.log(2.0)
+    def log_i0(x):
+        """log I₀(x) = log(e⁻ˣ I₀(x)) + x (x ≥ 0; the scaled Bessel function does not
+        overflow)."""
+        from scipy.special import ive
+        return np.log(ive(0, x)) + x
 
 
 class _Tensor:
@@ -84,7 +86,7 @@ class _Tensor:
         table = {"log": pt.log, "log1p": pt.log1p, "exp": pt.exp, "expm1": pt.expm1,
                  "sqrt": pt.sqrt, "square": pt.sqr, "gammaln": pt.gammaln,
                  "logaddexp": pt.logaddexp, "where": pt.switch,
-                 "log1m_exp": pt.log1mexp, "softplus": pt.softplus}
+                 "log1m_exp": pt.log1mexp, "softplus": pt.softplus, "cos": pt.cos}
         if name in table:
             return table[name]
         raise AttributeError(name)
@@ -117,9 +119,9 @@ class _Tensor:
         return log_ndtr_tensor(x)
 
     @staticmethod
-    def log_erfc(x):
-        from .links import log_ndtr_tensor
-        return log_ndtr_tensor(-np.sqrt(2.0) * x) + np.log(2.0)
+    def log_i0(x):
+        import pytensor.tensor as pt
+        return pt.log(pt.ive(0, x)) + x
 
 
 NUMPY = _Numpy()
