@@ -33,9 +33,11 @@ DISTRIBUTIONS = {
     "lkj_corr_cholesky": (1, False), "flat": (0, False), "logistic": (2, False),
     "weibull": (2, True), "double_exponential": (2, False),
 }
-CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor")
+CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor", "phi", "zi", "hu",
+           "zoi", "coi", "ndt", "beta", "alpha", "kappa")
 _UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
-_POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0}
+_POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0, "phi": 0.0, "zi": 0.0,
+                     "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0}
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*$")
 
 
@@ -213,9 +215,12 @@ _PYMC_DISTS = {
 }
 
 
-def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None):
+def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None,
+              upper: float | None = None):
     """An unnamed PyMC distribution (``.dist``) for one or several parameters with priors of the
-    same family (parameters vectorised). ``lower`` = 0 gives brms' half distributions."""
+    same family (parameters vectorised). ``lower`` = 0 gives brms' half distributions; ``upper``
+    truncates above (zi, hu in (0, 1), ndt below min y) unless the prior's support already
+    ends there (beta ≤ 1, uniform ≤ upper)."""
     import pymc as pm
     names = {p.dist for p in priors}
     if len(names) != 1:
@@ -240,6 +245,10 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None):
             return pm.HalfCauchy.dist(beta=a[1], **kw)
         base = pm.Cauchy.dist(alpha=a[0], beta=a[1], **kw)
     elif dist == "uniform":
+        if upper is not None and np.any(a[1] > upper) or lower is not None and \
+                np.any(a[0] < lower):
+            raise PriorError(f"prior uniform({a[0]}, {a[1]}) reaches outside the parameter's "
+                             f"bounds ({lower}, {upper})")
         return pm.Uniform.dist(lower=a[0], upper=a[1], **kw)
     elif dist in _PYMC_DISTS:
         cls_name, params = _PYMC_DISTS[dist]
@@ -249,13 +258,17 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None):
     else:
         raise PriorError(f"prior {dist!r} cannot be used here")
     positive_support = DISTRIBUTIONS[dist][1] or dist in _UNIT_SUPPORT
-    if lower is not None and not (positive_support and lower <= 0.0):
-        return pm.Truncated.dist(base, lower=lower)
+    need_lower = lower is not None and not (positive_support and lower <= 0.0)
+    need_upper = upper is not None and not (dist in _UNIT_SUPPORT and upper >= 1.0)
+    if need_lower or need_upper:
+        return pm.Truncated.dist(base, lower=lower if need_lower else None,
+                                 upper=upper if need_upper else None)
     return base
 
 
-def pymc_rv(name: str, priors: list[Prior], lower: float | None = None, dims=None, shape=None):
+def pymc_rv(name: str, priors: list[Prior], lower: float | None = None, dims=None, shape=None,
+            upper: float | None = None):
     """A named random variable in the current model with the given prior(s)."""
     import pymc as pm
-    return pm.modelcontext(None).register_rv(pymc_dist(priors, lower, shape=shape), name,
-                                             dims=dims)
+    return pm.modelcontext(None).register_rv(pymc_dist(priors, lower, shape=shape, upper=upper),
+                                             name, dims=dims)

@@ -80,11 +80,15 @@ def seeds(tag: str, *defaults: int) -> tuple[int, ...]:
 
 
 def unconstrained(name: str, x):
-    """The scale on which a parameter's posterior is checked: log for sd/sigma/shape/nu,
-    atanh for correlations, identity for coefficients."""
+    """The scale on which a parameter's posterior is checked: log for sd/sigma/shape/nu/phi/
+    beta (exgaussian)/kappa,
+    logit for the probabilities zi/hu/zoi/coi, atanh for correlations, identity for
+    coefficients."""
     x = np.asarray(x, dtype=float)
-    if name.startswith(("sd_", "sigma", "shape", "nu")):
+    if name.startswith(("sd_", "sigma", "shape", "nu", "phi")) or name in ("beta", "kappa"):
         return np.log(x)
+    if name in ("zi", "hu", "zoi", "coi"):
+        return np.log(x) - np.log1p(-x)
     if name.startswith(("cor_", "rescor_")):
         return np.arctanh(x)
     return x

@@ -14,7 +14,23 @@ gamma           log         y ~ Gamma(shape, rate = shape / mu)      (brms' defa
                                                                      inverse; log is the
                                                                      numerically safe choice,
                                                                      pass link="inverse" for brms')
+beta            logit       y ~ Beta(mu phi, (1 - mu) phi)                 (0 < y < 1)
+exponential     log         y ~ Exponential(rate 1 / mu)
+weibull         log         y ~ Weibull(shape, scale = mu / Gamma(1 + 1/shape))  (mu the mean)
+zero_inflated_  log/logit   y = 0 with probability zi, else poisson / negbinomial / binomial /
+ poisson, ...               beta (beta: a two-part model, y = 0 has probability zi exactly)
+hurdle_poisson  log/ident.  y = 0 with probability hu, else the zero-truncated poisson /
+ ..., _gamma                negbinomial, or lognormal / gamma for y > 0
+zero_one_infl.  logit       y in {0, 1} with probability zoi (1 with probability coi), else
+ _beta                      Beta(mu phi, (1 - mu) phi)
+shifted_lognorm identity    log(y - ndt) ~ Normal(mu, sigma), 0 < ndt < min y
+exgaussian      identity    y ~ Normal(mu - beta, sigma) + Exponential(mean beta)  (mu the mean)
+skew_normal     identity    y ~ SkewNormal with mean mu, sd sigma, skewness alpha  (brms)
+von_mises       tan_half    y (an angle) ~ VonMises(mu = 2 atan(eta), kappa)
 ==============  ==========  =================================================================
+
+Families built from one log-density for numpy and PyTensor derive from
+:class:`~.logdensity.LogDensityFamily`.
 
 The interface (numpy log-density, draws, mean and variance, links, working weights, response
 checks, default priors, PyMC likelihood) is :class:`~.base.Family`; links are in :mod:`.links`;
@@ -26,6 +42,12 @@ from __future__ import annotations
 # importing a family module registers it
 from . import bernoulli, binomial, gamma, gaussian, lognormal, negbinomial, poisson  # noqa: F401
 from . import student  # noqa: F401
+from . import beta, exponential, weibull  # noqa: F401
+from . import (hurdle_gamma, hurdle_lognormal, hurdle_negbinomial, hurdle_poisson,  # noqa: F401
+               zero_inflated_beta, zero_inflated_binomial, zero_inflated_negbinomial,
+               zero_inflated_poisson)
+from . import exgaussian, shifted_lognormal, skew_normal, zero_one_inflated_beta  # noqa: F401
+from . import von_mises  # noqa: F401
 from .base import Family, brms_scale_prior, r_mad, r_round
 from .links import LINKS, Link, get_link, inverse_link_numpy, inverse_link_tensor, log1mexp
 from .registry import family_names, get_family, register

@@ -44,6 +44,18 @@ from .links import Link, get_link
 #: links for which brms computes the default location/scale from the response (R/priors.R)
 DATA_LINKS = ("identity", "log", "inverse", "sqrt")
 
+#: brms' default priors of further parameters on their identity link (R/priors.R, def_dprior)
+DPAR_PRIORS = {"shape": ("gamma", (0.01, 0.01)), "nu": ("gamma", (2.0, 0.1)),
+               "phi": ("gamma", (0.01, 0.01)), "kappa": ("gamma", (2.0, 0.01)),
+               "beta": ("gamma", (1.0, 0.1)), "zi": ("beta", (1.0, 1.0)),
+               "hu": ("beta", (1.0, 1.0)), "zoi": ("beta", (1.0, 1.0)),
+               "coi": ("beta", (1.0, 1.0)), "alpha": ("normal", (0.0, 4.0))}
+#: brms' bounds of further parameters (R/priors.R, dpar_bounds); ndt's upper bound is min y
+DPAR_BOUNDS = {"sigma": (0.0, None), "shape": (0.0, None), "nu": (1.0, None),
+               "phi": (0.0, None), "kappa": (0.0, None), "beta": (0.0, None),
+               "zi": (0.0, 1.0), "hu": (0.0, 1.0), "zoi": (0.0, 1.0), "coi": (0.0, 1.0),
+               "alpha": (None, None)}
+
 
 def r_round(x: float, digits: int = 1) -> float:
     """R's ``round(x, digits)`` (R ≥ 4.0.0, src/nmath/fround.c): of the two neighbours
@@ -287,15 +299,28 @@ class Family:
         return brms_scale_prior(y, link, centre)[1]
 
     def default_prior(self, dpar: str, y=None, centre=None) -> Prior:
-        """brms' default prior of a further parameter (sigma, nu, shape)."""
+        """brms' default prior of a further parameter (sigma from the data; the others from
+        :data:`DPAR_PRIORS`; ndt: uniform(0, min y))."""
         if dpar == "sigma":
             link = "log" if self.logscale else "identity"
             return Prior("student_t", (3.0, 0.0, brms_scale_prior(y, link, centre)[1]), "sigma")
-        if dpar == "nu":
-            return Prior("gamma", (2.0, 0.1), "nu")
-        if dpar == "shape":
-            return Prior("gamma", (0.01, 0.01), "shape")
+        if dpar == "ndt":
+            return Prior("uniform", (0.0, self.dpar_bounds("ndt", y)[1]), "ndt")
+        if dpar in DPAR_PRIORS:
+            dist, args = DPAR_PRIORS[dpar]
+            return Prior(dist, args, dpar)
         raise FamilyError(f"family {self.name!r} has no parameter {dpar!r}")
+
+    def dpar_bounds(self, dpar: str, y=None) -> tuple[float | None, float | None]:
+        """(lower, upper) bound of a further parameter, brms' (R/priors.R): sigma, shape, phi,
+        kappa, beta > 0; nu > 1; zi, hu, zoi, coi in (0, 1); ndt in (0, min y); None: unbounded."""
+        if dpar == "ndt":
+            y = np.asarray(y, dtype=float).reshape(-1) if y is not None else np.empty(0)
+            if y.size == 0:
+                raise FamilyError(f"family {self.name!r}: the bound of ndt (min y) needs the "
+                                  "response values")
+            return 0.0, float(np.min(y))
+        return DPAR_BOUNDS.get(dpar, (None, None))
 
     # ------------------------------------------------------------------ PyMC
     def pymc_likelihood(self, name: str, eta, params: dict, observed, trials=None,

@@ -11,6 +11,7 @@ logit       log(μ/(1−μ))           1/(1+e^{−η})               log μ = �
                                                              log(1−μ) = −softplus(η)
 probit      Φ⁻¹(μ)                 Φ(η)                       log μ = log Φ(η), log(1−μ) = log Φ(−η)
 cloglog     log(−log(1−μ))         1 − exp(−e^η)              log(1−μ) = −e^η, log μ = log1mexp(e^η)
+tan_half    tan(μ/2)               2 atan(η)                  (an angle in (−π, π): von_mises)
 ==========  =====================  =========================  ====================================
 
 ``log1mexp(x) = log(1 − e^{−x})`` (x > 0) is evaluated as ``log(−expm1(−x))`` for x < log 2 and
@@ -134,6 +135,9 @@ LINKS: dict[str, Link] = {
                     lambda m: -(1 - m) * np.log1p(-m),
                     log_p=_cloglog_log_p, log_p_tensor=_cloglog_log_p_tensor,
                     mu_range=(0.0, 1.0)),
+    "tan_half": Link("tan_half", lambda m: np.tan(np.asarray(m, dtype=float) / 2.0),
+                     lambda x: 2.0 * np.arctan(x), lambda x: 2.0 * _pt().arctan(x), _log_abs,
+                     lambda m: 1.0 + np.cos(m), mu_range=(-np.pi, np.pi)),
 }
 
 

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import re
 
-SPEC_DPARS = ("sigma", "nu", "shape")
-_SPEC = re.compile(r"^(sigma|nu|shape)($|_|:)")
+#: the families' further parameters (families/base.py DPAR_BOUNDS): the summary's "Further
+#: Distributional Parameters"
+SPEC_DPARS = ("sigma", "nu", "shape", "phi", "zi", "hu", "zoi", "coi", "ndt", "beta", "alpha",
+              "kappa")
+_SPEC = re.compile(rf"^({'|'.join(SPEC_DPARS)})($|_|:)")
 
 
 # --------------------------------------------------------------------------- writers

@@ -472,7 +472,9 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
 def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivariate: bool,
            rescor: bool, residual_by: ResidualBy | None) -> dict:
     """sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
-    with ``residual_by`` one of these per level), nu, shape; default priors from the family
+    with ``residual_by`` one of these per level), then every other parameter of
+    ``family.dpars`` (nu, shape, phi, zi, ...) within ``family.dpar_bounds``; default priors
+    from the family
     (``ys``: per response (y, centre) for brms' data-based defaults)."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -507,12 +509,12 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
                     sig.append(pymc_rv(name + "__by", [rows[k].prior] * len(levels),
                                        lower=0.0, shape=len(levels)))
             out["sigma"] = sig                          # per response: (H,)
-    if "nu" in family.dpars:
-        out["nu"] = pymc_rv("nu", [priors.resolve("nu", family.default_prior("nu")).prior],
-                            lower=1.0)
-    if "shape" in family.dpars:
-        out["shape"] = pymc_rv("shape", [priors.resolve("shape", family.default_prior("shape"))
-                                         .prior], lower=0.0)
+    for d in family.dpars:               # nu, shape, phi, zi, hu, ndt, ...: one scalar each
+        if d == "sigma":
+            continue
+        lower, upper = family.dpar_bounds(d, ys[0][0])
+        out[d] = pymc_rv(d, [priors.resolve(d, family.default_prior(d, *ys[0])).prior],
+                         lower=lower, upper=upper)
     return out
 
 

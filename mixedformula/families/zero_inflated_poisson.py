@@ -1,0 +1,47 @@
+"""zero_inflated_poisson: y = 0 with probability zi, else y ~ Poisson(μ), μ = g⁻¹(η); links log
+(default), identity, sqrt; ``zi`` in (0, 1) (brms' default prior beta(1, 1)).
+
+log p(0) = logaddexp(log zi, log(1 − zi) − μ), log p(y > 0) = log(1 − zi) + y log μ − μ − log y!
+(brms' zero_inflated_poisson_log_lpmf), log μ from η; E y = (1 − zi) μ,
+Var y = (1 − zi) μ (1 + zi μ). ``zi`` may be a scalar or one value per row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .logdensity import LogDensityFamily, in_domain, poisson_log_f, zero_inflated
+from .poisson import count_check, poisson_draws
+from .registry import register
+
+
+@register
+class ZeroInflatedPoisson(LogDensityFamily):
+    name = "zero_inflated_poisson"
+    default_link = "log"
+    allowed_links = ("log", "identity", "sqrt")
+    dpars = ("zi",)
+    mean_dpars = ("zi",)
+    discrete = True
+    mu_domain = (0.0, np.inf)
+
+    def _check_y(self, y, trials, fail):
+        count_check(y, fail)
+
+    def _logdensity(self, o, y, eta, p, trials):
+        mu = o.mu(self.link_obj, eta)
+        lmu = o.log_mu(self.link_obj, eta)
+        return in_domain(self, o, eta, zero_inflated(o, y, poisson_log_f(o, y, lmu, mu), -mu,
+                                                     p["zi"]))
+
+    def rvs(self, mu, params, rng, trials=None):
+        mu = self.check_mean(mu)
+        zero = rng.random(mu.shape) < params["zi"]
+        return np.where(zero, 0.0, poisson_draws(rng, mu))
+
+    def mean(self, mu, params=None, trials=None):
+        return (1 - params["zi"]) * mu
+
+    def variance(self, mu, params=None, trials=None):
+        zi = params["zi"]
+        return (1 - zi) * mu * (1 + zi * mu)
