@@ -54,8 +54,9 @@ from .identifiability import identifiability_problems
 from .linalg import LambdaFactor
 from .linalg.pirls import PIRLS, PIRLSError
 from .linalg.threads import one_blas_thread
-from .reml import (LmerFit, fixef_lme4_names, interior_starts, lmer_terms, optimize_bounded,
-                   r_format, table_lines, theta_names)
+from .inference.coef_table import stars
+from .reml import (LmerFit, fixef_lme4_names, information_lines, interior_starts, lmer_terms,
+                   optimize_bounded, r_format, table_lines, theta_names)
 
 __all__ = ["GlmerFit", "GlmerConvergenceWarning", "glmer"]
 
@@ -167,12 +168,7 @@ class GlmerFit(LmerFit):
         if self.data_name:
             lines.append(f"   Data: {self.data_name}")
         lines.append("")
-        heads = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-        vals = [f"{self.AIC:.1f}", f"{self.BIC:.1f}", f"{self.logLik:.1f}",
-                f"{self.deviance:.1f}", str(self.nobs - self.n_params)]
-        w = max(len(x) for x in heads + vals)
-        lines.append(" ".join(h.rjust(w) for h in heads) + " ")
-        lines.append(" ".join(v.rjust(w) for v in vals) + " ")
+        lines += information_lines(self, self.deviance)
         lines.append("")
         qs = np.quantile(self.residuals(), [0, 0.25, 0.5, 0.75, 1.0])
         qstr = r_format(np.round(qs, 4), 4)
@@ -225,10 +221,10 @@ class GlmerFit(LmerFit):
         zval = r_format(np.round(fe["z value"].to_numpy(), 3), 4)
         pv = fe["Pr(>|z|)"].to_numpy()
         pstr = [_format_p(x) for x in pv]
-        stars = [_stars(x) for x in pv]
+        signif = [stars(x) for x in pv]
         cols = [("", list(fe.index), "l"), ("Estimate", est_se[:p], "r"),
                 ("Std. Error", est_se[p:], "r"), ("z value", zval, "r"),
-                ("Pr(>|z|)", pstr, "r"), ("", stars, "l")]
+                ("Pr(>|z|)", pstr, "r"), ("", signif, "l")]
         return table_lines(cols, lead="")
 
 
@@ -238,15 +234,6 @@ def _format_p(p: float) -> str:
     if p < 2e-16:
         return "< 2e-16"
     return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}"
-
-
-def _stars(p: float) -> str:
-    if not np.isfinite(p):
-        return ""
-    for cut, s in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p < cut:
-            return s
-    return " "
 
 
 def _lme4_order(design):

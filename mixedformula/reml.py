@@ -397,12 +397,7 @@ class LmerFit:
         if self.reml:
             lines.append(f"REML criterion at convergence: {round(self.objective, 1)}")
         else:
-            heads = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-            vals = [f"{self.AIC:.1f}", f"{self.BIC:.1f}", f"{self.logLik:.1f}",
-                    f"{self.objective:.1f}", str(self.nobs - self.n_params)]
-            w = max(len(x) for x in heads + vals)
-            lines.append(" ".join(h.rjust(w) for h in heads) + " ")
-            lines.append(" ".join(v.rjust(w) for v in vals) + " ")
+            lines += information_lines(self, self.objective)
         lines.append("")
         res = (self.residuals() / self.sigma if self.sigma > 0
                else np.full(self.nobs, np.nan))      # σ = 0: no residual variation
@@ -823,6 +818,15 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
                    b=b, optimizer=opt, data_name=data_name, data=data)
+
+
+def information_lines(fit, deviance: float) -> list[str]:
+    """lme4's ``AIC BIC logLik deviance df.resid`` header of an ML fit (two aligned lines)."""
+    heads = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+    vals = [f"{fit.AIC:.1f}", f"{fit.BIC:.1f}", f"{fit.logLik:.1f}", f"{deviance:.1f}",
+            str(fit.nobs - fit.n_params)]
+    w = max(len(x) for x in heads + vals)
+    return [" ".join(h.rjust(w) for h in heads) + " ", " ".join(v.rjust(w) for v in vals) + " "]
 
 
 # public names of the building blocks that mixedformula.glmer shares with lmer
