@@ -35,10 +35,17 @@ from .columns import (Coding, as_coded, check_levels, check_types, codings, conf
                       logical_factor)
 from .names import brms_names, response_name
 from .safe_text import alias, alias_coded, from_alias, to_formulaic
-from .transforms import NA_AWARE
+from .splines import ns
+from .transforms import NA_AWARE, R_CONVERSIONS
 from .types import Design, GroupBlock
 
-_CONTEXT = {**NUMPY_FUNCTIONS, **NA_AWARE}
+
+def _factor_coding():
+    from formulaic.transforms import C
+    return {"factor": C, "as_factor": C}
+
+
+_CONTEXT = {**NUMPY_FUNCTIONS, **NA_AWARE, **R_CONVERSIONS, **_factor_coding(), "ns": ns}
 
 
 def as_pandas(data) -> pd.DataFrame:

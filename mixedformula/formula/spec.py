@@ -484,6 +484,12 @@ def _group_factors(node: Node, text: str) -> list[tuple[str, ...]]:
             raise FormulaError("write deeper nesting as g1/g2/g3", text, node.right.start,
                                node.right.end)
         return outer + [outer[-1] + inner[0]]
+    if isinstance(node, Call) and node.func in ("factor", "as.factor"):
+        # a grouping factor is coded as a factor anyway: factor(g) is g (levels sorted)
+        if len(node.args) != 1 or not isinstance(node.args[0], Name):
+            raise FormulaError(f"{node.func}() as a grouping factor takes one column name, "
+                               f"like (1 | {node.func}(g))", text, node.start, node.end)
+        return _group_factors(node.args[0], text)
     if isinstance(node, Call) and node.func == "gr":
         raise FormulaError("gr() must be the whole grouping side of the bar", text, node.start,
                            node.end)
