@@ -30,8 +30,8 @@ glmmTMB (negative binomial, gamma) use the observed information (TMB's Laplace),
 ``Family.laplace_information``. The two coincide for canonical links (logit binomial and
 bernoulli, log Poisson).
 
-Binomial counts are written ``y | trials(n) ~ ...`` (lme4's ``cbind(y, n - y) ~ ...``; the
-formula language does not accept ``cbind`` yet). Prior weights multiply each row's
+Binomial counts are written ``y | trials(n) ~ ...`` or, as in lme4, ``cbind(y, n - y) ~ ...``
+(the same model: ``cbind(s, f)`` is ``s | trials(s + f)``). Prior weights multiply each row's
 log-density (lme4's ``weights`` for non-binomial families); an offset is an array or column
 name (``offset=``; ``offset()`` in the formula is not parsed yet).
 """

@@ -323,15 +323,31 @@ def _responses(node: Node, text: str):
         if len(add.args) != 1 or isinstance(add.args[0], Keyword):
             raise FormulaError("trials() takes exactly one argument: the number of trials",
                                text, add.start, add.end)
-        trials = render(add.args[0], text)
+        trials = _trials_text(add.args[0], text)
         trials_vars = variables(add.args[0])
         node = node.left
+        if isinstance(node, Call) and node.func == "cbind":
+            raise FormulaError("cbind(successes, failures) already gives the number of trials; "
+                               "drop the | trials()", text, node.start, add.end)
     multivariate = False
-    if isinstance(node, Call) and node.func in ("mvbind", "cbind"):
-        if node.func == "cbind":
-            raise FormulaError("cbind() responses are not supported: use mvbind(y1, y2) for "
-                               "several responses or y | trials(n) for binomial counts", text,
+    if isinstance(node, Call) and node.func == "cbind":
+        # lme4's binomial response: cbind(successes, failures) = successes | trials(s + f)
+        args = node.args
+        if len(args) != 2 or any(isinstance(a, Keyword) for a in args):
+            raise FormulaError("cbind(successes, failures) takes two columns (lme4's binomial "
+                               "response); several responses are written mvbind(y1, y2)", text,
                                node.start, node.end)
+        for a in args:
+            if isinstance(a, (Number, String)):
+                raise FormulaError("cbind() takes columns or transforms of columns", text,
+                                   a.start, a.end)
+            _reject_bars(a, text)
+        total = BinOp(node.start, node.end, "+", args[0], Paren(args[1].start, args[1].end,
+                                                                 args[1]))
+        trials = _trials_text(total, text)
+        trials_vars = variables(total)
+        node = args[0]
+    if isinstance(node, Call) and node.func == "mvbind":
         if len(node.args) < 2:
             raise FormulaError("mvbind() needs at least two responses", text, node.start,
                                node.end)
@@ -354,6 +370,15 @@ def _responses(node: Node, text: str):
         raise FormulaError("the same response appears twice in mvbind()", text, node.start,
                            node.end)
     return responses, response_vars, trials, trials_vars, multivariate
+
+
+def _trials_text(node: Node, text: str) -> str:
+    """The number of trials as generated text: a column as it is, an expression (``s + f``)
+    as arithmetic inside ``I()`` (in formula text ``s + f`` would be two terms)."""
+    inner = node.inner if isinstance(node, Paren) else node
+    if isinstance(inner, Name):
+        return render(inner, text)
+    return f"I({render(node, text, arithmetic=True)})"
 
 
 def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
