@@ -298,6 +298,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     up = u[:, part.offset:part.offset + part.q]
                     etas[part.response] = etas[part.response] + pt.sum(
                         t.X * up[t.codes], axis=1)
+            if design.offset is not None:      # offset(): eta += offset (univariate only)
+                etas[0] = etas[0] + design.offset
             if design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
