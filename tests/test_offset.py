@@ -150,3 +150,16 @@ def test_non_finite_offset_is_refused(data):
     with pytest.raises(DataError, match="offset column 'w' is not finite in 2 row"):
         mf.Model("y ~ x + (1 | g)", data.assign(w=np.r_[np.inf, -np.inf, np.zeros(len(data) - 2)]),
                  family="poisson", offset="w")
+
+
+def test_save_refuses_api_offset_but_keeps_formula_offset(poisson_fit, tmp_path):
+    """A saved fit rebuilds its design from the formula: offset() survives save/load; an
+    offset= array would be lost silently, so saving it is refused."""
+    fit, _ = poisson_fit
+    path = mf.save(fit, tmp_path / "fit.nc")
+    back = mf.load(path)
+    np.testing.assert_allclose(back.design.offset, fit.design.offset)
+    fake = type("F", (), {"design": type("D", (), {"spec": type("S", (), {
+        "offset_column": ""})()})()})()
+    with pytest.raises(mf.MixedFormulaError, match="offset= cannot be saved"):
+        mf.save(fake, tmp_path / "other.nc")
