@@ -113,3 +113,8 @@ def test_ns_basis_spans_natural_splines():
 def test_refused(formula, message):
     with pytest.raises(FormulaError, match=message):
         design_matrices(mf.parse(formula), D)
+
+
+def test_as_numeric_of_text_refused_in_r_spelling():
+    with pytest.raises(FormulaError, match=r"as\.numeric\(`g`\).*level codes"):
+        design_matrices(mf.parse("y ~ as.numeric(g)"), D.assign(g=np.where(D.x > 1, "a", "b")))

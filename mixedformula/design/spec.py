@@ -34,7 +34,7 @@ from ..formula.validate import NUMPY_FUNCTIONS, check_data_columns
 from .columns import (Coding, as_coded, check_levels, check_types, codings, conform,
                       logical_factor)
 from .names import brms_names, response_name
-from .safe_text import alias, alias_coded, from_alias, to_formulaic
+from .safe_text import alias, alias_coded, from_alias, r_spelling, to_formulaic
 from .splines import ns
 from .transforms import NA_AWARE, R_CONVERSIONS
 from .types import Design, GroupBlock
@@ -143,7 +143,7 @@ def evaluate_formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns,
         msg = from_alias(str(e).split("\n")[0], list(columns)) or type(e).__name__
         if model_spec is not None:
             raise DataError(f"new data do not fit the model's term {text!r}: {msg}") from None
-        raise FormulaError(f"cannot evaluate {text!r}: {msg}", spec.text) from None
+        raise FormulaError(f"cannot evaluate {r_spelling(text)!r}: {msg}", spec.text) from None
     complex_cols = [from_alias(str(c), list(columns)) for c, t in mm.dtypes.items()
                     if pd.api.types.is_complex_dtype(t)]
     if complex_cols:
