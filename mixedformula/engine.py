@@ -193,8 +193,9 @@ def reml_refusal(design) -> Exception | None:
         return NotImplementedError("lmer fits univariate Gaussian models only; "
                                    "use mf.fit for multivariate (mvbind) models")
     if spec.trials:
-        return NotImplementedError("trials() responses are binomial; lmer fits Gaussian "
-                                   "models only (use mf.fit with family='binomial')")
+        return NotImplementedError("cbind(successes, failures) and y | trials(n) responses "
+                                   "are binomial; lmer fits Gaussian models only (use "
+                                   "mf.glmer or mf.fit with family='binomial')")
     if not design.terms:
         return FormulaError("lmer needs at least one group term like (1 | g); without one "
                             "this is an ordinary linear model", spec.text)

@@ -30,10 +30,11 @@ glmmTMB (negative binomial, gamma) use the observed information (TMB's Laplace),
 ``Family.laplace_information``. The two coincide for canonical links (logit binomial and
 bernoulli, log Poisson).
 
-Binomial counts are written ``y | trials(n) ~ ...`` (lme4's ``cbind(y, n - y) ~ ...``; the
-formula language does not accept ``cbind`` yet). Prior weights multiply each row's
+Binomial counts are written ``y | trials(n) ~ ...`` or, as in lme4, ``cbind(y, n - y) ~ ...``
+(the same model: ``cbind(s, f)`` is ``s | trials(s + f)``). Prior weights multiply each row's
 log-density (lme4's ``weights`` for non-binomial families); an offset is an array or column
-name (``offset=``; ``offset()`` in the formula is not parsed yet).
+name (``offset=``) and/or ``offset(expr)`` in the formula (they add up, as in lme4; in
+predictions for new data the formula's offset is taken from newdata).
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ class GlmerFit(LmerFit):
         """Linear predictor (``type="link"``) or mean parameter g⁻¹(η) (``"response"``: the
         probability for binomial models, as lme4) at the conditional modes; levels not in
         the data get random effects 0 (lme4's ``allow.new.levels = TRUE``). ``offset``: the
-        new rows' offset (default 0 for new data)."""
+        new rows' ``offset=`` (default 0 for new data); ``offset()`` terms of the formula are
+        evaluated on newdata and added."""
         if type not in ("link", "response"):
             raise ValueError("type must be 'link' or 'response'")
         if newdata is None:
@@ -138,6 +140,8 @@ class GlmerFit(LmerFit):
             off = None if offset is None else np.asarray(offset, dtype=float)
             if off is not None and off.shape != (nd.nobs,):
                 raise DataError(f"offset has {off.size} values for {nd.nobs} rows of newdata")
+            if nd.offset is not None:      # offset() of the formula, from newdata
+                off = nd.offset if off is None else off + nd.offset
             eta = self._eta(nd, off)
         return eta if type == "link" else self.family.inverse_link(eta)
 
@@ -340,6 +344,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                          f"{len(terms)} term(s) with {[len(t.coefs) for t in terms]} "
                          "coefficient(s): use nagq = 1 (Laplace)")
     off = _row_values(offset, "offset", data, design)
+    if design.offset is not None:          # offset() in the formula adds to offset=
+        off = design.offset if off is None else off + design.offset
     pw = _row_values(weights, "weights", data, design)
     if pw is not None and np.any(pw < 0):
         raise DataError(f"weights has {int(np.sum(pw < 0))} negative value(s)")

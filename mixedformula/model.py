@@ -73,7 +73,7 @@ class Specification:
 
 def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
             likelihood: str = "auto", link: str | None = None, rescor_by: str | None = None,
-            na_action: str = "drop") -> Specification:
+            na_action: str = "drop", offset=None) -> Specification:
     """Formula + data → design + engine. A Dask DataFrame is reduced to sufficient statistics
     on the cluster (design/distributed.py); only the marginal engine runs from them, so
     anything else is refused before any pass."""
@@ -85,6 +85,8 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
         why = dask_refusal(spec, fam, likelihood, rescor_by)
+        if spec.offset or offset is not None:
+            why = why or "an offset is not supported for Dask data yet; pass data.compute()"
         if why:
             raise MixedFormulaError(why)
         from .design.crossprod import MarginalTooLargeError
@@ -96,6 +98,9 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
     design = design_matrices(spec, data, na_action=na_action, drop_aliased=True)
+    if offset is not None:
+        from .design.spec import add_offset
+        add_offset(design, offset, data)
     from .identifiability import check_identifiability   # lme4's checks, as warnings
     check_identifiability(design, "sigma" in fam.dpars, bayesian=True)
     residual_by = _residual_by(rescor_by, data, design)
@@ -203,15 +208,15 @@ class Model:
     def __init__(self, formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
                  priors=None, likelihood: str = "auto", link: str | None = None,
                  rescor: bool | None = None, rescor_by: str | None = None,
-                 na_action: str = "drop", parametrization: str = "auto"):
+                 na_action: str = "drop", parametrization: str = "auto", offset=None):
         from .backends.pymc.build import normalise_parametrization
         # what Fit.update re-fits with (brms' update(newdata = ...))
         self._args = dict(formula=formula, family=family, priors=priors, likelihood=likelihood,
                           link=link, rescor=rescor, rescor_by=rescor_by, na_action=na_action,
-                          parametrization=parametrization)
+                          parametrization=parametrization, offset=offset)
         self.parametrization = normalise_parametrization(parametrization)
         self.specification = specify(formula, data, family, likelihood, link, rescor_by,
-                                     na_action)
+                                     na_action, offset)
         s = self.specification
         self.formula, self.family, self.design = s.formula, s.family, s.design
         self.data = data
@@ -381,11 +386,13 @@ def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
         sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
         target_accept: float | None = None, sample_prior: str = "no", backend: str = "auto",
-        log_likelihood: bool = False):
-    """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``."""
+        log_likelihood: bool = False, offset=None):
+    """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``.
+    ``offset``: a column name or one value per row, added to the linear predictor (with the
+    formula's ``offset()`` terms)."""
     model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
                   rescor=rescor, rescor_by=rescor_by, na_action=na_action,
-                  parametrization=parametrization)
+                  parametrization=parametrization, offset=offset)
     return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                      progressbar=progressbar, cores=cores, target_accept=target_accept,
                      sample_prior=sample_prior, backend=backend,

@@ -166,6 +166,7 @@ class LmerFit:
     optimizer: dict = field(default_factory=dict, repr=False)
     data_name: str | None = None
     data: object = field(default=None, repr=False)        # the data fitted (type III contrasts, emmeans, R²)
+    offset: np.ndarray | None = field(default=None, repr=False)   # offset() per fitted row
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -340,11 +341,11 @@ class LmerFit:
         return out
 
     def fitted(self) -> np.ndarray:
-        """Xβ̂ + Zb̂ for the fitted rows."""
+        """Xβ̂ + Zb̂ (+ the offset) for the fitted rows."""
         eta = self.design.X @ self.beta
         for t, b in zip(self.terms, self.b):
             eta = eta + np.einsum("nq,nq->n", t.X, b[t.codes])
-        return eta
+        return eta if self.offset is None else eta + self.offset
 
     def linear_predictor_parts(self, newdata=None, re_formula=None):
         """(X, Zb̂) of the rows of ``newdata`` (default: the fitted rows): η = Xβ̂ + Zb̂.
@@ -374,7 +375,9 @@ class LmerFit:
         return X, off
 
     def residuals(self) -> np.ndarray:
-        return self.design.y[:, 0] - self.fitted()
+        # design.y is y - offset (lmer's working response, see lmer())
+        return self.design.y[:, 0] - (self.fitted() if self.offset is None
+                                      else self.fitted() - self.offset)
 
     # -- printing ------------------------------------------------------------------------------
     def summary(self, ddf: str | None = None) -> str:
@@ -774,6 +777,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     σ is then 0 and the standard errors NaN (:mod:`mixedformula.identifiability`).
     """
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
+    if design.offset is not None and design.y is not None:
+        design.y = design.y - design.offset[:, None]   # offset(): lmer fits y - offset
     terms = _lmer_terms(design) if design.terms else []
     # one BLAS thread always: OpenBLAS' threads cost more than they give for small problems,
     # and the dense 1142 × 1142 Schur Cholesky at InstEval shape took 0.057 s on one thread
@@ -817,7 +822,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                                    name="theta"),
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
-                   b=b, optimizer=opt, data_name=data_name, data=data)
+                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset)
 
 
 def information_lines(fit, deviance: float) -> list[str]:

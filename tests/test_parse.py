@@ -240,7 +240,7 @@ ERRORS = [
     ("y ~ ()", ")", 0, "empty parentheses"),
     ("y ~ x, z", ",", 0, "expected an operator"),
     ("y ~ x @ z", "@", 0, "not allowed"),
-    ("cbind(a, b) ~ x", "cbind", 0, "mvbind"),
+    ("cbind(a, b, c) ~ x", "cbind", 0, "mvbind"),
     ("mvbind(y) ~ x", "mvbind", 0, "at least two"),
     ("mvbind(y, y) ~ x", "mvbind", 0, "twice"),
     ("y | foo(n) ~ x", "foo", 0, "trials(n)"),

@@ -14,7 +14,9 @@ FAST = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=
 NAMES = ["x", "y", "g", "g1", "g2", "f", "z", "n", "a.b", "x_1", "`my col`", "`a'b`", "__x",
          "if", "T", "FALSE", "NULL", "contr.sum", "._", ".", "p", "h", "é"]
 CALLS = ["log(", "exp(", "I(", "C(", "scale(", "center(", "poly(", "bs(", "gr(", "mvbind(",
-         "trials(", "eval(", "open(", "__import__(", "contr.treatment(", "sqrt(", "cbind("]
+         "trials(", "eval(", "open(", "__import__(", "contr.treatment(", "sqrt(", "cbind(",
+         "factor(", "as.factor(", "as.numeric(", "ns(", "offset(", "splines::", "base::",
+         "stats::", "::", "base::eval("]
 OPERATORS = ["~", "+", "-", "*", "/", ":", "^", "**", "|", "||", "(", ")", ",", "=", " ", " ",
              "|||", "~~", "%in%", "%%"]
 LITERALS = ["0", "1", "2", "-1", "1e9", "1.5", ".5", "1e999", '"p"', "'q'", "''", '"',
@@ -77,6 +79,9 @@ transform = st.one_of(
     var.map(lambda v: f"I({v}^2)"),
     var.map(lambda v: f"poly({v}, 2)"),
     var.map(lambda v: f"C({v})"),
+    var.map(lambda v: f"factor({v})"),
+    var.map(lambda v: f"as.numeric({v})"),
+    var.map(lambda v: f"splines::ns({v}, 3)"),
 )
 fixed_term = st.one_of(transform, st.tuples(transform, st.sampled_from([":", "*"]), transform)
                        .map(" ".join))
@@ -110,7 +115,8 @@ def group_term(draw):
 
 @st.composite
 def valid_formula(draw):
-    response = draw(st.sampled_from(["y", "log(y)", "mvbind(y1, y2)", "y | trials(n)"]))
+    response = draw(st.sampled_from(["y", "log(y)", "mvbind(y1, y2)", "y | trials(n)",
+                                     "cbind(s, n - s)"]))
     parts = draw(st.lists(fixed_term, max_size=4))
     terms = draw(st.lists(group_term(), max_size=4))
     intercept = draw(st.sampled_from(["", "0 + ", "1 + "]))

@@ -150,6 +150,8 @@ def sufficient_statistics(design: Design, response: int = 0, max_dense: int = 40
         raise ValueError("the design has no response")
     y = np.asarray(design.y, dtype=float)
     y = y[:, response] if y.ndim == 2 else y
+    if getattr(design, "offset", None) is not None:
+        y = y - design.offset              # offset(): the statistics of y - offset
     X = np.asarray(design.X, dtype=float)
     N, p = X.shape
     XtX = X.T @ X

@@ -50,9 +50,9 @@ from .spec import (aliased_frame, by_mapping, check_columns, check_finite, code_
 from .types import Design
 
 #: formulaic functions whose result depends on the whole column (mean, sd, quantiles)
-STATEFUL = ("scale", "center", "standardize", "poly", "bs", "cr", "cc", "cs")
+STATEFUL = ("scale", "center", "standardize", "poly", "bs", "cr", "cc", "cs", "ns")
 _STATEFUL_RE = re.compile(r"\b(" + "|".join(STATEFUL) + r")\s*\(")
-_C_ARG = re.compile(r"\bC\(\s*`([^`]+)`")
+_C_ARG = re.compile(r"\b(?:C|factor|as_factor)\(\s*`([^`]+)`")
 HIST_BINS = 1 << 16
 GATHER_MAX = 1_000_000
 

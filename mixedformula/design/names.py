@@ -3,7 +3,7 @@
 formulaic writes ``f[T.b]`` for the treatment-coded level b of f, ``C(f, contr.sum)[S.a]`` for a
 sum-coded one and ``log(`z`)`` for a transform. brms writes ``fb`` and ``logz``: it drops the
 contrast marker and applies ``brms:::rename`` (spaces, parentheses, brackets, commas and quotes
-removed; ``+ - * / ^ =`` spelled ``P M MU D E EQ``), keeping ``:`` for interactions.
+removed; ``+ - * / ^ = $`` spelled ``P M MU D E EQ USD``, brms' R/misc.R), keeping ``:`` for interactions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 _CONTRAST_MARK = re.compile(r"\[(?:[A-Za-z]+\.)?([^\[\]]*)\]")
 _RENAME = [(" ", ""), ("(", ""), (")", ""), ("[", ""), ("]", ""), (",", ""), ('"', ""),
            ("'", ""), ("`", ""), ("?", "Q"), ("+", "P"), ("-", "M"), ("*", "MU"), ("/", "D"),
-           ("^", "E"), ("=", "EQ")]
+           ("^", "E"), ("=", "EQ"), ("$", "USD")]
 
 
 def brms_name(column: str) -> str:

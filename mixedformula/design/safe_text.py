@@ -22,7 +22,7 @@ import ast
 import re
 
 from ..errors import FormulaError
-from ..formula.validate import CONTRASTS, KEYWORDS, TRANSFORMS
+from ..formula.validate import CONTRASTS, GENERATED_FUNCTIONS, KEYWORDS, R_FUNCTIONS
 
 _ALIAS = re.compile(r"_mf[vc](\d+)_")
 _POLY_ALIAS = re.compile(r"C\(_mfc(\d+)_, *contr\.poly\)")
@@ -30,6 +30,8 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPS = ("**", "+", "-", "*", "/", ":", "^", "(", ")", ",", "=")
 _LITERALS = {"True", "False", "None"}
+_FACTOR_CALLS = {"C", "factor", "as_factor"}
+_R_NAME = {py: r for r, py in R_FUNCTIONS.items()}
 
 
 def alias(k: int) -> str:
@@ -69,7 +71,7 @@ def to_formulaic(text: str, columns: dict[str, str], formula: str | None = None,
                 fail(f"the name {name!r} is not a column of the formula")
             if bare and name in bare and all(c is None for c in calls):
                 out.append(bare[name][0])
-            elif bare and name in bare and calls[-1] == "C" and out[-1] == "(":
+            elif bare and name in bare and calls[-1] in _FACTOR_CALLS and out[-1] == "(":
                 out.append(bare[name][1])
             else:
                 out.append(columns[name])
@@ -98,14 +100,14 @@ def to_formulaic(text: str, columns: dict[str, str], formula: str | None = None,
             while j < n and text[j] == " ":
                 j += 1
             nxt = text[j] if j < n else ""
-            if nxt == "(" and word in TRANSFORMS:
+            if nxt == "(" and word in GENERATED_FUNCTIONS:
                 out.append(word)
                 calls.append(word)
                 out.append("(")
                 i = j + 1
                 continue
             if nxt == "=" and text[j:j + 2] != "==" and calls and calls[-1] is not None \
-                    and word in KEYWORDS.get(calls[-1], ()):
+                    and word in KEYWORDS.get(_R_NAME.get(calls[-1], calls[-1]), ()):
                 out.append(word)
             elif word in CONTRASTS and calls and calls[-1] == "C":
                 out.append(word)
@@ -145,8 +147,33 @@ def _join(tokens: list[str]) -> str:
     return text
 
 
+_RAW_POLY = re.compile(r"(poly\([^\[\]]*raw=True\))\[(\d+)\]")
+_R_SPELLING = [(re.compile(r" \*\* "), "^"), (re.compile(r" / "), "/"),
+               (re.compile(r"=True\b"), " = TRUE"), (re.compile(r"=False\b"), " = FALSE"),
+               (re.compile(r"=None\b"), " = NULL"), (re.compile(r"(?<=[A-Za-z_])=(?! )"), " = ")]
+_R_FUNC = re.compile(r"\b(" + "|".join(py for r, py in R_FUNCTIONS.items() if r != py)
+                     + r")\(")
+
+
+def r_spelling(name: str) -> str:
+    """A formulaic column name (aliased) written as R deparses the term: ``I(x ** 2)`` →
+    ``I(x^2)``, ``I(x / 2)`` → ``I(x/2)``, ``poly(x, 2, raw=True)[0]`` → ``poly(x, 2, raw =
+    TRUE)[1]`` (R numbers raw powers from 1), ``as_numeric(x)`` → ``as.numeric(x)``. Level
+    labels in ``[...]`` are left alone."""
+    name = _RAW_POLY.sub(lambda m: f"{m.group(1)}[{int(m.group(2)) + 1}]", name)
+    pieces = re.split(r"(\[[^\[\]]*\])", name)
+    for i in range(0, len(pieces), 2):
+        piece = pieces[i]
+        for pattern, repl in _R_SPELLING:
+            piece = pattern.sub(repl, piece)
+        pieces[i] = _R_FUNC.sub(lambda m: _R_NAME[m.group(1)] + "(", piece)
+    return "".join(pieces)
+
+
 def from_alias(name: str, columns: list[str]) -> str:
     """``'log(_mfv2_)'`` → ``'log(z)'`` given ``columns[2] == 'z'`` (and the contr.poly coding
-    of an ordered factor, ``C(_mfc2_, contr.poly)``, → ``z``, so its columns are ``z.L``...)."""
+    of an ordered factor, ``C(_mfc2_, contr.poly)``, → ``z``, so its columns are ``z.L``...),
+    in R's spelling (:func:`r_spelling`)."""
+    name = r_spelling(name)
     name = _POLY_ALIAS.sub(lambda m: columns[int(m.group(1))], name)
     return _ALIAS.sub(lambda m: columns[int(m.group(1))], name)

@@ -34,11 +34,18 @@ from ..formula.validate import NUMPY_FUNCTIONS, check_data_columns
 from .columns import (Coding, as_coded, check_levels, check_types, codings, conform,
                       logical_factor)
 from .names import brms_names, response_name
-from .safe_text import alias, alias_coded, from_alias, to_formulaic
-from .transforms import NA_AWARE
+from .safe_text import alias, alias_coded, from_alias, r_spelling, to_formulaic
+from .splines import ns
+from .transforms import NA_AWARE, R_CONVERSIONS
 from .types import Design, GroupBlock
 
-_CONTEXT = {**NUMPY_FUNCTIONS, **NA_AWARE}
+
+def _factor_coding():
+    from formulaic.transforms import C
+    return {"factor": C, "as_factor": C}
+
+
+_CONTEXT = {**NUMPY_FUNCTIONS, **NA_AWARE, **R_CONVERSIONS, **_factor_coding(), "ns": ns}
 
 
 def as_pandas(data) -> pd.DataFrame:
@@ -136,7 +143,7 @@ def evaluate_formulaic(text: str, fdf: pd.DataFrame, spec: FormulaSpec, columns,
         msg = from_alias(str(e).split("\n")[0], list(columns)) or type(e).__name__
         if model_spec is not None:
             raise DataError(f"new data do not fit the model's term {text!r}: {msg}") from None
-        raise FormulaError(f"cannot evaluate {text!r}: {msg}", spec.text) from None
+        raise FormulaError(f"cannot evaluate {r_spelling(text)!r}: {msg}", spec.text) from None
     complex_cols = [from_alias(str(c), list(columns)) for c, t in mm.dtypes.items()
                     if pd.api.types.is_complex_dtype(t)]
     if complex_cols:
@@ -178,6 +185,10 @@ class DesignSpec:
     fixed_keep: list[int] | None = None  # columns of the formulaic X kept (None: all; lme4 drop)
     parts: list["DesignSpec"] | None = None  # bf() + bf(): one spec per response
     codings: dict[str, Coding] = field(default_factory=dict)  # predictor columns (.columns)
+    #: ``offset=`` given as a column name (mf.fit / mf.Model): taken from new data as well;
+    #: "" when it was given as an array (new data then need their own offset, see
+    #: :func:`new_data_offset`)
+    offset_column: str | None = None
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
@@ -195,7 +206,8 @@ class DesignSpec:
         check_types(df, needed, "the new data")
         missing = df[needed].isna().any(axis=1) if needed else pd.Series(False, index=df.index)
         fixed_cols = list(self.formula.fixed_variables) + [
-            v for g in self.formula.groups for v in g.variables]
+            v for g in self.formula.groups for v in g.variables] + list(
+            self.formula.offset_variables)
         bad = df[fixed_cols].isna().any(axis=1) if fixed_cols else missing & False
         if bad.any():
             cols = [c for c in fixed_cols if df[c].isna().any()]
@@ -237,8 +249,12 @@ class DesignSpec:
         y = None
         if require_response:
             y = response_matrix(self.formula, df, fdf, self.columns)
+        offset = formula_offset(self.formula, fdf, self.columns, where="the new data")
+        if self.offset_column is not None:
+            offset = new_data_offset(df, self.offset_column, offset)
         return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
-                      X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values)
+                      X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values,
+                      offset=offset)
 
     def trials(self, data) -> np.ndarray:
         """The binomial ``trials(...)`` expression evaluated on new data (one value per row)."""
@@ -250,6 +266,19 @@ class DesignSpec:
         mm = evaluate_formulaic("0 + " + self.formula.trials, aliased_frame(df, self.columns), self.formula,
                         self.columns)
         return np.asarray(mm, dtype=float)[:, 0]
+
+
+def new_data_offset(df: pd.DataFrame, column: str, formula_part):
+    """The ``offset=`` column of new data added to the formula's offset."""
+    if not column:
+        raise DataError("the model's offset= was given as an array, which new data cannot "
+                        "supply: give offset= as a column name (or write offset(col) in the "
+                        "formula) to predict for new data")
+    if column not in df.columns:
+        raise DataError(f"new data need the offset column {column!r}")
+    off = df[column].to_numpy(dtype=float)
+    check_offset(off, f"offset column {column!r}", "the new data")
+    return off if formula_part is None else formula_part + off
 
 
 def _new_by_codes(df, term: GroupTerm, labels, new: list[str], by_levels: list[str]):
@@ -405,6 +434,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
         if tm.shape[1] != 1:
             raise FormulaError("trials() must give one numeric column", spec.text)
         trials = np.asarray(tm, dtype=float)[rows, 0]
+    offset = formula_offset(spec, fdf, used, rows)
     fixed_mm = evaluate_formulaic(spec.fixed, fdf, spec, used, codes=codes)
     X = np.asarray(fixed_mm, dtype=float)[rows]
     X_names = _names(fixed_mm, used)
@@ -442,7 +472,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        fixed_keep=fixed_keep, codings=codes)
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
-                  n_dropped=n_dropped, observed=observed, not_used=notes)
+                  n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset)
 
 
 def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):
@@ -619,6 +649,59 @@ def _drop_aliased(X: np.ndarray, names: list[str], tol: float = RANK_TOL) -> lis
                   f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: "
                   f"{'; '.join(parts)}", UserWarning, stacklevel=3)
     return keep
+
+
+def formula_offset(spec: FormulaSpec, fdf: pd.DataFrame, columns, rows=slice(None),
+                   where: str = "the data") -> np.ndarray | None:
+    """The sum of the formula's ``offset()`` terms per row (None without any); a non-finite
+    value (missing, inf, log of 0) is a DataError naming the column(s) and the count of rows."""
+    if not spec.offset:
+        return None
+    om = evaluate_formulaic("0 + " + spec.offset, fdf, spec, columns)
+    if om.shape[1] != 1:
+        raise FormulaError("offset() must give one numeric column", spec.text)
+    off = np.asarray(om, dtype=float)[rows, 0]
+    check_offset(off, f"offset({', '.join(spec.offset_variables)})", where)
+    return off
+
+
+def add_offset(design: Design, values, data) -> Design:
+    """``offset=`` of mf.fit / mf.Model (a column name, or one value per row of ``data``) added
+    to the formula's ``offset()``, over the rows the design kept. A column name is taken from
+    new data in predictions too."""
+    if values is None:
+        return design
+    if design.formula.multivariate:
+        raise FormulaError("offset= in multivariate models is not supported yet",
+                           design.formula.text)
+    df = as_pandas(data)
+    if isinstance(values, str):
+        if values not in df.columns:
+            raise DataError(f"offset={values!r} is not a column of the data")
+        arr, what = df[values].to_numpy(dtype=float), f"offset column {values!r}"
+    else:
+        arr, what = np.asarray(values, dtype=float).ravel(), "offset="
+        if arr.shape != (len(df),):
+            raise DataError(f"offset= has {arr.size} values for {len(df)} rows of data")
+    if design.row_index is not None and len(design.row_index) != len(df):
+        pos = pd.Index(df.index).get_indexer(design.row_index)
+        if np.any(pos < 0) or not df.index.is_unique:
+            raise DataError("offset=: rows were dropped and the data's index is not unique, so "
+                            "the values cannot be matched to the rows used")
+        arr = arr[pos]
+    check_offset(arr, what)
+    design.offset = arr if design.offset is None else design.offset + arr
+    design.spec.offset_column = values if isinstance(values, str) else ""
+    return design
+
+
+def check_offset(off: np.ndarray, what: str, where: str = "the data") -> None:
+    bad = ~np.isfinite(off)
+    if bad.any():
+        raise DataError(f"{what} is not finite in {int(bad.sum())} row(s) of {where} (missing, "
+                        f"inf, or a transform out of its domain such as log of a value <= 0; "
+                        f"first at row {int(np.nonzero(bad)[0][0])}); an offset must be a "
+                        "finite number in every row used")
 
 
 def check_finite(X: np.ndarray, names: list[str], where: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from formulaic.utils.stateful_transforms import stateful_transform
 
 
@@ -61,3 +62,21 @@ def standardize(data: Any, center: bool = True, rescale: bool = True,  # noqa: B
 
 #: what the evaluation context passes to formulaic in place of its own transforms
 NA_AWARE = {"scale": scale, "center": center, "standardize": standardize}
+
+
+def as_numeric(data: Any) -> np.ndarray:
+    """R's ``as.numeric(x)`` of a numeric or logical column (missing stays missing). Of a
+    factor R gives the level codes, seldom what is meant: refused."""
+    if isinstance(getattr(data, "dtype", None), pd.CategoricalDtype):
+        raise TypeError("as.numeric() of a categorical column would give its level codes "
+                        "(R's meaning); convert the column to numbers in the data instead")
+    return np.asarray(data, dtype=float)
+
+
+def as_integer(data: Any) -> np.ndarray:
+    """R's ``as.integer(x)``: truncation toward zero (missing stays missing)."""
+    return np.trunc(as_numeric(data))
+
+
+#: R functions that have no formulaic counterpart (written under these Python names)
+R_CONVERSIONS = {"as_numeric": as_numeric, "as_integer": as_integer}

@@ -76,6 +76,7 @@ class Design:
     terms: list[GroupBlock]
     spec: "DesignSpec"
     trials: np.ndarray | None = None
+    offset: np.ndarray | None = None      # (n,) added to the linear predictor (offset(), offset=)
     row_index: np.ndarray | None = None   # index labels of the rows kept from the input
     n_dropped: int = 0
     # multivariate models: X columns of each response (None: every column for every response,

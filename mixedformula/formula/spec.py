@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
-from .validate import _CONSTANTS, check_name, expansion, render, variables
+from .validate import _CONSTANTS, check_constants, check_name, expansion, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
 GR_DISTS = ("gaussian",)    # gr(dist = ...): the distribution of group effects (brms)
@@ -63,6 +63,8 @@ class FormulaSpec:
     multivariate: bool = False
     trials_variables: tuple[str, ...] = ()
     parts: tuple["FormulaSpec", ...] = ()  # bf(...) + bf(...): one univariate spec per response
+    offset: str | None = None               # formulaic text of the sum of the offset() terms
+    offset_variables: tuple[str, ...] = ()
 
     def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
         """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
@@ -85,6 +87,7 @@ class FormulaSpec:
         names = list(self.response_variables) + list(self.fixed_variables)
         if self.trials_variables:
             names += list(self.trials_variables)
+        names += list(self.offset_variables)
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -100,6 +103,8 @@ class FormulaSpec:
                  f"  responses: {', '.join(self.responses)}"
                  + (f" | trials({self.trials})" if self.trials else ""),
                  f"  fixed:     {self.fixed}"]
+        if self.offset:
+            lines.append(f"  offset:    {self.offset}")
         for g in self.groups:
             flags = [] if g.correlated else ["uncorrelated"]
             if g.id:
@@ -192,6 +197,9 @@ def _parse_bf(text: str) -> FormulaSpec:
         if spec.multivariate:
             raise FormulaError("bf() takes one response; combine responses as "
                                "bf(...) + bf(...)", text, start, end)
+        if spec.offset:
+            raise FormulaError("offset() in multivariate formulas is not supported yet", text,
+                               start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
@@ -221,6 +229,7 @@ def _parse(text: str) -> FormulaSpec:
     responses, response_vars, trials, trials_vars, multivariate = _responses(tree.left, text)
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
+    offsets: list[Node] = []
     for sign, term in split_terms(tree.right):
         bar = term.inner if isinstance(term, Paren) else None
         if isinstance(bar, BinOp) and bar.op in ("|", "||"):
@@ -228,9 +237,18 @@ def _parse(text: str) -> FormulaSpec:
                 raise FormulaError("a group term cannot be removed with '-'", text,
                                    term.start, term.end)
             groups.extend(_group_terms(bar, text))
+        elif isinstance(term, Call) and term.func == "offset":
+            offsets.append(_offset_term(sign, term, text))
         else:
             _reject_bars(term, text)
             fixed_terms.append((sign, term))
+    offset = None
+    if offsets and multivariate:
+        raise FormulaError("offset() in multivariate formulas is not supported yet", text,
+                           0, len(text))
+    if offsets:
+        offset = "I(" + " + ".join(f"({render(t, text, arithmetic=True)})"
+                                   for t in offsets) + ")"
     fixed = _join(fixed_terms, text)
     _count_terms(fixed_terms, text)
     fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
@@ -238,7 +256,27 @@ def _parse(text: str) -> FormulaSpec:
     return FormulaSpec(text=text, responses=tuple(responses),
                        response_variables=tuple(response_vars), fixed=fixed,
                        groups=tuple(groups), trials=trials, fixed_variables=_unique(fixed_vars),
-                       multivariate=multivariate, trials_variables=tuple(trials_vars))
+                       multivariate=multivariate, trials_variables=tuple(trials_vars),
+                       offset=offset,
+                       offset_variables=_unique(v for t in offsets for v in variables(t)))
+
+
+def _offset_term(sign: int, term: Call, text: str) -> Node:
+    """``offset(expr)`` in the fixed part: expr is added to the linear predictor with
+    coefficient 1 (R's and brms' offset); several offsets add up."""
+    if sign < 0:
+        raise FormulaError("an offset cannot be removed with '-'; write offset(-x)", text,
+                           term.start, term.end)
+    if len(term.args) != 1 or isinstance(term.args[0], Keyword):
+        raise FormulaError("offset() takes one argument, like offset(log(t))", text,
+                           term.start, term.end)
+    arg = term.args[0]
+    if isinstance(arg, String):
+        raise FormulaError("offset() takes a column or an expression of columns", text,
+                           arg.start, arg.end)
+    _reject_bars(arg, text)
+    check_constants(arg, text)
+    return arg
 
 
 def parse_fixed(text: str) -> tuple[str, tuple[str, ...]]:
@@ -323,15 +361,31 @@ def _responses(node: Node, text: str):
         if len(add.args) != 1 or isinstance(add.args[0], Keyword):
             raise FormulaError("trials() takes exactly one argument: the number of trials",
                                text, add.start, add.end)
-        trials = render(add.args[0], text)
+        trials = _trials_text(add.args[0], text)
         trials_vars = variables(add.args[0])
         node = node.left
+        if isinstance(node, Call) and node.func == "cbind":
+            raise FormulaError("cbind(successes, failures) already gives the number of trials; "
+                               "drop the | trials()", text, node.start, add.end)
     multivariate = False
-    if isinstance(node, Call) and node.func in ("mvbind", "cbind"):
-        if node.func == "cbind":
-            raise FormulaError("cbind() responses are not supported: use mvbind(y1, y2) for "
-                               "several responses or y | trials(n) for binomial counts", text,
+    if isinstance(node, Call) and node.func == "cbind":
+        # lme4's binomial response: cbind(successes, failures) = successes | trials(s + f)
+        args = node.args
+        if len(args) != 2 or any(isinstance(a, Keyword) for a in args):
+            raise FormulaError("cbind(successes, failures) takes two columns (lme4's binomial "
+                               "response); several responses are written mvbind(y1, y2)", text,
                                node.start, node.end)
+        for a in args:
+            if isinstance(a, (Number, String)):
+                raise FormulaError("cbind() takes columns or transforms of columns", text,
+                                   a.start, a.end)
+            _reject_bars(a, text)
+        total = BinOp(node.start, node.end, "+", args[0], Paren(args[1].start, args[1].end,
+                                                                 args[1]))
+        trials = _trials_text(total, text)
+        trials_vars = variables(total)
+        node = args[0]
+    if isinstance(node, Call) and node.func == "mvbind":
         if len(node.args) < 2:
             raise FormulaError("mvbind() needs at least two responses", text, node.start,
                                node.end)
@@ -354,6 +408,15 @@ def _responses(node: Node, text: str):
         raise FormulaError("the same response appears twice in mvbind()", text, node.start,
                            node.end)
     return responses, response_vars, trials, trials_vars, multivariate
+
+
+def _trials_text(node: Node, text: str) -> str:
+    """The number of trials as generated text: a column as it is, an expression (``s + f``)
+    as arithmetic inside ``I()`` (in formula text ``s + f`` would be two terms)."""
+    inner = node.inner if isinstance(node, Paren) else node
+    if isinstance(inner, Name):
+        return render(inner, text)
+    return f"I({render(node, text, arithmetic=True)})"
 
 
 def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
@@ -484,6 +547,12 @@ def _group_factors(node: Node, text: str) -> list[tuple[str, ...]]:
             raise FormulaError("write deeper nesting as g1/g2/g3", text, node.right.start,
                                node.right.end)
         return outer + [outer[-1] + inner[0]]
+    if isinstance(node, Call) and node.func in ("factor", "as.factor"):
+        # a grouping factor is coded as a factor anyway: factor(g) is g (levels sorted)
+        if len(node.args) != 1 or not isinstance(node.args[0], Name):
+            raise FormulaError(f"{node.func}() as a grouping factor takes one column name, "
+                               f"like (1 | {node.func}(g))", text, node.start, node.end)
+        return _group_factors(node.args[0], text)
     if isinstance(node, Call) and node.func == "gr":
         raise FormulaError("gr() must be the whole grouping side of the bar", text, node.start,
                            node.end)

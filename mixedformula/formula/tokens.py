@@ -21,6 +21,14 @@ MAX_FORMULA_LENGTH = 10_000
 
 _NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: ``pkg::f`` prefixes accepted before these functions (the prefix is dropped: the call is the
+#: same allow-listed function; names are written without it)
+PACKAGE_FUNCTIONS = {
+    "stats": {"poly", "offset", "scale"},
+    "splines": {"ns", "bs"},
+    "base": {"factor", "as.factor", "as.numeric", "as.integer", "I", "log", "log2", "log10",
+             "exp", "sqrt", "abs", "round", "floor", "ceiling", "scale"},
+}
 _OPERATORS = ("||", "**", "~", "+", "-", "*", "/", ":", "^", "|", "(", ")", ",", "=")
 
 
@@ -79,6 +87,11 @@ def tokenize(text: str) -> list[Token]:
             if name == ".":
                 raise FormulaError("'.' (all other columns) is not supported: name the predictors",
                                    text, i, i + 1)
+            start = i
+            if text.startswith("::", m.end()):
+                name, i = _package_call(text, name, start, m.end())
+                tokens.append(Token("NAME", name, start, i))
+                continue
             tokens.append(Token("NAME", name, i, m.end()))
             i = m.end()
             continue
@@ -97,3 +110,24 @@ def tokenize(text: str) -> list[Token]:
             raise FormulaError(hint, text, i, i + 1)
     tokens.append(Token("END", "", n, n))
     return tokens
+
+
+def _package_call(text: str, pkg: str, start: int, end: int) -> tuple[str, int]:
+    """``pkg::f(`` → the name ``f`` when f is one of :data:`PACKAGE_FUNCTIONS` [pkg]."""
+    m = _NAME.match(text, end + 2)
+    funcs = PACKAGE_FUNCTIONS.get(pkg)
+    if funcs is None:
+        raise FormulaError(f"'{pkg}::' is not supported; the package prefix is accepted for "
+                           f"{', '.join(sorted(PACKAGE_FUNCTIONS))} only", text, start, end + 2)
+    if m is None or m.group() not in funcs:
+        what = repr(m.group()) if m else "nothing"
+        raise FormulaError(f"{pkg}::{m.group() if m else ''} is not allowed: after '{pkg}::' "
+                           f"expected one of {', '.join(sorted(funcs))}, found {what}", text,
+                           start, m.end() if m else end + 2)
+    j = m.end()
+    while j < len(text) and text[j].isspace():
+        j += 1
+    if not text.startswith("(", j):
+        raise FormulaError(f"{pkg}::{m.group()} must be called, like {m.group()}(x)", text,
+                           start, m.end())
+    return m.group(), m.end()

@@ -31,8 +31,17 @@ NUMPY_FUNCTIONS = {
 }
 FORMULAIC_FUNCTIONS = {"log", "log2", "log10", "exp", "scale", "center", "standardize", "C",
                        "I", "poly", "bs", "cr", "cc", "cs"}
+#: R functions written for formulaic under a Python name (``as.factor`` is not a Python name);
+#: factor()/as.factor() are formulaic's C() (design/spec.py's evaluation context), ns() is
+#: :mod:`mixedformula.design.splines`, as.numeric()/as.integer() :mod:`.design.transforms`.
+R_FUNCTIONS = {"factor": "factor", "as.factor": "as_factor", "as.numeric": "as_numeric",
+               "as.integer": "as_integer", "ns": "ns"}
+#: calls that code their argument as a factor (same meaning)
+FACTOR_CALLS = {"C", "factor", "as.factor"}
 CONTRASTS = {"contr.treatment", "contr.sum", "contr.helmert", "contr.poly", "contr.diff"}
-TRANSFORMS = set(NUMPY_FUNCTIONS) | FORMULAIC_FUNCTIONS | CONTRASTS
+TRANSFORMS = set(NUMPY_FUNCTIONS) | FORMULAIC_FUNCTIONS | CONTRASTS | set(R_FUNCTIONS)
+#: the function names generated text may contain (what :mod:`..design.safe_text` accepts)
+GENERATED_FUNCTIONS = (TRANSFORMS - set(R_FUNCTIONS)) | set(R_FUNCTIONS.values())
 
 
 def _pnorm(x):
@@ -58,16 +67,16 @@ KEYWORDS = {
     "cs": {"df", "lower_bound", "upper_bound", "constraints", "extrapolation"},
     "cc": {"df", "lower_bound", "upper_bound", "constraints", "extrapolation"},
     "round": {"decimals"}, "contr.treatment": {"base"}, "contr.helmert": {"reverse", "scale"},
-    "contr.diff": {"backward"},
+    "contr.diff": {"backward"}, "ns": {"df"},
 }
 #: Most positional arguments each function accepts (default 1: the data).
 POSITIONAL = {"scale": 3, "standardize": 3, "C": 2, "poly": 2, "bs": 2, "cr": 2, "cs": 2,
               "cc": 2, "round": 2, "contr.treatment": 1, "contr.sum": 0, "contr.helmert": 2,
-              "contr.poly": 0, "contr.diff": 1}
+              "contr.poly": 0, "contr.diff": 1, "ns": 2}
 #: Arguments that set a number of basis columns, and their upper bound (a huge degree or df
 #: would allocate n x df memory before anything could stop it).
 _SIZE_ARGS = {"poly": ("degree", 1), "bs": ("df", 1), "cr": ("df", 1), "cs": ("df", 1),
-              "cc": ("df", 1)}
+              "cc": ("df", 1), "ns": ("df", 1)}
 MAX_BASIS = 100
 #: Upper bound on the number of terms a formula may expand to (a*b*c*... doubles each time).
 MAX_TERMS = 1000
@@ -323,7 +332,7 @@ def _render_call(node: Call, text: str) -> str:
             if i == 1:
                 _check_size(node.func, None, arg, text)
             parts.append(render(arg, text, arithmetic=True))
-    return f"{node.func}({', '.join(parts)})"
+    return f"{R_FUNCTIONS.get(node.func, node.func)}({', '.join(parts)})"
 
 
 def _check_contrast_name(node: String, text: str) -> None:
@@ -371,7 +380,7 @@ def _width(node: Node, widths: dict[str, int] | None = None) -> int:
         node = node.inner
     if widths and isinstance(node, Name):
         return widths.get(node.name, 1)
-    if widths and isinstance(node, Call) and node.func == "C" and node.args \
+    if widths and isinstance(node, Call) and node.func in FACTOR_CALLS and node.args \
             and isinstance(node.args[0], Name):
         return widths.get(node.args[0].name, 1)
     if not isinstance(node, Call) or node.func not in _SIZE_ARGS:

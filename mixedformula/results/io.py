@@ -192,6 +192,10 @@ def save(fit, path) -> str:
     if not os.path.isdir(directory):
         raise MixedFormulaError(f"cannot save to {path!r}: the directory {directory!r} "
                                 "does not exist")
+    if getattr(getattr(fit.design, "spec", None), "offset_column", None) is not None:
+        raise MixedFormulaError("a fit with offset= cannot be saved yet (the file rebuilds the "
+                                "design from the formula); write the offset in the formula, "
+                                "y ~ x + offset(col)")
     data = _used_rows(fit)
     prior_specs, prior_table = _priors_meta(fit)
     meta = {

@@ -169,6 +169,8 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     Q, J = seg.Q, seg.J
     codes, W = seg.columns(d)
     y = np.asarray(d.y, dtype=float)[:, 0]
+    if d.offset is not None:
+        y = y - d.offset                   # offset(): the marginal model of y - offset
     X = np.asarray(d.X, dtype=float)
     n = len(y)
     P = _indicator(codes, J, n)                                          # (J, n) sparse

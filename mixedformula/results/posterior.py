@@ -311,6 +311,8 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
         X, names = design.fixed(k)
         if names:
             eta[:, :, k] = draws.beta(k, names) @ np.asarray(X, dtype=float).T
+    if getattr(design, "offset", None) is not None:    # offset() / offset=: univariate
+        eta[:, :, 0] += design.offset
     if not design.terms:
         return eta
     if new_groups == "error":

@@ -301,6 +301,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     etas[part.response] = etas[part.response] + pt.sum(
                         _data(f"Z__{part.term}", np.asarray(t.X, dtype=float)) * up[codes],
                         axis=1)
+            if design.offset is not None:      # offset(): eta += offset (univariate only)
+                etas[0] = etas[0] + _data("offset", np.asarray(design.offset, dtype=float))
             if design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
