@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
-from .validate import _CONSTANTS, check_constants, check_name, expansion, render, variables
+from .validate import CONSTANTS, check_constants, check_name, expansion, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
 GR_DISTS = ("gaussian",)    # gr(dist = ...): the distribution of group effects (brms)
@@ -501,10 +501,10 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
                 raise FormulaError("gr(by = ...) takes a column name", text, v.start, v.end)
             opts["by"] = v.name if isinstance(v, Name) else v.value
         elif arg.key == "cor":
-            if not (isinstance(v, Name) and v.name in _CONSTANTS
-                    and _CONSTANTS[v.name] in ("True", "False")):
+            if not (isinstance(v, Name) and v.name in CONSTANTS
+                    and CONSTANTS[v.name] in ("True", "False")):
                 raise FormulaError("gr(cor = ...) takes TRUE or FALSE", text, v.start, v.end)
-            opts["cor"] = _CONSTANTS[v.name] == "True"
+            opts["cor"] = CONSTANTS[v.name] == "True"
         elif arg.key == "id":
             if isinstance(v, String) and v.value and "__" not in v.value:
                 opts["id"] = v.value

@@ -89,7 +89,7 @@ MAX_COLUMNS = 10_000
 #: largest double, so every integer that formulaic computes from literals has at most 1024 bits.
 MAX_CONSTANT = 1.7976931348623157e308
 #: Literal constants accepted as keyword values (R spellings too).
-_CONSTANTS = {"TRUE": "True", "FALSE": "False", "T": "True", "F": "False", "True": "True",
+CONSTANTS = {"TRUE": "True", "FALSE": "False", "T": "True", "F": "False", "True": "True",
               "False": "False", "NULL": "None", "None": "None"}
 
 
@@ -104,7 +104,7 @@ def check_name(node: Name, text: str) -> None:
                            node.start, node.end)
     if not node.quoted and (name.startswith(".") or name.endswith(".")):
         raise FormulaError(f"{name!r} is not a valid name", text, node.start, node.end)
-    if not node.quoted and keyword.iskeyword(name) and name not in _CONSTANTS:
+    if not node.quoted and keyword.iskeyword(name) and name not in CONSTANTS:
         raise FormulaError(f"{name!r} is a reserved word; write `{name}` in "
                            "backquotes if it is a column", text, node.start, node.end)
 
@@ -127,7 +127,7 @@ def variables(node: Node) -> list[str]:
     while stack:
         n, kw_value = stack.pop()
         if isinstance(n, Name):
-            if n.name not in CONTRASTS and not (kw_value and n.name in _CONSTANTS):
+            if n.name not in CONTRASTS and not (kw_value and n.name in CONSTANTS):
                 if n.name not in out:
                     out.append(n.name)
         elif isinstance(n, Call):
@@ -360,8 +360,8 @@ def _render_value(node: Node, text: str) -> str:
     """A keyword argument value: a number, a string, a constant or a plain term."""
     if isinstance(node, String):
         return repr(node.value)
-    if isinstance(node, Name) and node.name in _CONSTANTS:
-        return _CONSTANTS[node.name]
+    if isinstance(node, Name) and node.name in CONSTANTS:
+        return CONSTANTS[node.name]
     if isinstance(node, Neg) and isinstance(node.operand, Number):
         return "-" + node.operand.text
     return render(node, text, arithmetic=True)
