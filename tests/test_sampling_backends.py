@@ -313,3 +313,41 @@ def test_conditional_refits_compile_once(monkeypatch):
         sampling.clear_cache()
         assert _same(_draws(again), _draws(mf.fit(formula, fewer, **kw)))
     assert not _same(_draws(fits[1]), _draws(fits[10]))
+
+
+def test_centred_refits_start_from_their_own_support_point(monkeypatch, tmp_path):
+    """Centred group effects have the fixed effects (the data's column means) in their prior,
+    so the support point where nutpie starts depends on the data: a re-fit on other data
+    recomputes it (the same draws as a fresh compile on that data), a re-fit on the same data
+    — in this process or from the disk cache — reuses the stored one (no recompile of PyMC's
+    initial-point function) and gives the same draws."""
+    monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", str(tmp_path))
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=96),
+                       "g": np.repeat([f"s{j:02d}" for j in range(12)], 8)})
+    truth = {"b_Intercept": -0.3, "b_x": 0.7, "sd_g__Intercept": 0.8}
+    formula = "y ~ x + (1 | g)"
+    kw = dict(family="bernoulli", parametrization="centred", draws=40, tune=40, chains=2,
+              seed=5, progressbar=False, backend="c")
+    sets = [mf.simulate(formula, df.assign(x=df.x + k), truth, family="bernoulli", seed=k)
+            for k in range(2)]
+    calls = []
+    real = sampling._support_point
+    monkeypatch.setattr(sampling, "_support_point",
+                        lambda *a: calls.append(1) or real(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sampling.clear_cache()
+        first = mf.fit(formula, sets[0], **kw)
+        assert len(calls) == 1                       # computed once, at the compile
+        same = mf.fit(formula, sets[0], **kw)        # in-process cache, same data
+        assert len(calls) == 1 and _same(_draws(first), _draws(same))
+        sampling.clear_cache()
+        loaded = mf.fit(formula, sets[0], **kw)      # disk cache, same data
+        assert len(calls) == 1 and _same(_draws(first), _draws(loaded))
+        other = mf.fit(formula, sets[1], **kw)       # other data: its own support point
+        assert len(calls) == 2
+        monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", "0")
+        sampling.clear_cache()
+        fresh = mf.fit(formula, sets[1], **kw)
+        assert _same(_draws(other), _draws(fresh))

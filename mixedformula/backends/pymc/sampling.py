@@ -65,7 +65,7 @@ CACHE_SIZE = 16
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0, "loaded_without_graph": 0}
-_FORMAT = 3          # bump when the pickled entry changes
+_FORMAT = 4          # bump when the pickled entry changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -175,7 +175,7 @@ def compiled_model(model, backend: str = "c"):
     compiled = _assemble(model, backend, functions, shared)
     shape_info = functions[3]
     with _CACHE_LOCK:
-        _CACHE[key] = (compiled, shape_info)
+        _CACHE[key] = (compiled, shape_info, _prior_data_digest(model, shared))
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     return compiled
@@ -236,7 +236,7 @@ def _load_functions(key):
         if not (isinstance(entry, dict) and entry.get("format") == _FORMAT):
             raise ValueError("not a compiled-functions entry")
         head = (entry["n_dim"],)
-        tail = (entry["shape_info"], entry["x0"])
+        tail = (entry["shape_info"], (entry["x0"], entry["x0_for"]))
         path.touch()            # recently used: kept when the directory is pruned
         if entry["jit"] is not None:
             from .c_callbacks import JitFunction
@@ -270,14 +270,14 @@ def _save_functions(key, functions) -> None:
         return
     tmp = None
     try:
-        n_dim, logp_fn, expand_fn, shape_info, x0 = functions
+        n_dim, logp_fn, expand_fn, shape_info, (x0, x0_for) = functions
         jit = None
         if key[0] == "numba":
             from .c_callbacks import JitFunction
             jit = tuple(JitFunction.from_function(f).spec() for f in (logp_fn, expand_fn))
             jit = None if None in jit else jit
         entry = {"format": _FORMAT, "n_dim": n_dim, "shape_info": shape_info, "x0": x0,
-                 "jit": jit, "functions": pickle.dumps((logp_fn, expand_fn),
+                 "x0_for": x0_for, "jit": jit, "functions": pickle.dumps((logp_fn, expand_fn),
                                                        protocol=pickle.HIGHEST_PROTOCOL)}
         blob = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         if len(blob) > DISK_CACHE_MAX_BYTES:
@@ -401,9 +401,10 @@ def _value_digest(value) -> tuple:
     return ("object", id(value))    # anything else: never equal across models
 
 
-def _rebind(compiled, shape_info, model, shared: dict):
+def _rebind(compiled, shape_info, x0_for, model, shared: dict):
     """The cached compiled model with this model's shared values and coordinates.  The
-    initial points are recomputed only when the priors read shared data (then the old ones
+    initial points are recomputed only when the priors read shared data whose values differ
+    from those the cached support point was computed with (``x0_for``: then the old point
     would start from the old data's support points)."""
     from .nutpie_shim import prepare_dims_and_coords, shared_data, with_coords
 
@@ -411,24 +412,30 @@ def _rebind(compiled, shape_info, model, shared: dict):
     out = compiled.with_data(**{k: v for k, v in shared.items() if k in known})
     _, coords = prepare_dims_and_coords(model, shape_info)
     init = None
-    if _priors_read_shared(model, shared):
+    if _prior_data_digest(model, shared) != x0_for:
         init = _jittered(_support_point(model, shape_info))
     return with_coords(out, coords, init)
 
 
-def _priors_read_shared(model, shared: dict) -> bool:
+def _prior_data_digest(model, shared: dict):
+    """A digest of the shared data the priors read (the support point depends on them:
+    centred group effects have the fixed effects, hence the column means, as their mean), or
+    None when they read none.  Two models with equal digests have the same support point."""
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.traversal import graph_inputs
-    return any(isinstance(v, SharedVariable) and v.name in shared
-               for v in graph_inputs(model.free_RVs))
+    names = sorted({v.name for v in graph_inputs(model.free_RVs)
+                    if isinstance(v, SharedVariable) and v.name in shared})
+    return tuple((n, _value_digest(np.asarray(shared[n]))) for n in names) or None
 
 
 # -- initial points -----------------------------------------------------------------------------
 def _support_point(model, shape_info) -> np.ndarray:
     """The flat unconstrained point where nutpie's default initialisation starts before its
     jitter: every free variable's support point (PyMC's ``make_initial_point_fn``), in the
-    order of nutpie's flat vector.  Compiling PyMC's initial-point function costs ~1.4 s per
-    model (sleepstudy), so it is computed once per structure and cached with the functions."""
+    order of nutpie's flat vector.  Compiling PyMC's initial-point function costs 1.4–6 s per
+    model (sleepstudy; the centred bernoulli of benchmarks case 3), so it is computed once per
+    structure and cached with the functions, together with a digest of the shared data the
+    priors read (:func:`_prior_data_digest`): only a model with other such data recomputes it."""
     from pymc.initial_point import make_initial_point_fn
 
     from .nutpie_shim import rv_dict_to_flat_array_wrapper
@@ -532,7 +539,9 @@ def _compile_functions(model, backend: str):
             model, mode="FAST_RUN" if backend == "c" else "NUMBA",
             compute_grad=True, join_expanded=False,
             pymc_initial_point_fn=lambda seed: {})      # ours: _support_point, _jittered
-    return n_dim, logp_fn, expand_fn, shape_info, _support_point(model, shape_info)
+    x0 = _support_point(model, shape_info)          # with the model's own shared values
+    return n_dim, logp_fn, expand_fn, shape_info, (x0, _prior_data_digest(model,
+                                                                          _structure(model)[1]))
 
 
 def _assemble(model, backend: str, functions, shared: dict):
@@ -544,8 +553,8 @@ def _assemble(model, backend: str, functions, shared: dict):
 
     from .nutpie_shim import from_pyfunc, prepare_dims_and_coords
 
-    n_dim, logp_fn, expand_fn, shape_info, x0 = functions
-    if _priors_read_shared(model, shared):
+    n_dim, logp_fn, expand_fn, shape_info, (x0, x0_for) = functions
+    if _prior_data_digest(model, shared) != x0_for:
         x0 = _support_point(model, shape_info)
     names, _, shapes = shape_info
     dims, coords = prepare_dims_and_coords(model, shape_info)
