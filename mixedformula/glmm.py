@@ -57,7 +57,7 @@ from .linalg.pirls import PIRLS, PIRLSError
 from .linalg.threads import one_blas_thread
 from .inference.coef_table import stars
 from .reml import (LmerFit, fixef_lme4_names, information_lines, interior_starts, lmer_terms,
-                   optimize_bounded, r_format, table_lines, theta_names)
+                   optimize_bounded, r_format, residual_lines, table_lines, theta_names)
 
 __all__ = ["GlmerFit", "GlmerConvergenceWarning", "glmer"]
 
@@ -176,10 +176,7 @@ class GlmerFit(LmerFit):
         lines.append("")
         qs = np.quantile(self.residuals(), [0, 0.25, 0.5, 0.75, 1.0])
         qstr = r_format(np.round(qs, 4), 4)
-        w = max(len(s) for s in qstr + ["Median"])
-        lines.append("Scaled residuals: ")
-        lines.append(" ".join(h.rjust(w) for h in ["Min", "1Q", "Median", "3Q", "Max"]) + " ")
-        lines.append(" ".join(s.rjust(w) for s in qstr) + " ")
+        lines += residual_lines(qstr)
         lines.append("")
         lines.append("Random effects:")
         lines += self._random_effects_table()

@@ -408,10 +408,7 @@ class LmerFit:
         zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) \
             if np.any(qs) and np.all(np.isfinite(qs)) else 5
         qstr = r_format(np.round(qs, zap), 4)
-        lines.append("Scaled residuals: ")
-        w = max(len(s) for s in qstr + ["Median"])
-        lines.append(" ".join(h.rjust(w) for h in ["Min", "1Q", "Median", "3Q", "Max"]) + " ")
-        lines.append(" ".join(s.rjust(w) for s in qstr) + " ")
+        lines += residual_lines(qstr)
         lines.append("")
         lines.append("Random effects:")
         lines += self._random_effects_table()
@@ -823,6 +820,14 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
                    b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset)
+
+
+def residual_lines(qstr: list[str]) -> list[str]:
+    """lme4's ``Scaled residuals:`` block from the formatted quartiles (three lines)."""
+    w = max(len(s) for s in qstr + ["Median"])
+    return ["Scaled residuals: ",
+            " ".join(h.rjust(w) for h in ["Min", "1Q", "Median", "3Q", "Max"]) + " ",
+            " ".join(s.rjust(w) for s in qstr) + " "]
 
 
 def information_lines(fit, deviance: float) -> list[str]:

@@ -35,6 +35,16 @@ def binomial_working_weights(link: str, y: np.ndarray, trials) -> np.ndarray | N
     return n * w
 
 
+def _trials_and_log_choose(obs, trials):
+    """(n, log C(n, y) or None when it is 0 everywhere); bernoulli (``trials`` None): n = 1
+    and no constant, without touching ``obs`` (it may be shared data)."""
+    if trials is None:
+        return 1.0, None
+    n = np.asarray(trials, dtype=float)
+    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
+    return n, (None if not np.any(log_choose) else log_choose)
+
+
 def logit_binomial(name, eta, obs, trials, dims="obs"):
     """y ~ Binomial(n, logit⁻¹(η)) with the lean log-density y·η − n·softplus(η) + log C(n, y).
 
@@ -43,12 +53,7 @@ def logit_binomial(name, eta, obs, trials, dims="obs"):
     """
     import pymc as pm
     import pytensor.tensor as pt
-    if trials is None:          # bernoulli: n = 1, log C(1, y) = 0; obs may be shared data
-        n, const = 1.0, None
-    else:
-        n = np.asarray(trials, dtype=float)
-        log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-        const = None if not np.any(log_choose) else log_choose
+    n, const = _trials_and_log_choose(obs, trials)
 
     def logp(value, eta_):
         out = value * eta_ - n * pt.softplus(eta_)
@@ -68,12 +73,7 @@ def log_space_binomial(name, link, eta, obs, trials, dims="obs"):
     ``pm.Bernoulli(p=...)`` does."""
     import pymc as pm
     import pytensor.tensor as pt
-    if trials is None:          # bernoulli: n = 1, log C(1, y) = 0; obs may be shared data
-        n, const = 1.0, None
-    else:
-        n = np.asarray(trials, dtype=float)
-        log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-        const = None if not np.any(log_choose) else log_choose
+    n, const = _trials_and_log_choose(obs, trials)
 
     def logp(value, eta_):
         lp, lq = link.log_p_tensor(eta_)
