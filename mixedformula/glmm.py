@@ -78,6 +78,7 @@ class GlmerFit(LmerFit):
     """ML fit of a generalized linear mixed model (lme4's ``glmerMod``). ``sigma`` is 1 (no
     residual scale); ``params`` holds the further parameters (``shape``)."""
 
+    residual_row = False        # the variance table has no Residual row
     family: Family | None = None
     nagq: int = 1
     params: dict = field(default_factory=dict)
@@ -192,28 +193,6 @@ class GlmerFit(LmerFit):
         for m in self.messages:
             lines.append(m)
         return "\n".join(lines)
-
-    def _random_effects_table(self) -> list[str]:
-        """Groups / Name / Variance / Std.Dev. / Corr (no Residual row: no residual scale)."""
-        groups, names, sds, cors = [], [], [], []
-        comps = self._components()
-        maxq = max(len(c[1]) for c in comps)
-        for grp, coefs, S in comps:
-            sd = np.sqrt(np.diag(S))
-            for i, c in enumerate(coefs):
-                groups.append(grp if i == 0 else "")
-                names.append(c)
-                sds.append(sd[i])
-                cors.append([S[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else float("nan")
-                             for j in range(i)])
-        sds = np.array(sds)
-        cols = [("Groups", groups, "l"), ("Name", names, "l"),
-                ("Variance", r_format(sds ** 2, 4), "l"), ("Std.Dev.", r_format(sds, 4), "l")]
-        for j in range(maxq - 1):
-            col = [(f"{r[j]:.2f}" if j < len(r) else "") for r in cors]
-            width = max((len(c) for c in col if c), default=0)
-            cols.append(("Corr" if j == 0 else "", [c.rjust(width) for c in col], "l"))
-        return table_lines(cols)
 
     def _fixed_effects_table(self) -> list[str]:
         fe = self.fixef()

@@ -427,7 +427,11 @@ class LmerFit:
             lines.append(f"optimizer did not converge: {self.optimizer.get('message')}")
         return "\n".join(lines)
 
+    #: the variance table ends with lme4's ``Residual`` row (not for glmer: no residual scale)
+    residual_row = True
+
     def _random_effects_table(self) -> list[str]:
+        """Groups / Name / Variance / Std.Dev. / Corr, as lme4's ``VarCorr`` print."""
         comps = self._components()
         names, groups, sds, cors = [], [], [], []
         maxq = max(len(c[1]) for c in comps)
@@ -442,10 +446,11 @@ class LmerFit:
                     den = sd[i] * sd[j]
                     row.append(S[i, j] / den if den > 0 else float("nan"))
                 cors.append(row)
-        groups.append("Residual")
-        names.append("")
-        sds.append(self.sigma)
-        cors.append([])
+        if self.residual_row:
+            groups.append("Residual")
+            names.append("")
+            sds.append(self.sigma)
+            cors.append([])
         sds = np.array(sds)
         var_s = r_format(sds ** 2, 4)
         sd_s = r_format(sds, 4)
