@@ -422,9 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"response family: {', '.join(family_names())} (default gaussian)")
     m.add_argument("--link", default=None, help="link function (default: the family's)")
     m.add_argument("--prior", nargs="+", action="append", metavar="SPEC", help=PRIOR_HELP)
-    m.add_argument("--likelihood", choices=("auto", "marginal", "conditional"), default="auto",
+    m.add_argument("--likelihood", choices=("auto", "marginal", "conditional", "partial"),
+                   default="auto",
                    help="conditional: group effects sampled (any family); marginal: integrated "
-                   "out (Gaussian) and drawn exactly afterwards; auto: marginal where it "
+                   "out (Gaussian) and drawn exactly afterwards; partial: the largest "
+                   "grouping factor integrated out, the rest sampled; auto: marginal where it "
                    "applies (see docs/engines.md)")
     m.add_argument("--parametrization", choices=("auto", "centred", "noncentred"),
                    default="auto",

@@ -10,7 +10,10 @@ Engines (docs/engines.md):
   O(r² J₁Q₁ + r³)) and ``"multivariate"`` (mvbind, one grouping factor, built with the
   covariance blocks).
 * ``"conditional"`` — any family: u is sampled, the likelihood has one term per row (the rows
-  must be in memory).
+  must be in memory). For a Gaussian model whose crossed/nested factors make the full marginal
+  factorisation too costly, ``"auto"`` integrates out the effects of the block with the most
+  levels exactly and samples the rest (``Decision.integrate``,
+  :mod:`mixedformula.backends.pymc.partial_marginal`); ``likelihood="partial"`` asks for it.
 * ``"reml"`` — ``mf.lmer``: REML/ML point estimates of a univariate Gaussian model.
 
 :func:`decide` returns a :class:`Decision` (likelihood, reason, statistics kind) for a pandas
@@ -27,7 +30,7 @@ import numpy as np
 
 from .errors import FormulaError, MixedFormulaError
 
-REQUESTS = ("auto", "conditional", "marginal")
+REQUESTS = ("auto", "conditional", "marginal", "partial")
 
 #: appended to every refusal of a Dask DataFrame
 DASK_HINT = ("; the conditional engine needs the rows in memory: pass data.compute() "
@@ -42,7 +45,8 @@ class Decision:
     not apply (``""`` when it does); ``statistics``: ``"block"``, ``"general"``,
     ``"multivariate"`` or None (conditional engine); ``stats``: the sufficient statistics made for
     the decision (univariate marginal engine), handed to the builder; ``note``: what the summary
-    header says (only when ``"auto"`` fell back to the conditional engine for a Gaussian model).
+    header says (only when ``"auto"`` fell back to the conditional engine for a Gaussian model);
+    ``integrate``: the block key whose effects the conditional engine integrates out.
     """
 
     likelihood: str
@@ -50,6 +54,8 @@ class Decision:
     statistics: str | None
     stats: object = field(default=None, repr=False, compare=False)
     note: str = ""
+    #: conditional engine: the covariance block whose effects are integrated out (or None)
+    integrate: str | None = None
 
 
 def _gaussian_identity(family) -> bool:
@@ -126,6 +132,30 @@ def _statistics(design, stats, cost_rule: bool):
     return stats, stats.kind, ""
 
 
+def partial_block(design, family, rescor_by=None):
+    """(block, reason): the covariance block whose effects the conditional engine can integrate
+    out exactly (:mod:`mixedformula.backends.pymc.partial_marginal`; the one with the most
+    J·Q among blocks of one term without ``by``), or (None, why not)."""
+    why = marginal_reason(design, family, rescor_by, univariate=True)
+    if why:
+        return None, why
+    from .design.reterms import covariance_blocks
+    blocks = [b for b in covariance_blocks(design, 1, list(design.response_names))
+              if len(b.parts) == 1 and not b.by_levels]
+    if not blocks:
+        return None, "no group term of one grouping factor without gr(by=)"
+    return max(blocks, key=lambda b: b.J * b.Q), ""
+
+
+def _partial(design, family, rescor_by, why: str) -> Decision | None:
+    block, _ = partial_block(design, family, rescor_by)
+    if block is None or len(design.terms) < 2:
+        return None
+    return Decision(likelihood="conditional", reason=why, statistics=None, integrate=block.key,
+                    note=f"marginal engine not used: {why}; the group effects of "
+                         f"{block.group} are integrated out exactly, the others sampled")
+
+
 def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
            dask: bool = False) -> Decision:
     """The engine for ``design`` fitted with ``family``.
@@ -139,6 +169,14 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
     if likelihood not in REQUESTS:
         raise MixedFormulaError(f"likelihood must be one of {', '.join(REQUESTS)}, "
                                 f"not {likelihood!r}")
+    if likelihood == "partial":
+        block, why = partial_block(design, family, rescor_by)
+        if block is None or dask:
+            raise MixedFormulaError("likelihood='partial' does not apply: "
+                                    + (why or "a Dask DataFrame" + DASK_HINT))
+        return Decision(likelihood="conditional", reason="likelihood='partial' was asked for",
+                        statistics=None, integrate=block.key,
+                        note=f"the group effects of {block.group} integrated out exactly")
     why = marginal_reason(design, family, rescor_by)
     made, kind = None, None
     if not why and (likelihood != "conditional" or dask):
@@ -148,6 +186,10 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
         raise MixedFormulaError(f"the marginal likelihood does not apply: {why}{DASK_HINT}")
     if why and likelihood == "marginal":
         raise MixedFormulaError(f"the marginal likelihood does not apply: {why}")
+    if likelihood == "auto" and why and kind is None and not dask:
+        partial = _partial(design, family, rescor_by, why)
+        if partial is not None:
+            return partial
     chosen = likelihood if likelihood != "auto" else ("conditional" if why else "marginal")
     note = f"marginal engine not used: {why}" if (likelihood == "auto" and why and design.terms
                                                    and family.gaussian) else ""
@@ -203,4 +245,4 @@ def reml_refusal(design) -> Exception | None:
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
-           "marginal_reason", "reml_family_refusal", "reml_refusal"]
+           "marginal_reason", "partial_block", "reml_family_refusal", "reml_refusal"]

@@ -115,7 +115,7 @@ def build(specification: Specification, priors: PriorSet, rescor: bool | None = 
     s = specification
     return build_model(s.design, s.family, priors, likelihood=s.engine.likelihood,
                        rescor=rescor, residual_by=s.residual_by, stats=s.engine.stats,
-                       parametrization=parametrization)
+                       parametrization=parametrization, integrate=s.engine.integrate)
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,9 @@ def assemble(built, idata, run: Run, formula: FormulaSpec, engine_note: str = ""
     if built.likelihood == "marginal":
         from .backends.pymc.marginal_model import recover_group_effects
         group_effects = recover_group_effects(built, idata.posterior, run.seed)
+    elif built.integrated is not None:
+        from .backends.pymc.partial_marginal import recover_integrated
+        group_effects = {built.integrated: recover_integrated(built, idata.posterior, run.seed)}
     from .backends.pymc.names import brms_posterior
     posterior = brms_posterior(idata.posterior, built, group_effects)
     idata = _replace_posterior(idata, posterior)

@@ -58,6 +58,8 @@ class Built:
     stats: object = None
     parametrization: dict = field(default_factory=dict)
     residual_by: "ResidualBy | None" = None
+    #: conditional engine with one block's effects integrated out (:mod:`.partial_marginal`)
+    integrated: str | None = None
 
     @property
     def multivariate_marginal(self) -> bool:
@@ -191,7 +193,7 @@ def _nested_with(design: Design, blocks: list[Block], b: Block) -> str | None:
 def build_model(design: Design, family: Family, priors: PriorSet,
                 likelihood: str = "conditional", rescor: bool | None = None,
                 residual_by: ResidualBy | None = None, stats=None,
-                parametrization: str = "auto") -> Built:
+                parametrization: str = "auto", integrate: str | None = None) -> Built:
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -272,11 +274,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             stats = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
             chosen = {}
         else:
-            choice = choose_parametrization(design, family, blocks, parametrization)
-            chosen = {b.key: choice[b.key] for b in blocks}
+            sampled = [b for b in blocks if b.key != integrate]   # integrate: partial_marginal
+            choice = choose_parametrization(design, family, sampled, parametrization)
+            chosen = {b.key: choice[b.key] for b in sampled}
             stats = None
             centred_coefs: set = set()   # each fixed coefficient is the mean of one block only
-            for b in blocks:
+            for b in sampled:
                 T = chols[b.key]   # (H, Q, Q) lower-triangular or (H, Q) sds
                 dims = (f"{b.key}__level", f"{b.key}__coef")
                 if choice[b.key][0] == "centred":
@@ -303,7 +306,11 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                         axis=1)
             if design.offset is not None:      # offset(): eta += offset (univariate only)
                 etas[0] = etas[0] + _data("offset", np.asarray(design.offset, dtype=float))
-            if design.observed is not None:
+            if integrate is not None:
+                from .partial_marginal import add_partial_likelihood
+                add_partial_likelihood(design, next(b for b in blocks if b.key == integrate),
+                                       chols[integrate], etas[0], dpars["sigma"][0][0], _data)
+            elif design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
             else:
@@ -312,7 +319,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
-                 residual_by=residual_by)
+                 residual_by=residual_by, integrated=integrate)
 
 
 #: Prefix of the conditional engine's data held in shared variables (y, X, group codes and

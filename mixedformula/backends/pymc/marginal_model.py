@@ -60,7 +60,7 @@ def _packed_to_chol(packed: np.ndarray, Q: int) -> np.ndarray:
     return out
 
 
-def _block_factor_draws(b: Block, posterior, n: int) -> list:
+def block_factor_draws(b: Block, posterior, n: int) -> list:
     """Per by-level numpy factor draws (n, Q, Q) of one block."""
     Ts = []
     for h in range(b.H):
@@ -80,7 +80,7 @@ def _recover_mv(built, posterior, seed) -> dict:
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     n = C * D
     B = np.stack([posterior[f"_beta__{rn}"].values.reshape(n, -1) for rn in resp], axis=1)
-    lam = assemble_lambda(stats, [_block_factor_draws(b, posterior, n)[0]
+    lam = assemble_lambda(stats, [block_factor_draws(b, posterior, n)[0]
                                   for b in built.blocks], np)
     if "chol__rescor" in posterior:
         L_R = _packed_to_chol(posterior["chol__rescor"].values.reshape(n, -1), len(resp))
@@ -103,7 +103,7 @@ def recover_group_effects(built, posterior, seed) -> dict:
     sigma = posterior["sigma"].values.reshape(C * D)
     factors = []
     for b in built.blocks:
-        Ts = _block_factor_draws(b, posterior, C * D)
+        Ts = block_factor_draws(b, posterior, C * D)
         T = np.stack(Ts, axis=1) if b.by_levels else Ts[0]
         factors.append(([p.term for p in b.parts], T, b.by_codes if b.by_levels else None))
     T_draws = segment_factors(stats, factors)
