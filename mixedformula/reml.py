@@ -44,6 +44,7 @@ from scipy.optimize import minimize
 
 from .design import Design, design_matrices
 from .design.reterms import CovBlock, covariance_blocks
+from .design.row_values import prior_weights
 from .design.safe_text import from_alias
 from .engine import reml_refusal
 from .errors import DataError, MixedFormulaError
@@ -167,6 +168,8 @@ class LmerFit:
     data_name: str | None = None
     data: object = field(default=None, repr=False)        # the data fitted (type III contrasts, emmeans, R²)
     offset: np.ndarray | None = field(default=None, repr=False)   # offset() per fitted row
+    weights: np.ndarray | None = field(default=None, repr=False)  # prior weights per fitted row
+    weights_arg: object = field(default=None, repr=False)         # weights= as given (refit)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -233,14 +236,16 @@ class LmerFit:
         if self.data is None:
             raise ValueError("refitting needs the fitted data (fit.data is None)")
         return lmer(self.formula, self.data, reml=self.reml if reml is None else reml,
-                    start=self.theta.to_numpy(), data_name=self.data_name)
+                    start=self.theta.to_numpy(), data_name=self.data_name,
+                    weights=self.weights_arg)
 
     def penalized_ls(self) -> PenalizedLS:
         """The penalized least-squares system of this fit (X, y, Z, Λ(θ) layout), for
         re-evaluating the deviance, β̂(θ) and vcov at other θ (inference, profiles, bootstrap)."""
         if "pls" not in self._cache:
             self._cache["pls"] = PenalizedLS(self.design.X, self.design.y[:, 0],
-                                             [(t.X, t.codes) for t in self.terms], self._lam)
+                                             [(t.X, t.codes) for t in self.terms], self._lam,
+                                             weights=self.weights)
         return self._cache["pls"]
 
     # -- inference (mixedformula.inference) ------------------------------------------------------
@@ -404,6 +409,8 @@ class LmerFit:
         lines.append("")
         res = (self.residuals() / self.sigma if self.sigma > 0
                else np.full(self.nobs, np.nan))      # σ = 0: no residual variation
+        if self.weights is not None:                 # lme4: Pearson residuals √a (y − ŷ) / σ
+            res = res * np.sqrt(self.weights)
         qs = np.quantile(res, [0, 0.25, 0.5, 0.75, 1.0])
         zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) \
             if np.any(qs) and np.all(np.isfinite(qs)) else 5
@@ -759,8 +766,8 @@ def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> li
     return out
 
 
-def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None = None,
-         na_action: str = "drop") -> LmerFit:
+def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
+         data_name: str | None = None, na_action: str = "drop") -> LmerFit:
     """Fit a Gaussian linear mixed model by REML (default) or ML, like ``lme4::lmer``.
 
     Parameters
@@ -768,6 +775,9 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     formula : lme4/brms formula text (or FormulaSpec), the same as for :func:`mixedformula.fit`.
     data : pandas/polars DataFrame.
     reml : REML (True, lme4's default) or maximum likelihood (False).
+    weights : prior weights a_i ≥ 0 (a column name or one value per row of data; or
+        ``y | weights(w)`` in the formula): Var(ε_i) = σ²/a_i, and the criteria are lme4's
+        with the −Σ log a_i term (:mod:`mixedformula.linalg.penalized`).
     start : optional starting θ (lme4's order, see ``LmerFit.theta``); default T = I.
     data_name : shown as ``Data:`` in the printed summary.
 
@@ -779,6 +789,12 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     σ is then 0 and the standard errors NaN (:mod:`mixedformula.identifiability`).
     """
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
+    weights_arg = weights
+    weights = prior_weights(weights, data, design)
+    if weights is not None and np.any(weights == 0):
+        raise DataError(f"weights has {int(np.sum(weights == 0))} zero value(s): lme4's lmer "
+                        "criterion is then -Inf (it adds -sum(log w)) and its fit fails; drop "
+                        "the rows of weight 0 from the data (they carry no information)")
     if design.offset is not None and design.y is not None:
         design.y = design.y - design.offset[:, None]   # offset(): lmer fits y - offset
     terms = _lmer_terms(design) if design.terms else []
@@ -788,7 +804,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     with one_blas_thread(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
-        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)
+        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam,
+                          weights=weights)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
@@ -806,7 +823,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
         theta = opt["x"]
         f = pls.factor(theta)
         objective = pls.deviance_from(f, reml)
-        n, p = design.X.shape
+        n, p = pls.n, design.X.shape[1]
         sigma2 = f.r2 / (n - p if reml else n)
         beta = pls.beta(f)
         vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
@@ -824,7 +841,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                                    name="theta"),
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
-                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset)
+                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset,
+                   weights=weights, weights_arg=weights_arg)
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

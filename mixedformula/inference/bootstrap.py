@@ -3,7 +3,9 @@ r"""Parametric bootstrap of an lmer fit (lme4's ``bootMer``, MixedModels.jl's
 
 Replicate r simulates from the fitted model,
 
-    y* = Xβ̂ + σ̂ Z Λ(θ̂) u* + σ̂ ε*,   u* ~ N(0, I_q), ε* ~ N(0, I_n),
+    y* = Xβ̂ + σ̂ Z Λ(θ̂) u* + σ̂ W^{-1/2} ε*,   u* ~ N(0, I_q), ε* ~ N(0, I_n),
+
+(W the prior weights, I without them),
 
 and refits it by the fit's criterion (REML or ML). The refit reuses the fit's penalized
 least-squares system (:meth:`PenalizedLS.with_response`: only Xᵀe, eᵀe, Zᵀe change with y,
@@ -43,13 +45,17 @@ class Simulator:
         self.ZL = (Z @ lam.sparse(fit.theta.to_numpy())).tocsr()
         self.mean = fit.design.X @ fit.beta
         self.sigma = float(fit.sigma)
+        w = getattr(fit, "weights", None)      # prior weights: Var(ε_i) = σ²/a_i
+        self.noise_scale = None if w is None else np.where(w > 0, 1.0 / np.sqrt(
+            np.where(w > 0, w, 1.0)), 0.0)
         self.entropy = np.random.SeedSequence(seed).entropy
 
     def __call__(self, r: int) -> np.ndarray:
         rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(int(r),)))
         q = self.ZL.shape[1]
         d = rng.standard_normal(q + len(self.mean))
-        return self.mean + self.sigma * (self.ZL @ d[:q] + d[q:])
+        e = d[q:] if self.noise_scale is None else d[q:] * self.noise_scale
+        return self.mean + self.sigma * (self.ZL @ d[:q] + e)
 
 
 def simulate_responses(fit, nsim: int, seed=None) -> np.ndarray:

@@ -29,6 +29,11 @@ which equal, with V_θ = I + ZΛΛᵀZᵀ, the dense forms log|σ²V_θ| + rᵀ(
 and that plus log|Xᵀ(σ²V_θ)⁻¹X| − p log 2π (REML) at σ̂, since |V_θ| = |L|² and
 XᵀV_θ⁻¹X = L_X L_Xᵀ.
 
+Prior weights a_i (lme4's ``weights``: Var(ε_i) = σ²/a_i) scale the rows of X, Z and y by √a_i;
+the deviances gain lme4's −log|W| = −Σ log a_i (so that they are −2 log-likelihoods of y, not of
+√a y): d(θ) − Σ log a_i and d_R(θ) − Σ log a_i. Rows of weight 0 add nothing to the
+cross-products (and nothing to Σ log a_i).
+
 Everything is computed from cross-products made once (ZᵀZ, ZᵀX, Zᵀy, XᵀX, Xᵀy, yᵀy). To avoid
 the cancellation in yᵀy − ‖c_u‖² − ‖c_β‖² when y has a large mean, y is first replaced by its
 OLS residual e = y − Xβ_OLS (the PLS problem is equivariant: β̂(y) = β_OLS + β̂(e), r² unchanged).
@@ -102,12 +107,28 @@ class PenalizedLS:
     blocks : per group term, ``(Xk, codes)`` with Xk (n, q_k) and codes (n,) in [0, J_k),
         in the order of ``lam.terms``. Term 0 is factorised level by level.
     lam : the :class:`LambdaFactor` of the terms.
+    weights : optional (n,) prior weights a_i ≥ 0 (module docstring); ``n`` counts the rows
+        of positive weight.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, blocks, lam: LambdaFactor):
+    def __init__(self, X: np.ndarray, y: np.ndarray, blocks, lam: LambdaFactor,
+                 weights: np.ndarray | None = None):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float).ravel()
-        self.n, self.p = X.shape
+        self.sqrt_w = None
+        self.log_det_w = 0.0                  # Σ log a_i over the rows of positive weight
+        self.n_zero_weight = 0
+        if weights is not None:
+            w = np.asarray(weights, dtype=float).ravel()
+            sw = np.sqrt(w)
+            self.sqrt_w = sw
+            pos = w > 0
+            self.log_det_w = float(np.sum(np.log(w[pos])))
+            self.n_zero_weight = int(np.sum(~pos))
+            X, y = X * sw[:, None], y * sw
+            blocks = [(np.asarray(Xk, dtype=float) * sw[:, None], ck) for Xk, ck in blocks]
+        self.n_rows, self.p = X.shape
+        self.n = self.n_rows - self.n_zero_weight     # observations (rows of positive weight)
         self.lam = lam
         if not blocks:
             raise ValueError("PenalizedLS needs at least one group term")
@@ -128,7 +149,7 @@ class PenalizedLS:
         W = np.concatenate([X0[:, :, None] * X0[:, None, :],
                             X0[:, :, None] * X[:, None, :],
                             (X0 * e[:, None])[:, :, None]], axis=2)   # (n, q, q + p + 1)
-        flat = W.reshape(self.n, -1)
+        flat = W.reshape(self.n_rows, -1)
         S = np.stack([np.bincount(codes0, weights=flat[:, k], minlength=self.J0)
                       for k in range(flat.shape[1])], axis=1).reshape(self.J0, self.q0, -1)
         self.A0 = S[:, :, :self.q0]
@@ -179,6 +200,8 @@ class PenalizedLS:
         so refitting simulated responses (parametric bootstrap) reuses everything else."""
         import copy
         y = np.asarray(y, dtype=float).ravel()
+        if self.sqrt_w is not None:
+            y = y * self.sqrt_w
         new = copy.copy(self)
         if self.p:
             new.beta_ols = np.linalg.lstsq(self._X, y, rcond=None)[0]
@@ -289,8 +312,9 @@ class PenalizedLS:
             return math.inf
         if reml:
             nu = self.n - self.p
-            return f.logdet_L + f.logdet_X + nu * (1.0 + _LOG2PI + math.log(f.r2 / nu))
-        return f.logdet_L + self.n * (1.0 + _LOG2PI + math.log(f.r2 / self.n))
+            return (f.logdet_L + f.logdet_X + nu * (1.0 + _LOG2PI + math.log(f.r2 / nu))
+                    - self.log_det_w)
+        return f.logdet_L + self.n * (1.0 + _LOG2PI + math.log(f.r2 / self.n)) - self.log_det_w
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """Profiled deviance at θ; +∞ where the system is not positive definite."""
@@ -405,6 +429,7 @@ class PenalizedLS:
             dev = logdet_L + logdet_X + nu * (1.0 + _LOG2PI + np.log(r2s / nu))
         else:
             dev = logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2s / self.n))
+        dev = dev - self.log_det_w
         out[ok] = dev[ok]
         return out
 
