@@ -74,6 +74,41 @@ class GlmerConvergenceWarning(UserWarning):
     """The glmer optimum is doubtful: not converged, singular, or an indefinite Hessian."""
 
 
+class GlmerDeviance:
+    """The fit's Laplace / AGQ deviance −2 log L(θ, β, params) (β on X's scale), for profiles
+    and the parametric bootstrap. ``x`` vectors are the optimiser's (θ, β / scale of X's
+    columns, log params); :meth:`with_response` gives the same model for another response
+    (the PIRLS structure — Z, the weighted-PLS maps — is reused)."""
+
+    def __init__(self, pirls: PIRLS, xscale, nth: int, dpars, nagq: int, lower):
+        self.pirls, self.xscale = pirls, np.asarray(xscale, dtype=float)
+        self.nth, self.p, self.dpars, self.nagq = nth, len(xscale), list(dpars), nagq
+        self.lower = np.asarray(lower, dtype=float)
+
+    def unpack(self, x):
+        x = np.asarray(x, dtype=float)
+        th, b = x[:self.nth], x[self.nth:self.nth + self.p]
+        prm = {k: math.exp(v) for k, v in zip(self.dpars, x[self.nth + self.p:])}
+        return th, b, prm
+
+    def pack(self, theta, beta, params) -> np.ndarray:
+        return np.concatenate([np.asarray(theta, float), np.asarray(beta, float) * self.xscale,
+                               [math.log(params[k]) for k in self.dpars]])
+
+    def __call__(self, x) -> float:
+        th, b, prm = self.unpack(x)
+        return self.pirls.agq(th, b, prm, self.nagq)
+
+    def with_response(self, y) -> "GlmerDeviance":
+        import copy
+        pirls = copy.copy(self.pirls)
+        pirls.y = np.asarray(y, dtype=float)
+        pirls.reset()
+        new = copy.copy(self)
+        new.pirls = pirls
+        return new
+
+
 @dataclass
 class GlmerFit(LmerFit):
     """ML fit of a generalized linear mixed model (lme4's ``glmerMod``). ``sigma`` is 1 (no
@@ -88,6 +123,7 @@ class GlmerFit(LmerFit):
     converged: bool = True
     messages: list = field(default_factory=list)
     vcov_full: np.ndarray | None = field(default=None, repr=False)
+    devfun: GlmerDeviance | None = field(default=None, repr=False)
 
     @property
     def n_params(self) -> int:
@@ -499,7 +535,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                     beta=beta, sigma=1.0, vcov_beta=vb, objective=objective,
                     ml_deviance=objective, b=b, optimizer=opt, data_name=data_name,
                     family=fam, nagq=nagq, params=params, offset=off, prior_weights=pw,
-                    converged=converged, messages=messages, vcov_full=vcov_full)
+                    converged=converged, messages=messages, vcov_full=vcov_full,
+                    devfun=GlmerDeviance(pirls, xscale, nth, dpars, nagq, lower))
 
 
 def _plain_theta(name: str) -> str:
