@@ -320,6 +320,10 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                           "negbinomial, gamma); fit it with mf.fit (Bayesian)")
     if not (isinstance(nagq, (int, np.integer)) and nagq >= 1):
         raise ValueError(f"nagq must be a whole number >= 1, not {nagq!r}")
+    from .design.distributed import is_dask_frame
+    if is_dask_frame(data):
+        from .engine import glmer_dask_refusal
+        raise DataError(glmer_dask_refusal())
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
     pw = prior_weights(weights, data, design)
     trials = design.trials

@@ -41,6 +41,8 @@ def ftable(fit, type=3, ddf: str = "satterthwaite") -> pd.DataFrame:
     kind = {"3": 3, "III": 3, "2": 2, "II": 2, "1": 1, "I": 1}.get(str(type).upper())
     if kind is None:
         raise ValueError(f"type must be 1 (I), 2 (II) or 3 (III), not {type!r}")
+    if hasattr(fit, "need_rows"):
+        fit.need_rows("the F-tests' contrasts (built from the model matrix)")
     method = ddf_method(ddf)
     if method == "none":
         raise ValueError("anova F-tests need ddf='satterthwaite' or 'kenward-roger'")

@@ -164,6 +164,8 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
     ``.sigma`` (lme4's sd/cor scale) and ``theta.<name>``."""
     if getattr(fit, "devfun", None) is not None:
         return glmer_bootstrap(fit, nsim=nsim, seed=seed, workers=workers)
+    if hasattr(fit, "need_rows"):
+        fit.need_rows("the parametric bootstrap (it simulates responses row by row)")
     nsim = int(nsim)
     if nsim < 1:
         raise ValueError(f"nsim must be at least 1, not {nsim}")
