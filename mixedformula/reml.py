@@ -494,9 +494,9 @@ class LmerFit:
         (``pbkrtest.limit``), else Satterthwaite up to 3000 rows (``lmerTest.limit``), else
         asymptotic."""
         from .results.emmeans import FreqSource
-        if ddf == "auto":
+        if ddf == "auto":       # (KR is not available with prior weights)
             ddf = "asymptotic" if self.nobs > 3000 else \
-                "kenward-roger" if self.reml else "satterthwaite"
+                "kenward-roger" if self.reml and self.weights is None else "satterthwaite"
         if ddf == "asymptotic":
             return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
         from .inference.coef_table import ddf_method, tester

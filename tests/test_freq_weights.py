@@ -123,6 +123,13 @@ def test_glmer_poisson_weights_match_lme4():
     assert _rel(fit.theta, ref["theta"]) < 1e-4
     assert abs(fit.logLik - ref["logLik"]) < 1e-6 * abs(ref["logLik"])
     assert abs(fit.AIC - ref["AIC"]) < 1e-6 * abs(ref["AIC"])
+    # zero weights (lme4): the rows stay in nobs and df.resid and add nothing to the likelihood
+    r0 = REF["grouse_w0"]
+    f0 = mf.glmer(ref["formula"], d, family="poisson", weights="w0")
+    assert _rel(f0.beta, r0["beta"]) < 1e-4
+    assert _rel(f0.fixef()["Std. Error"], r0["se"]) < 1e-4
+    assert abs(f0.logLik - r0["logLik"]) < 1e-6 * abs(r0["logLik"])
+    assert f0.nobs == r0["nobs"] and f0.nobs - f0.n_params == r0["df_resid"]
     bad = d.copy()
     bad.loc[[0, 1, 2], "w"] = -0.5
     with pytest.raises(DataError, match=r"column 'w'.* 3 negative"):

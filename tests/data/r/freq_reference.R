@@ -64,9 +64,14 @@ data(grouseticks, package = "lme4")
 gt <- grouseticks
 set.seed(21)
 gt$w <- round(runif(nrow(gt), 0.5, 2), 2)
+gt$w0 <- gt$w
+gt$w0[c(2, 40, 41, 200)] <- 0
 write.csv(gt, "tests/data/weights_grouse.csv", row.names = FALSE)
 gpw <- glmer(TICKS ~ YEAR + (1 | BROOD), gt, poisson, weights = w, control = gtight)
 out$grouse_w <- c(list(formula = "TICKS ~ YEAR + (1 | BROOD)"), gfit(gpw))
+# zero prior weights: the rows stay (nobs counts them), contributing nothing to the likelihood
+gpw0 <- glmer(TICKS ~ YEAR + (1 | BROOD), gt, poisson, weights = w0, control = gtight)
+out$grouse_w0 <- c(gfit(gpw0), list(df_resid = df.residual(gpw0)))
 
 # ---- type II anova (lmerTest) ------------------------------------------------------------------
 data(ham, package = "lmerTest")
