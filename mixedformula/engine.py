@@ -216,6 +216,14 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
             f"which does not apply: {why}{DASK_HINT}")
 
 
+def glmer_dask_refusal() -> str:
+    """Why ``glmer`` does not fit a Dask DataFrame (``lmer`` does, from cross-products)."""
+    return ("glmer needs the rows in memory: its penalized IRLS re-weights every row at every "
+            "iteration (the working weights depend on each row's linear predictor), so unlike "
+            "lmer's [Z X y]'[Z X y] the data do not reduce to fixed cross-products. If the rows "
+            "fit in memory, pass data.compute(); mixedformula does not bring them in silently")
+
+
 def dask_too_large(error) -> str:
     """The message when reducing a Dask frame finds the dense factorisation too large."""
     return f"the marginal factorisation is too large ({error}){DASK_HINT}"
@@ -245,4 +253,5 @@ def reml_refusal(design) -> Exception | None:
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
+           "glmer_dask_refusal",
            "marginal_reason", "partial_block", "reml_family_refusal", "reml_refusal"]

@@ -49,6 +49,7 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 
 from .design import design_matrices
+from .design.row_values import prior_weights, row_values as _row_values
 from .errors import DataError, FamilyError, FormulaError
 from .families import Family, get_family
 from .identifiability import identifiability_problems
@@ -73,6 +74,41 @@ class GlmerConvergenceWarning(UserWarning):
     """The glmer optimum is doubtful: not converged, singular, or an indefinite Hessian."""
 
 
+class GlmerDeviance:
+    """The fit's Laplace / AGQ deviance −2 log L(θ, β, params) (β on X's scale), for profiles
+    and the parametric bootstrap. ``x`` vectors are the optimiser's (θ, β / scale of X's
+    columns, log params); :meth:`with_response` gives the same model for another response
+    (the PIRLS structure — Z, the weighted-PLS maps — is reused)."""
+
+    def __init__(self, pirls: PIRLS, xscale, nth: int, dpars, nagq: int, lower):
+        self.pirls, self.xscale = pirls, np.asarray(xscale, dtype=float)
+        self.nth, self.p, self.dpars, self.nagq = nth, len(xscale), list(dpars), nagq
+        self.lower = np.asarray(lower, dtype=float)
+
+    def unpack(self, x):
+        x = np.asarray(x, dtype=float)
+        th, b = x[:self.nth], x[self.nth:self.nth + self.p]
+        prm = {k: math.exp(v) for k, v in zip(self.dpars, x[self.nth + self.p:])}
+        return th, b, prm
+
+    def pack(self, theta, beta, params) -> np.ndarray:
+        return np.concatenate([np.asarray(theta, float), np.asarray(beta, float) * self.xscale,
+                               [math.log(params[k]) for k in self.dpars]])
+
+    def __call__(self, x) -> float:
+        th, b, prm = self.unpack(x)
+        return self.pirls.agq(th, b, prm, self.nagq)
+
+    def with_response(self, y) -> "GlmerDeviance":
+        import copy
+        pirls = copy.copy(self.pirls)
+        pirls.y = np.asarray(y, dtype=float)
+        pirls.reset()
+        new = copy.copy(self)
+        new.pirls = pirls
+        return new
+
+
 @dataclass
 class GlmerFit(LmerFit):
     """ML fit of a generalized linear mixed model (lme4's ``glmerMod``). ``sigma`` is 1 (no
@@ -87,6 +123,7 @@ class GlmerFit(LmerFit):
     converged: bool = True
     messages: list = field(default_factory=list)
     vcov_full: np.ndarray | None = field(default=None, repr=False)
+    devfun: GlmerDeviance | None = field(default=None, repr=False)
 
     @property
     def n_params(self) -> int:
@@ -224,34 +261,6 @@ def _lme4_order(design):
     return [blocks[k] for k in order]
 
 
-def _row_values(values, what: str, data, design) -> np.ndarray | None:
-    """``weights=`` / ``offset=`` as an array over the design's rows (a column name or an
-    array with one value per row of ``data``)."""
-    if values is None:
-        return None
-    df = data if isinstance(data, pd.DataFrame) else None
-    if isinstance(values, str):
-        if df is None or values not in df.columns:
-            raise DataError(f"{what}={values!r} is not a column of the data")
-        arr = df[values].to_numpy(dtype=float)
-    else:
-        arr = np.asarray(values, dtype=float).ravel()
-    n_data = len(df) if df is not None else len(arr)
-    if arr.shape != (n_data,):
-        raise DataError(f"{what} has {arr.size} values for {n_data} rows of data")
-    if df is not None and design.row_index is not None and len(design.row_index) != n_data:
-        pos = pd.Index(df.index).get_indexer(design.row_index)
-        if np.any(pos < 0) or not df.index.is_unique:
-            raise DataError(f"{what}: rows were dropped and the data's index is not unique, so "
-                            "the values cannot be matched to the rows used")
-        arr = arr[pos]
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise DataError(f"{what} has {int(bad.sum())} missing or infinite value(s) "
-                        f"(first at row {int(np.nonzero(bad)[0][0])})")
-    return arr
-
-
 def _check(design, fam: Family) -> None:
     spec = design.formula
     if spec.multivariate or design.y is None or design.y.shape[1] != 1:
@@ -311,7 +320,31 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                           "negbinomial, gamma); fit it with mf.fit (Bayesian)")
     if not (isinstance(nagq, (int, np.integer)) and nagq >= 1):
         raise ValueError(f"nagq must be a whole number >= 1, not {nagq!r}")
+    from .design.distributed import is_dask_frame
+    if is_dask_frame(data):
+        from .engine import glmer_dask_refusal
+        raise DataError(glmer_dask_refusal())
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
+    pw = prior_weights(weights, data, design)
+    trials = design.trials
+    if pw is not None and fam.uses_trials and trials is None:
+        # lme4's binomial with a proportion response: weights are the numbers of trials
+        # (binomial()$initialize), the same model as cbind(y * w, w - y * w)
+        y0 = design.y[:, 0]
+        if np.any((y0 < 0) | (y0 > 1)):
+            raise DataError(f"binomial with weights= and no trials(): the response "
+                            f"{design.response_names[0]!r} must be proportions in [0, 1] "
+                            f"({int(np.sum((y0 < 0) | (y0 > 1)))} row(s) are not)")
+        succ = y0 * pw
+        off_int = np.abs(succ - np.round(succ)) > 1e-7 * np.maximum(1.0, pw)
+        if off_int.any():
+            raise DataError(f"binomial with weights= as the numbers of trials: proportion x "
+                            f"weight is not a whole number of successes in "
+                            f"{int(off_int.sum())} row(s) (lme4 warns 'non-integer #successes'"
+                            "); pass y | trials(n) with counts instead")
+        design.y = np.round(succ)[:, None]
+        design.trials = pw
+        trials, pw = pw, None
     _check(design, fam)
     terms = lmer_terms(design)
     if nagq > 1 and (len(terms) != 1 or len(terms[0].coefs) != 1 or terms[0].by is not None):
@@ -322,9 +355,6 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
     off = _row_values(offset, "offset", data, design)
     if design.offset is not None:          # offset() in the formula adds to offset=
         off = design.offset if off is None else off + design.offset
-    pw = _row_values(weights, "weights", data, design)
-    if pw is not None and np.any(pw < 0):
-        raise DataError(f"weights has {int(np.sum(pw < 0))} negative value(s)")
     lam = LambdaFactor([t.layout for t in terms])
     y = design.y[:, 0]
     # β is optimised for the columns of X divided by their standard deviations (constant
@@ -509,7 +539,8 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
                     beta=beta, sigma=1.0, vcov_beta=vb, objective=objective,
                     ml_deviance=objective, b=b, optimizer=opt, data_name=data_name,
                     family=fam, nagq=nagq, params=params, offset=off, prior_weights=pw,
-                    converged=converged, messages=messages, vcov_full=vcov_full)
+                    converged=converged, messages=messages, vcov_full=vcov_full,
+                    devfun=GlmerDeviance(pirls, xscale, nth, dpars, nagq, lower))
 
 
 def _plain_theta(name: str) -> str:

@@ -44,11 +44,13 @@ from scipy.optimize import minimize
 
 from .design import Design, design_matrices
 from .design.reterms import CovBlock, covariance_blocks
+from .design.row_values import prior_weights
 from .design.safe_text import from_alias
 from .engine import reml_refusal
 from .errors import DataError, MixedFormulaError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
+from .linalg.penalized import add_crossproducts, crossproducts
 from .linalg.threads import one_blas_thread
 
 __all__ = ["LmerFit", "lmer"]
@@ -167,6 +169,8 @@ class LmerFit:
     data_name: str | None = None
     data: object = field(default=None, repr=False)        # the data fitted (type III contrasts, emmeans, R²)
     offset: np.ndarray | None = field(default=None, repr=False)   # offset() per fitted row
+    weights: np.ndarray | None = field(default=None, repr=False)  # prior weights per fitted row
+    weights_arg: object = field(default=None, repr=False)         # weights= as given (refit)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -233,14 +237,16 @@ class LmerFit:
         if self.data is None:
             raise ValueError("refitting needs the fitted data (fit.data is None)")
         return lmer(self.formula, self.data, reml=self.reml if reml is None else reml,
-                    start=self.theta.to_numpy(), data_name=self.data_name)
+                    start=self.theta.to_numpy(), data_name=self.data_name,
+                    weights=self.weights_arg)
 
     def penalized_ls(self) -> PenalizedLS:
         """The penalized least-squares system of this fit (X, y, Z, Λ(θ) layout), for
         re-evaluating the deviance, β̂(θ) and vcov at other θ (inference, profiles, bootstrap)."""
         if "pls" not in self._cache:
             self._cache["pls"] = PenalizedLS(self.design.X, self.design.y[:, 0],
-                                             [(t.X, t.codes) for t in self.terms], self._lam)
+                                             [(t.X, t.codes) for t in self.terms], self._lam,
+                                             weights=self.weights)
         return self._cache["pls"]
 
     # -- inference (mixedformula.inference) ------------------------------------------------------
@@ -342,6 +348,7 @@ class LmerFit:
 
     def fitted(self) -> np.ndarray:
         """Xβ̂ + Zb̂ (+ the offset) for the fitted rows."""
+        self.need_rows("fitted values")
         eta = self.design.X @ self.beta
         for t, b in zip(self.terms, self.b):
             eta = eta + np.einsum("nq,nq->n", t.X, b[t.codes])
@@ -374,7 +381,17 @@ class LmerFit:
             off = off + np.einsum("nq,nq->n", np.asarray(t.X, dtype=float), bb)
         return X, off
 
+    def need_rows(self, what: str) -> None:
+        """Raise a clear error when ``what`` needs the fitted rows and this fit has none (a
+        Dask fit is made from cross-products)."""
+        if not getattr(self.design, "rows_in_memory", True):
+            raise DataError(
+                f"{what} needs the rows of the data, and this fit was made from the "
+                "cross-products of a Dask DataFrame without them; fit in memory "
+                "(mf.lmer(formula, data.compute())) if the rows fit")
+
     def residuals(self) -> np.ndarray:
+        self.need_rows("residuals")
         # design.y is y - offset (lmer's working response, see lmer())
         return self.design.y[:, 0] - (self.fitted() if self.offset is None
                                       else self.fitted() - self.offset)
@@ -402,13 +419,19 @@ class LmerFit:
         else:
             lines += information_lines(self, self.objective)
         lines.append("")
-        res = (self.residuals() / self.sigma if self.sigma > 0
-               else np.full(self.nobs, np.nan))      # σ = 0: no residual variation
-        qs = np.quantile(res, [0, 0.25, 0.5, 0.75, 1.0])
-        zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) \
-            if np.any(qs) and np.all(np.isfinite(qs)) else 5
-        qstr = r_format(np.round(qs, zap), 4)
-        lines += residual_lines(qstr)
+        if getattr(self.design, "rows_in_memory", True):
+            res = (self.residuals() / self.sigma if self.sigma > 0
+                   else np.full(self.nobs, np.nan))      # σ = 0: no residual variation
+            if self.weights is not None:                 # lme4: Pearson residuals √a (y − ŷ) / σ
+                res = res * np.sqrt(self.weights)
+            qs = np.quantile(res, [0, 0.25, 0.5, 0.75, 1.0])
+            zap = max(0, 5 - int(math.ceil(math.log10(np.max(np.abs(qs)))))) \
+                if np.any(qs) and np.all(np.isfinite(qs)) else 5
+            qstr = r_format(np.round(qs, zap), 4)
+            lines += residual_lines(qstr)
+        else:
+            lines.append("Scaled residuals: not computed (fitted from the cross-products of a "
+                         "Dask DataFrame)")
         lines.append("")
         lines.append("Random effects:")
         lines += self._random_effects_table()
@@ -471,9 +494,9 @@ class LmerFit:
         (``pbkrtest.limit``), else Satterthwaite up to 3000 rows (``lmerTest.limit``), else
         asymptotic."""
         from .results.emmeans import FreqSource
-        if ddf == "auto":
+        if ddf == "auto":       # (KR is not available with prior weights)
             ddf = "asymptotic" if self.nobs > 3000 else \
-                "kenward-roger" if self.reml else "satterthwaite"
+                "kenward-roger" if self.reml and self.weights is None else "satterthwaite"
         if ddf == "asymptotic":
             return FreqSource(self.design, self.data, self.beta, self.vcov_beta)
         from .inference.coef_table import ddf_method, tester
@@ -759,8 +782,8 @@ def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> li
     return out
 
 
-def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None = None,
-         na_action: str = "drop") -> LmerFit:
+def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
+         data_name: str | None = None, na_action: str = "drop") -> LmerFit:
     """Fit a Gaussian linear mixed model by REML (default) or ML, like ``lme4::lmer``.
 
     Parameters
@@ -768,6 +791,9 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     formula : lme4/brms formula text (or FormulaSpec), the same as for :func:`mixedformula.fit`.
     data : pandas/polars DataFrame.
     reml : REML (True, lme4's default) or maximum likelihood (False).
+    weights : prior weights a_i ≥ 0 (a column name or one value per row of data; or
+        ``y | weights(w)`` in the formula): Var(ε_i) = σ²/a_i, and the criteria are lme4's
+        with the −Σ log a_i term (:mod:`mixedformula.linalg.penalized`).
     start : optional starting θ (lme4's order, see ``LmerFit.theta``); default T = I.
     data_name : shown as ``Data:`` in the printed summary.
 
@@ -778,7 +804,16 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     and warns when the fixed effects reproduce the response exactly (a constant response):
     σ is then 0 and the standard errors NaN (:mod:`mixedformula.identifiability`).
     """
+    from .design.distributed import is_dask_frame
+    if is_dask_frame(data):
+        return _lmer_dask(formula, data, reml, weights, start, data_name, na_action)
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
+    weights_arg = weights
+    weights = prior_weights(weights, data, design)
+    if weights is not None and np.any(weights == 0):
+        raise DataError(f"weights has {int(np.sum(weights == 0))} zero value(s): lme4's lmer "
+                        "criterion is then -Inf (it adds -sum(log w)) and its fit fails; drop "
+                        "the rows of weight 0 from the data (they carry no information)")
     if design.offset is not None and design.y is not None:
         design.y = design.y - design.offset[:, None]   # offset(): lmer fits y - offset
     terms = _lmer_terms(design) if design.terms else []
@@ -788,7 +823,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     with one_blas_thread(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
-        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)
+        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam,
+                          weights=weights)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
@@ -806,7 +842,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
         theta = opt["x"]
         f = pls.factor(theta)
         objective = pls.deviance_from(f, reml)
-        n, p = design.X.shape
+        n, p = pls.n, design.X.shape[1]
         sigma2 = f.r2 / (n - p if reml else n)
         beta = pls.beta(f)
         vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
@@ -824,7 +860,83 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                                    name="theta"),
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
-                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset)
+                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset,
+                   weights=weights, weights_arg=weights_arg)
+
+
+def _dask_part(df, dspec, used):
+    """lmer's cross-products of one partition of a Dask frame (None when it has no rows)."""
+    from .design.distributed import complete_rows
+    df = complete_rows(df, used)
+    if len(df) == 0:
+        return None
+    d = dspec.transform(df, require_response=True)
+    y = d.y[:, 0] if d.offset is None else d.y[:, 0] - d.offset
+    terms = _lmer_terms(d)
+    return crossproducts(d.X, y, [(t.X, t.codes) for t in terms], [len(t.levels) for t in terms])
+
+
+def _lmer_dask(formula, ddf, reml, weights, start, data_name, na_action) -> LmerFit:
+    r"""``lmer`` on a Dask DataFrame: REML/ML from the cross-products [Z X y]ᵀ[Z X y] reduced
+    over the partitions (:func:`mixedformula.linalg.penalized.crossproducts`, summed in a tree;
+    :mod:`mixedformula.design.distributed` for the levels pass), never the rows: the profiled
+    deviance needs only them (:meth:`PenalizedLS.from_crossproducts`). The fit has no rows:
+    residuals, Kenward–Roger, type I/III contrasts and the bootstrap refuse; Satterthwaite,
+    profiles (refits read the Dask frame again) and the tables work."""
+    from .design.distributed import design_spec, map_reduce, reduced_design
+    from .formula import FormulaSpec, parse
+    if weights is not None:
+        raise NotImplementedError("weights= with a Dask DataFrame is not supported; fit in "
+                                  "memory (data.compute())")
+    spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
+    probe = Design(formula=spec, y=np.zeros((0, 1)), response_names=[], X=np.zeros((0, 0)),
+                   X_names=[], terms=[None] * len(spec.groups), spec=None)
+    if spec.multivariate or spec.trials or not spec.groups:
+        raise reml_refusal(probe)
+    dspec, used, n_dropped = design_spec(spec, ddf, na_action)
+    cp = map_reduce(ddf, _dask_part, add_crossproducts, dspec, used)
+    if cp is None:
+        raise DataError("the data have no complete rows")
+    n, p = int(cp["N"]), cp["XtX"].shape[0]
+    design = reduced_design(dspec, n, n_dropped, np.full(p, np.nan))
+    terms = _lmer_terms(design)
+    R = cp["R"]
+    norms = np.sqrt(np.maximum(np.diag(cp["XtX"]), 0))
+    bad = [design.X_names[j] for j in range(p) if not abs(R[j, j]) > 1e-7 * norms[j]]
+    if bad:
+        raise DataError(f"the fixed-effect columns are collinear ({', '.join(bad)} is a "
+                        "combination of earlier columns or all zero); drop the aliased terms "
+                        "from the formula (the in-memory fit drops them as lme4 does)")
+    if n <= p:
+        raise DataError(f"{n} observations are not enough for {p} fixed effects")
+    for t in terms:
+        if len(t.levels) < 2 or len(t.levels) * len(t.coefs) >= n:
+            raise DataError(f"the grouping factor {t.group!r} has {len(t.levels)} level(s) "
+                            f"for {n} observations: its variance cannot be estimated")
+    with one_blas_thread(True):
+        lam = LambdaFactor([t.layout for t in terms])
+        pls = PenalizedLS.from_crossproducts(cp, lam)
+        x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
+        if x0.shape != (lam.n_theta,):
+            raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
+        opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
+                        fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
+                        interior_starts=lambda th: _interior_starts(lam, th, x0))
+        theta = opt["x"]
+        f = pls.factor(theta)
+        sigma2 = f.r2 / (n - p if reml else n)
+        vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
+        fit = LmerFit(formula=spec.text, reml=reml, design=design, terms=terms,
+                      fixef_names=_lme4_names(dspec.fixed_spec, design.X_names,
+                                              getattr(dspec, "columns", ())),
+                      theta=pd.Series(theta, index=pd.Index(_theta_names(terms), dtype=object),
+                                      name="theta"),
+                      beta=pls.beta(f), sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
+                      objective=pls.deviance_from(f, reml),
+                      ml_deviance=pls.deviance_from(f, False), b=pls.conditional_modes(f),
+                      optimizer=opt, data_name=data_name, data=ddf, offset=None)
+    fit._cache["pls"] = pls
+    return fit
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

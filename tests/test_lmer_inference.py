@@ -243,3 +243,29 @@ def test_profile_of_singular_fit_ends_at_bounds():
     assert np.all(ci.loc[fit.fixef_names, "2.5 %"] < est)
     assert np.all(ci.loc[fit.fixef_names, "97.5 %"] > est)
     assert ci.notna().all().all()
+
+
+# ---- type II F-tables (lmerTest's anova(m, type = 2); tests/data/r/freq_reference.R) ----------
+REF2 = json.loads((DATA / "freq_reference.json").read_text())["anova2"]
+ANOVA2 = [("ham_satt", REF["ham"]["formula"], "satterthwaite"),
+          ("ham_kr", REF["ham"]["formula"], "kenward-roger"),
+          ("ham_age_satt", REF["ham_age"]["formula"], "satterthwaite"),
+          ("ham_age_kr", REF["ham_age"]["formula"], "kenward-roger")]
+
+
+@pytest.mark.parametrize("key,formula,ddf", ANOVA2)
+def test_ham_anova_type2(ham, ham_fit, key, formula, ddf):
+    fit = ham_fit if formula == REF["ham"]["formula"] else mf.lmer(formula, ham)
+    tab = mf.anova(fit, type=2, ddf=ddf)
+    assert_table(tab, ref_table(REF2[key]))
+    assert tab.attrs["heading"].startswith("Type II Analysis")
+
+
+@pytest.mark.parametrize("key,formula,ddf", [
+    ("sleep_satt", "Reaction ~ Days + (Days | Subject)", "satterthwaite"),
+    ("sleep_long_satt", "Reaction ~ Days * long + (Days | Subject)", "satterthwaite"),
+    ("sleep_long_kr", "Reaction ~ Days * long + (Days | Subject)", "kenward-roger")])
+def test_sleepstudy_anova_type2(sleep, key, formula, ddf):
+    d = sleep.assign(long=sleep["Days"] > 4)
+    fit = mf.lmer(formula, d)
+    assert_table(mf.anova(fit, type="II", ddf=ddf), ref_table(REF2[key]))

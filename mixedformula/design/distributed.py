@@ -315,18 +315,12 @@ def _check_rank(R: np.ndarray, names: list[str], XtX: np.ndarray, tol: float = 1
                         "from the formula (the in-memory fit drops them as lme4 does)")
 
 
-def reduce_statistics(formula, ddf, na_action: str = "drop"
-                      ) -> tuple[ReducedDesign, MarginalStats]:
-    """(ReducedDesign, MarginalStats) of ``formula`` on the Dask DataFrame ``ddf``.
-
-    Runs on the active Dask scheduler (a ``distributed.Client`` if one is open). See the
-    module docstring for the passes and the math."""
+def design_spec(formula, ddf, na_action: str = "drop"):
+    """(DesignSpec with the global levels, used columns, rows dropped) of ``formula`` on the
+    Dask DataFrame ``ddf``: pass 1 of the module docstring (levels, missing values)."""
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
     if na_action not in ("drop", "raise"):
         raise ValueError("na_action must be 'drop' or 'raise'")
-    if spec.multivariate or spec.trials:
-        raise DataError("Dask statistics cover univariate Gaussian models; mvbind()/trials() "
-                        "need the data in memory (data.compute())")
     _refuse_stateful(spec)
     meta = ddf._meta
     check_columns(spec, meta, spec.variables)
@@ -347,6 +341,36 @@ def reduce_statistics(formula, ddf, na_action: str = "drop"
             raise DataError(msg + ": no complete rows are left")
         warnings.warn(msg + "; those rows were dropped", UserWarning, stacklevel=3)
     dspec = _spec_for(spec, lev, used, keys, categorical)
+    return dspec, used, n_dropped
+
+
+def complete_rows(df: pd.DataFrame, used: list[str]) -> pd.DataFrame:
+    """The rows of a partition without missing values in the used columns (text as object)."""
+    return _complete(df, used)
+
+
+def map_reduce(ddf, part_fn, add, *args):
+    """``add``-reduction (a tree of ``dask.delayed`` calls) of ``part_fn(partition, *args)``
+    over the partitions of ``ddf``, computed on the active Dask scheduler."""
+    return _map_reduce(ddf, part_fn, add, *args)
+
+
+def reduced_design(dspec, n: int, n_dropped: int, x_sums) -> "ReducedDesign":
+    """A :class:`ReducedDesign` (no rows) of N rows with the DesignSpec's terms and levels."""
+    return _reduced_design(dspec, n, n_dropped, x_sums, None)
+
+
+def reduce_statistics(formula, ddf, na_action: str = "drop"
+                      ) -> tuple[ReducedDesign, MarginalStats]:
+    """(ReducedDesign, MarginalStats) of ``formula`` on the Dask DataFrame ``ddf``.
+
+    Runs on the active Dask scheduler (a ``distributed.Client`` if one is open). See the
+    module docstring for the passes and the math."""
+    spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
+    if spec.multivariate or spec.trials:
+        raise DataError("Dask statistics cover univariate Gaussian models; mvbind()/trials() "
+                        "need the data in memory (data.compute())")
+    dspec, used, n_dropped = design_spec(spec, ddf, na_action)
 
     tot = _map_reduce(ddf, _stats_part, _stats_add, dspec, used)
     p = tot["XtX"].shape[0]

@@ -58,7 +58,8 @@ def as_pandas(data) -> pd.DataFrame:
         df = pd.DataFrame(data)
     elif type(data).__module__.startswith("dask"):
         raise DataError("a Dask DataFrame is only taken by mf.fit / mf.Model (Gaussian models "
-                        "fitted from sufficient statistics, docs/dask.md); here pass "
+                        "fitted from sufficient statistics, docs/dask.md) and mf.lmer "
+                        "(from cross-products); here pass "
                         "data.compute(), a pandas DataFrame")
     else:
         raise DataError(f"data must be a pandas or polars DataFrame, not {type(data).__name__}")

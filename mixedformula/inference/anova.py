@@ -1,8 +1,8 @@
 r"""ANOVA tables of lmer fits: F-tests of fixed-effect terms (lmerTest's ``anova``) and
 likelihood-ratio tests of nested models (lme4's ``anova(m0, m1, ...)``).
 
-F-tables: per term the hypothesis Lβ = 0 with the contrasts of :mod:`.contrasts` (type I or
-III), tested with Satterthwaite's (:meth:`.satterthwaite.Satterthwaite.ftest`) or Kenward–
+F-tables: per term the hypothesis Lβ = 0 with the contrasts of :mod:`.contrasts` (type I, II
+or III), tested with Satterthwaite's (:meth:`.satterthwaite.Satterthwaite.ftest`) or Kenward–
 Roger's (:meth:`.kenward_roger.KenwardRoger.ftest`) denominator df; columns ``Sum Sq``,
 ``Mean Sq`` (= F σ̂², before the KR scaling), ``NumDF``, ``DenDF``, ``F value``, ``Pr(>F)``.
 
@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .coef_table import ddf_method, method_name, tester
-from .contrasts import type1, type3
+from .contrasts import type1, type2, type3
 
 _F_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
@@ -38,20 +38,22 @@ def anova(fit, *others, type=3, ddf: str = "satterthwaite", names=None,
 
 
 def ftable(fit, type=3, ddf: str = "satterthwaite") -> pd.DataFrame:
-    kind = {"3": 3, "III": 3, "1": 1, "I": 1}.get(str(type).upper())
+    kind = {"3": 3, "III": 3, "2": 2, "II": 2, "1": 1, "I": 1}.get(str(type).upper())
     if kind is None:
-        raise ValueError(f"type must be 1 (I) or 3 (III), not {type!r}")
+        raise ValueError(f"type must be 1 (I), 2 (II) or 3 (III), not {type!r}")
+    if hasattr(fit, "need_rows"):
+        fit.need_rows("the F-tests' contrasts (built from the model matrix)")
     method = ddf_method(ddf)
     if method == "none":
         raise ValueError("anova F-tests need ddf='satterthwaite' or 'kenward-roger'")
-    Ls = type3(fit) if kind == 3 else type1(fit)
+    Ls = {1: type1, 2: type2, 3: type3}[kind](fit)
     t = tester(fit, method)
     rows = {lab: (t.ftest(L) if L.shape[0] else dict.fromkeys(_F_COLUMNS, np.nan))
             for lab, L in Ls.items()}
     out = pd.DataFrame.from_dict(rows, orient="index")[_F_COLUMNS]
     out.index = pd.Index(list(out.index), dtype=object)
     out["NumDF"] = out["NumDF"].astype(int)
-    out.attrs["heading"] = (f"Type {'III' if kind == 3 else 'I'} Analysis of Variance Table "
+    out.attrs["heading"] = (f"Type {'I' * kind} Analysis of Variance Table "
                             f"with {method_name(method)} method")
     return out
 

@@ -3,7 +3,9 @@ r"""Parametric bootstrap of an lmer fit (lme4's ``bootMer``, MixedModels.jl's
 
 Replicate r simulates from the fitted model,
 
-    y* = Xβ̂ + σ̂ Z Λ(θ̂) u* + σ̂ ε*,   u* ~ N(0, I_q), ε* ~ N(0, I_n),
+    y* = Xβ̂ + σ̂ Z Λ(θ̂) u* + σ̂ W^{-1/2} ε*,   u* ~ N(0, I_q), ε* ~ N(0, I_n),
+
+(W the prior weights, I without them),
 
 and refits it by the fit's criterion (REML or ML). The refit reuses the fit's penalized
 least-squares system (:meth:`PenalizedLS.with_response`: only Xᵀe, eᵀe, Zᵀe change with y,
@@ -14,6 +16,13 @@ from interior starts, and the best optimum kept. Replicate r draws from its own 
 stream (the r-th child of ``numpy.random.SeedSequence(seed)``), so it does not depend on nsim
 or on the number of worker processes; the replicates are split over ``workers`` forked processes (the refits
 are small and Python-bound, so threads would serialise on the GIL).
+
+glmer fits (:func:`glmer_bootstrap`, lme4's ``bootMer`` of a ``glmerMod``): replicate r draws
+u* ~ N(0, I_q), η* = o + Xβ̂ + ZΛ(θ̂)u* and y* from the family at g⁻¹(η*) (its ``rvs``, with the
+fit's trials and further parameters; prior weights are not used to simulate, as lme4's
+``simulate``), and refits the Laplace / AGQ deviance over (θ, β, log params) by L-BFGS-B from
+the fit's estimates (:class:`mixedformula.glmm.GlmerDeviance` for the new response: the PIRLS
+structure is reused; the conditional modes warm-start from the previous evaluation).
 """
 
 from __future__ import annotations
@@ -43,13 +52,17 @@ class Simulator:
         self.ZL = (Z @ lam.sparse(fit.theta.to_numpy())).tocsr()
         self.mean = fit.design.X @ fit.beta
         self.sigma = float(fit.sigma)
+        w = getattr(fit, "weights", None)      # prior weights: Var(ε_i) = σ²/a_i
+        self.noise_scale = None if w is None else np.where(w > 0, 1.0 / np.sqrt(
+            np.where(w > 0, w, 1.0)), 0.0)
         self.entropy = np.random.SeedSequence(seed).entropy
 
     def __call__(self, r: int) -> np.ndarray:
         rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(int(r),)))
         q = self.ZL.shape[1]
         d = rng.standard_normal(q + len(self.mean))
-        return self.mean + self.sigma * (self.ZL @ d[:q] + d[q:])
+        e = d[q:] if self.noise_scale is None else d[q:] * self.noise_scale
+        return self.mean + self.sigma * (self.ZL @ d[:q] + e)
 
 
 def simulate_responses(fit, nsim: int, seed=None) -> np.ndarray:
@@ -149,6 +162,10 @@ def _work(rows):
 def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> pd.DataFrame:
     """DataFrame of nsim replicates: ``objective``, the fixed effects, ``.sig01``, …,
     ``.sigma`` (lme4's sd/cor scale) and ``theta.<name>``."""
+    if getattr(fit, "devfun", None) is not None:
+        return glmer_bootstrap(fit, nsim=nsim, seed=seed, workers=workers)
+    if hasattr(fit, "need_rows"):
+        fit.need_rows("the parametric bootstrap (it simulates responses row by row)")
     nsim = int(nsim)
     if nsim < 1:
         raise ValueError(f"nsim must be at least 1, not {nsim}")
@@ -186,3 +203,103 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
     cols = (["objective"] + list(fit.fixef_names) + sdcor_names(len(theta))
             + [f"theta.{n}" for n in fit.theta.index])
     return pd.DataFrame(np.array(rows), columns=pd.Index(cols, dtype=object))
+
+
+# -- glmer --------------------------------------------------------------------------------------
+class GlmerSimulator:
+    """Replicate r's response of a glmer fit from its own seed stream (as :class:`Simulator`)."""
+
+    def __init__(self, fit, seed=None):
+        lam = fit._lam
+        Z = sp.hstack([z_matrix(t.X, t.codes, t.layout.J) for t in fit.terms], format="csr")
+        self.ZL = (Z @ lam.sparse(fit.theta.to_numpy())).tocsr()
+        eta = fit.design.X @ fit.beta
+        self.eta = eta if fit.offset is None else eta + fit.offset
+        self.family, self.params, self.trials = fit.family, dict(fit.params), fit.design.trials
+        self.entropy = np.random.SeedSequence(seed).entropy
+
+    def __call__(self, r: int) -> np.ndarray:
+        rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(int(r),)))
+        u = rng.standard_normal(self.ZL.shape[1])
+        mu = self.family.inverse_link(self.eta + self.ZL @ u)
+        return np.asarray(self.family.rvs(mu, self.params, rng, self.trials), dtype=float)
+
+
+def glmer_refit(devfun, y, x0, h: float = 1e-6):
+    """(x̂*, deviance) of one simulated response: L-BFGS-B (forward-difference gradients,
+    stepping away from the bounds) from x0."""
+    from scipy.optimize import minimize
+    dv = devfun.with_response(y)
+    lower = dv.lower
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+
+    def fg(x):
+        f0 = dv(x)
+        g = np.zeros(len(x))
+        if not np.isfinite(f0):
+            return f0, g
+        for i in range(len(x)):
+            e = np.zeros(len(x))
+            e[i] = h * max(1.0, abs(x[i]))
+            g[i] = (dv(x + e) - f0) / e[i]
+        return f0, g
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = minimize(fg, np.maximum(x0, lower), jac=True, method="L-BFGS-B", bounds=bounds,
+                     options=dict(ftol=1e-11, gtol=1e-5, maxiter=2000, maxls=40))
+    return np.asarray(r.x, dtype=float), float(r.fun)
+
+
+def _work_glmer(rows):
+    job = _JOB
+    with one_blas_thread():
+        return [glmer_refit(job["devfun"], job["sim"](i), job["x0"]) for i in rows]
+
+
+def glmer_bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None):
+    """DataFrame of nsim replicates of a glmer fit: ``objective``, the fixed effects,
+    ``.sig01``, … (sd/cor; no ``.sigma``), ``theta.<name>`` and the family's further
+    parameters (``shape``)."""
+    nsim = int(nsim)
+    if nsim < 1:
+        raise ValueError(f"nsim must be at least 1, not {nsim}")
+    dv = fit.devfun
+    if dv is None:
+        raise ValueError("this glmer fit has no deviance function (fit.devfun) to refit")
+    lam = fit._lam
+    x0 = dv.pack(fit.theta.to_numpy(), fit.beta, fit.params)
+    job = {"devfun": dv, "sim": GlmerSimulator(fit, seed), "x0": x0}
+    results = _run(job, _work_glmer, nsim, workers)
+    sc = SdCor(lam)
+    rows = []
+    for x, f in results:
+        th, b, prm = dv.unpack(x)
+        rows.append(np.concatenate([[f], b / dv.xscale, sc.from_theta(th, 1.0)[:-1], th,
+                                    [prm[k] for k in dv.dpars]]))
+    cols = (["objective"] + list(fit.fixef_names) + sdcor_names(len(x0[:dv.nth]))[:-1]
+            + [f"theta.{n}" for n in fit.theta.index] + list(dv.dpars))
+    return pd.DataFrame(np.array(rows), columns=pd.Index(cols, dtype=object))
+
+
+def _run(job, work, nsim, workers):
+    """Replicates 0 … nsim − 1 split over ``workers`` forked processes (1: in-process)."""
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+    workers = max(1, min(int(workers), nsim))
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():     # Windows: no fork, run in-process
+        workers = 1
+    chunks = [list(c) for c in np.array_split(np.arange(nsim), workers)]
+    _JOB.clear()
+    _JOB.update(job)
+    try:
+        if workers == 1:
+            return work(chunks[0])
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
+            return [r for part in ex.map(work, chunks) for r in part]
+    finally:
+        _JOB.clear()

@@ -1,5 +1,6 @@
 r"""Confidence intervals of lmer fits, lme4's ``confint.merMod``: rows ``.sig01``, …,
-``.sigma`` (sd/cor scale, :mod:`.sdcor`) then the fixed effects, columns ``2.5 %`` and
+``.sigma`` (sd/cor scale, :mod:`.sdcor`; no ``.sigma`` for glmer fits, which have no
+residual scale) then the fixed effects, columns ``2.5 %`` and
 ``97.5 %`` (for level 0.95).
 
 - ``"profile"``: likelihood-profile intervals (:mod:`.profile`);
@@ -29,11 +30,13 @@ def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, 
         raise ValueError(f"level must be between 0 and 1, not {level!r}")
     method = str(method).lower()
     cols = pct_names(level)
-    names = sdcor_names(len(fit.theta)) + list(fit.fixef_names)
+    scale = getattr(fit, "residual_row", True)        # lmer: .sigma; glmer: no residual scale
+    sig = sdcor_names(len(fit.theta))
+    names = (sig if scale else sig[:-1]) + list(fit.fixef_names)
     if method == "wald":
         z = stats.norm.ppf(0.5 + level / 2)
         se = np.sqrt(np.diag(fit.vcov_beta))
-        m = len(fit.theta) + 1
+        m = len(fit.theta) + (1 if scale else 0)
         lo = np.r_[np.full(m, np.nan), fit.beta - z * se]
         hi = np.r_[np.full(m, np.nan), fit.beta + z * se]
     elif method == "profile":

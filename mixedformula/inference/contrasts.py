@@ -1,8 +1,15 @@
-r"""Contrast matrices of lmerTest's type I and type III ANOVA tables.
+r"""Contrast matrices of lmerTest's type I, II and III ANOVA tables.
 
 Type I (sequential; lmerTest's ``get_contrasts_type1``): the Doolittle factorisation
 XᵀX = L U (L unit lower triangular, entries below 10⁻⁶ set to 0); the rows of Lᵀ that belong to
 a term's columns test that term adjusted for the terms before it.
+
+Type II (lmerTest's ``get_contrasts_type2_unfolded``): a term contained in no other term is
+tested by its marginal contrast (the rows of I at its columns: its coefficients = 0); a term T
+contained in others (:meth:`FixedTerms.contained_in`) by the type I contrast of T with X's
+columns reordered as [columns of terms unrelated to T, T's, those of the terms containing T]
+(Doolittle of the reordered XᵀX, T's rows, columns back in X's order) — T adjusted for every
+term not containing it.
 
 Type III (lmerTest's ``extract_contrasts_type3``, treatment contrasts): with the rank-deficient
 "full dummy" matrix X̃ (intercept, then per term every product of full indicator columns of its
@@ -21,7 +28,7 @@ import warnings
 
 import numpy as np
 
-_ALIAS = re.compile(r"_mfv(\d+)_")
+_ALIAS = re.compile(r"_mf[vc](\d+)_")      # data columns and their factor codings
 
 
 def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
@@ -93,6 +100,28 @@ def type1(fit) -> dict[str, np.ndarray]:
     p = X.shape[1]
     L = np.ones((1, 1)) if p == 1 else doolittle(X.T @ X).T
     return {lab: L[cols] for lab, cols in zip(terms.labels, terms.cols)}
+
+
+def type2(fit) -> dict[str, np.ndarray]:
+    X = np.asarray(fit.design.X, dtype=float)
+    terms = FixedTerms(fit)
+    p = X.shape[1]
+    if p <= 1 or len(terms.labels) <= 1:
+        return type1(fit)
+    out = {}
+    for k, (lab, cols) in enumerate(zip(terms.labels, terms.cols)):
+        cont = terms.contained_in(k)
+        if not cont:
+            out[lab] = np.eye(p)[cols]
+            continue
+        related = list(cols) + [j for m in cont for j in terms.cols[m]]
+        order = [j for j in range(p) if j not in set(related)] + related
+        Lc = doolittle(X[:, order].T @ X[:, order]).T          # rows/columns in `order`
+        rows = [i for i, j in enumerate(order) if j in set(cols)]
+        L = np.zeros((len(rows), p))
+        L[:, order] = Lc[rows]
+        out[lab] = L
+    return out
 
 
 def full_dummy_matrix(fit, terms: FixedTerms):

@@ -49,6 +49,12 @@ class KenwardRoger:
         if not fit.reml:
             raise ValueError("Kenward-Roger's method is only available for REML fits "
                              "(as in lmerTest/pbkrtest); refit with reml=True")
+        if hasattr(fit, "need_rows"):
+            fit.need_rows("Kenward-Roger's method (dense n x n matrices)")
+        if getattr(fit, "weights", None) is not None:
+            raise ValueError("Kenward-Roger's method is not available for fits with prior "
+                             "weights (pbkrtest builds Var(y) without them); use "
+                             "ddf='satterthwaite'")
         X = np.asarray(fit.design.X, dtype=float)
         n, p = X.shape
         if n > MAX_ROWS:

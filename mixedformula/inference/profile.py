@@ -16,6 +16,11 @@ parameters re-optimised (L-BFGS-B, warm-started). The interval at level 1 − α
 bracket as fallback); lme4 interpolates ζ by splines between profile points instead, which
 agrees to about 10⁻⁴. Where ζ does not reach the cutoff before a bound (sd = 0, cor = ±1)
 the bound is returned.
+
+glmer fits (:class:`GlmerProfile`, lme4's ``profile.merMod`` for GLMMs): the Laplace / AGQ
+deviance d(ψ, β, log params) of the fit (:class:`mixedformula.glmm.GlmerDeviance`; ψ the
+sd/cor of the group terms — no σ), each parameter fixed in turn and all others (ψ, β and the
+family's further parameters) re-optimised; the same ζ root finding.
 """
 
 from __future__ import annotations
@@ -205,6 +210,58 @@ class Profile:
         return out[0], out[1]
 
 
+class GlmerProfile(Profile):
+    """Profiles of a GlmerFit's deviance over (ψ, β) (the family's parameters re-optimised)."""
+
+    def __init__(self, fit):
+        dv = fit.devfun
+        if dv is None:
+            raise ValueError("this glmer fit has no deviance function (fit.devfun) to profile")
+        self.fit, self.dv = fit, dv
+        self.lam = fit._lam
+        self.sc = SdCor(self.lam)
+        self.x_hat = dv.pack(fit.theta.to_numpy(), fit.beta, fit.params)
+        self.psi_hat = self.sc.from_theta(fit.theta.to_numpy(), 1.0)[:-1]
+        self.beta_hat = np.asarray(fit.beta, dtype=float)
+        self.rest_hat = self.x_hat[dv.nth + dv.p:]
+        self.dev_hat = float(dv(self.x_hat))
+        self.names = sdcor_names(self.sc.n_theta)[:-1] + list(fit.fixef_names)
+        self.bounds = self.sc.bounds()[:-1]
+        self.all_bounds = (self.bounds + [(None, None)] * (dv.p + len(self.rest_hat)))
+
+    def dev_all(self, v) -> float:
+        """Deviance at v = (ψ, β on X's scale, log params)."""
+        m, p = len(self.psi_hat), self.dv.p
+        try:
+            theta = self.sc.to_theta(np.append(v[:m], 1.0))
+        except (ValueError, np.linalg.LinAlgError):
+            return math.inf
+        x = np.concatenate([theta, v[m:m + p] * self.dv.xscale, v[m + p:]])
+        return float(self.dv(x))
+
+    def profiled(self, k: int, value: float, start=None):
+        v_hat = np.concatenate([self.psi_hat, self.beta_hat, self.rest_hat])
+        others = [i for i in range(len(v_hat)) if i != k]
+        x0 = v_hat[others] if start is None else start
+
+        def fun(x):
+            v = np.empty(len(v_hat))
+            v[k] = value
+            v[others] = x
+            return self.dev_all(v)
+        return _minimize_swap(fun, x0, [self.all_bounds[i] for i in others])
+
+    def std_errors(self) -> np.ndarray:
+        """Step scales: √ of the diagonal of the fit's 2 H⁻¹ (θ for ψ, which is ψ for scalar
+        terms), floored where a boundary fit leaves them undetermined; the SEs of β."""
+        nth = self.dv.nth
+        V = self.fit.vcov_full
+        se_t = np.sqrt(np.abs(np.diag(V)[:nth])) if V is not None else np.full(nth, np.nan)
+        floor = 0.1 * np.abs(self.psi_hat) + 0.05
+        se_psi = np.where(np.isfinite(se_t) & (se_t > 1e-6), se_t, floor)
+        return np.concatenate([se_psi, np.sqrt(np.diag(self.fit.vcov_beta))])
+
+
 def _minimize_swap(fun, x0, bounds):
     x, f = minimize_lbfgsb(fun, x0, bounds)
     return f, x
@@ -217,7 +274,7 @@ def profile_confint(fit, level: float = 0.95):
 
 
 def _profile_confint(fit, level):
-    prof = Profile(fit)
+    prof = GlmerProfile(fit) if getattr(fit, "devfun", None) is not None else Profile(fit)
     se = prof.std_errors()
     lows, highs, at_bound, failed = [], [], [], []
     for k in range(len(prof.names)):

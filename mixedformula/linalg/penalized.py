@@ -29,6 +29,11 @@ which equal, with V_θ = I + ZΛΛᵀZᵀ, the dense forms log|σ²V_θ| + rᵀ(
 and that plus log|Xᵀ(σ²V_θ)⁻¹X| − p log 2π (REML) at σ̂, since |V_θ| = |L|² and
 XᵀV_θ⁻¹X = L_X L_Xᵀ.
 
+Prior weights a_i (lme4's ``weights``: Var(ε_i) = σ²/a_i) scale the rows of X, Z and y by √a_i;
+the deviances gain lme4's −log|W| = −Σ log a_i (so that they are −2 log-likelihoods of y, not of
+√a y): d(θ) − Σ log a_i and d_R(θ) − Σ log a_i. Rows of weight 0 add nothing to the
+cross-products (and nothing to Σ log a_i).
+
 Everything is computed from cross-products made once (ZᵀZ, ZᵀX, Zᵀy, XᵀX, Xᵀy, yᵀy). To avoid
 the cancellation in yᵀy − ‖c_u‖² − ‖c_β‖² when y has a large mean, y is first replaced by its
 OLS residual e = y − Xβ_OLS (the PLS problem is equivariant: β̂(y) = β_OLS + β̂(e), r² unchanged).
@@ -102,12 +107,28 @@ class PenalizedLS:
     blocks : per group term, ``(Xk, codes)`` with Xk (n, q_k) and codes (n,) in [0, J_k),
         in the order of ``lam.terms``. Term 0 is factorised level by level.
     lam : the :class:`LambdaFactor` of the terms.
+    weights : optional (n,) prior weights a_i ≥ 0 (module docstring); ``n`` counts the rows
+        of positive weight.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, blocks, lam: LambdaFactor):
+    def __init__(self, X: np.ndarray, y: np.ndarray, blocks, lam: LambdaFactor,
+                 weights: np.ndarray | None = None):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float).ravel()
-        self.n, self.p = X.shape
+        self.sqrt_w = None
+        self.log_det_w = 0.0                  # Σ log a_i over the rows of positive weight
+        self.n_zero_weight = 0
+        if weights is not None:
+            w = np.asarray(weights, dtype=float).ravel()
+            sw = np.sqrt(w)
+            self.sqrt_w = sw
+            pos = w > 0
+            self.log_det_w = float(np.sum(np.log(w[pos])))
+            self.n_zero_weight = int(np.sum(~pos))
+            X, y = X * sw[:, None], y * sw
+            blocks = [(np.asarray(Xk, dtype=float) * sw[:, None], ck) for Xk, ck in blocks]
+        self.n_rows, self.p = X.shape
+        self.n = self.n_rows - self.n_zero_weight     # observations (rows of positive weight)
         self.lam = lam
         if not blocks:
             raise ValueError("PenalizedLS needs at least one group term")
@@ -128,7 +149,7 @@ class PenalizedLS:
         W = np.concatenate([X0[:, :, None] * X0[:, None, :],
                             X0[:, :, None] * X[:, None, :],
                             (X0 * e[:, None])[:, :, None]], axis=2)   # (n, q, q + p + 1)
-        flat = W.reshape(self.n, -1)
+        flat = W.reshape(self.n_rows, -1)
         S = np.stack([np.bincount(codes0, weights=flat[:, k], minlength=self.J0)
                       for k in range(flat.shape[1])], axis=1).reshape(self.J0, self.q0, -1)
         self.A0 = S[:, :, :self.q0]
@@ -136,16 +157,7 @@ class PenalizedLS:
         self.c0 = S[:, :, -1]
         # remaining terms: sparse cross-products
         self.rest = tuple(range(1, len(blocks)))
-        self.r = int(sum(lam.terms[k].J * lam.terms[k].q for k in self.rest))
-        if self.r > DENSE_MAX:
-            raise MemoryError(
-                f"the nested/crossed group terms need a dense {self.r} x {self.r} Cholesky "
-                f"factor (more than {DENSE_MAX}); this needs a sparse Cholesky (not available)")
-        if self.r > DENSE_WARN:
-            warnings.warn(f"the nested/crossed group terms need a dense {self.r} x {self.r} "
-                          f"Cholesky per deviance evaluation (~{self.r ** 3 / 3e9:.1f} Gflop, "
-                          f"{8 * self.r ** 2 / 1e6:.0f} MB); this will be slow",
-                          RuntimeWarning, stacklevel=3)
+        self._check_size()
         if self.rest:
             Z0 = _z(X0, codes0, self.J0)
             Zr = sp.hstack([_z(Xk, ck, lam.terms[k].J) for k, (Xk, ck) in
@@ -156,6 +168,69 @@ class PenalizedLS:
             self.ZrtZ0 = (ZrT @ Z0).tocsr()
             self.ZrtX = np.asarray(ZrT @ X)
             self.Zrte = np.asarray(ZrT @ e).ravel()
+        self._structures()
+
+    @classmethod
+    def from_crossproducts(cls, cp: dict, lam: LambdaFactor) -> "PenalizedLS":
+        """The same system from the cross-products alone (rows never in memory: a Dask fit).
+
+        ``cp``: N, XtX, Xty, yty and the R factor of qr([X y]) (for β_OLS = R_XX⁻¹R_Xy and
+        eᵀe = R_yy², free of cancellation), the first term's per-level A0 = Σ x xᵀ (J₁, q₁, q₁),
+        B0 = Σ x Xᵀ (J₁, q₁, p), c0 = Σ x y (J₁, q₁), and for the other terms ZrtZr, ZrtZ0
+        (sparse), ZrtX, Zrty (:func:`crossproducts`). The OLS-residual forms follow:
+        Xᵀe = Xᵀy − XᵀXβ, c0ₑ = c0 − B0β, Zᵣᵀe = Zᵣᵀy − ZᵣᵀXβ. Refitting another response
+        (:meth:`with_response`) needs the rows and is refused."""
+        self = cls.__new__(cls)
+        self.sqrt_w, self.log_det_w, self.n_zero_weight = None, 0.0, 0
+        self.n = self.n_rows = int(cp["N"])
+        XtX = np.asarray(cp["XtX"], dtype=float)
+        self.p = XtX.shape[0]
+        self.lam = lam
+        R = np.asarray(cp["R"], dtype=float)
+        p = self.p
+        if p:
+            self.beta_ols = sla.solve_triangular(R[:p, :p], R[:p, p], lower=False)
+        else:
+            self.beta_ols = np.zeros(0)
+        b = self.beta_ols
+        self.XtX = XtX
+        self.Xte = np.asarray(cp["Xty"], dtype=float) - XtX @ b
+        self.ete = float(R[p, p] ** 2)
+        self._X = self._X0 = self._codes0 = None
+        t0 = lam.terms[0]
+        self.J0, self.q0 = t0.J, t0.q
+        self.A0 = np.asarray(cp["A0"], dtype=float)
+        self.B0 = np.asarray(cp["B0"], dtype=float)
+        self.c0 = np.asarray(cp["c0"], dtype=float) - self.B0 @ b
+        self.rest = tuple(range(1, len(lam.terms)))
+        self._check_size()
+        if self.rest:
+            self._ZrT = None
+            self.ZrtZr = sp.csc_matrix(cp["ZrtZr"])
+            self.ZrtZ0 = sp.csr_matrix(cp["ZrtZ0"])
+            self.ZrtX = np.asarray(cp["ZrtX"], dtype=float)
+            self.Zrte = np.asarray(cp["Zrty"], dtype=float) - self.ZrtX @ b
+        self._structures()
+        return self
+
+    def _check_size(self) -> None:
+        lam = self.lam
+        self.r = int(sum(lam.terms[k].J * lam.terms[k].q for k in self.rest))
+        if self.r > DENSE_MAX:
+            raise MemoryError(
+                f"the nested/crossed group terms need a dense {self.r} x {self.r} Cholesky "
+                f"factor (more than {DENSE_MAX}); this needs a sparse Cholesky (not available)")
+        if self.r > DENSE_WARN:
+            warnings.warn(f"the nested/crossed group terms need a dense {self.r} x {self.r} "
+                          f"Cholesky per deviance evaluation (~{self.r ** 3 / 3e9:.1f} Gflop, "
+                          f"{8 * self.r ** 2 / 1e6:.0f} MB); this will be slow",
+                          RuntimeWarning, stacklevel=4)
+
+    def _structures(self) -> None:
+        """The θ-independent structures of the factorisation (Schur update, patterns)."""
+        lam = self.lam
+        t0 = lam.terms[0]
+        if self.rest:
             # block-diagonal sparse pattern (full q₁ × q₁ blocks) for Λ₁ L₁⁻ᵀ
             q, J = self.q0, self.J0
             lev = np.arange(J)[:, None, None] * q
@@ -178,7 +253,12 @@ class PenalizedLS:
         cross-products (Xᵀe, eᵀe, Zᵀe with e the OLS residual) are recomputed, O(n(p + q)),
         so refitting simulated responses (parametric bootstrap) reuses everything else."""
         import copy
+        if self._X is None:
+            raise ValueError("refitting another response needs the rows (this system was "
+                             "built from cross-products only, e.g. a Dask fit)")
         y = np.asarray(y, dtype=float).ravel()
+        if self.sqrt_w is not None:
+            y = y * self.sqrt_w
         new = copy.copy(self)
         if self.p:
             new.beta_ols = np.linalg.lstsq(self._X, y, rcond=None)[0]
@@ -289,8 +369,9 @@ class PenalizedLS:
             return math.inf
         if reml:
             nu = self.n - self.p
-            return f.logdet_L + f.logdet_X + nu * (1.0 + _LOG2PI + math.log(f.r2 / nu))
-        return f.logdet_L + self.n * (1.0 + _LOG2PI + math.log(f.r2 / self.n))
+            return (f.logdet_L + f.logdet_X + nu * (1.0 + _LOG2PI + math.log(f.r2 / nu))
+                    - self.log_det_w)
+        return f.logdet_L + self.n * (1.0 + _LOG2PI + math.log(f.r2 / self.n)) - self.log_det_w
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """Profiled deviance at θ; +∞ where the system is not positive definite."""
@@ -405,6 +486,7 @@ class PenalizedLS:
             dev = logdet_L + logdet_X + nu * (1.0 + _LOG2PI + np.log(r2s / nu))
         else:
             dev = logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2s / self.n))
+        dev = dev - self.log_det_w
         out[ok] = dev[ok]
         return out
 
@@ -475,3 +557,44 @@ def _z(Xk: np.ndarray, codes: np.ndarray, J: int) -> sp.csr_matrix:
     rows = np.repeat(np.arange(n), q)
     cols = (codes[:, None] * q + np.arange(q)[None, :]).ravel()
     return sp.csr_matrix((Xk.ravel(), (rows, cols)), shape=(n, J * q))
+
+
+def crossproducts(X: np.ndarray, y: np.ndarray, blocks, J: list[int]) -> dict:
+    """The cross-products :meth:`PenalizedLS.from_crossproducts` reads, for one chunk of rows
+    (sums over chunks add up; ``R`` combines by qr of the stacked factors, :func:`add_crossproducts`).
+    ``blocks``: per term (X_k (n, q_k), codes (n,)) in Λ's term order; J: levels per term."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    n, p = X.shape
+    X0, codes0 = np.asarray(blocks[0][0], dtype=float), np.asarray(blocks[0][1])
+    q0, J0 = X0.shape[1], J[0]
+    W = np.concatenate([X0[:, :, None] * X0[:, None, :], X0[:, :, None] * X[:, None, :],
+                        (X0 * y[:, None])[:, :, None]], axis=2)
+    flat = W.reshape(n, -1)
+    S = np.stack([np.bincount(codes0, weights=flat[:, k], minlength=J0)
+                  for k in range(flat.shape[1])], axis=1).reshape(J0, q0, -1)
+    out = {"N": n, "XtX": X.T @ X, "Xty": X.T @ y, "yty": float(y @ y),
+           "R": np.linalg.qr(np.column_stack([X, y]), mode="r"),
+           "A0": S[:, :, :q0], "B0": S[:, :, q0:q0 + p], "c0": S[:, :, -1]}
+    if len(blocks) > 1:
+        Z0 = _z(X0, codes0, J0)
+        Zr = sp.hstack([_z(np.asarray(Xk, float), np.asarray(ck), Jk)
+                        for (Xk, ck), Jk in zip(blocks[1:], J[1:])], format="csc")
+        ZrT = Zr.T.tocsr()
+        out.update(ZrtZr=(ZrT @ Zr).tocsc(), ZrtZ0=(ZrT @ Z0).tocsr(),
+                   ZrtX=np.asarray(ZrT @ X), Zrty=np.asarray(ZrT @ y).ravel())
+    return out
+
+
+def add_crossproducts(a: dict | None, b: dict | None) -> dict | None:
+    """Sum of two chunks' :func:`crossproducts` (None: an empty chunk)."""
+    if a is None or b is None:
+        return a if b is None else b
+    out = {}
+    for k, v in a.items():
+        if k == "R":
+            R = np.linalg.qr(np.vstack([v, b[k]]), mode="r")
+            out[k] = R
+        else:
+            out[k] = v + b[k]
+    return out

@@ -59,6 +59,8 @@ from .penalized import chol_blocks
 #: largest change of u (spherical scale) at which PIRLS stops
 U_TOL = 1e-10
 MAX_ITER = 200
+#: below this many entries the coupling block L₂₁ of the diagonal path is kept dense
+DENSE_L21 = 2_000_000
 
 
 class PIRLSError(ArithmeticError):
@@ -191,9 +193,15 @@ class WeightedPLS:
             t0 = float(self.lam.templates(theta, 0)[0, 0, 0])
             keep = self._c_row < nb
             vals = cw[keep] * lt[self._c_row[keep]] * (t0 / l0)[self._c_col[keep]]
-            L21 = sp.csr_matrix((vals, (self._c_row[keep], self._c_col[keep])),
-                                shape=(nb, self.m0))
-            LL = (L21 @ L21.T).toarray()
+            if nb * self.m0 <= DENSE_L21:
+                # small r + p (VerbAgg: 30 × 316): dense products beat scipy.sparse's overhead
+                L21 = np.zeros((nb, self.m0))
+                L21[self._c_row[keep], self._c_col[keep]] = vals     # keys are unique
+                LL = L21 @ L21.T
+            else:
+                L21 = sp.csr_matrix((vals, (self._c_row[keep], self._c_col[keep])),
+                                    shape=(nb, self.m0))
+                LL = (L21 @ L21.T).toarray()
         else:
             C = np.zeros(self.R * self.m0)
             C[self.keys21] = cw
