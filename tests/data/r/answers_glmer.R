@@ -92,8 +92,10 @@ out$epil$comparisons_lage_plus1 <- c(list(contrast = "+1"),
 
 # ---- lmer sleepstudy: conditional variances and the report's tables
 ss <- read.csv("../../mixedformula/datasets/sleepstudy.csv"); ss$Subject <- factor(ss$Subject)
-m1 <- lme4::lmer(Reaction ~ Days + (Days | Subject), ss)
+# tight optimiser tolerances: lme4's defaults stop ~1e-6 (relative) short of the optimum in theta
+lctrl <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))
+m1 <- lme4::lmer(Reaction ~ Days + (Days | Subject), ss, control = lctrl)
 out$sleep$condvar <- postvar(m1)
-m2 <- lme4::lmer(Reaction ~ Days + (1 | Subject) + (0 + Days | Subject), ss)
+m2 <- lme4::lmer(Reaction ~ Days + (1 | Subject) + (0 + Days | Subject), ss, control = lctrl)
 out$sleep_uncorr$condvar <- postvar(m2)
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "answers_glmer.json")
