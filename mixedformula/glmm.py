@@ -207,6 +207,15 @@ class GlmerFit(LmerFit):
                 ("Pr(>|z|)", pstr, "r"), ("", signif, "l")]
         return table_lines(cols, lead="")
 
+    # -- answers (results/emmeans.py, marginaleffects.py, nakagawa.py; shared with lmer) -------
+    def _emm_source(self, ddf: str = "auto"):
+        """β̂, Var(β̂) and the family (response scale); df = ∞ (emmeans' asymptotic z for
+        glmer fits, columns ``asymp.LCL``/``asymp.UCL``)."""
+        if ddf not in ("auto", "asymptotic"):
+            raise DataError(f"ddf={ddf!r}: glmer fits are asymptotic (df = Inf), as in emmeans")
+        from .results.emmeans import FreqSource
+        return FreqSource(self.design, self.data, self.beta, self.vcov_beta, family=self.family)
+
 
 def _format_p(p: float) -> str:
     if not np.isfinite(p):
@@ -295,8 +304,10 @@ def glmer(formula, data, family="binomial", nagq: int = 1, weights=None, *, offs
     terms; warns (GlmerConvergenceWarning) when the optimum is doubtful or singular.
     """
     with one_blas_thread():
-        return _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
-                      na_action)
+        fit = _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
+                     na_action)
+    fit.data = data            # the fitted data: emmeans' grid, answers, R², the report
+    return fit
 
 
 def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
