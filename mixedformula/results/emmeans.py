@@ -33,7 +33,7 @@ e_i − e_j, SE = √(c V cᵀ), ``t.ratio`` = estimate / SE and ``p.value``: ``
 studentized range tail P(Q_{k,df} > √2 |t|) (scipy.stats.studentized_range; k = rows in the
 group), ``"holm"`` Holm's step-down on the two-sided t p-values, ``"none"`` the raw p-values.
 Levels that are numbers are labelled with their factor's name (``period1 - period2``), as
-emmeans does. Pairs of means on the response scale of a log or logit link are ratios
+emmeans does (frequentist fits; Bayesian tables keep the bare levels). Pairs of means on the response scale of a log or logit link are ratios
 (emmeans' back-transformed contrasts): ``"a / b"``, ``ratio`` (log) or ``odds.ratio`` (logit)
 = exp(e_i − e_j), SE = ratio · SE_link, ``null`` = 1, the test statistic and p-value those of
 the link-scale difference; other links keep the link-scale differences.
@@ -224,7 +224,10 @@ class EMM:
         if adjust not in ADJUST:
             raise MixedFormulaError(f"adjust must be one of {', '.join(ADJUST)}")
         keys = [c for c in self.lead.columns if c not in self.by]
-        numeric = {k: all(_numeric_label(v) for v in self.lead[k]) for k in keys}
+        # emmeans labels numeric levels with their factor's name ("period1 - period2");
+        # Bayesian tables keep the bare levels ("0 - 9") they have always had
+        numeric = {k: not self.fit.bayesian and all(_numeric_label(v) for v in self.lead[k])
+                   for k in keys}
         ratio = (not self.fit.bayesian and self.type == "response" and self.what == "emmean"
                  and RATIO_NAMES.get(self.fit.link_name))
         sep = " / " if ratio else " - "
