@@ -216,6 +216,17 @@ class GlmerFit(LmerFit):
         from .results.emmeans import FreqSource
         return FreqSource(self.design, self.data, self.beta, self.vcov_beta, family=self.family)
 
+    def null_fit(self) -> "GlmerFit":
+        """The null model: the same random part, offset and weights, intercept only, refitted
+        by ML to the same data (insight's ``null_model``, for Nakagawa's R²); warnings of the
+        refit are not shown."""
+        import dataclasses
+        spec = dataclasses.replace(self.design.formula, fixed="1", fixed_variables=())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return glmer(spec, self.data, family=self.family, nagq=self.nagq,
+                         weights=self.prior_weights)
+
 
 def _format_p(p: float) -> str:
     if not np.isfinite(p):

@@ -18,8 +18,6 @@ the same random part, intercept only, refitted by ML — as insight 0.19 / perfo
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from ..errors import MixedFormulaError
@@ -56,14 +54,8 @@ def r2_nakagawa(fit) -> dict:
 
 
 def _null_mean(fit) -> float:
-    """g⁻¹(β̂₀) of the null model: the same random part and offset, intercept only (ML)."""
+    """g⁻¹(β̂₀) of the null model (``fit.null_fit()``: the same random part, intercept only)."""
     if fit.data is None:
         raise MixedFormulaError("Nakagawa's R² for this family needs the fitted data (a null "
                                 "model is refitted)")
-    import warnings
-    from ..glmm import glmer
-    spec = dataclasses.replace(fit.design.formula, fixed="1", fixed_variables=())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        null = glmer(spec, fit.data, family=fit.family, weights=fit.prior_weights)
-    return float(fit.family.inverse_link(null.beta[0]))
+    return float(fit.family.inverse_link(fit.null_fit().beta[0]))
