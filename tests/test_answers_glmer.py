@@ -143,3 +143,20 @@ def test_poisson_slopes_and_comparisons_hand_computation(epil_fit):
     pr = epil_fit.predictions(by="trt")
     assert list(pr.columns[:1]) == ["trt"]
     assert np.all(pr["estimate"] > 0)
+
+
+def test_factor_of_an_integer_column_is_a_factor_for_the_answers():
+    """cbpp's period read from CSV is an integer column; factor(period) in the formula makes it
+    a factor for the fit and for emmeans / comparisons (levels in numeric order, as R)."""
+    cb = pd.read_csv(DATA / "glmer_cbpp.csv")
+    assert pd.api.types.is_integer_dtype(cb["period"])
+    fit = mf.glmer("incidence | trials(size) ~ factor(period) + (1 | herd)", cb,
+                   family="binomial")
+    r = REF["cbpp"]
+    e = fit.emmeans("period", type="response")
+    assert list(e["period"]) == [1, 2, 3, 4]
+    _close(e["prob"], r["emmeans_response"]["prob"], EST)
+    assert list(e.pairs()["contrast"]) == r["pairs_response"]["contrast"]
+    c = fit.comparisons("period", "pairwise", by=True)
+    assert list(c["contrast"]) == [x["contrast"] for x in r["comparisons"]]
+    _close(c["estimate"], [x["estimate"] for x in r["comparisons"]], EST)

@@ -271,6 +271,8 @@ def test_cli_glmer_report_and_factor_of_integer_column(tmp_path, capsys):
     fixed = page.table_with("Pr(>|z|)")
     assert _num(fixed["factor(period)2"]["Estimate"]) == pytest.approx(
         GLMER["fixef"]["period2"], rel=REL)
+    effects = next(t for t in page.tables if t and "std.error" in t[0])
+    assert [r[1] for r in effects[1:]] == ["2 - 1", "3 - 1", "4 - 1", "3 - 2", "4 - 2", "4 - 3"]
 
 
 def test_cli_save_of_a_point_fit_is_refused(sleep_csv, tmp_path, capsys):

@@ -48,6 +48,7 @@ from scipy import stats
 from ..design import as_pandas
 from ..errors import MixedFormulaError
 from .answer_frame import AnswerFrame
+from .factors import formula_factor_levels
 
 ADJUST = ("tukey", "holm", "none")
 #: emmeans' ``cov.keep`` default: covariates with at most this many values are kept as levels
@@ -81,6 +82,9 @@ def reference_grid(design, data: pd.DataFrame, at: dict | None = None) -> pd.Dat
     at = dict(at or {})
     grid = {}
     for c in f.fixed_variables:
+        wrapped = formula_factor_levels(design, data, c) if c in data.columns else None
+        if wrapped is not None:
+            levels.setdefault(c, wrapped)             # factor(x) of a numeric column
         if c in at:
             grid[c] = list(np.atleast_1d(at[c]))
         elif c in levels:

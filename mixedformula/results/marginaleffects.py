@@ -48,6 +48,7 @@ from ..errors import DataError, MixedFormulaError
 from .posterior import PosteriorDraws, linpred
 from .predict import design_for, expected_value, re_selection
 from .answer_frame import AnswerFrame
+from .factors import formula_factor_levels
 
 KINDS = ("response", "linpred")
 #: values per chunk array (draws × rows)
@@ -245,9 +246,9 @@ def predictions(fit, newdata=None, grid=None, by=None, re_formula=None, kind="re
 
 
 def _factor_levels(fit, df, variable) -> list | None:
-    lv = getattr(fit.design.spec, "factor_levels", {}) or {}
-    if variable in lv:
-        return list(lv[variable])
+    lv = formula_factor_levels(fit.design, df, variable)     # incl. factor(x) of a number
+    if lv is not None:
+        return lv
     s = df[variable]
     if isinstance(s.dtype, pd.CategoricalDtype):
         return list(s.cat.categories)
