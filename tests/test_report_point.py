@@ -185,6 +185,8 @@ def test_verdicts_name_the_zero_variance():
     text = build_html(fit)
     assert "<b>Problem:</b> Singular fit:" in text
     assert "is estimated as" in text
+    # the profile's warning (a limit at the parameter's bound) is in the report, not lost
+    assert "does not reach the 95% cutoff" in text
 
 
 def _render(path, tmp_path, name):

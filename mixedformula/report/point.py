@@ -116,7 +116,7 @@ def verdicts(fit) -> list[str]:
     """One plain sentence per convergence or singularity problem (module docstring)."""
     out = []
     for name, label, est in _block_rows(fit):
-        if label.startswith("sd(") and est < SINGULAR_TOL * max(1.0, fit.sigma):
+        if label.startswith("sd(") and fit.sigma > 0 and est < SINGULAR_TOL * fit.sigma:
             what = label[3:-1]
             out.append(f"Singular fit: the standard deviation of {what} is estimated as 0 "
                        f"({name}); the data do not support this variance: consider removing "
@@ -154,13 +154,22 @@ def _fixed_section(fit, level: float = 0.95) -> str:
 
 def _profile(fit, level: float = 0.95):
     """Profile intervals (lme4's names) or None; cached on the fit for the report."""
+    return _profile_and_warnings(fit, level)[0]
+
+
+def _profile_and_warnings(fit, level: float = 0.95):
+    """(profile intervals or None, the warnings computing them gave), cached on the fit."""
+    import warnings
     key = ("report_profile", level)
     cache = getattr(fit, "_cache", {})
     if key not in cache:
-        try:
-            cache[key] = fit.confint(method="profile", level=level)
-        except (MixedFormulaError, ValueError, np.linalg.LinAlgError, RuntimeError):
-            cache[key] = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ci = fit.confint(method="profile", level=level)
+            except (MixedFormulaError, ValueError, np.linalg.LinAlgError, RuntimeError):
+                ci = None
+        cache[key] = (ci, list(dict.fromkeys(str(w.message) for w in caught)))
     return cache[key]
 
 
@@ -193,6 +202,9 @@ def _variance_section(fit, level: float = 0.95) -> str:
                         "\"profile\") with its row names.")
     elif not note:
         note = "The profile intervals could not be computed."
+    if ci is not None:
+        for w in _profile_and_warnings(fit, level)[1]:         # e.g. a profile hitting a bound
+            note += f" Warning: {w}."
     vc = fit.varcorr()
     groups = "; ".join(f"{g}: {n} levels" for g, n in fit.ngrps.items())
     return (number_table(tab) + f"<p class='note'>{_e(note)}</p>"
