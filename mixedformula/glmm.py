@@ -219,8 +219,17 @@ class GlmerFit(LmerFit):
     def null_fit(self) -> "GlmerFit":
         """The null model: the same random part, offset and weights, intercept only, refitted
         by ML to the same data (insight's ``null_model``, for Nakagawa's R²); warnings of the
-        refit are not shown."""
+        refit are not shown. Refused (DataError) where the refit could not reproduce the
+        fit's offset= argument or match its weights to the data's rows."""
         import dataclasses
+        formula_offset = self.design.offset
+        if self.offset is not None and (formula_offset is None
+                                        or not np.array_equal(self.offset, formula_offset)):
+            raise DataError("the null model of a glmer fit with an offset= argument is not "
+                            "available (use offset() in the formula)")
+        if self.prior_weights is not None and len(self.prior_weights) != len(self.data):
+            raise DataError("the null model of a weighted glmer fit with dropped rows is not "
+                            "available (drop the incomplete rows from the data first)")
         spec = dataclasses.replace(self.design.formula, fixed="1", fixed_variables=())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

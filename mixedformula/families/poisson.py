@@ -49,7 +49,13 @@ class Poisson(Family):
         """σ²_d = log(1 + 1/λ) for the log link (the lognormal approximation; λ the mean of the
         null model, as insight 0.19's ``.variance_distributional``), 0.25 for the sqrt link."""
         if self.link == "log":
-            return float(np.log1p(1.0 / null_mean()))
+            lam = float(null_mean())
+            if lam < 6:                  # insight / performance warn the same
+                import warnings
+                warnings.warn(f"Nakagawa's R²: the null model's mean λ = {lam:.1f} is below 6, "
+                              "where the approximation log(1 + 1/λ) of the distribution-"
+                              "specific variance is unreliable", RuntimeWarning, stacklevel=3)
+            return float(np.log1p(1.0 / lam))
         return 0.25 if self.link == "sqrt" else None
 
     def _check_y(self, y, trials, fail):
