@@ -246,6 +246,15 @@ def _after_fit(fit, args) -> None:
         print(f"Wrote the report to {args.report}", file=sys.stderr)
 
 
+def _after_point_fit(fit, args) -> None:
+    """--comparisons and --report for --reml / --ml fits (lmer / glmer)."""
+    _print_comparisons(fit, args)
+    if getattr(args, "report", None):
+        from .report import write_report
+        write_report(fit, args.report)
+        print(f"Wrote the report to {args.report}", file=sys.stderr)
+
+
 def _check_counts(args) -> None:
     for name in ("chains", "draws", "tune"):
         v = getattr(args, name, None)
@@ -275,6 +284,9 @@ def _cmd_fit(args) -> int:
                        "memory; a directory or glob of Parquet files is fitted from sufficient "
                        "statistics only (--save works)")
     if args.reml or args.ml:
+        if args.save:
+            raise CLIError("--save stores Bayesian fits (netCDF of the draws); --reml/--ml "
+                           "point estimates cannot be saved yet: use --report for a record")
         if is_dask_frame(data):
             raise CLIError("--reml/--ml need the rows in memory; a directory or glob of "
                            "Parquet files is fitted from sufficient statistics (Bayesian, "
@@ -295,8 +307,10 @@ def _cmd_fit(args) -> int:
                 raise CLIError("--ddf applies to lmer fits (Gaussian, identity link); glmer "
                                "reports Wald z tests")
             from .glmm import glmer
-            print(glmer(spec, data, family=args.family, link=args.link,
-                        data_name=Path(args.data).name))
+            fit = glmer(spec, data, family=args.family, link=args.link,
+                        data_name=Path(args.data).name)
+            print(fit)
+            _after_point_fit(fit, args)
             return 0
         fit = lmer(spec, data, reml=not args.ml, data_name=Path(args.data).name)
         try:
@@ -304,7 +318,7 @@ def _cmd_fit(args) -> int:
         except ValueError as e:          # e.g. Kenward-Roger on an ML fit
             raise CLIError(str(e)) from None
         print(text)
-        _print_comparisons(fit, args)
+        _after_point_fit(fit, args)
         return 0
     if args.ddf is not None:
         raise CLIError("--ddf applies to --reml/--ml point estimates (lmerTest's t-tests)")

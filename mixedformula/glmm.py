@@ -244,6 +244,35 @@ class GlmerFit(LmerFit):
                 ("Pr(>|z|)", pstr, "r"), ("", signif, "l")]
         return table_lines(cols, lead="")
 
+    # -- answers (results/emmeans.py, marginaleffects.py, nakagawa.py; shared with lmer) -------
+    def _emm_source(self, ddf: str = "auto"):
+        """β̂, Var(β̂) and the family (response scale); df = ∞ (emmeans' asymptotic z for
+        glmer fits, columns ``asymp.LCL``/``asymp.UCL``)."""
+        if ddf not in ("auto", "asymptotic"):
+            raise DataError(f"ddf={ddf!r}: glmer fits are asymptotic (df = Inf), as in emmeans")
+        from .results.emmeans import FreqSource
+        return FreqSource(self.design, self.data, self.beta, self.vcov_beta, family=self.family)
+
+    def null_fit(self) -> "GlmerFit":
+        """The null model: the same random part, offset and weights, intercept only, refitted
+        by ML to the same data (insight's ``null_model``, for Nakagawa's R²); warnings of the
+        refit are not shown. Refused (DataError) where the refit could not reproduce the
+        fit's offset= argument or match its weights to the data's rows."""
+        import dataclasses
+        formula_offset = self.design.offset
+        if self.offset is not None and (formula_offset is None
+                                        or not np.array_equal(self.offset, formula_offset)):
+            raise DataError("the null model of a glmer fit with an offset= argument is not "
+                            "available (use offset() in the formula)")
+        if self.prior_weights is not None and len(self.prior_weights) != len(self.data):
+            raise DataError("the null model of a weighted glmer fit with dropped rows is not "
+                            "available (drop the incomplete rows from the data first)")
+        spec = dataclasses.replace(self.design.formula, fixed="1", fixed_variables=())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return glmer(spec, self.data, family=self.family, nagq=self.nagq,
+                         weights=self.prior_weights)
+
 
 def _format_p(p: float) -> str:
     if not np.isfinite(p):
@@ -304,8 +333,10 @@ def glmer(formula, data, family="binomial", nagq: int = 1, weights=None, *, offs
     terms; warns (GlmerConvergenceWarning) when the optimum is doubtful or singular.
     """
     with one_blas_thread():
-        return _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
-                      na_action)
+        fit = _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
+                     na_action)
+    fit.data = data            # the fitted data: emmeans' grid, answers, R², the report
+    return fit
 
 
 def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,

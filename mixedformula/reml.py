@@ -565,6 +565,21 @@ class LmerFit:
     def __str__(self) -> str:
         return self.summary()
 
+    # -- conditional variances and the HTML report ---------------------------------------------
+    def condvar(self):
+        """Conditional modes with their conditional variances per random-effects term (lme4's
+        ``ranef(fit, condVar = TRUE)`` and its ``postVar``): a list of
+        :class:`~mixedformula.inference.condvar.CondVar` (``.modes`` J × q, ``.var`` J × q × q,
+        ``.sd``, ``.frame()``), in lme4's term order."""
+        from .inference.condvar import conditional_variances
+        return conditional_variances(self)
+
+    def report(self, path) -> str:
+        """Write the self-contained HTML report of this point-estimate fit to ``path``
+        (:mod:`mixedformula.report.point`); returns the path."""
+        from .report import write_report
+        return write_report(self, path)
+
 
 def r_format(values, digits: int) -> list[str]:
     """R's ``format(x, digits = d)`` for a numeric vector: as many decimals as the element that

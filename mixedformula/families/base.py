@@ -136,6 +136,16 @@ class Family:
     laplace_information: ClassVar[str] = "expected"
     #: brms' bayes_R2 uses Var(y | μ, θ) as the residual variance (gaussian, bernoulli)
     bayes_r2_model: ClassVar[bool] = False
+    #: emmeans' name of a mean on the response scale (its ``inv.lbl``: "prob" for binomial
+    #: families, "rate" for Poisson, else "response")
+    emmeans_label: ClassVar[str] = "response"
+
+    def r2_distribution_variance(self, null_mean) -> float | None:
+        """The distribution-specific variance σ²_d of Nakagawa's R² for GLMMs on the link
+        scale (Nakagawa, Johnson & Schielzeth 2017, as ``performance::r2_nakagawa``); None where
+        this family has none. ``null_mean()`` returns g⁻¹ of the intercept of the model with the
+        same random part and no predictors (computed only when asked for)."""
+        return None
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link

@@ -25,6 +25,12 @@ class Bernoulli(Family):
     #: brms' bayes_R2 has a model-based residual variance for this family (results/r2.py)
     bayes_r2_model = True
 
+    emmeans_label = "prob"
+
+    def r2_distribution_variance(self, null_mean) -> float | None:
+        """σ²_d of the latent-scale formulation: π²/3 (logit), 1 (probit), π²/6 (cloglog)."""
+        return {"logit": np.pi ** 2 / 3, "probit": 1.0, "cloglog": np.pi ** 2 / 6}.get(self.link)
+
     def _check_y(self, y, trials, fail):
         bad = ~np.isin(y, (0.0, 1.0))
         if bad.any():

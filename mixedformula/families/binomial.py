@@ -98,6 +98,12 @@ class Binomial(Family):
     mu_domain = (0.0, 1.0)
     ml_glmm = True
 
+    emmeans_label = "prob"
+
+    def r2_distribution_variance(self, null_mean) -> float | None:
+        """σ²_d of the latent-scale formulation: π²/3 (logit), 1 (probit), π²/6 (cloglog)."""
+        return {"logit": np.pi ** 2 / 3, "probit": 1.0, "cloglog": np.pi ** 2 / 6}.get(self.link)
+
     def _check_y(self, y, trials, fail):
         bad = (y < 0) | (y != np.round(y))
         if bad.any():

@@ -43,6 +43,21 @@ class Poisson(Family):
     mu_domain = (0.0, np.inf)
     ml_glmm = True
 
+    emmeans_label = "rate"
+
+    def r2_distribution_variance(self, null_mean) -> float | None:
+        """σ²_d = log(1 + 1/λ) for the log link (the lognormal approximation; λ the mean of the
+        null model, as insight 0.19's ``.variance_distributional``), 0.25 for the sqrt link."""
+        if self.link == "log":
+            lam = float(null_mean())
+            if lam < 6:                  # insight / performance warn the same
+                import warnings
+                warnings.warn(f"Nakagawa's R²: the null model's mean λ = {lam:.1f} is below 6, "
+                              "where the approximation log(1 + 1/λ) of the distribution-"
+                              "specific variance is unreliable", RuntimeWarning, stacklevel=3)
+            return float(np.log1p(1.0 / lam))
+        return 0.25 if self.link == "sqrt" else None
+
     def _check_y(self, y, trials, fail):
         count_check(y, fail)
 

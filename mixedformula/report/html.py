@@ -315,7 +315,12 @@ def _figures(fit, summary, vc) -> list[str]:
 
 # -- page ---------------------------------------------------------------------------------------
 
-def _effects_section(fit) -> str:
+BAYES_EFFECTS_NOTE = ("Response scale, averaged over the fitted rows with the group effects of "
+                      "each row (marginaleffects' avg_slopes / avg_comparisons): posterior "
+                      "median and 95% equal-tailed interval.")
+
+
+def _effects_section(fit, note: str = BAYES_EFFECTS_NOTE) -> str:
     """Average slope / pairwise comparison of each predictor (results/marginaleffects.py)."""
     try:
         from ..results.marginaleffects import average_effects
@@ -326,13 +331,27 @@ def _effects_section(fit) -> str:
         return "<p class='note'>No predictors in the fixed part.</p>"
     return (tab.to_html(index=False, border=0, classes="effects", float_format=lambda v:
                         f"{v:.3g}", escape=True)
-            + "<p class='note'>Response scale, averaged over the fitted rows with the group "
-              "effects of each row (marginaleffects' avg_slopes / avg_comparisons): posterior "
-              "median and 95% equal-tailed interval.</p>")
+            + f"<p class='note'>{_e(note)}</p>")
+
+
+def page(title: str, header: str, nav: list[tuple[str, str]], alerts: list[str],
+         body: list[str]) -> str:
+    """The page scaffolding every report shares: head with the inline styles, the header, the
+    navigation (anchor, text), the alerts, then the body's sections."""
+    links = "".join(f"<a href='#{a}'>{t}</a>" for a, t in nav)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
+        header, f"<nav>{links}</nav>", *alerts, *body, "</main></body></html>"]
+    return "\n".join(parts)
 
 
 def build_html(fit, title: str | None = None) -> str:
-    """The report as one HTML string."""
+    """The report as one HTML string (point-estimate fits: :mod:`.point`)."""
+    if not hasattr(fit, "idata"):
+        from .point import build_point_html
+        return build_point_html(fit, title)
     summary = fit.summary()
     vc = fit.varcorr()
     items = checks(fit.idata, [*summary.random.values(), summary.fixed, summary.spec_pars,
@@ -340,10 +359,9 @@ def build_html(fit, title: str | None = None) -> str:
     problems = [c for c in items if c.status != "ok"]
     figs = _figures(fit, summary, vc)
     title = title or f"mixedformula: {fit.formula}"
-    nav = "".join(f"<a href='#{a}'>{t}</a>" for a, t in (
-        ("data", "Data"), ("G", "Group level (G)"), ("fixed", "Coefficients"),
-        ("R", "Residual (R)"), ("effects", "Average effects"), ("diagnostics", "Diagnostics"), ("plots", "Plots"),
-        ("priors", "Priors"), ("text", "Summary text")))
+    nav = [("data", "Data"), ("G", "Group level (G)"), ("fixed", "Coefficients"),
+           ("R", "Residual (R)"), ("effects", "Average effects"), ("diagnostics", "Diagnostics"),
+           ("plots", "Plots"), ("priors", "Priors"), ("text", "Summary text")]
     alerts = []
     for w in summary.warnings:
         alerts.append(f"<div class='alert'><b>Warning:</b> {_e(w)}</div>")
@@ -359,11 +377,7 @@ def build_html(fit, title: str | None = None) -> str:
             if priors is not None and len(priors) else "<p class='note'>No prior table.</p>"
     except Exception as e:   # a loaded fit without priors: say so, do not fail the report
         prior_html = f"<p class='note'>Prior table unavailable ({_e(type(e).__name__)}).</p>"
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
-        _header(fit, summary), f"<nav>{nav}</nav>", *alerts,
+    body = [
         "<h2 id='data'>Data</h2>", _data_section(fit),
         "<h2 id='G'>Multilevel hyperparameters: group-level covariance G</h2>",
         _g_section(fit, summary, vc),
@@ -376,9 +390,8 @@ def build_html(fit, title: str | None = None) -> str:
         "<h2 id='diagnostics'>Diagnostics</h2>", _diagnostics_section(items),
         "<h2 id='plots'>Plots</h2>", *figs,
         "<h2 id='priors'>Priors</h2>", prior_html,
-        "<h2 id='text'>Summary (as printed)</h2>", f"<pre>{_e(str(summary))}</pre>",
-        "</main></body></html>"]
-    return "\n".join(parts)
+        "<h2 id='text'>Summary (as printed)</h2>", f"<pre>{_e(str(summary))}</pre>"]
+    return page(title, _header(fit, summary), nav, alerts, body)
 
 
 def write_report(fit, path) -> str:
@@ -397,3 +410,7 @@ def write_report(fit, path) -> str:
 
     from ..results.atomic import atomic_write
     return atomic_write(path, write, suffix=".html", shared=True)   # a report is shared
+
+
+#: the average-effects section, shared with the point-estimate report (point.py)
+effects_section = _effects_section

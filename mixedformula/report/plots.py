@@ -9,6 +9,9 @@ Each function returns a :class:`matplotlib.figure.Figure`; :func:`to_data_uri` t
 * :func:`forest` — posterior mean, 50% and 95% intervals of the regression coefficients.
 * :func:`caterpillar` — group effects u of one grouping factor, sorted by posterior mean, with
   95% intervals, one panel per coefficient.
+* :func:`caterpillar_intervals` — the same from points and intervals (conditional modes of a
+  point-estimate fit with ±1.96 conditional standard deviations).
+* :func:`residual_plots` — residuals against fitted values and their normal Q–Q plot.
 * :func:`correlation_heatmap` — posterior mean correlation matrix of G or R, values printed.
 * :func:`ppc_density` — histograms of observed y against replicated y_rep draws.
 * :func:`conditional_effect` — E[y | x] over the range of one predictor with a 95% band.
@@ -111,15 +114,25 @@ def forest(draws: dict[str, np.ndarray], title: str = "Regression coefficients")
 def caterpillar(draws, levels: list[str], coefs: list[str], group: str, max_labels: int = 40):
     """draws: (S, J, q) group effects; one panel per coefficient, levels sorted by mean."""
     draws = np.asarray(draws, dtype=float)
-    S, J, q = draws.shape
+    mean, qs = _intervals(draws)
+    return caterpillar_intervals(mean, qs[0], qs[3], levels, coefs, group, max_labels)
+
+
+def caterpillar_intervals(centre, low, high, levels: list[str], coefs: list[str], group: str,
+                          max_labels: int = 40, title: str = "r_{group}[, {coef}]"):
+    """centre, low, high: (J, q) point and interval per level and coefficient (posterior means
+    and 95% intervals, or conditional modes ± 1.96 conditional sd); one panel per coefficient,
+    levels sorted by the centre."""
+    centre, low, high = (np.asarray(a, dtype=float) for a in (centre, low, high))
+    J, q = centre.shape
     fig = _figure(min(3.6 * q + 1.2, 11), max(2.2, 0.16 * J + 1.2) if J <= 120 else 6.0)
     axes = fig.subplots(1, q, squeeze=False)[0]
     for c in range(q):
         ax = axes[c]
-        mean, qs = _intervals(draws[:, :, c])
+        mean = centre[:, c]
         order = np.argsort(mean)
         y = np.arange(J)
-        ax.hlines(y, qs[0][order], qs[3][order], color=LIGHT, lw=1.0)
+        ax.hlines(y, low[order, c], high[order, c], color=LIGHT, lw=1.0)
         ax.plot(mean[order], y, "o", color=BLUE, ms=3 if J <= 60 else 1.5)
         ax.axvline(0, color="0.4", ls="--", lw=0.8)
         if J <= max_labels:
@@ -127,7 +140,7 @@ def caterpillar(draws, levels: list[str], coefs: list[str], group: str, max_labe
         else:
             ax.set_yticks([])
             ax.set_ylabel(f"{J} levels (sorted)", fontsize=8)
-        ax.set_title(f"r_{group}[, {coefs[c]}]", fontsize=9)
+        ax.set_title(title.format(group=group, coef=coefs[c]), fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", color="0.92")
     return fig
@@ -250,4 +263,36 @@ def conditional_effect(ce):
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=8, frameon=False)
         ax.grid(color="0.93")
+    return fig
+
+
+def residual_plots(fitted, resid, ylabel: str = "residual"):
+    """Residuals against fitted values (with a zero line) and a normal Q–Q plot of the
+    residuals (Blom's plotting positions (i − 3/8)/(n + 1/4), scipy's normal quantiles; the
+    line through the quartiles, as R's ``qqline``)."""
+    from scipy.stats import norm
+    fitted, resid = np.asarray(fitted, dtype=float), np.asarray(resid, dtype=float)
+    ok = np.isfinite(fitted) & np.isfinite(resid)
+    fitted, resid = fitted[ok], resid[ok]
+    fig = _figure(9.5, 3.6)
+    ax, axq = fig.subplots(1, 2)
+    ax.plot(fitted, resid, ".", color=BLUE, ms=3, alpha=0.6)
+    ax.axhline(0, color="0.4", ls="--", lw=0.8)
+    ax.set_xlabel("fitted value", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title("residuals vs fitted", fontsize=9)
+    n = len(resid)
+    theo = norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+    sample = np.sort(resid)
+    axq.plot(theo, sample, ".", color=BLUE, ms=3)
+    q1, q3 = np.quantile(sample, [0.25, 0.75])
+    t1, t3 = norm.ppf([0.25, 0.75])
+    slope = (q3 - q1) / (t3 - t1) if t3 > t1 else 1.0
+    axq.plot(theo, q1 + slope * (theo - t1), color="0.4", lw=0.9)
+    axq.set_xlabel("normal quantile", fontsize=8)
+    axq.set_ylabel(f"sorted {ylabel}", fontsize=8)
+    axq.set_title("normal Q–Q plot", fontsize=9)
+    for a in (ax, axq):
+        a.tick_params(labelsize=7)
+        a.grid(color="0.93")
     return fig

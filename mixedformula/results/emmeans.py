@@ -2,8 +2,10 @@ r"""Estimated marginal means and trends (emmeans' ``emmeans()``, ``emtrends()``,
 
 **Reference grid** (emmeans' ``ref_grid``): every combination of the levels of the factors of
 the fixed part, each numeric covariate at its mean over the fitted rows (or at the values in
-``at=``). Its rows r have the fixed-effect rows x_r (group effects left out: emmeans predicts at
-the population level), so the grid prediction is x_rᵀβ.
+``at=``; a covariate with at most two distinct values, e.g. a 0/1 dummy, is kept at both
+values like a factor: emmeans' default ``cov.keep = "2"``). Its rows r have the fixed-effect
+rows x_r (group effects left out: emmeans predicts at the population level), so the grid
+prediction is x_rᵀβ.
 
 **Marginal means** for ``specs`` (factor names, with ``by`` factors): per combination c of the
 spec (and by) levels, the equally weighted mean over the other factors' levels (emmeans'
@@ -17,7 +19,10 @@ Frequentist (lmer): SE_c = √(L_c V Lᵀ_c), V = Var(β̂); ``df`` per row from
 ``"satterthwaite"``: lmerTest's ν of L_c β; ``"kenward-roger"``: pbkrtest's ν, with V the
 KR-adjusted covariance, as emmeans' ``lmer.df``); CL = est ± t_{df,0.975}·SE.
 ``type="response"``: μ = g⁻¹(emmean) with SE · |dμ/dη| (delta method) and back-transformed
-limits (emmeans' ``regrid``; identity links are unchanged).
+limits (emmeans' ``regrid``; identity links are unchanged), named as emmeans does
+(``prob`` for binomial families, ``rate`` for Poisson, else ``response``: the family's
+``emmeans_label``). glmer fits are asymptotic (df = ∞): ``asymp.LCL``/``asymp.UCL``,
+``z.ratio``, Tukey's p-values from the studentized range with df = ∞.
 
 Bayesian: the draws L_c β⁽ˢ⁾ summarised as emmeans does for MCMC models: ``emmean`` = the
 posterior median, ``lower.HPD``/``upper.HPD`` the 95% highest posterior density interval
@@ -27,6 +32,11 @@ posterior median, ``lower.HPD``/``upper.HPD`` the 95% highest posterior density 
 e_i − e_j, SE = √(c V cᵀ), ``t.ratio`` = estimate / SE and ``p.value``: ``"tukey"`` the
 studentized range tail P(Q_{k,df} > √2 |t|) (scipy.stats.studentized_range; k = rows in the
 group), ``"holm"`` Holm's step-down on the two-sided t p-values, ``"none"`` the raw p-values.
+Levels that are numbers are labelled with their factor's name (``period1 - period2``), as
+emmeans does (frequentist fits; Bayesian tables keep the bare levels). Pairs of means on the response scale of a log or logit link are ratios
+(emmeans' back-transformed contrasts): ``"a / b"``, ``ratio`` (log) or ``odds.ratio`` (logit)
+= exp(e_i − e_j), SE = ratio · SE_link, ``null`` = 1, the test statistic and p-value those of
+the link-scale difference; other links keep the link-scale differences.
 """
 
 from __future__ import annotations
@@ -38,8 +48,21 @@ from scipy import stats
 from ..design import as_pandas
 from ..errors import MixedFormulaError
 from .answer_frame import AnswerFrame
+from .factors import formula_factor_levels
 
 ADJUST = ("tukey", "holm", "none")
+#: emmeans' ``cov.keep`` default: covariates with at most this many values are kept as levels
+COV_KEEP = 2
+#: emmeans' name of a back-transformed contrast (a ratio) per link
+RATIO_NAMES = {"log": "ratio", "logit": "odds.ratio"}
+
+
+def _numeric_label(v) -> bool:
+    try:
+        float(str(v))
+    except ValueError:
+        return False
+    return True
 
 
 def _as_list(x) -> list[str]:
@@ -59,6 +82,9 @@ def reference_grid(design, data: pd.DataFrame, at: dict | None = None) -> pd.Dat
     at = dict(at or {})
     grid = {}
     for c in f.fixed_variables:
+        wrapped = formula_factor_levels(design, data, c) if c in data.columns else None
+        if wrapped is not None:
+            levels.setdefault(c, wrapped)             # factor(x) of a numeric column
         if c in at:
             grid[c] = list(np.atleast_1d(at[c]))
         elif c in levels:
@@ -66,7 +92,10 @@ def reference_grid(design, data: pd.DataFrame, at: dict | None = None) -> pd.Dat
         else:
             s = data[c]
             if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-                grid[c] = [float(s.mean())]
+                vals = np.unique(s.dropna().to_numpy(dtype=float))
+                # emmeans' cov.keep = "2": a covariate with at most two values (a 0/1 dummy)
+                # is kept at its values, like a factor, and averaged over them equally
+                grid[c] = list(vals) if len(vals) <= COV_KEEP else [float(s.mean())]
             else:
                 grid[c] = sorted(s.dropna().unique(), key=str)
     if not grid:
@@ -138,6 +167,10 @@ class FreqSource:
     def link_name(self) -> str:
         return "identity" if self.family is None else self.family.link
 
+    @property
+    def response_label(self) -> str:
+        return "response" if self.family is None else self.family.emmeans_label
+
 
 class EMM:
     """Linear functions L of β with their table (one row per mean or trend)."""
@@ -167,7 +200,7 @@ class EMM:
             inv = self.fit.inverse_link
             d = np.abs((inv(est + 1e-6) - inv(est - 1e-6)) / 2e-6)
             est, se, lo, hi = inv(est), se * d, inv(lo), inv(hi)
-            name = "response"
+            name = self.fit.response_label
         out = self.lead.copy()
         out[name], out["SE"], out["df"], out[lcl], out[ucl] = est, se, df, lo, hi
         return AnswerFrame.of(out, None, "emmeans")
@@ -195,6 +228,13 @@ class EMM:
         if adjust not in ADJUST:
             raise MixedFormulaError(f"adjust must be one of {', '.join(ADJUST)}")
         keys = [c for c in self.lead.columns if c not in self.by]
+        # emmeans labels numeric levels with their factor's name ("period1 - period2");
+        # Bayesian tables keep the bare levels ("0 - 9") they have always had
+        numeric = {k: not self.fit.bayesian and all(_numeric_label(v) for v in self.lead[k])
+                   for k in keys}
+        ratio = (not self.fit.bayesian and self.type == "response" and self.what == "emmean"
+                 and RATIO_NAMES.get(self.fit.link_name))
+        sep = " / " if ratio else " - "
         groups = (self.lead.groupby(self.by, sort=False).indices if self.by
                   else {None: np.arange(len(self.lead))})
         rows, C = [], []
@@ -203,8 +243,9 @@ class EMM:
             for a in range(len(idx)):
                 for b in range(a + 1, len(idx)):
                     i, j = idx[a], idx[b]
-                    lab = " - ".join(" ".join(str(self.lead.iloc[r][k]) for k in keys)
-                                     for r in (i, j))
+                    lab = sep.join(" ".join((k if numeric[k] else "")
+                                            + str(self.lead.iloc[r][k])
+                                            for k in keys) for r in (i, j))
                     c = np.zeros(len(self.lead))
                     c[i], c[j] = 1.0, -1.0
                     row = {"contrast": lab}
@@ -237,7 +278,10 @@ class EMM:
             p = 2 * stats.t.sf(np.abs(t), df)
             if adjust == "holm":
                 p = _holm(p, out, self.by)
-        out["estimate"], out["SE"], out["df"] = est, se, df
+        if ratio:
+            out[ratio], out["SE"], out["df"], out["null"] = np.exp(est), np.exp(est) * se, df, 1.0
+        else:
+            out["estimate"], out["SE"], out["df"] = est, se, df
         out["z.ratio" if np.all(np.isinf(df)) else "t.ratio"] = t
         out["p.value"] = p
         return AnswerFrame.of(out, None, "pairs")

@@ -1,4 +1,5 @@
-r"""Predictions, comparisons and slopes with marginaleffects' semantics (Bayesian fits).
+r"""Predictions, comparisons and slopes with marginaleffects' semantics (Bayesian fits; the
+lmer / glmer delta method is :func:`delta_answer`).
 
 For rows i = 1..n (the fitted rows, ``newdata``, or a :func:`datagrid`) and posterior draw s,
 with ŷ_i⁽ˢ⁾(x) the prediction of row i when the variable x is set to the value x:
@@ -47,6 +48,7 @@ from ..errors import DataError, MixedFormulaError
 from .posterior import PosteriorDraws, linpred
 from .predict import design_for, expected_value, re_selection
 from .answer_frame import AnswerFrame
+from .factors import formula_factor_levels
 
 KINDS = ("response", "linpred")
 #: values per chunk array (draws × rows)
@@ -244,9 +246,9 @@ def predictions(fit, newdata=None, grid=None, by=None, re_formula=None, kind="re
 
 
 def _factor_levels(fit, df, variable) -> list | None:
-    lv = getattr(fit.design.spec, "factor_levels", {}) or {}
-    if variable in lv:
-        return list(lv[variable])
+    lv = formula_factor_levels(fit.design, df, variable)     # incl. factor(x) of a number
+    if lv is not None:
+        return lv
     s = df[variable]
     if isinstance(s.dtype, pd.CategoricalDtype):
         return list(s.cat.categories)
@@ -366,11 +368,12 @@ def slopes(fit, variable: str, newdata=None, grid=None, by=None, re_formula=None
     return out
 
 
-# --------------------------------------------------------------------------- lmer (delta method)
+# --------------------------------------------------------------------------- lmer / glmer (delta method)
 
 def _lmer_linear(fit, df: pd.DataFrame, re_formula):
-    """(X, Zb̂) of the rows: for lmer every answer is A β̂ + c, linear in β̂."""
-    return fit.linear_predictor_parts(df, normalise_re_formula(re_formula))
+    """(X, Zb̂) of the rows: η = X β̂ + Zb̂ (+ the offset) at the conditional modes b̂."""
+    X, off = fit.linear_predictor_parts(df, normalise_re_formula(re_formula))
+    return X, off
 
 
 def _mean_rows(M: np.ndarray, code, G: int) -> np.ndarray:
@@ -382,14 +385,39 @@ def _mean_rows(M: np.ndarray, code, G: int) -> np.ndarray:
     return out / np.bincount(code, minlength=G).reshape((G,) + (1,) * (M.ndim - 1))
 
 
-def delta_frame(fit, lead: pd.DataFrame, A: np.ndarray, c: np.ndarray, conf_level: float,
-                what: str) -> AnswerFrame:
-    r"""estimate = A β̂ + c; std.error = √diag(A V Aᵀ) (delta method; exact here because the
-    answers of a Gaussian lmer are linear in β̂); z = estimate / SE, two-sided normal p-value
-    and conf.low/high = estimate ∓ z_{(1+level)/2} SE (marginaleffects' default df = ∞)."""
+def response_map(fit):
+    """(g⁻¹, dμ/dη as a function of η) of a point-estimate fit: the identity for lmer, the
+    family's inverse link for glmer (``predict(type = "response")``: the probability for
+    binomial models, as lme4 and marginaleffects)."""
+    family = getattr(fit, "family", None)
+    if family is None or family.link == "identity":
+        return (lambda eta: eta), (lambda eta: np.ones_like(eta))
+    from ..families.links import get_link
+    link = get_link(family.link)
+    return link.inverse, (lambda eta: link.dmu_deta(link.inverse(eta)))
+
+
+def delta_answer(fit, lead: pd.DataFrame, parts, code, G: int, conf_level: float, what: str,
+                 scale: float = 1.0) -> AnswerFrame:
+    r"""One answer per group of rows, a_g(β) = mean_{i ∈ g} Σ_s w_s μ(x_{s,i}ᵀβ + o_{s,i}) / h
+    over the scenarios s = (w_s, X_s, o_s) (predictions: one scenario with w = 1; comparisons:
+    hi − lo; slopes: (hi − lo) / h), μ = g⁻¹ (:func:`response_map`), o the conditional-mode
+    part Zb̂ (+ offset), held fixed as marginaleffects does for merMod fits.
+
+    estimate = a(β̂); std.error = √diag(J V Jᵀ), V = Var(β̂), J = ∂a/∂β = mean Σ_s w_s
+    μ'(η_{s,i}) x_{s,i} / h (the delta method with the exact Jacobian; marginaleffects'
+    numerical one agrees to its step; for lmer μ' = 1 and the answer is linear in β̂, so it is
+    exact); z = estimate / SE, two-sided normal p-value and conf.low/high = estimate ∓
+    z_{(1+level)/2} SE (marginaleffects' default df = ∞)."""
     from scipy import stats
-    est = A @ fit.beta + c
-    se = np.sqrt(np.einsum("ij,jk,ik->i", A, fit.vcov_beta, A))
+    inv, dinv = response_map(fit)
+    est, jac = 0.0, 0.0
+    for w, X, off in parts:
+        eta = X @ fit.beta + off
+        est = est + w * _mean_rows(inv(eta), code, G)
+        jac = jac + w * _mean_rows(dinv(eta)[:, None] * X, code, G)
+    est, jac = est / scale, jac / scale
+    se = np.sqrt(np.einsum("ij,jk,ik->i", jac, fit.vcov_beta, jac))
     z = est / se
     q = stats.norm.ppf(0.5 + conf_level / 2)
     out = lead.reset_index(drop=True).copy()
@@ -406,11 +434,14 @@ def lmer_predictions(fit, newdata=None, grid=None, by=None, re_formula=None,
     code, lead = _groups(df, by)
     if code is None:
         lead = df.assign(rowid=np.arange(len(df)))[["rowid"] + list(df.columns)]
-    return delta_frame(fit, lead, _mean_rows(X, code, len(lead)),
-                       _mean_rows(off, code, len(lead)), conf_level, "predictions")
+    return delta_answer(fit, lead, [(1.0, X, off)], code, len(lead), conf_level,
+                        "predictions")
 
 
 def _lmer_rows(fit, newdata, grid):
+    if getattr(fit, "offset", None) is not None:
+        raise MixedFormulaError("predictions/comparisons/slopes of lmer/glmer fits with an offset "
+                                "are not available yet (the offset of new rows is not added)")
     if newdata is not None and grid is not None:
         raise MixedFormulaError("give newdata= or grid=, not both")
     if grid is not None:
@@ -424,20 +455,19 @@ def lmer_comparisons(fit, variable, contrast="+1", newdata=None, grid=None, by=N
                      re_formula=None, conf_level=0.95) -> AnswerFrame:
     df = _lmer_rows(fit, newdata, grid)
     code, lead = _groups(df, by)
-    leads, As, cs = [], [], []
+    pieces = []
     for label, lo, hi in _contrast_pairs(fit, df, variable, contrast):
         Xl, ol = _lmer_linear(fit, _set(df, variable, lo), re_formula)
         Xh, oh = _lmer_linear(fit, _set(df, variable, hi), re_formula)
-        As.append(_mean_rows(Xh - Xl, code, len(lead)))
-        cs.append(_mean_rows(oh - ol, code, len(lead)))
         L = lead.copy() if code is not None else df.assign(rowid=np.arange(len(df)))
         if by is True:
             L = pd.DataFrame(index=[0])
         L.insert(0, "contrast", label)
         L.insert(0, "term", variable)
-        leads.append(L)
-    return delta_frame(fit, pd.concat(leads, ignore_index=True), np.concatenate(As),
-                       np.concatenate(cs), conf_level, "comparisons")
+        pieces.append(delta_answer(fit, L, [(1.0, Xh, oh), (-1.0, Xl, ol)], code, len(lead),
+                                   conf_level, "comparisons"))
+    return AnswerFrame.of(pd.concat([pd.DataFrame(p) for p in pieces], ignore_index=True),
+                          None, "comparisons")
 
 
 def lmer_slopes(fit, variable, newdata=None, grid=None, by=None, re_formula=None,
@@ -455,8 +485,8 @@ def lmer_slopes(fit, variable, newdata=None, grid=None, by=None, re_formula=None
         L = pd.DataFrame(index=[0])
     L.insert(0, "contrast", "dY/dX")
     L.insert(0, "term", variable)
-    out = delta_frame(fit, L, _mean_rows((Xh - Xl) / h, code, len(lead)),
-                      _mean_rows((oh - ol) / h, code, len(lead)), conf_level, "slopes")
+    out = delta_answer(fit, L, [(1.0, Xh, oh), (-1.0, Xl, ol)], code, len(lead), conf_level,
+                       "slopes", scale=h)
     out.eps = h
     return out
 
@@ -466,7 +496,7 @@ def lmer_slopes(fit, variable, newdata=None, grid=None, by=None, re_formula=None
 def average_effects(fit, variables=None, conf_level: float = 0.95) -> pd.DataFrame:
     """The average slope (numeric predictors) or the pairwise average comparisons (factors)
     of each predictor of the fixed part, on the response scale (``by=True``): what the HTML
-    report and the CLI's ``--comparisons`` show. Works for Bayesian and lmer fits."""
+    report and the CLI's ``--comparisons`` show. Works for Bayesian, lmer and glmer fits."""
     spec = fit.design.spec
     names = list(spec.formula.fixed_variables) if variables is None else list(variables)
     rows = fitted_rows(fit)

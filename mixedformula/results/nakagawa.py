@@ -9,11 +9,18 @@ reports for an ``lmerMod``:
 
 For a random-intercept term σ²_r is the intercept variance. ``gr(g, by = h)`` blocks use the
 Σ of each row's level of h.
+
+glmer fits (Nakagawa, Johnson & Schielzeth 2017), on the link scale: Σ_k = T_k T_kᵀ (no σ), and
+σ²_ε is the family's distribution-specific variance σ²_d (``Family.r2_distribution_variance``:
+π²/3 for logit binomial, log(1 + 1/λ) for log Poisson with λ = exp(β̂₀) of the null model —
+the same random part, intercept only, refitted by ML — as insight 0.19 / performance 0.10).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..errors import MixedFormulaError
 
 
 def r2_nakagawa(fit) -> dict:
@@ -36,7 +43,19 @@ def r2_nakagawa(fit) -> dict:
                 m = lev == h
                 per[m] = np.einsum("iq,qr,ir->i", Z[m], s2 * T @ T.T, Z[m])
             vr += float(per.mean())
-    ve = s2
+    family = getattr(fit, "family", None)
+    ve = s2 if family is None else family.r2_distribution_variance(lambda: _null_mean(fit))
+    if ve is None:
+        raise MixedFormulaError(f"Nakagawa's R² is not available for family {family.name!r} "
+                                f"with link {family.link!r} (no distribution-specific variance)")
     tot = vf + vr + ve
     return {"marginal": vf / tot, "conditional": (vf + vr) / tot, "var_fixed": vf,
             "var_random": vr, "var_residual": ve}
+
+
+def _null_mean(fit) -> float:
+    """g⁻¹(β̂₀) of the null model (``fit.null_fit()``: the same random part, intercept only)."""
+    if fit.data is None:
+        raise MixedFormulaError("Nakagawa's R² for this family needs the fitted data (a null "
+                                "model is refitted)")
+    return float(fit.family.inverse_link(fit.null_fit().beta[0]))
