@@ -167,9 +167,10 @@ def test_glmer_report_tables_and_profile_note(glmer_report):
     var = page.table_with("parameter")
     assert _num(var[".sig01"]["estimate"]) == pytest.approx(GLMER["varcorr"]["sdcor"],
                                                             rel=REL)
-    # on this branch glmer has no profile confint of its own: the report says so
-    assert "Profile confidence intervals for the variance components of glmer fits are not " \
-           "available" in text
+    # glmer's profile interval of .sig01 (lme4's confint(method = "profile"), 1e-3)
+    prof = json.loads((DATA / "freq_reference.json").read_text())["cbpp_confint"]["profile"]
+    for col in ("2.5 %", "97.5 %"):
+        assert _num(var[".sig01"][col]) == pytest.approx(prof["columns"][col][0], rel=1e-3)
     effects = next(t for t in page.tables if t and "std.error" in t[0])
     assert [r[1] for r in effects[1:]] == ["2 - 1", "3 - 1", "4 - 1", "3 - 2", "4 - 2", "4 - 3"]
     hand = {c["contrast"]: c["estimate"] for c in ANS["cbpp"]["comparisons"]}

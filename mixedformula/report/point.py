@@ -9,8 +9,8 @@ average slopes and comparisons, plots, the printed summary.
   95% profile intervals (``fit.confint("profile")``, lme4's ``confint``); glmer: lme4's Wald
   z tests with 95% Wald intervals β̂ ∓ z_{0.975} SE.
 * Variance components — per covariance block the standard deviations and correlations with
-  lme4's ``.sig01``… names; lmer: profile intervals; glmer: the fit's own
-  ``confint(method = "profile")`` where the class has one, otherwise no interval and a note.
+  lme4's ``.sig01``… names and their profile intervals (glmer: the Laplace deviance profiled
+  over (sd/cor, β), as lme4's ``confint(method = "profile")``).
 * Verdicts — each diagonal θ below 10⁻⁴ (lme4's ``isSingular`` tolerance): "the standard
   deviation of … is estimated as 0"; each |correlation| > 0.99: "… is estimated as ±1"; the
   optimiser's and glmer's convergence messages.
@@ -173,12 +173,6 @@ def _profile_and_warnings(fit, level: float = 0.95):
     return cache[key]
 
 
-def _glmer_has_profile(fit) -> bool:
-    """glmer's own profile ``confint``: a method defined by the glmer class itself (the one it
-    would inherit from lmer profiles the Gaussian likelihood)."""
-    return "confint" in vars(type(fit))
-
-
 def _variance_section(fit, level: float = 0.95) -> str:
     rows = _block_rows(fit)
     tab = pd.DataFrame({"parameter": [r[1] for r in rows], "estimate": [r[2] for r in rows]},
@@ -186,14 +180,7 @@ def _variance_section(fit, level: float = 0.95) -> str:
     if not _is_glmer(fit):
         tab.loc[".sigma"] = ["sigma (residual sd)", fit.sigma]
     note = ""
-    ci = None
-    if not _is_glmer(fit) or _glmer_has_profile(fit):
-        ci = _profile(fit, level)
-    elif _is_glmer(fit):
-        note = ("Profile confidence intervals for the variance components of glmer fits are "
-                "not available in this version (lme4's confint(method = \"profile\") has "
-                "them); none are shown. Wald intervals for standard deviations are not "
-                "given: they are poor near zero.")
+    ci = _profile(fit, level)         # glmer: the Laplace deviance profiled (inference/profile)
     if ci is not None:
         cols = list(ci.columns)
         for c in cols:
