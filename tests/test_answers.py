@@ -410,7 +410,7 @@ def test_bayesian_emmeans_median_and_hpd(sfit):
         np.testing.assert_allclose(e[["lower.HPD", "upper.HPD"]].iloc[i],
                                    az.hdi(draws, hdi_prob=0.95), rtol=1e-10)
     p = e.pairs()
-    assert p["contrast"].tolist() == ["0 - 9"]
+    assert p["contrast"].tolist() == ["Days0 - Days9"]     # emmeans 1.8.4's label
     assert p["estimate"].iloc[0] == pytest.approx(np.median(-9 * b1), rel=1e-10)
     t = sfit.emtrends("1", var="Days")
     assert t["Days.trend"].iloc[0] == pytest.approx(np.median(b1), rel=1e-6)

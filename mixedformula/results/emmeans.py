@@ -228,10 +228,9 @@ class EMM:
         if adjust not in ADJUST:
             raise MixedFormulaError(f"adjust must be one of {', '.join(ADJUST)}")
         keys = [c for c in self.lead.columns if c not in self.by]
-        # emmeans labels numeric levels with their factor's name ("period1 - period2");
-        # Bayesian tables keep the bare levels ("0 - 9") they have always had
-        numeric = {k: not self.fit.bayesian and all(_numeric_label(v) for v in self.lead[k])
-                   for k in keys}
+        # emmeans labels numeric levels with their factor's name ("period1 - period2",
+        # "Days0 - Days9"), for Bayesian (brms + emmeans) and frequentist fits alike
+        numeric = {k: all(_numeric_label(v) for v in self.lead[k]) for k in keys}
         ratio = (not self.fit.bayesian and self.type == "response" and self.what == "emmean"
                  and RATIO_NAMES.get(self.fit.link_name))
         sep = " / " if ratio else " - "
