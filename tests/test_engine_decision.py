@@ -95,7 +95,7 @@ def test_asked_for_engines():
                              r"\(log link\) is not Gaussian with identity link$"):
         decide(_design("s ~ x + (1 | g)"), get_family("poisson"), "marginal")
     with pytest.raises(mf.MixedFormulaError, match="likelihood must be one of auto, "
-                                                   "conditional, marginal, not 'exact'"):
+                                                   "conditional, marginal, partial, not 'exact'"):
         decide(design, GAUSS, "exact")
 
 
