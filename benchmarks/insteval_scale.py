@@ -74,8 +74,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-fit", action="store_true")
     ap.add_argument("--skip-reml", action="store_true")
-    ap.add_argument("--fit", choices=["auto", "conditional", "marginal"], default="auto")
-    ap.add_argument("--gradients", default="conditional,marginal",
+    ap.add_argument("--fit", choices=["auto", "conditional", "marginal", "partial"],
+                    default="auto")
+    ap.add_argument("--gradients", default="conditional,partial,marginal",
                     help="engines whose per-gradient time is measured ('' for none)")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
