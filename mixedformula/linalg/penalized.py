@@ -61,6 +61,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .lambda_factor import LambdaFactor
+from .blocked_cholesky import DenseCoupling, choose_update, profiled_gradient
 from .schur import SchurUpdate
 
 #: above this size of the dense Schur complement a warning states the cost
@@ -136,6 +137,9 @@ class PenalizedLS:
         self.c0 = S[:, :, -1]
         # remaining terms: sparse cross-products
         self.rest = tuple(range(1, len(blocks)))
+        #: how the other terms' blocks are updated: "one factor", "schur", "dense", "sparse"
+        self.update_kind = "one factor"
+        self._dense = None
         self.r = int(sum(lam.terms[k].J * lam.terms[k].q for k in self.rest))
         if self.r > DENSE_MAX:
             raise MemoryError(
@@ -165,7 +169,13 @@ class PenalizedLS:
             self._Ir = sp.identity(self.r, format="csc")
             self._Lr_diagonal = all(not lam.terms[k].correlated or lam.terms[k].q == 1
                                     for k in self.rest)
-            self._schur = SchurUpdate.build(self.ZrtZ0, self.ZrtZr, q)
+            # how C W Cᵀ is updated per θ: one decision (blocked_cholesky.choose_update)
+            self._update = self.update_kind = choose_update(self.ZrtZ0, q, self.r)
+            self._schur = (SchurUpdate.build(self.ZrtZ0, self.ZrtZr, q)
+                           if self._update == "schur" else None)
+            self._dense = (DenseCoupling(self.ZrtZ0, self.ZrtZr, q,
+                                         [(lam.terms[k].J, lam.terms[k].q) for k in self.rest])
+                           if self._update == "dense" else None)
             # θ index of each column of the other terms (Λ_r diagonal: one entry per column)
             self._rest_theta = lam._structure(self.rest)[1]
         # exact gradient (deviance_and_gradient): Λ diagonal, first term one scalar template
@@ -228,8 +238,11 @@ class PenalizedLS:
         if self.rest:
             Lr = lam.sparse(theta, self.rest)
             K = np.broadcast_to(T0 @ np.swapaxes(L0inv, 1, 2), (self.J0, q, q))  # T₁L₁⁻ᵀ
-            L21 = self._left_lambda(Lr, self._times_K(K))
-            if self._schur is not None:
+            if self._dense is not None:
+                # densely crossed factors: L₂₁ and M₂₂ by batched/BLAS products (blocked_cholesky)
+                L21, M22 = self._dense.update(K, [lam.level_factors(theta, k) for k in self.rest])
+            elif self._schur is not None:
+                L21 = self._left_lambda(Lr, self._times_K(K))
                 # W_j = K_j K_jᵀ = T_j(T_jᵀA_jT_j + I)⁻¹T_jᵀ; M = ZᵣᵀZᵣ − Σ_j C_j W_j C_jᵀ
                 W = K @ np.swapaxes(K, 1, 2)
                 S = self._schur.apply(W)
@@ -241,6 +254,7 @@ class PenalizedLS:
                     M22 = np.asarray(Lr.T @ np.asarray(Lr.T @ S).T)
                 M22[np.diag_indices_from(M22)] += 1.0
             else:
+                L21 = self._left_lambda(Lr, self._times_K(K))
                 M22 = (Lr.T @ self.ZrtZr @ Lr + self._Ir).toarray()
                 M22 -= (L21 @ L21.T).toarray()
             L22 = sla.cholesky(M22, lower=True, check_finite=False, overwrite_a=True)
@@ -319,6 +333,8 @@ class PenalizedLS:
         central differences.
         """
         theta = np.asarray(theta, dtype=float)
+        if self.rest and self._dense is not None:
+            return self._dense_deviance_and_gradient(theta, reml)
         if not self._gradient_applies or np.any(theta < 1e-6):
             return None
         try:
@@ -362,6 +378,18 @@ class PenalizedLS:
         nu = self.n - self.p if reml else self.n
         grad = 2.0 / theta * (counts - diag_inv) - 2.0 * nu / theta * unorm / f.r2
         return dev, grad
+
+    def _dense_deviance_and_gradient(self, theta: np.ndarray, reml: bool):
+        """(d, ∇d) for the dense crossed update, any Λ: :func:`.blocked_cholesky.profiled_gradient`."""
+        try:
+            f = self.factor(theta)
+        except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+            return None
+        dev = self.deviance_from(f, reml)
+        if not np.isfinite(dev):
+            return None
+        grad = profiled_gradient(self, f, reml)  # noqa
+        return None if grad is None else (dev, grad)
 
     def deviance_batch(self, thetas: np.ndarray, reml: bool = True) -> np.ndarray | None:
         """Profiled deviances at K values of θ at once, (K, n_θ) → (K,), for models with one
