@@ -45,6 +45,8 @@ BLAS_SPEEDUP = 8.0
 #: a Schur map of at most this many products is kept whatever the dense cost (both updates
 #: take microseconds; the map's sparse L₂₁ keeps small designs as they were)
 SCHUR_SMALL = 100_000
+#: largest r for :class:`ScatterSchur` (its dense r × r matrix; penalized.DENSE_MAX bounds r)
+SCATTER_MAX_R = 12_000
 #: largest dense C = Z_rᵀZ₁ (entries) the dense update stores (8 bytes each: 400 MB)
 DENSE_C_MAX = 50_000_000
 
@@ -59,6 +61,8 @@ def choose_update(C: sp.spmatrix, q1: int, r: int) -> str:
       than the dense update's r² J₁q₁ / 2 flops (counted ÷ :data:`BLAS_SPEEDUP`) or than
       :data:`SCHUR_SMALL`, or the dense C does not fit: sparse coupling such as InstEval's (Σ n_j² ≈ 2·10⁶; 0.01 s per
       evaluation at r = 1142, where ``dsyrk`` would need r² J₁ / 2 = 1.9 Gflop);
+    * else, for a scalar first term, the Schur complement accumulated by a compiled loop
+      (:class:`ScatterSchur`: the map's multiply-adds without its storage; MovieLens-1M);
     * else the dense update if C fits (r J₁q₁ ≤ :data:`DENSE_C_MAX`): densely crossed factors
       such as kb07's (Σ_j n_j² = J₁(r q₁)² = 2.3·10⁸, the dense products 29 Mflop); it also
       has the exact gradient for any Λ (:func:`profiled_gradient`);
@@ -74,6 +78,8 @@ def choose_update(C: sp.spmatrix, q1: int, r: int) -> str:
     if schur_cost <= MAX_PRODUCTS and (schur_cost < max(dense_cost, SCHUR_SMALL)
                                        or dense_size > DENSE_C_MAX):
         return "schur"
+    if q1 == 1 and r <= SCATTER_MAX_R:
+        return "scatter"
     if dense_size <= DENSE_C_MAX:
         return "dense"
     return "sparse"
@@ -246,3 +252,60 @@ def profiled_gradient(pls, f, reml: bool) -> np.ndarray | None:
         g = 2.0 * Gs[:, cols, rows] + 2.0 * nu * Rs[:, rows, cols] * (-1.0) / f.r2
         grad[lam.theta_offsets[k]:lam.theta_offsets[k + 1]] = g.ravel()
     return grad
+
+
+_SCATTER = None
+
+
+def _scatter_kernel():
+    """numba kernel: lower triangle of Σ_j w_j c_j c_jᵀ (c_j: column j of a CSC matrix) added
+    into a dense r × r array, α times."""
+    global _SCATTER
+    if _SCATTER is None:
+        import numba
+
+        @numba.njit(cache=True, nogil=True)
+        def scatter(indptr, indices, data, w, alpha, out):
+            for j in range(len(indptr) - 1):
+                lo, hi = indptr[j], indptr[j + 1]
+                wj = alpha * w[j]
+                for ia in range(lo, hi):
+                    a = indices[ia]
+                    ca = wj * data[ia]
+                    for ib in range(lo, ia + 1):
+                        out[a, indices[ib]] += ca * data[ib]
+        _SCATTER = scatter
+    return _SCATTER
+
+
+class ScatterSchur:
+    r"""Z_rᵀZ_r − C W Cᵀ for a scalar first term (q₁ = 1, W = diag(w_j)) when the precomputed
+    map of :mod:`.schur` would not fit (MovieLens-1M: Σ_j n_j² ≈ 4·10⁸ products, 10 GB):
+    Σ_j w_j c_j c_jᵀ accumulated directly into the dense lower triangle by a compiled loop over
+    each level's pairs of non-zeros (the same Σ_j n_j²/2 multiply-adds per evaluation, no
+    storage). The same interface as :class:`.schur.SchurUpdate` (``apply``, ``product``), so
+    the diagonal-Λ exact gradient of :mod:`.penalized` applies. Row indices are sorted within
+    each column, so every (a, b) lands in the lower triangle (a ≥ b)."""
+
+    def __init__(self, C, ZrtZr):
+        C = sp.csc_matrix(C)
+        C.sort_indices()
+        self.C = C
+        self.base = ZrtZr.toarray() if sp.issparse(ZrtZr) else np.array(ZrtZr, dtype=float)
+
+    @classmethod
+    def build(cls, C, ZrtZr, q: int) -> "ScatterSchur | None":
+        return cls(C, ZrtZr) if q == 1 else None
+
+    def _add(self, W: np.ndarray, alpha: float, out: np.ndarray) -> np.ndarray:
+        w = np.ascontiguousarray(np.broadcast_to(W.reshape(-1), (self.C.shape[1],)), dtype=float)
+        _scatter_kernel()(self.C.indptr, self.C.indices, self.C.data, w, alpha, out)
+        return out
+
+    def product(self, W: np.ndarray) -> np.ndarray:
+        """Dense (r, r) matrix whose lower triangle is C W Cᵀ (zeros above the diagonal)."""
+        return self._add(W, 1.0, np.zeros_like(self.base))
+
+    def apply(self, W: np.ndarray) -> np.ndarray:
+        """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ."""
+        return self._add(W, -1.0, self.base.copy())

@@ -61,7 +61,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .lambda_factor import LambdaFactor
-from .blocked_cholesky import DenseCoupling, choose_update, profiled_gradient
+from .blocked_cholesky import DenseCoupling, ScatterSchur, choose_update, profiled_gradient
 from .schur import SchurUpdate
 
 #: above this size of the dense Schur complement a warning states the cost
@@ -172,7 +172,9 @@ class PenalizedLS:
             # how C W Cᵀ is updated per θ: one decision (blocked_cholesky.choose_update)
             self._update = self.update_kind = choose_update(self.ZrtZ0, q, self.r)
             self._schur = (SchurUpdate.build(self.ZrtZ0, self.ZrtZr, q)
-                           if self._update == "schur" else None)
+                           if self._update == "schur" else
+                           ScatterSchur.build(self.ZrtZ0, self.ZrtZr, q)
+                           if self._update == "scatter" else None)
             self._dense = (DenseCoupling(self.ZrtZ0, self.ZrtZr, q,
                                          [(lam.terms[k].J, lam.terms[k].q) for k in self.rest])
                            if self._update == "dense" else None)
