@@ -48,6 +48,13 @@ deviance evaluation costs one sparse matvec, O(r²) scaling and a dense r × r C
 flops, O(r²) memory) — fine for r up to a few thousand (InstEval shape, r = 1142: ≈ 0.06 s
 single-threaded). One grouping factor: r = 0 and the cost is O(J q³), independent of the number
 of rows. Why dense and not CHOLMOD: :mod:`.schur`.
+
+How L₂₁ and the Schur complement are updated is one decision,
+:func:`.blocked_cholesky.choose_update`: the precomputed map above (sparse coupling, InstEval),
+a compiled accumulation of the same products for a scalar first factor whose map would not
+fit (MovieLens-sized), or MixedModels.jl's dense blocks for densely crossed vector-valued terms
+(kb07: batched products over the uniform q × q blocks and one BLAS ``dsyrk``), which also give
+the exact gradient for any Λ (:func:`.blocked_cholesky.profiled_gradient`).
 """
 
 from __future__ import annotations
@@ -137,7 +144,8 @@ class PenalizedLS:
         self.c0 = S[:, :, -1]
         # remaining terms: sparse cross-products
         self.rest = tuple(range(1, len(blocks)))
-        #: how the other terms' blocks are updated: "one factor", "schur", "dense", "sparse"
+        #: how the other terms' blocks are updated: "one factor", or for crossed/nested terms
+        #: "schur", "scatter", "dense", "sparse" (:func:`.blocked_cholesky.choose_update`)
         self.update_kind = "one factor"
         self._dense = None
         self.r = int(sum(lam.terms[k].J * lam.terms[k].q for k in self.rest))
@@ -390,7 +398,7 @@ class PenalizedLS:
         dev = self.deviance_from(f, reml)
         if not np.isfinite(dev):
             return None
-        grad = profiled_gradient(self, f, reml)  # noqa
+        grad = profiled_gradient(self, f, reml)
         return None if grad is None else (dev, grad)
 
     def deviance_batch(self, thetas: np.ndarray, reml: bool = True) -> np.ndarray | None:
