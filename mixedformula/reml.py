@@ -665,6 +665,11 @@ def _gradient(fun, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5)
     return g
 
 
+#: cost of one exact-gradient call in deviance evaluations (measured on kb07-shaped crossed
+#: models: 9.9 ms against 3.4 ms per evaluation), for the Nelder–Mead budget of :func:`_optimize`
+GRAD_COST = 3
+
+
 def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
               fun_grad=None, interior_starts=None, boundary_tol: float = 1e-4) -> dict:
     """Minimise the profiled deviance over θ with bounds (diagonals of T ≥ 0).
@@ -690,8 +695,9 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
        Cholesky factors of Σ + ε·tr(Σ)/q·I per template), and
     2. by a second optimiser, scipy's derivative-free Nelder–Mead (bounded, adaptive; one of
        lme4's optimisers), from the first interior start, its result polished by L-BFGS-B
-       (at most twice the evaluations of the first search, so a large model's singular fit
-       costs a few times its first search, not more);
+       (at most twice the cost of the first search in evaluations, an exact gradient counted
+       as :data:`GRAD_COST`, and at least min(50 per θ, 500); so a large model's singular fit costs a
+       few times its first search, not more);
 
     the lowest deviance of all runs wins, so a boundary (singular) fit is only reported when no
     run found a better interior one. ``checks`` in the result lists (run, deviance) of each.
@@ -700,6 +706,7 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     bounded = np.isfinite(lower)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     nfev = [0]
+    ngrad = [0]
 
     def f(x):
         nfev[0] += 1
@@ -710,6 +717,7 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
             out = fun_grad(x)
             if out is not None:
                 nfev[0] += 1
+                ngrad[0] += 1
                 return out
         f0 = f(x)
         if not np.isfinite(f0):
@@ -750,7 +758,8 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
 
     with one_blas_thread(one_thread):
         x, best, message, nit = lbfgsb(x0)
-        first_cost = nfev[0]
+        # cost of the first search in deviance evaluations (an exact gradient ≈ GRAD_COST)
+        first_cost = nfev[0] + (GRAD_COST - 1) * ngrad[0]
         checks = [("L-BFGS-B", float(best))]
         if interior_starts is not None and on_boundary(x):
             starts = [np.asarray(s, dtype=float) for s in interior_starts(x)]
@@ -761,10 +770,11 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
                 if fs < best - 1e-10:
                     x, best, message = xs, fs, msg
             if starts:
-                # budget: twice the evaluations of the first search (at least 50 per θ)
+                # budget: twice the cost of the first search (at least 50 per θ up to 500)
                 r = minimize(f, starts[0], method="Nelder-Mead", bounds=bounds,
                              options=dict(xatol=1e-6, fatol=1e-8, adaptive=True,
-                                          maxfev=max(50 * (len(x) + 1), 2 * first_cost)))
+                                          maxfev=max(min(50 * (len(x) + 1), 500),
+                                                     2 * first_cost)))
                 xs, fs, msg, it = lbfgsb(np.where(bounded, np.maximum(r.x, lower), r.x))
                 nit += it
                 checks.append(("Nelder-Mead, polished by L-BFGS-B", float(fs)))
@@ -776,6 +786,28 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     return {"x": x, "fun": best, "nfev": nfev[0], "nit": nit,
             "converged": bool(np.isfinite(best)), "message": str(message),
             "grad_norm": float(np.max(np.abs(g[free]), initial=0.0)), "checks": checks}
+
+
+def _zero_correlation_start(pls: PenalizedLS, lam: LambdaFactor, reml: bool) -> np.ndarray:
+    """θ of the zero-correlation fit, the start of a maximal crossed model: the same deviance
+    with every off-diagonal entry of T fixed at 0 (``(… || g)`` for each correlated term),
+    minimised over the diagonal entries by L-BFGS-B with the exact gradient from lme4's start
+    (no boundary checks: only a start)."""
+    diag = lam.is_diagonal
+
+    def full(z):
+        th = np.zeros(lam.n_theta)
+        th[diag] = z
+        return th
+
+    def fun_grad(z):
+        out = pls.deviance_and_gradient(full(z), reml)
+        return None if out is None else (out[0], out[1][diag])
+
+    k = int(np.sum(diag))
+    opt = _optimize(lambda z: pls.deviance(full(z), reml), np.ones(k), np.zeros(k),
+                    restarts=0, one_thread=False, fun_grad=fun_grad)
+    return full(opt["x"]) if np.isfinite(opt["fun"]) else lam.theta0
 
 
 def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> list[np.ndarray]:
@@ -844,6 +876,9 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
         exact = any(p.kind == "exact_fit" for p in check_identifiability(design))
+        if start is None and not exact and pls.update_kind == "dense" \
+                and not np.all(lam.is_diagonal):
+            x0 = _zero_correlation_start(pls, lam, reml)
         if exact:
             # r²_θ = 0 for every θ: the criterion is −∞ everywhere and θ arbitrary (lme4 warns
             # and cannot compute vcov); keep the start, report σ = 0 and NaN standard errors

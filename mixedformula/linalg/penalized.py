@@ -53,6 +53,13 @@ deviance evaluation costs one sparse matvec, O(r²) scaling and a dense r × r C
 flops, O(r²) memory) — fine for r up to a few thousand (InstEval shape, r = 1142: ≈ 0.06 s
 single-threaded). One grouping factor: r = 0 and the cost is O(J q³), independent of the number
 of rows. Why dense and not CHOLMOD: :mod:`.schur`.
+
+How L₂₁ and the Schur complement are updated is one decision,
+:func:`.blocked_cholesky.choose_update`: the precomputed map above (sparse coupling, InstEval),
+a compiled accumulation of the same products for a scalar first factor whose map would not
+fit (MovieLens-sized), or MixedModels.jl's dense blocks for densely crossed vector-valued terms
+(kb07: batched products over the uniform q × q blocks and one BLAS ``dsyrk``), which also give
+the exact gradient for any Λ (:func:`.blocked_cholesky.profiled_gradient`).
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .lambda_factor import LambdaFactor
+from .blocked_cholesky import DenseCoupling, ScatterSchur, choose_update, profiled_gradient
 from .schur import SchurUpdate
 
 #: above this size of the dense Schur complement a warning states the cost
@@ -157,6 +165,10 @@ class PenalizedLS:
         self.c0 = S[:, :, -1]
         # remaining terms: sparse cross-products
         self.rest = tuple(range(1, len(blocks)))
+        #: how the other terms' blocks are updated: "one factor", or for crossed/nested terms
+        #: "schur", "scatter", "dense", "sparse" (:func:`.blocked_cholesky.choose_update`)
+        self.update_kind = "one factor"
+        self._dense = None
         self._check_size()
         if self.rest:
             Z0 = _z(X0, codes0, self.J0)
@@ -203,6 +215,8 @@ class PenalizedLS:
         self.B0 = np.asarray(cp["B0"], dtype=float)
         self.c0 = np.asarray(cp["c0"], dtype=float) - self.B0 @ b
         self.rest = tuple(range(1, len(lam.terms)))
+        self.update_kind = "one factor"
+        self._dense = None
         self._check_size()
         if self.rest:
             self._ZrT = None
@@ -240,7 +254,15 @@ class PenalizedLS:
             self._Ir = sp.identity(self.r, format="csc")
             self._Lr_diagonal = all(not lam.terms[k].correlated or lam.terms[k].q == 1
                                     for k in self.rest)
-            self._schur = SchurUpdate.build(self.ZrtZ0, self.ZrtZr, q)
+            # how C W Cᵀ is updated per θ: one decision (blocked_cholesky.choose_update)
+            self._update = self.update_kind = choose_update(self.ZrtZ0, q, self.r)
+            self._schur = (SchurUpdate.build(self.ZrtZ0, self.ZrtZr, q)
+                           if self._update == "schur" else
+                           ScatterSchur.build(self.ZrtZ0, self.ZrtZr, q)
+                           if self._update == "scatter" else None)
+            self._dense = (DenseCoupling(self.ZrtZ0, self.ZrtZr, q,
+                                         [(lam.terms[k].J, lam.terms[k].q) for k in self.rest])
+                           if self._update == "dense" else None)
             # θ index of each column of the other terms (Λ_r diagonal: one entry per column)
             self._rest_theta = lam._structure(self.rest)[1]
         # exact gradient (deviance_and_gradient): Λ diagonal, first term one scalar template
@@ -308,8 +330,11 @@ class PenalizedLS:
         if self.rest:
             Lr = lam.sparse(theta, self.rest)
             K = np.broadcast_to(T0 @ np.swapaxes(L0inv, 1, 2), (self.J0, q, q))  # T₁L₁⁻ᵀ
-            L21 = self._left_lambda(Lr, self._times_K(K))
-            if self._schur is not None:
+            if self._dense is not None:
+                # densely crossed factors: L₂₁ and M₂₂ by batched/BLAS products (blocked_cholesky)
+                L21, M22 = self._dense.update(K, [lam.level_factors(theta, k) for k in self.rest])
+            elif self._schur is not None:
+                L21 = self._left_lambda(Lr, self._times_K(K))
                 # W_j = K_j K_jᵀ = T_j(T_jᵀA_jT_j + I)⁻¹T_jᵀ; M = ZᵣᵀZᵣ − Σ_j C_j W_j C_jᵀ
                 W = K @ np.swapaxes(K, 1, 2)
                 S = self._schur.apply(W)
@@ -321,6 +346,7 @@ class PenalizedLS:
                     M22 = np.asarray(Lr.T @ np.asarray(Lr.T @ S).T)
                 M22[np.diag_indices_from(M22)] += 1.0
             else:
+                L21 = self._left_lambda(Lr, self._times_K(K))
                 M22 = (Lr.T @ self.ZrtZr @ Lr + self._Ir).toarray()
                 M22 -= (L21 @ L21.T).toarray()
             L22 = sla.cholesky(M22, lower=True, check_finite=False, overwrite_a=True)
@@ -400,6 +426,8 @@ class PenalizedLS:
         central differences.
         """
         theta = np.asarray(theta, dtype=float)
+        if self.rest and self._dense is not None:
+            return self._dense_deviance_and_gradient(theta, reml)
         if not self._gradient_applies or np.any(theta < 1e-6):
             return None
         try:
@@ -443,6 +471,18 @@ class PenalizedLS:
         nu = self.n - self.p if reml else self.n
         grad = 2.0 / theta * (counts - diag_inv) - 2.0 * nu / theta * unorm / f.r2
         return dev, grad
+
+    def _dense_deviance_and_gradient(self, theta: np.ndarray, reml: bool):
+        """(d, ∇d) for the dense crossed update, any Λ: :func:`.blocked_cholesky.profiled_gradient`."""
+        try:
+            f = self.factor(theta)
+        except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+            return None
+        dev = self.deviance_from(f, reml)
+        if not np.isfinite(dev):
+            return None
+        grad = profiled_gradient(self, f, reml)
+        return None if grad is None else (dev, grad)
 
     def deviance_batch(self, thetas: np.ndarray, reml: bool = True) -> np.ndarray | None:
         """Profiled deviances at K values of θ at once, (K, n_θ) → (K,), for models with one
