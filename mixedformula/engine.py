@@ -76,6 +76,11 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
         return "the marginal group likelihood is computed for univariate models only"
     if design.y is None:
         return "the design has no response"
+    if any(getattr(t, "cov_factor", None) is not None for t in design.terms):
+        # Cov(u) = A ⊗ Σ couples the levels: Z G Zᵀ is not block diagonal over levels, which
+        # the per-level statistics of the marginal engine assume
+        return ("gr(cov = ...) correlates the levels of a grouping factor, which the "
+                "marginal engine's per-level statistics do not yet support")
     if design.trials is not None:
         return "trials() belongs to the binomial family"
     if design.y.shape[1] > 1:
@@ -168,6 +173,8 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
         why = "mvbind()/trials() models are not reduced to statistics"
     elif not why and rescor_by is not None:
         why = "rescor_by is not supported by the marginal engine yet"
+    elif not why and any(g.cov is not None for g in formula.groups):
+        why = "gr(cov = ...) is not supported by the marginal engine yet"
     if not why:
         return None
     return (f"a Dask DataFrame is fitted from sufficient statistics by the marginal engine, "

@@ -12,6 +12,8 @@ Group-term semantics (lme4 and brms):
                                 across the formulas of a multivariate model
 ``(1 | gr(g, by = h))``         one sd vector and correlation matrix per level of h
 ``gr(g, cor = FALSE)``          like ``||``;  ``gr(g, id = "p")`` like ``|p|``
+``(1 | gr(g, cov = A))``        effects correlated across levels by a known matrix A passed as
+                                ``data2={"A": A}`` (brms): Cov(u) = A ⊗ Σ (:mod:`..design.known_cov`)
 =============================  =====================================================================
 
 Pure syntax: nothing here looks at data, and nothing is evaluated.
@@ -42,6 +44,7 @@ class GroupTerm:
     text: str = ""                  # the term as written, for messages
     variables: tuple[str, ...] = ()  # columns used by the left side
     response: int | None = None     # bf() formulas: the response this term belongs to
+    cov: str | None = None          # gr(g, cov = A): name of the known matrix in data2
 
     @property
     def group(self) -> str:
@@ -111,6 +114,8 @@ class FormulaSpec:
                 flags.append(f"id={g.id}")
             if g.by:
                 flags.append(f"by={g.by}")
+            if g.cov:
+                flags.append(f"cov={g.cov}")
             lines.append(f"  group:     ({g.expr} | {g.group})"
                          + (f"  [{', '.join(flags)}]" if flags else ""))
         return "\n".join(lines)
@@ -209,7 +214,7 @@ def _parse_bf(text: str) -> FormulaSpec:
         if r in responses[:k]:
             raise FormulaError(f"the response {r} has two bf() formulas", text, 0, len(text))
     groups = [GroupTerm(expr=g.expr, factors=g.factors, correlated=g.correlated, id=g.id,
-                        by=g.by, text=g.text, variables=g.variables, response=k)
+                        by=g.by, text=g.text, variables=g.variables, response=k, cov=g.cov)
               for k, p in enumerate(parts) for g in p.groups]
     _check_ids(groups, text)
     return FormulaSpec(text=text, responses=tuple(responses),
@@ -456,12 +461,18 @@ def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
                                    bar.end)
             term_id = opts["id"]
         by = opts.get("by")
+        cov = opts.get("cov")
+    else:
+        cov = None
     factor_sets = _group_factors(group_node, text)
+    if cov is not None and len(factor_sets) != 1:
+        raise FormulaError("gr(cov = ...) takes one grouping factor, not a nesting g1/g2", text,
+                           bar.start, bar.end)
     lhs_text = _bar_lhs(lhs, text)
     lhs_vars = tuple(variables(lhs))
     written = text[bar.start:bar.end]
     return [GroupTerm(expr=lhs_text, factors=f, correlated=correlated, id=term_id, by=by,
-                      text=written, variables=lhs_vars) for f in factor_sets]
+                      text=written, variables=lhs_vars, cov=cov) for f in factor_sets]
 
 
 def _bar_lhs(lhs: Node, text: str) -> str:
@@ -484,7 +495,8 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
                                arg.end)
         if arg.key not in _GR_OPTIONS:
             raise FormulaError(f"unknown option {arg.key!r} to gr(); expected one of "
-                               f"by, cor, id", text, arg.start, arg.start + len(arg.key))
+                               f"by, cor, id, cov", text, arg.start,
+                               arg.start + len(arg.key))
         if arg.key in seen:
             raise FormulaError(f"option {arg.key!r} is given twice", text, arg.start,
                                arg.start + len(arg.key))
@@ -520,8 +532,16 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
                 raise FormulaError("only gr(dist = \"gaussian\") is supported", text, v.start,
                                    v.end)
         elif arg.key == "cov":
-            raise FormulaError("gr(cov = ...) (known covariance matrices) is not supported",
-                               text, arg.start, arg.end)
+            # the name of a matrix passed as data2 (brms); never evaluated
+            if isinstance(v, Name) and v.name not in CONSTANTS:
+                check_name(v, text)
+                opts["cov"] = v.name
+            elif isinstance(v, String) and v.value and "__" not in v.value:
+                opts["cov"] = v.value
+            else:
+                raise FormulaError("gr(cov = ...) takes the name of a matrix passed as data2, "
+                                   "like gr(species, cov = A) with data2={'A': A}", text,
+                                   v.start, v.end)
     return node.args[0], opts
 
 
@@ -566,7 +586,7 @@ def _check_ids(groups: list[GroupTerm], text: str) -> None:
         if g.id is None:
             continue
         other = seen.setdefault(g.id, g)
-        if other.group == g.group and other.correlated == g.correlated:
+        if other.group == g.group and other.correlated == g.correlated and other.cov == g.cov:
             continue
         first = text.find(other.text)
         at = text.find(g.text, first + len(other.text)) if first >= 0 else -1
@@ -575,4 +595,7 @@ def _check_ids(groups: list[GroupTerm], text: str) -> None:
         if other.group != g.group:
             raise FormulaError(f"terms sharing ID {g.id!r} must have the same grouping factor "
                                f"({other.group} vs {g.group})", text, *span)
+        if other.cov != g.cov:
+            raise FormulaError(f"terms sharing ID {g.id!r} must use the same gr(cov = ...)",
+                               text, *span)
         raise FormulaError(f"terms sharing ID {g.id!r} must all be correlated", text, *span)

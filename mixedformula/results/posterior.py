@@ -331,6 +331,11 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
         t0 = design.terms[blk.parts[0].term]
         K = len(t0.new_levels)
         u_new = None
+        if K and new_groups == "sample" and blk.cov_factor is not None:
+            raise DataError(f"new data have level(s) {', '.join(map(repr, t0.new_levels[:10]))} "
+                            f"of {blk.group}, whose effects are correlated through "
+                            f"gr(cov = ...) with a matrix that does not cover them; use "
+                            f"new_groups='zero' (u = 0) or refit with the levels in the matrix")
         if K and new_groups == "sample":
             T = draws.block_factor(blk)                                      # (S, H, Q, Q)
             if blk.by_levels:

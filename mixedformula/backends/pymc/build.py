@@ -145,6 +145,9 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
     mode = normalise_parametrization(parametrization)
     out = {}
     for b in blocks:
+        if b.cov_factor is not None:
+            out[b.key] = ("noncentred", "gr(cov = ...): u = L_A z T' (brms)")
+            continue
         if mode != "auto":
             out[b.key] = (mode, f"parametrization={mode!r}")
             continue
@@ -293,6 +296,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     else:
                         sd = T[b.by_codes] if b.by_levels else T[0]
                         u = z * sd
+                    if b.cov_factor is not None:   # gr(cov = A): u = L_A z Tᵀ, Cov = A ⊗ Σ
+                        u = pt.dot(_data(f"Lcov__{b.key}", b.cov_factor), u)
                 pm.Deterministic(f"u__{b.key}", u, dims=dims)
                 for part in b.parts:
                     t = design.terms[part.term]
