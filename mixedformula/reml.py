@@ -167,6 +167,7 @@ class LmerFit:
     data_name: str | None = None
     data: object = field(default=None, repr=False)        # the data fitted (type III contrasts, emmeans, R²)
     offset: np.ndarray | None = field(default=None, repr=False)   # offset() per fitted row
+    data2: dict | None = field(default=None, repr=False)   # gr(cov = A): the known matrices
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -233,14 +234,14 @@ class LmerFit:
         if self.data is None:
             raise ValueError("refitting needs the fitted data (fit.data is None)")
         return lmer(self.formula, self.data, reml=self.reml if reml is None else reml,
-                    start=self.theta.to_numpy(), data_name=self.data_name)
+                    start=self.theta.to_numpy(), data_name=self.data_name, data2=self.data2)
 
     def penalized_ls(self) -> PenalizedLS:
         """The penalized least-squares system of this fit (X, y, Z, Λ(θ) layout), for
         re-evaluating the deviance, β̂(θ) and vcov at other θ (inference, profiles, bootstrap)."""
         if "pls" not in self._cache:
-            self._cache["pls"] = PenalizedLS(self.design.X, self.design.y[:, 0],
-                                             [(t.X, t.codes) for t in self.terms], self._lam)
+            self._cache["pls"] = _penalized_ls(self.design.X, self.design.y[:, 0], self.terms,
+                                               self._lam)
         return self._cache["pls"]
 
     # -- inference (mixedformula.inference) ------------------------------------------------------
@@ -585,6 +586,16 @@ def _lmer_terms(design: Design) -> list[_Term]:
     return [terms[k] for k in order]
 
 
+def _penalized_ls(X, y, terms: list[_Term], lam: LambdaFactor):
+    """lme4's penalized least-squares system of the terms: :class:`PenalizedLS` (blocked,
+    one level per row), or with a ``gr(cov = A)`` term the dense system in Z* = Z (L_A ⊗ I)
+    (:mod:`mixedformula.linalg.dense_pls`)."""
+    if any(t.block.cov_factor is not None for t in terms):
+        from .linalg.dense_pls import DensePLS
+        return DensePLS(X, y, [(t.X, t.codes, t.block.cov_factor) for t in terms], lam)
+    return PenalizedLS(X, y, [(t.X, t.codes) for t in terms], lam)
+
+
 def _theta_names(terms: list[_Term]) -> list[str]:
     names = []
     for t in terms:
@@ -760,7 +771,7 @@ def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> li
 
 
 def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None = None,
-         na_action: str = "drop") -> LmerFit:
+         na_action: str = "drop", data2: dict | None = None) -> LmerFit:
     """Fit a Gaussian linear mixed model by REML (default) or ML, like ``lme4::lmer``.
 
     Parameters
@@ -770,6 +781,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     reml : REML (True, lme4's default) or maximum likelihood (False).
     start : optional starting θ (lme4's order, see ``LmerFit.theta``); default T = I.
     data_name : shown as ``Data:`` in the printed summary.
+    data2 : named matrices the formula refers to (brms' ``data2``), e.g. ``{"A": A}`` for
+        ``(1 | gr(g, cov = A))``: Var(b) = σ_g² A (⊗ Σ for several coefficients).
 
     Raises NotImplementedError for multivariate/binomial models and group terms sharing an ID,
     FormulaError without a group term; aliased fixed-effect columns are dropped with a warning,
@@ -778,7 +791,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     and warns when the fixed effects reproduce the response exactly (a constant response):
     σ is then 0 and the standard errors NaN (:mod:`mixedformula.identifiability`).
     """
-    design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
+    design = design_matrices(formula, data, na_action=na_action, drop_aliased=True,
+                             data2=data2)
     if design.offset is not None and design.y is not None:
         design.y = design.y - design.offset[:, None]   # offset(): lmer fits y - offset
     terms = _lmer_terms(design) if design.terms else []
@@ -788,7 +802,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     with one_blas_thread(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
-        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam)
+        pls = _penalized_ls(design.X, design.y[:, 0], terms, lam)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
@@ -824,7 +838,8 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                                    name="theta"),
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
-                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset)
+                   b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset,
+                   data2=data2)
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

@@ -49,6 +49,9 @@ class KenwardRoger:
         if not fit.reml:
             raise ValueError("Kenward-Roger's method is only available for REML fits "
                              "(as in lmerTest/pbkrtest); refit with reml=True")
+        if any(t.block.cov_factor is not None for t in fit.terms):
+            raise ValueError("Kenward-Roger's method is not implemented for gr(cov = ...) "
+                             "terms; use ddf='satterthwaite'")
         X = np.asarray(fit.design.X, dtype=float)
         n, p = X.shape
         if n > MAX_ROWS:
