@@ -209,5 +209,15 @@ def reml_refusal(design) -> Exception | None:
     return None
 
 
+def structure_refusal(design, what: str) -> Exception | None:
+    """The error for glmmTMB-structured group terms (``ar1()``, ``cs()``, ``toep()``) where
+    ``what`` (e.g. "Bayesian fits") does not support them yet; None when there are none."""
+    st = [t.term.structure for t in design.terms if getattr(t.term, "structure", None)]
+    if not st:
+        return None
+    return NotImplementedError(f"{', '.join(sorted(set(st)))}() group structures are fitted by "
+                               f"mf.lmer (REML/ML) only; {what} do not support them yet")
+
+
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
-           "marginal_reason", "reml_family_refusal", "reml_refusal"]
+           "marginal_reason", "reml_family_refusal", "reml_refusal", "structure_refusal"]

@@ -313,6 +313,10 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         raise ValueError(f"nagq must be a whole number >= 1, not {nagq!r}")
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
     _check(design, fam)
+    from .engine import structure_refusal
+    refusal = structure_refusal(design, "glmer fits")
+    if refusal is not None:
+        raise refusal
     terms = lmer_terms(design)
     if nagq > 1 and (len(terms) != 1 or len(terms[0].coefs) != 1 or terms[0].by is not None):
         raise ValueError("nagq > 1 is only available for models with a single, scalar "

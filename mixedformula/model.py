@@ -99,6 +99,10 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
     design = design_matrices(spec, data, na_action=na_action, drop_aliased=True, data2=data2)
+    from .engine import structure_refusal
+    refusal = structure_refusal(design, "Bayesian fits (mf.fit)")
+    if refusal is not None:
+        raise refusal
     if offset is not None:
         from .design.spec import add_offset
         add_offset(design, offset, data)

@@ -168,6 +168,9 @@ class LmerFit:
     data: object = field(default=None, repr=False)        # the data fitted (type III contrasts, emmeans, R²)
     offset: np.ndarray | None = field(default=None, repr=False)   # offset() per fitted row
     data2: dict | None = field(default=None, repr=False)   # gr(cov = A): the known matrices
+    #: glmmTMB structures (ar1/cs/toep): the optimiser's parameters φ and their map to θ
+    structure_phi: np.ndarray | None = field(default=None, repr=False)
+    structure_map: object = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -193,8 +196,27 @@ class LmerFit:
 
     @property
     def n_params(self) -> int:
-        """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik)."""
+        """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik); with
+        ar1/cs/toep terms, their parameters φ instead of θ (glmmTMB's df)."""
+        if self.structure_map is not None:
+            return len(self.beta) + self.structure_map.n_phi + 1
         return len(self.beta) + len(self.theta) + 1
+
+    def corpars(self) -> pd.DataFrame:
+        """Correlation parameters of the structured group terms (glmmTMB's ``ar1``, ``cs``,
+        ``toep``): columns grp, structure, parameter (``rho``, ``rho[k]``), estimate. The sds
+        are in :meth:`varcorr` (lme4's layout)."""
+        from .design import covstruct
+        rows = []
+        rp = self.structure_map
+        if rp is not None:
+            for t, st, sl in zip(self.terms, rp.structures, rp.slices):
+                if st is None:
+                    continue
+                rho = covstruct.correlations(st, t.block.Q, self.structure_phi[sl])
+                for name, v in zip(covstruct.parameter_names(st, t.block.Q), rho):
+                    rows.append((t.group, st, name, float(v)))
+        return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
 
     @property
     def AIC(self) -> float:
@@ -250,7 +272,18 @@ class LmerFit:
         ``ddf="satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest; REML fits
         only) or ``"none"`` (lme4's Estimate, Std. Error, t value)."""
         from .inference.coef_table import coef_table
+        if str(ddf).lower() not in ("none", "lme4"):
+            self._structure_refusal(f"ddf={ddf!r}")
         return coef_table(self, ddf)
+
+    def _structure_refusal(self, what: str) -> None:
+        """Inference that differentiates or refits in θ does not know the ar1/cs/toep
+        constraints (θ = θ(φ)): refused for such fits rather than answered for the
+        unstructured model."""
+        if self.structure_map is not None:
+            raise NotImplementedError(f"{what} is not implemented for lmer fits with ar1(), "
+                                      f"cs() or toep() terms; use ddf='none' / "
+                                      f"method='wald'")
 
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
         """Confidence intervals like lme4's ``confint.merMod``: rows ``.sig01``, …, ``.sigma``
@@ -258,12 +291,15 @@ class LmerFit:
         effects only, NaN for the variance parameters) or ``"boot"`` (parametric bootstrap
         percentiles; ``nsim``, ``seed``)."""
         from .inference.confint import confint
+        if method != "wald":
+            self._structure_refusal(f"confint(method={method!r})")
         return confint(self, method=method, level=level, **kwargs)
 
     def bootstrap(self, nsim: int = 1000, seed=None, workers: int | None = None) -> pd.DataFrame:
         """Parametric bootstrap (lme4's ``bootMer``, MixedModels.jl's ``parametricbootstrap``):
         one row per replicate, columns θ, σ, the fixed effects and lme4's ``.sig01``… scale."""
         from .inference.bootstrap import bootstrap
+        self._structure_refusal("the parametric bootstrap")
         return bootstrap(self, nsim=nsim, seed=seed, workers=workers)
 
     # -- tables --------------------------------------------------------------------------------
@@ -388,6 +424,7 @@ class LmerFit:
         how = "REML " if self.reml else "maximum likelihood  "
         coefs = None
         if ddf is not None and ddf.lower() not in ("none", "lme4"):
+            self._structure_refusal(f"ddf={ddf!r}")
             from .inference.coef_table import coef_table, method_name
             coefs = coef_table(self, ddf)
             lines.append(f"Linear mixed model fit by {how.rstrip()}. t-tests use "
@@ -413,6 +450,7 @@ class LmerFit:
         lines.append("")
         lines.append("Random effects:")
         lines += self._random_effects_table()
+        lines += self._structure_lines()
         groups = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         lines.append("")
@@ -430,6 +468,18 @@ class LmerFit:
 
     #: the variance table ends with lme4's ``Residual`` row (not for glmer: no residual scale)
     residual_row = True
+
+    def _structure_lines(self) -> list[str]:
+        """The ar1/cs/toep terms' correlation parameters under the variance table, e.g.
+        ``Structure: group ar1(4 x 4), rho = 0.660``."""
+        cp = self.corpars()
+        out = []
+        for grp, rows in cp.groupby("grp", sort=False):
+            t = next(t for t in self.terms if t.group == grp and t.block.structure)
+            pars = ", ".join(f"{p} = {v:.3f}" for p, v in zip(rows.parameter, rows.estimate))
+            out.append(f"Structure: {grp} {rows.structure.iloc[0]}({t.block.Q} x "
+                       f"{t.block.Q}), {pars}")
+        return out
 
     def _random_effects_table(self) -> list[str]:
         """Groups / Name / Variance / Std.Dev. / Corr, as lme4's ``VarCorr`` print."""
@@ -594,6 +644,21 @@ def _penalized_ls(X, y, terms: list[_Term], lam: LambdaFactor):
         from .linalg.dense_pls import DensePLS
         return DensePLS(X, y, [(t.X, t.codes, t.block.cov_factor) for t in terms], lam)
     return PenalizedLS(X, y, [(t.X, t.codes) for t in terms], lam)
+
+
+def _structure_map(terms: list[_Term], lam: LambdaFactor):
+    """The φ → θ map of glmmTMB-structured terms (:mod:`mixedformula.design.covstruct`), or
+    None when no term is structured."""
+    from .design.covstruct import PARAMETRISED, StructuredTheta
+    structures = [t.block.structure if t.block.structure in PARAMETRISED else None
+                  for t in terms]
+    if not any(structures):
+        return None
+    for t, st in zip(terms, structures):
+        if st is not None and (t.block.by_levels is not None or t.block.cov_factor is not None):
+            raise NotImplementedError(f"{st}() with gr(by = ...) or gr(cov = ...) is not "
+                                      f"supported")
+    return StructuredTheta([t.layout for t in terms], structures, lam.lower)
 
 
 def _theta_names(terms: list[_Term]) -> list[str]:
@@ -804,6 +869,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
         lam = LambdaFactor([t.layout for t in terms])
         pls = _penalized_ls(design.X, design.y[:, 0], terms, lam)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
+        rp = _structure_map(terms, lam)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
         exact = any(p.kind == "exact_fit" for p in check_identifiability(design))
@@ -813,10 +879,23 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
             opt = {"x": x0, "fun": -math.inf, "nfev": 0, "nit": 0, "converged": False,
                    "message": "no residual variation: the fixed effects reproduce the "
                               "response exactly", "grad_norm": float("nan"), "checks": []}
+        elif rp is not None:
+            # ar1/cs/toep terms: the optimiser moves the structures' parameters φ, θ = θ(φ)
+            def dev(phi):
+                try:
+                    th = rp.theta(phi)
+                except np.linalg.LinAlgError:
+                    return math.inf
+                return pls.deviance(th, reml)
+            opt = _optimize(dev, rp.start(lam.theta0), rp.lower, one_thread=False)
         else:
             opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
                             fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
                             interior_starts=lambda th: _interior_starts(lam, th, x0))
+        phi = None
+        if rp is not None and not exact:
+            phi = opt["x"]
+            opt = {**opt, "x": rp.theta(phi)}
         theta = opt["x"]
         f = pls.factor(theta)
         objective = pls.deviance_from(f, reml)
@@ -839,7 +918,7 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
                    b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset,
-                   data2=data2)
+                   data2=data2, structure_phi=phi, structure_map=rp)
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

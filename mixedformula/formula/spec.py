@@ -45,6 +45,7 @@ class GroupTerm:
     variables: tuple[str, ...] = ()  # columns used by the left side
     response: int | None = None     # bf() formulas: the response this term belongs to
     cov: str | None = None          # gr(g, cov = A): name of the known matrix in data2
+    structure: str | None = None    # ar1(...)/cs(...)/toep(...): glmmTMB's structure of Σ
 
     @property
     def group(self) -> str:
@@ -116,6 +117,8 @@ class FormulaSpec:
                 flags.append(f"by={g.by}")
             if g.cov:
                 flags.append(f"cov={g.cov}")
+            if g.structure:
+                flags.append(g.structure)
             lines.append(f"  group:     ({g.expr} | {g.group})"
                          + (f"  [{', '.join(flags)}]" if flags else ""))
         return "\n".join(lines)
@@ -214,7 +217,8 @@ def _parse_bf(text: str) -> FormulaSpec:
         if r in responses[:k]:
             raise FormulaError(f"the response {r} has two bf() formulas", text, 0, len(text))
     groups = [GroupTerm(expr=g.expr, factors=g.factors, correlated=g.correlated, id=g.id,
-                        by=g.by, text=g.text, variables=g.variables, response=k, cov=g.cov)
+                        by=g.by, text=g.text, variables=g.variables, response=k, cov=g.cov,
+                        structure=g.structure)
               for k, p in enumerate(parts) for g in p.groups]
     _check_ids(groups, text)
     return FormulaSpec(text=text, responses=tuple(responses),
@@ -242,6 +246,8 @@ def _parse(text: str) -> FormulaSpec:
                 raise FormulaError("a group term cannot be removed with '-'", text,
                                    term.start, term.end)
             groups.extend(_group_terms(bar, text))
+        elif isinstance(term, Call) and term.func in _STRUCTURES:
+            groups.extend(_structured_terms(sign, term, text))
         elif isinstance(term, Call) and term.func == "offset":
             offsets.append(_offset_term(sign, term, text))
         else:
@@ -473,6 +479,36 @@ def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
     written = text[bar.start:bar.end]
     return [GroupTerm(expr=lhs_text, factors=f, correlated=correlated, id=term_id, by=by,
                       text=written, variables=lhs_vars, cov=cov) for f in factor_sets]
+
+
+#: glmmTMB's covariance structures of group terms, ``ar1(0 + f | g)`` (see
+#: :mod:`mixedformula.design.covstruct`); ``us`` is ``|`` and ``diag`` is ``||``
+_STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
+
+
+def _structured_terms(sign: int, term: Call, text: str) -> list[GroupTerm]:
+    """``struct(lhs | g)``: a group term with glmmTMB's covariance structure ``struct``."""
+    if sign < 0:
+        raise FormulaError("a group term cannot be removed with '-'", text, term.start,
+                           term.end)
+    bar = term.args[0] if len(term.args) == 1 else None
+    if isinstance(bar, Paren):
+        bar = bar.inner
+    if not (isinstance(bar, BinOp) and bar.op == "|") or isinstance(bar.left, BinOp) and \
+            bar.left.op in ("|", "||"):
+        raise FormulaError(f"{term.func}() takes one group term, like {term.func}(0 + f | g)",
+                           text, term.start, term.end)
+    if isinstance(bar.right, Call) and bar.right.func == "gr":
+        raise FormulaError(f"{term.func}() cannot be combined with gr()", text, term.start,
+                           term.end)
+    out = []
+    for g in _group_terms(bar, text):
+        structure = None if term.func in ("us", "diag") else term.func
+        out.append(GroupTerm(expr=g.expr, factors=g.factors,
+                             correlated=term.func != "diag", id=None, by=None,
+                             text=text[term.start:term.end], variables=g.variables,
+                             structure=structure))
+    return out
 
 
 def _bar_lhs(lhs: Node, text: str) -> str:
