@@ -216,8 +216,19 @@ def structure_refusal(design, what: str) -> Exception | None:
     if not st:
         return None
     return NotImplementedError(f"{', '.join(sorted(set(st)))}() group structures are fitted by "
-                               f"mf.lmer (REML/ML) only; {what} do not support them yet")
+                               f"mf.lmer (REML/ML) and mf.fit; {what} do not support them yet")
+
+
+def autocor_refusal(formula, what: str) -> Exception | None:
+    """The error for brms' residual structures (``ar()``, ``cosy()``) where ``what`` does not
+    support them yet (they are fitted by mf.lmer); None without such a term."""
+    if not getattr(formula, "autocor", ()) and not any(
+            getattr(p, "autocor", ()) for p in getattr(formula, "parts", ())):
+        return None
+    return NotImplementedError(f"ar()/cosy() residual structures are fitted by mf.lmer "
+                               f"(REML/ML) so far; {what} do not support them yet")
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
-           "marginal_reason", "reml_family_refusal", "reml_refusal", "structure_refusal"]
+           "marginal_reason", "reml_family_refusal", "reml_refusal", "structure_refusal",
+           "autocor_refusal"]

@@ -82,6 +82,10 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
+    from .engine import autocor_refusal
+    refusal = autocor_refusal(spec, "Bayesian fits (mf.fit)")
+    if refusal is not None:
+        raise refusal
     fam = get_family(family, link)
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
@@ -99,10 +103,6 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
     design = design_matrices(spec, data, na_action=na_action, drop_aliased=True, data2=data2)
-    from .engine import structure_refusal
-    refusal = structure_refusal(design, "Bayesian fits (mf.fit)")
-    if refusal is not None:
-        raise refusal
     if offset is not None:
         from .design.spec import add_offset
         add_offset(design, offset, data)

@@ -96,6 +96,20 @@ def correlation_matrix(structure: str, Q: int, phi: np.ndarray) -> np.ndarray:
     return np.concatenate([[1.0], rho])[lag]
 
 
+def correlation_from_rho(structure: str, Q: int, rho: np.ndarray) -> np.ndarray:
+    """Correlation matrices (..., Q, Q) from the natural parameters (..., m): ρ (ar1, cs) or
+    ρ₁ … ρ_{Q−1} (toep), e.g. posterior draws."""
+    rho = np.asarray(rho, dtype=float)
+    lag = np.abs(np.subtract.outer(np.arange(Q), np.arange(Q)))
+    if structure == "ar1":
+        return rho[..., :1, None] ** lag
+    if structure == "cs":
+        r = rho[..., :1, None]
+        return r + (1.0 - r) * np.eye(Q)
+    full = np.concatenate([np.ones(rho.shape[:-1] + (1,)), rho], axis=-1)
+    return full[..., lag]
+
+
 def covariance(structure: str, Q: int, phi: np.ndarray) -> np.ndarray:
     """Σ(φ) (Q × Q)."""
     s = sds(structure, Q, phi)
@@ -162,6 +176,7 @@ class StructuredTheta:
         return np.concatenate(out) if out else np.zeros(0)
 
 
-__all__ = ["PARAMETRISED", "STRUCTURES", "StructuredTheta", "correlation_matrix",
+__all__ = ["PARAMETRISED", "STRUCTURES", "StructuredTheta", "correlation_from_rho",
+           "correlation_matrix",
            "correlations", "covariance", "n_params", "pacf_to_acf", "parameter_names",
            "sds", "start"]
