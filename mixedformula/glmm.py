@@ -313,8 +313,9 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         raise ValueError(f"nagq must be a whole number >= 1, not {nagq!r}")
     design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
     _check(design, fam)
-    from .engine import structure_refusal
-    refusal = structure_refusal(design, "glmer fits")
+    from .engine import autocor_refusal, structure_refusal
+    refusal = structure_refusal(design, "glmer fits") or autocor_refusal(design.formula,
+                                                                        "glmer fits")
     if refusal is not None:
         raise refusal
     terms = lmer_terms(design)

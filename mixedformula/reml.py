@@ -171,6 +171,9 @@ class LmerFit:
     #: glmmTMB structures (ar1/cs/toep): the optimiser's parameters φ and their map to θ
     structure_phi: np.ndarray | None = field(default=None, repr=False)
     structure_map: object = field(default=None, repr=False)
+    #: ar()/cosy() residuals (:mod:`mixedformula.linalg.residual_corr`) and their ρ̂
+    residual_corr: object = field(default=None, repr=False)
+    residual_rho: float | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -198,9 +201,10 @@ class LmerFit:
     def n_params(self) -> int:
         """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik); with
         ar1/cs/toep terms, their parameters φ instead of θ (glmmTMB's df)."""
+        extra = 0 if self.residual_corr is None else 1
         if self.structure_map is not None:
-            return len(self.beta) + self.structure_map.n_phi + 1
-        return len(self.beta) + len(self.theta) + 1
+            return len(self.beta) + self.structure_map.n_phi + 1 + extra
+        return len(self.beta) + len(self.theta) + 1 + extra
 
     def corpars(self) -> pd.DataFrame:
         """Correlation parameters of the structured group terms (glmmTMB's ``ar1``, ``cs``,
@@ -216,6 +220,9 @@ class LmerFit:
                 rho = covstruct.correlations(st, t.block.Q, self.structure_phi[sl])
                 for name, v in zip(covstruct.parameter_names(st, t.block.Q), rho):
                     rows.append((t.group, st, name, float(v)))
+        if self.residual_corr is not None:
+            rc = self.residual_corr
+            rows.append(("Residual", rc.kind, rc.parameter_name(), float(self.residual_rho)))
         return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
 
     @property
@@ -280,10 +287,10 @@ class LmerFit:
         """Inference that differentiates or refits in θ does not know the ar1/cs/toep
         constraints (θ = θ(φ)): refused for such fits rather than answered for the
         unstructured model."""
-        if self.structure_map is not None:
+        if self.structure_map is not None or self.residual_corr is not None:
             raise NotImplementedError(f"{what} is not implemented for lmer fits with ar1(), "
-                                      f"cs() or toep() terms; use ddf='none' / "
-                                      f"method='wald'")
+                                      f"cs(), toep() terms or ar()/cosy() residuals; use "
+                                      f"ddf='none' / method='wald'")
 
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
         """Confidence intervals like lme4's ``confint.merMod``: rows ``.sig01``, …, ``.sigma``
@@ -475,6 +482,10 @@ class LmerFit:
         cp = self.corpars()
         out = []
         for grp, rows in cp.groupby("grp", sort=False):
+            if grp == "Residual":
+                out.append(f"Residual structure: {rows.structure.iloc[0]}, "
+                           f"{rows.parameter.iloc[0]} = {rows.estimate.iloc[0]:.3f}")
+                continue
             t = next(t for t in self.terms if t.group == grp and t.block.structure)
             pars = ", ".join(f"{p} = {v:.3f}" for p, v in zip(rows.parameter, rows.estimate))
             out.append(f"Structure: {grp} {rows.structure.iloc[0]}({t.block.Q} x "
@@ -867,6 +878,9 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
     with one_blas_thread(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
+        rc = _residual_correlation(design, data)
+        if rc is not None:
+            return _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2)
         pls = _penalized_ls(design.X, design.y[:, 0], terms, lam)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         rp = _structure_map(terms, lam)
@@ -919,6 +933,75 @@ def lmer(formula, data, reml: bool = True, *, start=None, data_name: str | None 
                    objective=objective, ml_deviance=ml_deviance,
                    b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset,
                    data2=data2, structure_phi=phi, structure_map=rp)
+
+
+def _residual_correlation(design: Design, data):
+    """The ar()/cosy() residual structure of the formula on the fitted rows, or None."""
+    if not design.formula.autocor:
+        return None
+    from .design.spec import as_pandas
+    from .linalg.residual_corr import ResidualCorrelation
+    a = design.formula.autocor[0]
+    df = as_pandas(data).loc[design.row_index]
+    if a.gr is not None:
+        groups = pd.factorize(df[a.gr].astype(str), sort=True)[0]
+    else:
+        groups = np.zeros(len(df), dtype=np.int64)
+    time = None
+    if a.time is not None:
+        col = df[a.time]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise DataError(f"the time variable {a.time!r} of {a.kind}() must be numeric")
+        time = col.to_numpy(dtype=float)
+    return ResidualCorrelation(a.kind, groups, time, (a.time, a.gr))
+
+
+def _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2) -> LmerFit:
+    """REML/ML with ar()/cosy() residuals: d(θ, ρ) = d_W(θ) + log|R(ρ)| minimised over θ and
+    the unconstrained a of ρ (:mod:`mixedformula.linalg.residual_corr`)."""
+    from .linalg.dense_pls import DensePLS
+    blocks = [(t.X, t.codes, t.block.cov_factor) for t in terms]
+    y = design.y[:, 0]
+    cache: dict = {}
+
+    def system(a: float) -> DensePLS:
+        if a not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            rho = rc.rho(a)
+            cache[a] = DensePLS(design.X, y, blocks, lam,
+                                row_transform=lambda M: rc.whiten(M, rho))
+        return cache[a]
+
+    def dev(x):
+        a = float(x[-1])
+        rho = rc.rho(a)
+        if not (rc.lower < rho < 1.0):
+            return math.inf
+        return system(a).deviance(x[:-1], reml) + rc.logdet(rho)
+
+    x0 = np.concatenate([lam.theta0, [rc.a_of(0.0)]])
+    opt = _optimize(dev, x0, np.concatenate([lam.lower, [-np.inf]]), one_thread=False)
+    theta, a = opt["x"][:-1], float(opt["x"][-1])
+    rho = rc.rho(a)
+    pls = system(a)
+    f = pls.factor(theta)
+    ld = rc.logdet(rho)
+    objective = pls.deviance_from(f, reml) + ld
+    n, p = design.X.shape
+    sigma2 = f.r2 / (n - p if reml else n)
+    vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
+    fixef_names = _lme4_names(design.spec.fixed_spec, design.X_names,
+                              getattr(design.spec, "columns", ()))
+    return LmerFit(formula=design.formula.text, reml=reml, design=design, terms=terms,
+                   fixef_names=fixef_names,
+                   theta=pd.Series(theta, index=pd.Index(_theta_names(terms), dtype=object),
+                                   name="theta"),
+                   beta=pls.beta(f), sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
+                   objective=objective, ml_deviance=pls.deviance_from(f, False) + ld,
+                   b=pls.conditional_modes(f), optimizer={**opt, "x": theta},
+                   data_name=data_name, data=data, offset=design.offset, data2=data2,
+                   residual_corr=rc, residual_rho=rho)
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

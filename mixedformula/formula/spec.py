@@ -54,6 +54,19 @@ class GroupTerm:
 
 
 @dataclass(frozen=True)
+class AutocorTerm:
+    """brms' residual structure ``ar(time, gr, p = 1)`` or ``cosy(time, gr)``: the residuals of
+    the rows of one level of ``gr`` (all rows without gr), ordered by ``time`` (data order
+    without time), are AR(1) or compound symmetric (:mod:`mixedformula.linalg.residual_corr`)."""
+
+    kind: str                       # "ar" or "cosy"
+    time: str | None = None
+    gr: str | None = None
+    p: int = 1
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class FormulaSpec:
     """A parsed formula: what to model, without data."""
 
@@ -69,6 +82,7 @@ class FormulaSpec:
     parts: tuple["FormulaSpec", ...] = ()  # bf(...) + bf(...): one univariate spec per response
     offset: str | None = None               # formulaic text of the sum of the offset() terms
     offset_variables: tuple[str, ...] = ()
+    autocor: tuple[AutocorTerm, ...] = ()   # ar() / cosy(): residual structure (at most one)
 
     def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
         """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
@@ -92,6 +106,8 @@ class FormulaSpec:
         if self.trials_variables:
             names += list(self.trials_variables)
         names += list(self.offset_variables)
+        for a in self.autocor:
+            names += [v for v in (a.time, a.gr) if v]
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -208,6 +224,9 @@ def _parse_bf(text: str) -> FormulaSpec:
         if spec.offset:
             raise FormulaError("offset() in multivariate formulas is not supported yet", text,
                                start, end)
+        if spec.autocor:
+            raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet",
+                               text, start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
@@ -239,6 +258,7 @@ def _parse(text: str) -> FormulaSpec:
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []
+    autocor: list[AutocorTerm] = []
     for sign, term in split_terms(tree.right):
         bar = term.inner if isinstance(term, Paren) else None
         if isinstance(bar, BinOp) and bar.op in ("|", "||"):
@@ -248,6 +268,8 @@ def _parse(text: str) -> FormulaSpec:
             groups.extend(_group_terms(bar, text))
         elif isinstance(term, Call) and term.func in _STRUCTURES:
             groups.extend(_structured_terms(sign, term, text))
+        elif isinstance(term, Call) and term.func in _AUTOCOR:
+            autocor.append(_autocor_term(sign, term, text))
         elif isinstance(term, Call) and term.func == "offset":
             offsets.append(_offset_term(sign, term, text))
         else:
@@ -260,6 +282,12 @@ def _parse(text: str) -> FormulaSpec:
     if offsets:
         offset = "I(" + " + ".join(f"({render(t, text, arithmetic=True)})"
                                    for t in offsets) + ")"
+    if len(autocor) > 1:
+        raise FormulaError("only one residual structure (ar() or cosy()) per formula", text,
+                           0, len(text))
+    if autocor and multivariate:
+        raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet", text,
+                           0, len(text))
     fixed = _join(fixed_terms, text)
     _count_terms(fixed_terms, text)
     fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
@@ -269,7 +297,8 @@ def _parse(text: str) -> FormulaSpec:
                        groups=tuple(groups), trials=trials, fixed_variables=_unique(fixed_vars),
                        multivariate=multivariate, trials_variables=tuple(trials_vars),
                        offset=offset,
-                       offset_variables=_unique(v for t in offsets for v in variables(t)))
+                       offset_variables=_unique(v for t in offsets for v in variables(t)),
+                       autocor=tuple(autocor))
 
 
 def _offset_term(sign: int, term: Call, text: str) -> Node:
@@ -509,6 +538,41 @@ def _structured_terms(sign: int, term: Call, text: str) -> list[GroupTerm]:
                              text=text[term.start:term.end], variables=g.variables,
                              structure=structure))
     return out
+
+
+#: brms' residual structures (terms of the fixed part)
+_AUTOCOR = ("ar", "cosy", "arma", "ma", "unstr")
+
+
+def _autocor_term(sign: int, term: Call, text: str) -> AutocorTerm:
+    """``ar(time = t, gr = g, p = 1)`` / ``cosy(time = t, gr = g)`` (brms; positional: time,
+    gr). Only ar with p = 1 and cosy are supported."""
+    if sign < 0 or term.func not in ("ar", "cosy"):
+        raise FormulaError(f"{term.func}() residual structures are not supported (ar(p = 1) "
+                           f"and cosy() are)" if sign > 0 else "a residual structure cannot "
+                           "be removed with '-'", text, term.start, term.end)
+    opts: dict = {}
+    order = ["time", "gr"] + (["p"] if term.func == "ar" else [])
+    for i, arg in enumerate(term.args):
+        key, v = (arg.key, arg.value) if isinstance(arg, Keyword) else (
+            order[i] if i < len(order) else None, arg)
+        if key not in order or key in opts:
+            raise FormulaError(f"{term.func}() takes {', '.join(order)}", text, arg.start,
+                               arg.end)
+        if key == "p":
+            if not (isinstance(v, Number) and v.text in ("1", "1L", "1.0")):
+                raise FormulaError("only ar(p = 1) is supported", text, v.start, v.end)
+            opts["p"] = 1
+            continue
+        if isinstance(v, Name) and v.name in ("NA", "NULL"):
+            continue
+        if not isinstance(v, Name):
+            raise FormulaError(f"{term.func}({key} = ...) takes a column name", text, v.start,
+                               v.end)
+        check_name(v, text)
+        opts[key] = v.name
+    return AutocorTerm(kind=term.func, time=opts.get("time"), gr=opts.get("gr"),
+                       p=opts.get("p", 1), text=text[term.start:term.end])
 
 
 def _bar_lhs(lhs: Node, text: str) -> str:

@@ -66,16 +66,21 @@ class DensePLS:
     """The interface of :class:`~.penalized.PenalizedLS` (factor, deviance, β̂, b̂) for
     blocks ``(Xk, codes, cov_factor)`` in the order of ``lam.terms``."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, blocks, lam: LambdaFactor):
+    def __init__(self, X: np.ndarray, y: np.ndarray, blocks, lam: LambdaFactor,
+                 row_transform=None):
+        """``row_transform``: W applied to the rows of X, y and Z* (whitened residuals,
+        :mod:`.residual_corr`); blocks may have ``cov_factor`` None."""
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float).ravel()
+        W = row_transform if row_transform is not None else (lambda M: M)
+        X, y = W(X), W(y)
         self.n, self.p = X.shape
         self.lam = lam
         self._X = X
         self._covs = [b[2] for b in blocks]
         Zs = [star_columns(np.asarray(b[0], dtype=float), np.asarray(b[1]), t.J, b[2])
               for b, t in zip(blocks, lam.terms)]
-        self.Z = np.concatenate(Zs, axis=1)
+        self.Z = W(np.concatenate(Zs, axis=1))
         self.M = self.Z.shape[1]
         if self.M > DENSE_MAX:
             raise MemoryError(f"gr(cov = ...) needs a dense {self.M} x {self.M} factorisation "
