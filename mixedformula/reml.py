@@ -292,6 +292,13 @@ class LmerFit:
                                       f"cs(), toep() terms or ar()/cosy() residuals; use "
                                       f"ddf='none' / method='wald'")
 
+    def _known_cov_refusal(self, what: str) -> None:
+        """What simulates or summarises b level by level (the bootstrap, Nakagawa's R²) does
+        not know gr(cov = A): refused rather than answered for independent levels."""
+        if any(t.block.cov_factor is not None for t in self.terms):
+            raise NotImplementedError(f"{what} is not implemented for lmer fits with "
+                                      f"gr(cov = ...) terms")
+
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
         """Confidence intervals like lme4's ``confint.merMod``: rows ``.sig01``, …, ``.sigma``
         and the fixed effects; ``method="profile"`` (likelihood profile), ``"wald"`` (fixed
@@ -300,6 +307,8 @@ class LmerFit:
         from .inference.confint import confint
         if method != "wald":
             self._structure_refusal(f"confint(method={method!r})")
+        if method == "boot":
+            self._known_cov_refusal("the parametric bootstrap")
         return confint(self, method=method, level=level, **kwargs)
 
     def bootstrap(self, nsim: int = 1000, seed=None, workers: int | None = None) -> pd.DataFrame:
@@ -307,6 +316,7 @@ class LmerFit:
         one row per replicate, columns θ, σ, the fixed effects and lme4's ``.sig01``… scale."""
         from .inference.bootstrap import bootstrap
         self._structure_refusal("the parametric bootstrap")
+        self._known_cov_refusal("the parametric bootstrap")
         return bootstrap(self, nsim=nsim, seed=seed, workers=workers)
 
     # -- tables --------------------------------------------------------------------------------
@@ -477,10 +487,16 @@ class LmerFit:
     residual_row = True
 
     def _structure_lines(self) -> list[str]:
-        """The ar1/cs/toep terms' correlation parameters under the variance table, e.g.
-        ``Structure: group ar1(4 x 4), rho = 0.660``."""
+        """The structured G and R under the variance table: ``Known covariance: phylo ~ A
+        (30 x 30 across levels)``, ``Structure: group ar1(4 x 4), rho = 0.660``,
+        ``Residual structure: ar, ar[1] = 0.607``."""
         cp = self.corpars()
         out = []
+        for t in self.terms:
+            if t.block.cov_factor is not None:
+                name = self.design.terms[t.block.parts[0].term].term.cov
+                out.append(f"Known covariance: {t.group} ~ {name} ({t.block.J} x {t.block.J} "
+                           f"across levels)")
         for grp, rows in cp.groupby("grp", sort=False):
             if grp == "Residual":
                 out.append(f"Residual structure: {rows.structure.iloc[0]}, "
@@ -590,6 +606,7 @@ class LmerFit:
     def r2(self) -> dict:
         """Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``)."""
         from .results.nakagawa import r2_nakagawa
+        self._known_cov_refusal("Nakagawa's R²")
         return r2_nakagawa(self)
 
     def _fixed_effects_table(self) -> list[str]:

@@ -154,6 +154,11 @@ def test_lmer_slope_matches_dense_likelihood(phylo):
     assert fit.logLik == pytest.approx(ll, abs=1e-6)
     # b̂ are the effects on the levels (L_A applied): E[b | y] of the dense model
     assert fit.ranef()["phylo"].shape == (30, 2)
+    assert "Known covariance: phylo ~ A (30 x 30 across levels)" in fit.summary()
+    with pytest.raises(NotImplementedError, match="bootstrap.*gr\\(cov"):
+        fit.bootstrap(10)
+    with pytest.raises(NotImplementedError, match="R².*gr\\(cov"):
+        fit.r2()
     with pytest.raises(ValueError, match="Kenward-Roger.*gr\\(cov"):
         mf.lmer("y ~ x + (1 + x | gr(phylo, cov = A))", d, data2={"A": A}).coef_table(
             "kenward-roger")
