@@ -196,3 +196,17 @@ def test_bayesian_matches_brms(phylo):
         m = float(post[name].mean())
         assert abs(m - ref[name]["mean"]) < 0.2 * ref[name]["sd"], (name, m, ref[name])
     assert post["r_phylo"].shape[-2:] == (30, 1)
+
+
+def test_bayesian_slope_matches_brms(phylo):
+    """(1 + x | gr(phylo, cov = A)): Cov(vec u) = A ⊗ Σ as brms (posterior means within 0.2
+    posterior sd of brms 2.18's, 4 x 1000 draws each)."""
+    A, d = phylo
+    ref = json.load(open(os.path.join(HERE, "data", "known_cov_brms.json")))["slope"]
+    fit = mf.fit("y ~ x + (1 + x | gr(phylo, cov = A))", d, data2={"A": A}, draws=1000,
+                 tune=1000, chains=4, seed=5, progressbar=False)
+    post = fit.idata.posterior
+    for name in ("b_Intercept", "b_x", "sd_phylo__Intercept", "sd_phylo__x",
+                 "cor_phylo__Intercept__x", "sigma"):
+        m = float(post[name].mean())
+        assert abs(m - ref[name]["mean"]) < 0.2 * ref[name]["sd"], (name, m, ref[name])
