@@ -82,6 +82,11 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
         return "the marginal group likelihood is computed for univariate models only"
     if design.y is None:
         return "the design has no response"
+    if any(getattr(t, "cov_factor", None) is not None for t in design.terms):
+        # Cov(u) = A ⊗ Σ couples the levels: Z G Zᵀ is not block diagonal over levels, which
+        # the per-level statistics of the marginal engine assume
+        return ("gr(cov = ...) correlates the levels of a grouping factor, which the "
+                "marginal engine's per-level statistics do not yet support")
     if design.trials is not None:
         return "trials() belongs to the binomial family"
     if design.y.shape[1] > 1:
@@ -210,6 +215,8 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
         why = "mvbind()/trials() models are not reduced to statistics"
     elif not why and rescor_by is not None:
         why = "rescor_by is not supported by the marginal engine yet"
+    elif not why and any(g.cov is not None for g in formula.groups):
+        why = "gr(cov = ...) is not supported by the marginal engine yet"
     if not why:
         return None
     return (f"a Dask DataFrame is fitted from sufficient statistics by the marginal engine, "
@@ -252,6 +259,26 @@ def reml_refusal(design) -> Exception | None:
     return None
 
 
+def structure_refusal(design, what: str) -> Exception | None:
+    """The error for glmmTMB-structured group terms (``ar1()``, ``cs()``, ``toep()``) where
+    ``what`` (e.g. "Bayesian fits") does not support them yet; None when there are none."""
+    st = [t.term.structure for t in design.terms if getattr(t.term, "structure", None)]
+    if not st:
+        return None
+    return NotImplementedError(f"{', '.join(sorted(set(st)))}() group structures are fitted by "
+                               f"mf.lmer (REML/ML) and mf.fit; {what} do not support them yet")
+
+
+def autocor_refusal(formula, what: str) -> Exception | None:
+    """The error for brms' residual structures (``ar()``, ``cosy()``) where ``what`` does not
+    support them yet (they are fitted by mf.lmer); None without such a term."""
+    if not getattr(formula, "autocor", ()) and not any(
+            getattr(p, "autocor", ()) for p in getattr(formula, "parts", ())):
+        return None
+    return NotImplementedError(f"ar()/cosy() residual structures are fitted by mf.lmer "
+                               f"(REML/ML) so far; {what} do not support them yet")
+
+
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
-           "glmer_dask_refusal",
-           "marginal_reason", "partial_block", "reml_family_refusal", "reml_refusal"]
+           "glmer_dask_refusal", "marginal_reason", "partial_block", "reml_family_refusal",
+           "reml_refusal", "structure_refusal", "autocor_refusal"]

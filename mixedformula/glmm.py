@@ -377,6 +377,11 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         design.trials = pw
         trials, pw = pw, None
     _check(design, fam)
+    from .engine import autocor_refusal, structure_refusal
+    refusal = structure_refusal(design, "glmer fits") or autocor_refusal(design.formula,
+                                                                        "glmer fits")
+    if refusal is not None:
+        raise refusal
     terms = lmer_terms(design)
     if nagq > 1 and (len(terms) != 1 or len(terms[0].coefs) != 1 or terms[0].by is not None):
         raise ValueError("nagq > 1 is only available for models with a single, scalar "

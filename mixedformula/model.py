@@ -73,14 +73,19 @@ class Specification:
 
 def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
             likelihood: str = "auto", link: str | None = None, rescor_by: str | None = None,
-            na_action: str = "drop", offset=None) -> Specification:
-    """Formula + data → design + engine. A Dask DataFrame is reduced to sufficient statistics
+            na_action: str = "drop", offset=None, data2: dict | None = None) -> Specification:
+    """Formula + data → design + engine. ``data2``: named matrices the formula refers to
+    (brms' ``data2``: the known covariance A of ``gr(g, cov = A)``). A Dask DataFrame is reduced to sufficient statistics
     on the cluster (design/distributed.py); only the marginal engine runs from them, so
     anything else is refused before any pass."""
     if likelihood not in LIKELIHOODS:
         raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
+    from .engine import autocor_refusal
+    refusal = autocor_refusal(spec, "Bayesian fits (mf.fit)")
+    if refusal is not None:
+        raise refusal
     fam = get_family(family, link)
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
@@ -97,7 +102,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
             raise MixedFormulaError(dask_too_large(e)) from None
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
-    design = design_matrices(spec, data, na_action=na_action, drop_aliased=True)
+    design = design_matrices(spec, data, na_action=na_action, drop_aliased=True, data2=data2)
     if offset is not None:
         from .design.spec import add_offset
         add_offset(design, offset, data)
@@ -211,15 +216,16 @@ class Model:
     def __init__(self, formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
                  priors=None, likelihood: str = "auto", link: str | None = None,
                  rescor: bool | None = None, rescor_by: str | None = None,
-                 na_action: str = "drop", parametrization: str = "auto", offset=None):
+                 na_action: str = "drop", parametrization: str = "auto", offset=None,
+                 data2: dict | None = None):
         from .backends.pymc.build import normalise_parametrization
         # what Fit.update re-fits with (brms' update(newdata = ...))
         self._args = dict(formula=formula, family=family, priors=priors, likelihood=likelihood,
                           link=link, rescor=rescor, rescor_by=rescor_by, na_action=na_action,
-                          parametrization=parametrization, offset=offset)
+                          parametrization=parametrization, offset=offset, data2=data2)
         self.parametrization = normalise_parametrization(parametrization)
         self.specification = specify(formula, data, family, likelihood, link, rescor_by,
-                                     na_action, offset)
+                                     na_action, offset, data2)
         s = self.specification
         self.formula, self.family, self.design = s.formula, s.family, s.design
         self.data = data
@@ -389,13 +395,14 @@ def fit(formula, data, family="gaussian", priors=None, likelihood: str = "auto",
         draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int | None = None,
         sampler: str = "auto", progressbar: bool | None = None, cores: int | None = None,
         target_accept: float | None = None, sample_prior: str = "no", backend: str = "auto",
-        log_likelihood: bool = False, offset=None):
+        log_likelihood: bool = False, offset=None, data2: dict | None = None):
     """One line: ``Model(formula, data, ...).fit(draws, tune, chains, seed, sampler, ...)``.
     ``offset``: a column name or one value per row, added to the linear predictor (with the
-    formula's ``offset()`` terms)."""
+    formula's ``offset()`` terms). ``data2``: named matrices the formula refers to, as brms'
+    ``data2`` (``{"A": A}`` for ``gr(g, cov = A)``; A a DataFrame indexed by the levels)."""
     model = Model(formula, data, family=family, priors=priors, likelihood=likelihood, link=link,
                   rescor=rescor, rescor_by=rescor_by, na_action=na_action,
-                  parametrization=parametrization, offset=offset)
+                  parametrization=parametrization, offset=offset, data2=data2)
     return model.fit(draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                      progressbar=progressbar, cores=cores, target_accept=target_accept,
                      sample_prior=sample_prior, backend=backend,

@@ -171,6 +171,13 @@ class LmerFit:
     offset: np.ndarray | None = field(default=None, repr=False)   # offset() per fitted row
     weights: np.ndarray | None = field(default=None, repr=False)  # prior weights per fitted row
     weights_arg: object = field(default=None, repr=False)         # weights= as given (refit)
+    data2: dict | None = field(default=None, repr=False)   # gr(cov = A): the known matrices
+    #: glmmTMB structures (ar1/cs/toep): the optimiser's parameters φ and their map to θ
+    structure_phi: np.ndarray | None = field(default=None, repr=False)
+    structure_map: object = field(default=None, repr=False)
+    #: ar()/cosy() residuals (:mod:`mixedformula.linalg.residual_corr`) and their ρ̂
+    residual_corr: object = field(default=None, repr=False)
+    residual_rho: float | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -196,8 +203,31 @@ class LmerFit:
 
     @property
     def n_params(self) -> int:
-        """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik)."""
-        return len(self.beta) + len(self.theta) + 1
+        """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik); with
+        ar1/cs/toep terms, their parameters φ instead of θ (glmmTMB's df)."""
+        extra = 0 if self.residual_corr is None else 1
+        if self.structure_map is not None:
+            return len(self.beta) + self.structure_map.n_phi + 1 + extra
+        return len(self.beta) + len(self.theta) + 1 + extra
+
+    def corpars(self) -> pd.DataFrame:
+        """Correlation parameters of the structured group terms (glmmTMB's ``ar1``, ``cs``,
+        ``toep``): columns grp, structure, parameter (``rho``, ``rho[k]``), estimate. The sds
+        are in :meth:`varcorr` (lme4's layout)."""
+        from .design import covstruct
+        rows = []
+        rp = self.structure_map
+        if rp is not None:
+            for t, st, sl in zip(self.terms, rp.structures, rp.slices):
+                if st is None:
+                    continue
+                rho = covstruct.correlations(st, t.block.Q, self.structure_phi[sl])
+                for name, v in zip(covstruct.parameter_names(st, t.block.Q), rho):
+                    rows.append((t.group, st, name, float(v)))
+        if self.residual_corr is not None:
+            rc = self.residual_corr
+            rows.append(("Residual", rc.kind, rc.parameter_name(), float(self.residual_rho)))
+        return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
 
     @property
     def AIC(self) -> float:
@@ -238,15 +268,14 @@ class LmerFit:
             raise ValueError("refitting needs the fitted data (fit.data is None)")
         return lmer(self.formula, self.data, reml=self.reml if reml is None else reml,
                     start=self.theta.to_numpy(), data_name=self.data_name,
-                    weights=self.weights_arg)
+                    weights=self.weights_arg, data2=self.data2)
 
     def penalized_ls(self) -> PenalizedLS:
         """The penalized least-squares system of this fit (X, y, Z, Λ(θ) layout), for
         re-evaluating the deviance, β̂(θ) and vcov at other θ (inference, profiles, bootstrap)."""
         if "pls" not in self._cache:
-            self._cache["pls"] = PenalizedLS(self.design.X, self.design.y[:, 0],
-                                             [(t.X, t.codes) for t in self.terms], self._lam,
-                                             weights=self.weights)
+            self._cache["pls"] = _penalized_ls(self.design.X, self.design.y[:, 0], self.terms,
+                                               self._lam, weights=self.weights)
         return self._cache["pls"]
 
     # -- inference (mixedformula.inference) ------------------------------------------------------
@@ -255,7 +284,25 @@ class LmerFit:
         ``ddf="satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest; REML fits
         only) or ``"none"`` (lme4's Estimate, Std. Error, t value)."""
         from .inference.coef_table import coef_table
+        if str(ddf).lower() not in ("none", "lme4"):
+            self._structure_refusal(f"ddf={ddf!r}")
         return coef_table(self, ddf)
+
+    def _structure_refusal(self, what: str) -> None:
+        """Inference that differentiates or refits in θ does not know the ar1/cs/toep
+        constraints (θ = θ(φ)): refused for such fits rather than answered for the
+        unstructured model."""
+        if self.structure_map is not None or self.residual_corr is not None:
+            raise NotImplementedError(f"{what} is not implemented for lmer fits with ar1(), "
+                                      f"cs(), toep() terms or ar()/cosy() residuals; use "
+                                      f"ddf='none' / method='wald'")
+
+    def _known_cov_refusal(self, what: str) -> None:
+        """What simulates or summarises b level by level (the bootstrap, Nakagawa's R²) does
+        not know gr(cov = A): refused rather than answered for independent levels."""
+        if any(t.block.cov_factor is not None for t in self.terms):
+            raise NotImplementedError(f"{what} is not implemented for lmer fits with "
+                                      f"gr(cov = ...) terms")
 
     def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
         """Confidence intervals like lme4's ``confint.merMod``: rows ``.sig01``, …, ``.sigma``
@@ -263,12 +310,18 @@ class LmerFit:
         effects only, NaN for the variance parameters) or ``"boot"`` (parametric bootstrap
         percentiles; ``nsim``, ``seed``)."""
         from .inference.confint import confint
+        if method != "wald":
+            self._structure_refusal(f"confint(method={method!r})")
+        if method == "boot":
+            self._known_cov_refusal("the parametric bootstrap")
         return confint(self, method=method, level=level, **kwargs)
 
     def bootstrap(self, nsim: int = 1000, seed=None, workers: int | None = None) -> pd.DataFrame:
         """Parametric bootstrap (lme4's ``bootMer``, MixedModels.jl's ``parametricbootstrap``):
         one row per replicate, columns θ, σ, the fixed effects and lme4's ``.sig01``… scale."""
         from .inference.bootstrap import bootstrap
+        self._structure_refusal("the parametric bootstrap")
+        self._known_cov_refusal("the parametric bootstrap")
         return bootstrap(self, nsim=nsim, seed=seed, workers=workers)
 
     # -- tables --------------------------------------------------------------------------------
@@ -404,6 +457,7 @@ class LmerFit:
         how = "REML " if self.reml else "maximum likelihood  "
         coefs = None
         if ddf is not None and ddf.lower() not in ("none", "lme4"):
+            self._structure_refusal(f"ddf={ddf!r}")
             from .inference.coef_table import coef_table, method_name
             coefs = coef_table(self, ddf)
             lines.append(f"Linear mixed model fit by {how.rstrip()}. t-tests use "
@@ -435,6 +489,7 @@ class LmerFit:
         lines.append("")
         lines.append("Random effects:")
         lines += self._random_effects_table()
+        lines += self._structure_lines()
         groups = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         lines.append("")
@@ -452,6 +507,28 @@ class LmerFit:
 
     #: the variance table ends with lme4's ``Residual`` row (not for glmer: no residual scale)
     residual_row = True
+
+    def _structure_lines(self) -> list[str]:
+        """The structured G and R under the variance table: ``Known covariance: phylo ~ A
+        (30 x 30 across levels)``, ``Structure: group ar1(4 x 4), rho = 0.660``,
+        ``Residual structure: ar, ar[1] = 0.607``."""
+        cp = self.corpars()
+        out = []
+        for t in self.terms:
+            if t.block.cov_factor is not None:
+                name = self.design.terms[t.block.parts[0].term].term.cov
+                out.append(f"Known covariance: {t.group} ~ {name} ({t.block.J} x {t.block.J} "
+                           f"across levels)")
+        for grp, rows in cp.groupby("grp", sort=False):
+            if grp == "Residual":
+                out.append(f"Residual structure: {rows.structure.iloc[0]}, "
+                           f"{rows.parameter.iloc[0]} = {rows.estimate.iloc[0]:.3f}")
+                continue
+            t = next(t for t in self.terms if t.group == grp and t.block.structure)
+            pars = ", ".join(f"{p} = {v:.3f}" for p, v in zip(rows.parameter, rows.estimate))
+            out.append(f"Structure: {grp} {rows.structure.iloc[0]}({t.block.Q} x "
+                       f"{t.block.Q}), {pars}")
+        return out
 
     def _random_effects_table(self) -> list[str]:
         """Groups / Name / Variance / Std.Dev. / Corr, as lme4's ``VarCorr`` print."""
@@ -551,6 +628,7 @@ class LmerFit:
     def r2(self) -> dict:
         """Nakagawa's marginal and conditional R² (``performance::r2_nakagawa``)."""
         from .results.nakagawa import r2_nakagawa
+        self._known_cov_refusal("Nakagawa's R²")
         return r2_nakagawa(self)
 
     def _fixed_effects_table(self) -> list[str]:
@@ -621,6 +699,34 @@ def _lmer_terms(design: Design) -> list[_Term]:
     # lme4 (mkReTrms): terms ordered by decreasing number of levels, stable
     order = sorted(range(len(terms)), key=lambda k: -len(terms[k].levels))
     return [terms[k] for k in order]
+
+
+def _penalized_ls(X, y, terms: list[_Term], lam: LambdaFactor, weights=None):
+    """lme4's penalized least-squares system of the terms: :class:`PenalizedLS` (blocked,
+    one level per row, prior ``weights``), or with a ``gr(cov = A)`` term the dense system in
+    Z* = Z (L_A ⊗ I) (:mod:`mixedformula.linalg.dense_pls`)."""
+    if any(t.block.cov_factor is not None for t in terms):
+        if weights is not None:
+            raise NotImplementedError("weights with gr(cov = ...) terms are not supported by "
+                                      "lmer")
+        from .linalg.dense_pls import DensePLS
+        return DensePLS(X, y, [(t.X, t.codes, t.block.cov_factor) for t in terms], lam)
+    return PenalizedLS(X, y, [(t.X, t.codes) for t in terms], lam, weights=weights)
+
+
+def _structure_map(terms: list[_Term], lam: LambdaFactor):
+    """The φ → θ map of glmmTMB-structured terms (:mod:`mixedformula.design.covstruct`), or
+    None when no term is structured."""
+    from .design.covstruct import PARAMETRISED, StructuredTheta
+    structures = [t.block.structure if t.block.structure in PARAMETRISED else None
+                  for t in terms]
+    if not any(structures):
+        return None
+    for t, st in zip(terms, structures):
+        if st is not None and (t.block.by_levels is not None or t.block.cov_factor is not None):
+            raise NotImplementedError(f"{st}() with gr(by = ...) or gr(cov = ...) is not "
+                                      f"supported")
+    return StructuredTheta([t.layout for t in terms], structures, lam.lower)
 
 
 def _theta_names(terms: list[_Term]) -> list[str]:
@@ -830,7 +936,8 @@ def _interior_starts(lam: LambdaFactor, theta: np.ndarray, x0: np.ndarray) -> li
 
 
 def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
-         data_name: str | None = None, na_action: str = "drop") -> LmerFit:
+         data_name: str | None = None, na_action: str = "drop",
+         data2: dict | None = None) -> LmerFit:
     """Fit a Gaussian linear mixed model by REML (default) or ML, like ``lme4::lmer``.
 
     Parameters
@@ -843,6 +950,8 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
         with the −Σ log a_i term (:mod:`mixedformula.linalg.penalized`).
     start : optional starting θ (lme4's order, see ``LmerFit.theta``); default T = I.
     data_name : shown as ``Data:`` in the printed summary.
+    data2 : named matrices the formula refers to (brms' ``data2``), e.g. ``{"A": A}`` for
+        ``(1 | gr(g, cov = A))``: Var(b) = σ_g² A (⊗ Σ for several coefficients).
 
     Raises NotImplementedError for multivariate/binomial models and group terms sharing an ID,
     FormulaError without a group term; aliased fixed-effect columns are dropped with a warning,
@@ -853,8 +962,12 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
     """
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
+        if data2:
+            raise NotImplementedError("data2 (gr(cov = ...)) with a Dask DataFrame is not "
+                                      "supported; fit in memory (data.compute())")
         return _lmer_dask(formula, data, reml, weights, start, data_name, na_action)
-    design = design_matrices(formula, data, na_action=na_action, drop_aliased=True)
+    design = design_matrices(formula, data, na_action=na_action, drop_aliased=True,
+                             data2=data2)
     weights_arg = weights
     weights = prior_weights(weights, data, design)
     if weights is not None and np.any(weights == 0):
@@ -870,13 +983,19 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
     with one_blas_thread(True):
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
-        pls = PenalizedLS(design.X, design.y[:, 0], [(t.X, t.codes) for t in terms], lam,
-                          weights=weights)
+        rc = _residual_correlation(design, data)
+        if rc is not None:
+            if weights is not None:
+                raise NotImplementedError("weights with ar()/cosy() residuals are not "
+                                          "supported by lmer")
+            return _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2)
+        pls = _penalized_ls(design.X, design.y[:, 0], terms, lam, weights=weights)
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
+        rp = _structure_map(terms, lam)
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
         exact = any(p.kind == "exact_fit" for p in check_identifiability(design))
-        if start is None and not exact and pls.update_kind == "dense" \
+        if start is None and not exact and getattr(pls, "update_kind", None) == "dense" \
                 and not np.all(lam.is_diagonal):
             x0 = _zero_correlation_start(pls, lam, reml)
         if exact:
@@ -885,10 +1004,23 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
             opt = {"x": x0, "fun": -math.inf, "nfev": 0, "nit": 0, "converged": False,
                    "message": "no residual variation: the fixed effects reproduce the "
                               "response exactly", "grad_norm": float("nan"), "checks": []}
+        elif rp is not None:
+            # ar1/cs/toep terms: the optimiser moves the structures' parameters φ, θ = θ(φ)
+            def dev(phi):
+                try:
+                    th = rp.theta(phi)
+                except np.linalg.LinAlgError:
+                    return math.inf
+                return pls.deviance(th, reml)
+            opt = _optimize(dev, rp.start(lam.theta0), rp.lower, one_thread=False)
         else:
             opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
                             fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
                             interior_starts=lambda th: _interior_starts(lam, th, x0))
+        phi = None
+        if rp is not None and not exact:
+            phi = opt["x"]
+            opt = {**opt, "x": rp.theta(phi)}
         theta = opt["x"]
         f = pls.factor(theta)
         objective = pls.deviance_from(f, reml)
@@ -911,7 +1043,8 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
                    beta=beta, sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
                    objective=objective, ml_deviance=ml_deviance,
                    b=b, optimizer=opt, data_name=data_name, data=data, offset=design.offset,
-                   weights=weights, weights_arg=weights_arg)
+                   weights=weights, weights_arg=weights_arg, data2=data2,
+                   structure_phi=phi, structure_map=rp)
 
 
 def _dask_part(df, dspec, used):
@@ -987,6 +1120,76 @@ def _lmer_dask(formula, ddf, reml, weights, start, data_name, na_action) -> Lmer
                       optimizer=opt, data_name=data_name, data=ddf, offset=None)
     fit._cache["pls"] = pls
     return fit
+
+
+
+def _residual_correlation(design: Design, data):
+    """The ar()/cosy() residual structure of the formula on the fitted rows, or None."""
+    if not design.formula.autocor:
+        return None
+    from .design.spec import as_pandas
+    from .linalg.residual_corr import ResidualCorrelation
+    a = design.formula.autocor[0]
+    df = as_pandas(data).loc[design.row_index]
+    if a.gr is not None:
+        groups = pd.factorize(df[a.gr].astype(str), sort=True)[0]
+    else:
+        groups = np.zeros(len(df), dtype=np.int64)
+    time = None
+    if a.time is not None:
+        col = df[a.time]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise DataError(f"the time variable {a.time!r} of {a.kind}() must be numeric")
+        time = col.to_numpy(dtype=float)
+    return ResidualCorrelation(a.kind, groups, time, (a.time, a.gr))
+
+
+def _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2) -> LmerFit:
+    """REML/ML with ar()/cosy() residuals: d(θ, ρ) = d_W(θ) + log|R(ρ)| minimised over θ and
+    the unconstrained a of ρ (:mod:`mixedformula.linalg.residual_corr`)."""
+    from .linalg.dense_pls import DensePLS
+    blocks = [(t.X, t.codes, t.block.cov_factor) for t in terms]
+    y = design.y[:, 0]
+    cache: dict = {}
+
+    def system(a: float) -> DensePLS:
+        if a not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            rho = rc.rho(a)
+            cache[a] = DensePLS(design.X, y, blocks, lam,
+                                row_transform=lambda M: rc.whiten(M, rho))
+        return cache[a]
+
+    def dev(x):
+        a = float(x[-1])
+        rho = rc.rho(a)
+        if not (rc.lower < rho < 1.0):
+            return math.inf
+        return system(a).deviance(x[:-1], reml) + rc.logdet(rho)
+
+    x0 = np.concatenate([lam.theta0, [rc.a_of(0.0)]])
+    opt = _optimize(dev, x0, np.concatenate([lam.lower, [-np.inf]]), one_thread=False)
+    theta, a = opt["x"][:-1], float(opt["x"][-1])
+    rho = rc.rho(a)
+    pls = system(a)
+    f = pls.factor(theta)
+    ld = rc.logdet(rho)
+    objective = pls.deviance_from(f, reml) + ld
+    n, p = design.X.shape
+    sigma2 = f.r2 / (n - p if reml else n)
+    vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
+    fixef_names = _lme4_names(design.spec.fixed_spec, design.X_names,
+                              getattr(design.spec, "columns", ()))
+    return LmerFit(formula=design.formula.text, reml=reml, design=design, terms=terms,
+                   fixef_names=fixef_names,
+                   theta=pd.Series(theta, index=pd.Index(_theta_names(terms), dtype=object),
+                                   name="theta"),
+                   beta=pls.beta(f), sigma=math.sqrt(sigma2), vcov_beta=vcov_beta,
+                   objective=objective, ml_deviance=pls.deviance_from(f, False) + ld,
+                   b=pls.conditional_modes(f), optimizer={**opt, "x": theta},
+                   data_name=data_name, data=data, offset=design.offset, data2=data2,
+                   residual_corr=rc, residual_rho=rho)
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

@@ -82,14 +82,15 @@ def seeds(tag: str, *defaults: int) -> tuple[int, ...]:
 def unconstrained(name: str, x):
     """The scale on which a parameter's posterior is checked: log for sd/sigma/shape/nu/phi/
     beta (exgaussian)/kappa,
-    logit for the probabilities zi/hu/zoi/coi, atanh for correlations, identity for
+    logit for the probabilities zi/hu/zoi/coi, atanh for correlations (cor_, rescor_, rho_ of
+    ar1/cs/toep group terms), identity for
     coefficients."""
     x = np.asarray(x, dtype=float)
     if name.startswith(("sd_", "sigma", "shape", "nu", "phi")) or name in ("beta", "kappa"):
         return np.log(x)
     if name in ("zi", "hu", "zoi", "coi"):
         return np.log(x) - np.log1p(-x)
-    if name.startswith(("cor_", "rescor_")):
+    if name.startswith(("cor_", "rescor_", "rho_")):
         return np.arctanh(x)
     return x
 

@@ -210,7 +210,7 @@ ERRORS = [
     ("y ~ (1 | gr(g, cor = 3))", "3", 0, "TRUE or FALSE"),
     ("y ~ (1 | gr(g, 3))", "3", 0, "named"),
     ("y ~ (1 | gr(by = h))", "gr", 0, "grouping factor first"),
-    ("y ~ (1 | gr(g, cov = A))", "cov", 0, "not supported"),
+    ("y ~ (1 | gr(g, cov = 3))", "3", 0, "name of a matrix"),
     ("y ~ x | g", "x", 0, "inside parentheses"),
     ("y ~ x + z | g", "x", 0, "inside parentheses"),
     ("y ~ log((1 | g))", "(", 1, "top level"),

@@ -108,6 +108,12 @@ class CovBlock:
     by: str | None = None
     by_levels: list[str] | None = None
     by_codes: np.ndarray | None = None
+    #: gr(g, cov = A): lower Cholesky factor L_A (J, J) of the known covariance across levels,
+    #: Cov(vec u) = A ⊗ G (:mod:`.known_cov`); None: levels independent (block-diagonal)
+    cov_factor: np.ndarray | None = None
+    #: glmmTMB's structure of G (``ar1``, ``cs``, ``toep``; :mod:`.covstruct`); None: lme4's
+    #: unstructured (or, uncorrelated, diagonal) G
+    structure: str | None = None
 
     @property
     def Q(self) -> int:
@@ -166,7 +172,8 @@ def covariance_blocks(design, n_responses: int = 1,
             used_keys.add(key)
             block = CovBlock(key=key, group=t.name, correlated=term.correlated,
                              levels=list(t.levels), by=term.by, by_levels=t.by_levels,
-                             by_codes=t.by_codes)
+                             by_codes=t.by_codes, cov_factor=t.cov_factor,
+                             structure=term.structure)
             blocks.append(block)
             if term.id is not None:
                 by_id[term.id] = block

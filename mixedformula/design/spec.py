@@ -190,6 +190,8 @@ class DesignSpec:
     #: "" when it was given as an array (new data then need their own offset, see
     #: :func:`new_data_offset`)
     offset_column: str | None = None
+    #: per group term, the Cholesky factor of its known covariance across levels (gr(cov=))
+    cov_factors: list | None = None
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
@@ -246,7 +248,9 @@ class DesignSpec:
                                                                     by_levels)])
             blocks.append(GroupBlock(term=term, coef_names=list(names), X=Xk, codes=codes,
                                      levels=list(levels), by_levels=by_levels,
-                                     by_codes=by_codes, new_levels=new))
+                                     by_codes=by_codes, new_levels=new,
+                                     cov_factor=(self.cov_factors or [None] * len(
+                                         self.term_specs))[len(blocks)]))
         y = None
         if require_response:
             y = response_matrix(self.formula, df, fdf, self.columns)
@@ -381,8 +385,12 @@ def response_matrix(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, colu
     return y
 
 
-def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool = False) -> Design:
+def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool = False,
+                    data2: dict | None = None) -> Design:
     """Build the :class:`Design` for ``formula`` (text or FormulaSpec) on ``data``.
+
+    ``data2``: named matrices the formula refers to (brms' ``data2``), e.g. the known
+    covariance A of ``gr(g, cov = A)`` (:mod:`.known_cov`).
 
     ``drop_aliased=True`` (what :class:`~mixedformula.Model`, ``lmer`` and ``load`` use): drop
     fixed-effect columns that are linear combinations of earlier ones, with a warning, as lme4
@@ -398,6 +406,9 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     used = list(spec.variables)
     check_types(df, used)
     observed, notes = None, {}
+    if any(g.cov is not None for g in spec.groups) and (spec.parts or spec.multivariate):
+        raise FormulaError("gr(cov = ...) in multivariate models is not supported yet",
+                           spec.text)
     if spec.parts:
         return _multivariate(spec, df, na_action, drop_aliased)
     if spec.multivariate:
@@ -471,9 +482,13 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        columns=tuple(used),
                        factor_levels=_factor_levels(df, predictors),
                        fixed_keep=fixed_keep, codings=codes)
-    return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
-                  terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
-                  n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset)
+    design = Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
+                    terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
+                    n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset)
+    if any(g.cov is not None for g in spec.groups):
+        from .known_cov import attach_known_covariances
+        attach_known_covariances(design, data2)
+    return design
 
 
 def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):

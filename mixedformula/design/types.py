@@ -32,6 +32,9 @@ class GroupBlock:
     by_levels: list[str] | None = None   # levels of the by-factor of gr(g, by = h)
     by_codes: np.ndarray | None = None   # (J,) index into by_levels for each level of g
     new_levels: list[str] = field(default_factory=list)  # unseen labels (code J + k)
+    #: gr(g, cov = A): lower Cholesky factor (J, J) of the known covariance across levels
+    #: (:mod:`.known_cov`); None: levels independent
+    cov_factor: np.ndarray | None = None
 
     @property
     def response(self) -> int | None:

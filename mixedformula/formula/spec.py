@@ -12,6 +12,8 @@ Group-term semantics (lme4 and brms):
                                 across the formulas of a multivariate model
 ``(1 | gr(g, by = h))``         one sd vector and correlation matrix per level of h
 ``gr(g, cor = FALSE)``          like ``||``;  ``gr(g, id = "p")`` like ``|p|``
+``(1 | gr(g, cov = A))``        effects correlated across levels by a known matrix A passed as
+                                ``data2={"A": A}`` (brms): Cov(u) = A ⊗ Σ (:mod:`..design.known_cov`)
 =============================  =====================================================================
 
 Pure syntax: nothing here looks at data, and nothing is evaluated.
@@ -42,11 +44,26 @@ class GroupTerm:
     text: str = ""                  # the term as written, for messages
     variables: tuple[str, ...] = ()  # columns used by the left side
     response: int | None = None     # bf() formulas: the response this term belongs to
+    cov: str | None = None          # gr(g, cov = A): name of the known matrix in data2
+    structure: str | None = None    # ar1(...)/cs(...)/toep(...): glmmTMB's structure of Σ
 
     @property
     def group(self) -> str:
         """brms' name of the grouping factor: ``g1:g2`` for an interaction."""
         return ":".join(self.factors)
+
+
+@dataclass(frozen=True)
+class AutocorTerm:
+    """brms' residual structure ``ar(time, gr, p = 1)`` or ``cosy(time, gr)``: the residuals of
+    the rows of one level of ``gr`` (all rows without gr), ordered by ``time`` (data order
+    without time), are AR(1) or compound symmetric (:mod:`mixedformula.linalg.residual_corr`)."""
+
+    kind: str                       # "ar" or "cosy"
+    time: str | None = None
+    gr: str | None = None
+    p: int = 1
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,7 @@ class FormulaSpec:
     parts: tuple["FormulaSpec", ...] = ()  # bf(...) + bf(...): one univariate spec per response
     offset: str | None = None               # formulaic text of the sum of the offset() terms
     offset_variables: tuple[str, ...] = ()
+    autocor: tuple[AutocorTerm, ...] = ()   # ar() / cosy(): residual structure (at most one)
 
     def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
         """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
@@ -88,6 +106,8 @@ class FormulaSpec:
         if self.trials_variables:
             names += list(self.trials_variables)
         names += list(self.offset_variables)
+        for a in self.autocor:
+            names += [v for v in (a.time, a.gr) if v]
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -111,6 +131,10 @@ class FormulaSpec:
                 flags.append(f"id={g.id}")
             if g.by:
                 flags.append(f"by={g.by}")
+            if g.cov:
+                flags.append(f"cov={g.cov}")
+            if g.structure:
+                flags.append(g.structure)
             lines.append(f"  group:     ({g.expr} | {g.group})"
                          + (f"  [{', '.join(flags)}]" if flags else ""))
         return "\n".join(lines)
@@ -200,6 +224,9 @@ def _parse_bf(text: str) -> FormulaSpec:
         if spec.offset:
             raise FormulaError("offset() in multivariate formulas is not supported yet", text,
                                start, end)
+        if spec.autocor:
+            raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet",
+                               text, start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
@@ -209,7 +236,8 @@ def _parse_bf(text: str) -> FormulaSpec:
         if r in responses[:k]:
             raise FormulaError(f"the response {r} has two bf() formulas", text, 0, len(text))
     groups = [GroupTerm(expr=g.expr, factors=g.factors, correlated=g.correlated, id=g.id,
-                        by=g.by, text=g.text, variables=g.variables, response=k)
+                        by=g.by, text=g.text, variables=g.variables, response=k, cov=g.cov,
+                        structure=g.structure)
               for k, p in enumerate(parts) for g in p.groups]
     _check_ids(groups, text)
     return FormulaSpec(text=text, responses=tuple(responses),
@@ -230,6 +258,7 @@ def _parse(text: str) -> FormulaSpec:
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []
+    autocor: list[AutocorTerm] = []
     for sign, term in split_terms(tree.right):
         bar = term.inner if isinstance(term, Paren) else None
         if isinstance(bar, BinOp) and bar.op in ("|", "||"):
@@ -237,6 +266,10 @@ def _parse(text: str) -> FormulaSpec:
                 raise FormulaError("a group term cannot be removed with '-'", text,
                                    term.start, term.end)
             groups.extend(_group_terms(bar, text))
+        elif isinstance(term, Call) and term.func in _STRUCTURES:
+            groups.extend(_structured_terms(sign, term, text))
+        elif isinstance(term, Call) and term.func in _AUTOCOR:
+            autocor.append(_autocor_term(sign, term, text))
         elif isinstance(term, Call) and term.func == "offset":
             offsets.append(_offset_term(sign, term, text))
         else:
@@ -249,6 +282,12 @@ def _parse(text: str) -> FormulaSpec:
     if offsets:
         offset = "I(" + " + ".join(f"({render(t, text, arithmetic=True)})"
                                    for t in offsets) + ")"
+    if len(autocor) > 1:
+        raise FormulaError("only one residual structure (ar() or cosy()) per formula", text,
+                           0, len(text))
+    if autocor and multivariate:
+        raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet", text,
+                           0, len(text))
     fixed = _join(fixed_terms, text)
     _count_terms(fixed_terms, text)
     fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
@@ -258,7 +297,8 @@ def _parse(text: str) -> FormulaSpec:
                        groups=tuple(groups), trials=trials, fixed_variables=_unique(fixed_vars),
                        multivariate=multivariate, trials_variables=tuple(trials_vars),
                        offset=offset,
-                       offset_variables=_unique(v for t in offsets for v in variables(t)))
+                       offset_variables=_unique(v for t in offsets for v in variables(t)),
+                       autocor=tuple(autocor))
 
 
 def _offset_term(sign: int, term: Call, text: str) -> Node:
@@ -456,12 +496,83 @@ def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
                                    bar.end)
             term_id = opts["id"]
         by = opts.get("by")
+        cov = opts.get("cov")
+    else:
+        cov = None
     factor_sets = _group_factors(group_node, text)
+    if cov is not None and len(factor_sets) != 1:
+        raise FormulaError("gr(cov = ...) takes one grouping factor, not a nesting g1/g2", text,
+                           bar.start, bar.end)
     lhs_text = _bar_lhs(lhs, text)
     lhs_vars = tuple(variables(lhs))
     written = text[bar.start:bar.end]
     return [GroupTerm(expr=lhs_text, factors=f, correlated=correlated, id=term_id, by=by,
-                      text=written, variables=lhs_vars) for f in factor_sets]
+                      text=written, variables=lhs_vars, cov=cov) for f in factor_sets]
+
+
+#: glmmTMB's covariance structures of group terms, ``ar1(0 + f | g)`` (see
+#: :mod:`mixedformula.design.covstruct`); ``us`` is ``|`` and ``diag`` is ``||``
+_STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
+
+
+def _structured_terms(sign: int, term: Call, text: str) -> list[GroupTerm]:
+    """``struct(lhs | g)``: a group term with glmmTMB's covariance structure ``struct``."""
+    if sign < 0:
+        raise FormulaError("a group term cannot be removed with '-'", text, term.start,
+                           term.end)
+    bar = term.args[0] if len(term.args) == 1 else None
+    if isinstance(bar, Paren):
+        bar = bar.inner
+    if not (isinstance(bar, BinOp) and bar.op == "|") or isinstance(bar.left, BinOp) and \
+            bar.left.op in ("|", "||"):
+        raise FormulaError(f"{term.func}() takes one group term, like {term.func}(0 + f | g)",
+                           text, term.start, term.end)
+    if isinstance(bar.right, Call) and bar.right.func == "gr":
+        raise FormulaError(f"{term.func}() cannot be combined with gr()", text, term.start,
+                           term.end)
+    out = []
+    for g in _group_terms(bar, text):
+        structure = None if term.func in ("us", "diag") else term.func
+        out.append(GroupTerm(expr=g.expr, factors=g.factors,
+                             correlated=term.func != "diag", id=None, by=None,
+                             text=text[term.start:term.end], variables=g.variables,
+                             structure=structure))
+    return out
+
+
+#: brms' residual structures (terms of the fixed part)
+_AUTOCOR = ("ar", "cosy", "arma", "ma", "unstr")
+
+
+def _autocor_term(sign: int, term: Call, text: str) -> AutocorTerm:
+    """``ar(time = t, gr = g, p = 1)`` / ``cosy(time = t, gr = g)`` (brms; positional: time,
+    gr). Only ar with p = 1 and cosy are supported."""
+    if sign < 0 or term.func not in ("ar", "cosy"):
+        raise FormulaError(f"{term.func}() residual structures are not supported (ar(p = 1) "
+                           f"and cosy() are)" if sign > 0 else "a residual structure cannot "
+                           "be removed with '-'", text, term.start, term.end)
+    opts: dict = {}
+    order = ["time", "gr"] + (["p"] if term.func == "ar" else [])
+    for i, arg in enumerate(term.args):
+        key, v = (arg.key, arg.value) if isinstance(arg, Keyword) else (
+            order[i] if i < len(order) else None, arg)
+        if key not in order or key in opts:
+            raise FormulaError(f"{term.func}() takes {', '.join(order)}", text, arg.start,
+                               arg.end)
+        if key == "p":
+            if not (isinstance(v, Number) and v.text in ("1", "1L", "1.0")):
+                raise FormulaError("only ar(p = 1) is supported", text, v.start, v.end)
+            opts["p"] = 1
+            continue
+        if isinstance(v, Name) and v.name in ("NA", "NULL"):
+            continue
+        if not isinstance(v, Name):
+            raise FormulaError(f"{term.func}({key} = ...) takes a column name", text, v.start,
+                               v.end)
+        check_name(v, text)
+        opts[key] = v.name
+    return AutocorTerm(kind=term.func, time=opts.get("time"), gr=opts.get("gr"),
+                       p=opts.get("p", 1), text=text[term.start:term.end])
 
 
 def _bar_lhs(lhs: Node, text: str) -> str:
@@ -484,7 +595,8 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
                                arg.end)
         if arg.key not in _GR_OPTIONS:
             raise FormulaError(f"unknown option {arg.key!r} to gr(); expected one of "
-                               f"by, cor, id", text, arg.start, arg.start + len(arg.key))
+                               f"by, cor, id, cov", text, arg.start,
+                               arg.start + len(arg.key))
         if arg.key in seen:
             raise FormulaError(f"option {arg.key!r} is given twice", text, arg.start,
                                arg.start + len(arg.key))
@@ -520,8 +632,16 @@ def _gr(node: Call, text: str) -> tuple[Node, dict]:
                 raise FormulaError("only gr(dist = \"gaussian\") is supported", text, v.start,
                                    v.end)
         elif arg.key == "cov":
-            raise FormulaError("gr(cov = ...) (known covariance matrices) is not supported",
-                               text, arg.start, arg.end)
+            # the name of a matrix passed as data2 (brms); never evaluated
+            if isinstance(v, Name) and v.name not in CONSTANTS:
+                check_name(v, text)
+                opts["cov"] = v.name
+            elif isinstance(v, String) and v.value and "__" not in v.value:
+                opts["cov"] = v.value
+            else:
+                raise FormulaError("gr(cov = ...) takes the name of a matrix passed as data2, "
+                                   "like gr(species, cov = A) with data2={'A': A}", text,
+                                   v.start, v.end)
     return node.args[0], opts
 
 
@@ -566,7 +686,7 @@ def _check_ids(groups: list[GroupTerm], text: str) -> None:
         if g.id is None:
             continue
         other = seen.setdefault(g.id, g)
-        if other.group == g.group and other.correlated == g.correlated:
+        if other.group == g.group and other.correlated == g.correlated and other.cov == g.cov:
             continue
         first = text.find(other.text)
         at = text.find(g.text, first + len(other.text)) if first >= 0 else -1
@@ -575,4 +695,7 @@ def _check_ids(groups: list[GroupTerm], text: str) -> None:
         if other.group != g.group:
             raise FormulaError(f"terms sharing ID {g.id!r} must have the same grouping factor "
                                f"({other.group} vs {g.group})", text, *span)
+        if other.cov != g.cov:
+            raise FormulaError(f"terms sharing ID {g.id!r} must use the same gr(cov = ...)",
+                               text, *span)
         raise FormulaError(f"terms sharing ID {g.id!r} must all be correlated", text, *span)

@@ -55,6 +55,9 @@ class KenwardRoger:
             raise ValueError("Kenward-Roger's method is not available for fits with prior "
                              "weights (pbkrtest builds Var(y) without them); use "
                              "ddf='satterthwaite'")
+        if any(t.block.cov_factor is not None for t in fit.terms):
+            raise ValueError("Kenward-Roger's method is not implemented for gr(cov = ...) "
+                             "terms; use ddf='satterthwaite'")
         X = np.asarray(fit.design.X, dtype=float)
         n, p = X.shape
         if n > MAX_ROWS:

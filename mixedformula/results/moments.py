@@ -108,6 +108,11 @@ def marginal_moments(fit, rows=None, group: str | None = None, level=None,
                 sb = slice(pb.offset, pb.offset + pb.q)
                 A = np.einsum("ia,iab->ib", ta.X[rows], G[h][:, sa, sb])    # (n, q_b)
                 same = (ca[:, None] == cb[None, :]) & (ca[:, None] >= 0)
+                if blk.cov_factor is not None:      # gr(cov = A): Cov(u_j, u_j') = A_jj' G
+                    Lc = np.asarray(blk.cov_factor)
+                    ok = (ca[:, None] >= 0) & (cb[None, :] >= 0)
+                    Ar = Lc[np.clip(ca, 0, None)] @ Lc[np.clip(cb, 0, None)].T
+                    same = np.where(ok, Ar, 0.0)
                 GZ[pa.response::r, pb.response::r] += same * (A @ tb.X[rows].T)
     # R per row (rescor_by: the row's level), times the family's variance factor
     tags = draws.residual_tags(design)

@@ -11,6 +11,7 @@ name                                     parameter
 ``sigma<tag>``, ``sigma_<resp><tag>``    residual sd (univariate / multivariate)
 ``rescor__<r1>__<r2><tag>``              residual correlation
 ``nu``, ``shape``                        further family parameters
+``rho_<group>``, ``rho_<group>[k]``      correlation of an ar1/cs (toep: lag k) group term
 ``r_<group>``                            group effects u, dims (``<group>``, ``<group>__coef``)
 =======================================  ========================================================
 
@@ -55,6 +56,23 @@ def cor_name(group: str, label1: str, label2: str, tag: str = "") -> str:
     """``cor_g__Intercept__x``; for gr(g, by = h) the level tag follows each label, as brms:
     ``cor_g__Intercept:hA__x:hA`` (``tag = ":hA"``)."""
     return f"cor_{group}__{label1}{tag}__{label2}{tag}"
+
+
+def rho_names(group: str, structure: str, Q: int) -> list[str]:
+    """Correlation parameters of a glmmTMB-structured group term: ``rho_<group>`` (ar1, cs)
+    or ``rho_<group>[k]``, k = 1 … Q − 1 (toep: the lag-k correlation)."""
+    if structure in ("ar1", "cs"):
+        return [f"rho_{group}"]
+    return [f"rho_{group}[{k}]" for k in range(1, Q)]
+
+
+_RHO = re.compile(r"^rho_(.+?)(\[(\d+)\])?$")
+
+
+def split_rho(name: str) -> tuple[str, str]:
+    """``rho_group[2]`` → (``group``, ``rho[2]``); ``rho_group`` → (``group``, ``rho``)."""
+    m = _RHO.match(name)
+    return m.group(1), "rho" + (m.group(2) or "")
 
 
 def legacy_cor_names(names, blocks) -> dict[str, str]:
@@ -168,6 +186,8 @@ def name_kind(name: str) -> str | None:
         return "cor"
     if name.startswith("rescor__"):
         return "rescor"
+    if name.startswith("rho_"):
+        return "rho"
     if name.startswith("r_"):
         return "r"
     if _SPEC.match(name):

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .naming import name_kind, split_by, split_group, split_pair, split_spec, split_tag
+from .naming import (name_kind, split_by, split_group, split_pair, split_rho, split_spec,
+                     split_tag)
 
 
 @dataclass
@@ -56,9 +57,12 @@ class CorParam:
     coef2: str
     by_label: str | None = None
     by_level: str | None = None
+    text: str | None = None        # ar1/cs/toep: "rho" or "rho[k]" (coef1 = coef2 = "")
 
     @property
     def label(self) -> str:
+        if self.text is not None:
+            return self.text
         return f"cor({self.coef1},{self.coef2}{':' + self.by_label if self.by_label else ''})"
 
 
@@ -158,6 +162,9 @@ def index_params(posterior, groups: list[GroupInfo] | None = None,
                 body = body.replace(f":{by_label}__", "__")
             c1, c2 = split_pair(body, known_coefs.get(g, set()))
             idx.cor.setdefault(g, []).append(CorParam(v, g, c1, c2, by_label, by_level))
+        elif kind == "rho":
+            g, text = split_rho(v)
+            idx.cor.setdefault(g, []).append(CorParam(v, g, "", "", text=text))
         elif kind == "rescor":
             body, by_label = split_tag(v[len("rescor__"):])
             r1, r2 = split_pair(body, set(responses or []))

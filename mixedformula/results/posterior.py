@@ -38,6 +38,7 @@ from ..design.reterms import covariance_blocks as build_blocks
 from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
 from .naming import (b_name, by_tag, cor_name, ranef_coef_dim, ranef_name, rescor_name,
+                     rho_names,
                      sd_name, sigma_name)
 
 NEW_GROUPS = ("sample", "error", "zero")
@@ -204,7 +205,12 @@ class PosteriorDraws:
             sd = np.stack([self.scalar(sd_name(blk.group, lab, tag)) for lab in blk.labels],
                           axis=-1)
             cor = np.broadcast_to(np.eye(blk.Q), (self.S, blk.Q, blk.Q)).copy()
-            if blk.correlated and blk.Q > 1:
+            if blk.structure in ("ar1", "cs", "toep") and blk.Q > 1:
+                from ..design.covstruct import correlation_from_rho
+                rho = np.stack([self.scalar(n) for n in
+                                rho_names(blk.group, blk.structure, blk.Q)], axis=-1)
+                cor = correlation_from_rho(blk.structure, blk.Q, rho)
+            elif blk.correlated and blk.Q > 1:
                 for i in range(blk.Q):
                     for j in range(i + 1, blk.Q):
                         name = cor_name(blk.group, blk.labels[i], blk.labels[j], tag)
@@ -331,6 +337,11 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
         t0 = design.terms[blk.parts[0].term]
         K = len(t0.new_levels)
         u_new = None
+        if K and new_groups == "sample" and blk.cov_factor is not None:
+            raise DataError(f"new data have level(s) {', '.join(map(repr, t0.new_levels[:10]))} "
+                            f"of {blk.group}, whose effects are correlated through "
+                            f"gr(cov = ...) with a matrix that does not cover them; use "
+                            f"new_groups='zero' (u = 0) or refit with the levels in the matrix")
         if K and new_groups == "sample":
             T = draws.block_factor(blk)                                      # (S, H, Q, Q)
             if blk.by_levels:

@@ -147,6 +147,9 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
     mode = normalise_parametrization(parametrization)
     out = {}
     for b in blocks:
+        if b.cov_factor is not None:
+            out[b.key] = ("noncentred", "gr(cov = ...): u = L_A z T' (brms)")
+            continue
         if mode != "auto":
             out[b.key] = (mode, f"parametrization={mode!r}")
             continue
@@ -296,6 +299,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     else:
                         sd = T[b.by_codes] if b.by_levels else T[0]
                         u = z * sd
+                    if b.cov_factor is not None:   # gr(cov = A): u = L_A z Tᵀ, Cov = A ⊗ Σ
+                        u = pt.dot(_data(f"Lcov__{b.key}", b.cov_factor), u)
                 pm.Deterministic(f"u__{b.key}", u, dims=dims)
                 for part in b.parts:
                     t = design.terms[part.term]
@@ -458,6 +463,9 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
             sd_priors.append(priors.resolve("sd", d, coef=coef, group=b.group,
                                             resp=rname).prior)
     H = b.H
+    if b.structure in ("ar1", "cs", "toep") and b.Q > 1:   # glmmTMB structures (covstruct.py)
+        from .covstruct import structured_factor
+        return structured_factor(b, sd_priors)
     if b.correlated and b.Q > 1:
         eta_prior = priors.resolve("cor", Prior("lkj", (1.0,), "cor"), group=b.group).prior
         eta = eta_prior.args[0]

@@ -65,7 +65,13 @@ def block_factor_draws(b: Block, posterior, n: int) -> list:
     Ts = []
     for h in range(b.H):
         hs = f"__{h}" if b.by_levels else ""
-        if b.correlated and b.Q > 1:
+        if f"_rho__{b.key}" in posterior:       # ar1/cs/toep (covstruct.py): chol(Σ)
+            from ...design.covstruct import correlation_from_rho
+            sd = posterior[f"_std__{b.key}"].values.reshape(n, b.Q)
+            rho = posterior[f"_rho__{b.key}"].values.reshape(n, -1)
+            R = correlation_from_rho(b.structure, b.Q, rho)
+            Ts.append(np.linalg.cholesky(sd[:, :, None] * R * sd[:, None, :]))
+        elif b.correlated and b.Q > 1:
             Ts.append(_packed_to_chol(posterior[f"chol__{b.key}{hs}"].values.reshape(n, -1),
                                       b.Q))
         else:

@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ...results.naming import (SPEC_DPARS, b_name, by_tag, cor_name, ranef_coef_dim,
-                               ranef_name, rescor_name, sd_name, sigma_name)
+                               ranef_name, rescor_name, rho_names, sd_name, sigma_name)
 from .build import Built
 
 
@@ -44,7 +44,14 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
         for h in range(H):
             hs = f"__{h}" if b.by_levels else ""
             by = by_tag(b.by, b.by_levels[h]) if b.by_levels else ""
-            if b.correlated and b.Q > 1:
+            if f"_rho__{b.key}" in raw:          # ar1/cs/toep: sds and rho (covstruct.py)
+                std = raw[f"_std__{b.key}"].values
+                rho = raw[f"_rho__{b.key}"].values
+                for c, lab in enumerate(b.labels):
+                    out[sd_name(b.group, lab)] = _scalar(std[..., c], cd)
+                for k, name in enumerate(rho_names(b.group, b.structure, b.Q)):
+                    out[name] = _scalar(rho[..., k], cd)
+            elif b.correlated and b.Q > 1:
                 std = raw[f"_std__{b.key}{hs}"].values
                 corr = raw[f"_corr__{b.key}{hs}"].values
                 for c, lab in enumerate(b.labels):
