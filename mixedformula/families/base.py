@@ -136,6 +136,17 @@ class Family:
     laplace_information: ClassVar[str] = "expected"
     #: brms' bayes_R2 uses Var(y | μ, θ) as the residual variance (gaussian, bernoulli)
     bayes_r2_model: ClassVar[bool] = False
+    #: ordinal families (families/ordinal.py): the intercept is replaced by K − 1 thresholds,
+    #: the further parameter ``thres`` (posterior ``b_Intercept[1]``, ...), and ``mean`` gives
+    #: the K category probabilities on a last axis
+    thresholds: ClassVar[bool] = False
+    ordered_thresholds: ClassVar[bool] = False
+    allows_cs: ClassVar[bool] = False
+
+    def response_data(self, values, name: str):
+        """The response column as floats before the design is built, with its category labels
+        (None: not categorical); the default leaves it to the design (numeric only)."""
+        return None, None
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
