@@ -153,9 +153,11 @@ def acat_log_probs(o, link, eta, thres, disc=1.0):
         u = o.concat([o.zeros_like_last(a), o.cumsum(a)])
     else:
         lF, lS = o.log_p(link, a)
-        cF, cS = o.cumsum(lF), o.cumsum(lS)
         z = o.zeros_like_last(a)
-        u = o.concat([z, cF]) + (cS[..., -1:] - o.concat([z, cS]))
+        # Σ_{j<k} log F_j + Σ_{j≥k} log S_j, the second as a reversed cumulative sum (a
+        # difference of totals would cancel: log S = −e^a is huge for cloglog)
+        tail = o.cumsum(lS[..., ::-1])[..., ::-1]
+        u = o.concat([z, o.cumsum(lF)]) + o.concat([tail, z])
     return u - o.logsumexp(u)
 
 
