@@ -120,3 +120,15 @@ def test_threshold_names_round_trip_and_tables(tmp_path):
     np.testing.assert_allclose(back.predict(_inhaler().iloc[:3], kind="epred").mean(0),
                                fit.predict(_inhaler().iloc[:3], kind="epred").mean(0))
     assert fit.loo().elpd_loo < 0
+
+
+def test_answers_without_a_single_expected_value_are_refused():
+    """No silent numbers: comparisons, slopes, emmeans, bayes_r2 and conditional_effects of
+    an ordinal model refuse in plain words (their expected value is K probabilities)."""
+    from mixedformula.errors import MixedFormulaError
+    fit = _fit("inhaler_cumulative")
+    for call in (lambda: fit.comparisons("treat"), lambda: fit.slopes("period"),
+                 lambda: fit.emmeans("treat"), lambda: fit.bayes_r2(),
+                 lambda: fit.conditional_effects("treat")):
+        with pytest.raises(MixedFormulaError, match="categor"):
+            call()
