@@ -77,6 +77,15 @@ def family_data(spec: FormulaSpec, fam: Family, data):
     an ordered categorical → 1..K in its category order), or ``data`` itself."""
     if not fam.thresholds or len(spec.response_variables) != 1:
         return data
+    import re
+    if re.search(r"(^|[^A-Za-z0-9._])cs\s*\(", spec.text):
+        # in brms, cs() is a category-specific effect, not formulaic's shrinkage spline
+        why = ("brms does not allow category-specific effects for family 'cumulative'"
+               if not fam.allows_cs else "category-specific effects cs() are not "
+               "implemented yet")
+        raise MixedFormulaError(f"{why}; in an ordinal model cs(x) means a category-specific "
+                                "effect (brms), so it is not read as a spline here: remove "
+                                "cs() or use the spline under another name (cr(), bs())")
     from .design import as_pandas
     col = spec.response_variables[0]
     df = as_pandas(data)

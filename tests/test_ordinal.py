@@ -246,3 +246,11 @@ def test_cli_offers_the_ordinal_families(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error:")]
     assert rc == 2 and len(errors) == 1 and "integer categories 1, 2, ..., K" in errors[0]
+
+
+@pytest.mark.parametrize("name,msg", [("cumulative", "does not allow category-specific"),
+                                      ("sratio", "not\\s+implemented yet")])
+def test_cs_is_not_read_as_a_spline_in_ordinal_models(name, msg):
+    df = _data(np.array([1, 2, 3, 2, 3, 1] * 3, dtype=float))
+    with pytest.raises(MixedFormulaError, match=msg):
+        mf.Model("y ~ cs(x)", df, family=name)
