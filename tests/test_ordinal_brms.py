@@ -8,9 +8,10 @@ of brms'. With 4 000 draws on each side and bulk ESS above ~800 for every parame
 Carlo sd of the difference of the two means is below 0.05 posterior sd, so 0.2 sd is more than
 4 Monte-Carlo sds (false-failure rate below 1e-4 per parameter, ~2e-3 for the whole file).
 The same bound (0.1 posterior sd of brms' draws) holds for brms' ``posterior_epred``
-category probabilities of five inhaler rows (#22), and ordinal::clmm's point estimates are
-within 0.25 posterior sd of the posterior means (a sanity check: posterior means are not ML
-estimates).
+category probabilities of five inhaler rows (#22), and ordinal::clmm's maximum-likelihood
+estimates lie within one posterior sd of the posterior means (a sanity check only: the
+posterior of the upper thresholds is skewed, so mean and ML estimate differ by up to ~0.5 sd,
+for brms' draws as for ours).
 """
 
 from __future__ import annotations
@@ -82,11 +83,20 @@ def test_cumulative_category_probabilities_match_brms_posterior_epred():
     np.testing.assert_allclose(p.sum(-1), 1.0)
     mean, sd = np.asarray(ref["epred_mean"]), np.asarray(ref["epred_sd"])
     assert np.all(np.abs(p.mean(0) - mean) < 0.1 * sd), (p.mean(0), mean)
-    # marginaleffects-style predictions: one row per data row and category (`group`)
+    # marginaleffects-style predictions: one row per data row and category (`group`),
+    # category-major; `estimate` is the posterior median (marginaleffects), the draws' mean
+    # is brms' posterior_epred mean
     pr = fit.predictions(newdata=new)
-    assert list(pr["group"].unique()) == ["1", "2", "3", "4"]
-    est = pr.pivot_table(index="rowid", columns="group", values="estimate").to_numpy()
-    assert np.all(np.abs(est - mean) < 0.1 * sd)
+    assert list(pr["group"]) == [str(k) for k in range(1, 5) for _ in rows]
+    assert list(pr["rowid"]) == list(range(len(rows))) * 4
+    est = pr.draws().mean(axis=1).reshape(4, len(rows)).T
+    assert np.all(np.abs(est - mean) < 0.1 * sd), (est, mean)
+    np.testing.assert_allclose(np.asarray(pr["estimate"]).reshape(4, len(rows)).T,
+                               np.median(p, axis=0), rtol=1e-10)
+    # averaged within a category (by=True): the mean over the rows
+    avg = fit.predictions(newdata=new, by=True)
+    assert list(avg["group"]) == ["1", "2", "3", "4"]
+    np.testing.assert_allclose(avg.draws().mean(axis=1), est.mean(axis=0), rtol=1e-10)
 
 
 def test_clmm_point_estimates_are_close():
@@ -97,11 +107,11 @@ def test_clmm_point_estimates_are_close():
         thres = [v for k, v in clmm.items() if "|" in k]
         for k, v in enumerate(thres):
             name = f"b_Intercept[{k + 1}]"
-            assert abs(float(post[name].mean()) - v) < 0.25 * REF[key]["sd"][name] + 0.05
+            assert abs(float(post[name].mean()) - v) < REF[key]["sd"][name]
         for k, v in clmm.items():
             if "|" not in k:
                 name = f"b_{k}"
-                assert abs(float(post[name].mean()) - v) < 0.25 * REF[key]["sd"][name] + 0.05
+                assert abs(float(post[name].mean()) - v) < REF[key]["sd"][name]
 
 
 def test_threshold_names_round_trip_and_tables(tmp_path):
@@ -114,12 +124,12 @@ def test_threshold_names_round_trip_and_tables(tmp_path):
     row = ps[(ps["class"] == "Intercept")]
     assert row["prior"].str.contains("student_t\\(3, 0, 2.5\\)").any()
     path = tmp_path / "inhaler.nc"
-    fit.save(path)
+    mf.save(fit, path)
     back = mf.load(path)
     np.testing.assert_allclose(back.fixef()["Estimate"], fe["Estimate"])
     np.testing.assert_allclose(back.predict(_inhaler().iloc[:3], kind="epred").mean(0),
                                fit.predict(_inhaler().iloc[:3], kind="epred").mean(0))
-    assert fit.loo().elpd_loo < 0
+    assert fit.loo().elpd < 0
 
 
 def test_answers_without_a_single_expected_value_are_refused():
