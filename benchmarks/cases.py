@@ -77,6 +77,35 @@ def bernoulli_slopes(N: int = 20_000, J: int = 200, seed: int = 2,
     return pd.DataFrame({"y": y, "x": x, "g": _cat(g, "g", J)})
 
 
+def _slopes_eta(N, J, seed, b0, b1, sd, cor):
+    rng = np.random.default_rng(seed)
+    g = np.arange(N) % J
+    rng.shuffle(g)
+    x = rng.normal(size=N)
+    C = np.array([[1.0, cor], [cor, 1.0]])
+    u = rng.multivariate_normal(np.zeros(2), np.outer(sd, sd) * C, size=J)
+    return rng, g, x, b0 + b1 * x + u[g, 0] + u[g, 1] * x
+
+
+def cumulative_slopes(N: int = 5_000, J: int = 100, seed: int = 7) -> pd.DataFrame:
+    """4 ordered categories, P(y <= k) = expit(tau_k - eta), tau = (-1, 0.3, 1.5),
+    eta = 0.7 x + u0_g + u1_g x; sd(u) = (0.6, 0.4), cor 0.3. y is an ordered categorical."""
+    rng, g, x, eta = _slopes_eta(N, J, seed, 0.0, 0.7, np.array([0.6, 0.4]), 0.3)
+    tau = np.array([-1.0, 0.3, 1.5])
+    cdf = 1 / (1 + np.exp(-(tau[None, :] - eta[:, None])))
+    y = 1 + (rng.uniform(size=N)[:, None] > cdf).sum(1)
+    return pd.DataFrame({"y": pd.Categorical(y, categories=[1, 2, 3, 4], ordered=True),
+                         "x": x, "g": _cat(g, "g", J)})
+
+
+def zip_slopes(N: int = 5_000, J: int = 100, seed: int = 8) -> pd.DataFrame:
+    """zero-inflated Poisson, zi = 0.3, log mu = 0.8 + 0.4 x + u0_g + u1_g x; sd(u) = (0.5,
+    0.3), cor 0.3."""
+    rng, g, x, eta = _slopes_eta(N, J, seed, 0.8, 0.4, np.array([0.5, 0.3]), 0.3)
+    y = np.where(rng.uniform(size=N) < 0.3, 0, rng.poisson(np.exp(eta))).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "g": _cat(g, "g", J)})
+
+
 def crossed(N: int = 100_000, Ja: int = 1000, Jb: int = 300, seed: int = 3) -> pd.DataFrame:
     """y = 2 + 0.5 x + a + b + e; sd_a 1, sd_b 0.5, sigma 1."""
     rng = np.random.default_rng(seed)
@@ -131,10 +160,16 @@ CASES: dict[str, dict] = {
                     "16 groups x 60 rows",
               formula="mvbind(m1, m2) ~ p1 + p2 + p3 + (1 + p1 | p | g)",
               bambi=None, family="gaussian", kind="fit", data=lambda: multivariate()),
+    "7": dict(title="cumulative logit y ~ x + (1 + x | g), 4 categories, N=5e3, J=100",
+              formula="y ~ x + (1 + x | g)", bambi="y ~ x + (1 + x | g)",
+              family="cumulative", kind="fit", data=lambda: cumulative_slopes()),
+    "8": dict(title="zero_inflated_poisson y ~ x + (1 + x | g), N=5e3, J=100",
+              formula="y ~ x + (1 + x | g)", bambi="y ~ x + (1 + x | g)",
+              family="zero_inflated_poisson", kind="fit", data=lambda: zip_slopes()),
 }
 
 # case "1" → ids in the order run
-ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6"]
+ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6", "7", "8"]
 
 
 def expand(selection: str | None) -> list[str]:

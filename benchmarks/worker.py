@@ -211,6 +211,35 @@ def hand_model(case_id, df):
             pm.Deterministic("rescor", corrR[0, 1])
             pm.MvNormal("y", mu=mu, chol=cholR, observed=Y)
             names = ["Intercept", "b", "sd", "cor", "sigma", "rescor"]
+        elif case_id in ("7", "8"):
+            # cumulative logit with ordered cutpoints (brms' student_t(3, 0, 2.5) on them) /
+            # zero-inflated Poisson (zi ~ beta(1, 1)); (1 + x | g) correlated, non-centred
+            x = df["x"].to_numpy(float)
+            g = df["g"].cat.codes.to_numpy()
+            J = int(g.max()) + 1
+            b = pm.Normal("b", 0.0, 10.0)
+            chol, corr, sds = pm.LKJCholeskyCov("chol", n=2, eta=1.0, sd_dist=sdprior(2.5, 2),
+                                                compute_corr=True)
+            pm.Deterministic("sd", sds)
+            pm.Deterministic("cor", corr[0, 1])
+            z = pm.Normal("z", 0.0, 1.0, shape=(J, 2))
+            u = pt.dot(z, chol.T)
+            if case_id == "7":
+                y = df["y"].cat.codes.to_numpy()
+                xc = x - x.mean()
+                eta = b * xc + u[g, 0] + u[g, 1] * x
+                cut = pm.StudentT("Intercept", nu=3, mu=0.0, sigma=2.5, shape=3,
+                                  transform=pm.distributions.transforms.ordered,
+                                  initval=np.array([-1.0, 0.0, 1.0]))
+                pm.OrderedLogistic("y", eta=eta, cutpoints=cut, observed=y)
+                names = ["Intercept", "b", "sd", "cor"]
+            else:
+                y = df["y"].to_numpy(float)
+                icpt = pm.StudentT("Intercept", nu=3, mu=0.0, sigma=2.5)
+                zi = pm.Beta("zi", 1.0, 1.0)
+                eta = icpt + b * (x - x.mean()) + u[g, 0] + u[g, 1] * x
+                pm.ZeroInflatedPoisson("y", psi=1 - zi, mu=pt.exp(eta), observed=y)
+                names = ["Intercept", "b", "sd", "cor", "zi"]
         else:
             raise ValueError(case_id)
     return m, names

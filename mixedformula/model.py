@@ -69,6 +69,32 @@ class Specification:
     design: Design
     engine: Decision
     residual_by: object = None          # backends.pymc.build.ResidualBy
+    data: object = None                 # the data with the response recoded by the family
+
+
+def family_data(spec: FormulaSpec, fam: Family, data):
+    """``data`` with the response column recoded by ``fam.response_data`` (ordinal families:
+    an ordered categorical → 1..K in its category order), or ``data`` itself."""
+    if not fam.thresholds or len(spec.response_variables) != 1:
+        return data
+    import re
+    if re.search(r"(^|[^A-Za-z0-9._])cs\s*\(", spec.text):
+        # in brms, cs() is a category-specific effect, not formulaic's shrinkage spline
+        why = ("brms does not allow category-specific effects for family 'cumulative'"
+               if not fam.allows_cs else "category-specific effects cs() are not "
+               "implemented yet")
+        raise MixedFormulaError(f"{why}; in an ordinal model cs(x) means a category-specific "
+                                "effect (brms), so it is not read as a spline here: remove "
+                                "cs() or use the spline under another name (cr(), bs())")
+    from .design import as_pandas
+    col = spec.response_variables[0]
+    df = as_pandas(data)
+    if col not in df.columns:
+        return data
+    codes, _ = fam.response_data(df[col], col)
+    df = df.copy()
+    df[col] = codes
+    return df
 
 
 def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
@@ -102,6 +128,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
             raise MixedFormulaError(dask_too_large(e)) from None
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
+    data = family_data(spec, fam, data)
     design = design_matrices(spec, data, na_action=na_action, drop_aliased=True, data2=data2)
     if offset is not None:
         from .design.spec import add_offset
@@ -110,7 +137,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
     check_identifiability(design, "sigma" in fam.dpars, bayesian=True)
     residual_by = _residual_by(rescor_by, data, design)
     engine = decide(design, fam, likelihood, rescor_by=residual_by)
-    return Specification(spec, fam, design, engine, residual_by)
+    return Specification(spec, fam, design, engine, residual_by, data)
 
 
 def build(specification: Specification, priors: PriorSet, rescor: bool | None = None,
@@ -228,7 +255,7 @@ class Model:
                                      na_action, offset, data2)
         s = self.specification
         self.formula, self.family, self.design = s.formula, s.family, s.design
-        self.data = data
+        self.data = data if s.data is None else s.data
         self.prior_list = list(priors) if isinstance(priors, (list, tuple)) else (
             [] if priors is None else [priors])
         self.rescor = rescor

@@ -90,7 +90,18 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
 def _draw(fam, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:
     if fam.uses_trials and trials is None:
         raise DataError(f"simulate: {fam.name} needs y | trials(n) in the formula")
-    return fam.rvs(mu, {d: _get(params, d) for d in fam.dpars}, rng, trials)
+    return fam.rvs(mu, {d: _thresholds(params) if d == "thres" else _get(params, d)
+                        for d in fam.dpars}, rng, trials)
+
+
+def _thresholds(params: dict) -> np.ndarray:
+    """The ordinal thresholds ``b_Intercept[1]``, ``b_Intercept[2]``, ... given (in order)."""
+    from .results.naming import split_threshold, threshold_name
+    ks = sorted(k for k in (split_threshold(n) for n in params) if k is not None)
+    if not ks or ks != list(range(1, len(ks) + 1)):
+        raise DataError("simulate: an ordinal family needs its thresholds b_Intercept[1], "
+                        "b_Intercept[2], ... (K - 1 of them, increasing for cumulative)")
+    return np.array([float(params[threshold_name(k)]) for k in ks])
 
 
 # --------------------------------------------------------------------------- InstEval-shaped data

@@ -41,9 +41,14 @@ BASIC = ("gaussian", "student", "lognormal", "bernoulli", "binomial", "poisson",
 LATENT = {"logit": stats.logistic, "probit": stats.norm, "cloglog": stats.gumbel_l}
 
 
+#: covered by tests/test_ordinal.py and tests/test_ordinal_brms.py
+ORDINAL = ("cumulative", "sratio", "cratio", "acat")
+
+
 def test_every_registered_family_is_covered():
-    """tests/test_families.py covers BASIC, this file EXTRA: together every registered family."""
-    assert set(family_names()) == set(BASIC) | set(EXTRA)
+    """tests/test_families.py covers BASIC, this file EXTRA, tests/test_ordinal.py ORDINAL:
+    together every registered family."""
+    assert set(family_names()) == set(BASIC) | set(EXTRA) | set(ORDINAL)
 
 
 # --------------------------------------------------------------------------- references

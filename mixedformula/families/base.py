@@ -147,6 +147,18 @@ class Family:
         same random part and no predictors (computed only when asked for)."""
         return None
 
+    #: ordinal families (families/ordinal.py): the intercept is replaced by K − 1 thresholds,
+    #: the further parameter ``thres`` (posterior ``b_Intercept[1]``, ...), and ``mean`` gives
+    #: the K category probabilities on a last axis
+    thresholds: ClassVar[bool] = False
+    ordered_thresholds: ClassVar[bool] = False
+    allows_cs: ClassVar[bool] = False
+
+    def response_data(self, values, name: str):
+        """The response column as floats before the design is built, with its category labels
+        (None: not categorical); the default leaves it to the design (numeric only)."""
+        return None, None
+
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
         if link not in self.allowed_links:

@@ -64,6 +64,11 @@ def conditional_effects(fit, effect: str, groups=False, prob: float = 0.95,
                         resolution: int = 100, ndraws: int | None = None, seed=None, ax=None):
     """Returns ``(matplotlib Figure, DataFrame)``; see the module docstring."""
     from ..design import as_pandas
+    if fit.family.thresholds:
+        raise MixedFormulaError(
+            f"conditional_effects of an ordinal model ({fit.family.name}) is not available: its expected "
+            "value is K category probabilities; use fit.predictions(grid=..., by=...) (one row "
+            "per category, column 'group') or fit.predict(kind='epred') (draws × rows × K)")
     spec = fit.design.spec
     if effect not in spec.columns or effect in spec.formula.response_variables:
         preds = [c for c in spec.columns if c not in spec.formula.response_variables]

@@ -141,6 +141,11 @@ class BayesSource:
 
     def __init__(self, fit):
         from .posterior import PosteriorDraws
+        if fit.family.thresholds:
+            raise MixedFormulaError(
+                f"emmeans of an ordinal model ({fit.family.name}) is not available: its "
+                "expected value is K category probabilities; use fit.predictions(grid=..., "
+                "by=...) (one row per category, column 'group')")
         self.design, self.family = fit.design, fit.family
         self.data = emm_data(fit.data, fit.design)
         self._draws = PosteriorDraws.of_fit(fit)

@@ -25,6 +25,11 @@ with ŷ_i⁽ˢ⁾(x) the prediction of row i when the variable x is set to the v
   ``marginaleffects_posterior_interval = "eti"``). The draws are kept (``.draws()``: rows of
   the table × draws).
 
+Ordinal families (cumulative, sratio, cratio, acat): ŷ is the vector of K category
+probabilities P(y = k) (brms' posterior_epred, S × N × K); ``predictions`` gives one row per
+row and category, the category in marginaleffects' ``group`` column (``by`` averages within
+each category); comparisons and slopes of them are refused (not implemented).
+
 Group effects: ``re_formula=None`` keeps every group term (seen levels use their u; levels not
 seen in fitting get u ~ N(0, G) drawn per draw, ``new_groups=``), ``re_formula="NA"`` or
 ``"~0"`` the population level (Xβ only), a subset like ``"~ (1 | g)"`` as brms. For a
@@ -186,7 +191,26 @@ class DrawEvaluator:
                       np.random.default_rng([self.seed, k]))
         if self.kind == "linpred":
             return eta[..., 0]
+        if self.categories:
+            raise MixedFormulaError(
+                f"family {self.fit.family.name!r} predicts {self.categories} category "
+                "probabilities: comparisons and slopes of them are not available yet; use "
+                "predictions() (one row per category, column 'group') or kind='linpred'")
         return expected_value(self.fit, draws, eta, sc.design, sc.df)[..., 0]
+
+    @property
+    def categories(self) -> int:
+        """K for families whose expected value is K category probabilities (0 otherwise)."""
+        if not self.fit.family.thresholds:
+            return 0
+        return PosteriorDraws.of_fit(self.fit).n_thresholds + 1
+
+    def predict_categories(self, sc: Scenario, idx: np.ndarray, k: int) -> np.ndarray:
+        """P(y = c) per draw, row and category (s, n, K) for the draws ``idx``."""
+        draws = PosteriorDraws.of_fit(self.fit, idx)
+        eta = linpred(draws, sc.design, self.keep, self.new_groups,
+                      np.random.default_rng([self.seed, k]))
+        return expected_value(self.fit, draws, eta, sc.design, sc.df)[:, :, 0, :]
 
 
 def _aggregate(q: np.ndarray, code, G: int) -> np.ndarray:
@@ -237,11 +261,36 @@ def predictions(fit, newdata=None, grid=None, by=None, re_formula=None, kind="re
     df = _rows(fit, newdata, grid)
     ev = DrawEvaluator(fit, kind, re_formula, new_groups, seed)
     sc = ev.scenario(df)
+    K = ev.categories if kind == "response" else 0
+    if K:
+        return _category_predictions(ev, sc, df, by, K, conf_level)
     code, lead = _groups(df, by)
     G = len(lead)
     (d,) = _run(ev, len(df), code, G, lambda idx, k: [ev.predict(sc, idx, k)], 1)
     if code is None:
         lead = df.assign(rowid=np.arange(len(df)))[["rowid"] + list(df.columns)]
+    return _frame(lead, d, conf_level, "predictions")
+
+
+def _category_predictions(ev: DrawEvaluator, sc: Scenario, df: pd.DataFrame, by, K: int,
+                          conf_level: float) -> AnswerFrame:
+    """Ordinal families: P(y = k) per row (or averaged within ``by``) and category k, the
+    category in marginaleffects' ``group`` column (rows category-major, as marginaleffects
+    gives for brms' ordinal models)."""
+    n = len(df)
+    rows = df.assign(rowid=np.arange(n))[["rowid"] + list(df.columns)]
+    long = pd.concat([rows.assign(group=str(k + 1)) for k in range(K)], ignore_index=True)
+    if by is None or by is False:
+        code, lead = None, long[["rowid", "group"] + list(df.columns)]
+    else:
+        cols = [] if by is True else ([by] if isinstance(by, str) else list(by))
+        code, lead = _groups(long, ["group"] + cols)
+
+    def quantity(idx, k):
+        p = ev.predict_categories(sc, idx, k)                       # (s, n, K)
+        return [p.transpose(0, 2, 1).reshape(p.shape[0], K * n)]
+
+    (d,) = _run(ev, K * n, code, len(lead), quantity, 1)
     return _frame(lead, d, conf_level, "predictions")
 
 

@@ -12,6 +12,7 @@ name                                     parameter
 ``rescor__<r1>__<r2><tag>``              residual correlation
 ``nu``, ``shape``                        further family parameters
 ``rho_<group>``, ``rho_<group>[k]``      correlation of an ar1/cs (toep: lag k) group term
+``b_Intercept[k]``                       k-th threshold of an ordinal family (k = 1..K − 1)
 ``r_<group>``                            group effects u, dims (``<group>``, ``<group>__coef``)
 =======================================  ========================================================
 
@@ -46,6 +47,17 @@ def coef_label(coef: str, resp: str | None = None) -> str:
 
 def b_name(coef: str, resp: str | None = None) -> str:
     return f"b_{coef_label(coef, resp)}"
+
+
+def threshold_name(k: int) -> str:
+    """``b_Intercept[k]``: the k-th threshold (1-based) of an ordinal family, as brms."""
+    return f"b_Intercept[{k}]"
+
+
+def split_threshold(name: str) -> int | None:
+    """``"b_Intercept[2]"`` → 2; any other name → None."""
+    m = re.fullmatch(r"b_Intercept\[(\d+)\]", name)
+    return int(m.group(1)) if m else None
 
 
 def sd_name(group: str, label: str, tag: str = "") -> str:

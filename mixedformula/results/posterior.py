@@ -39,7 +39,7 @@ from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
 from .naming import (b_name, by_tag, cor_name, ranef_coef_dim, ranef_name, rescor_name,
                      rho_names,
-                     sd_name, sigma_name)
+                     sd_name, sigma_name, threshold_name)
 
 NEW_GROUPS = ("sample", "error", "zero")
 
@@ -164,8 +164,24 @@ class PosteriorDraws:
             self._cache[name] = v if self.idx is None else v[self.idx]
         return self._cache[name]
 
+    @property
+    def n_thresholds(self) -> int:
+        """Number of ordinal thresholds ``b_Intercept[1]``, ... in the posterior (0: none)."""
+        k = 0
+        while threshold_name(k + 1) in self.posterior:
+            k += 1
+        return k
+
+    def thresholds(self) -> np.ndarray:
+        """(S, K − 1) draws of the ordinal thresholds ``b_Intercept[k]``."""
+        return np.stack([self.scalar(threshold_name(k + 1))
+                         for k in range(self.n_thresholds)], axis=-1)
+
     def dpar(self, name: str, resp: str | None = None) -> np.ndarray:
-        """(S,) draws of a family parameter (``nu``, ``shape``; ``<name>_<resp>`` if present)."""
+        """(S,) draws of a family parameter (``nu``, ``shape``; ``<name>_<resp>`` if present);
+        ``thres``: (S, K − 1) ordinal thresholds."""
+        if name == "thres":
+            return self.thresholds()
         if resp is not None and self.multivariate and f"{name}_{resp}" in self.posterior:
             return self.scalar(f"{name}_{resp}")
         return self.scalar(name)
@@ -177,7 +193,10 @@ class PosteriorDraws:
         resp = self.responses[k] if self.multivariate else None
         if not names:
             return np.zeros((self.S, 0))
-        return np.stack([self.scalar(b_name(c, resp)) for c in names], axis=-1)
+        zero = np.zeros(self.S)     # ordinal: thresholds take the intercept's place
+        return np.stack([zero if c == "Intercept" and b_name(c, resp) not in self.posterior
+                         and self.n_thresholds else self.scalar(b_name(c, resp))
+                         for c in names], axis=-1)
 
     def xb(self, X: np.ndarray, fixed_cols=None) -> np.ndarray:
         """X β per draw (S, n, r) for a full-width X (the fitted design's columns)."""

@@ -5,7 +5,8 @@ For posterior draw s and a row i of (new) data with fixed-part row x_i and, for 
 coefficient multipliers z_{k,i} (the term's left side) and level j = code_k(i):
 
     linpred:   η_i⁽ˢ⁾ = x_iᵀ β⁽ˢ⁾ + Σ_k z_{k,i}ᵀ u_{k, j}⁽ˢ⁾
-    epred:     E[y_i | η] = g⁻¹(η_i)          (lognormal: exp(μ + σ²/2); binomial: trials · p)
+    epred:     E[y_i | η] = g⁻¹(η_i)          (lognormal: exp(μ + σ²/2); binomial: trials · p;
+               ordinal families: the K category probabilities, draws × rows × K as brms)
     response:  y_i⁽ˢ⁾ ~ family(g⁻¹(η_i⁽ˢ⁾), σ⁽ˢ⁾, ν⁽ˢ⁾, shape⁽ˢ⁾)   (mvbind with rescor:
                y_i⁽ˢ⁾ ~ MvNormal(η_i⁽ˢ⁾, R⁽ˢ⁾), R = diag(σ) Ω diag(σ))
 
@@ -160,7 +161,8 @@ def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata)
     mu = fam.inverse_link(eta)
     if not fam.mean_dpars and not fam.uses_trials:
         return mu
-    params = {k: v[..., None] for k, v in _family_params(
+    # the response axis goes after the rows (ordinal thresholds keep their own last axis)
+    params = {k: np.expand_dims(v, 2) for k, v in _family_params(
         draws, fam.mean_dpars, draws.residual_tags(design, newdata), eta.shape[1]).items()}
     t = trials(fit, design, newdata) if fam.uses_trials else None
     return fam.mean(mu, params, None if t is None else t[None, :, None])
@@ -211,11 +213,15 @@ def predict(fit, newdata=None, kind: str = "epred", re_formula=None, new_groups:
         # bf() formulas on the fitted rows: response k's X is only evaluated where k is
         # observed; elsewhere there is no prediction (pass those rows as newdata instead)
         out = np.where(design.observed[None], out, np.nan)
-    if out.shape[-1] == 1:
+    names = list(fit.design.response_names)
+    if out.ndim == 4:        # ordinal epred (S, n, 1, K): brms' S x N x K probabilities
+        out = out[:, :, 0, :]
+        names = [f"P(Y = {k + 1})" for k in range(out.shape[-1])]
+    elif out.shape[-1] == 1:
         out = out[..., 0]
     if not summary:
         return out
-    return summarise(out, design, list(fit.design.response_names), probs)
+    return summarise(out, design, names, probs)
 
 
 def summarise(draws: np.ndarray, design, responses: list[str], probs=(0.025, 0.975)):

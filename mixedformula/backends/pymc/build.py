@@ -224,6 +224,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         # ---- fixed part, per response (its own X with bf() formulas; centred over the rows
         # where the response is observed)
         etas, betas = [], []
+        extra_dpars: dict = {}
         for k in range(r):
             sfx = f"__{resp[k]}" if multivariate else ""
             rname = resp[k] if multivariate else ""
@@ -241,6 +242,13 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             if others:
                 b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
                 eta_k = pt.dot(_data(f"X{sfx}", Xc), b_vec)
+            if family.thresholds:
+                thres_c = _thresholds(family, priors, y[rows, k], has_int)
+                # brms: b_Intercept = Intercept + dot(means_X, b) (thresholds minus η)
+                pm.Deterministic("_thres", thres_c + (
+                    pt.dot(_data("means", means), b_vec) if others else 0.0))
+                has_int, beta_orig = False, []
+                extra_dpars["thres"] = thres_c
             if has_int:
                 p_int = priors.resolve("Intercept", family.default_intercept(
                     y[rows, k], design.response_centre(k)), resp=rname)
@@ -251,8 +259,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             else:
                 beta_orig = []
             full = [None] * X.shape[1]
-            if has_int:
-                full[int_col] = beta_orig[0]
+            if int_col is not None:      # ordinal: the thresholds take the intercept's place
+                full[int_col] = beta_orig[0] if has_int else pt.constant(0.0)
             for i, j in enumerate(others):
                 full[j] = b_vec[i]
             beta_k = pt.stack(full) if full else pt.zeros(0)
@@ -271,6 +279,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
                                         for k in range(r)], resp, multivariate, rescor,
                        residual_by)
+        dpars.update(extra_dpars)
 
         if likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
@@ -527,12 +536,30 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
                                        lower=0.0, shape=len(levels)))
             out["sigma"] = sig                          # per response: (H,)
     for d in family.dpars:               # nu, shape, phi, zi, hu, ndt, ...: one scalar each
-        if d == "sigma":
+        if d == "sigma" or (d == "thres" and family.thresholds):
             continue
         lower, upper = family.dpar_bounds(d, ys[0][0])
         out[d] = pymc_rv(d, [priors.resolve(d, family.default_prior(d, *ys[0])).prior],
                          lower=lower, upper=upper)
     return out
+
+
+def _thresholds(family: Family, priors: PriorSet, y: np.ndarray, has_int: bool):
+    """The K − 1 thresholds of an ordinal family (``Intercept``, for the centred predictors),
+    prior ``class = "Intercept"`` (brms' default student_t(3, 0, 2.5)); ordered by PyMC's
+    ``ordered`` transform (log increments) where the family needs it (cumulative), started at
+    the logistic quantiles of equal category shares."""
+    import pymc as pm
+    if not has_int:
+        raise FamilyError(f"family {family.name!r} needs the intercept: its thresholds take the "
+                          "intercept's place (remove 0 + / - 1 from the formula)")
+    K = family.n_categories(y)
+    p_int = priors.resolve("Intercept", family.default_intercept(y), resp="")
+    kw = {"initval": family.threshold_init(K)}
+    if family.ordered_thresholds:
+        kw["transform"] = pm.distributions.transforms.ordered
+    return pm.modelcontext(None).register_rv(pymc_dist([p_int.prior], shape=K - 1),
+                                             "Intercept", **kw)
 
 
 def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,

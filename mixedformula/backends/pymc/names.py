@@ -13,7 +13,8 @@ import numpy as np
 import xarray as xr
 
 from ...results.naming import (SPEC_DPARS, b_name, by_tag, cor_name, ranef_coef_dim,
-                               ranef_name, rescor_name, rho_names, sd_name, sigma_name)
+                               ranef_name, rescor_name, rho_names, sd_name, sigma_name,
+                               threshold_name)
 from .build import Built
 
 
@@ -36,7 +37,13 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
     for k, rname in enumerate(resp):
         sfx = f"__{rname}" if mv else ""
         beta = raw[f"_beta{sfx}"].values
+        if "_thres" in raw:              # ordinal: thresholds instead of the intercept, first
+            thres = raw["_thres"].values
+            for j in range(thres.shape[-1]):
+                out[threshold_name(j + 1)] = _scalar(thres[..., j], cd)
         for j, name in enumerate(design.fixed(k)[1]):
+            if name == "Intercept" and "_thres" in raw:
+                continue
             out[b_name(name, rname if mv else None)] = _scalar(beta[..., j], cd)
     r_parts: dict[str, list] = {}
     for b in built.blocks:

@@ -1,0 +1,10 @@
+"""cratio: ordinal y in 1..K, continuation ratio P(y > k | y ≥ k) = F(disc (η − τ_k)) (brms'
+``cratio``; links logit (default), probit, cloglog; cs() allowed). Math: :mod:`.ordinal`."""
+from .ordinal import OrdinalFamily, cratio_log_probs
+from .registry import register
+
+
+@register
+class Cratio(OrdinalFamily):
+    name = "cratio"
+    _log_probs = staticmethod(cratio_log_probs)

@@ -1,0 +1,12 @@
+"""cumulative: ordinal y in 1..K, P(y ≤ k) = F(disc (τ_k − η)) with ordered thresholds τ
+(brms' ``cumulative``; links logit (default), probit, cloglog). Math: :mod:`.ordinal`."""
+from .ordinal import OrdinalFamily, cumulative_log_probs
+from .registry import register
+
+
+@register
+class Cumulative(OrdinalFamily):
+    name = "cumulative"
+    ordered_thresholds = True
+    allows_cs = False          # brms: category-specific effects are not possible here
+    _log_probs = staticmethod(cumulative_log_probs)
