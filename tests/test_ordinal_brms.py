@@ -132,13 +132,47 @@ def test_threshold_names_round_trip_and_tables(tmp_path):
     assert fit.loo().elpd < 0
 
 
+def test_category_comparisons_and_slopes_equal_hand_computation():
+    """marginaleffects' comparisons/slopes of an ordinal model, one per category (``group``):
+    per draw the average over rows of P(y = k | hi) − P(y = k | lo), with brms' cumulative
+    logit P(y ≤ k) = logistic(τ_k − η), η = x'b (population level), computed here from the
+    posterior draws of b_Intercept[k] and b_*; the summary is the median (marginaleffects)."""
+    from scipy.special import expit
+    fit = _fit("inhaler_cumulative")
+    df = _inhaler().iloc[:40]
+    post = fit.idata.posterior
+    tau = np.stack([post[f"b_Intercept[{k}]"].values.ravel() for k in (1, 2, 3)], axis=1)
+    b = {v: post[f"b_{v}"].values.ravel() for v in ("treat", "period", "carry")}
+
+    def probs(d):
+        eta = sum(b[v][:, None] * d[v].to_numpy(dtype=float)[None] for v in b)   # (S, n)
+        cum = expit(tau[:, None, :] - eta[:, :, None])                           # (S, n, 3)
+        cum = np.concatenate([np.zeros(cum.shape[:2] + (1,)), cum,
+                              np.ones(cum.shape[:2] + (1,))], axis=2)
+        return np.diff(cum, axis=2)                                              # (S, n, 4)
+
+    hi = df.assign(treat=df["treat"] + 1.0)
+    hand = (probs(hi) - probs(df)).mean(axis=1)                                  # (S, 4)
+    got = fit.comparisons("treat", newdata=df, by=True, re_formula="NA")
+    assert list(got["group"]) == ["1", "2", "3", "4"]
+    np.testing.assert_allclose(got.draws(), hand.T, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(got["estimate"], np.median(hand, axis=0), rtol=1e-8)
+    rows = fit.comparisons("treat", newdata=df, re_formula="NA")
+    assert len(rows) == 4 * len(df) and list(rows["rowid"][:3]) == [0, 1, 2]
+    h = fit.slopes("period", newdata=df, by=True, re_formula="NA").eps
+    lo, up = df.assign(period=df["period"] - h / 2), df.assign(period=df["period"] + h / 2)
+    sl = fit.slopes("period", newdata=df, by=True, re_formula="NA")
+    np.testing.assert_allclose(sl.draws(), ((probs(up) - probs(lo)).mean(axis=1) / h).T,
+                               rtol=1e-6, atol=1e-9)
+    assert np.allclose(sl.draws().sum(axis=0), 0.0, atol=1e-8)    # probabilities sum to one
+
+
 def test_answers_without_a_single_expected_value_are_refused():
-    """No silent numbers: comparisons, slopes, emmeans, bayes_r2 and conditional_effects of
-    an ordinal model refuse in plain words (their expected value is K probabilities)."""
+    """No silent numbers: emmeans, bayes_r2 and conditional_effects of an ordinal model
+    refuse in plain words (their expected value is K probabilities)."""
     from mixedformula.errors import MixedFormulaError
     fit = _fit("inhaler_cumulative")
-    for call in (lambda: fit.comparisons("treat"), lambda: fit.slopes("period"),
-                 lambda: fit.emmeans("treat"), lambda: fit.bayes_r2(),
+    for call in (lambda: fit.emmeans("treat"), lambda: fit.bayes_r2(),
                  lambda: fit.conditional_effects("treat")):
         with pytest.raises(MixedFormulaError, match="categor"):
             call()

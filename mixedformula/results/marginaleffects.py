@@ -28,7 +28,8 @@ with ŷ_i⁽ˢ⁾(x) the prediction of row i when the variable x is set to the v
 Ordinal families (cumulative, sratio, cratio, acat): ŷ is the vector of K category
 probabilities P(y = k) (brms' posterior_epred, S × N × K); ``predictions`` gives one row per
 row and category, the category in marginaleffects' ``group`` column (``by`` averages within
-each category); comparisons and slopes of them are refused (not implemented).
+each category); ``comparisons`` and ``slopes`` likewise give one contrast per category
+(hi − lo of P(y = k), marginaleffects' ``group`` column for brms' ordinal models).
 
 Group effects: ``re_formula=None`` keeps every group term (seen levels use their u; levels not
 seen in fitting get u ~ N(0, G) drawn per draw, ``new_groups=``), ``re_formula="NA"`` or
@@ -194,8 +195,8 @@ class DrawEvaluator:
         if self.categories:
             raise MixedFormulaError(
                 f"family {self.fit.family.name!r} predicts {self.categories} category "
-                "probabilities: comparisons and slopes of them are not available yet; use "
-                "predictions() (one row per category, column 'group') or kind='linpred'")
+                "probabilities, not one expected value: use predictions(), comparisons() or "
+                "slopes() (one row per category, column 'group') or kind='linpred'")
         return expected_value(self.fit, draws, eta, sc.design, sc.df)[..., 0]
 
     @property
@@ -272,26 +273,41 @@ def predictions(fit, newdata=None, grid=None, by=None, re_formula=None, kind="re
     return _frame(lead, d, conf_level, "predictions")
 
 
+def _category_groups(df: pd.DataFrame, by, K: int):
+    """(code, lead) over the K·n (category, row) pairs, category-major, the category in
+    marginaleffects' ``group`` column (``by`` averages within each category)."""
+    n = len(df)
+    rows = df.assign(rowid=np.arange(n))[["rowid"] + list(df.columns)]
+    long = pd.concat([rows.assign(group=str(k + 1)) for k in range(K)], ignore_index=True)
+    if by is None or by is False:
+        return None, long[["rowid", "group"] + list(df.columns)]
+    cols = [] if by is True else ([by] if isinstance(by, str) else list(by))
+    return _groups(long, ["group"] + cols)
+
+
+def _category_major(p: np.ndarray) -> np.ndarray:
+    """(s, n, K) → (s, K·n), category-major (the layout of :func:`_category_groups`)."""
+    return p.transpose(0, 2, 1).reshape(p.shape[0], -1)
+
+
 def _category_predictions(ev: DrawEvaluator, sc: Scenario, df: pd.DataFrame, by, K: int,
                           conf_level: float) -> AnswerFrame:
     """Ordinal families: P(y = k) per row (or averaged within ``by``) and category k, the
     category in marginaleffects' ``group`` column (rows category-major, as marginaleffects
     gives for brms' ordinal models)."""
-    n = len(df)
-    rows = df.assign(rowid=np.arange(n))[["rowid"] + list(df.columns)]
-    long = pd.concat([rows.assign(group=str(k + 1)) for k in range(K)], ignore_index=True)
-    if by is None or by is False:
-        code, lead = None, long[["rowid", "group"] + list(df.columns)]
-    else:
-        cols = [] if by is True else ([by] if isinstance(by, str) else list(by))
-        code, lead = _groups(long, ["group"] + cols)
-
-    def quantity(idx, k):
-        p = ev.predict_categories(sc, idx, k)                       # (s, n, K)
-        return [p.transpose(0, 2, 1).reshape(p.shape[0], K * n)]
-
-    (d,) = _run(ev, K * n, code, len(lead), quantity, 1)
+    code, lead = _category_groups(df, by, K)
+    (d,) = _run(ev, K * len(df), code, len(lead),
+                lambda idx, k: [_category_major(ev.predict_categories(sc, idx, k))], 1)
     return _frame(lead, d, conf_level, "predictions")
+
+
+def _difference(ev: DrawEvaluator, s_hi: Scenario, s_lo: Scenario, K: int, scale: float = 1.0):
+    """The per-draw unit-level quantity (ŷ_hi − ŷ_lo) / scale: (s, n), or for K category
+    probabilities (s, K·n) category-major."""
+    if K:
+        return lambda idx, k: [_category_major(ev.predict_categories(s_hi, idx, k)
+                                               - ev.predict_categories(s_lo, idx, k)) / scale]
+    return lambda idx, k: [(ev.predict(s_hi, idx, k) - ev.predict(s_lo, idx, k)) / scale]
 
 
 def _factor_levels(fit, df, variable) -> list | None:
@@ -365,21 +381,21 @@ def comparisons(fit, variable: str, contrast="+1", newdata=None, grid=None, by=N
     """marginaleffects' ``comparisons()`` / ``avg_comparisons(by=)`` (module docstring)."""
     df = _rows(fit, newdata, grid)
     ev = DrawEvaluator(fit, kind, re_formula, new_groups, seed)
-    code, lead = _groups(df, by)
+    K = ev.categories if kind == "response" else 0
+    code, lead = _category_groups(df, by, K) if K else _groups(df, by)
     G = len(lead)
     pieces, draws = [], []
     for label, lo, hi in _contrast_pairs(fit, df, variable, contrast):
         s_lo, s_hi = ev.scenario(_set(df, variable, lo)), ev.scenario(_set(df, variable, hi))
-        (d,) = _run(ev, len(df), code, G,
-                    lambda idx, k: [ev.predict(s_hi, idx, k) - ev.predict(s_lo, idx, k)], 1)
-        L = lead.copy() if code is not None else df.assign(rowid=np.arange(len(df)))
+        (d,) = _run(ev, len(df) * max(K, 1), code, G, _difference(ev, s_hi, s_lo, K), 1)
+        L = lead.copy() if (code is not None or K) else df.assign(rowid=np.arange(len(df)))
         L.insert(0, "contrast", label)
         L.insert(0, "term", variable)
         pieces.append(L)
         draws.append(d)
     lead = pd.concat(pieces, ignore_index=True)
     if by is True:
-        lead = lead[["term", "contrast"]]
+        lead = lead[["term", "contrast"] + (["group"] if K else [])]
     return _frame(lead, np.concatenate(draws, axis=0), conf_level, "comparisons")
 
 
@@ -404,12 +420,12 @@ def slopes(fit, variable: str, newdata=None, grid=None, by=None, re_formula=None
     ev = DrawEvaluator(fit, kind, re_formula, new_groups, seed)
     s_lo = ev.scenario(_set(df, variable, x - h / 2))
     s_hi = ev.scenario(_set(df, variable, x + h / 2))
-    code, lead = _groups(df, by)
-    (d,) = _run(ev, len(df), code, len(lead),
-                lambda idx, k: [(ev.predict(s_hi, idx, k) - ev.predict(s_lo, idx, k)) / h], 1)
-    L = lead.copy() if code is not None else df.assign(rowid=np.arange(len(df)))
+    K = ev.categories if kind == "response" else 0
+    code, lead = _category_groups(df, by, K) if K else _groups(df, by)
+    (d,) = _run(ev, len(df) * max(K, 1), code, len(lead), _difference(ev, s_hi, s_lo, K, h), 1)
+    L = lead.copy() if (code is not None or K) else df.assign(rowid=np.arange(len(df)))
     if by is True:
-        L = pd.DataFrame(index=[0])
+        L = lead[["group"]].copy() if K else pd.DataFrame(index=[0])
     L.insert(0, "contrast", "dY/dX")
     L.insert(0, "term", variable)
     out = _frame(L, d, conf_level, "slopes")
