@@ -44,6 +44,10 @@ import numpy as np
 
 BACKENDS = ("auto", "c", "numba")
 DATA_PREFIX = "data__"       # build.DATA_PREFIX: shared data whose length is not structure
+ROW_DIM = "obs"              # build's dimension of the rows: its length is data too
+# shared scalars whose value is data (not a dimension length): the marginal statistics N and
+# ‖y − Xβ̂‖², the prior arguments (priors.PRIOR_DATA_PREFIX starts with DATA_PREFIX)
+SCALAR_DATA_PREFIXES = (DATA_PREFIX, "marginal_")
 
 # Cost model of the C backend, fitted to per-evaluation times measured on this project's 2-core
 # machine (benchmarks/README.md): ~0.25 ms of VM overhead per log-density + gradient, plus
@@ -316,10 +320,13 @@ def structure_key(model) -> tuple[str, dict]:
     properties; ops without properties hash by identity and so never match another model's)
     and the positions of its inputs; each constant its type, shape and bytes; each named
     shared array its name, type and shape — its *value* is data, swapped in by ``with_data``
-    (the conditional engine's rows, named ``data__*``, contribute their number of dimensions
-    only: a re-fit on more or fewer rows reuses the compiled model).
-    Shared scalars (PyMC's dimension lengths) and unnamed or duplicated shared variables are
-    hashed by value, like constants; random generators are ignored (seeds come from nutpie).
+    (the conditional engine's rows and the prior arguments, named ``data__*``, and the length
+    of the ``obs`` dimension contribute their number of dimensions only: a re-fit on more or
+    fewer rows, or with other brms default priors, reuses the compiled model).  Shared scalars
+    named ``data__*`` or ``marginal_*`` (prior arguments, the marginal statistics N and
+    ‖y − Xβ̂‖²) are data too; other shared scalars (PyMC's dimension lengths: numbers of
+    levels) and unnamed or duplicated shared variables are hashed by value, like constants;
+    random generators are ignored (seeds come from nutpie).
     """
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.basic import Constant
@@ -339,10 +346,11 @@ def structure_key(model) -> tuple[str, dict]:
             t = ("const", str(v.type), _value_digest(v.data))
         elif isinstance(v, SharedVariable):
             val = v.get_value(borrow=True)
-            if (isinstance(val, np.ndarray) and val.ndim > 0 and v.name
+            rows = bool(v.name) and (v.name.startswith(DATA_PREFIX) or v.name == ROW_DIM)
+            scalar_data = rows or bool(v.name) and v.name.startswith(SCALAR_DATA_PREFIXES)
+            if (isinstance(val, np.ndarray) and (val.ndim > 0 or scalar_data) and v.name
                     and names.count(v.name) == 1):
                 # the conditional engine's rows: the row count is data, not structure
-                rows = v.name.startswith(DATA_PREFIX)
                 t = ("shared", v.name, str(v.type), val.ndim if rows else val.shape)
                 shared[v.name] = val
             else:
