@@ -251,6 +251,10 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None,
     at_zero = lower == 0.0 and location is not None and bool(np.all(a[location] == 0))
     if data is not None:          # the half distributions have no location argument
         held = [k for k in _DATA_ARGS.get(dist, ()) if not (at_zero and k == location)]
+        if held and np.any(a[held[-1]] <= 0):
+            # the sampler drops PyMC's scale > 0 checks on these shared arguments
+            # (backends/pymc/prior_checks.py): refuse here what they would have caught
+            raise PriorError(f"the scale of prior {priors[0]} must be positive")
         a = [pm.Data(f"{PRIOR_DATA_PREFIX}{data}__{k}", np.asarray(x, dtype=float))
              if k in held else x for k, x in enumerate(a)]
     if dist == "normal":

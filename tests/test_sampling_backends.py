@@ -392,3 +392,17 @@ def test_centred_refits_start_from_their_own_support_point(monkeypatch, tmp_path
         sampling.clear_cache()
         fresh = mf.fit(formula, sets[1], **kw)
         assert _same(_draws(other), _draws(fresh))
+
+
+def test_prior_argument_checks_are_dropped_and_bad_scales_refused(dyestuff):
+    """Prior arguments as shared data kept PyMC's ``sigma > 0`` checks in the compiled graph
+    (with constants PyTensor folded them): the sampler's rewrite removes the checks that read
+    only prior arguments, so ``priors.pymc_dist`` must refuse a non-positive scale itself."""
+    from mixedformula.errors import PriorError
+    model = mf.Model(FORMULA, dyestuff).pymc_model
+    logp_fn = sampling._compile_functions(model, "c")[1]
+    ops = [type(n.op).__name__ for n in logp_fn.maker.fgraph.apply_nodes]
+    assert "CheckParameterValue" not in ops
+    for spec in ("normal(0, -1)", "student_t(3, 0, 0)"):
+        with pytest.raises(PriorError, match="must be positive"):
+            _ = mf.Model(FORMULA, dyestuff, priors=[mf.prior(spec, "sigma")]).pymc_model

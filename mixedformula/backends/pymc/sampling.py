@@ -69,7 +69,7 @@ CACHE_SIZE = 16
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0, "loaded_without_graph": 0}
-_FORMAT = 4          # bump when the pickled entry changes
+_FORMAT = 5          # bump when the pickled entry changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -544,12 +544,18 @@ def _compile_functions(model, backend: str):
                                                                    gcc__cxxflags=cxx):
         warnings.simplefilter("ignore", UserWarning)
         n_dim, _, logp_fn, expand_fn, _, shape_info = make_functions(
-            model, mode="FAST_RUN" if backend == "c" else "NUMBA",
-            compute_grad=True, join_expanded=False,
+            model, mode=_mode(backend), compute_grad=True, join_expanded=False,
             pymc_initial_point_fn=lambda seed: {})      # ours: _support_point, _jittered
     x0 = _support_point(model, shape_info)          # with the model's own shared values
     return n_dim, logp_fn, expand_fn, shape_info, (x0, _prior_data_digest(model,
                                                                           _structure(model)[1]))
+
+
+def _mode(backend: str):
+    """PyTensor's FAST_RUN (C) or NUMBA mode, without the checks on prior arguments
+    (:mod:`.prior_checks`)."""
+    from .prior_checks import with_rewrite
+    return with_rewrite("FAST_RUN" if backend == "c" else "NUMBA")
 
 
 def _assemble(model, backend: str, functions, shared: dict):
