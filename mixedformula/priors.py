@@ -215,12 +215,29 @@ _PYMC_DISTS = {
 }
 
 
+#: Name prefix of the shared variables holding prior arguments (``<prefix><parameter>__mu``):
+#: the PyMC backend's prefix of re-fittable data (``build.DATA_PREFIX`` = ``"data__"``), so that
+#: brms' data-dependent default priors (``student_t(3, median(y), mad(y))``, the sd and sigma
+#: scales) are values fed to a compiled model, not part of its structure.
+PRIOR_DATA_PREFIX = "data__prior__"
+#: Arguments held as shared data: the location and scale of the location-scale priors (the
+#: ones brms' data-dependent defaults use); degrees of freedom and the other families'
+#: arguments stay graph constants.
+_DATA_ARGS = {"normal": (0, 1), "student_t": (1, 2), "cauchy": (0, 1)}
+
+
 def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None,
-              upper: float | None = None):
+              upper: float | None = None, data: str | None = None):
     """An unnamed PyMC distribution (``.dist``) for one or several parameters with priors of the
     same family (parameters vectorised). ``lower`` = 0 gives brms' half distributions; ``upper``
     truncates above (zi, hu in (0, 1), ndt below min y) unless the prior's support already
-    ends there (beta ≤ 1, uniform ≤ upper)."""
+    ends there (beta ≤ 1, uniform ≤ upper).
+
+    ``data``: a name (the parameter's); then the location and scale of a normal, student_t or
+    cauchy prior are shared variables of the current model, ``PRIOR_DATA_PREFIX + data +
+    "__" + k`` (k the argument's position), instead of constants: a model of the same
+    structure fitted to other data reuses the compiled one (brms' default priors change with
+    the data).  Which distribution is used (half or truncated) still follows the values."""
     import pymc as pm
     names = {p.dist for p in priors}
     if len(names) != 1:
@@ -232,6 +249,14 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None,
     kw = {} if shape is None else {"shape": shape}
     location = {"normal": 0, "student_t": 1, "cauchy": 0}.get(dist)
     at_zero = lower == 0.0 and location is not None and bool(np.all(a[location] == 0))
+    if data is not None:          # the half distributions have no location argument
+        held = [k for k in _DATA_ARGS.get(dist, ()) if not (at_zero and k == location)]
+        if held and np.any(a[held[-1]] <= 0):
+            # the sampler drops PyMC's scale > 0 checks on these shared arguments
+            # (backends/pymc/prior_checks.py): refuse here what they would have caught
+            raise PriorError(f"the scale of prior {priors[0]} must be positive")
+        a = [pm.Data(f"{PRIOR_DATA_PREFIX}{data}__{k}", np.asarray(x, dtype=float))
+             if k in held else x for k, x in enumerate(a)]
     if dist == "normal":
         if at_zero:
             return pm.HalfNormal.dist(sigma=a[1], **kw)
@@ -268,7 +293,9 @@ def pymc_dist(priors: list[Prior], lower: float | None = None, shape=None,
 
 def pymc_rv(name: str, priors: list[Prior], lower: float | None = None, dims=None, shape=None,
             upper: float | None = None):
-    """A named random variable in the current model with the given prior(s)."""
+    """A named random variable in the current model with the given prior(s); their location
+    and scale are shared data named after it (see :func:`pymc_dist`)."""
     import pymc as pm
-    return pm.modelcontext(None).register_rv(pymc_dist(priors, lower, shape=shape, upper=upper),
+    return pm.modelcontext(None).register_rv(pymc_dist(priors, lower, shape=shape, upper=upper,
+                                                       data=name),
                                              name, dims=dims)

@@ -20,7 +20,10 @@ Speed: for the marginal engine (Gaussian models) with nutpie, the model is compi
 new data set only replaces its sufficient statistics (shared variables) in the compiled model;
 the data-dependent default priors (brms' student_t scale from sd(y), intercept location from
 median(y)) are then those of the first simulated data set, held fixed for all simulations —
-pass ``priors=`` to set them yourself. Other engines/samplers refit from scratch every time.
+pass ``priors=`` to set them yourself. The conditional engine fits each data set with
+``Model.fit``: its rows and brms' default priors are shared data of the compiled model, so it
+compiles once too (each data set with its own default priors); the PyMC and JAX samplers
+compile every time.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ functions (issue 7).
 
 The cache must (a) reuse a compiled model for a second fit of the same structure, (b) feed it
 the *new* data — a cached re-fit on other data gives bit for bit the draws of a fresh compile on
-that data — and (c) never reuse a model whose graph differs (brms' data-dependent default
-priors are graph constants, so other data there can mean another structure).  Both backends sample the same
+that data — and (c) never reuse a model whose graph differs (other priors, other levels).
+brms' data-dependent default priors are shared data, not graph constants (issue 21), so other
+data of the same structure (other y, other row counts) reuse the compiled model.  Both backends sample the same
 posterior: checked against lme4's REML estimates for dyestuff within Monte-Carlo error.
 
 The disk cache must give bit for bit the draws of a fresh compile, feed the loaded functions
@@ -64,9 +65,8 @@ def dyestuff():
 
 @pytest.fixture(scope="module")
 def other(dyestuff):
-    """Same structure, other response: Yield permuted across rows.  Median and MAD of y stay
-    the same, and with them brms' default priors (graph constants), so only the marginal
-    engine's statistics (shared variables) change."""
+    """Same structure, other response: Yield permuted across rows (median and MAD of y, and
+    with them brms' default priors, stay the same; the marginal statistics change)."""
     d = dyestuff.copy()
     d["Yield"] = np.random.default_rng(5).permutation(d["Yield"].to_numpy())
     return d
@@ -93,22 +93,28 @@ def test_marginal_refit_reuses_compiled_model_with_new_data(dyestuff, other, bac
 
 
 def test_conditional_data_change_is_a_new_structure(dyestuff, other):
-    """Conditional-engine rows are shared data (issue 21): other rows with the same default
-    priors are the same structure; other data with other brms default priors (graph
-    constants from median/MAD of y) are not."""
+    """Conditional-engine rows and brms' data-dependent default priors are shared data
+    (issue 21): other rows, other default priors (median/MAD of y shifted and scaled) and
+    fewer rows are the same structure, for both engines; another prior distribution or
+    another number of levels is not."""
     a = mf.Model(FORMULA, dyestuff, likelihood="conditional").pymc_model
     a2 = mf.Model(FORMULA, dyestuff, likelihood="conditional").pymc_model
     b = mf.Model(FORMULA, other, likelihood="conditional").pymc_model
-    shifted = dyestuff.assign(Yield=dyestuff["Yield"] + 100.0)
+    shifted = dyestuff.assign(Yield=dyestuff["Yield"] * 3.0 + 100.0).iloc[1:]
     c = mf.Model(FORMULA, shifted, likelihood="conditional").pymc_model
     assert sampling.structure_key(a)[0] == sampling.structure_key(a2)[0]
     assert sampling.structure_key(a)[0] == sampling.structure_key(b)[0]
-    assert sampling.structure_key(a)[0] != sampling.structure_key(c)[0]
-    # marginal engine: statistics are shared variables, so the structure is the same
+    assert sampling.structure_key(a)[0] == sampling.structure_key(c)[0]
+    fewer_levels = dyestuff[dyestuff["Batch"] != dyestuff["Batch"].iloc[0]]
+    d = mf.Model(FORMULA, fewer_levels, likelihood="conditional").pymc_model
+    assert sampling.structure_key(a)[0] != sampling.structure_key(d)[0]
+    # marginal engine: statistics and default priors are shared variables
     m1 = mf.Model(FORMULA, dyestuff).pymc_model
     m2 = mf.Model(FORMULA, other).pymc_model
     assert sampling.structure_key(m1)[0] == sampling.structure_key(m2)[0]
-    # a different prior (or other default priors from other data) is a different graph
+    assert (sampling.structure_key(m1)[0]
+            == sampling.structure_key(mf.Model(FORMULA, shifted).pymc_model)[0])
+    # a different prior distribution is a different graph
     m3 = mf.Model(FORMULA, dyestuff, priors=[mf.prior("normal(0, 3)", "sigma")]).pymc_model
     assert sampling.structure_key(m1)[0] != sampling.structure_key(m3)[0]
 
@@ -315,6 +321,41 @@ def test_conditional_refits_compile_once(monkeypatch):
     assert not _same(_draws(fits[1]), _draws(fits[10]))
 
 
+@pytest.mark.parametrize("likelihood", ["conditional", "marginal"])
+def test_gaussian_refits_with_other_default_priors_compile_once(likelihood, monkeypatch):
+    """Issue 21: brms' default priors depend on the data (Intercept student_t(3, median(y),
+    mad(y)), sd and sigma student_t(3, 0, mad(y))); they are shared data, so 5 simulated
+    gaussian data sets of one structure (12 levels; 6–10 rows per level; y scales 1 to 81, so
+    every prior constant differs) compile once, and each re-fit gives bit for bit the draws of
+    a fresh fit in a fresh cache (its own priors, its own support point)."""
+    rng = np.random.default_rng(2)
+    sets = []
+    for k in range(5):
+        m = 6 + k
+        df = pd.DataFrame({"x": rng.normal(size=12 * m),
+                           "g": np.repeat([f"s{j:02d}" for j in range(12)], m)})
+        truth = {"b_Intercept": 10.0 ** k, "b_x": 0.7 * 3 ** k,
+                 "sd_g__Intercept": 0.8 * 3 ** k, "sigma": 3.0 ** k}
+        sets.append(mf.simulate("y ~ x + (1 | g)", df, truth, seed=k))
+    kw = dict(likelihood=likelihood, draws=60, tune=60, chains=2, seed=3, progressbar=False,
+              backend="c")
+    monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", "0")
+    sampling.clear_cache()
+    before = dict(sampling.CACHE_STATS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [mf.fit("y ~ x + (1 | g)", d, **kw) for d in sets]
+        assert sampling.CACHE_STATS["compiled"] - before["compiled"] == 1
+        assert sampling.CACHE_STATS["reused"] - before["reused"] == 4
+        scales = {str(f.prior_summary().query("`class` == 'sigma'")["prior"].iloc[0])
+                  for f in fits}
+        assert len(scales) == 5                 # the default priors differ between data sets
+        for k, d in enumerate(sets):
+            sampling.clear_cache()
+            fresh = mf.fit("y ~ x + (1 | g)", d, **kw)
+            assert _same(_draws(fits[k]), _draws(fresh)), k
+
+
 def test_centred_refits_start_from_their_own_support_point(monkeypatch, tmp_path):
     """Centred group effects have the fixed effects (the data's column means) in their prior,
     so the support point where nutpie starts depends on the data: a re-fit on other data
@@ -351,3 +392,17 @@ def test_centred_refits_start_from_their_own_support_point(monkeypatch, tmp_path
         sampling.clear_cache()
         fresh = mf.fit(formula, sets[1], **kw)
         assert _same(_draws(other), _draws(fresh))
+
+
+def test_prior_argument_checks_are_dropped_and_bad_scales_refused(dyestuff):
+    """Prior arguments as shared data kept PyMC's ``sigma > 0`` checks in the compiled graph
+    (with constants PyTensor folded them): the sampler's rewrite removes the checks that read
+    only prior arguments, so ``priors.pymc_dist`` must refuse a non-positive scale itself."""
+    from mixedformula.errors import PriorError
+    model = mf.Model(FORMULA, dyestuff).pymc_model
+    logp_fn = sampling._compile_functions(model, "c")[1]
+    ops = [type(n.op).__name__ for n in logp_fn.maker.fgraph.apply_nodes]
+    assert "CheckParameterValue" not in ops
+    for spec in ("normal(0, -1)", "student_t(3, 0, 0)"):
+        with pytest.raises(PriorError, match="must be positive"):
+            _ = mf.Model(FORMULA, dyestuff, priors=[mf.prior(spec, "sigma")]).pymc_model

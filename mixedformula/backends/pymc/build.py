@@ -483,7 +483,8 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
             sfx = f"__{h}" if b.by_levels else ""
             chol, corr, std = pm.LKJCholeskyCov(
                 f"chol__{b.key}{sfx}", n=b.Q, eta=eta,
-                sd_dist=pymc_dist(sd_priors, lower=0.0, shape=b.Q), compute_corr=True)
+                sd_dist=pymc_dist(sd_priors, lower=0.0, shape=b.Q, data=f"chol__{b.key}{sfx}"),
+                compute_corr=True)
             pm.Deterministic(f"_corr__{b.key}{sfx}", corr)
             pm.Deterministic(f"_std__{b.key}{sfx}", std)
             chols.append(chol)
@@ -517,7 +518,8 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
                 hs = f"__{h}" if residual_by is not None else ""
                 chol, corr, std = pm.LKJCholeskyCov(
                     f"chol__rescor{hs}", n=r, eta=eta,
-                    sd_dist=pymc_dist([rw.prior for rw in rows], lower=0.0, shape=r),
+                    sd_dist=pymc_dist([rw.prior for rw in rows], lower=0.0, shape=r,
+                                      data=f"chol__rescor{hs}"),
                     compute_corr=True)
                 pm.Deterministic(f"_corr__rescor{hs}", corr)
                 pm.Deterministic(f"_std__rescor{hs}", std)

@@ -44,6 +44,10 @@ import numpy as np
 
 BACKENDS = ("auto", "c", "numba")
 DATA_PREFIX = "data__"       # build.DATA_PREFIX: shared data whose length is not structure
+ROW_DIM = "obs"              # build's dimension of the rows: its length is data too
+# shared scalars whose value is data (not a dimension length): the marginal statistics N and
+# ‖y − Xβ̂‖², the prior arguments (priors.PRIOR_DATA_PREFIX starts with DATA_PREFIX)
+SCALAR_DATA_PREFIXES = (DATA_PREFIX, "marginal_")
 
 # Cost model of the C backend, fitted to per-evaluation times measured on this project's 2-core
 # machine (benchmarks/README.md): ~0.25 ms of VM overhead per log-density + gradient, plus
@@ -65,7 +69,7 @@ CACHE_SIZE = 16
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0, "loaded_without_graph": 0}
-_FORMAT = 4          # bump when the pickled entry changes
+_FORMAT = 5          # bump when the pickled entry changes
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -316,10 +320,13 @@ def structure_key(model) -> tuple[str, dict]:
     properties; ops without properties hash by identity and so never match another model's)
     and the positions of its inputs; each constant its type, shape and bytes; each named
     shared array its name, type and shape — its *value* is data, swapped in by ``with_data``
-    (the conditional engine's rows, named ``data__*``, contribute their number of dimensions
-    only: a re-fit on more or fewer rows reuses the compiled model).
-    Shared scalars (PyMC's dimension lengths) and unnamed or duplicated shared variables are
-    hashed by value, like constants; random generators are ignored (seeds come from nutpie).
+    (the conditional engine's rows and the prior arguments, named ``data__*``, and the length
+    of the ``obs`` dimension contribute their number of dimensions only: a re-fit on more or
+    fewer rows, or with other brms default priors, reuses the compiled model).  Shared scalars
+    named ``data__*`` or ``marginal_*`` (prior arguments, the marginal statistics N and
+    ‖y − Xβ̂‖²) are data too; other shared scalars (PyMC's dimension lengths: numbers of
+    levels) and unnamed or duplicated shared variables are hashed by value, like constants;
+    random generators are ignored (seeds come from nutpie).
     """
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.basic import Constant
@@ -339,10 +346,11 @@ def structure_key(model) -> tuple[str, dict]:
             t = ("const", str(v.type), _value_digest(v.data))
         elif isinstance(v, SharedVariable):
             val = v.get_value(borrow=True)
-            if (isinstance(val, np.ndarray) and val.ndim > 0 and v.name
+            rows = bool(v.name) and (v.name.startswith(DATA_PREFIX) or v.name == ROW_DIM)
+            scalar_data = rows or bool(v.name) and v.name.startswith(SCALAR_DATA_PREFIXES)
+            if (isinstance(val, np.ndarray) and (val.ndim > 0 or scalar_data) and v.name
                     and names.count(v.name) == 1):
                 # the conditional engine's rows: the row count is data, not structure
-                rows = v.name.startswith(DATA_PREFIX)
                 t = ("shared", v.name, str(v.type), val.ndim if rows else val.shape)
                 shared[v.name] = val
             else:
@@ -536,12 +544,18 @@ def _compile_functions(model, backend: str):
                                                                    gcc__cxxflags=cxx):
         warnings.simplefilter("ignore", UserWarning)
         n_dim, _, logp_fn, expand_fn, _, shape_info = make_functions(
-            model, mode="FAST_RUN" if backend == "c" else "NUMBA",
-            compute_grad=True, join_expanded=False,
+            model, mode=_mode(backend), compute_grad=True, join_expanded=False,
             pymc_initial_point_fn=lambda seed: {})      # ours: _support_point, _jittered
     x0 = _support_point(model, shape_info)          # with the model's own shared values
     return n_dim, logp_fn, expand_fn, shape_info, (x0, _prior_data_digest(model,
                                                                           _structure(model)[1]))
+
+
+def _mode(backend: str):
+    """PyTensor's FAST_RUN (C) or NUMBA mode, without the checks on prior arguments
+    (:mod:`.prior_checks`)."""
+    from .prior_checks import with_rewrite
+    return with_rewrite("FAST_RUN" if backend == "c" else "NUMBA")
 
 
 def _assemble(model, backend: str, functions, shared: dict):
