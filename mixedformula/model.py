@@ -71,6 +71,22 @@ class Specification:
     residual_by: object = None          # backends.pymc.build.ResidualBy
 
 
+def check_distributional(spec: FormulaSpec, fam: Family, rescor_by: str | None = None) -> None:
+    """brms' rules for distributional formulas (``sigma ~ x``): only parameters of the family
+    (``Family.dpar_link`` names the family's parameters otherwise); no ``rescor_by`` (a
+    per-level residual scale) next to a sigma formula."""
+    from .errors import FamilyError
+    for name in spec.dpar_names:
+        if name not in fam.dpars:
+            raise FamilyError(f"{name} ~ ... : the family {fam.name!r} has no parameter "
+                              f"{name!r} (its distributional parameters: "
+                              f"{', '.join(fam.dpars) if fam.dpars else 'none'})")
+    if rescor_by is not None and "sigma" in spec.dpar_names:
+        raise MixedFormulaError("rescor_by (one residual scale per level) cannot be combined "
+                                "with a formula for sigma: put the factor into the sigma "
+                                "formula instead (sigma ~ 0 + h)")
+
+
 def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
             likelihood: str = "auto", link: str | None = None, rescor_by: str | None = None,
             na_action: str = "drop", offset=None) -> Specification:
@@ -82,6 +98,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
     fam = get_family(family, link)
+    check_distributional(spec, fam, rescor_by)
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
         why = dask_refusal(spec, fam, likelihood, rescor_by)
