@@ -397,3 +397,20 @@ def test_posterior_means_match_brms(data, ref, formula, key):
                             else post[name].values)) > 1000, name
         assert abs(float(post[name].mean()) - mean) < 0.2 * sd, (name, float(post[name].mean()),
                                                                  mean, sd)
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_takes_the_string_form(tmp_path, data, capsys):
+    from mixedformula.cli import main
+    path = tmp_path / "d.csv"
+    data.to_csv(path, index=False)
+    rc = main(["fit", str(path), FORMULA, "--chains", "1", "--draws", "100", "--tune", "150",
+               "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "sigma_Intercept" in out and "sd(sigma_Intercept)" in out
+    assert "Links: mu = identity; sigma = log" in out
+    rc = main(["fit", str(path), FORMULA, "--reml"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "lme4 has no distributional regression" in err
