@@ -414,3 +414,16 @@ def test_cli_takes_the_string_form(tmp_path, data, capsys):
     rc = main(["fit", str(path), FORMULA, "--reml"])
     err = capsys.readouterr().err
     assert rc == 2 and "lme4 has no distributional regression" in err
+
+
+def test_simulate_uses_the_rowwise_sigma():
+    """mf.simulate of bf(y ~ x, sigma ~ x): sd of y − μ at x = 0 and x = 1 is exp(b_σ0) and
+    exp(b_σ0 + b_σx) (5000 rows each: the relative sd of a sample sd is 1/√(2n) = 1 %, so
+    the 6 % tolerance is 6 of them)."""
+    df = pd.DataFrame({"x": np.repeat([0.0, 1.0], 5000)})
+    s = mf.simulate("bf(y ~ x, sigma ~ x)", df, {"b_Intercept": 1.0, "b_x": 0.0,
+                                                  "b_sigma_Intercept": np.log(2.0),
+                                                  "b_sigma_x": 0.5}, seed=3)
+    r = s.y - 1.0
+    assert abs(np.std(r[s.x == 0]) / 2.0 - 1) < 0.06
+    assert abs(np.std(r[s.x == 1]) / (2.0 * np.exp(0.5)) - 1) < 0.06
