@@ -45,6 +45,10 @@ def test_string_form_and_api_give_the_same_spec():
     assert [(g.group, g.dpar) for g in b.groups] == [("g", None), ("g", "sigma")]
     assert a.variables == ("y", "x", "g")
     assert mf.parse(b.text).dpar_names == ("sigma",)      # the text parses back (save/load)
+    mv = mf.bf("y1 ~ x", sigma="~ x") + mf.bf("y2 ~ x")
+    assert [p.dpar_names for p in mv.parts] == [("sigma",), ()]
+    with pytest.raises(FormulaError, match="at least two"):
+        mf.parse("bf(y1 ~ x)")
 
 
 def test_formula_errors_point_at_the_problem():
@@ -382,19 +386,21 @@ def _brms(block):
 
 @pytest.mark.parametrize("formula,key", [(FORMULA, "fit"), (SHARED, "fit_shared")])
 def test_posterior_means_match_brms(data, ref, formula, key):
-    """Posterior means within 0.2 posterior sd of brms 2.18 (4 × 1000 draws each side; brms'
-    bulk ESS of the means ≥ 600, ours ≥ 1000 is asserted, so the Monte-Carlo sd of the
-    difference is below 0.05 sd and 0.2 sd is more than 4 of it)."""
+    """Posterior means within 0.2 posterior sd of brms 2.18 (brms 4 × 1000 and 4 × 2000 draws,
+    bulk ESS of every mean ≥ 612; ours 4 × 1500, ESS ≥ 900 asserted (about 1300 expected for
+    the slowest, b_Intercept), so the Monte-Carlo sd of the difference is at most
+    √(1/612 + 1/900) = 0.052 sd and 0.2 sd is 3.8 of it: a correct sampler fails one of the
+    13 checks with probability < 0.2 %)."""
     import arviz as az
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = mf.fit(formula, data, draws=1000, tune=1000, chains=4, seed=7)
+        fit = mf.fit(formula, data, draws=1500, tune=1000, chains=4, seed=7)
     post = fit.idata.posterior
     brms = _brms(ref[key])
     assert set(brms) == {v for v in post.data_vars if v != "r_g"}
     for name, (mean, sd) in brms.items():
         assert float(az.ess(post[name].values[None] if post[name].ndim == 1
-                            else post[name].values)) > 1000, name
+                            else post[name].values)) > 900, name
         assert abs(float(post[name].mean()) - mean) < 0.2 * sd, (name, float(post[name].mean()),
                                                                  mean, sd)
 

@@ -106,7 +106,9 @@ class FormulaSpec:
             return NotImplemented
         pieces = [p.text for p in (self.parts or (self,))] + \
             [p.text for p in (other.parts or (other,))]
-        return parse(" + ".join(f"bf({t})" for t in pieces))
+        # a univariate spec with distributional formulas is written bf(y ~ x, sigma ~ x)
+        return parse(" + ".join(t if t.lstrip().startswith("bf(") else f"bf({t})"
+                                for t in pieces))
 
     def response_variables_of(self, k: int) -> tuple[str, ...]:
         """Columns response k needs (its response, its predictors, its grouping factors)."""
@@ -326,7 +328,10 @@ def _parse_bf(text: str) -> FormulaSpec:
     if len(spans) == 1:
         spec = _parse_part(text, *spans[0])
         if not spec.dpars:
-            return spec
+            raise FormulaError("a multivariate formula needs at least two bf() parts (one "
+                               "response's formula is written without bf(), or with its "
+                               "distributional formulas: bf(y ~ x, sigma ~ x))", text, 0,
+                               len(text))
         from dataclasses import replace
         return replace(spec, text=text.strip())
     for start, end in spans:
