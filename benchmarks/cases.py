@@ -133,6 +133,17 @@ def multivariate(J: int = 16, n_per: int = 60, seed: int = 6) -> pd.DataFrame:
                          "g": _cat(g, "g", J)})
 
 
+def distributional(J: int = 100, n_per: int = 20, seed: int = 8) -> pd.DataFrame:
+    """y ~ N(1 + 0.5 x + u_g, σ_i), log σ_i = -0.3 + 0.4 x + v_g; u ~ N(0, 0.6²), v ~ N(0, 0.3²)."""
+    rng = np.random.default_rng(seed)
+    N = J * n_per
+    g = np.repeat(np.arange(J), n_per)
+    x = rng.normal(size=N)
+    u, v = rng.normal(0, 0.6, J), rng.normal(0, 0.3, J)
+    y = 1 + 0.5 * x + u[g] + np.exp(-0.3 + 0.4 * x + v[g]) * rng.normal(size=N)
+    return pd.DataFrame({"y": y, "x": x, "g": _cat(g, "g", J)})
+
+
 CASES: dict[str, dict] = {
     "1": dict(title="sleepstudy Reaction ~ Days + (Days | Subject) (180 rows, 18 groups)",
               formula="Reaction ~ Days + (Days | Subject)",
@@ -166,10 +177,14 @@ CASES: dict[str, dict] = {
     "8": dict(title="zero_inflated_poisson y ~ x + (1 + x | g), N=5e3, J=100",
               formula="y ~ x + (1 + x | g)", bambi="y ~ x + (1 + x | g)",
               family="zero_inflated_poisson", kind="fit", data=lambda: zip_slopes()),
+    "dpar": dict(title="distributional bf(y ~ x + (1 | g), sigma ~ x + (1 | g)), 100 groups x 20 "
+                       "rows",
+                 formula="bf(y ~ x + (1 | g), sigma ~ x + (1 | g))",
+                 bambi=None, family="gaussian", kind="fit", data=lambda: distributional()),
 }
 
 # case "1" → ids in the order run
-ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6", "7", "8"]
+ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6", "7", "8", "dpar"]
 
 
 def expand(selection: str | None) -> list[str]:

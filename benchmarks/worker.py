@@ -240,6 +240,25 @@ def hand_model(case_id, df):
                 eta = icpt + b * (x - x.mean()) + u[g, 0] + u[g, 1] * x
                 pm.ZeroInflatedPoisson("y", psi=1 - zi, mu=pt.exp(eta), observed=y)
                 names = ["Intercept", "b", "sd", "cor", "zi"]
+        elif case_id == "dpar":
+            # bf(y ~ x + (1 | g), sigma ~ x + (1 | g)): log σ_i linear in x and a group effect
+            y = df["y"].to_numpy(float)
+            x = df["x"].to_numpy(float)
+            g = df["g"].cat.codes.to_numpy()
+            J = int(g.max()) + 1
+            scale = max(2.5, 1.4826 * float(np.median(np.abs(y - np.median(y)))))
+            icpt = pm.StudentT("Intercept", nu=3, mu=float(np.median(y)), sigma=scale)
+            b = pm.Normal("b", 0.0, 10.0 * scale)
+            icpt_s = pm.StudentT("Intercept_sigma", nu=3, mu=0.0, sigma=2.5)
+            b_s = pm.Normal("b_sigma", 0.0, 10.0)
+            sd = pm.HalfStudentT("sd", nu=3, sigma=scale)
+            sd_s = pm.HalfStudentT("sd_sigma", nu=3, sigma=2.5)
+            z = pm.Normal("z", 0.0, 1.0, shape=J)
+            z_s = pm.Normal("z_sigma", 0.0, 1.0, shape=J)
+            mu = icpt + b * x + sd * z[g]
+            sigma = pt.exp(icpt_s + b_s * x + sd_s * z_s[g])
+            pm.Normal("y", mu, sigma, observed=y)
+            names = ["Intercept", "b", "Intercept_sigma", "b_sigma", "sd", "sd_sigma"]
         else:
             raise ValueError(case_id)
     return m, names

@@ -430,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("data", metavar="DATA", help="CSV or Parquet file, or a directory or "
                    "glob of Parquet files (read with Dask; Gaussian models)")
     f.add_argument("formula", metavar="FORMULA", help='lme4/brms formula, e.g. '
-                   '"Reaction ~ Days + (Days | Subject)"')
+                   '"Reaction ~ Days + (Days | Subject)"; distributional regression as brms '
+                   'writes it: "bf(y ~ x + (1 | g), sigma ~ x + (1 | g))"')
     m = f.add_argument_group("model")
     m.add_argument("--family", default="gaussian",
                    help=f"response family: {', '.join(family_names())} (default gaussian)")

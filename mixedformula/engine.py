@@ -76,6 +76,9 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     why = _family_reason(family)
     if why:
         return why
+    dpar_why = distributional_reason(design.formula)
+    if dpar_why:
+        return dpar_why
     if not design.terms:
         return "the model has no group terms"
     if univariate and len(design.response_names) != 1:
@@ -105,6 +108,17 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     if rescor_by is not None:
         return "rescor_by is not supported by the marginal engine yet"
     return ""
+
+
+def distributional_reason(formula) -> str:
+    """Why a model with distributional formulas (``sigma ~ x``) is not Gaussian-marginal
+    (``""`` without any)."""
+    names = getattr(formula, "dpar_names", ())
+    if not names:
+        return ""
+    return (f"{', '.join(names)} has its own formula (distributional regression): the "
+            "residual covariance is not σ²I and the marginal engine integrates u out only "
+            "for a Gaussian with one residual scale")
 
 
 def _statistics(design, stats, cost_rule: bool):
@@ -198,6 +212,8 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
     chosen = likelihood if likelihood != "auto" else ("conditional" if why else "marginal")
     note = f"marginal engine not used: {why}" if (likelihood == "auto" and why and design.terms
                                                    and family.gaussian) else ""
+    if likelihood == "auto" and why and distributional_reason(design.formula):
+        note = f"marginal engine not used: {why}"
     if chosen == "conditional":
         made, kind = None, None
     return Decision(likelihood=chosen, reason=why, statistics=kind, stats=made, note=note)
@@ -206,7 +222,7 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
 def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> str | None:
     """Why a Dask DataFrame cannot be fitted (from sufficient statistics, marginal engine), known
     from the formula before any pass over the data; None when the reduction may start."""
-    why = _family_reason(family)
+    why = _family_reason(family) or distributional_reason(formula)
     if not why and likelihood == "conditional":
         why = "likelihood='conditional' was asked for"
     elif not why and not formula.groups:
@@ -246,6 +262,11 @@ def reml_family_refusal(family) -> str | None:
 def reml_refusal(design) -> Exception | None:
     """The error ``lmer`` raises for a design it cannot fit (None: it can), lme4's limits."""
     spec = design.formula
+    if spec.distributional:
+        return NotImplementedError(
+            f"lme4 has no distributional regression: {', '.join(spec.dpar_names)} has its own "
+            "formula, which lmer/glmer cannot fit (one residual scale or dispersion per model); "
+            "use mf.fit for brms' bf(y ~ ..., sigma ~ ...) models")
     if spec.multivariate or design.y is None or design.y.shape[1] != 1:
         return NotImplementedError("lmer fits univariate Gaussian models only; "
                                    "use mf.fit for multivariate (mvbind) models")
@@ -280,5 +301,5 @@ def autocor_refusal(formula, what: str) -> Exception | None:
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
-           "glmer_dask_refusal", "marginal_reason", "partial_block", "reml_family_refusal",
-           "reml_refusal", "structure_refusal", "autocor_refusal"]
+           "distributional_reason", "glmer_dask_refusal", "marginal_reason", "partial_block",
+           "reml_family_refusal", "reml_refusal", "structure_refusal", "autocor_refusal"]

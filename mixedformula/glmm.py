@@ -292,6 +292,9 @@ def _lme4_order(design):
 
 def _check(design, fam: Family) -> None:
     spec = design.formula
+    if spec.distributional:
+        from .engine import reml_refusal
+        raise reml_refusal(design)
     if spec.multivariate or design.y is None or design.y.shape[1] != 1:
         raise NotImplementedError("glmer fits univariate models only; use mf.fit for "
                                   "multivariate (mvbind) models")

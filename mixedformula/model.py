@@ -97,6 +97,22 @@ def family_data(spec: FormulaSpec, fam: Family, data):
     return df
 
 
+def check_distributional(spec: FormulaSpec, fam: Family, rescor_by: str | None = None) -> None:
+    """brms' rules for distributional formulas (``sigma ~ x``): only parameters of the family
+    (``Family.dpar_link`` names the family's parameters otherwise); no ``rescor_by`` (a
+    per-level residual scale) next to a sigma formula."""
+    from .errors import FamilyError
+    for name in spec.dpar_names:
+        if name not in fam.dpars:
+            raise FamilyError(f"{name} ~ ... : the family {fam.name!r} has no parameter "
+                              f"{name!r} (its distributional parameters: "
+                              f"{', '.join(fam.dpars) if fam.dpars else 'none'})")
+    if rescor_by is not None and "sigma" in spec.dpar_names:
+        raise MixedFormulaError("rescor_by (one residual scale per level) cannot be combined "
+                                "with a formula for sigma: put the factor into the sigma "
+                                "formula instead (sigma ~ 0 + h)")
+
+
 def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
             likelihood: str = "auto", link: str | None = None, rescor_by: str | None = None,
             na_action: str = "drop", offset=None, data2: dict | None = None) -> Specification:
@@ -113,6 +129,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
     if refusal is not None:
         raise refusal
     fam = get_family(family, link)
+    check_distributional(spec, fam, rescor_by)
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
         why = dask_refusal(spec, fam, likelihood, rescor_by)

@@ -163,6 +163,8 @@ class PriorSet:
                 continue
             if p.resp and p.resp != resp:
                 continue
+            if (p.dpar or "") != (dpar or ""):   # dpar = "sigma": its formula's b, Intercept, sd
+                continue
             if p.coef and p.coef != coef:
                 continue
             if p.group and p.group != group:
@@ -185,7 +187,7 @@ class PriorSet:
             p = unused[0]
             where = ", ".join(f"{k}={v!r}" for k, v in
                               (("class", p.class_), ("coef", p.coef), ("group", p.group),
-                               ("resp", p.resp)) if v)
+                               ("resp", p.resp), ("dpar", p.dpar)) if v)
             raise PriorError(f"prior {p} ({where}) does not match any parameter of the model")
 
     def summary(self) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .design import as_pandas, design_matrices
-from .errors import DataError
+from .errors import DataError, MixedFormulaError
 from .families import get_family
 from .formula import parse
 from .results.naming import ranef_name, sigma_name
@@ -72,6 +72,9 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
     draws = PosteriorDraws.from_params({**{n: 0.0 for n in names["b"]}, **given, **ranef},
                                        design)
     eta = linpred(draws, design)[0]                                  # (n, r)
+    if mv and design.dpar_keys:
+        raise MixedFormulaError("simulate() does not yet take distributional formulas in "
+                                "multivariate models")
     if mv:
         sig, cor = draws.residual_sd_cor(None, 1)
         s, omega = sig[0, 0], cor[0, 0]
@@ -80,7 +83,11 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
                                           method="cholesky")
     else:
         mu = fam.inverse_link(eta[:, 0])
-        y = _draw(fam, mu, params, design.trials, rng)[:, None]
+        given_dpars = dict(params)
+        for d, _ in design.dpar_keys:      # sigma ~ x: b_sigma_* given, θ per row
+            from .families.links import get_link
+            given_dpars[d] = draws.dpar_rows(d, 0, design, get_link(fam.dpar_link(d)))[0]
+        y = _draw(fam, mu, given_dpars, design.trials, rng)[:, None]
     for k, text in enumerate(spec.responses):
         df[text.strip("`")] = y[:, k]
     df.attrs["true_ranef"] = true_ranef
@@ -90,7 +97,8 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
 def _draw(fam, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:
     if fam.uses_trials and trials is None:
         raise DataError(f"simulate: {fam.name} needs y | trials(n) in the formula")
-    return fam.rvs(mu, {d: _thresholds(params) if d == "thres" else _get(params, d)
+    return fam.rvs(mu, {d: _thresholds(params) if d == "thres" else
+                        (params[d] if np.ndim(params.get(d)) else _get(params, d))
                         for d in fam.dpars}, rng, trials)
 
 

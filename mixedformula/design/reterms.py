@@ -12,8 +12,12 @@ coefficients, G = T Tᵀ with T lower triangular — when they share an ID (``|p
 ``gr(id=)``), across responses too; otherwise each part is its own block (brms). For
 ``gr(g, by = h)`` a block has one T per level of h (``H`` templates, ``by_codes`` maps each
 level of g to its template). With ``bf() + bf()`` formulas each term belongs to one response
-(``GroupBlock.response``); with ``mvbind`` every term is a part of every response. Coefficient
-labels are brms': ``Intercept`` in univariate models, ``y1_Intercept`` in multivariate ones.
+(``GroupBlock.response``); with ``mvbind`` every term is a part of every response. A term of a
+distributional formula (``sigma ~ x + (1 | g)``, ``GroupBlock.dpar``) is a part like a
+response's, so a shared ID gives one correlation matrix over the mean's and the parameter's
+coefficients. Coefficient labels are brms': ``Intercept`` in univariate models,
+``y1_Intercept`` in multivariate ones, ``sigma_Intercept`` / ``sigma_y1_Intercept`` for a
+distributional parameter.
 
 The block's parameters are the free entries of its templates T (:attr:`CovBlock.layout`,
 lme4's θ layout for the block: the lower triangle column by column for a correlated block, the
@@ -93,6 +97,7 @@ class Part:
     response: int        # index of the response
     offset: int          # first column of this part inside the block
     q: int
+    dpar: str | None = None   # distributional formula's parameter (None: the mean)
 
 
 @dataclass
@@ -180,8 +185,10 @@ def covariance_blocks(design, n_responses: int = 1,
         elif block.levels != list(t.levels):
             raise FormulaError(f"terms sharing ID {term.id!r} must use the same grouping "
                                f"factor with the same levels")
-        prefix = f"{response_names[r]}_" if multivariate else ""
-        block.parts.append(Part(term=k, response=r, offset=block.Q, q=t.q))
+        resp = response_names[r] if multivariate else ""
+        head = "_".join(x for x in (term.dpar, resp) if x)
+        prefix = f"{head}_" if head else ""
+        block.parts.append(Part(term=k, response=r, offset=block.Q, q=t.q, dpar=term.dpar))
         block.labels.extend(prefix + c for c in t.coef_names)
     for b in blocks:
         if len(set(b.labels)) != len(b.labels):

@@ -186,6 +186,8 @@ class DesignSpec:
     fixed_keep: list[int] | None = None  # columns of the formulaic X kept (None: all; lme4 drop)
     parts: list["DesignSpec"] | None = None  # bf() + bf(): one spec per response
     codings: dict[str, Coding] = field(default_factory=dict)  # predictor columns (.columns)
+    #: distributional formulas: parameter → (formulaic ModelSpec, kept columns or None, names)
+    dpar_specs: dict = field(default_factory=dict)
     #: ``offset=`` given as a column name (mf.fit / mf.Model): taken from new data as well;
     #: "" when it was given as an array (new data then need their own offset, see
     #: :func:`new_data_offset`)
@@ -210,7 +212,8 @@ class DesignSpec:
         missing = df[needed].isna().any(axis=1) if needed else pd.Series(False, index=df.index)
         fixed_cols = list(self.formula.fixed_variables) + [
             v for g in self.formula.groups for v in g.variables] + list(
-            self.formula.offset_variables)
+            self.formula.offset_variables) + [
+            v for d in self.formula.dpars for v in d.fixed_variables]
         bad = df[fixed_cols].isna().any(axis=1) if fixed_cols else missing & False
         if bad.any():
             cols = [c for c in fixed_cols if df[c].isna().any()]
@@ -230,6 +233,12 @@ class DesignSpec:
                                   self.fixed_spec), dtype=float)
         if self.fixed_keep is not None:
             X = X[:, self.fixed_keep]
+        dpar_X = {}
+        for d in self.formula.dpars:
+            mspec, keep, names = self.dpar_specs[d.name]
+            Xd = np.asarray(evaluate_formulaic(d.fixed, fdf, self.formula, self.columns, mspec),
+                            dtype=float)
+            dpar_X[(d.name, 0)] = (Xd if keep is None else Xd[:, keep], list(names))
         blocks = []
         for term, mspec, levels, by_levels, fitted_by, names in zip(
                 self.formula.groups, self.term_specs, self.levels, self.by_levels,
@@ -259,7 +268,7 @@ class DesignSpec:
             offset = new_data_offset(df, self.offset_column, offset)
         return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
                       X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values,
-                      offset=offset)
+                      offset=offset, dpar_X=dpar_X)
 
     def trials(self, data) -> np.ndarray:
         """The binomial ``trials(...)`` expression evaluated on new data (one value per row)."""
@@ -436,7 +445,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     check_levels(codes, predictors)
     widths = {c: len(k.levels) if k.kind == "factor" else 2 for c, k in codes.items()
               if k.kind != "numeric"}
-    for text in [spec.fixed] + [t.expr for t in spec.groups]:
+    for text in [spec.fixed] + [t.expr for t in spec.groups] + [d.fixed for d in spec.dpars]:
         check_data_columns(text, widths, spec.text)
     fdf = aliased_frame(df, used, codes)
     y = response_matrix(spec, df, fdf, used, observed, rows)
@@ -454,6 +463,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     fixed_keep = _drop_aliased(X, X_names) if drop_aliased else None
     if fixed_keep is not None:
         X, X_names = X[:, fixed_keep], [X_names[j] for j in fixed_keep]
+    dpar_X, dpar_specs = _dpar_fixed(spec, fdf, used, codes, rows, drop_aliased)
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
         mm = evaluate_formulaic(term.expr, fdf, spec, used, codes=codes)
@@ -481,14 +491,33 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        coef_names=coef_names, response_names=response_names,
                        columns=tuple(used),
                        factor_levels=_factor_levels(df, predictors),
-                       fixed_keep=fixed_keep, codings=codes)
+                       fixed_keep=fixed_keep, codings=codes, dpar_specs=dpar_specs)
     design = Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                     terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
-                    n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset)
+                    n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset,
+                    dpar_X=dpar_X)
     if any(g.cov is not None for g in spec.groups):
         from .known_cov import attach_known_covariances
         attach_known_covariances(design, data2)
     return design
+
+
+def _dpar_fixed(spec: FormulaSpec, fdf, used, codes, rows, drop_aliased: bool):
+    """The fixed part of each distributional formula (``sigma ~ x``) on the model's rows, as
+    the mean's (aliased columns dropped with lme4's rule): ({(dpar, 0): (X, names)},
+    {dpar: (ModelSpec, kept columns, names)})."""
+    out, specs = {}, {}
+    for d in spec.dpars:
+        mm = evaluate_formulaic(d.fixed, fdf, spec, used, codes=codes)
+        Xd = np.asarray(mm, dtype=float)[rows]
+        names = _names(mm, used)
+        check_finite(Xd, names, f"the formula for {d.name}")
+        keep = _drop_aliased(Xd, names) if drop_aliased else None
+        if keep is not None:
+            Xd, names = Xd[:, keep], [names[j] for j in keep]
+        out[(d.name, 0)] = (Xd, names)
+        specs[d.name] = (mm.model_spec, keep, names)
+    return out, specs
 
 
 def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):
@@ -585,11 +614,16 @@ def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: 
     n, r = observed.shape
     y = np.full((n, r), np.nan) if parts[0].y is not None else None
     Xs, names, cols, terms = [], [], [], []
+    dpar_X = {}
     start = 0
     for k, d in enumerate(parts):
         rows = np.nonzero(observed[:, k])[0]
         if y is not None:
             y[rows, k] = d.y[:, 0]
+        for (name, _), (Xd, dnames) in d.dpar_X.items():
+            full = np.zeros((n, Xd.shape[1]))
+            full[rows] = Xd
+            dpar_X[(name, k)] = (full, list(dnames))
         Xk = np.zeros((n, d.X.shape[1]))
         Xk[rows] = d.X
         Xs.append(Xk)
@@ -612,7 +646,8 @@ def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: 
     dspec.coef_names = [t.coef_names for t in terms]
     return Design(formula=spec, y=y, response_names=list(dspec.response_names), X=X,
                   X_names=names, terms=terms, spec=dspec, row_index=row_index,
-                  fixed_cols=cols, observed=None if observed.all() else observed)
+                  fixed_cols=cols, observed=None if observed.all() else observed,
+                  dpar_X=dpar_X)
 
 
 #: relative tolerance of the rank check (lme4's ``check.rankX`` uses qr(X, tol = 1e-7))

@@ -42,6 +42,11 @@ class GroupBlock:
         return self.term.response
 
     @property
+    def dpar(self) -> str | None:
+        """Distributional formulas: the parameter this term belongs to (None: the mean)."""
+        return self.term.dpar
+
+    @property
     def name(self) -> str:
         return self.term.group
 
@@ -88,6 +93,10 @@ class Design:
     fixed_cols: list[list[int]] | None = None
     observed: np.ndarray | None = None
     not_used: dict[str, str] = field(default_factory=dict)
+    #: distributional formulas (``sigma ~ x``): (parameter, response k) → (X, brms names) of
+    #: the parameter's fixed part on the same rows (multivariate: zero outside response k's
+    #: rows); its group terms are in ``terms`` with ``GroupBlock.dpar`` set
+    dpar_X: dict = field(default_factory=dict)
 
     @property
     def nobs(self) -> int:
@@ -115,6 +124,20 @@ class Design:
             return self.X, list(self.X_names)
         cols = self.fixed_cols[k]
         return self.X[:, cols], [self.X_names[j] for j in cols]
+
+    def dpar_fixed(self, dpar: str, k: int = 0) -> tuple[np.ndarray, list[str]]:
+        """X and brms names of the fixed part of parameter ``dpar`` of response k."""
+        X, names = self.dpar_X[(dpar, k)]
+        return X, list(names)
+
+    def dpar_column_means(self, dpar: str, k: int, columns: list[int]) -> np.ndarray:
+        """Column means of ``dpar_fixed(dpar, k)`` over response k's rows (brms centring)."""
+        return self.dpar_fixed(dpar, k)[0][:, columns][self.rows(k)].mean(axis=0)
+
+    @property
+    def dpar_keys(self) -> list[tuple[str, int]]:
+        """(parameter, response) of every distributional formula, in formula order."""
+        return list(self.dpar_X)
 
     def rows(self, k: int = 0) -> "np.ndarray | slice":
         """The rows where response k is observed: indices, or ``slice(None)`` when every row is
@@ -146,10 +169,14 @@ class Design:
                  f"  X: {self.X.shape[0]} x {self.X.shape[1]}  {self.X_names}"]
         for t in self.terms:
             extra = f", by {t.term.by} ({len(t.by_levels)} levels)" if t.by_levels else ""
-            parts.append(f"  ({' + '.join(t.coef_names)} {'|' if t.correlated else '||'} "
+            parts.append(f"  {t.dpar + ': ' if t.dpar else ''}"
+                         f"({' + '.join(t.coef_names)} {'|' if t.correlated else '||'} "
                          f"{t.name}): {t.J} levels x {t.q} coefficients{extra}")
         nz = sum(t.J * t.q for t in self.terms)
         parts.append(f"  Z: {self.nobs} x {nz} (sparse)")
+        for (dp, k), (Xd, names) in self.dpar_X.items():
+            parts.append(f"  {dp}{'_' + self.response_names[k] if len(self.response_names) > 1 else ''}"
+                         f": X {Xd.shape[0]} x {Xd.shape[1]}  {names}")
         if self.n_dropped:
             parts.append(f"  {self.n_dropped} rows dropped for missing values")
         for r, msg in self.not_used.items():

@@ -56,6 +56,13 @@ DPAR_BOUNDS = {"sigma": (0.0, None), "shape": (0.0, None), "nu": (1.0, None),
                "zi": (0.0, 1.0), "hu": (0.0, 1.0), "zoi": (0.0, 1.0), "coi": (0.0, 1.0),
                "alpha": (None, None)}
 
+#: brms' links of distributional parameters that have a formula (``sigma ~ x``; R/families.R,
+#: ``link_sigma = "log"``, ``link_nu = "logm1"``, ``link_zi = "logit"``, ...)
+DPAR_LINKS = {"sigma": "log", "shape": "log", "nu": "logm1", "phi": "log", "kappa": "log",
+              "beta": "log", "ndt": "log", "disc": "log", "bs": "log", "xi": "identity",
+              "zi": "logit", "hu": "logit", "zoi": "logit", "coi": "logit",
+              "quantile": "logit", "alpha": "identity"}
+
 
 def r_round(x: float, digits: int = 1) -> float:
     """R's ``round(x, digits)`` (R ≥ 4.0.0, src/nmath/fround.c): of the two neighbours
@@ -332,6 +339,25 @@ class Family:
             dist, args = DPAR_PRIORS[dpar]
             return Prior(dist, args, dpar)
         raise FamilyError(f"family {self.name!r} has no parameter {dpar!r}")
+
+    def dpar_link(self, dpar: str) -> str:
+        """brms' link of ``dpar`` when it has its own formula (:data:`DPAR_LINKS`)."""
+        if dpar not in self.dpars:
+            raise FamilyError(f"family {self.name!r} has no parameter {dpar!r} (its "
+                              f"distributional parameters: "
+                              f"{', '.join(self.dpars) if self.dpars else 'none'})")
+        return DPAR_LINKS.get(dpar, "identity")
+
+    def default_dpar_intercept(self, dpar: str) -> Prior:
+        """brms' default prior of the intercept of ``dpar``'s formula (``get_prior``,
+        brms 2.18): logistic(0, 1) on the logit scale (zi, hu, zoi, coi), normal(2.7, 0.8) for
+        nu (logm1 link), else student_t(3, 0, 2.5)."""
+        link = self.dpar_link(dpar)
+        if link == "logit":
+            return Prior("logistic", (0.0, 1.0), "Intercept")
+        if link == "logm1":
+            return Prior("normal", (2.7, 0.8), "Intercept")
+        return Prior("student_t", (3.0, 0.0, 2.5), "Intercept")
 
     def dpar_bounds(self, dpar: str, y=None) -> tuple[float | None, float | None]:
         """(lower, upper) bound of a further parameter, brms' (R/priors.R): sigma, shape, phi,

@@ -135,6 +135,11 @@ LINKS: dict[str, Link] = {
                     lambda m: -(1 - m) * np.log1p(-m),
                     log_p=_cloglog_log_p, log_p_tensor=_cloglog_log_p_tensor,
                     mu_range=(0.0, 1.0)),
+    # brms' link of student's nu (> 1): η = log(ν − 1), ν = 1 + exp(η)
+    "logm1": Link("logm1", lambda m: np.log(np.asarray(m, dtype=float) - 1.0),
+                  lambda x: 1.0 + np.exp(x), lambda x: 1.0 + _pt().exp(x),
+                  lambda x: np.log1p(np.exp(np.asarray(x, dtype=float))),
+                  lambda m: m - 1.0, mu_range=(1.0, np.inf)),
     "tan_half": Link("tan_half", lambda m: np.tan(np.asarray(m, dtype=float) / 2.0),
                      lambda x: 2.0 * np.arctan(x), lambda x: 2.0 * _pt().arctan(x), _log_abs,
                      lambda m: 1.0 + np.cos(m), mu_range=(-np.pi, np.pi)),

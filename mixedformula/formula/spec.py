@@ -16,6 +16,12 @@ Group-term semantics (lme4 and brms):
                                 ``data2={"A": A}`` (brms): Cov(u) = A ⊗ Σ (:mod:`..design.known_cov`)
 =============================  =====================================================================
 
+Distributional regression (brms): ``bf(y ~ x + (1 | g), sigma ~ x + (1 | g))`` (or
+``bf("y ~ x + (1 | g)", sigma="~ x + (1 | g)")``) gives a family parameter its own linear
+predictor on brms' link for it; the parameter's group terms join ``groups`` with
+``GroupTerm.dpar`` set (so ``|p|`` IDs shared with the mean's terms give one correlation
+matrix), its fixed part is a :class:`DparFormula` in ``FormulaSpec.dpars``.
+
 Pure syntax: nothing here looks at data, and nothing is evaluated.
 """
 
@@ -46,11 +52,28 @@ class GroupTerm:
     response: int | None = None     # bf() formulas: the response this term belongs to
     cov: str | None = None          # gr(g, cov = A): name of the known matrix in data2
     structure: str | None = None    # ar1(...)/cs(...)/toep(...): glmmTMB's structure of Σ
+    dpar: str | None = None         # distributional formulas: the parameter (None: the mean)
 
     @property
     def group(self) -> str:
         """brms' name of the grouping factor: ``g1:g2`` for an interaction."""
         return ":".join(self.factors)
+
+
+#: brms' distributional parameters that may get a formula (the family decides which it has)
+DPAR_NAMES = ("sigma", "nu", "shape", "phi", "zi", "hu", "zoi", "coi", "disc", "ndt", "beta",
+              "kappa", "alpha", "quantile", "bs", "xi")
+
+
+@dataclass(frozen=True)
+class DparFormula:
+    """The fixed part of one distributional parameter's formula (``sigma ~ x``); its group
+    terms are in ``FormulaSpec.groups`` with ``dpar`` set."""
+
+    name: str                               # "sigma"
+    fixed: str                              # formulaic text of the fixed part
+    fixed_variables: tuple[str, ...] = ()
+    text: str = ""                          # as written, e.g. "sigma ~ x + (1 | g)"
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,17 @@ class FormulaSpec:
     offset: str | None = None               # formulaic text of the sum of the offset() terms
     offset_variables: tuple[str, ...] = ()
     autocor: tuple[AutocorTerm, ...] = ()   # ar() / cosy(): residual structure (at most one)
+    dpars: tuple[DparFormula, ...] = ()     # distributional formulas (univariate spec or part)
+
+    @property
+    def dpar_names(self) -> tuple[str, ...]:
+        """The parameters with a formula (of every part of a multivariate formula)."""
+        out = [d.name for d in self.dpars] + [d.name for p in self.parts for d in p.dpars]
+        return tuple(dict.fromkeys(out))
+
+    @property
+    def distributional(self) -> bool:
+        return bool(self.dpar_names)
 
     def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
         """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
@@ -90,7 +124,9 @@ class FormulaSpec:
             return NotImplemented
         pieces = [p.text for p in (self.parts or (self,))] + \
             [p.text for p in (other.parts or (other,))]
-        return parse(" + ".join(f"bf({t})" for t in pieces))
+        # a univariate spec with distributional formulas is written bf(y ~ x, sigma ~ x)
+        return parse(" + ".join(t if t.lstrip().startswith("bf(") else f"bf({t})"
+                                for t in pieces))
 
     def response_variables_of(self, k: int) -> tuple[str, ...]:
         """Columns response k needs (its response, its predictors, its grouping factors)."""
@@ -108,6 +144,8 @@ class FormulaSpec:
         names += list(self.offset_variables)
         for a in self.autocor:
             names += [v for v in (a.time, a.gr) if v]
+        for d in self.dpars:
+            names += list(d.fixed_variables)
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -125,6 +163,8 @@ class FormulaSpec:
                  f"  fixed:     {self.fixed}"]
         if self.offset:
             lines.append(f"  offset:    {self.offset}")
+        for d in self.dpars:
+            lines.append(f"  {d.name}:{' ' * max(1, 10 - len(d.name))}{d.fixed}")
         for g in self.groups:
             flags = [] if g.correlated else ["uncorrelated"]
             if g.id:
@@ -135,18 +175,34 @@ class FormulaSpec:
                 flags.append(f"cov={g.cov}")
             if g.structure:
                 flags.append(g.structure)
+            if g.dpar:
+                flags.append(f"dpar={g.dpar}")
             lines.append(f"  group:     ({g.expr} | {g.group})"
                          + (f"  [{', '.join(flags)}]" if flags else ""))
         return "\n".join(lines)
 
 
-def bf(text: str) -> FormulaSpec:
+def bf(text: str, **dpars: str) -> FormulaSpec:
     """brms' ``bf()``: one response's formula; combine responses with ``+``.
 
     ``bf("y1 ~ x + (1 | p | g)") + bf("y2 ~ z + (1 | p | g)")`` is the multivariate formula
     written ``"bf(y1 ~ x + (1 | p | g)) + bf(y2 ~ z + (1 | p | g))"``; each part goes through the
-    same parser and validator as any formula.
+    same parser and validator as any formula. Keyword arguments are distributional formulas:
+    ``bf("y ~ x + (1 | g)", sigma="~ x + (1 | g)")`` is ``"bf(y ~ x + (1 | g), sigma ~ x +
+    (1 | g))"``.
     """
+    if dpars:
+        if not isinstance(text, str):
+            raise FormulaError("bf() with distributional formulas takes the formula as text")
+        pieces = [text]
+        for name, rhs in dpars.items():
+            if not isinstance(rhs, str):
+                raise FormulaError(f"the formula for {name} must be text like '~ x + (1 | g)'")
+            body = rhs.strip()
+            if body.startswith(name) and body[len(name):].lstrip().startswith("~"):
+                body = body[len(name):].lstrip()
+            pieces.append(f"{name} {body}" if body.startswith("~") else f"{name} ~ {body}")
+        text = "bf(" + ", ".join(pieces) + ")"
     spec = parse(text)
     if spec.multivariate:
         raise FormulaError("bf() takes one response; combine responses as bf(...) + bf(...)",
@@ -162,7 +218,8 @@ def parse(text: str) -> FormulaSpec:
     if isinstance(text, FormulaSpec):
         return text
     try:
-        if isinstance(text, str) and text.lstrip().startswith("bf("):
+        if isinstance(text, str) and text.lstrip().startswith("bf") \
+                and text.lstrip()[2:].lstrip().startswith("("):
             return _parse_bf(text)
         return _parse(text)
     except RecursionError:
@@ -206,18 +263,103 @@ def _bf_spans(text: str) -> list[tuple[int, int]]:
         i = j + 2
 
 
+def _top_level_commas(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of ``text[start:end]`` between commas outside parentheses (from the tokens)."""
+    from .tokens import tokenize
+    out, depth, at = [], 0, start
+    for t in tokenize(text[start:end]):
+        if t.kind == "OP" and t.value == "(":
+            depth += 1
+        elif t.kind == "OP" and t.value == ")":
+            depth -= 1
+        elif t.kind == "OP" and t.value == "," and depth == 0:
+            out.append((at, start + t.start))
+            at = start + t.end
+    out.append((at, end))
+    return out
+
+
+def _shifted(e: FormulaError, text: str, start: int) -> FormulaError:
+    at = None if e.start is None else e.start + start
+    stop = None if e.end is None else e.end + start
+    return FormulaError(e.message, text, at, stop)
+
+
+def _parse_part(text: str, start: int, end: int) -> FormulaSpec:
+    """The inside of one ``bf(...)``: the response's formula, then ``<dpar> ~ rhs`` formulas
+    (brms' distributional regression), separated by commas."""
+    pieces = _top_level_commas(text, start, end)
+    s0, e0 = pieces[0]
+    try:
+        spec = _parse(text[s0:e0])
+    except FormulaError as e:
+        raise _shifted(e, text, s0) from None
+    if len(pieces) == 1:
+        return spec
+    dpars: list[DparFormula] = []
+    groups = list(spec.groups)
+    for s, e in pieces[1:]:
+        piece = text[s:e]
+        lead = len(piece) - len(piece.lstrip())
+        try:
+            tree = parse_tree(piece)
+        except FormulaError as err:
+            raise _shifted(err, text, s) from None
+        left = tree.left
+        if not isinstance(left, Name) or left.name not in DPAR_NAMES:
+            at = s + (left.start if left is not None else lead)
+            stop = s + (left.end if left is not None else lead + 1)
+            what = "keyword options of bf() (nl = , ...) are not supported; " \
+                if "=" in piece.split("~")[0] else ""
+            raise FormulaError(f"{what}after the response's formula, bf() takes formulas for "
+                               f"distributional parameters, like sigma ~ x "
+                               f"({', '.join(DPAR_NAMES)})", text, at, stop)
+        name = left.name
+        if name in [d.name for d in dpars]:
+            raise FormulaError(f"{name} has two formulas", text, s + left.start, s + left.end)
+        try:
+            sub = _parse(piece)
+        except FormulaError as err:
+            raise _shifted(err, text, s) from None
+        if sub.offset:
+            raise FormulaError("offset() in a distributional formula is not supported yet",
+                               text, s, e)
+        for g in sub.groups:
+            if g.by:
+                raise FormulaError("gr(by = ) in a distributional formula is not supported "
+                                   "yet", text, s, e)
+        dpars.append(DparFormula(name=name, fixed=sub.fixed,
+                                 fixed_variables=sub.fixed_variables,
+                                 text=piece.strip()))
+        groups += [GroupTerm(expr=g.expr, factors=g.factors, correlated=g.correlated, id=g.id,
+                             by=g.by, text=g.text, variables=g.variables, dpar=name)
+                   for g in sub.groups]
+    if spec.multivariate:
+        raise FormulaError("distributional formulas with mvbind() are not supported: write "
+                           "bf(y1 ~ x, sigma ~ x) + bf(y2 ~ x)", text, start, end)
+    _check_ids(groups, text)
+    from dataclasses import replace
+    return replace(spec, text=text[start:end].strip(), groups=tuple(groups),
+                   dpars=tuple(dpars))
+
+
 def _parse_bf(text: str) -> FormulaSpec:
     """``bf(f1) + bf(f2) + ...`` → a multivariate FormulaSpec whose ``parts`` are the
-    univariate specs; errors inside a part point into the whole text."""
+    univariate specs; errors inside a part point into the whole text. One ``bf(f, sigma ~ x)``
+    alone is a univariate spec with distributional formulas."""
     parts: list[FormulaSpec] = []
-    for start, end in _bf_spans(text):
-        inner = text[start:end]
-        try:
-            spec = _parse(inner)
-        except FormulaError as e:
-            at = None if e.start is None else e.start + start
-            stop = None if e.end is None else e.end + start
-            raise FormulaError(e.message, text, at, stop) from None
+    spans = _bf_spans(text)
+    if len(spans) == 1:
+        spec = _parse_part(text, *spans[0])
+        if not spec.dpars:
+            raise FormulaError("a multivariate formula needs at least two bf() parts (one "
+                               "response's formula is written without bf(), or with its "
+                               "distributional formulas: bf(y ~ x, sigma ~ x))", text, 0,
+                               len(text))
+        from dataclasses import replace
+        return replace(spec, text=text.strip())
+    for start, end in spans:
+        spec = _parse_part(text, start, end)
         if spec.multivariate:
             raise FormulaError("bf() takes one response; combine responses as "
                                "bf(...) + bf(...)", text, start, end)
@@ -237,14 +379,16 @@ def _parse_bf(text: str) -> FormulaSpec:
             raise FormulaError(f"the response {r} has two bf() formulas", text, 0, len(text))
     groups = [GroupTerm(expr=g.expr, factors=g.factors, correlated=g.correlated, id=g.id,
                         by=g.by, text=g.text, variables=g.variables, response=k, cov=g.cov,
-                        structure=g.structure)
+                        structure=g.structure, dpar=g.dpar)
               for k, p in enumerate(parts) for g in p.groups]
     _check_ids(groups, text)
     return FormulaSpec(text=text, responses=tuple(responses),
                        response_variables=_unique(v for p in parts
                                                   for v in p.response_variables),
                        fixed="", groups=tuple(groups), trials=None,
-                       fixed_variables=_unique(v for p in parts for v in p.fixed_variables),
+                       fixed_variables=_unique(v for p in parts for v in p.fixed_variables
+                                               + tuple(x for d in p.dpars
+                                                       for x in d.fixed_variables)),
                        multivariate=True,
                        trials_variables=_unique(v for p in parts for v in p.trials_variables),
                        parts=tuple(parts))

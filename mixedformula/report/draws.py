@@ -63,7 +63,10 @@ def replicate(fit, idx: np.ndarray, seed: int = 0) -> tuple[np.ndarray | None, s
     for k, resp in enumerate(design.response_names):
         params = {}
         for d in fam.dpars:
-            if d == "sigma":
+            if (d, k) in design.dpar_keys:         # its own formula: per row
+                from ..families.links import get_link
+                params[d] = draws.dpar_rows(d, k, design, get_link(fam.dpar_link(d)))
+            elif d == "sigma":
                 params[d] = residual_sd_rows(draws, k)
                 if params[d] is None:
                     return None, ("the residual sd varies by a grouping column that is not "

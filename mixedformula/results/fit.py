@@ -178,10 +178,15 @@ class Fit:
             fams = [self.family] * (nresp if nresp > 1 else 1)
         names = [str(getattr(f, "name", f)) for f in fams]
         links = []
-        for f in fams:
+        keys = self.design.dpar_keys if self.design is not None else []
+        for k, f in enumerate(fams):
             lk = getattr(f, "links", None)
             if not isinstance(lk, dict) or not lk:
                 lk = {"mu": getattr(f, "link", "identity")}
+            lk = dict(lk)
+            for d, kk in keys:      # a distributional formula: brms' link for it (sigma = log)
+                if kk == k:
+                    lk[d] = f.dpar_link(d)
             links.append("; ".join(f"{k} = {v}" for k, v in lk.items()))
         fam = names[0] if len(names) == 1 else f"MV({', '.join(names)})"
         return fam, links
@@ -260,11 +265,14 @@ class Fit:
     # -- predictions, checks, comparison (results/predict.py, loo.py, effects_plot.py) ------
     def predict(self, newdata=None, kind: str = "epred", re_formula=None,
                 new_groups: str = "sample", summary: bool = False, ndraws: int | None = None,
-                seed=None, probs=(0.025, 0.975)):
+                seed=None, probs=(0.025, 0.975), dpar: str | None = None):
         """Posterior draws of predictions for ``newdata`` (default: the fitted rows).
 
         ``kind``: ``"linpred"`` (η = Xβ + Zu), ``"epred"`` (E[y] = g⁻¹(η), brms'
         posterior_epred) or ``"response"`` (draws of y, brms' posterior_predict).
+        ``dpar``: a family parameter instead of the mean (brms' ``dpar =``): ``"sigma"`` gives
+        σ per row (``kind="epred"``) or, with its own formula, its linear predictor
+        (``kind="linpred"``, log scale).
         ``re_formula``: None (all group terms), ``"~0"`` (none), ``"~ (1 | g)"`` (a subset).
         ``new_groups``: levels not seen in fitting get u drawn from N(0, G) (``"sample"``),
         u = 0 (``"zero"``) or raise (``"error"``); missing group values get u = 0.
@@ -276,7 +284,7 @@ class Fit:
             self._need_rows("predict() on the fitted rows")
         return _predict(self, newdata, kind=kind, re_formula=re_formula,
                         new_groups=new_groups, summary=summary, ndraws=ndraws, seed=seed,
-                        probs=probs)
+                        probs=probs, dpar=dpar)
 
     def posterior_predictive(self, seed=None):
         """Add ``posterior_predictive`` (one y draw per posterior draw) and ``observed_data`` to

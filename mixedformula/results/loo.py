@@ -56,7 +56,7 @@ from .naming import sigma_name
 from .idata_groups import KINDS as LOGLIK_KINDS
 from .idata_groups import set_group
 from .posterior import PosteriorDraws, fit_info, linpred
-from .predict import trials
+from .predict import family_params, trials
 
 LIKELIHOODS = ("conditional", "marginal")
 
@@ -100,7 +100,7 @@ def _loglik_rows(fit, draws, eta, design):
     S, n, r = eta.shape
     tags = draws.residual_tags(design, None)
     if r > 1:
-        sig, cor = draws.residual_sd_cor(tags, n)
+        sig, cor = draws.residual_sd_cor(tags, n, design, fam)
         if design.observed is None:
             return _mvnormal_rows(y[None], eta, sig, cor)
         # missing responses: each row's density is the marginal of its observed components
@@ -115,8 +115,7 @@ def _loglik_rows(fit, draws, eta, design):
                                           cor[:, rows][:, :, ks][..., ks])
         return out
     yv = y[:, 0][None, :]
-    params = {d: draws.sigma_rows(None, tags, n) if d == "sigma" else draws.dpar(d)[:, None]
-              for d in fam.dpars}
+    params = family_params(draws, fam.dpars, tags, n, design, fam)   # sigma ~ x: per row
     t = trials(fit, design, None)
     return fam.logpdf(yv, eta[..., 0], params, trials=None if t is None else t[None, :])
 

@@ -46,6 +46,10 @@ class MarginalMoments:
 def _residual_scale(fit, draws: PosteriorDraws):
     """Var[ε] / σ² per draw: 1 (gaussian), ν/(ν − 2) (student; inf for ν ≤ 2)."""
     fam = fit.family
+    if fit.design is not None and fit.design.dpar_keys:
+        raise MixedFormulaError("marginal_cov() is not available for distributional formulas "
+                                "(sigma ~ x): R is not one matrix of the model's parameters "
+                                "but differs per row; use fit.predict(dpar='sigma')")
     student = "nu" in fam.dpars            # the student family: sigma and nu
     if fam.link != "identity" or not (fam.gaussian or student):
         raise MixedFormulaError(

@@ -14,6 +14,10 @@ name                                     parameter
 ``rho_<group>``, ``rho_<group>[k]``      correlation of an ar1/cs (toep: lag k) group term
 ``b_Intercept[k]``                       k-th threshold of an ordinal family (k = 1..K − 1)
 ``r_<group>``                            group effects u, dims (``<group>``, ``<group>__coef``)
+``b_sigma_<coef>``, ``b_sigma_<resp>_..``  fixed coefficient of a distributional formula
+                                         (``sigma ~ x``): prefix :func:`dpar_prefix`; its group
+                                         terms' labels ``sigma_Intercept`` in sd/cor names and
+                                         in ``r_<group>`` (brms' ``ranef()`` labels)
 =======================================  ========================================================
 
 ``<tag>`` is ``""`` or the by-level tag ``:<by><level>`` (``gr(g, by = h)`` → ``:hA``;
@@ -43,6 +47,12 @@ def by_tag(by: str | None, level) -> str:
 def coef_label(coef: str, resp: str | None = None) -> str:
     """Coefficient label of a group term: ``coef`` or, multivariate, ``<resp>_<coef>``."""
     return f"{resp}_{coef}" if resp else coef
+
+
+def dpar_prefix(dpar: str, resp: str | None = None) -> str:
+    """The prefix of a distributional parameter's coefficients, as brms writes it:
+    ``sigma`` (``b_sigma_x``, ``sd_g__sigma_Intercept``) or, multivariate, ``sigma_y1``."""
+    return f"{dpar}_{resp}" if resp else dpar
 
 
 def b_name(coef: str, resp: str | None = None) -> str:

@@ -13,7 +13,9 @@ pooled over chains into S draws (optionally a subset ``idx``), and gives per dra
 * per row i the residual sd σ_i (``sigma`` or, with ``rescor_by = x``, ``sigma:x<level of i>``;
   multivariate ``sigma_<resp>``) and correlation Ω_i (``rescor__<r1>__<r2>[:x<level>]``), i.e.
   R_i = diag(σ_i) Ω_i diag(σ_i) (:meth:`~PosteriorDraws.residual_sd_cor`);
-* family parameters ``nu``, ``shape`` (:meth:`~PosteriorDraws.dpar`).
+* family parameters ``nu``, ``shape`` (:meth:`~PosteriorDraws.dpar`); a parameter with its
+  own formula (``sigma ~ x + (1 | g)``) per row, θ_{d,i} = h_d⁻¹(η_{d,i}) with
+  η_d = X_d β_d + Σ_t z_t u_t over the parameter's terms (:meth:`~PosteriorDraws.dpar_rows`).
 
 :func:`linpred` computes, for the rows of a design (the fitted one or
 ``design.spec.transform(newdata)``), with term t's multipliers z_{t,i} and level j = code_t(i),
@@ -23,7 +25,9 @@ pooled over chains into S draws (optionally a subset ``idx``), and gives per dra
 where a missing group value (code −1) contributes 0 and a level not seen in fitting (code ≥ J)
 gets, with ``new_groups="sample"``, u⁽ˢ⁾ ~ N(0, G⁽ˢ⁾) drawn once per new level and draw (G of
 its by-level), ``"zero"`` u = 0, ``"error"`` a :class:`~mixedformula.DataError`. ``keep``
-(from ``re_formula``) lists per term the coefficients to keep.
+(from ``re_formula``) lists per term the coefficients to keep. The same pass gives the linear
+predictor of every distributional formula (new levels drawn once per block, shared by the
+mean's and the parameter's coefficients); :meth:`PosteriorDraws.dpar_rows` reads it.
 """
 
 from __future__ import annotations
@@ -37,9 +41,8 @@ import xarray as xr
 from ..design.reterms import covariance_blocks as build_blocks
 from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
-from .naming import (b_name, by_tag, cor_name, ranef_coef_dim, ranef_name, rescor_name,
-                     rho_names,
-                     sd_name, sigma_name, threshold_name)
+from .naming import (b_name, by_tag, cor_name, dpar_prefix, ranef_coef_dim, ranef_name,
+                     rescor_name, rho_names, sd_name, sigma_name, threshold_name)
 
 NEW_GROUPS = ("sample", "error", "zero")
 
@@ -94,6 +97,8 @@ def parameter_names(design) -> dict[str, list[str]]:
     mv = len(resp) > 1
     out = {"b": [b_name(c, r if mv else None) for k, r in enumerate(resp)
                  for c in design.fixed(k)[1]], "sd": [], "cor": []}
+    out["b"] += [b_name(c, dpar_prefix(d, resp[k] if mv else None))
+                 for d, k in design.dpar_keys for c in design.dpar_fixed(d, k)[1]]
     for blk in covariance_blocks(design):
         for tag in block_tags(blk):
             out["sd"] += [sd_name(blk.group, lab, tag) for lab in blk.labels]
@@ -130,6 +135,7 @@ class PosteriorDraws:
         self.S = total if idx is None else len(idx)
         self._blocks = None
         self._cache: dict = {}
+        self._dpar_eta: list = []      # [(design, {(dpar, k): η (S, n)})] from linpred
 
     @classmethod
     def of_fit(cls, fit, idx: np.ndarray | None = None) -> "PosteriorDraws":
@@ -197,6 +203,25 @@ class PosteriorDraws:
         return np.stack([zero if c == "Intercept" and b_name(c, resp) not in self.posterior
                          and self.n_thresholds else self.scalar(b_name(c, resp))
                          for c in names], axis=-1)
+
+    def dpar_beta(self, dpar: str, k: int = 0, names: list[str] | None = None) -> np.ndarray:
+        """(S, p) draws of the coefficients of ``dpar``'s formula (``b_sigma_x``)."""
+        names = self.design.dpar_fixed(dpar, k)[1] if names is None else names
+        pre = dpar_prefix(dpar, self.responses[k] if self.multivariate else None)
+        if not names:
+            return np.zeros((self.S, 0))
+        return np.stack([self.scalar(b_name(c, pre)) for c in names], axis=-1)
+
+    def dpar_rows(self, dpar: str, k: int, design, link) -> np.ndarray:
+        """(S, n) draws of a parameter with its own formula on the rows of ``design``:
+        h⁻¹(η_d) with ``link`` (a :class:`~mixedformula.families.links.Link`); η_d from the
+        :func:`linpred` call for this design (its new-level draws and ``re_formula``), or from a
+        fresh one with the defaults."""
+        for dsg, etas in self._dpar_eta:
+            if dsg is design:
+                return link.inverse(etas[(dpar, k)])
+        linpred(self, design)
+        return self.dpar_rows(dpar, k, design, link)
 
     def xb(self, X: np.ndarray, fixed_cols=None) -> np.ndarray:
         """X β per draw (S, n, r) for a full-width X (the fitted design's columns)."""
@@ -298,14 +323,25 @@ class PosteriorDraws:
             out[:, tags == tag] = self.scalar(name)[:, None]
         return out
 
-    def residual_sd_cor(self, tags, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def residual_sd_cor(self, tags, n: int, design=None, family=None
+                        ) -> tuple[np.ndarray, np.ndarray]:
         """Residual sds (S, n, r) and correlations (S, n, r, r) per draw and row
-        (``rescor__a__b`` overall, or ``rescor__a__b:<by><level>`` per row)."""
+        (``rescor__a__b`` overall, or ``rescor__a__b:<by><level>`` per row; a response whose
+        sigma has a formula: its row-wise σ on ``design``'s rows, link of ``family``)."""
         resp = self.responses
         r, S = len(resp), self.S
         mv = self.multivariate
-        sig = np.stack([np.broadcast_to(self.sigma_rows(rn if mv else None, tags, n), (S, n))
-                        for rn in resp], axis=-1)
+        keys = self.design.dpar_keys
+
+        def sd_of(k, rn):
+            if ("sigma", k) in keys:
+                from ..families.links import get_link
+                link = get_link(family.dpar_link("sigma") if family is not None else "log")
+                return self.dpar_rows("sigma", k, design if design is not None
+                                      else self.design, link)
+            return self.sigma_rows(rn if mv else None, tags, n)
+        sig = np.stack([np.broadcast_to(sd_of(k, rn), (S, n))
+                        for k, rn in enumerate(resp)], axis=-1)
         cor = np.broadcast_to(np.eye(r), (S, n, r, r)).copy()
         for i in range(r):
             for j in range(i + 1, r):
@@ -338,6 +374,14 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
             eta[:, :, k] = draws.beta(k, names) @ np.asarray(X, dtype=float).T
     if getattr(design, "offset", None) is not None:    # offset() / offset=: univariate
         eta[:, :, 0] += design.offset
+    deta = {}                                   # distributional formulas: η_d (S, n)
+    for d, k in getattr(design, "dpar_keys", ()):
+        X, names = design.dpar_fixed(d, k)
+        deta[(d, k)] = draws.dpar_beta(d, k, names) @ np.asarray(X, dtype=float).T \
+            if names else np.zeros((S, n))
+    if deta:
+        draws._dpar_eta = [(dsg, e) for dsg, e in draws._dpar_eta if dsg is not design]
+        draws._dpar_eta.append((design, deta))
     if not design.terms:
         return eta
     if new_groups == "error":
@@ -381,13 +425,15 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
             codes = np.asarray(t.codes)
             seen = (codes >= 0) & (codes < J)
             pos = offsets[blk.key] + p.offset + cols
+            target = eta[:, :, p.response] if getattr(p, "dpar", None) is None \
+                else deta[(p.dpar, p.response)]                              # a view (S, n)
             if seen.any():
                 rows = np.nonzero(seen)[0]
                 U = R[:, codes[rows]][:, :, pos]                             # (S, m, c)
-                eta[:, rows, p.response] += np.einsum("smc,mc->sm", U, Xt[rows])
+                target[:, rows] += np.einsum("smc,mc->sm", U, Xt[rows])
             new = codes >= J
             if new.any() and u_new is not None:
                 rows = np.nonzero(new)[0]
                 U = u_new[:, codes[rows] - J][:, :, p.offset + cols]
-                eta[:, rows, p.response] += np.einsum("smc,mc->sm", U, Xt[rows])
+                target[:, rows] += np.einsum("smc,mc->sm", U, Xt[rows])
     return eta

@@ -145,10 +145,20 @@ def trials(fit, design, newdata) -> np.ndarray | None:
     return spec.trials(newdata)
 
 
-def _family_params(draws: PosteriorDraws, names, tags, n: int) -> dict:
-    """The family's further parameters per draw (and row for sigma), broadcasting to (S, n)."""
-    return {d: draws.sigma_rows(None, tags, n) if d == "sigma" else draws.dpar(d)[:, None]
-            for d in names}
+def _family_params(draws: PosteriorDraws, names, tags, n: int, design=None,
+                   family=None) -> dict:
+    """The family's further parameters per draw (and row for sigma), broadcasting to (S, n);
+    a parameter with its own formula (``sigma ~ x``) per row of ``design`` (univariate)."""
+    out = {}
+    for d in names:
+        if design is not None and (d, 0) in draws.design.dpar_keys:
+            from ..families.links import get_link
+            out[d] = draws.dpar_rows(d, 0, design, get_link(family.dpar_link(d)))
+        elif d == "sigma":
+            out[d] = draws.sigma_rows(None, tags, n)
+        else:
+            out[d] = draws.dpar(d)[:, None]
+    return out
 
 
 #: the public name (results/r2.py uses it)
@@ -163,7 +173,8 @@ def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata)
         return mu
     # the response axis goes after the rows (ordinal thresholds keep their own last axis)
     params = {k: np.expand_dims(v, 2) for k, v in _family_params(
-        draws, fam.mean_dpars, draws.residual_tags(design, newdata), eta.shape[1]).items()}
+        draws, fam.mean_dpars, draws.residual_tags(design, newdata), eta.shape[1], design,
+        fam).items()}
     t = trials(fit, design, newdata) if fam.uses_trials else None
     return fam.mean(mu, params, None if t is None else t[None, :, None])
 
@@ -175,12 +186,12 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
     S, n, r = eta.shape
     tags = draws.residual_tags(design, newdata)
     if r > 1:
-        sig, cor = draws.residual_sd_cor(tags, n)
+        sig, cor = draws.residual_sd_cor(tags, n, design, fam)
         L = psd_factor(cor)
         z = rng.standard_normal((S, n, r))
         return eta + sig * np.einsum("snab,snb->sna", L, z)
     mu = fam.inverse_link(eta[..., 0])
-    params = _family_params(draws, fam.dpars, tags, n)
+    params = _family_params(draws, fam.dpars, tags, n, design, fam)
     t = trials(fit, design, newdata) if fam.uses_trials else None
     y = fam.rvs(mu, params, rng, None if t is None else t[None, :])
     return y[..., None]
@@ -190,13 +201,16 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
 
 def predict(fit, newdata=None, kind: str = "epred", re_formula=None, new_groups: str = "sample",
             summary: bool = False, ndraws: int | None = None, seed=None,
-            probs=(0.025, 0.975)):
+            probs=(0.025, 0.975), dpar: str | None = None):
     """Draws (draws × rows; multivariate: draws × rows × responses) or a brms-style table.
 
     See :meth:`mixedformula.results.fit.Fit.predict`.
     """
     if kind not in KINDS:
         raise MixedFormulaError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if dpar is not None and dpar != "mu":
+        return _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws,
+                             seed, probs, dpar)
     rng = np.random.default_rng(seed)
     idx = draw_subset(fit.idata.posterior, ndraws, rng)
     keep = _re_selection(fit, re_formula, newdata)
@@ -222,6 +236,50 @@ def predict(fit, newdata=None, kind: str = "epred", re_formula=None, new_groups:
     if not summary:
         return out
     return summarise(out, design, names, probs)
+
+
+def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, seed, probs,
+                  dpar: str):
+    """``predict(dpar=)``: a family parameter per draw and row (brms' ``posterior_epred(fit,
+    dpar = "sigma")``, ``posterior_linpred(..., dpar = )``): θ_{d,i} = h_d⁻¹(η_{d,i}) for a
+    parameter with its own formula, else its scalar draws on every row."""
+    fam = fit.family
+    if dpar not in fam.dpars:
+        raise MixedFormulaError(f"dpar={dpar!r}: the family {fam.name!r} has no such parameter "
+                                f"(its parameters: mu{''.join(', ' + d for d in fam.dpars)})")
+    if kind == "response":
+        raise MixedFormulaError("dpar= gives a parameter, not responses: use kind='epred' "
+                                "(the parameter) or kind='linpred' (its linear predictor)")
+    rng = np.random.default_rng(seed)
+    idx = draw_subset(fit.idata.posterior, ndraws, rng)
+    keep = _re_selection(fit, re_formula, newdata)
+    design = design_for(fit, newdata, keep)
+    draws = PosteriorDraws.of_fit(fit, idx)
+    linpred(draws, design, keep, new_groups, rng)
+    resp = list(fit.design.response_names)
+    n = design.X.shape[0]
+    tags = draws.residual_tags(design, newdata)
+    cols = []
+    from ..families.links import get_link
+    for k, rn in enumerate(resp):
+        if (dpar, k) in fit.design.dpar_keys:
+            link = get_link(fam.dpar_link(dpar))
+            ident = get_link("identity")
+            v = draws.dpar_rows(dpar, k, design, ident if kind == "linpred" else link)
+        else:
+            if kind == "linpred":
+                raise MixedFormulaError(f"{dpar} has no formula in this model, so it has no "
+                                        "linear predictor: use kind='epred'")
+            mv = len(resp) > 1
+            v = draws.sigma_rows(rn if mv else None, tags, n) if dpar == "sigma" \
+                else draws.dpar(dpar, rn if mv else None)[:, None]
+        cols.append(np.broadcast_to(v, (draws.S, n)))
+    out = np.stack(cols, axis=-1)
+    if out.shape[-1] == 1:
+        out = out[..., 0]
+    if not summary:
+        return out
+    return summarise(out, design, resp, probs)
 
 
 def summarise(draws: np.ndarray, design, responses: list[str], probs=(0.025, 0.975)):

@@ -72,7 +72,8 @@ def bayes_r2(fit, re_formula=None, method: str | None = None, probs=(0.025, 0.97
             v_res = (y[None] - ep).var(axis=1, ddof=1)
         else:
             mu = fam.inverse_link(eta[..., 0])
-            params = family_params(draws, fam.dpars, draws.residual_tags(design, df), n)
+            params = family_params(draws, fam.dpars, draws.residual_tags(design, df), n,
+                                   design, fam)
             t = trials(fit, design, df) if fam.uses_trials else None
             v_res = np.broadcast_to(fam.variance(mu, params, None if t is None else t[None]),
                                     mu.shape).mean(axis=1)

@@ -230,43 +230,25 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             rname = resp[k] if multivariate else ""
             X, X_names = design.fixed(k)
             rows = design.rows(k)
-            has_int = "Intercept" in X_names
-            int_col = X_names.index("Intercept") if has_int else None
-            others = [j for j in range(X.shape[1]) if j != int_col]
-            Xo = X[:, others]
-            means = design.column_means(k, others) if has_int else np.zeros(len(others))
-            Xc = Xo - means
-            fixed_names = [X_names[j] for j in others]
-            eta_k = 0.0
-            b_vec = None
-            if others:
-                b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx)
-                eta_k = pt.dot(_data(f"X{sfx}", Xc), b_vec)
-            if family.thresholds:
-                thres_c = _thresholds(family, priors, y[rows, k], has_int)
-                # brms: b_Intercept = Intercept + dot(means_X, b) (thresholds minus η)
-                pm.Deterministic("_thres", thres_c + (
-                    pt.dot(_data("means", means), b_vec) if others else 0.0))
-                has_int, beta_orig = False, []
-                extra_dpars["thres"] = thres_c
-            if has_int:
-                p_int = priors.resolve("Intercept", family.default_intercept(
-                    y[rows, k], design.response_centre(k)), resp=rname)
-                icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
-                eta_k = eta_k + icpt
-                beta_orig = [icpt - (pt.dot(_data(f"means{sfx}", means), b_vec) if others
-                                     else 0.0)]
+            if family.thresholds:      # ordinal: K − 1 thresholds replace the intercept
+                eta_k, beta_k, extra_dpars["thres"] = _threshold_part(
+                    family, X, X_names, lambda cols: design.column_means(k, cols), priors,
+                    sfx, rname, y[rows, k])
             else:
-                beta_orig = []
-            full = [None] * X.shape[1]
-            if int_col is not None:      # ordinal: the thresholds take the intercept's place
-                full[int_col] = beta_orig[0] if has_int else pt.constant(0.0)
-            for i, j in enumerate(others):
-                full[j] = b_vec[i]
-            beta_k = pt.stack(full) if full else pt.zeros(0)
-            pm.Deterministic(f"_beta{sfx}", beta_k)
+                eta_k, beta_k = _linear_part(
+                    X, X_names, lambda cols: design.column_means(k, cols), priors, sfx, rname, "",
+                    lambda: family.default_intercept(y[rows, k], design.response_centre(k)))
             betas.append(beta_k)
             etas.append(eta_k)
+        # ---- distributional formulas (sigma ~ x): their own fixed part, on the link scale
+        detas = {}
+        for d, k in design.dpar_keys:
+            sfx = f"__{resp[k]}" if multivariate else ""
+            X, X_names = design.dpar_fixed(d, k)
+            detas[(d, k)], _ = _linear_part(
+                X, X_names, lambda cols, d=d, k=k: design.dpar_column_means(d, k, cols),
+                priors, f"_{d}{sfx}", resp[k] if multivariate else "", d,
+                lambda d=d: family.default_dpar_intercept(d))
 
         # ---- covariance blocks
         scale = {k: family.default_sd_scale(y[design.rows(k), k], design.response_centre(k))
@@ -278,7 +260,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         # ---- distributional parameters
         dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
                                         for k in range(r)], resp, multivariate, rescor,
-                       residual_by)
+                       residual_by, predicted=set(detas))
         dpars.update(extra_dpars)
 
         if likelihood == "marginal":
@@ -315,11 +297,18 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     t = design.terms[part.term]
                     up = u[:, part.offset:part.offset + part.q]
                     codes = _data(f"codes__{part.term}", np.asarray(t.codes, dtype=np.int64))
-                    etas[part.response] = etas[part.response] + pt.sum(
-                        _data(f"Z__{part.term}", np.asarray(t.X, dtype=float)) * up[codes],
-                        axis=1)
+                    add = pt.sum(_data(f"Z__{part.term}", np.asarray(t.X, dtype=float))
+                                 * up[codes], axis=1)
+                    if part.dpar is None:
+                        etas[part.response] = etas[part.response] + add
+                    else:
+                        detas[(part.dpar, part.response)] = \
+                            detas[(part.dpar, part.response)] + add
             if design.offset is not None:      # offset(): eta += offset (univariate only)
                 etas[0] = etas[0] + _data("offset", np.asarray(design.offset, dtype=float))
+            if detas:
+                from .dpar_terms import predicted_dpars
+                predicted_dpars(family, detas, dpars, n, r, rescor)
             if integrate is not None:
                 from .partial_marginal import add_partial_likelihood
                 add_partial_likelihood(design, next(b for b in blocks if b.key == integrate),
@@ -334,6 +323,69 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
                  residual_by=residual_by, integrated=integrate)
+
+
+def _threshold_part(family: Family, X, X_names, column_means, priors: PriorSet, sfx: str,
+                    rname: str, y):
+    """Ordinal families: η = X_c b (no intercept: the K − 1 thresholds take its place) and the
+    centred thresholds τ_c (:func:`_thresholds`); brms reports b_Intercept[k] = τ_c[k] + x̄ᵀb
+    (registered as ``_thres``). Registers ``_beta<sfx>`` (0 in the intercept's column);
+    returns (η, β, τ_c)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    has_int = "Intercept" in X_names
+    int_col = X_names.index("Intercept") if has_int else None
+    others = [j for j in range(X.shape[1]) if j != int_col]
+    means = column_means(others) if has_int else np.zeros(len(others))
+    Xc = X[:, others] - means
+    eta, b_vec = 0.0, None
+    if others:
+        b_vec = _fixed_coefficients(priors, [X_names[j] for j in others], rname, sfx)
+        eta = pt.dot(_data(f"X{sfx}", Xc), b_vec)
+    thres_c = _thresholds(family, priors, y, has_int)
+    pm.Deterministic("_thres", thres_c + (pt.dot(_data("means", means), b_vec) if others
+                                          else 0.0))
+    full = [None] * X.shape[1]
+    if int_col is not None:
+        full[int_col] = pt.constant(0.0)
+    for i, j in enumerate(others):
+        full[j] = b_vec[i]
+    beta = pt.stack(full) if full else pt.zeros(0)
+    pm.Deterministic(f"_beta{sfx}", beta)
+    return eta, beta, thres_c
+
+
+def _linear_part(X, X_names, column_means, priors: PriorSet, sfx: str, rname: str, dpar: str,
+                 intercept_default):
+    """η = Intercept + X_c b of one linear predictor (a response's mean, or a distributional
+    parameter ``dpar`` on its link scale), brms' centring: X_c = X − x̄ over the response's
+    rows. Registers ``_beta<sfx>`` (the coefficients on the original scale, X's order);
+    returns (η, β)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    has_int = "Intercept" in X_names
+    int_col = X_names.index("Intercept") if has_int else None
+    others = [j for j in range(X.shape[1]) if j != int_col]
+    means = column_means(others) if has_int else np.zeros(len(others))
+    Xc = X[:, others] - means
+    fixed_names = [X_names[j] for j in others]
+    eta = 0.0
+    b_vec = None
+    if others:
+        b_vec = _fixed_coefficients(priors, fixed_names, rname, sfx, dpar)
+        eta = pt.dot(_data(f"X{sfx}", Xc), b_vec)
+    full = [None] * X.shape[1]
+    if has_int:
+        p_int = priors.resolve("Intercept", intercept_default(), resp=rname, dpar=dpar)
+        icpt = pymc_rv(f"Intercept{sfx}", [p_int.prior])
+        eta = eta + icpt
+        full[int_col] = icpt - (pt.dot(_data(f"means{sfx}", means), b_vec) if others
+                                else 0.0)
+    for i, j in enumerate(others):
+        full[j] = b_vec[i]
+    beta = pt.stack(full) if full else pt.zeros(0)
+    pm.Deterministic(f"_beta{sfx}", beta)
+    return eta, beta
 
 
 #: Prefix of the conditional engine's data held in shared variables (y, X, group codes and
@@ -436,11 +488,12 @@ def _centred_mvnormal_op(Q: int):
     return op
 
 
-def _fixed_coefficients(priors: PriorSet, names: list[str], resp: str, sfx: str):
+def _fixed_coefficients(priors: PriorSet, names: list[str], resp: str, sfx: str,
+                        dpar: str = ""):
     """Vector b of the non-intercept coefficients; coefficient-specific priors get their own RV."""
     import pytensor.tensor as pt
     flat = Prior("flat", (), "b")
-    rows = [priors.resolve("b", flat, coef=c, resp=resp) for c in names]
+    rows = [priors.resolve("b", flat, coef=c, resp=resp, dpar=dpar) for c in names]
     shared = [i for i, rw in enumerate(rows) if rw.source == "default" or not rw.prior.coef]
     parts = [None] * len(names)
     if shared:
@@ -466,11 +519,14 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
     sd_priors = []
     for part in b.parts:
         rname = resp[part.response] if multivariate else ""
+        head = "_".join(x for x in (part.dpar, rname) if x)
         for c, label in enumerate(b.labels[part.offset:part.offset + part.q]):
-            coef = label[len(rname) + 1:] if multivariate else label
-            d = Prior("student_t", (3.0, 0.0, scale[part.response]), "sd")
+            coef = label[len(head) + 1:] if head else label
+            # brms: the sd of a distributional parameter's group effects student_t(3, 0, 2.5)
+            s_ = scale[part.response] if part.dpar is None else DPAR_SD_SCALE
+            d = Prior("student_t", (3.0, 0.0, s_), "sd")
             sd_priors.append(priors.resolve("sd", d, coef=coef, group=b.group,
-                                            resp=rname).prior)
+                                            resp=rname, dpar=part.dpar or "").prior)
     H = b.H
     if b.structure in ("ar1", "cs", "toep") and b.Q > 1:   # glmmTMB structures (covstruct.py)
         from .covstruct import structured_factor
@@ -496,9 +552,14 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
     return pt.stack(sds)
 
 
+#: scale of brms' default sd prior for group effects in a distributional formula
+DPAR_SD_SCALE = 2.5
+
+
 def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivariate: bool,
-           rescor: bool, residual_by: ResidualBy | None) -> dict:
-    """sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
+           rescor: bool, residual_by: ResidualBy | None, predicted: set = frozenset()) -> dict:
+    """(``predicted``: (dpar, response) of the distributional formulas: those are not scalars,
+    :mod:`.dpar_terms`.) sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
     with ``residual_by`` one of these per level), then every other parameter of
     ``family.dpars`` (nu, shape, phi, zi, ...) within ``family.dpar_bounds``; default priors
     from the family
@@ -508,7 +569,11 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
     out: dict = {}
     r = len(resp)
     levels = residual_by.levels if residual_by is not None else [None]
-    if "sigma" in family.dpars:
+    names = {d for d, _ in predicted}          # (dpar, response) keys of dpar formulas
+    if "sigma" in names:
+        from .dpar_terms import residual_scales
+        out.update(residual_scales(family, priors, ys, resp, multivariate, rescor, predicted))
+    elif "sigma" in family.dpars:
         rows = [priors.resolve("sigma", family.default_prior("sigma", *ys[k]),
                                resp=resp[k] if multivariate else "") for k in range(r)]
         if multivariate and rescor:
@@ -538,7 +603,7 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
                                        lower=0.0, shape=len(levels)))
             out["sigma"] = sig                          # per response: (H,)
     for d in family.dpars:               # nu, shape, phi, zi, hu, ndt, ...: one scalar each
-        if d == "sigma" or (d == "thres" and family.thresholds):
+        if d == "sigma" or d in names or (d == "thres" and family.thresholds):
             continue
         lower, upper = family.dpar_bounds(d, ys[0][0])
         out[d] = pymc_rv(d, [priors.resolve(d, family.default_prior(d, *ys[0])).prior],
@@ -579,6 +644,8 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
     from .mvnormal import add_mvnormal
     n, r = y.shape
     codes = residual_by.codes if residual_by is not None else np.zeros(n, dtype=int)
+    if dpars.get("per_row"):             # a sigma formula: sigma and chol_R per row
+        codes = np.arange(n)
     if not rescor:
         for k in range(r):
             rows = np.nonzero(observed[:, k])[0]
@@ -597,11 +664,16 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
         rows = np.nonzero(which.ravel() == p)[0]
         if len(S) == r:
             chol_S = chol
+        elif dpars.get("per_row"):      # R_SS = diag(σ_S) Ω_SS diag(σ_S) per row
+            sig = pt.stack(dpars["sigma"], axis=1)[:, S]
+            Om = dpars["chol_corr"]
+            chol_S = sig[:, :, None] * pt.linalg.cholesky(pt.dot(Om[S], Om[S].T))[None]
         else:
             L = chol[:, S, :]
             chol_S = pt.stack([pt.linalg.cholesky(pt.dot(L[h], L[h].T))
                                for h in range(n_levels)])
-        c = chol_S[0] if residual_by is None else chol_S[codes[rows]]
+        c = chol_S[0] if residual_by is None and not dpars.get("per_row") \
+            else chol_S[codes[rows]]
         add_mvnormal("y__" + "_".join(resp[k] for k in S), mu[rows][:, S], c,
                      y[np.ix_(rows, S)])
 
@@ -611,11 +683,15 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
     import pymc as pm
     import pytensor.tensor as pt
     codes = residual_by.codes if residual_by is not None else np.zeros(y.shape[0], dtype=int)
+    per_row = bool(dpars.get("per_row"))     # distributional formulas: parameters per row
+    if per_row:
+        codes = np.arange(y.shape[0])
     if multivariate:
         mu = pt.stack(etas, axis=1)
         if rescor:
             from .mvnormal import add_mvnormal
-            chol = dpars["chol_R"][0] if residual_by is None else dpars["chol_R"][codes]
+            chol = dpars["chol_R"] if per_row else dpars["chol_R"][0] \
+                if residual_by is None else dpars["chol_R"][codes]
             add_mvnormal("y", mu, chol, y, dims=("obs", "response"))
         else:
             sig = pt.stack([s[codes] for s in dpars["sigma"]], axis=1)
@@ -625,6 +701,6 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
     obs = _data("y", y[:, 0]) if trials is None else y[:, 0]
     params = {k: dpars[k] for k in family.dpars if k != "sigma"}
     if "sigma" in dpars:
-        params["sigma"] = dpars["sigma"][0][0] if residual_by is None \
-            else dpars["sigma"][0][codes]
+        params["sigma"] = dpars["sigma"][0] if per_row else dpars["sigma"][0][0] \
+            if residual_by is None else dpars["sigma"][0][codes]
     family.pymc_likelihood("y", eta, params, obs, trials, dims="obs")

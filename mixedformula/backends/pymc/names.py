@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ...results.naming import (SPEC_DPARS, b_name, by_tag, cor_name, ranef_coef_dim,
-                               ranef_name, rescor_name, rho_names, sd_name, sigma_name,
-                               threshold_name)
+from ...results.naming import (SPEC_DPARS, b_name, by_tag, cor_name, dpar_prefix,
+                               ranef_coef_dim, ranef_name, rescor_name, rho_names, sd_name,
+                               sigma_name, threshold_name)
 from .build import Built
 
 
@@ -45,6 +45,11 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
             if name == "Intercept" and "_thres" in raw:
                 continue
             out[b_name(name, rname if mv else None)] = _scalar(beta[..., j], cd)
+    for d, k in design.dpar_keys:                 # distributional formulas: b_sigma_x
+        rname = resp[k] if mv else None
+        beta = raw[f"_beta_{d}" + (f"__{rname}" if mv else "")].values
+        for j, name in enumerate(design.dpar_fixed(d, k)[1]):
+            out[b_name(name, dpar_prefix(d, rname))] = _scalar(beta[..., j], cd)
     r_parts: dict[str, list] = {}
     for b in built.blocks:
         H = b.H
@@ -97,14 +102,21 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
                 for k2 in range(k1 + 1, len(resp)):
                     out[rescor_name(resp[k1], resp[k2], tag)] = _scalar(
                         corr[..., k1, k2], cd)
+        elif "_corr__rescor" in raw:       # sigma formula: Ω sampled as a correlation
+            corr = raw["_corr__rescor"].values
+            for k1 in range(len(resp)):
+                for k2 in range(k1 + 1, len(resp)):
+                    out[rescor_name(resp[k1], resp[k2], tag)] = _scalar(
+                        corr[..., k1, k2], cd)
         elif rby is not None:
             for rname in resp:
                 raw_name = f"sigma__{rname}__by" if mv else "sigma__by"
                 out[sigma_name(rname if mv else None, tag)] = _scalar(
                     raw[raw_name].values[..., h], cd)
-    if mv and f"sigma__{resp[0]}" in raw:
+    if mv:
         for rname in resp:
-            out[sigma_name(rname)] = _scalar(raw[f"sigma__{rname}"].values, cd)
+            if f"sigma__{rname}" in raw:
+                out[sigma_name(rname)] = _scalar(raw[f"sigma__{rname}"].values, cd)
     for name in SPEC_DPARS:
         if name in raw:
             out[name] = _scalar(raw[name].values, cd)
