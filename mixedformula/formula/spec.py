@@ -410,7 +410,8 @@ def _parse(text: str) -> FormulaSpec:
                 raise FormulaError("a group term cannot be removed with '-'", text,
                                    term.start, term.end)
             groups.extend(_group_terms(bar, text))
-        elif isinstance(term, Call) and term.func in _STRUCTURES:
+        elif isinstance(term, Call) and term.func in _STRUCTURES and (
+                term.func != "cs" or _has_bar(term)):
             groups.extend(_structured_terms(sign, term, text))
         elif isinstance(term, Call) and term.func in _AUTOCOR:
             autocor.append(_autocor_term(sign, term, text))
@@ -657,6 +658,15 @@ def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:
 #: glmmTMB's covariance structures of group terms, ``ar1(0 + f | g)`` (see
 #: :mod:`mixedformula.design.covstruct`); ``us`` is ``|`` and ``diag`` is ``||``
 _STRUCTURES = ("us", "diag", "cs", "ar1", "toep")
+
+
+def _has_bar(term: Call) -> bool:
+    """``cs(0 + f | g)`` (glmmTMB's structure) rather than ``cs(x)`` (a fixed-part call:
+    brms' category-specific effect in ordinal models, formulaic's spline otherwise)."""
+    arg = term.args[0] if len(term.args) == 1 else None
+    if isinstance(arg, Paren):
+        arg = arg.inner
+    return isinstance(arg, BinOp) and arg.op in ("|", "||")
 
 
 def _structured_terms(sign: int, term: Call, text: str) -> list[GroupTerm]:
