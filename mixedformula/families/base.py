@@ -136,6 +136,9 @@ class Family:
     laplace_information: ClassVar[str] = "expected"
     #: brms' bayes_R2 uses Var(y | μ, θ) as the residual variance (gaussian, bernoulli)
     bayes_r2_model: ClassVar[bool] = False
+    #: the lower end of y's support (0 for positive and count families): a truncation bound
+    #: at or below it is no bound (families/censoring.py)
+    support_lower: ClassVar[float] = -np.inf
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
@@ -321,6 +324,28 @@ class Family:
                                   "response values")
             return 0.0, float(np.min(y))
         return DPAR_BOUNDS.get(dpar, (None, None))
+
+    # ------------------------------------------------------------------ CDF (cens, trunc)
+    @property
+    def has_cdf(self) -> bool:
+        """The family has :meth:`log_cdf` (cens() and trunc() apply)."""
+        return type(self).log_cdf is not Family.log_cdf
+
+    def log_density(self, o, y, eta, params: dict, trials=None):
+        """log p(y | η, params) with the arithmetic of ``o`` (numpy or PyTensor, see
+        :mod:`.logdensity`); the families with :meth:`log_cdf` implement it."""
+        raise self.no_cdf("cens()/trunc()/weights()/se()")
+
+    def log_cdf(self, o, y, eta, params: dict, trials=None):
+        """(log P(Y ≤ y), log P(Y > y)) with the arithmetic of ``o`` (numpy or PyTensor),
+        each computed in log space (families/censoring.py has the pieces)."""
+        raise self.no_cdf("cens()/trunc()")
+
+    def no_cdf(self, what: str) -> FamilyError:
+        from .censoring import CDF_FAMILIES
+        return FamilyError(f"{what} need(s) the family's cumulative distribution function, "
+                           f"which family {self.name!r} does not have here; available for "
+                           f"{', '.join(CDF_FAMILIES)}")
 
     # ------------------------------------------------------------------ PyMC
     def pymc_likelihood(self, name: str, eta, params: dict, observed, trials=None,
