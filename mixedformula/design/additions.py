@@ -199,3 +199,32 @@ def loglik_rows(family, y, eta, params: dict, design, trials=None):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.asarray(addition_loglik(NUMPY, family, y, eta, params, trials, sides=sides,
                                           **kw), dtype=float)
+
+
+def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.ndarray:
+    """Response draws (S, n) with the addition terms that enter brms' posterior_predict:
+    ``se()`` (residual sd sqrt(se² + σ²), se from the design: new data must carry it) and
+    ``trunc()`` (draws outside [lb, ub] drawn again until inside); weights and cens do not
+    change draws. ``draw(params)`` draws once from the family."""
+    a = design.formula.additions
+    params = dict(params)
+    if a.se:
+        if design.se is None:
+            raise DataError(f"predicting the response of a se() model needs the column(s) of "
+                            f"se({a.se.strip('`')}) in the new data")
+        params["sigma"] = residual_sd(params["sigma"], design.se[None, :])
+    y = np.asarray(draw(params), dtype=float)
+    if a.trunc:
+        if design.trunc is None:
+            raise DataError("predicting the response of a trunc() model needs the bound "
+                            "column(s) in the new data")
+        lb, ub = design.trunc
+        for _ in range(max_rounds):
+            out = (y < lb[None, :]) | (y > ub[None, :])
+            if not out.any():
+                break
+            y = np.where(out, np.asarray(draw(params), dtype=float), y)
+        else:
+            raise DataError(f"could not draw inside the truncation bounds in {max_rounds} "
+                            "rounds (the bounds hold almost no probability)")
+    return y

@@ -57,6 +57,14 @@ def student_log_cdf(o, t, nu):
     return o.where(neg, tail, other), o.where(neg, other, tail)
 
 
+def log_pair(o, P, Q):
+    """(log P, log Q) for P + Q = 1 given both (incomplete gamma/beta functions): each from
+    the smaller of the two, log P = log1p(−Q) where P > ½ (no rounding of P to 1)."""
+    Pc, Qc = o.where(P < 0.5, P, 0.5), o.where(Q < 0.5, Q, 0.5)
+    return (o.where(P > 0.5, o.log1p(-Qc), o.log(o.where(P > 0.5, 0.5, P))),
+            o.where(Q > 0.5, o.log1p(-Pc), o.log(o.where(Q > 0.5, 0.5, Q))))
+
+
 def cumulative_hazard_log_cdf(o, H):
     """(log(1 − e^{−H}), −H) from the cumulative hazard H ≥ 0."""
     return o.log1m_exp(-H), -H

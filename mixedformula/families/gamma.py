@@ -11,6 +11,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .base import Family
+from .censoring import log_pair
 from .logdensity import gamma_log_f
 from .registry import register
 
@@ -63,7 +64,7 @@ class Gamma(Family):
     def log_cdf(self, o, y, eta, params, trials=None):
         a = params["shape"]
         x = a * y * o.exp(-o.log_mu(self.link_obj, eta))
-        return o.log(o.gammainc(a, x)), o.log(o.gammaincc(a, x))
+        return log_pair(o, o.gammainc(a, x), o.gammaincc(a, x))
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .base import Family
+from .censoring import log_pair
 from .logdensity import negbinomial_log_f
 from .poisson import count_check, poisson_draws
 from .registry import register
@@ -77,8 +78,8 @@ class NegBinomial(Family):
 
     def log_cdf(self, o, y, eta, params, trials=None):
         a, mu = params["shape"], o.mu(self.link_obj, eta)
-        return (o.log(o.betainc(a, y + 1.0, a / (a + mu))),
-                o.log(o.betainc(y + 1.0, a, mu / (a + mu))))
+        return log_pair(o, o.betainc(a, y + 1.0, a / (a + mu)),
+                        o.betainc(y + 1.0, a, mu / (a + mu)))
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

@@ -12,6 +12,7 @@ from scipy.special import gammaln
 
 from ..errors import FamilyError
 from .base import Family
+from .censoring import log_pair
 from .logdensity import poisson_log_f
 from .registry import register
 
@@ -71,7 +72,7 @@ class Poisson(Family):
 
     def log_cdf(self, o, y, eta, params, trials=None):
         mu = o.mu(self.link_obj, eta)
-        return o.log(o.gammaincc(y + 1.0, mu)), o.log(o.gammainc(y + 1.0, mu))
+        return log_pair(o, o.gammaincc(y + 1.0, mu), o.gammainc(y + 1.0, mu))
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

@@ -1,12 +1,12 @@
 # brms references for the addition terms (tests/test_addition_brms.py).
 # Regenerate: cd tests/data && Rscript r/brms_addition.R   (brms 2.18, rstan; ~15 min)
 # Every model has explicit priors (the same strings are passed to mixedformula) so that the
-# comparison does not depend on brms' data-dependent default priors. Draws: 4 x 2000.
+# comparison does not depend on brms' data-dependent default priors. Draws: 4 x 1000.
 suppressPackageStartupMessages({library(brms); library(jsonlite)})
 set.seed(20261202)
 ctl <- list(adapt_delta = 0.95)
 fitb <- function(f, d, fam, pri) {
-  brm(f, data = d, family = fam, prior = pri, chains = 4, iter = 3000, warmup = 1000,
+  brm(f, data = d, family = fam, prior = pri, chains = 4, iter = 2000, warmup = 1000,
       seed = 1, refresh = 0, control = ctl, backend = "rstan", cores = 1)
 }
 summ <- function(m) {
@@ -15,14 +15,16 @@ summ <- function(m) {
   list(mean = as.list(colMeans(dr[, keep])), sd = as.list(apply(dr[, keep], 2, sd)),
        formula = paste(deparse(formula(m)$formula), collapse = ""))
 }
-out <- list()
+out <- list(brms_version = as.character(packageVersion("brms")))
+save <- function() writeLines(toJSON(out, digits = 10, auto_unbox = TRUE, dataframe = "columns"),
+                               "brms_addition.json")
 
 # 1. Poisson with an exposure offset (the glmer offset data of offset_reference.R)
 d1 <- read.csv("offset_data.csv")
 p1 <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
         prior(student_t(3, 0, 2.5), class = sd))
 m1 <- fitb(y ~ x + offset(log(t)) + (1 | g), d1, poisson(), p1)
-out$poisson_offset <- c(summ(m1), list(data = "offset_data.csv"))
+out$poisson_offset <- c(summ(m1), list(data = "offset_data.csv")); save()
 
 # 2. weighted gaussian
 J <- 12; n <- 150
@@ -34,7 +36,7 @@ d2 <- data.frame(y = round(y, 6), x = round(x, 6), w = w, g = g)
 p2 <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
         prior(student_t(3, 0, 2.5), class = sd), prior(student_t(3, 0, 2.5), class = sigma))
 m2 <- fitb(y | weights(w) ~ x + (1 | g), d2, gaussian(), p2)
-out$weighted_gaussian <- c(summ(m2), list(data = d2))
+out$weighted_gaussian <- c(summ(m2), list(data = d2)); save()
 
 # 3. kidney: censored weibull survival with a group term (levels sorted as mixedformula does)
 data("kidney", package = "brms")
@@ -43,11 +45,11 @@ k$sex <- factor(as.character(k$sex)); k$disease <- factor(as.character(k$disease
 p3 <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
         prior(student_t(3, 0, 2.5), class = sd), prior(gamma(0.01, 0.01), class = shape))
 m3 <- fitb(time | cens(censored) ~ age + sex + disease + (1 | patient), k, weibull(), p3)
-out$kidney_weibull <- c(summ(m3), list(data = k))
+out$kidney_weibull <- c(summ(m3), list(data = k)); save()
 p3l <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
          prior(student_t(3, 0, 2.5), class = sd), prior(student_t(3, 0, 2.5), class = sigma))
 m3l <- fitb(time | cens(censored) ~ age + sex + disease + (1 | patient), k, lognormal(), p3l)
-out$kidney_lognormal <- summ(m3l)
+out$kidney_lognormal <- summ(m3l); save()
 
 # 4. meta-analysis with known standard errors
 ks <- 30
@@ -58,10 +60,10 @@ d4 <- data.frame(yi = round(rnorm(ks, theta, sei), 6), sei = sei, xm = xm,
 p4 <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
         prior(student_t(3, 0, 2.5), class = sd))
 m4 <- fitb(yi | se(sei) ~ xm + (1 | study), d4, gaussian(), p4)
-out$meta_se <- c(summ(m4), list(data = d4))
-p4s <- c(p4, prior(student_t(3, 0, 2.5), class = sigma))
+out$meta_se <- c(summ(m4), list(data = d4)); save()
+p4s <- c(p4[1:2], prior(student_t(3, 0, 2.5), class = sigma))
 m4s <- fitb(yi | se(sei, sigma = TRUE) ~ xm, d4, gaussian(), p4s)
-out$meta_se_sigma <- summ(m4s)
+out$meta_se_sigma <- summ(m4s); save()
 
 # 5. truncated gaussian
 n5 <- 200
@@ -72,7 +74,7 @@ while (length(y5) < n5) {
 }
 d5 <- data.frame(y = round(y5, 6), x = round(xs, 6))
 m5 <- fitb(y | trunc(lb = 0, ub = 4) ~ x, d5, gaussian(), p2[c(1, 2, 4)])
-out$truncated_gaussian <- c(summ(m5), list(data = d5))
+out$truncated_gaussian <- c(summ(m5), list(data = d5)); save()
 
 out$brms_version <- as.character(packageVersion("brms"))
 writeLines(toJSON(out, digits = 10, auto_unbox = TRUE, dataframe = "columns"),
