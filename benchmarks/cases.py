@@ -104,6 +104,17 @@ def multivariate(J: int = 16, n_per: int = 60, seed: int = 6) -> pd.DataFrame:
                          "g": _cat(g, "g", J)})
 
 
+def poisson_offset(N: int = 20_000, J: int = 200, seed: int = 7) -> pd.DataFrame:
+    """y ~ Poisson(t · exp(0.3 + 0.5 x + u_g)), exposure t ~ U(0.5, 5), sd(u) = 0.5."""
+    rng = np.random.default_rng(seed)
+    g = np.arange(N) % J
+    rng.shuffle(g)
+    x = rng.normal(size=N)
+    t = rng.uniform(0.5, 5.0, N)
+    y = rng.poisson(t * np.exp(0.3 + 0.5 * x + rng.normal(0, 0.5, J)[g])).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "t": t, "g": _cat(g, "g", J)})
+
+
 CASES: dict[str, dict] = {
     "1": dict(title="sleepstudy Reaction ~ Days + (Days | Subject) (180 rows, 18 groups)",
               formula="Reaction ~ Days + (Days | Subject)",
@@ -131,10 +142,13 @@ CASES: dict[str, dict] = {
                     "16 groups x 60 rows",
               formula="mvbind(m1, m2) ~ p1 + p2 + p3 + (1 + p1 | p | g)",
               bambi=None, family="gaussian", kind="fit", data=lambda: multivariate()),
+    "7": dict(title="poisson y ~ x + offset(log(t)) + (1 | g), exposure offset, N=2e4, J=200",
+              formula="y ~ x + offset(log(t)) + (1 | g)",
+              bambi=None, family="poisson", kind="fit", data=lambda: poisson_offset()),
 }
 
 # case "1" → ids in the order run
-ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6"]
+ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6", "7"]
 
 
 def expand(selection: str | None) -> list[str]:

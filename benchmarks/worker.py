@@ -211,6 +211,17 @@ def hand_model(case_id, df):
             pm.Deterministic("rescor", corrR[0, 1])
             pm.MvNormal("y", mu=mu, chol=cholR, observed=Y)
             names = ["Intercept", "b", "sd", "cor", "sigma", "rescor"]
+        elif case_id == "7":
+            y = df["y"].to_numpy(float)
+            x = df["x"].to_numpy(float)
+            logt = np.log(df["t"].to_numpy(float))
+            g = df["g"].cat.codes.to_numpy()
+            icpt = pm.StudentT("Intercept", nu=3, mu=0.0, sigma=2.5)
+            b = pm.Normal("b", 0.0, 5.0)
+            sd = pm.HalfStudentT("sd", nu=3, sigma=2.5)
+            z = pm.Normal("z", 0.0, 1.0, shape=int(g.max()) + 1)
+            pm.Poisson("y", pt.exp(icpt + b * (x - x.mean()) + sd * z[g] + logt), observed=y)
+            names = ["Intercept", "b", "sd"]
         else:
             raise ValueError(case_id)
     return m, names

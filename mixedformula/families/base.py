@@ -41,6 +41,10 @@ from ..errors import FamilyError
 from ..priors import Prior
 from .links import Link, get_link
 
+#: families with a log CDF (``Family.log_cdf``: cens(), trunc(); families/censoring.py)
+CDF_FAMILIES = ("gaussian", "student", "lognormal", "gamma", "weibull", "exponential",
+                "poisson", "negbinomial")
+
 #: links for which brms computes the default location/scale from the response (R/priors.R)
 DATA_LINKS = ("identity", "log", "inverse", "sqrt")
 
@@ -342,7 +346,6 @@ class Family:
         raise self.no_cdf("cens()/trunc()")
 
     def no_cdf(self, what: str) -> FamilyError:
-        from .censoring import CDF_FAMILIES
         return FamilyError(f"{what} need(s) the family's cumulative distribution function, "
                            f"which family {self.name!r} does not have here; available for "
                            f"{', '.join(CDF_FAMILIES)}")

@@ -34,11 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .logdensity import NUMPY
+from .base import CDF_FAMILIES  # noqa: F401  (re-exported: the families with a log CDF)
 
-#: families with a log CDF (cens(), trunc())
-CDF_FAMILIES = ("gaussian", "student", "lognormal", "gamma", "weibull", "exponential",
-                "poisson", "negbinomial")
 
 LOG_HALF = float(np.log(0.5))
 
@@ -83,15 +80,9 @@ def censored_loglik(o, family, y, eta, params, trials, codes, y2):
     lcdf, lccdf = family.log_cdf(o, y, eta, params, trials)
     lcdf2, lccdf2 = family.log_cdf(o, y2, eta, params, trials)
     interval = log_diff_cdf(o, lcdf, lccdf, lcdf2, lccdf2)
-    return o.where(_eq(o, codes, 0), lp, o.where(_eq(o, codes, -1), lcdf,
-                                                  o.where(_eq(o, codes, 1), lccdf, interval)))
+    return o.where(o.eq(codes, 0), lp, o.where(o.eq(codes, -1), lcdf,
+                                                  o.where(o.eq(codes, 1), lccdf, interval)))
 
-
-def _eq(o, x, v):
-    if o is NUMPY:
-        return np.asarray(x) == v
-    import pytensor.tensor as pt
-    return pt.eq(x, v)
 
 
 def truncation_normaliser(o, family, eta, params, trials, lb, ub, sides):

@@ -42,6 +42,7 @@ class _Numpy:
     betaln = staticmethod(betaln)
     logaddexp = staticmethod(np.logaddexp)
     where = staticmethod(np.where)
+    eq = staticmethod(np.equal)
 
     @staticmethod
     def softplus(x):
@@ -102,7 +103,7 @@ class _Tensor:
                  "sqrt": pt.sqrt, "square": pt.sqr, "gammaln": pt.gammaln,
                  "logaddexp": pt.logaddexp, "where": pt.switch,
                  "log1m_exp": pt.log1mexp, "softplus": pt.softplus, "cos": pt.cos,
-                 "gammainc": pt.gammainc, "gammaincc": pt.gammaincc, "betainc": pt.betainc}
+                 "eq": pt.eq, "gammainc": pt.gammainc, "gammaincc": pt.gammaincc, "betainc": pt.betainc}
         if name in table:
             return table[name]
         raise AttributeError(name)
