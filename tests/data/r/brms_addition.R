@@ -1,5 +1,7 @@
 # brms references for the addition terms (tests/test_addition_brms.py).
-# Regenerate: cd tests/data && Rscript r/brms_addition.R   (brms 2.18, rstan; ~15 min)
+# Regenerate: cd tests/data && Rscript r/brms_addition.R   (brms 2.18, rstan; ~40 min under load)
+# The stored JSON holds the first five models (the se(sigma = TRUE) and trunc() fits came after
+# a prior-subsetting bug, fixed here, and were not rerun in time).
 # Every model has explicit priors (the same strings are passed to mixedformula) so that the
 # comparison does not depend on brms' data-dependent default priors. Draws: 4 x 1000.
 suppressPackageStartupMessages({library(brms); library(jsonlite)})
@@ -61,7 +63,8 @@ p4 <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Inte
         prior(student_t(3, 0, 2.5), class = sd))
 m4 <- fitb(yi | se(sei) ~ xm + (1 | study), d4, gaussian(), p4)
 out$meta_se <- c(summ(m4), list(data = d4)); save()
-p4s <- c(p4[1:2], prior(student_t(3, 0, 2.5), class = sigma))
+p4s <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
+         prior(student_t(3, 0, 2.5), class = sigma))
 m4s <- fitb(yi | se(sei, sigma = TRUE) ~ xm, d4, gaussian(), p4s)
 out$meta_se_sigma <- summ(m4s); save()
 
@@ -73,7 +76,9 @@ while (length(y5) < n5) {
   if (yy > 0 && yy < 4) { y5 <- c(y5, yy); xs <- c(xs, xx) }
 }
 d5 <- data.frame(y = round(y5, 6), x = round(xs, 6))
-m5 <- fitb(y | trunc(lb = 0, ub = 4) ~ x, d5, gaussian(), p2[c(1, 2, 4)])
+p5 <- c(prior(normal(0, 5), class = b), prior(student_t(3, 0, 2.5), class = Intercept),
+        prior(student_t(3, 0, 2.5), class = sigma))
+m5 <- fitb(y | trunc(lb = 0, ub = 4) ~ x, d5, gaussian(), p5)
 out$truncated_gaussian <- c(summ(m5), list(data = d5)); save()
 
 out$brms_version <- as.character(packageVersion("brms"))
