@@ -144,6 +144,17 @@ def distributional(J: int = 100, n_per: int = 20, seed: int = 8) -> pd.DataFrame
     return pd.DataFrame({"y": y, "x": x, "g": _cat(g, "g", J)})
 
 
+def poisson_offset(N: int = 20_000, J: int = 200, seed: int = 7) -> pd.DataFrame:
+    """y ~ Poisson(t · exp(0.3 + 0.5 x + u_g)), exposure t ~ U(0.5, 5), sd(u) = 0.5."""
+    rng = np.random.default_rng(seed)
+    g = np.arange(N) % J
+    rng.shuffle(g)
+    x = rng.normal(size=N)
+    t = rng.uniform(0.5, 5.0, N)
+    y = rng.poisson(t * np.exp(0.3 + 0.5 * x + rng.normal(0, 0.5, J)[g])).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "t": t, "g": _cat(g, "g", J)})
+
+
 CASES: dict[str, dict] = {
     "1": dict(title="sleepstudy Reaction ~ Days + (Days | Subject) (180 rows, 18 groups)",
               formula="Reaction ~ Days + (Days | Subject)",
@@ -181,10 +192,14 @@ CASES: dict[str, dict] = {
                        "rows",
                  formula="bf(y ~ x + (1 | g), sigma ~ x + (1 | g))",
                  bambi=None, family="gaussian", kind="fit", data=lambda: distributional()),
+    "offset": dict(title="poisson y ~ x + offset(log(t)) + (1 | g), exposure offset, N=2e4, "
+                         "J=200",
+              formula="y ~ x + offset(log(t)) + (1 | g)",
+              bambi=None, family="poisson", kind="fit", data=lambda: poisson_offset()),
 }
 
 # case "1" → ids in the order run
-ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6", "7", "8", "dpar"]
+ORDER = ["1", "2a", "2b", "2c", "3", "4", "5", "6", "7", "8", "dpar", "offset"]
 
 
 def expand(selection: str | None) -> list[str]:

@@ -259,6 +259,17 @@ def hand_model(case_id, df):
             sigma = pt.exp(icpt_s + b_s * x + sd_s * z_s[g])
             pm.Normal("y", mu, sigma, observed=y)
             names = ["Intercept", "b", "Intercept_sigma", "b_sigma", "sd", "sd_sigma"]
+        elif case_id == "offset":
+            y = df["y"].to_numpy(float)
+            x = df["x"].to_numpy(float)
+            logt = np.log(df["t"].to_numpy(float))
+            g = df["g"].cat.codes.to_numpy()
+            icpt = pm.StudentT("Intercept", nu=3, mu=0.0, sigma=2.5)
+            b = pm.Normal("b", 0.0, 5.0)
+            sd = pm.HalfStudentT("sd", nu=3, sigma=2.5)
+            z = pm.Normal("z", 0.0, 1.0, shape=int(g.max()) + 1)
+            pm.Poisson("y", pt.exp(icpt + b * (x - x.mean()) + sd * z[g] + logt), observed=y)
+            names = ["Intercept", "b", "sd"]
         else:
             raise ValueError(case_id)
     return m, names

@@ -92,6 +92,9 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
                 "marginal engine's per-level statistics do not yet support")
     if design.trials is not None:
         return "trials() belongs to the binomial family"
+    why = addition_reason(design)
+    if why:
+        return why
     if design.y.shape[1] > 1:
         if design.fixed_cols is not None:
             return ("bf() + bf() formulas (a right-hand side per response) are not yet "
@@ -119,6 +122,33 @@ def distributional_reason(formula) -> str:
     return (f"{', '.join(names)} has its own formula (distributional regression): the "
             "residual covariance is not σ²I and the marginal engine integrates u out only "
             "for a Gaussian with one residual scale")
+
+
+def addition_reason(design) -> str:
+    r"""Why brms' addition terms keep a model off the marginal engine ("" without them).
+
+    * weights(w): brms' w_i·log N(y_i | η_i, σ) is *not* R = σ²W⁻¹: per row it equals
+      log N(y_i | η_i, σ²/w_i) − (w_i − 1)/2·log(2πσ²) − ½ log w_i, so the weighted marginal
+      likelihood is log N(√W y; √W Xβ, √W Z G Zᵀ√W + σ²I) + ½Σlog w − (Σw − n)/2·log(2πσ²)
+      − ½Σlog w — exact from √w-scaled statistics plus a σ term, which the statistics of
+      design/crossprod.py do not carry yet; the conditional engine computes brms' weighted
+      likelihood exactly.
+    * se(): R = diag(se² + σ²) is heteroscedastic with σ inside each row's variance, so the
+      cross-products XᵀR⁻¹X cannot be formed once from the data (σ = 0: they could, scaled by
+      1/se, not implemented).
+    * cens()/trunc(): the censored/truncated likelihood is not Gaussian in y.
+    """
+    if getattr(design, "cens", None) is not None:
+        return "cens() (censored rows) needs the conditional likelihood"
+    if getattr(design, "trunc", None) is not None:
+        return "trunc() (a truncated likelihood) needs the conditional likelihood"
+    if getattr(design, "se", None) is not None:
+        return ("se() gives each row its own residual variance se² + sigma², which the "
+                "marginal statistics do not take")
+    if getattr(design, "weights", None) is not None:
+        return ("weights() (brms: each row's log-likelihood times w) are not in the marginal "
+                "statistics")
+    return ""
 
 
 def _statistics(design, stats, cost_rule: bool):
@@ -270,6 +300,10 @@ def reml_refusal(design) -> Exception | None:
     if spec.multivariate or design.y is None or design.y.shape[1] != 1:
         return NotImplementedError("lmer fits univariate Gaussian models only; "
                                    "use mf.fit for multivariate (mvbind) models")
+    if spec.additions.any:
+        return NotImplementedError("lmer does not read brms' addition terms (weights(), "
+                                   "cens(), trunc(), se()); pass weights= as lme4 does, or use "
+                                   "mf.fit for brms' semantics")
     if spec.trials:
         return NotImplementedError("cbind(successes, failures) and y | trials(n) responses "
                                    "are binomial; lmer fits Gaussian models only (use "

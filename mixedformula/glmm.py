@@ -301,6 +301,10 @@ def _check(design, fam: Family) -> None:
     if not design.terms:
         raise FormulaError("glmer needs at least one group term like (1 | g); without one this "
                            "is an ordinary GLM", spec.text)
+    if spec.additions.any:
+        raise NotImplementedError("glmer does not read brms' addition terms (weights(), "
+                                  "cens(), trunc(), se()); pass weights= as lme4 does, or use "
+                                  "mf.fit for brms' semantics")
     ids = [t.term.id for t in design.terms if t.term.id is not None]
     if len(ids) != len(set(ids)):
         raise NotImplementedError("group terms sharing an ID (|p|, gr(id=)) correlate "

@@ -204,9 +204,11 @@ class DesignSpec:
             return _stack(self.formula, designs, observed, self, df.index.values)
         needed = [c for c in self.formula.variables
                   if c not in self.formula.response_variables
-                  and c not in self.formula.trials_variables]
+                  and c not in self.formula.trials_variables
+                  and c not in _addition_only(self.formula)]
         if require_response:
-            needed = list(self.formula.variables)
+            needed = [c for c in self.formula.variables
+                      if c not in _addition_only(self.formula)]
         check_columns(self.formula, df, needed)
         check_types(df, needed, "the new data")
         missing = df[needed].isna().any(axis=1) if needed else pd.Series(False, index=df.index)
@@ -268,7 +270,30 @@ class DesignSpec:
             offset = new_data_offset(df, self.offset_column, offset)
         return Design(formula=self.formula, y=y, response_names=self.response_names, X=X,
                       X_names=self.X_names, terms=blocks, spec=self, row_index=df.index.values,
-                      offset=offset, dpar_X=dpar_X)
+                      offset=offset, dpar_X=dpar_X, **self.new_data_additions(df, fdf))
+
+    def new_data_additions(self, df: pd.DataFrame, fdf: pd.DataFrame) -> dict:
+        """Of the addition terms, what predictions read from new data: the truncation
+        bounds (posterior_predict draws inside them) and se() (the residual sd), each only
+        when its columns are in the new data; weights and cens never enter predictions."""
+        a = self.formula.additions
+        out: dict = {}
+        if not (a.trunc or a.se):
+            return out
+        from .additions import bounds, check_se
+
+        def has(text):
+            return all(v in df.columns for v in _text_columns(text, a.variables))
+
+        def numeric(text):
+            mm = evaluate_formulaic("0 + " + text, fdf, self.formula, self.columns)
+            return np.asarray(mm, dtype=float)[:, 0]
+
+        if a.trunc and all(has(b.text) for b in (a.lb, a.ub) if b is not None and b.text):
+            out["trunc"] = bounds(a, numeric, len(df))
+        if a.se and has(a.se):
+            out["se"] = check_se(numeric(a.se), f"se({a.se.strip('`')})", "the new data")
+        return out
 
     def trials(self, data) -> np.ndarray:
         """The binomial ``trials(...)`` expression evaluated on new data (one value per row)."""
@@ -280,6 +305,11 @@ class DesignSpec:
         mm = evaluate_formulaic("0 + " + self.formula.trials, aliased_frame(df, self.columns), self.formula,
                         self.columns)
         return np.asarray(mm, dtype=float)[:, 0]
+
+
+def _text_columns(text: str, names) -> list[str]:
+    """The columns among ``names`` that a generated text refers to (quoted as `name`)."""
+    return [v for v in names if f"`{v}`" in text]
 
 
 def new_data_offset(df: pd.DataFrame, column: str, formula_part):
@@ -425,11 +455,14 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
         df = df.loc[keep]
         rows = np.ones(len(df), dtype=bool)
     else:
-        na = df[used].isna()
+        # a missing value in an addition column (weights, cens, se, bounds) of a row that is
+        # otherwise used is an error (design/additions.py), not a dropped row
+        na_used = [c for c in used if c not in _addition_only(spec)]
+        na = df[na_used].isna()
         drop = na.any(axis=1).to_numpy()
         n_dropped = int(drop.sum())
         if n_dropped:
-            cols = [f"{c} ({int(na[c].sum())})" for c in used if na[c].any()]
+            cols = [f"{c} ({int(na[c].sum())})" for c in na_used if na[c].any()]
             msg = (f"{n_dropped} of {len(df)} rows have missing values in {', '.join(cols)}")
             if na_action == "raise":
                 raise DataError(msg)
@@ -456,6 +489,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
             raise FormulaError("trials() must give one numeric column", spec.text)
         trials = np.asarray(tm, dtype=float)[rows, 0]
     offset = formula_offset(spec, fdf, used, rows)
+    adds = _additions(spec, df, fdf, used, rows, y)
     fixed_mm = evaluate_formulaic(spec.fixed, fdf, spec, used, codes=codes)
     X = np.asarray(fixed_mm, dtype=float)[rows]
     X_names = _names(fixed_mm, used)
@@ -495,7 +529,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     design = Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                     terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                     n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset,
-                    dpar_X=dpar_X)
+                    dpar_X=dpar_X, **adds)
     if any(g.cov is not None for g in spec.groups):
         from .known_cov import attach_known_covariances
         attach_known_covariances(design, data2)
@@ -518,6 +552,34 @@ def _dpar_fixed(spec: FormulaSpec, fdf, used, codes, rows, drop_aliased: bool):
         out[(d.name, 0)] = (Xd, names)
         specs[d.name] = (mm.model_spec, keep, names)
     return out, specs
+
+
+def _addition_only(spec: FormulaSpec) -> set[str]:
+    """Columns used only by addition terms (their missing values are errors, not drops)."""
+    if not spec.additions.any:
+        return set()
+    others = set(spec.response_variables) | set(spec.fixed_variables) | set(
+        spec.trials_variables) | set(spec.offset_variables)
+    for g in spec.groups:
+        others |= set(g.variables) | set(g.factors) | ({g.by} if g.by else set())
+    return set(spec.additions.variables) - others
+
+
+def _additions(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, used, rows,
+               y: np.ndarray | None) -> dict:
+    """weights / cens / trunc / se of the rows used (:mod:`.additions`)."""
+    if not spec.additions.any:
+        return {}
+    from .additions import addition_data
+
+    def numeric(text: str) -> np.ndarray:
+        mm = evaluate_formulaic("0 + " + text, fdf, spec, used)
+        if mm.shape[1] != 1:
+            raise FormulaError(f"{text} must give one numeric column", spec.text)
+        return np.asarray(mm, dtype=float)[rows, 0]
+
+    return addition_data(spec, df.loc[rows] if not isinstance(rows, slice) else df, numeric,
+                         None if y is None else np.asarray(y, dtype=float)[:, 0])
 
 
 def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from ..formula import FormulaSpec, GroupTerm
 
 if TYPE_CHECKING:
+    from .additions import Censoring
     from .spec import DesignSpec
 
 
@@ -97,6 +98,12 @@ class Design:
     #: the parameter's fixed part on the same rows (multivariate: zero outside response k's
     #: rows); its group terms are in ``terms`` with ``GroupBlock.dpar`` set
     dpar_X: dict = field(default_factory=dict)
+    # brms' addition terms (design/additions.py): weights w (n,), Censoring (codes, y2),
+    # truncation bounds (lb, ub) each (n,), known standard errors se (n,); None: not given
+    weights: np.ndarray | None = None
+    cens: "Censoring | None" = None
+    trunc: tuple[np.ndarray, np.ndarray] | None = None
+    se: np.ndarray | None = None
 
     @property
     def nobs(self) -> int:

@@ -41,6 +41,10 @@ from ..errors import FamilyError
 from ..priors import Prior
 from .links import Link, get_link
 
+#: families with a log CDF (``Family.log_cdf``: cens(), trunc(); families/censoring.py)
+CDF_FAMILIES = ("gaussian", "student", "lognormal", "gamma", "weibull", "exponential",
+                "poisson", "negbinomial")
+
 #: links for which brms computes the default location/scale from the response (R/priors.R)
 DATA_LINKS = ("identity", "log", "inverse", "sqrt")
 
@@ -165,6 +169,10 @@ class Family:
         """The response column as floats before the design is built, with its category labels
         (None: not categorical); the default leaves it to the design (numeric only)."""
         return None, None
+
+    #: the lower end of y's support (0 for positive and count families): a truncation bound
+    #: at or below it is no bound (families/censoring.py)
+    support_lower: ClassVar[float] = -np.inf
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
@@ -369,6 +377,27 @@ class Family:
                                   "response values")
             return 0.0, float(np.min(y))
         return DPAR_BOUNDS.get(dpar, (None, None))
+
+    # ------------------------------------------------------------------ CDF (cens, trunc)
+    @property
+    def has_cdf(self) -> bool:
+        """The family has :meth:`log_cdf` (cens() and trunc() apply)."""
+        return type(self).log_cdf is not Family.log_cdf
+
+    def log_density(self, o, y, eta, params: dict, trials=None):
+        """log p(y | η, params) with the arithmetic of ``o`` (numpy or PyTensor, see
+        :mod:`.logdensity`); the families with :meth:`log_cdf` implement it."""
+        raise self.no_cdf("cens()/trunc()/weights()/se()")
+
+    def log_cdf(self, o, y, eta, params: dict, trials=None):
+        """(log P(Y ≤ y), log P(Y > y)) with the arithmetic of ``o`` (numpy or PyTensor),
+        each computed in log space (families/censoring.py has the pieces)."""
+        raise self.no_cdf("cens()/trunc()")
+
+    def no_cdf(self, what: str) -> FamilyError:
+        return FamilyError(f"{what} need(s) the family's cumulative distribution function, "
+                           f"which family {self.name!r} does not have here; available for "
+                           f"{', '.join(CDF_FAMILIES)}")
 
     # ------------------------------------------------------------------ PyMC
     def pymc_likelihood(self, name: str, eta, params: dict, observed, trials=None,

@@ -40,6 +40,10 @@ class Bernoulli(Family):
         lp, lq = self.link_obj.log_p(eta)
         return np.where(y > 0.5, lp, lq)
 
+    def log_density(self, o, y, eta, params, trials=None):
+        lp, lq = o.log_p(self.link_obj, eta)
+        return o.where(y > 0.5, lp, lq)
+
     def rvs(self, mu, params, rng, trials=None):
         return (rng.random(np.shape(mu)) < mu).astype(float)
 

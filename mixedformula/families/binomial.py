@@ -17,6 +17,7 @@ from scipy.special import gammaln
 
 from ..errors import FamilyError
 from .base import Family
+from .logdensity import NUMPY
 from .registry import register
 
 
@@ -129,6 +130,13 @@ class Binomial(Family):
         lp, lq = self.link_obj.log_p(eta)
         lc = gammaln(t + 1) - gammaln(y + 1) - gammaln(t - y + 1)
         return lc + np.where(y > 0, y * lp, 0.0) + np.where(t - y > 0, (t - y) * lq, 0.0)
+
+    def log_density(self, o, y, eta, params, trials=None):
+        t = self._trials(trials)
+        lp, lq = o.log_p(self.link_obj, eta)
+        lc = gammaln(t + 1) - gammaln(y + 1) - gammaln(t - y + 1) if o is NUMPY else (
+            o.gammaln(t + 1) - o.gammaln(y + 1) - o.gammaln(t - y + 1))
+        return lc + o.where(y > 0, y * lp, 0.0) + o.where(t - y > 0, (t - y) * lq, 0.0)
 
     def rvs(self, mu, params, rng, trials=None):
         t = self._trials(trials).astype(np.int64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .censoring import cumulative_hazard_log_cdf
 from .logdensity import LogDensityFamily
 from .registry import register
 
@@ -35,6 +36,11 @@ class Exponential(LogDensityFamily):
         if self.link == "log":
             return out
         return o.where(o.mu(self.link_obj, eta) > 0, out, -np.inf)
+
+    support_lower = 0.0
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        return cumulative_hazard_log_cdf(o, y * o.exp(-o.log_mu(self.link_obj, eta)))
 
     def rvs(self, mu, params, rng, trials=None):
         return rng.exponential(self.check_mean(mu))

@@ -11,6 +11,8 @@ import numpy as np
 from scipy.special import gammaln
 
 from .base import Family
+from .censoring import log_pair
+from .logdensity import gamma_log_f
 from .registry import register
 
 
@@ -53,6 +55,16 @@ class Gamma(Family):
 
     def variance(self, mu, params=None, trials=None):
         return mu ** 2 / params["shape"]
+
+    support_lower = 0.0
+
+    def log_density(self, o, y, eta, params, trials=None):
+        return gamma_log_f(o, y, o.log_mu(self.link_obj, eta), params["shape"])
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        a = params["shape"]
+        x = a * y * o.exp(-o.log_mu(self.link_obj, eta))
+        return log_pair(o, o.gammainc(a, x), o.gammaincc(a, x))
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

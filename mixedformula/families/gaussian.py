@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Family
+from .censoring import normal_log_cdf
 from .registry import register
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -37,6 +38,13 @@ class Gaussian(Family):
 
     def variance(self, mu, params=None, trials=None):
         return np.broadcast_to(np.asarray(params["sigma"], dtype=float) ** 2, np.shape(mu))
+
+    def log_density(self, o, y, eta, params, trials=None):
+        z = (y - o.mu(self.link_obj, eta)) / params["sigma"]
+        return -0.5 * z * z - o.log(params["sigma"]) - 0.5 * LOG_2PI
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        return normal_log_cdf(o, (y - o.mu(self.link_obj, eta)) / params["sigma"])
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

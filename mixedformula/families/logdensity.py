@@ -42,6 +42,7 @@ class _Numpy:
     betaln = staticmethod(betaln)
     logaddexp = staticmethod(np.logaddexp)
     where = staticmethod(np.where)
+    eq = staticmethod(np.equal)
 
     @staticmethod
     def softplus(x):
@@ -71,6 +72,21 @@ class _Numpy:
         return log_ndtr(x)
 
     @staticmethod
+    def gammainc(a, x):
+        from scipy.special import gammainc
+        return gammainc(a, x)
+
+    @staticmethod
+    def gammaincc(a, x):
+        from scipy.special import gammaincc
+        return gammaincc(a, x)
+
+    @staticmethod
+    def betainc(a, b, x):
+        from scipy.special import betainc
+        return betainc(a, b, x)
+
+    @staticmethod
     def log_i0(x):
         """log I₀(x) = log(e⁻ˣ I₀(x)) + x (x ≥ 0; the scaled Bessel function does not
         overflow)."""
@@ -86,7 +102,8 @@ class _Tensor:
         table = {"log": pt.log, "log1p": pt.log1p, "exp": pt.exp, "expm1": pt.expm1,
                  "sqrt": pt.sqrt, "square": pt.sqr, "gammaln": pt.gammaln,
                  "logaddexp": pt.logaddexp, "where": pt.switch,
-                 "log1m_exp": pt.log1mexp, "softplus": pt.softplus, "cos": pt.cos}
+                 "log1m_exp": pt.log1mexp, "softplus": pt.softplus, "cos": pt.cos,
+                 "eq": pt.eq, "gammainc": pt.gammainc, "gammaincc": pt.gammaincc, "betainc": pt.betainc}
         if name in table:
             return table[name]
         raise AttributeError(name)
@@ -218,6 +235,9 @@ class LogDensityFamily(Family):
 
     def _logdensity(self, o, y, eta, p, trials):
         raise NotImplementedError
+
+    def log_density(self, o, y, eta, params, trials=None):
+        return self._logdensity(o, y, eta, params, trials)
 
     def logpdf(self, y, eta, params=None, trials=None):
         y = np.asarray(y, dtype=float)

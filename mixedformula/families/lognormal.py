@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Family
+from .censoring import normal_log_cdf
+from .logdensity import lognormal_log_f
 from .gaussian import LOG_2PI
 from .registry import register
 
@@ -48,6 +50,14 @@ class Lognormal(Family):
     def variance(self, mu, params=None, trials=None):
         s2 = params["sigma"] ** 2
         return np.expm1(s2) * np.exp(2 * mu + s2)
+
+    support_lower = 0.0
+
+    def log_density(self, o, y, eta, params, trials=None):
+        return lognormal_log_f(o, y, o.mu(self.link_obj, eta), params["sigma"])
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        return normal_log_cdf(o, (o.log(y) - o.mu(self.link_obj, eta)) / params["sigma"])
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

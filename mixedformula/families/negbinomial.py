@@ -12,6 +12,8 @@ import numpy as np
 from scipy.special import gammaln
 
 from .base import Family
+from .censoring import log_pair
+from .logdensity import negbinomial_log_f
 from .poisson import count_check, poisson_draws
 from .registry import register
 
@@ -68,6 +70,16 @@ class NegBinomial(Family):
 
     def variance(self, mu, params=None, trials=None):
         return mu + mu ** 2 / params["shape"]
+
+    support_lower = 0.0
+
+    def log_density(self, o, y, eta, params, trials=None):
+        return negbinomial_log_f(o, y, o.log_mu(self.link_obj, eta), params["shape"])[0]
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        a, mu = params["shape"], o.mu(self.link_obj, eta)
+        return log_pair(o, o.betainc(a, y + 1.0, a / (a + mu)),
+                        o.betainc(y + 1.0, a, mu / (a + mu)))
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

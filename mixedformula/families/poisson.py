@@ -12,6 +12,8 @@ from scipy.special import gammaln
 
 from ..errors import FamilyError
 from .base import Family
+from .censoring import log_pair
+from .logdensity import poisson_log_f
 from .registry import register
 
 #: numpy's Generator.poisson refuses larger means (about 2^63 − 10 √2^63)
@@ -77,6 +79,15 @@ class Poisson(Family):
         if self.link != "log":
             return None
         return np.full(len(y), max(float(np.mean(y)), 1e-3))
+
+    support_lower = 0.0
+
+    def log_density(self, o, y, eta, params, trials=None):
+        return poisson_log_f(o, y, o.log_mu(self.link_obj, eta), o.mu(self.link_obj, eta))
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        mu = o.mu(self.link_obj, eta)
+        return log_pair(o, o.gammaincc(y + 1.0, mu), o.gammainc(y + 1.0, mu))
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .base import Family
+from .censoring import student_log_cdf
 from .registry import register
 
 
@@ -37,6 +38,16 @@ class Student(Family):
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(nu > 2, s2 * nu / (nu - 2), np.inf)
         return np.broadcast_to(v, np.broadcast_shapes(np.shape(mu), v.shape))
+
+    def log_density(self, o, y, eta, params, trials=None):
+        sigma, nu = params["sigma"], params["nu"]
+        z = (y - o.mu(self.link_obj, eta)) / sigma
+        return (o.gammaln((nu + 1) / 2) - o.gammaln(nu / 2) - 0.5 * o.log(nu * np.pi)
+                - o.log(sigma) - (nu + 1) / 2 * o.log1p(z * z / nu))
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        return student_log_cdf(o, (y - o.mu(self.link_obj, eta)) / params["sigma"],
+                               params["nu"])
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from .censoring import cumulative_hazard_log_cdf
 from .exponential import positive_check
 from .logdensity import LogDensityFamily
 from .registry import register
@@ -35,6 +36,13 @@ class Weibull(LogDensityFamily):
         if self.link == "log":
             return out
         return o.where(o.mu(self.link_obj, eta) > 0, out, -np.inf)
+
+    support_lower = 0.0
+
+    def log_cdf(self, o, y, eta, params, trials=None):
+        k = params["shape"]
+        ls = o.log_mu(self.link_obj, eta) - o.gammaln(1.0 + 1.0 / k)
+        return cumulative_hazard_log_cdf(o, o.exp(k * (o.log(y) - ls)))
 
     def rvs(self, mu, params, rng, trials=None):
         mu = self.check_mean(mu)

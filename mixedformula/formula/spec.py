@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
+from .additions import ADDITIONS, AdditionTerms, numeric_text, parse_additions
 from .validate import CONSTANTS, check_constants, check_name, expansion, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
@@ -117,6 +118,8 @@ class FormulaSpec:
     @property
     def distributional(self) -> bool:
         return bool(self.dpar_names)
+    #: brms' addition terms weights(), cens(), trunc(), se() (:mod:`.additions`)
+    additions: AdditionTerms = AdditionTerms()
 
     def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
         """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
@@ -146,6 +149,7 @@ class FormulaSpec:
             names += [v for v in (a.time, a.gr) if v]
         for d in self.dpars:
             names += list(d.fixed_variables)
+        names += list(self.additions.variables)
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -159,7 +163,9 @@ class FormulaSpec:
                 "  " + line for p in self.parts for line in str(p).splitlines()])
         lines = [f"Formula: {self.text}",
                  f"  responses: {', '.join(self.responses)}"
-                 + (f" | trials({self.trials})" if self.trials else ""),
+                 + (f" | trials({self.trials})" if self.trials else "")
+                 + ((" + " if self.trials else " | ") + str(self.additions)
+                    if self.additions.any else ""),
                  f"  fixed:     {self.fixed}"]
         if self.offset:
             lines.append(f"  offset:    {self.offset}")
@@ -369,6 +375,9 @@ def _parse_bf(text: str) -> FormulaSpec:
         if spec.autocor:
             raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet",
                                text, start, end)
+        if spec.additions.any:
+            raise FormulaError("addition terms (weights(), cens(), trunc(), se()) in "
+                               "multivariate formulas are not supported yet", text, start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
@@ -398,7 +407,11 @@ def _parse(text: str) -> FormulaSpec:
     tree = parse_tree(text)
     if tree.left is None:
         raise FormulaError("a response is needed on the left of '~'", text, 0, 1)
-    responses, response_vars, trials, trials_vars, multivariate = _responses(tree.left, text)
+    responses, response_vars, trials, trials_vars, multivariate, additions = _responses(
+        tree.left, text)
+    if additions.any and multivariate:
+        raise FormulaError("addition terms (weights(), cens(), trunc(), se()) in "
+                           "multivariate formulas are not supported yet", text, 0, len(text))
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []
@@ -443,7 +456,7 @@ def _parse(text: str) -> FormulaSpec:
                        multivariate=multivariate, trials_variables=tuple(trials_vars),
                        offset=offset,
                        offset_variables=_unique(v for t in offsets for v in variables(t)),
-                       autocor=tuple(autocor))
+                       autocor=tuple(autocor), additions=additions)
 
 
 def _offset_term(sign: int, term: Call, text: str) -> Node:
@@ -535,23 +548,47 @@ def _reject_bars(node: Node, text: str) -> None:
             stack.extend(a.value if isinstance(a, Keyword) else a for a in reversed(node.args))
 
 
+def _addition_calls(node: Node) -> list[Node]:
+    """The terms of ``a(x) + b(y) + ...`` right of the response's ``|``."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, BinOp) and n.op == "+":
+            stack.extend((n.right, n.left))
+        else:
+            out.append(n)
+    return out
+
+
 def _responses(node: Node, text: str):
     trials = None
     trials_vars: list[str] = []
+    additions = AdditionTerms()
     if isinstance(node, BinOp) and node.op == "|":
-        add = node.right
-        if not (isinstance(add, Call) and add.func in ("trials",)):
-            raise FormulaError("after '|' on the left of '~' only trials(n) is supported", text,
-                               add.start, add.end)
-        if len(add.args) != 1 or isinstance(add.args[0], Keyword):
-            raise FormulaError("trials() takes exactly one argument: the number of trials",
-                               text, add.start, add.end)
-        trials = _trials_text(add.args[0], text)
-        trials_vars = variables(add.args[0])
+        calls = _addition_calls(node.right)
+        others = []
+        for add in calls:
+            if not (isinstance(add, Call) and add.func in ("trials",) + ADDITIONS):
+                raise FormulaError("after '|' on the left of '~' only trials(n), weights(w), "
+                                   "cens(c), trunc(lb =, ub =) and se(s) are supported "
+                                   "(brms' addition terms), joined by '+'", text,
+                                   add.start, add.end)
+            if add.func != "trials":
+                others.append(add)
+                continue
+            if trials is not None:
+                raise FormulaError("trials() is given twice", text, add.start, add.end)
+            if len(add.args) != 1 or isinstance(add.args[0], Keyword):
+                raise FormulaError("trials() takes exactly one argument: the number of trials",
+                                   text, add.start, add.end)
+            trials = _trials_text(add.args[0], text)
+            trials_vars = variables(add.args[0])
+        additions = parse_additions(others, text)
         node = node.left
-        if isinstance(node, Call) and node.func == "cbind":
+        if trials is not None and isinstance(node, Call) and node.func == "cbind":
             raise FormulaError("cbind(successes, failures) already gives the number of trials; "
-                               "drop the | trials()", text, node.start, add.end)
+                               "drop the | trials()", text, node.start, node.end)
     multivariate = False
     if isinstance(node, Call) and node.func == "cbind":
         # lme4's binomial response: cbind(successes, failures) = successes | trials(s + f)
@@ -592,16 +629,12 @@ def _responses(node: Node, text: str):
     if len(set(responses)) != len(responses):
         raise FormulaError("the same response appears twice in mvbind()", text, node.start,
                            node.end)
-    return responses, response_vars, trials, trials_vars, multivariate
+    return responses, response_vars, trials, trials_vars, multivariate, additions
 
 
 def _trials_text(node: Node, text: str) -> str:
-    """The number of trials as generated text: a column as it is, an expression (``s + f``)
-    as arithmetic inside ``I()`` (in formula text ``s + f`` would be two terms)."""
-    inner = node.inner if isinstance(node, Paren) else node
-    if isinstance(inner, Name):
-        return render(inner, text)
-    return f"I({render(node, text, arithmetic=True)})"
+    """The number of trials as generated text (:func:`.additions.numeric_text`)."""
+    return numeric_text(node, text)
 
 
 def _group_terms(bar: BinOp, text: str) -> list[GroupTerm]:

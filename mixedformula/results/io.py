@@ -84,8 +84,10 @@ def _used_rows(fit) -> pd.DataFrame | None:
     if missing:
         raise MixedFormulaError(f"cannot save: fit.data lacks the column(s) {', '.join(missing)}")
     df = df[cols]
-    if design is not None and design.observed is not None:
-        # multivariate with per-response missing values: keep the partially observed rows
+    from ..design.additions import has_additions
+    if design is not None and (design.observed is not None or has_additions(design)):
+        # multivariate with per-response missing values: keep the partially observed rows;
+        # addition terms: cens(c, y2) leaves y2 missing on rows that are not interval-censored
         return df.loc[design.row_index]
     keep = ~df.isna().any(axis=1).to_numpy()
     return df.loc[keep]

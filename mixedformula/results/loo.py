@@ -117,6 +117,10 @@ def _loglik_rows(fit, draws, eta, design):
     yv = y[:, 0][None, :]
     params = family_params(draws, fam.dpars, tags, n, design, fam)   # sigma ~ x: per row
     t = trials(fit, design, None)
+    from ..design.additions import has_additions, loglik_rows
+    if has_additions(design):          # weights(), cens(), trunc(), se(): brms' log_lik
+        return loglik_rows(fam, yv, eta[..., 0], params, design,
+                           None if t is None else t[None, :])
     return fam.logpdf(yv, eta[..., 0], params, trials=None if t is None else t[None, :])
 
 

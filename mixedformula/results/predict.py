@@ -193,7 +193,9 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
     mu = fam.inverse_link(eta[..., 0])
     params = _family_params(draws, fam.dpars, tags, n, design, fam)
     t = trials(fit, design, newdata) if fam.uses_trials else None
-    y = fam.rvs(mu, params, rng, None if t is None else t[None, :])
+    tt = None if t is None else t[None, :]
+    from ..design.additions import addition_draws
+    y = addition_draws(lambda p: fam.rvs(mu, p, rng, tt), params, design)
     return y[..., None]
 
 

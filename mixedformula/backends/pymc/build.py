@@ -260,7 +260,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         # ---- distributional parameters
         dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
                                         for k in range(r)], resp, multivariate, rescor,
-                       residual_by, predicted=set(detas))
+                       residual_by, predicted=set(detas),
+                       sigma_fixed=_se_only(design, family))
         dpars.update(extra_dpars)
 
         if likelihood == "marginal":
@@ -318,7 +319,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                                                residual_by)
             else:
                 _conditional_likelihood(family, etas, dpars, y, design.trials, multivariate,
-                                        rescor, residual_by)
+                                        rescor, residual_by, design=design)
     priors.check_all_used()
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
@@ -556,10 +557,23 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
 DPAR_SD_SCALE = 2.5
 
 
+def _se_only(design, family: Family) -> bool:
+    """``y | se(sei)`` without ``sigma = TRUE``: no σ parameter, σ ≡ 0 (brms)."""
+    se = getattr(design, "se", None)
+    if se is None:
+        return False
+    if "sigma" not in family.dpars:
+        from ...errors import FamilyError
+        raise FamilyError(f"se() needs a family with a residual sd sigma (gaussian, student), "
+                          f"not {family.name!r}")
+    return not design.formula.additions.se_sigma
+
+
 def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivariate: bool,
-           rescor: bool, residual_by: ResidualBy | None, predicted: set = frozenset()) -> dict:
+           rescor: bool, residual_by: ResidualBy | None, predicted: set = frozenset(),
+           sigma_fixed: bool = False) -> dict:
     """(``predicted``: (dpar, response) of the distributional formulas: those are not scalars,
-    :mod:`.dpar_terms`.) sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
+    :mod:`.dpar_terms`; ``sigma_fixed``: se() without sigma = TRUE, σ ≡ 0.) sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
     with ``residual_by`` one of these per level), then every other parameter of
     ``family.dpars`` (nu, shape, phi, zi, ...) within ``family.dpar_bounds``; default priors
     from the family
@@ -573,6 +587,9 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
     if "sigma" in names:
         from .dpar_terms import residual_scales
         out.update(residual_scales(family, priors, ys, resp, multivariate, rescor, predicted))
+    elif "sigma" in family.dpars and sigma_fixed:
+        # se() without sigma = TRUE: the residual sd is se alone; sigma is 0 (brms reports 0)
+        out["sigma"] = [pt.stack([pm.Deterministic("sigma", pt.as_tensor_variable(0.0))])]
     elif "sigma" in family.dpars:
         rows = [priors.resolve("sigma", family.default_prior("sigma", *ys[k]),
                                resp=resp[k] if multivariate else "") for k in range(r)]
@@ -679,7 +696,7 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
 
 
 def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor,
-                            residual_by: ResidualBy | None = None):
+                            residual_by: ResidualBy | None = None, design=None):
     import pymc as pm
     import pytensor.tensor as pt
     codes = residual_by.codes if residual_by is not None else np.zeros(y.shape[0], dtype=int)
@@ -703,4 +720,9 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
     if "sigma" in dpars:
         params["sigma"] = dpars["sigma"][0] if per_row else dpars["sigma"][0][0] \
             if residual_by is None else dpars["sigma"][0][codes]
+    from ...design.additions import has_additions
+    from .additions import add_addition_likelihood
+    if design is not None and has_additions(design):     # weights(), cens(), trunc(), se()
+        add_addition_likelihood(family, eta, params, y, design, _data)
+        return
     family.pymc_likelihood("y", eta, params, obs, trials, dims="obs")
