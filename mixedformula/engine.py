@@ -70,6 +70,13 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     why = _family_reason(family)
     if why:
         return why
+    autocor = getattr(design, "autocor", None)
+    if autocor is not None:
+        # the marginal statistics assume R = σ²I: ar()'s mean depends on the lagged residuals
+        # y − η (a conditional, not a covariance), cosy() makes R block-diagonal per group
+        return (f"{autocor.text} (a residual autocorrelation term) is fitted by the "
+                "conditional engine only: the marginal statistics assume independent "
+                "residuals")
     if not design.terms:
         return "the model has no group terms"
     if univariate and len(design.response_names) != 1:
@@ -192,6 +199,10 @@ def reml_refusal(design) -> Exception | None:
     if spec.multivariate or design.y is None or design.y.shape[1] != 1:
         return NotImplementedError("lmer fits univariate Gaussian models only; "
                                    "use mf.fit for multivariate (mvbind) models")
+    if getattr(spec, "autocor", ()):
+        return NotImplementedError(f"{spec.autocor[0].text}: residual autocorrelation terms "
+                                   "are fitted by mf.fit (Bayesian) only; lmer does not "
+                                   "fit them yet")
     if spec.trials:
         return NotImplementedError("cbind(successes, failures) and y | trials(n) responses "
                                    "are binomial; lmer fits Gaussian models only (use "

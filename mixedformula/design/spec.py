@@ -459,6 +459,10 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                                  by_codes=by_codes))
         term_specs.append(mm.model_spec)
         coef_names.append(names)
+    autocor = None
+    if spec.autocor:
+        from .autocor import autocor_structure
+        autocor = autocor_structure(spec.autocor[0], kept)
     df = kept
     response_names = ([response_name(r) for r in spec.responses] if spec.multivariate
                       else [response_name(spec.responses[0])])
@@ -472,7 +476,8 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        fixed_keep=fixed_keep, codings=codes)
     return Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                   terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
-                  n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset)
+                  n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset,
+                  autocor=autocor)
 
 
 def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):

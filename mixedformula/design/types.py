@@ -85,6 +85,7 @@ class Design:
     fixed_cols: list[list[int]] | None = None
     observed: np.ndarray | None = None
     not_used: dict[str, str] = field(default_factory=dict)
+    autocor: object | None = None   # design/autocor.AutocorStructure of an ar()/cosy() term
 
     @property
     def nobs(self) -> int:

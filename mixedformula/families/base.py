@@ -136,6 +136,9 @@ class Family:
     laplace_information: ClassVar[str] = "expected"
     #: brms' bayes_R2 uses Var(y | μ, θ) as the residual variance (gaussian, bernoulli)
     bayes_r2_model: ClassVar[bool] = False
+    #: brms' residual autocorrelation terms this family fits (identity link only): "ar"
+    #: (regression form on y − η), "cosy" (compound-symmetric residuals)
+    autocor_terms: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
+from .autocor import autocor_term, is_autocor
 from .validate import CONSTANTS, check_constants, check_name, expansion, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
@@ -65,6 +66,7 @@ class FormulaSpec:
     parts: tuple["FormulaSpec", ...] = ()  # bf(...) + bf(...): one univariate spec per response
     offset: str | None = None               # formulaic text of the sum of the offset() terms
     offset_variables: tuple[str, ...] = ()
+    autocor: tuple = ()                     # ar()/cosy() terms (formula/autocor.AutocorTerm)
 
     def __add__(self, other: "FormulaSpec") -> "FormulaSpec":
         """``bf("y1 ~ x") + bf("y2 ~ z")``: one multivariate formula (brms' ``bf() + bf()``)."""
@@ -88,6 +90,7 @@ class FormulaSpec:
         if self.trials_variables:
             names += list(self.trials_variables)
         names += list(self.offset_variables)
+        names += [v for a in self.autocor for v in a.variables]
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -200,6 +203,9 @@ def _parse_bf(text: str) -> FormulaSpec:
         if spec.offset:
             raise FormulaError("offset() in multivariate formulas is not supported yet", text,
                                start, end)
+        if spec.autocor:
+            raise FormulaError("ar()/cosy() in multivariate formulas are not supported", text,
+                               start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
@@ -230,6 +236,7 @@ def _parse(text: str) -> FormulaSpec:
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []
+    autocor: list = []
     for sign, term in split_terms(tree.right):
         bar = term.inner if isinstance(term, Paren) else None
         if isinstance(bar, BinOp) and bar.op in ("|", "||"):
@@ -239,6 +246,8 @@ def _parse(text: str) -> FormulaSpec:
             groups.extend(_group_terms(bar, text))
         elif isinstance(term, Call) and term.func == "offset":
             offsets.append(_offset_term(sign, term, text))
+        elif is_autocor(term):
+            autocor.append(autocor_term(sign, term, text))
         else:
             _reject_bars(term, text)
             fixed_terms.append((sign, term))
@@ -249,6 +258,12 @@ def _parse(text: str) -> FormulaSpec:
     if offsets:
         offset = "I(" + " + ".join(f"({render(t, text, arithmetic=True)})"
                                    for t in offsets) + ")"
+    if len(autocor) > 1:
+        raise FormulaError("only one autocorrelation term (ar() or cosy()) per formula", text,
+                           0, len(text))
+    if autocor and multivariate:
+        raise FormulaError("ar()/cosy() in multivariate formulas are not supported", text, 0,
+                           len(text))
     fixed = _join(fixed_terms, text)
     _count_terms(fixed_terms, text)
     fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
@@ -258,7 +273,8 @@ def _parse(text: str) -> FormulaSpec:
                        groups=tuple(groups), trials=trials, fixed_variables=_unique(fixed_vars),
                        multivariate=multivariate, trials_variables=tuple(trials_vars),
                        offset=offset,
-                       offset_variables=_unique(v for t in offsets for v in variables(t)))
+                       offset_variables=_unique(v for t in offsets for v in variables(t)),
+                       autocor=tuple(autocor))
 
 
 def _offset_term(sign: int, term: Call, text: str) -> Node:

@@ -303,7 +303,13 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                         axis=1)
             if design.offset is not None:      # offset(): eta += offset (univariate only)
                 etas[0] = etas[0] + _data("offset", np.asarray(design.offset, dtype=float))
-            if design.observed is not None:
+            if getattr(design, "autocor", None) is not None:     # ar() / cosy()
+                from .autocor import add_autocor_likelihood
+                params = {k: dpars[k] for k in family.dpars if k != "sigma"}
+                params["sigma"] = dpars["sigma"][0][0]
+                add_autocor_likelihood(design.autocor, family, etas[0], params,
+                                       _data("y", y[:, 0]), priors, _data)
+            elif design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
             else:

@@ -1,0 +1,131 @@
+"""brms' residual autocorrelation terms ar() and cosy() (issue 23), Bayesian side.
+
+References: the log density against hand transcriptions (the lagged-residual recursion of
+brms' Stan code for ar(), scipy's multivariate normal per group for cosy()), brms 2.18
+posteriors (tests/data/brms_autocor.json, tests/data/r/brms_autocor.R), brms' own rules for
+bad input (make_standata: unique time points within groups; gaps in time ignored).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import mixedformula as mf
+from mixedformula.design import design_matrices
+from mixedformula.errors import DataError, FamilyError, FormulaError
+
+DATA = Path(__file__).parent / "data"
+
+
+def _data(seed=0, G=6, T=5):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"time": np.tile(np.arange(1, T + 1), G) * 1.0,
+                      "g": np.repeat([f"s{j}" for j in range(G)], T)})
+    d["x"] = rng.normal(size=len(d))
+    d["y"] = 1 + 0.5 * d.x + rng.normal(size=len(d))
+    d = d.drop(index=[3, 7, 12]).sample(frac=1.0, random_state=1)   # gaps, shuffled order
+    return d
+
+
+def _points(model, rng, k=4):
+    point = model.initial_point()
+    return [{n: rng.normal(size=np.shape(v)) * 0.7 for n, v in point.items()}
+            for _ in range(k)]
+
+
+def _value(model, p, name):
+    """The constrained value of ``name`` at the unconstrained point ``p``."""
+    rv = model[name]
+    tr = model.rvs_to_transforms.get(rv)
+    key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
+    val = np.asarray(p[key])
+    if tr is None:
+        return val
+    return np.asarray(tr.backward(val).eval())
+
+
+def _jacobian_free_logp(model):
+    return model.compile_logp(jacobian=False)
+
+
+def test_brms_lag_structure():
+    """brms' make_standata on y ~ x + ar(time, g, p = 2), time = 1 2 4 7 3 | 1 2 5 (groups a, b):
+    J_lag 1 2 2 2 0 1 2 0 in (g, time) order: the lag is the previous row in time order,
+    gaps ignored."""
+    d = pd.DataFrame({"y": np.arange(8.0), "x": 1.0, "time": [1, 2, 4, 7, 3, 1, 2, 5],
+                      "g": list("aaaaabbb")})
+    s = design_matrices("y ~ x + ar(time, g, p = 2)", d).autocor
+    assert s.order.tolist() == [0, 1, 4, 2, 3, 5, 6, 7]
+    sorted_lags = s.lags[s.order]
+    # brms fills Err[n + 1, i] for i <= J_lag[n]: row n has min(pos, p) lags
+    assert ((sorted_lags >= 0).sum(axis=1)).tolist() == [0, 1, 2, 2, 2, 0, 1, 2]
+    assert s.lags[2].tolist() == [4, 1]           # time 4: lags time 3 (row 4), time 2 (row 1)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_ar_logp_matches_recursion(p):
+    """Model log density (without Jacobian) = brms' Stan recursion written out: rows sorted by
+    (g, time); err = y − η; μ_n = η_n + Σ_k ar_k err_{n−k} within the group; normal_lpdf;
+    plus the priors' log densities evaluated by scipy."""
+    d = _data()
+    m = mf.Model(f"y ~ x + ar(time, g, p = {p})", d)
+    model = m.pymc_model
+    f = _jacobian_free_logp(model)
+    rng = np.random.default_rng(p)
+    y = d.y.to_numpy()
+    X = np.column_stack([np.ones(len(d)), d.x.to_numpy()])
+    prior_icpt = [r for r in m.built.priors.rows if r.class_ == "Intercept"][0]
+    for pt_ in _points(model, rng):
+        ar = _value(model, pt_, "ar")
+        sigma = float(_value(model, pt_, "sigma"))
+        icpt = float(_value(model, pt_, "Intercept"))
+        b = np.atleast_1d(_value(model, pt_, "b"))
+        beta0 = icpt - b[0] * d.x.mean()
+        eta = X @ np.r_[beta0, b]
+        lp = 0.0
+        for g, rows in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(d.loc[rows].sort_values("time").index)
+            err = []
+            for n in idx:
+                mu = eta[n] + sum(ar[k] * err[-1 - k] for k in range(p) if len(err) > k)
+                lp += stats.norm.logpdf(y[n], mu, sigma)
+                err.append(y[n] - eta[n])
+        # priors: Intercept student_t(3, loc, scale), sigma half student_t(3, 0, s), flat b, ar
+        pi = prior_icpt.prior.args
+        lp += stats.t.logpdf(icpt, pi[0], pi[1], pi[2])
+        ps = [r for r in m.built.priors.rows if r.class_ == "sigma"][0].prior.args
+        lp += stats.t.logpdf(sigma, ps[0], ps[1], ps[2]) + np.log(2)
+        assert f(pt_) == pytest.approx(lp, abs=1e-9, rel=1e-12)
+
+
+def test_cosy_logp_matches_scipy_mvn():
+    """Model log density = Σ_groups log N(y_g; η_g, σ²[(1 − ρ)I + ρ11ᵀ]) (scipy) + priors."""
+    d = _data(3)
+    m = mf.Model("y ~ x + cosy(time, g)", d)
+    model = m.pymc_model
+    f = _jacobian_free_logp(model)
+    rng = np.random.default_rng(5)
+    y = d.y.to_numpy()
+    X = np.column_stack([np.ones(len(d)), d.x.to_numpy()])
+    for pt_ in _points(model, rng):
+        rho = float(_value(model, pt_, "cosy"))
+        sigma = float(_value(model, pt_, "sigma"))
+        icpt = float(_value(model, pt_, "Intercept"))
+        b = np.atleast_1d(_value(model, pt_, "b"))
+        eta = X @ np.r_[icpt - b[0] * d.x.mean(), b]
+        lp = 0.0
+        for g, rows in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(rows)
+            nj = len(idx)
+            S = sigma ** 2 * ((1 - rho) * np.eye(nj) + rho * np.ones((nj, nj)))
+            lp += stats.multivariate_normal(eta[idx], S).logpdf(y[idx])
+        pi = [r for r in m.built.priors.rows if r.class_ == "Intercept"][0].prior.args
+        lp += stats.t.logpdf(icpt, pi[0], pi[1], pi[2])
+        ps = [r for r in m.built.priors.rows if r.class_ == "sigma"][0].prior.args
+        lp += stats.t.logpdf(sigma, ps[0], ps[1], ps[2]) + np.log(2)
+        lp += stats.uniform.logpdf(rho)                          # brms: flat on (0, 1)
+        assert f(pt_) == pytest.approx(lp, abs=1e-9, rel=1e-12)
