@@ -68,7 +68,8 @@ def test_brms_lag_structure():
 
 @pytest.mark.parametrize("p", [1, 2])
 def test_ar_logp_matches_recursion(p):
-    """Model log density (without Jacobian) = brms' Stan recursion written out: rows sorted by
+    """(Relative 1e-10: the two sums differ by float rounding, ~2e-9 on -61.)
+    Model log density (without Jacobian) = brms' Stan recursion written out: rows sorted by
     (g, time); err = y − η; μ_n = η_n + Σ_k ar_k err_{n−k} within the group; normal_lpdf;
     plus the priors' log densities evaluated by scipy."""
     d = _data()
@@ -99,7 +100,7 @@ def test_ar_logp_matches_recursion(p):
         lp += stats.t.logpdf(icpt, pi[0], pi[1], pi[2])
         ps = [r for r in m.built.priors.rows if r.class_ == "sigma"][0].prior.args
         lp += stats.t.logpdf(sigma, ps[0], ps[1], ps[2]) + np.log(2)
-        assert f(pt_) == pytest.approx(lp, abs=1e-9, rel=1e-12)
+        assert f(pt_) == pytest.approx(lp, rel=1e-10)
 
 
 def test_cosy_logp_matches_scipy_mvn():
@@ -128,4 +129,85 @@ def test_cosy_logp_matches_scipy_mvn():
         ps = [r for r in m.built.priors.rows if r.class_ == "sigma"][0].prior.args
         lp += stats.t.logpdf(sigma, ps[0], ps[1], ps[2]) + np.log(2)
         lp += stats.uniform.logpdf(rho)                          # brms: flat on (0, 1)
-        assert f(pt_) == pytest.approx(lp, abs=1e-9, rel=1e-12)
+        assert f(pt_) == pytest.approx(lp, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- bad input
+
+def _small():
+    return pd.DataFrame({"y": [0.1, 0.5, -0.2, 1.0, 0.3, 0.7], "x": [1.0, 2, 3, 4, 5, 6],
+                         "t": [1, 2, 3, 1, 2, 3], "g": list("aaabbb")})
+
+
+def test_duplicated_time_within_group_refused():
+    d = _small()
+    d.loc[2, "t"] = 1            # group a has time 1 twice
+    with pytest.raises(DataError, match=r"1 row\(s\) of ar\(t, g\) repeat a time point.*"
+                                         r"group 'a'.*must be unique"):
+        design_matrices("y ~ x + ar(t, g)", d)
+    with pytest.raises(DataError, match="must be unique"):
+        design_matrices("y ~ x + cosy(t, g)", d)
+    # the same time in different groups is fine
+    design_matrices("y ~ x + ar(t, g)", _small())
+
+
+def test_time_must_be_numeric_non_integer_times_are_sorted():
+    """brms (make_standata) sorts the time values and accepts non-integer ones (checked with
+    time 1.5); a text column would sort as text ("10" < "2"): refused."""
+    d = _small()
+    d["t"] = [1.0, 2.5, 2.0, 1, 2, 3]
+    s = design_matrices("y ~ x + ar(t, g)", d).autocor
+    assert s.order.tolist()[:3] == [0, 2, 1]
+    d["t"] = ["1", "2", "10", "1", "2", "3"]
+    with pytest.raises(DataError, match="time variable 't' of ar\\(t, g\\) must be numeric"):
+        design_matrices("y ~ x + ar(t, g)", d)
+
+
+def test_missing_columns_and_missing_values():
+    with pytest.raises(FormulaError, match="column 'grp' is not in the data"):
+        design_matrices("y ~ x + ar(t, grp)", _small())
+    with pytest.raises(FormulaError, match="column 'time' is not in the data"):
+        design_matrices("y ~ x + cosy(time, g)", _small())
+    d = _small()
+    d.loc[1, "g"] = None          # brms drops rows with NA in gr or time, with a warning
+    with pytest.warns(UserWarning, match="1 of 6 rows have missing values in g"):
+        D = design_matrices("y ~ x + ar(t, g)", d)
+    assert D.nobs == 5 and D.autocor.lags[:, 0].tolist() == [-1, 0, -1, 2, 3]
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("y ~ x + arma(t, g)", "moving-average terms"),
+    ("y ~ x + ar(t, g, cov = TRUE)", "cov = TRUE"),
+    ("y ~ x + ar(t, g, p = 1.5)", "whole number"),
+    ("y ~ x + ar(t, g) + cosy(t, g)", "only one autocorrelation term"),
+    ("mvbind(y, x) ~ ar(t, g)", "multivariate"),
+    ("y ~ x + unstr(t, g)", "unstr\\(\\) residual structure is not supported"),
+    ("y ~ x + ar(t + 1, g)", "takes a column name"),
+    ("y ~ x - ar(t, g)", "cannot be removed"),
+])
+def test_formula_refusals(formula, message):
+    with pytest.raises(FormulaError, match=message):
+        mf.parse(formula) if hasattr(mf, "parse") else design_matrices(formula, _small())
+
+
+@pytest.mark.parametrize("family, term", [("poisson", "ar(t, g)"), ("bernoulli", "ar(t, g)"),
+                                          ("student", "cosy(t, g)")])
+def test_family_refusals(family, term):
+    d = _small()
+    d["y"] = [0, 1, 0, 1, 1, 0]
+    with pytest.raises(FamilyError, match=f"{term.replace('(', '.').replace(')', '.')} is "
+                                          f"supported for the gaussian"):
+        _ = mf.Model(f"y ~ x + {term}", d, family=family).pymc_model
+
+
+def test_engines():
+    """The marginal engine does not apply (it assumes R = σ²I); lmer refuses."""
+    d = _data()
+    m = mf.Model("y ~ x + ar(time, g) + (1 | g)", d)
+    assert m.likelihood == "conditional"
+    assert "conditional engine only" in m.engine.reason
+    with pytest.raises(mf.MixedFormulaError if hasattr(mf, "MixedFormulaError") else Exception,
+                       match="marginal likelihood does not apply.*ar\\(time, g\\)"):
+        mf.Model("y ~ x + ar(time, g) + (1 | g)", d, likelihood="marginal")
+    with pytest.raises(NotImplementedError, match="lmer does not fit them"):
+        mf.lmer("y ~ x + cosy(time, g) + (1 | g)", d)

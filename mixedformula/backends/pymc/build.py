@@ -304,7 +304,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             if design.offset is not None:      # offset(): eta += offset (univariate only)
                 etas[0] = etas[0] + _data("offset", np.asarray(design.offset, dtype=float))
             if getattr(design, "autocor", None) is not None:     # ar() / cosy()
-                from .autocor import add_autocor_likelihood
+                from .autocor import add_autocor_likelihood, check_autocor_family
+                check_autocor_family(design.autocor, family)
                 params = {k: dpars[k] for k in family.dpars if k != "sigma"}
                 params["sigma"] = dpars["sigma"][0][0]
                 add_autocor_likelihood(design.autocor, family, etas[0], params,
