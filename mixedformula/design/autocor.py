@@ -63,13 +63,13 @@ class AutocorStructure:
         return inv - self.pos
 
 
-def autocor_structure(term, df: pd.DataFrame) -> AutocorStructure:
+def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
     """The structure of ``term`` (:class:`~mixedformula.formula.autocor.AutocorTerm`) on the
-    rows ``df`` (missing values already dropped)."""
-    from .spec import code_groups
+    rows ``df`` (missing values already dropped); ``groups``: (codes, levels) of ``term.gr``
+    (None: one series)."""
     n = len(df)
-    if term.gr is not None:
-        codes, levels = code_groups(df, (term.gr,))
+    if groups is not None:
+        codes, levels = groups
     else:
         codes, levels = np.zeros(n, dtype=np.int64), ["1"]
     if term.time is not None:

@@ -31,6 +31,7 @@ import pandas as pd
 from ..errors import DataError, FormulaError
 from ..formula import FormulaSpec, GroupTerm, parse
 from ..formula.validate import NUMPY_FUNCTIONS, check_data_columns
+from .autocor import autocor_structure
 from .columns import (Coding, as_coded, check_levels, check_types, codings, conform,
                       logical_factor)
 from .names import brms_names, response_name
@@ -461,8 +462,9 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
         coef_names.append(names)
     autocor = None
     if spec.autocor:
-        from .autocor import autocor_structure
-        autocor = autocor_structure(spec.autocor[0], kept)
+        term = spec.autocor[0]
+        autocor = autocor_structure(term, kept, code_groups(kept, (term.gr,))
+                                    if term.gr is not None else None)
     df = kept
     response_names = ([response_name(r) for r in spec.responses] if spec.multivariate
                       else [response_name(spec.responses[0])])
