@@ -45,7 +45,7 @@ def _value(model, p, name):
     val = np.asarray(p[key])
     if tr is None:
         return val
-    return np.asarray(tr.backward(val).eval())
+    return np.asarray(tr.backward(val, *rv.owner.inputs).eval())
 
 
 def _jacobian_free_logp(model):
@@ -233,9 +233,10 @@ def fits(autocor_data):
 @pytest.mark.parametrize("key", list(FORMULAS))
 def test_posterior_matches_brms(fits, key):
     """Posterior means within 0.2 posterior sd of brms' (4 x 2000 draws, MCSE/sd <= 0.016).
-    Ours: 2 x 1000 draws, bulk ESS >= 1000 asserted, so the MC error of the difference is
-    <= sqrt(1/1000 + 0.016²) = 0.036 sd: 0.2 sd is 5.5 of those (false failure < 1e-7 per
-    parameter, any seed). Measured (seed 1, ar1): |z| <= 0.03."""
+    Ours: 2 x 1000 draws, ESS >= 400 asserted (measured 1100-4000), so the MC error of the
+    difference is <= sqrt(1/400 + 0.016²) = 0.053 sd: 0.2 sd is 3.8 of those, a false failure
+    rate <= 1.5e-4 per parameter, 1.2e-3 over the 8 (Bonferroni), any seed. Measured (seed 1):
+    |mean − brms| / sd <= 0.026 (ar1), <= 0.022 (cosy)."""
     import arviz as az
     post = fits[key].idata.posterior
     ref = BRMS[key]["pars"]
@@ -243,7 +244,7 @@ def test_posterior_matches_brms(fits, key):
     for name, r in ref.items():
         x = post[name].values
         ess = float(az.ess(x))
-        assert ess >= 1000, (name, ess)
+        assert ess >= 400, (name, ess)
         assert abs(x.mean() - r["mean"]) <= 0.2 * r["sd"], (name, x.mean(), r)
         assert abs(x.std() - r["sd"]) <= 0.15 * r["sd"], (name, x.std(), r)
 
@@ -251,7 +252,8 @@ def test_posterior_matches_brms(fits, key):
 def test_ar_fitted_values(fits, autocor_data):
     """predict(kind='epred') on the fitted rows = the posterior mean of
     η_n + ar[1] (y − η)_{previous row of the group in time}, transcribed with pandas from the
-    draws; and it matches brms' fitted() (rows in brms' (g, time) order) within 0.2 sd."""
+    draws; and it matches brms' fitted() (returned in the data order) within 0.2 posterior sd at
+    every row (measured: max 0.048 sd; MC error of the difference ~0.03 sd)."""
     fit, d = fits["ar1"], autocor_data
     post = fit.idata.posterior
     flat = {k: post[k].values.ravel() for k in ("b_Intercept", "b_x", "ar[1]")}
@@ -266,9 +268,8 @@ def test_ar_fitted_values(fits, autocor_data):
     ours = fit.predict(kind="epred")
     ours = np.asarray(ours).reshape(mu.shape[0], -1)
     np.testing.assert_allclose(ours, mu, rtol=1e-12, atol=1e-12)
-    brms_mu = np.asarray(BRMS["ar1_fitted"]["mu_mean"])
-    sd = mu.std(axis=0)[srt.row.to_numpy()]
-    assert np.all(np.abs(mu.mean(axis=0)[srt.row.to_numpy()] - brms_mu) <= 0.2 * sd)
+    brms_mu = np.asarray(BRMS["ar1_fitted"]["mu_mean"])       # brms returns the data order
+    assert np.all(np.abs(mu.mean(axis=0) - brms_mu) <= 0.2 * mu.std(axis=0))
     with pytest.raises(DataError, match="new data of a model with ar\\(time, g\\)"):
         fit.predict(newdata=d.iloc[:5])
 

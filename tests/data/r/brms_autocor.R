@@ -50,7 +50,7 @@ res <- list(
              pars = summ(m_ar2, c("b_Intercept", "b_x", "ar[1]", "ar[2]", "sigma"))),
   cosy = list(formula = "y_cs ~ x + cosy(time, g)",
               pars = summ(m_cs, c("b_Intercept", "b_x", "cosy", "sigma"))),
-  ar1_fitted = list(note = "fitted(m_ar1) posterior mean of mu (incl. the ar term), rows in data order? see brms_order",
+  ar1_fitted = list(note = "fitted(m_ar1) posterior mean of mu (incl. the ar term), rows in the data order (brms restores it)",
                     mu_mean = as.numeric(fitted(m_ar1)[, "Estimate"]))
 )
 write(toJSON(res, auto_unbox = TRUE, digits = 12, pretty = TRUE), "brms_autocor.json")
