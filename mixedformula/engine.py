@@ -175,6 +175,9 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
         why = "mvbind()/trials() models are not reduced to statistics"
     elif not why and rescor_by is not None:
         why = "rescor_by is not supported by the marginal engine yet"
+    elif not why and getattr(formula, "autocor", ()):
+        why = (f"{formula.autocor[0].text} (a residual autocorrelation term) is fitted by the "
+               "conditional engine only")
     if not why:
         return None
     return (f"a Dask DataFrame is fitted from sufficient statistics by the marginal engine, "

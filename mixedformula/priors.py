@@ -37,7 +37,9 @@ CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor", "phi
            "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "cosy")
 _UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0, "phi": 0.0, "zi": 0.0,
-                     "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0}
+                     "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0,
+                     "cosy": 0.0}
+_UPPER_BOUNDS = {"cosy": 1.0}      # brms' bounds shown by prior_summary (cosy in (0, 1))
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*$")
 
 
@@ -127,6 +129,10 @@ class ResolvedPrior:
     def lb(self) -> float | None:
         return _POSITIVE_CLASSES.get(self.class_)
 
+    @property
+    def ub(self) -> float | None:
+        return _UPPER_BOUNDS.get(self.class_)
+
 
 class PriorSet:
     """User priors plus brms defaults, resolved per parameter while the model is built."""
@@ -195,7 +201,8 @@ class PriorSet:
         for r in self.rows:
             out.append({"prior": str(r.prior), "class": r.class_, "coef": r.coef,
                         "group": r.group, "resp": r.resp, "dpar": r.dpar,
-                        "lb": "" if r.lb is None else _fmt(r.lb), "ub": "",
+                        "lb": "" if r.lb is None else _fmt(r.lb),
+                        "ub": "" if r.ub is None else _fmt(r.ub),
                         "source": r.source})
         return pd.DataFrame(out, columns=["prior", "class", "coef", "group", "resp", "dpar",
                                           "lb", "ub", "source"])

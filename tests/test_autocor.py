@@ -321,3 +321,22 @@ def test_student_ar_likelihood_term():
                 lp += stats.t.logpdf(y[n], nu, mu, sigma)
                 err.append(y[n] - eta[n])
         assert f(pt_) == pytest.approx(lp, rel=1e-10)
+
+
+def test_priors_and_dask_refusal():
+    """brms' get_prior: ar (flat), no bounds; cosy (flat) lb 0, ub 1; a user prior on ar is
+    used; a Dask frame (marginal statistics only) is refused before any pass."""
+    from mixedformula.engine import dask_refusal
+    from mixedformula.families import get_family
+    d = _data()
+    ps = mf.Model("y ~ x + cosy(time, g)", d).prior_summary()
+    row = ps[ps["class"] == "cosy"].iloc[0]
+    assert (row["prior"], row["lb"], row["ub"]) == ("(flat)", "0", "1")
+    m = mf.Model("y ~ x + ar(time, g, p = 2)", d,
+                 priors=[mf.prior("normal(0, 0.5)", class_="ar")])
+    ps = m.prior_summary()
+    row = ps[ps["class"] == "ar"].iloc[0]
+    assert (row["prior"], row["lb"], row["ub"], row["source"]) == ("normal(0, 0.5)", "", "",
+                                                                    "user")
+    why = dask_refusal(mf.parse("y ~ x + ar(time, g) + (1 | g)"), get_family("gaussian"))
+    assert "ar(time, g)" in why and "conditional engine only" in why
