@@ -340,3 +340,21 @@ def test_priors_and_dask_refusal():
                                                                     "user")
     why = dask_refusal(mf.parse("y ~ x + ar(time, g) + (1 | g)"), get_family("gaussian"))
     assert "ar(time, g)" in why and "conditional engine only" in why
+
+
+def test_cosy_response_draws_are_compound_symmetric(fits, autocor_data):
+    """Response draws of the cosy fit: (y − μ)/σ has variance 1 and, for two rows of one group,
+    mean product E[cosy] (brms draws the group's MVN jointly). Averaged over 2000 draws and
+    ~1200 within-group pairs: sd of the pair average ≈ sqrt(2 ρ² / 30 / 2000) ≈ 0.002,
+    tolerance 0.02 (10 sd)."""
+    fit = fits["cosy"]
+    yd = np.asarray(fit.predict(kind="response", seed=3)).reshape(2000, -1)
+    mu = np.asarray(fit.predict(kind="epred")).reshape(2000, -1)
+    sig = fit.idata.posterior["sigma"].values.ravel()[:, None]
+    z = (yd - mu) / sig
+    g = autocor_data.g.to_numpy()
+    same = (g[:, None] == g[None, :]) & ~np.eye(len(g), dtype=bool)
+    i, j = np.nonzero(np.triu(same))
+    rho = fit.idata.posterior["cosy"].values.mean()
+    assert abs((z[:, i] * z[:, j]).mean() - rho) < 0.02
+    assert abs((z ** 2).mean() - 1.0) < 0.02
