@@ -79,6 +79,13 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     dpar_why = distributional_reason(design.formula)
     if dpar_why:
         return dpar_why
+    autocor = getattr(design, "autocor", None)
+    if autocor is not None:
+        # the marginal statistics assume R = σ²I: ar()'s mean depends on the lagged residuals
+        # y − η (a conditional, not a covariance), cosy() makes R block-diagonal per group
+        return (f"{autocor.text} (a residual autocorrelation term) is fitted by the "
+                "conditional engine only: the marginal statistics assume independent "
+                "residuals")
     if not design.terms:
         return "the model has no group terms"
     if univariate and len(design.response_names) != 1:
@@ -263,6 +270,9 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
         why = "rescor_by is not supported by the marginal engine yet"
     elif not why and any(g.cov is not None for g in formula.groups):
         why = "gr(cov = ...) is not supported by the marginal engine yet"
+    elif not why and getattr(formula, "autocor", ()):
+        why = (f"{formula.autocor[0].text} (a residual autocorrelation term) is fitted by the "
+               "conditional engine only")
     if not why:
         return None
     return (f"a Dask DataFrame is fitted from sufficient statistics by the marginal engine, "
@@ -326,12 +336,13 @@ def structure_refusal(design, what: str) -> Exception | None:
 
 def autocor_refusal(formula, what: str) -> Exception | None:
     """The error for brms' residual structures (``ar()``, ``cosy()``) where ``what`` does not
-    support them yet (they are fitted by mf.lmer); None without such a term."""
+    support them yet (they are fitted by mf.lmer and mf.fit); None without such a term."""
     if not getattr(formula, "autocor", ()) and not any(
             getattr(p, "autocor", ()) for p in getattr(formula, "parts", ())):
         return None
     return NotImplementedError(f"ar()/cosy() residual structures are fitted by mf.lmer "
-                               f"(REML/ML) so far; {what} do not support them yet")
+                               f"(REML/ML) and mf.fit (Bayesian); {what} do not support them "
+                               "yet")
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",

@@ -124,10 +124,6 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
-    from .engine import autocor_refusal
-    refusal = autocor_refusal(spec, "Bayesian fits (mf.fit)")
-    if refusal is not None:
-        raise refusal
     fam = get_family(family, link)
     check_distributional(spec, fam, rescor_by)
     from .design.distributed import is_dask_frame

@@ -34,10 +34,12 @@ DISTRIBUTIONS = {
     "weibull": (2, True), "double_exponential": (2, False),
 }
 CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor", "phi", "zi", "hu",
-           "zoi", "coi", "ndt", "beta", "alpha", "kappa")
+           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "cosy")
 _UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0, "phi": 0.0, "zi": 0.0,
-                     "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0}
+                     "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0,
+                     "cosy": 0.0}
+_UPPER_BOUNDS = {"cosy": 1.0}      # brms' bounds shown by prior_summary (cosy in (0, 1))
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*$")
 
 
@@ -103,8 +105,9 @@ def prior(spec: str, class_: str = "b", coef: str = "", group: str = "", resp: s
         raise PriorError(f"class {class_!r} takes an lkj(eta) prior, not {spec!r}")
     if class_ not in ("cor", "rescor") and dist in ("lkj", "lkj_corr_cholesky"):
         raise PriorError(f"lkj() is a prior for class 'cor' or 'rescor', not {class_!r}")
-    if dist == "flat" and class_ not in ("b",):
-        raise PriorError(f"a flat prior is only allowed for class 'b', not {class_!r}")
+    if dist == "flat" and class_ not in ("b", "ar", "cosy"):
+        raise PriorError(f"a flat prior is only allowed for classes 'b', 'ar' and 'cosy', "
+                         f"not {class_!r}")
     if dist in ("lkj", "lkj_corr_cholesky"):
         dist = "lkj"
     return Prior(dist, args, class_, coef or "", group or "", resp or "", dpar or "")
@@ -125,6 +128,10 @@ class ResolvedPrior:
     @property
     def lb(self) -> float | None:
         return _POSITIVE_CLASSES.get(self.class_)
+
+    @property
+    def ub(self) -> float | None:
+        return _UPPER_BOUNDS.get(self.class_)
 
 
 class PriorSet:
@@ -196,7 +203,8 @@ class PriorSet:
         for r in self.rows:
             out.append({"prior": str(r.prior), "class": r.class_, "coef": r.coef,
                         "group": r.group, "resp": r.resp, "dpar": r.dpar,
-                        "lb": "" if r.lb is None else _fmt(r.lb), "ub": "",
+                        "lb": "" if r.lb is None else _fmt(r.lb),
+                        "ub": "" if r.ub is None else _fmt(r.ub),
                         "source": r.source})
         return pd.DataFrame(out, columns=["prior", "class", "coef", "group", "resp", "dpar",
                                           "lb", "ub", "source"])

@@ -1130,6 +1130,9 @@ def _residual_correlation(design: Design, data):
     from .design.spec import as_pandas
     from .linalg.residual_corr import ResidualCorrelation
     a = design.formula.autocor[0]
+    if a.kind == "ar" and a.p != 1:
+        raise NotImplementedError(f"{a.text}: lmer fits ar() of order p = 1 only (nlme's "
+                                  "corAR1); use mf.fit for higher orders")
     df = as_pandas(data).loc[design.row_index]
     if a.gr is not None:
         groups = pd.factorize(df[a.gr].astype(str), sort=True)[0]

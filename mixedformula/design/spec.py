@@ -31,6 +31,7 @@ import pandas as pd
 from ..errors import DataError, FormulaError
 from ..formula import FormulaSpec, GroupTerm, parse
 from ..formula.validate import NUMPY_FUNCTIONS, check_data_columns
+from .autocor import autocor_structure
 from .columns import (Coding, as_coded, check_levels, check_types, codings, conform,
                       logical_factor)
 from .names import brms_names, response_name
@@ -515,6 +516,11 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                                  by_codes=by_codes))
         term_specs.append(mm.model_spec)
         coef_names.append(names)
+    autocor = None
+    if spec.autocor:
+        term = spec.autocor[0]
+        autocor = autocor_structure(term, kept, code_groups(kept, (term.gr,))
+                                    if term.gr is not None else None)
     df = kept
     response_names = ([response_name(r) for r in spec.responses] if spec.multivariate
                       else [response_name(spec.responses[0])])
@@ -529,7 +535,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     design = Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                     terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                     n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset,
-                    dpar_X=dpar_X, **adds)
+                    dpar_X=dpar_X, autocor=autocor, **adds)
     if any(g.cov is not None for g in spec.groups):
         from .known_cov import attach_known_covariances
         attach_known_covariances(design, data2)

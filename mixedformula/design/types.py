@@ -104,6 +104,7 @@ class Design:
     cens: "Censoring | None" = None
     trunc: tuple[np.ndarray, np.ndarray] | None = None
     se: np.ndarray | None = None
+    autocor: object | None = None   # design/autocor.AutocorStructure of an ar()/cosy() term
 
     @property
     def nobs(self) -> int:

@@ -174,6 +174,10 @@ class Family:
     #: at or below it is no bound (families/censoring.py)
     support_lower: ClassVar[float] = -np.inf
 
+    #: brms' residual autocorrelation terms this family fits (identity link only): "ar"
+    #: (regression form on y − η), "cosy" (compound-symmetric residuals)
+    autocor_terms: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, link: str | None = None):
         link = self.default_link if link is None else link
         if link not in self.allowed_links:

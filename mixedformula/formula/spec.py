@@ -33,6 +33,7 @@ from ..errors import FormulaError
 from .syntax import BinOp, Call, Keyword, Name, Neg, Node, Number, Paren, String, parse_tree, \
     split_terms
 from .additions import ADDITIONS, AdditionTerms, numeric_text, parse_additions
+from .autocor import autocor_term, is_autocor
 from .validate import CONSTANTS, check_constants, check_name, expansion, render, variables
 
 _GR_OPTIONS = {"by", "cor", "id", "cov", "dist"}
@@ -78,19 +79,6 @@ class DparFormula:
 
 
 @dataclass(frozen=True)
-class AutocorTerm:
-    """brms' residual structure ``ar(time, gr, p = 1)`` or ``cosy(time, gr)``: the residuals of
-    the rows of one level of ``gr`` (all rows without gr), ordered by ``time`` (data order
-    without time), are AR(1) or compound symmetric (:mod:`mixedformula.linalg.residual_corr`)."""
-
-    kind: str                       # "ar" or "cosy"
-    time: str | None = None
-    gr: str | None = None
-    p: int = 1
-    text: str = ""
-
-
-@dataclass(frozen=True)
 class FormulaSpec:
     """A parsed formula: what to model, without data."""
 
@@ -106,7 +94,7 @@ class FormulaSpec:
     parts: tuple["FormulaSpec", ...] = ()  # bf(...) + bf(...): one univariate spec per response
     offset: str | None = None               # formulaic text of the sum of the offset() terms
     offset_variables: tuple[str, ...] = ()
-    autocor: tuple[AutocorTerm, ...] = ()   # ar() / cosy(): residual structure (at most one)
+    autocor: tuple = ()                     # ar()/cosy() terms (formula/autocor.AutocorTerm)
     dpars: tuple[DparFormula, ...] = ()     # distributional formulas (univariate spec or part)
 
     @property
@@ -145,8 +133,7 @@ class FormulaSpec:
         if self.trials_variables:
             names += list(self.trials_variables)
         names += list(self.offset_variables)
-        for a in self.autocor:
-            names += [v for v in (a.time, a.gr) if v]
+        names += [v for a in self.autocor for v in a.variables]
         for d in self.dpars:
             names += list(d.fixed_variables)
         names += list(self.additions.variables)
@@ -415,7 +402,7 @@ def _parse(text: str) -> FormulaSpec:
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []
-    autocor: list[AutocorTerm] = []
+    autocor: list = []
     for sign, term in split_terms(tree.right):
         bar = term.inner if isinstance(term, Paren) else None
         if isinstance(bar, BinOp) and bar.op in ("|", "||"):
@@ -426,10 +413,10 @@ def _parse(text: str) -> FormulaSpec:
         elif isinstance(term, Call) and term.func in _STRUCTURES and (
                 term.func != "cs" or _has_bar(term)):
             groups.extend(_structured_terms(sign, term, text))
-        elif isinstance(term, Call) and term.func in _AUTOCOR:
-            autocor.append(_autocor_term(sign, term, text))
         elif isinstance(term, Call) and term.func == "offset":
             offsets.append(_offset_term(sign, term, text))
+        elif is_autocor(term):
+            autocor.append(autocor_term(sign, term, text))
         else:
             _reject_bars(term, text)
             fixed_terms.append((sign, term))
@@ -725,41 +712,6 @@ def _structured_terms(sign: int, term: Call, text: str) -> list[GroupTerm]:
                              text=text[term.start:term.end], variables=g.variables,
                              structure=structure))
     return out
-
-
-#: brms' residual structures (terms of the fixed part)
-_AUTOCOR = ("ar", "cosy", "arma", "ma", "unstr")
-
-
-def _autocor_term(sign: int, term: Call, text: str) -> AutocorTerm:
-    """``ar(time = t, gr = g, p = 1)`` / ``cosy(time = t, gr = g)`` (brms; positional: time,
-    gr). Only ar with p = 1 and cosy are supported."""
-    if sign < 0 or term.func not in ("ar", "cosy"):
-        raise FormulaError(f"{term.func}() residual structures are not supported (ar(p = 1) "
-                           f"and cosy() are)" if sign > 0 else "a residual structure cannot "
-                           "be removed with '-'", text, term.start, term.end)
-    opts: dict = {}
-    order = ["time", "gr"] + (["p"] if term.func == "ar" else [])
-    for i, arg in enumerate(term.args):
-        key, v = (arg.key, arg.value) if isinstance(arg, Keyword) else (
-            order[i] if i < len(order) else None, arg)
-        if key not in order or key in opts:
-            raise FormulaError(f"{term.func}() takes {', '.join(order)}", text, arg.start,
-                               arg.end)
-        if key == "p":
-            if not (isinstance(v, Number) and v.text in ("1", "1L", "1.0")):
-                raise FormulaError("only ar(p = 1) is supported", text, v.start, v.end)
-            opts["p"] = 1
-            continue
-        if isinstance(v, Name) and v.name in ("NA", "NULL"):
-            continue
-        if not isinstance(v, Name):
-            raise FormulaError(f"{term.func}({key} = ...) takes a column name", text, v.start,
-                               v.end)
-        check_name(v, text)
-        opts[key] = v.name
-    return AutocorTerm(kind=term.func, time=opts.get("time"), gr=opts.get("gr"),
-                       p=opts.get("p", 1), text=text[term.start:term.end])
 
 
 def _bar_lhs(lhs: Node, text: str) -> str:

@@ -71,6 +71,11 @@ def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     design = fit.design
     if design is None or design.y is None:
         raise MixedFormulaError("the pointwise log-likelihood needs the fitted data")
+    autocor = getattr(design, "autocor", None)
+    if autocor is not None and autocor.kind == "cosy":
+        raise MixedFormulaError(f"the pointwise log-likelihood (loo, waic) of a model with "
+                                f"{autocor.text} is not supported: its residuals are "
+                                "correlated within groups, so the rows do not factorize")
     post = fit.idata.posterior
     S_all = post.sizes["chain"] * post.sizes["draw"]
     n, r = design.y.shape

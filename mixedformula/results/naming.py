@@ -35,6 +35,8 @@ import re
 SPEC_DPARS = ("sigma", "nu", "shape", "phi", "zi", "hu", "zoi", "coi", "ndt", "beta", "alpha",
               "kappa")
 _SPEC = re.compile(rf"^({'|'.join(SPEC_DPARS)})($|_|:)")
+#: brms' residual autocorrelation parameters: ``ar[k]`` (ar()), ``cosy`` (cosy())
+_AUTOCOR = re.compile(r"^(ar\[[1-9][0-9]*\]|cosy)$")
 
 
 # --------------------------------------------------------------------------- writers
@@ -42,6 +44,11 @@ _SPEC = re.compile(rf"^({'|'.join(SPEC_DPARS)})($|_|:)")
 def by_tag(by: str | None, level) -> str:
     """``:<by><level>`` (``""`` when there is no by-variable)."""
     return f":{by}{level}" if by else ""
+
+
+def ar_name(k: int) -> str:
+    """brms' name of the k-th AR coefficient (1-based): ``ar[1]``."""
+    return f"ar[{k}]"
 
 
 def coef_label(coef: str, resp: str | None = None) -> str:
@@ -199,7 +206,7 @@ def split_group(rest: str, groups_longest_first: list[str]) -> tuple[str, str] |
 
 def name_kind(name: str) -> str | None:
     """The class of a posterior name: ``"b"``, ``"sd"``, ``"cor"``, ``"rescor"``, ``"spec"``
-    (sigma / nu / shape), ``"r"`` or None."""
+    (sigma / nu / shape), ``"r"``, ``"autocor"`` (``ar[k]``, ``cosy``) or None."""
     if name.startswith("b_"):
         return "b"
     if name.startswith("sd_"):
@@ -214,6 +221,8 @@ def name_kind(name: str) -> str | None:
         return "r"
     if _SPEC.match(name):
         return "spec"
+    if _AUTOCOR.match(name):
+        return "autocor"
     return None
 
 

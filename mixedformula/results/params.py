@@ -101,12 +101,13 @@ class ParamIndex:
     spec: list[SpecParam] = field(default_factory=list)
     rescor: list[RescorParam] = field(default_factory=list)
     ranef: dict[str, str] = field(default_factory=dict)        # group → variable r_<group>
+    autocor: list[str] = field(default_factory=list)           # ar[k], cosy
 
     def scalar_vars(self) -> list[str]:
         out = list(self.fixed)
         for g in self.groups:
             out += [p.var for p in self.sd.get(g, [])] + [p.var for p in self.cor.get(g, [])]
-        out += [p.var for p in self.spec] + [p.var for p in self.rescor]
+        out += [p.var for p in self.spec] + [p.var for p in self.rescor] + list(self.autocor)
         return out
 
 
@@ -172,5 +173,7 @@ def index_params(posterior, groups: list[GroupInfo] | None = None,
         elif kind == "spec":
             dpar, resp, by_label = split_spec(v)
             idx.spec.append(SpecParam(v, dpar, resp, by_label))
+        elif kind == "autocor":
+            idx.autocor.append(v)
     # groups without any parameter (none expected) are kept: they print nothing
     return idx

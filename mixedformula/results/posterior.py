@@ -383,7 +383,7 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
         draws._dpar_eta = [(dsg, e) for dsg, e in draws._dpar_eta if dsg is not design]
         draws._dpar_eta.append((design, deta))
     if not design.terms:
-        return eta
+        return _with_ar(draws, design, eta)
     if new_groups == "error":
         for k, t in enumerate(design.terms):
             if t.new_levels and (keep is None or keep[k]):
@@ -436,4 +436,24 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
                 rows = np.nonzero(new)[0]
                 U = u_new[:, codes[rows] - J][:, :, p.offset + cols]
                 target[:, rows] += np.einsum("smc,mc->sm", U, Xt[rows])
+    return _with_ar(draws, design, eta)
+
+
+def _with_ar(draws: PosteriorDraws, design, eta: np.ndarray) -> np.ndarray:
+    """brms' ar() term added to η of the fitted rows: μ = η + Σ_k ar[k] (y − η)_{lag k}
+    (:mod:`mixedformula.design.autocor`); new data are refused (their lagged residuals are
+    not known to the fit)."""
+    s = getattr(draws.design, "autocor", None)
+    if s is None or s.kind != "ar":
+        return eta
+    if design is not draws.design:
+        raise DataError(f"predictions for new data of a model with {s.text} are not "
+                        "supported: the ar() term needs the observed residuals of the earlier "
+                        "time points of each series; predict on the fitted data (newdata=None)")
+    from ..design.autocor import ar_term
+    from .naming import ar_name
+    ar = np.stack([draws.scalar(ar_name(k + 1)) for k in range(s.p)], axis=1)   # (S, p)
+    resid = np.asarray(design.y, dtype=float)[None, :, 0] - eta[:, :, 0]
+    eta = eta.copy()
+    eta[:, :, 0] += ar_term(resid, s.lags, ar)
     return eta

@@ -192,11 +192,30 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
         return eta + sig * np.einsum("snab,snb->sna", L, z)
     mu = fam.inverse_link(eta[..., 0])
     params = _family_params(draws, fam.dpars, tags, n, design, fam)
+    cosy = getattr(fit.design, "autocor", None)
+    if cosy is not None and cosy.kind == "cosy":
+        return _draw_cosy(fit, draws, mu, params, design, rng)[..., None]
     t = trials(fit, design, newdata) if fam.uses_trials else None
     tt = None if t is None else t[None, :]
     from ..design.additions import addition_draws
     y = addition_draws(lambda p: fam.rvs(mu, p, rng, tt), params, design)
     return y[..., None]
+
+
+def _draw_cosy(fit, draws, mu, params, design, rng) -> np.ndarray:
+    """Joint draws of a cosy() model per group: y = μ + σ(√(1 − ρ) z_i + √ρ w_g), whose
+    covariance is σ²[(1 − ρ)I + ρ11ᵀ] within a group (brms' posterior_predict draws the MVN)."""
+    s = fit.design.autocor
+    if design is not fit.design:
+        raise MixedFormulaError(f"response draws for new data of a model with {s.text} are not "
+                                "supported (the new rows' groups and times are not coded); "
+                                "use kind='epred' or the fitted data")
+    rho = draws.scalar("cosy")[:, None]
+    sigma = np.broadcast_to(params["sigma"], mu.shape)
+    S, n = mu.shape
+    z = rng.standard_normal((S, n))
+    w = rng.standard_normal((S, len(s.levels)))[:, s.codes]
+    return mu + sigma * (np.sqrt(1.0 - rho) * z + np.sqrt(rho) * w)
 
 
 # --------------------------------------------------------------------------- public

@@ -76,6 +76,8 @@ class Summary:
     spec_pars: pd.DataFrame
     rescor: pd.DataFrame
     ngrps: dict[str, int]
+    #: brms' "Correlation Structures:" block (``ar[1]``, ``cosy``), printed first as brms does
+    autocor: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: list[str] = field(default_factory=list)
     digits: int = 2
     n_divergent: int = 0
@@ -111,6 +113,10 @@ class Summary:
 
     def __str__(self) -> str:
         lines = self.header_lines() + [""]
+        if len(self.autocor):
+            lines.append("Correlation Structures:")
+            lines += format_table(self.autocor, self.digits)
+            lines.append("")
         groups = self.blocks()
         if groups:
             lines.append("Multilevel Hyperparameters:")
@@ -136,6 +142,9 @@ class Summary:
 
     def _repr_html_(self) -> str:
         parts = [f"<pre>{html.escape(chr(10).join(self.header_lines()))}</pre>"]
+        if len(self.autocor):
+            parts.append("<h4>Correlation Structures</h4>")
+            parts.append(html_table(self.autocor, self.digits))
         groups = self.blocks()
         if groups:
             parts.append("<h4>Multilevel Hyperparameters</h4>")
@@ -156,7 +165,7 @@ class Summary:
 
     def to_frame(self) -> pd.DataFrame:
         """All rows in one DataFrame with a ``block`` column (``~Subject``, ``fixed``, ...)."""
-        parts = []
+        parts = [self.autocor.assign(block="autocor")] if len(self.autocor) else []
         for g, tab in self.random.items():
             parts.append(tab.assign(block=f"~{g}"))
         for name, tab in (("fixed", self.fixed), ("spec_pars", self.spec_pars),
@@ -251,13 +260,15 @@ def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], fo
     fixed = posterior_table(post, index.fixed, [v[2:] for v in index.fixed], prob)
     spec = _table(post, index.spec, prob)
     rescor = _table(post, index.rescor, prob)
+    autocor = posterior_table(post, index.autocor, list(index.autocor), prob)
     n_div = count_divergences(idata)
-    warns = convergence_warnings([*random.values(), fixed, spec, rescor], n_div, target_accept,
+    warns = convergence_warnings([autocor, *random.values(), fixed, spec, rescor], n_div,
+                                 target_accept,
                                  count_treedepth(idata))
     return Summary(family=family, links=links, formula=formula, data_name=data_name, nobs=nobs,
                    chains=chains, iter=warmup + draws * thin, warmup=warmup, thin=thin,
                    total_draws=chains * draws, likelihood=likelihood, engine_note=engine_note,
                    sampler=sampler, fixed=fixed, random=random, spec_pars=spec, rescor=rescor,
-                   ngrps=dict(ngrps), warnings=warns, digits=digits, n_divergent=n_div,
+                   ngrps=dict(ngrps), autocor=autocor, warnings=warns, digits=digits, n_divergent=n_div,
                    nobs_by_response=dict(nobs_by_response or {}),
                    not_used=dict(not_used or {}))

@@ -314,6 +314,13 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 from .partial_marginal import add_partial_likelihood
                 add_partial_likelihood(design, next(b for b in blocks if b.key == integrate),
                                        chols[integrate], etas[0], dpars["sigma"][0][0], _data)
+            elif getattr(design, "autocor", None) is not None:     # ar() / cosy()
+                from .autocor import add_autocor_likelihood, check_autocor_family
+                check_autocor_family(design.autocor, family)
+                params = {k: dpars[k] for k in family.dpars if k != "sigma"}
+                params["sigma"] = dpars["sigma"][0][0]
+                add_autocor_likelihood(design.autocor, family, etas[0], params,
+                                       _data("y", y[:, 0]), priors, _data)
             elif design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)

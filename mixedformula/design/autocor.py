@@ -1,0 +1,117 @@
+"""Time order and lag structure of brms' autocorrelation terms ``ar()`` and ``cosy()``.
+
+Rows are ordered by group (``gr``), then by ``time`` within a group, as brms does before
+fitting (brms 2.18 ``order_data``); the rows of our design stay in the data order, and the
+structure below says, for every row, which rows precede it in its group.
+
+**ar(time, gr, p)** (brms' regression form, ``cov = FALSE``). With η the linear predictor
+without the autocorrelation term and e_n = y_n − η_n the residuals,
+
+    μ_n = η_n + Σ_{k=1..p} ar[k] · e_{n−k},     y_n ~ family(μ_n, σ, ...)
+
+where n−k is the k-th row before n in time order *within n's group*; the first k rows of a
+group have no k-th lag (e = 0 there). Gaps in time are ignored: the previous row in time
+order is the lag whatever its time value (brms' ``J_lag`` counts rows, checked with
+``make_standata`` on times 1, 2, 3, 4, 7: lags 1, 2, 2, 2 — and non-integer times are only
+sorted, as in brms). ``lags[n, k-1]`` is that row's index, or -1.
+
+**cosy(time, gr)** (compound symmetry). Per group j with n_j rows,
+y_j ~ N(μ_j, Σ_j), Σ_j = σ²[(1 − ρ) I + ρ 1 1ᵀ], ρ = ``cosy`` ∈ (0, 1) (brms' bounds). By
+Sherman–Morrison and the matrix determinant lemma, with r = y_j − μ_j,
+
+    log|Σ_j| = n_j log σ² + (n_j − 1) log(1 − ρ) + log(1 + (n_j − 1) ρ)
+    rᵀΣ_j⁻¹r = [Σ r_i² − ρ/(1 + (n_j − 1)ρ) (Σ r_i)²] / (σ²(1 − ρ)).
+
+The backend evaluates the same density as a product of its sequential conditionals (exact,
+O(n_j), one normal per row): with k = ``pos[n]`` earlier rows of the group and S their
+residual sum,
+
+    y_n | earlier ~ N(μ_n + ρ/(1 + (k − 1)ρ) · S,  σ² (1 − ρ)(1 + kρ)/(1 + (k − 1)ρ)),
+
+whose variances multiply to |Σ_j| and whose squared standardised residuals add to rᵀΣ_j⁻¹r.
+Compound symmetry does not depend on the order, so ``time`` only needs unique values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class AutocorStructure:
+    """The rows' order for one ar()/cosy() term (arrays over the design's rows)."""
+
+    kind: str                  # "ar" | "cosy"
+    p: int                     # AR order (0 for cosy)
+    codes: np.ndarray          # (n,) group index of each row
+    levels: list[str]          # group labels
+    order: np.ndarray          # (n,) rows sorted by group, then time
+    pos: np.ndarray            # (n,) number of earlier rows of the same group
+    lags: np.ndarray           # (n, p) row index of the k-th earlier row of the group, or -1
+    text: str = ""
+
+    @property
+    def starts(self) -> np.ndarray:
+        """(n,) index into ``order`` of the first row of each row's group."""
+        inv = np.empty_like(self.order)
+        inv[self.order] = np.arange(len(self.order))
+        return inv - self.pos
+
+
+def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
+    """The structure of ``term`` (:class:`~mixedformula.formula.autocor.AutocorTerm`) on the
+    rows ``df`` (missing values already dropped); ``groups``: (codes, levels) of ``term.gr``
+    (None: one series)."""
+    n = len(df)
+    if groups is not None:
+        codes, levels = groups
+    else:
+        codes, levels = np.zeros(n, dtype=np.int64), ["1"]
+    if term.time is not None:
+        t = df[term.time]
+        if pd.api.types.is_bool_dtype(t) or not (pd.api.types.is_numeric_dtype(t)
+                                                  or pd.api.types.is_datetime64_any_dtype(t)):
+            raise DataError(f"the time variable {term.time!r} of {term.text} must be numeric "
+                            f"(or dates); it has type {t.dtype}")
+        tv = t.to_numpy()
+        if pd.api.types.is_numeric_dtype(t) and not np.all(np.isfinite(tv.astype(float))):
+            raise DataError(f"the time variable {term.time!r} of {term.text} has "
+                            f"{int((~np.isfinite(tv.astype(float))).sum())} infinite value(s)")
+        key = pd.Series(tv).rank(method="dense").to_numpy()
+    else:
+        key = np.arange(n, dtype=float)
+    order = np.lexsort((key, codes))
+    sc, sk = codes[order], key[order]
+    same = (sc[1:] == sc[:-1]) & (sk[1:] == sk[:-1])
+    if same.any():
+        first = order[1:][same][0]
+        where = (f" of group {levels[codes[first]]!r}" if term.gr else "")
+        raise DataError(f"{int(same.sum())} row(s) of {term.text} repeat a time point within "
+                        f"their group (e.g. time {df[term.time].iloc[first]!r}{where}): time "
+                        f"points within groups must be unique (as brms requires)")
+    new_group = np.r_[True, sc[1:] != sc[:-1]]
+    start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    pos_sorted = np.arange(n) - start
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = pos_sorted
+    p = term.p if term.kind == "ar" else 0
+    lags = np.full((n, p), -1, dtype=np.int64)
+    for k in range(1, p + 1):
+        ok = pos_sorted >= k
+        lag_sorted = np.full(n, -1, dtype=np.int64)
+        lag_sorted[ok] = order[np.nonzero(ok)[0] - k]
+        lags[order, k - 1] = lag_sorted
+    return AutocorStructure(kind=term.kind, p=p, codes=codes, levels=list(levels),
+                            order=order, pos=pos, lags=lags, text=term.text)
+
+
+def ar_term(resid: np.ndarray, lags: np.ndarray, ar: np.ndarray) -> np.ndarray:
+    """Σ_k ar[k] e_{n−k} for draws: ``resid`` (S, n) residuals y − η, ``ar`` (S, p)."""
+    padded = np.concatenate([resid, np.zeros((resid.shape[0], 1))], axis=1)
+    idx = np.where(lags < 0, resid.shape[1], lags)            # -1 → the zero column
+    return np.einsum("snk,sk->sn", padded[:, idx], ar)

@@ -1,0 +1,127 @@
+"""brms' autocorrelation terms in the fixed part: ``ar()``, ``arma()``, ``cosy()``.
+
+=================================  ===================================================================
+``ar(time = t, gr = g, p = 1)``     AR(p) of the residuals within each level of g, in order of t
+                                    (brms' regression form, ``cov = FALSE``); positional ``ar(t, g)``
+``arma(t, g, p = 1, q = 1)``        ARMA(p, q): parsed, refused (not supported yet)
+``cosy(time = t, gr = g)``          compound symmetry: within a level of g, every pair of residuals
+                                    has correlation ``cosy``
+=================================  ===================================================================
+
+``time`` and ``gr`` are column names (``time`` omitted: the data order; ``gr`` omitted: one
+series). Pure syntax: nothing here looks at data (:mod:`mixedformula.design.autocor` does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import FormulaError
+from .syntax import Call, Keyword, Name, Number, String
+from .validate import CONSTANTS, check_name
+
+AUTOCOR_FUNCS = ("ar", "arma", "ma", "cosy", "unstr", "car", "sar", "fcor")
+_ARGS = {"ar": ("time", "gr", "p", "cov"), "arma": ("time", "gr", "p", "q", "cov"),
+         "ma": ("time", "gr", "q", "cov"), "cosy": ("time", "gr")}
+MAX_ORDER = 10
+
+
+@dataclass(frozen=True)
+class AutocorTerm:
+    """One autocorrelation term: ``kind`` "ar" (order ``p``) or "cosy"."""
+
+    kind: str
+    time: str | None = None
+    gr: str | None = None
+    p: int = 0
+    q: int = 0
+    text: str = ""
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.time, self.gr) if v is not None)
+
+
+def is_autocor(term) -> bool:
+    return isinstance(term, Call) and term.func in AUTOCOR_FUNCS
+
+
+def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
+    """The AutocorTerm of ``ar(...)``/``cosy(...)`` (refusing what we do not fit)."""
+    written = text[call.start:call.end]
+    if sign < 0:
+        raise FormulaError(f"{call.func}() cannot be removed with '-'", text, call.start,
+                           call.end)
+    if call.func not in _ARGS:
+        raise FormulaError(f"brms' {call.func}() residual structure is not supported; "
+                           "supported: ar(time, gr, p) and cosy(time, gr)", text, call.start,
+                           call.end)
+    names = _ARGS[call.func]
+    given: dict = {}
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, Keyword):
+            key, node = arg.key, arg.value
+            if key not in names:
+                raise FormulaError(f"unknown argument {key!r} to {call.func}(); expected "
+                                   f"{', '.join(names)}", text, arg.start, arg.end)
+        else:
+            if any(isinstance(a, Keyword) for a in call.args[:i]):
+                raise FormulaError("a positional argument cannot follow a named one", text,
+                                   arg.start, arg.end)
+            if i >= len(names):
+                raise FormulaError(f"{call.func}() takes at most {len(names)} arguments "
+                                   f"({', '.join(names)})", text, arg.start, arg.end)
+            key, node = names[i], arg
+        if key in given:
+            raise FormulaError(f"argument {key!r} of {call.func}() is given twice", text,
+                               arg.start, arg.end)
+        given[key] = node
+    cols = {}
+    for key in ("time", "gr"):
+        node = given.get(key)
+        if node is None or (isinstance(node, Name) and node.name == "NA"
+                            and not node.quoted):
+            cols[key] = None
+            continue
+        if isinstance(node, String) and node.value:
+            node = Name(node.start, node.end, node.value, True)
+        if not isinstance(node, Name):
+            raise FormulaError(f"{call.func}({key} = ...) takes a column name", text,
+                               node.start, node.end)
+        check_name(node, text)
+        cols[key] = node.name
+    cov = given.get("cov")
+    if cov is not None:
+        if not (isinstance(cov, Name) and CONSTANTS.get(cov.name) in ("True", "False")):
+            raise FormulaError(f"{call.func}(cov = ...) takes TRUE or FALSE", text, cov.start,
+                               cov.end)
+        if CONSTANTS[cov.name] == "True":
+            raise FormulaError(f"{call.func}(cov = TRUE) (the residual covariance form) is "
+                               "not supported; the default cov = FALSE is", text, cov.start,
+                               cov.end)
+    p = _order(given, "p", 1 if call.func in ("ar", "arma") else 0, text, call.func)
+    q = _order(given, "q", 1 if call.func in ("arma", "ma") else 0, text, call.func)
+    if q > 0:
+        raise FormulaError("moving-average terms (arma(), ma()) are not supported yet; "
+                           "ar(time, gr, p) is", text, call.start, call.end)
+    kind = "cosy" if call.func == "cosy" else "ar"
+    return AutocorTerm(kind=kind, time=cols["time"], gr=cols["gr"], p=p, q=q, text=written)
+
+
+def _order(given: dict, key: str, default: int, text: str, func: str) -> int:
+    node = given.get(key)
+    if node is None:
+        return default
+    value = None
+    if isinstance(node, Number):
+        try:
+            f = float(node.text.rstrip("L"))
+            value = int(f) if f.is_integer() else None
+        except ValueError:
+            value = None
+    if value is None or value < (1 if key == "p" and func == "ar" else 0) \
+            or value > MAX_ORDER:
+        raise FormulaError(f"{func}({key} = ...) takes a whole number from "
+                           f"{1 if func == 'ar' else 0} to {MAX_ORDER}", text, node.start,
+                           node.end)
+    return value
