@@ -209,8 +209,8 @@ def test_engines():
     with pytest.raises(mf.MixedFormulaError if hasattr(mf, "MixedFormulaError") else Exception,
                        match="marginal likelihood does not apply.*ar\\(time, g\\)"):
         mf.Model("y ~ x + ar(time, g) + (1 | g)", d, likelihood="marginal")
-    with pytest.raises(NotImplementedError, match="lmer does not fit them"):
-        mf.lmer("y ~ x + cosy(time, g) + (1 | g)", d)
+    fit = mf.lmer("y ~ x + cosy(time, g) + (1 | g)", d)          # lmer: nlme's corCompSymm
+    assert fit.residual_corr is not None and np.isfinite(fit.residual_rho)
 
 
 # --------------------------------------------------------------------------- brms 2.18

@@ -92,7 +92,7 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
         first = order[1:][same][0]
         where = (f" of group {levels[codes[first]]!r}" if term.gr else "")
         raise DataError(f"{int(same.sum())} row(s) of {term.text} repeat a time point within "
-                        f"their group (e.g. time {df[term.time].iloc[first]!r}{where}): time "
+                        f"their group (e.g. time {df[term.time].iloc[first]}{where}): time "
                         f"points within groups must be unique (as brms requires)")
     new_group = np.r_[True, sc[1:] != sc[:-1]]
     start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))

@@ -428,7 +428,8 @@ def _parse(text: str) -> FormulaSpec:
         offset = "I(" + " + ".join(f"({render(t, text, arithmetic=True)})"
                                    for t in offsets) + ")"
     if len(autocor) > 1:
-        raise FormulaError("only one residual structure (ar() or cosy()) per formula", text,
+        raise FormulaError("only one residual structure: only one autocorrelation term "
+                           "(ar() or cosy()) per formula", text,
                            0, len(text))
     if autocor and multivariate:
         raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet", text,
