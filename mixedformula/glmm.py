@@ -57,6 +57,7 @@ from .linalg import LambdaFactor
 from .linalg.pirls import PIRLS, PIRLSError
 from .linalg.threads import one_blas_thread
 from .inference.coef_table import stars
+from .inference.numderiv import forward_value_gradient
 from .reml import (LmerFit, fixef_lme4_names, information_lines, interior_starts, lmer_terms,
                    optimize_bounded, r_format, residual_lines, table_lines, theta_names)
 
@@ -470,7 +471,7 @@ def _glmer(formula, data, family, nagq, weights, offset, link, start, data_name,
         warnings.simplefilter("ignore", RuntimeWarning)
         # forward differences (k + 1 deviances per gradient): the Newton polish below makes
         # the last digits, so this search only needs to get close
-        r2 = minimize(lambda z: _forward_value_gradient(dev, z, lower), x0,
+        r2 = minimize(lambda z: forward_value_gradient(dev, z), x0,
                       method="L-BFGS-B", jac=True, bounds=bounds,
                       options=dict(ftol=1e-11, gtol=1e-5, maxiter=2000, maxls=40))
         x, objective = np.asarray(r2.x, dtype=float), float(r2.fun)
@@ -614,13 +615,6 @@ def _central_gradient(fun, x, h: float = 1e-5, lower=None) -> np.ndarray:
     return g
 
 
-def _forward_value_gradient(fun, x, lower, h: float = 1e-6):
-    """(f(x), forward-difference gradient), stepping away from lower bounds."""
-    x = np.asarray(x, dtype=float)
-    f0 = fun(x)
-    g = np.zeros(len(x))
-    if not np.isfinite(f0):
-        return f0, g
     for i in range(len(x)):
         e = np.zeros(len(x))
         e[i] = h * max(1.0, abs(x[i]))

@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from .kenward_roger import z_matrix
 from .sdcor import SdCor, sdcor_names
 from ..linalg.threads import one_blas_thread
+from .numderiv import forward_value_gradient
 
 _JOB: dict = {}
 
@@ -177,25 +178,7 @@ def bootstrap(fit, nsim: int = 1000, seed=None, workers: int | None = None) -> p
         hess_inv = start_hessian_inverse(pls, theta, fit.reml)
     job = {"pls": pls, "sim": Simulator(fit, seed), "reml": fit.reml, "x0": theta,
            "lower": lam.lower, "interior": interior, "hess_inv": hess_inv}
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else (os.cpu_count() or 1)
-    workers = max(1, min(int(workers), nsim))
-    import multiprocessing as mp
-    if "fork" not in mp.get_all_start_methods():     # Windows: no fork, run in-process
-        workers = 1
-    chunks = [list(c) for c in np.array_split(np.arange(nsim), workers)]
-    _JOB.clear()
-    _JOB.update(job)
-    try:
-        if workers == 1:
-            results = _work(chunks[0])
-        else:
-            from concurrent.futures import ProcessPoolExecutor
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-                results = [r for part in ex.map(_work, chunks) for r in part]
-    finally:
-        _JOB.clear()
+    results = _run(job, _work, nsim, workers)
     sc = SdCor(lam)
     rows = []
     for th, beta, sigma, f in results:
@@ -234,15 +217,7 @@ def glmer_refit(devfun, y, x0, h: float = 1e-6):
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
 
     def fg(x):
-        f0 = dv(x)
-        g = np.zeros(len(x))
-        if not np.isfinite(f0):
-            return f0, g
-        for i in range(len(x)):
-            e = np.zeros(len(x))
-            e[i] = h * max(1.0, abs(x[i]))
-            g[i] = (dv(x + e) - f0) / e[i]
-        return f0, g
+        return forward_value_gradient(dv, x, h)
 
     import warnings
     with warnings.catch_warnings():

@@ -83,3 +83,18 @@ def hessian(f, x) -> np.ndarray:
                 h = h / _V
             H[i, j] = H[j, i] = _richardson(a)
     return H
+
+
+def forward_value_gradient(fun, x, h: float = 1e-6):
+    """(f(x), forward-difference gradient with steps h·max(1, |xᵢ|) upward, i.e. away from
+    lower bounds); a zero gradient where f(x) is not finite (for L-BFGS-B with ``jac=True``)."""
+    x = np.asarray(x, dtype=float)
+    f0 = fun(x)
+    g = np.zeros(len(x))
+    if not np.isfinite(f0):
+        return f0, g
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h * max(1.0, abs(x[i]))
+        g[i] = (fun(x + e) - f0) / e[i]
+    return f0, g
