@@ -197,7 +197,8 @@ def partial_block(design, family, rescor_by=None):
         return None, why
     from .design.reterms import covariance_blocks
     blocks = [b for b in covariance_blocks(design, 1, list(design.response_names))
-              if len(b.parts) == 1 and not b.by_levels]
+              if len(b.parts) == 1 and not b.by_levels
+              and getattr(b, "structure", None) in (None, "us", "diag")]
     if not blocks:
         return None, "no group term of one grouping factor without gr(by=)"
     return max(blocks, key=lambda b: b.J * b.Q), ""
