@@ -28,6 +28,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .lambda_factor import LambdaFactor
+from .penalized import FixedEffectsAtTheta
 
 _LOG2PI = math.log(2 * math.pi)
 #: the dense system is refused above this many columns of Z* (memory ≈ 8 M² bytes)
@@ -62,7 +63,7 @@ def star_columns(Xk: np.ndarray, codes: np.ndarray, J: int, cov_factor) -> np.nd
     return Z @ K
 
 
-class DensePLS:
+class DensePLS(FixedEffectsAtTheta):
     """The interface of :class:`~.penalized.PenalizedLS` (factor, deviance, β̂, b̂) for
     blocks ``(Xk, codes, cov_factor)`` in the order of ``lam.terms``."""
 
@@ -149,15 +150,6 @@ class DensePLS:
 
     def deviance_batch(self, thetas, reml: bool = True):
         return None
-
-    def beta(self, f: DenseFactor) -> np.ndarray:
-        if not self.p:
-            return np.zeros(0)
-        return self.beta_ols + sla.solve_triangular(f.LX, f.cb, lower=True, trans="T",
-                                                    check_finite=False)
-
-    def beta_precision(self, f: DenseFactor) -> np.ndarray:
-        return f.LX @ f.LX.T
 
     def conditional_modes(self, f: DenseFactor) -> list[np.ndarray]:
         """b̂_k = (L_A ⊗ I) Λ_k û_k per term, each (J_k, q_k): the effects on the levels."""

@@ -105,7 +105,24 @@ class PLSFactor:
     r2: float                 # penalized residual sum of squares r²_θ
 
 
-class PenalizedLS:
+class FixedEffectsAtTheta:
+    """β̂(θ) and its precision from a factor with the fixed-effect block L_X and c_β (the
+    blocked :class:`PLSFactor` and the dense ``DensePLS`` factor alike); the system has ``p``
+    and ``beta_ols``."""
+
+    def beta(self, f) -> np.ndarray:
+        """β̂(θ) = β_OLS + L_X⁻ᵀ c_β."""
+        if not self.p:
+            return np.zeros(0)
+        return self.beta_ols + sla.solve_triangular(f.LX, f.cb, lower=True, trans="T",
+                                                    check_finite=False)
+
+    def beta_precision(self, f) -> np.ndarray:
+        """L_X L_Xᵀ, so that Var(β̂) = σ² (L_X L_Xᵀ)⁻¹."""
+        return f.LX @ f.LX.T
+
+
+class PenalizedLS(FixedEffectsAtTheta):
     """Profiled deviance of a Gaussian linear mixed model from cross-products.
 
     Parameters
@@ -531,17 +548,6 @@ class PenalizedLS:
         return out
 
     # -- estimates at θ ------------------------------------------------------------------------
-    def beta(self, f: PLSFactor) -> np.ndarray:
-        """β̂(θ) = β_OLS + L_X⁻ᵀ c_β."""
-        if not self.p:
-            return np.zeros(0)
-        return self.beta_ols + sla.solve_triangular(f.LX, f.cb, lower=True, trans="T",
-                                                    check_finite=False)
-
-    def beta_precision(self, f: PLSFactor) -> np.ndarray:
-        """L_X L_Xᵀ, so that Var(β̂) = σ² (L_X L_Xᵀ)⁻¹."""
-        return f.LX @ f.LX.T
-
     def spherical_modes(self, f: PLSFactor) -> tuple[np.ndarray, np.ndarray]:
         """û = L⁻ᵀ(c_u − R_ZX β̂) by block back-substitution: (u₁ as (J₁, q₁), u_rest)."""
         db = self.beta(f) - self.beta_ols if self.p else np.zeros(0)
