@@ -34,14 +34,8 @@ from ...design import Design
 from ...design.reterms import CovBlock as Block
 
 
-def integrable(block: Block) -> bool:
-    """Whether a covariance block can be integrated out here: one term of one response,
-    no ``gr(by=)`` levels."""
-    return len(block.parts) == 1 and not block.by_levels
-
-
-def level_crossproducts(design: Design, block: Block) -> tuple[np.ndarray, np.ndarray]:
-    """(A, n): A_j = X_jᵀ X_j, (J, Q, Q), and the row count n_j of each level (data only)."""
+def level_crossproducts(design: Design, block: Block) -> np.ndarray:
+    """A_j = X_jᵀ X_j per level, (J, Q, Q) (data only)."""
     t = design.terms[block.parts[0].term]
     X = np.asarray(t.X, dtype=float)
     codes = np.asarray(t.codes, dtype=np.int64)
@@ -49,7 +43,7 @@ def level_crossproducts(design: Design, block: Block) -> tuple[np.ndarray, np.nd
     outer = (X[:, :, None] * X[:, None, :]).reshape(len(X), Q * Q)
     A = np.stack([np.bincount(codes, weights=outer[:, k], minlength=J)
                   for k in range(Q * Q)], axis=1).reshape(J, Q, Q)
-    return A, np.bincount(codes, minlength=J).astype(float)
+    return A
 
 
 def factor_matrix(block: Block, T):
@@ -69,13 +63,12 @@ def add_partial_likelihood(design: Design, block: Block, T, eta_rest, sigma, dat
     import pymc as pm
     import pytensor.tensor as pt
     t = design.terms[block.parts[0].term]
-    A, n_j = level_crossproducts(design, block)
+    A = level_crossproducts(design, block)
     J, Q = block.J, block.Q
     y = data("y", np.asarray(design.y[:, 0], dtype=float))
     Xt = data(f"Z__{block.parts[0].term}", np.asarray(t.X, dtype=float))
     codes = data(f"codes__{block.parts[0].term}", np.asarray(t.codes, dtype=np.int64))
     A_t = data(f"A__{block.key}", A)
-    n_rows = data(f"nrows__{block.key}", n_j)
     r = y - eta_rest
     b = pt.inc_subtensor(pt.zeros((J, Q))[codes], Xt * r[:, None])           # (J, Q)
     c = pt.sum(r ** 2)
@@ -92,7 +85,7 @@ def add_partial_likelihood(design: Design, block: Block, T, eta_rest, sigma, dat
         logdet = 2.0 * pt.sum(pt.log(pt.diagonal(L, axis1=1, axis2=2)))
         w = pt.linalg.solve_triangular(L, pt.dot(b, Tm)[..., None], lower=True)[..., 0]
         quad = pt.sum(w ** 2) / s2 ** 2
-    N = pt.sum(n_rows)
+    N = r.shape[0]                                                              # Σ_j n_j
     loglik = -0.5 * (N * pt.log(2.0 * np.pi * s2) + logdet + c / s2 - quad)
     pm.Potential("partial_loglik", loglik)
 
@@ -111,7 +104,7 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
     y = np.asarray(design.y[:, 0], dtype=float)
     if design.offset is not None:
         y = y - np.asarray(design.offset, dtype=float)
-    A, _ = level_crossproducts(design, block)
+    A = level_crossproducts(design, block)
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     S, n, J, Q = C * D, len(y), block.J, block.Q
     beta = posterior["_beta"].values.reshape(S, -1)
@@ -147,4 +140,4 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
     return out.reshape(C, D, J, Q)
 
 
-__all__ = ["add_partial_likelihood", "integrable", "level_crossproducts", "recover_integrated"]
+__all__ = ["add_partial_likelihood", "level_crossproducts", "recover_integrated"]
