@@ -21,12 +21,16 @@ profiled deviance is d(θ, ρ) = d_W(θ) + log|R(ρ)|. W and log|R| in O(n):
     cosy:  W = R^{-1/2} = a (I − P) + c P,  P = 11ᵀ/n_j, a = (1 − ρ)^{-1/2},
            c = (1 + (n_j − 1)ρ)^{-1/2};   log|R_j| = (n_j − 1) log(1 − ρ) + log(1 + (n_j − 1)ρ)
 
-As brms, ``ar`` uses the order of the time points (gaps count as one step).
+As brms, ``ar`` uses the order of the time points (gaps count as one step): nlme's corAR1 on
+the rank of time within the group, not corAR1 on unequally spaced integer times (which nlme
+turns into corARMA on the time distances) nor corCAR1 (checked on BodyWeight,
+tests/test_bodyweight_nlme.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from ..errors import DataError
 
@@ -76,7 +80,7 @@ class ResidualCorrelation:
         if self.kind == "ar":
             return float(np.tanh(a))
         lo = self.lower
-        return float(lo + (1.0 - lo) / (1.0 + np.exp(-a)))
+        return float(lo + (1.0 - lo) * expit(a))
 
     def a_of(self, rho: float) -> float:
         if self.kind == "ar":
