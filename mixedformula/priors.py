@@ -34,7 +34,7 @@ DISTRIBUTIONS = {
     "weibull": (2, True), "double_exponential": (2, False),
 }
 CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor", "phi", "zi", "hu",
-           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "cosy")
+           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "cosy", "rho")
 _UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0, "phi": 0.0, "zi": 0.0,
                      "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0,
@@ -105,9 +105,9 @@ def prior(spec: str, class_: str = "b", coef: str = "", group: str = "", resp: s
         raise PriorError(f"class {class_!r} takes an lkj(eta) prior, not {spec!r}")
     if class_ not in ("cor", "rescor") and dist in ("lkj", "lkj_corr_cholesky"):
         raise PriorError(f"lkj() is a prior for class 'cor' or 'rescor', not {class_!r}")
-    if dist == "flat" and class_ not in ("b", "ar", "cosy"):
-        raise PriorError(f"a flat prior is only allowed for classes 'b', 'ar' and 'cosy', "
-                         f"not {class_!r}")
+    if dist == "flat" and class_ not in ("b", "ar", "cosy", "rho"):
+        raise PriorError(f"a flat prior is only allowed for classes 'b', 'ar', 'cosy' and "
+                         f"'rho', not {class_!r}")
     if dist in ("lkj", "lkj_corr_cholesky"):
         dist = "lkj"
     return Prior(dist, args, class_, coef or "", group or "", resp or "", dpar or "")
@@ -124,13 +124,20 @@ class ResolvedPrior:
     resp: str = ""
     dpar: str = ""
     source: str = "default"
+    #: (lower, upper) of a parameter whose range is not its class's (``rho`` of a glmmTMB
+    #: structure: ar1 (−1, 1), cs (−1/(Q − 1), 1)); None: the class's bounds
+    bounds: tuple | None = None
 
     @property
     def lb(self) -> float | None:
+        if self.bounds is not None:
+            return self.bounds[0]
         return _POSITIVE_CLASSES.get(self.class_)
 
     @property
     def ub(self) -> float | None:
+        if self.bounds is not None:
+            return self.bounds[1]
         return _UPPER_BOUNDS.get(self.class_)
 
 

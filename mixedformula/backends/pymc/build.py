@@ -538,7 +538,7 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
     H = b.H
     if b.structure in ("ar1", "cs", "toep") and b.Q > 1:   # glmmTMB structures (covstruct.py)
         from .covstruct import structured_factor
-        return structured_factor(b, sd_priors)
+        return structured_factor(b, sd_priors, priors)
     if b.correlated and b.Q > 1:
         eta_prior = priors.resolve("cor", Prior("lkj", (1.0,), "cor"), group=b.group).prior
         eta = eta_prior.args[0]
