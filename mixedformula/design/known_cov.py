@@ -101,9 +101,10 @@ def known_cov_factor(name: str, data2, levels: list[str], group: str) -> np.ndar
 
 def attach_known_covariances(design, data2) -> None:
     """Set ``cov_factor`` on each group term of ``design`` written ``gr(g, cov = A)``, and
-    remember the factors in ``design.spec`` (new data reuse them). Without such terms, data2
-    is not needed (and not read)."""
-    factors = []
+    remember the factors in ``design.spec`` (new data reuse them) and the matrices read,
+    ``design.spec.known_matrices`` = {name: (A, level names)} (what a saved fit stores). Without
+    such terms, data2 is not needed (and not read)."""
+    factors, used = [], {}
     for t in design.terms:
         L = None
         if t.term.cov is not None:
@@ -111,9 +112,11 @@ def attach_known_covariances(design, data2) -> None:
                 raise DataError(f"gr({t.name}, by = ..., cov = ...) is not supported: a known "
                                 f"covariance across levels with one covariance per by-level")
             L = known_cov_factor(t.term.cov, data2, t.levels, t.name)
+            used[t.term.cov] = known_matrix(t.term.cov, data2)
         t.cov_factor = L
         factors.append(L)
     design.spec.cov_factors = factors
+    design.spec.known_matrices = used
 
 
 __all__ = ["attach_known_covariances", "known_cov_factor", "known_matrix"]

@@ -6,7 +6,9 @@ File layout (``InferenceData.to_netcdf``, engine h5netcdf):
   can read the draws;
 * one extra group ``mixedformula`` holding the data columns the formula uses (rows kept by the
   design, one variable ``col<k>`` per column with its name, kind and pandas dtype in the
-  attributes) and, in the attribute ``mixedformula``, a JSON document with the format version,
+  attributes), the matrices of ``data2`` the formula reads (``gr(g, cov = A)``: variable
+  ``data2__A`` with dims ``data2__A__row``/``__col`` whose coordinates are A's level names, as
+  given) and, in the attribute ``mixedformula``, a JSON document with the format version,
   formula, family and link, prior specification strings, the prior_summary table, likelihood,
   sampler info and the design facts the summary prints.
 
@@ -91,6 +93,35 @@ def _used_rows(fit) -> pd.DataFrame | None:
         return df.loc[design.row_index]
     keep = ~df.isna().any(axis=1).to_numpy()
     return df.loc[keep]
+
+
+DATA2_PREFIX = "data2__"
+
+
+def _data2_variables(fit) -> dict:
+    """The known matrices of ``gr(cov = ...)`` terms as DataArrays named by their levels."""
+    used = getattr(getattr(fit.design, "spec", None), "known_matrices", None) or {}
+    out = {}
+    for name, (M, levels) in used.items():
+        key = f"{DATA2_PREFIX}{name}"
+        lv = np.array([str(v) for v in levels], dtype=object)
+        out[key] = xr.DataArray(np.asarray(M, dtype=np.float64),
+                                dims=(f"{key}__row", f"{key}__col"),
+                                coords={f"{key}__row": lv, f"{key}__col": lv},
+                                attrs={"name": str(name)})
+    return out
+
+
+def _stored_data2(ds: xr.Dataset) -> dict | None:
+    """data2 as saved by :func:`_data2_variables`: {name: DataFrame indexed by the levels}."""
+    out = {}
+    for v in ds.data_vars:
+        if str(v).startswith(DATA2_PREFIX):
+            da = ds[v]
+            levels = [str(x) for x in da.coords[da.dims[0]].values]
+            out[da.attrs.get("name", str(v)[len(DATA2_PREFIX):])] = pd.DataFrame(
+                np.asarray(da.values, dtype=float), index=levels, columns=levels)
+    return out or None
 
 
 def _frame_to_dataset(df: pd.DataFrame) -> xr.Dataset:
@@ -211,6 +242,8 @@ def save(fit, path) -> str:
         "has_data": data is not None,
     }
     extra = _frame_to_dataset(data) if data is not None else xr.Dataset()
+    for key, da in _data2_variables(fit).items():
+        extra[key] = da
     extra["format_version"] = xr.DataArray(np.int64(VERSION))   # never an empty (skipped) group
     extra.attrs[GROUP] = json.dumps(meta)
     groups = {g: fit.idata[g] for g in fit.idata.groups() if g != GROUP}
@@ -286,7 +319,7 @@ def _priors(meta: dict):
         return _StoredPriors(specs)
 
 
-def _legacy_ordered(design, data, formula, posterior):
+def _legacy_ordered(design, data, formula, posterior, data2=None):
     """Fits saved before ordered factors got R's contr.poly coded them with treatment contrasts
     (``b_omid``, not ``b_o.L``): rebuild the design that way when it matches more of the saved
     coefficients."""
@@ -302,7 +335,7 @@ def _legacy_ordered(design, data, formula, posterior):
     old = data.assign(**{c: data[c].cat.as_unordered() for c in ordered})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rebuilt = design_matrices(formula, old, drop_aliased=True)
+        rebuilt = design_matrices(formula, old, drop_aliased=True, data2=data2)
     return (rebuilt, old) if found(rebuilt) > found(design) else (design, data)
 
 
@@ -315,14 +348,17 @@ def load(path):
     meta = _meta(idata, path)
     extra = idata[GROUP]
     data = design = None
+    data2 = _stored_data2(extra)
     if meta.get("has_data"):
-        data = _dataset_to_frame(extra)
+        data = _dataset_to_frame(extra.drop_vars(
+            [v for v in extra.data_vars if str(v).startswith(DATA2_PREFIX)]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            design = design_matrices(meta["formula"], data, drop_aliased=True)
+            design = design_matrices(meta["formula"], data, drop_aliased=True, data2=data2)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
     if design is not None:
-        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"))
+        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"),
+                                       data2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
