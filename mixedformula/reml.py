@@ -523,6 +523,10 @@ class LmerFit:
             if grp == "Residual":
                 out.append(f"Residual structure: {rows.structure.iloc[0]}, "
                            f"{rows.parameter.iloc[0]} = {rows.estimate.iloc[0]:.3f}")
+                from .results.structures import residual_structure
+                view = residual_structure(self)
+                if view is not None:
+                    out += view.lines()
                 continue
             t = next(t for t in self.terms if t.group == grp and t.block.structure)
             pars = ", ".join(f"{p} = {v:.3f}" for p, v in zip(rows.parameter, rows.estimate))

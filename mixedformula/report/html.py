@@ -215,7 +215,27 @@ def _r_section(fit, summary, vc) -> str:
                 out.append("<p class='note'>R = σ² I: residual variance "
                            f"{float(e['cov'].iloc[0, 0]):.4g} (posterior mean of σ²), "
                            "independent observations given the group effects.</p>")
+    out += residual_structure_html(fit)
     return "".join(out) or "<p class='note'>This family has no residual parameters.</p>"
+
+
+def residual_structure_html(fit) -> list[str]:
+    """The ar()/cosy() residual structure: its parameters, the implied correlation matrix R_j
+    of a typical subject (:mod:`mixedformula.results.structures`) and its heatmap."""
+    from ..results.structures import residual_structure
+    v = residual_structure(fit)
+    if v is None:
+        return []
+    who = f"{v.group} = {v.level}" if v.group else "the series"
+    pars = ", ".join(f"{k} = {x:.3f}" for k, x in v.parameters.items())
+    more = f"; the first {len(v.matrix)} shown" if len(v.matrix) < v.n_rows else ""
+    head = (f"<h3>Residual structure {_e(v.text)}</h3><p class='note'>{_e(pars)}. Implied "
+            f"correlation R_j of {_e(who)} ({v.n_rows} rows, labelled by time{_e(more)}); "
+            f"{_e(v.form)}:</p>")
+    fig = figure_html(plots.correlation_heatmap([(f"R_j ({who})", v.matrix)]),
+                      f"Residual correlation matrix R_j of a typical subject ({_e(who)}) "
+                      f"implied by {_e(v.text)}.", "R_j heatmap")
+    return [head + matrix_table(v.matrix), fig]
 
 
 def _diagnostics_section(items: list[Check]) -> str:

@@ -30,7 +30,8 @@ from scipy.stats import norm
 
 from ..errors import MixedFormulaError
 from . import plots
-from .html import effects_section, figure_html, meta_table, page
+from .html import (effects_section, figure_html, matrix_table, meta_table, page,
+                   residual_structure_html)
 
 SINGULAR_TOL = 1e-4
 COR_TOL = 0.99
@@ -132,6 +133,33 @@ def verdicts(fit) -> list[str]:
     return out
 
 
+def _structured(fit) -> bool:
+    """ar1/cs/toep group terms or ar()/cosy() residuals (lmer refuses df and profiles)."""
+    return getattr(fit, "structure_map", None) is not None or \
+        getattr(fit, "residual_corr", None) is not None
+
+
+def structure_sections(fit) -> list[str]:
+    """Each structured G (parameters, implied correlation matrix) and R_j of a typical
+    subject (parameters, matrix, heatmap)."""
+    from ..design.covstruct import correlation_from_rho
+    if not _structured(fit):
+        return []
+    out = ["<h3>Structured covariances</h3>"]
+    cp = fit.corpars()
+    for grp, rows in cp[cp.grp != "Residual"].groupby("grp", sort=False):
+        t = next(t for t in fit.terms if t.group == grp and t.block.structure)
+        st, Q = rows.structure.iloc[0], t.block.Q
+        C = correlation_from_rho(st, Q, rows.estimate.to_numpy())
+        labels = list(t.coefs)
+        pars = ", ".join(f"{p} = {v:.3f}" for p, v in zip(rows.parameter, rows.estimate))
+        out.append(f"<p class='note'>G of {_e(grp)}: {_e(st)}({Q} x {Q}), {_e(pars)}; "
+                   "implied correlation matrix:</p>"
+                   + matrix_table(pd.DataFrame(C, index=labels, columns=labels)))
+    out += residual_structure_html(fit)
+    return out
+
+
 def _fixed_section(fit, level: float = 0.95) -> str:
     if _is_glmer(fit):
         tab = fit.fixef()
@@ -140,6 +168,15 @@ def _fixed_section(fit, level: float = 0.95) -> str:
         tab["97.5 %"] = tab["Estimate"] + q * tab["Std. Error"]
         note = ("Wald z tests (lme4's summary); 95% Wald intervals β̂ ∓ 1.96 SE (lme4's "
                 "confint(method = \"Wald\")).")
+        return number_table(tab) + f"<p class='note'>{_e(note)}</p>"
+    if _structured(fit):
+        tab = fit.coef_table("none")
+        q = norm.ppf(0.5 + level / 2)
+        tab["2.5 %"] = tab["Estimate"] - q * tab["Std. Error"]
+        tab["97.5 %"] = tab["Estimate"] + q * tab["Std. Error"]
+        note = ("Estimates and standard errors (lme4's summary, no df); 95% Wald intervals: "
+                "Satterthwaite df and profile intervals are not available for fits with "
+                "structured G or R.")
         return number_table(tab) + f"<p class='note'>{_e(note)}</p>"
     tab = fit.coef_table("satterthwaite")
     ci = _profile(fit, level)
@@ -167,7 +204,8 @@ def _profile_and_warnings(fit, level: float = 0.95):
             warnings.simplefilter("always")
             try:
                 ci = fit.confint(method="profile", level=level)
-            except (MixedFormulaError, ValueError, np.linalg.LinAlgError, RuntimeError):
+            except (MixedFormulaError, ValueError, np.linalg.LinAlgError, RuntimeError,
+                    NotImplementedError):       # structured G / R: no profile
                 ci = None
         cache[key] = (ci, list(dict.fromkeys(str(w.message) for w in caught)))
     return cache[key]
@@ -230,7 +268,8 @@ def build_point_html(fit, title: str | None = None) -> str:
     alerts = ([f"<div class='alert'><b>Problem:</b> {_e(p)}</div>" for p in problems]
               or ["<div class='good'>Converged; no variance at zero and no correlation at "
                   "±1 (not a singular fit).</div>"])
-    text = fit.summary(ddf="satterthwaite") if not _is_glmer(fit) else fit.summary()
+    text = fit.summary(ddf="satterthwaite") if not (_is_glmer(fit) or _structured(fit)) \
+        else fit.summary()
     nav = [("verdicts", "Convergence"), ("fixed", "Fixed effects"),
            ("variance", "Variance components"), ("effects", "Average effects"),
            ("plots", "Plots"), ("text", "Summary text")]
@@ -240,6 +279,7 @@ def build_point_html(fit, title: str | None = None) -> str:
         "<h2 id='verdicts'>Convergence and singularity</h2>", verdict_list,
         "<h2 id='fixed'>Fixed effects</h2>", _fixed_section(fit),
         "<h2 id='variance'>Variance components</h2>", _variance_section(fit),
+        *structure_sections(fit),
         "<h2 id='effects'>Average slopes and comparisons</h2>",
         effects_section(fit, POINT_EFFECTS_NOTE),
         "<h2 id='plots'>Plots</h2>", *_figures(fit),

@@ -223,6 +223,10 @@ class Fit:
                 target_accept=float(info.get("target_accept", 0.8) or 0.8),
                 prob=prob, digits=digits, nobs_by_response=self.meta.nobs_by_response,
                 not_used=self.meta.not_used)
+            from .structures import residual_structure
+            view = residual_structure(self) if self.design is not None else None
+            if view is not None:
+                self._summaries[key].structure_lines = view.lines(digits)
         return self._summaries[key]
 
     def fixef(self, probs=(0.025, 0.975), summary: bool = True):

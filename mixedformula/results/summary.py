@@ -83,6 +83,9 @@ class Summary:
     n_divergent: int = 0
     nobs_by_response: dict[str, int] = field(default_factory=dict)
     not_used: dict[str, str] = field(default_factory=dict)
+    #: the implied R_j of a typical subject under the Correlation Structures block
+    #: (:mod:`mixedformula.results.structures`; not in brms' print)
+    structure_lines: list[str] = field(default_factory=list)
 
     # -- text ----------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
@@ -116,6 +119,7 @@ class Summary:
         if len(self.autocor):
             lines.append("Correlation Structures:")
             lines += format_table(self.autocor, self.digits)
+            lines += self.structure_lines
             lines.append("")
         groups = self.blocks()
         if groups:
