@@ -441,15 +441,18 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
 
 def _with_ar(draws: PosteriorDraws, design, eta: np.ndarray) -> np.ndarray:
     """brms' ar() term added to η of the fitted rows: μ = η + Σ_k ar[k] (y − η)_{lag k}
-    (:mod:`mixedformula.design.autocor`); new data are refused (their lagged residuals are
-    not known to the fit)."""
+    (:mod:`mixedformula.design.autocor`); new data: their own lags and response
+    (``results.predict.design_for``, as brms), else refused."""
     s = getattr(draws.design, "autocor", None)
     if s is None or s.kind != "ar":
         return eta
     if design is not draws.design:
-        raise DataError(f"predictions for new data of a model with {s.text} are not "
-                        "supported: the ar() term needs the observed residuals of the earlier "
-                        "time points of each series; predict on the fitted data (newdata=None)")
+        s = getattr(design, "autocor", None)
+        if s is None or design.y is None:
+            raise DataError(f"predictions for new data of a model with "
+                            f"{draws.design.autocor.text} need the new rows' series, times "
+                            "and responses (the lagged residuals y − η); pass them with "
+                            "newdata to predict()")
     from ..design.autocor import ar_term
     from .naming import ar_name
     ar = np.stack([draws.scalar(ar_name(k + 1)) for k in range(s.p)], axis=1)   # (S, p)

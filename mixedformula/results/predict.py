@@ -37,7 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from ..design import as_pandas, design_matrices
-from ..errors import MixedFormulaError
+from ..errors import DataError, MixedFormulaError
 from ..formula import parse
 from .idata_groups import set_group
 from .posterior import NEW_GROUPS, PosteriorDraws, draw_subset, linpred, psd_factor
@@ -130,7 +130,48 @@ def design_for(fit, newdata, keep=None):
         if fit.design is None:
             raise MixedFormulaError("this Fit has no design; pass newdata=")
         return fit.design
-    return fit.design.spec.transform(_prepare_newdata(fit, newdata, keep))
+    df = _prepare_newdata(fit, newdata, keep)
+    return _with_new_lags(fit, df, fit.design.spec.transform(df))
+
+
+def _with_new_lags(fit, df, design):
+    """New data of an ``ar()`` model: as brms' ``prepare_predictions_ac`` (2.18), the series
+    are the new rows alone (ordered by group, then time; the first new row of a group has no
+    lag, the fitted rows are not prepended) and the lagged residuals are y − η of the new rows'
+    own response, which ``design.y`` then holds (``design.autocor`` their lags). Where the
+    response is missing brms draws it from posterior_predict row by row: refused here."""
+    s = getattr(fit.design, "autocor", None)
+    if s is None or s.kind != "ar":
+        return design
+    from ..design.autocor import autocor_structure
+    term = fit.design.formula.autocor[0]
+    absent = [c for c in term.variables if c not in df.columns]
+    if absent:
+        raise DataError(f"new data for {term.text} need the column(s) {', '.join(absent)} "
+                        "(the series and the order of the new rows)")
+    resp = list(fit.design.formula.response_variables)
+    absent = [c for c in resp if c not in df.columns]
+    n_na = 0 if absent else int(df[resp].isna().any(axis=1).sum())
+    if absent or n_na:
+        what = (f"lack the response column(s) {', '.join(absent)}" if absent else
+                f"have {n_na} missing response value(s)")
+        raise DataError(f"predictions for new data of a model with {term.text} need the new "
+                        f"rows' observed responses (the lagged residuals y − η of the earlier "
+                        f"new rows of each series, as brms uses them), but the new data {what}; "
+                        "brms fills missing responses with posterior_predict draws one row at a "
+                        "time, which is not supported")
+    y = np.asarray(fit.design.spec.transform(df, require_response=True).y, dtype=float)
+    bad = [c for c in term.variables if df[c].isna().any()]
+    if bad:
+        raise DataError(f"new data have missing values in {', '.join(bad)} of {term.text} "
+                        f"({int(df[bad].isna().any(axis=1).sum())} rows)")
+    groups = None
+    if term.gr is not None:
+        codes, levels = pd.factorize(df[term.gr].astype(str), sort=True)
+        groups = (codes.astype(np.int64), [str(v) for v in levels])
+    design.autocor = autocor_structure(term, df.reset_index(drop=True), groups)
+    design.y = y
+    return design
 
 
 # --------------------------------------------------------------------------- family pieces
