@@ -362,15 +362,24 @@ def test_se_meta_analysis_logp_matches_hand(with_sigma):
 
 def test_engine_reasons():
     d = _data()
-    for formula, word in (("y | weights(w) ~ x + (1 | g)", "weights()"),
-                          ("y | se(s) ~ x + (1 | g)", "se()"),
+    # weights() and se() without sigma = TRUE are exact on the marginal engine
+    # (tests/test_addition_marginal.py); the others keep the conditional engine and say why
+    for formula in ("y | weights(w) ~ x + (1 | g)", "y | se(s) ~ x + (1 | g)",
+                    "y | weights(w) + se(s) ~ x + (1 | g)"):
+        dec = decide(design_matrices(formula, d), get_family("gaussian"))
+        assert dec.likelihood == "marginal" and dec.reason == "", dec
+    for formula, word in (("y | se(s, sigma = TRUE) ~ x + (1 | g)", "se(sigma = TRUE)"),
+                          ("y | weights(w) + cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | trunc(lb = 0) ~ x + (1 | g)", "trunc()")):
         dec = decide(design_matrices(formula, d), get_family("gaussian"))
         assert dec.likelihood == "conditional" and word in dec.reason, dec
-    with pytest.raises(mf.errors.MixedFormulaError, match="weights"):
-        decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("gaussian"),
-               likelihood="marginal")
+        assert word in dec.note, dec
+    with pytest.raises(mf.errors.MixedFormulaError, match="se"):
+        decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
+               get_family("gaussian"), likelihood="marginal")
+    dec = decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("student"))
+    assert dec.likelihood == "conditional" and "not Gaussian" in dec.reason
     with pytest.raises(NotImplementedError, match="addition terms"):
         mf.lmer("y | weights(w) ~ x + (1 | g)", d)
 
