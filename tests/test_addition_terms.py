@@ -10,6 +10,7 @@ import pytensor.tensor as pt
 import pytest
 import scipy.stats as st
 from scipy.special import gamma as gamma_fn
+from scipy.special import gammaln
 
 import mixedformula as mf
 from mixedformula.design import design_matrices
@@ -414,8 +415,46 @@ def test_fit_results_with_addition_terms(tmp_path):
     np.testing.assert_allclose(back.design.weights, D.weights)
     draws = fit.predict(d.drop(columns=["w", "c", "y2", "y"]), kind="response", seed=1)
     assert np.all(draws <= 20.0) and np.all(draws > 0)
+    # epred of a trunc() model is brms' truncated mean E[y | y <= 20] (scipy's conditional
+    # expectation of the lognormal at a few draws and rows)
+    ep = fit.predict(kind="epred")
+    for s_, i in ((0, 0), (17, 5), (99, 59)):
+        want = st.lognorm(sig[s_, 0], scale=np.exp(eta[s_, i])).expect(
+            lambda v: v, lb=0, ub=20.0, conditional=True)
+        assert ep[s_, i] == pytest.approx(want, rel=1e-7)
     se_fit = mf.fit("y | se(s) ~ x", d, draws=50, tune=50, chains=1, seed=3,
                     progressbar=False)
     with pytest.raises(DataError, match="se"):
         se_fit.predict(d[["x"]], kind="response")
     assert se_fit.predict(d[["x", "s"]], kind="response", seed=1).shape == (50, len(d))
+
+
+@pytest.mark.parametrize("family, dist", [
+    ("gaussian", lambda mu, p: st.norm(mu, p["sigma"])),
+    ("student", lambda mu, p: st.t(p["nu"], mu, p["sigma"])),
+    ("lognormal", lambda mu, p: st.lognorm(p["sigma"], scale=np.exp(mu))),
+    ("gamma", lambda mu, p: st.gamma(p["shape"], scale=mu / p["shape"])),
+    ("weibull", lambda mu, p: st.weibull_min(
+        p["shape"], scale=mu / np.exp(gammaln(1 + 1 / p["shape"])))),
+    ("exponential", lambda mu, p: st.expon(scale=mu)),
+])
+def test_truncated_mean_against_scipy(family, dist):
+    """Family.truncated_mean (brms' posterior_epred of trunc() models) equals scipy's
+    conditional expectation E[y | lb <= y <= ub] for one- and two-sided bounds."""
+    fam = get_family(family)
+    rng = np.random.default_rng(4)
+    positive = family not in ("gaussian", "student")
+    for _ in range(4):
+        mu = float(rng.uniform(0.5, 3.0))
+        p = {"sigma": float(rng.uniform(0.3, 1.5)), "nu": float(rng.uniform(2.5, 8)),
+             "shape": float(rng.uniform(0.7, 4))}
+        rv = dist(mu, p)
+        m = rv.mean()
+        for lb, ub in ((m - 0.3 * m, m + 0.8 * m), (-np.inf if not positive else 0.0, m),
+                       (0.5 * m, np.inf)):
+            want = rv.expect(lambda v: v, lb=lb, ub=ub, conditional=True)
+            got = fam.truncated_mean(np.array([mu]), {k: np.array([v]) for k, v in p.items()},
+                                     np.array([lb]), np.array([ub]))
+            assert got[0] == pytest.approx(want, rel=1e-7), (family, lb, ub)
+    with pytest.raises(mf.errors.FamilyError, match="truncated 'poisson'"):
+        get_family("poisson").truncated_mean(np.ones(1), {}, np.zeros(1), np.ones(1) * 5)
