@@ -458,3 +458,26 @@ def test_truncated_mean_against_scipy(family, dist):
             assert got[0] == pytest.approx(want, rel=1e-7), (family, lb, ub)
     with pytest.raises(mf.errors.FamilyError, match="truncated 'poisson'"):
         get_family("poisson").truncated_mean(np.ones(1), {}, np.zeros(1), np.ones(1) * 5)
+
+
+def test_simulate_with_addition_terms():
+    """mf.simulate draws as brms' posterior_predict: trunc() from the truncated distribution
+    (Kolmogorov–Smirnov against scipy's truncnorm, p ≥ 0.001), se() with the residual sd
+    sqrt(se² + σ²) (σ = 0 without sigma = TRUE; the χ² interval of the standardised variance
+    at 0.1% per side), weights() and cens() ignored. False-failure rate ≤ 0.3% in all."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    d = pd.DataFrame({"x": rng.normal(size=n), "s": rng.uniform(0.2, 1.0, n),
+                      "c": rng.choice(["none", "right"], n)})
+    sim = mf.simulate("y | trunc(lb = 0, ub = 4) + cens(c) ~ x", d,
+                      {"b_Intercept": 0.5, "b_x": 0.8, "sigma": 1.2})
+    mu = 0.5 + 0.8 * d.x.to_numpy()
+    a, b = (0 - mu) / 1.2, (4 - mu) / 1.2
+    u = st.truncnorm.cdf(sim.y.to_numpy(), a, b, loc=mu, scale=1.2)  # uniform if correct
+    assert st.kstest(u, "uniform").pvalue >= 1e-3
+    lo, hi = st.chi2.ppf([1e-3, 1 - 1e-3], n) / n
+    for formula, sigma in (("y | se(s) ~ x", 0.0), ("y | se(s, sigma = TRUE) + weights(s) ~ x",
+                                                    0.5)):
+        sim = mf.simulate(formula, d, {"b_Intercept": 0.5, "b_x": 0.8, "sigma": 0.5})
+        z = (sim.y.to_numpy() - mu) / np.sqrt(d.s.to_numpy() ** 2 + sigma ** 2)
+        assert lo <= np.mean(z ** 2) <= hi, formula
