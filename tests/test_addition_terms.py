@@ -481,3 +481,12 @@ def test_simulate_with_addition_terms():
         sim = mf.simulate(formula, d, {"b_Intercept": 0.5, "b_x": 0.8, "sigma": 0.5})
         z = (sim.y.to_numpy() - mu) / np.sqrt(d.s.to_numpy() ** 2 + sigma ** 2)
         assert lo <= np.mean(z ** 2) <= hi, formula
+
+
+@pytest.mark.parametrize("formula", ["bf(y1 | weights(w) ~ x) + bf(y2 | cens(c) ~ x)",
+                                     "mvbind(y1, y2) | se(s) ~ x"])
+def test_multivariate_addition_terms_refused_with_brms_rule(formula):
+    """Not implemented for multivariate formulas: the refusal states brms' rule (per response;
+    with rescor only se() and the same weights() for every response)."""
+    with pytest.raises(FormulaError, match="not supported yet.*rescor.*se\\(\\) and weights"):
+        parse(formula)
