@@ -205,3 +205,18 @@ def test_marginal_group_loo_sums_to_the_likelihood(fits):
     assert lo.likelihood == "marginal" and np.isfinite(lo.elpd)
     pred = fit.predict()
     assert np.all(np.isfinite(np.asarray(pred)))
+
+
+def test_one_row_per_study_is_identifiable_with_known_se():
+    """A meta-analysis has one row per study: with se(sei) the residual sd is known, so the
+    study variance is identified (brms fits it; no warning); with se(sei, sigma = TRUE) σ and
+    the study sd are confounded and the warning stays."""
+    import warnings
+    from mixedformula.identifiability import IdentifiabilityWarning
+    data = pd.DataFrame(REF["meta_se"]["data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifiabilityWarning)
+        mf.Model("yi | se(sei) ~ xm + (1 | study)", data, priors=[B, ICPT, SD])
+    with pytest.warns(IdentifiabilityWarning, match="one effect per observation"):
+        mf.Model("yi | se(sei, sigma = TRUE) ~ xm + (1 | study)", data,
+                 priors=[B, ICPT, SD, SIGMA])
