@@ -132,29 +132,29 @@ def distributional_reason(formula) -> str:
 
 
 def addition_reason(design) -> str:
-    r"""Why brms' addition terms keep a model off the marginal engine ("" without them).
+    r"""Why brms' addition terms keep a model off the marginal engine ("" without them, or when
+    the marginal engine takes them).
 
-    * weights(w): brms' w_i·log N(y_i | η_i, σ) is *not* R = σ²W⁻¹: per row it equals
-      log N(y_i | η_i, σ²/w_i) − (w_i − 1)/2·log(2πσ²) − ½ log w_i, so the weighted marginal
-      likelihood is log N(√W y; √W Xβ, √W Z G Zᵀ√W + σ²I) + ½Σlog w − (Σw − n)/2·log(2πσ²)
-      − ½Σlog w — exact from √w-scaled statistics plus a σ term, which the statistics of
-      design/crossprod.py do not carry yet; the conditional engine computes brms' weighted
-      likelihood exactly.
-    * se(): R = diag(se² + σ²) is heteroscedastic with σ inside each row's variance, so the
-      cross-products XᵀR⁻¹X cannot be formed once from the data (σ = 0: they could, scaled by
-      1/se, not implemented).
+    * weights(w) and se(sei) without sigma = TRUE are exact on the marginal engine: per row
+      w_i·log N(y_i | η_i, σ k_i) = log N(a_i y_i | a_i η_i, σ) − (w_i − 1)/2·log 2πσ²
+      − w_i log k_i with a_i = √w_i / k_i (k_i = se_i and σ ≡ 1 with se(), else 1), so u
+      integrates out of the scaled rows' Gaussian and the statistics of design/crossprod.py are
+      those of the scaled rows, with Σw_i in place of N and a constant
+      (:class:`~mixedformula.design.additions.RowScaling`).
+    * se(sei, sigma = TRUE): R = diag(se² + σ²) has σ inside each row's variance, so no
+      cross-product ZᵀR⁻¹Z can be formed once from the data; an exact marginal would cost
+      O(N) per gradient (a per-level Woodbury with a diagonal R_j re-formed at every σ), the
+      same order as the conditional engine's gradient, so the conditional engine fits it.
     * cens()/trunc(): the censored/truncated likelihood is not Gaussian in y.
     """
     if getattr(design, "cens", None) is not None:
         return "cens() (censored rows) needs the conditional likelihood"
     if getattr(design, "trunc", None) is not None:
         return "trunc() (a truncated likelihood) needs the conditional likelihood"
-    if getattr(design, "se", None) is not None:
-        return ("se() gives each row its own residual variance se² + sigma², which the "
-                "marginal statistics do not take")
-    if getattr(design, "weights", None) is not None:
-        return ("weights() (brms: each row's log-likelihood times w) are not in the marginal "
-                "statistics")
+    if getattr(design, "se", None) is not None and design.formula.additions.se_sigma:
+        return ("se(sigma = TRUE) gives each row its own residual variance se² + sigma², so "
+                "the marginal statistics would have to be re-formed from all rows at every "
+                "sigma (no cheaper per gradient than the conditional engine)")
     return ""
 
 
@@ -195,6 +195,8 @@ def partial_block(design, family, rescor_by=None):
     why = marginal_reason(design, family, rescor_by, univariate=True)
     if why:
         return None, why
+    if getattr(design, "weights", None) is not None or getattr(design, "se", None) is not None:
+        return None, "weights()/se() are not in the partial marginalisation"
     from .design.reterms import covariance_blocks
     blocks = [b for b in covariance_blocks(design, 1, list(design.response_names))
               if len(b.parts) == 1 and not b.by_levels
@@ -271,6 +273,9 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
         why = "rescor_by is not supported by the marginal engine yet"
     elif not why and any(g.cov is not None for g in formula.groups):
         why = "gr(cov = ...) is not supported by the marginal engine yet"
+    elif not why and getattr(getattr(formula, "additions", None), "any", False):
+        why = ("addition terms (weights(), cens(), trunc(), se()) are not reduced to "
+               "statistics from a Dask DataFrame")
     elif not why and getattr(formula, "autocor", ()):
         why = (f"{formula.autocor[0].text} (a residual autocorrelation term) is fitted by the "
                "conditional engine only")

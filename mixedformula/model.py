@@ -147,7 +147,9 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         from .design.spec import add_offset
         add_offset(design, offset, data)
     from .identifiability import check_identifiability   # lme4's checks, as warnings
-    check_identifiability(design, "sigma" in fam.dpars, bayesian=True)
+    # se(sei) without sigma = TRUE: the residual sd is known, nothing to confuse a group with
+    known_sd = getattr(design, "se", None) is not None and not spec.additions.se_sigma
+    check_identifiability(design, "sigma" in fam.dpars and not known_sd, bayesian=True)
     residual_by = _residual_by(rescor_by, data, design)
     engine = decide(design, fam, likelihood, rescor_by=residual_by)
     return Specification(spec, fam, design, engine, residual_by, data)

@@ -44,7 +44,7 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
     for text in spec.responses:
         col = text.strip("`")
         if col not in df.columns:
-            df[col] = 1.0
+            df[col] = _placeholder(spec, df)
     design = design_matrices(spec, df)
     df = df.loc[design.row_index].copy()
     resp = design.response_names
@@ -87,11 +87,40 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
         for d, _ in design.dpar_keys:      # sigma ~ x: b_sigma_* given, θ per row
             from .families.links import get_link
             given_dpars[d] = draws.dpar_rows(d, 0, design, get_link(fam.dpar_link(d)))[0]
-        y = _draw(fam, mu, given_dpars, design.trials, rng)[:, None]
+        y = _draw_additions(fam, mu, given_dpars, design, spec, rng)[:, None]
     for k, text in enumerate(spec.responses):
         df[text.strip("`")] = y[:, k]
     df.attrs["true_ranef"] = true_ranef
     return df
+
+
+def _placeholder(spec, df):
+    """A response value the design accepts before the response is drawn: inside the trunc()
+    bounds when they are numbers or columns (1.0 otherwise)."""
+    a = spec.additions
+    for b in (a.lb, a.ub):
+        if b is None:
+            continue
+        if b.text is None and np.isfinite(b.value):
+            return float(b.value)
+        if b.text is not None and b.text.strip("`") in df.columns:
+            return df[b.text.strip("`")].to_numpy(dtype=float)
+    return 1.0
+
+
+def _draw_additions(fam, mu, params: dict, design, spec, rng) -> np.ndarray:
+    """One response draw per row as brms' posterior_predict: trials used, weights() and cens()
+    ignored (uncensored draws), se() in the residual sd sqrt(se² + σ²) (σ = 0 without
+    sigma = TRUE), trunc() drawn again until inside the bounds."""
+    a = spec.additions
+    if not (a.se or a.trunc):
+        return _draw(fam, mu, params, design.trials, rng)
+    from .design.additions import addition_draws
+    params = dict(params)
+    if a.se:
+        params["sigma"] = _get(params, "sigma") if a.se_sigma else 0.0
+    return np.ravel(addition_draws(lambda p: _draw(fam, mu, p, design.trials, rng), params,
+                                   design))
 
 
 def _draw(fam, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytensor.tensor as pt
 import pytest
 import scipy.stats as st
 from scipy.special import gamma as gamma_fn
+from scipy.special import gammaln
 
 import mixedformula as mf
 from mixedformula.design import design_matrices
@@ -362,15 +363,24 @@ def test_se_meta_analysis_logp_matches_hand(with_sigma):
 
 def test_engine_reasons():
     d = _data()
-    for formula, word in (("y | weights(w) ~ x + (1 | g)", "weights()"),
-                          ("y | se(s) ~ x + (1 | g)", "se()"),
+    # weights() and se() without sigma = TRUE are exact on the marginal engine
+    # (tests/test_addition_marginal.py); the others keep the conditional engine and say why
+    for formula in ("y | weights(w) ~ x + (1 | g)", "y | se(s) ~ x + (1 | g)",
+                    "y | weights(w) + se(s) ~ x + (1 | g)"):
+        dec = decide(design_matrices(formula, d), get_family("gaussian"))
+        assert dec.likelihood == "marginal" and dec.reason == "", dec
+    for formula, word in (("y | se(s, sigma = TRUE) ~ x + (1 | g)", "se(sigma = TRUE)"),
+                          ("y | weights(w) + cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | trunc(lb = 0) ~ x + (1 | g)", "trunc()")):
         dec = decide(design_matrices(formula, d), get_family("gaussian"))
         assert dec.likelihood == "conditional" and word in dec.reason, dec
-    with pytest.raises(mf.errors.MixedFormulaError, match="weights"):
-        decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("gaussian"),
-               likelihood="marginal")
+        assert word in dec.note, dec
+    with pytest.raises(mf.errors.MixedFormulaError, match="se"):
+        decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
+               get_family("gaussian"), likelihood="marginal")
+    dec = decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("student"))
+    assert dec.likelihood == "conditional" and "not Gaussian" in dec.reason
     with pytest.raises(NotImplementedError, match="addition terms"):
         mf.lmer("y | weights(w) ~ x + (1 | g)", d)
 
@@ -405,8 +415,78 @@ def test_fit_results_with_addition_terms(tmp_path):
     np.testing.assert_allclose(back.design.weights, D.weights)
     draws = fit.predict(d.drop(columns=["w", "c", "y2", "y"]), kind="response", seed=1)
     assert np.all(draws <= 20.0) and np.all(draws > 0)
+    # epred of a trunc() model is brms' truncated mean E[y | y <= 20] (scipy's conditional
+    # expectation of the lognormal at a few draws and rows)
+    ep = fit.predict(kind="epred")
+    for s_, i in ((0, 0), (17, 5), (99, 59)):
+        want = st.lognorm(sig[s_, 0], scale=np.exp(eta[s_, i])).expect(
+            lambda v: v, lb=0, ub=20.0, conditional=True)
+        assert ep[s_, i] == pytest.approx(want, rel=1e-7)
     se_fit = mf.fit("y | se(s) ~ x", d, draws=50, tune=50, chains=1, seed=3,
                     progressbar=False)
     with pytest.raises(DataError, match="se"):
         se_fit.predict(d[["x"]], kind="response")
     assert se_fit.predict(d[["x", "s"]], kind="response", seed=1).shape == (50, len(d))
+
+
+@pytest.mark.parametrize("family, dist", [
+    ("gaussian", lambda mu, p: st.norm(mu, p["sigma"])),
+    ("student", lambda mu, p: st.t(p["nu"], mu, p["sigma"])),
+    ("lognormal", lambda mu, p: st.lognorm(p["sigma"], scale=np.exp(mu))),
+    ("gamma", lambda mu, p: st.gamma(p["shape"], scale=mu / p["shape"])),
+    ("weibull", lambda mu, p: st.weibull_min(
+        p["shape"], scale=mu / np.exp(gammaln(1 + 1 / p["shape"])))),
+    ("exponential", lambda mu, p: st.expon(scale=mu)),
+])
+def test_truncated_mean_against_scipy(family, dist):
+    """Family.truncated_mean (brms' posterior_epred of trunc() models) equals scipy's
+    conditional expectation E[y | lb <= y <= ub] for one- and two-sided bounds."""
+    fam = get_family(family)
+    rng = np.random.default_rng(4)
+    positive = family not in ("gaussian", "student")
+    for _ in range(4):
+        mu = float(rng.uniform(0.5, 3.0))
+        p = {"sigma": float(rng.uniform(0.3, 1.5)), "nu": float(rng.uniform(2.5, 8)),
+             "shape": float(rng.uniform(0.7, 4))}
+        rv = dist(mu, p)
+        m = rv.mean()
+        for lb, ub in ((m - 0.3 * m, m + 0.8 * m), (-np.inf if not positive else 0.0, m),
+                       (0.5 * m, np.inf)):
+            want = rv.expect(lambda v: v, lb=lb, ub=ub, conditional=True)
+            got = fam.truncated_mean(np.array([mu]), {k: np.array([v]) for k, v in p.items()},
+                                     np.array([lb]), np.array([ub]))
+            assert got[0] == pytest.approx(want, rel=1e-7), (family, lb, ub)
+    with pytest.raises(mf.errors.FamilyError, match="truncated 'poisson'"):
+        get_family("poisson").truncated_mean(np.ones(1), {}, np.zeros(1), np.ones(1) * 5)
+
+
+def test_simulate_with_addition_terms():
+    """mf.simulate draws as brms' posterior_predict: trunc() from the truncated distribution
+    (Kolmogorov–Smirnov against scipy's truncnorm, p ≥ 0.001), se() with the residual sd
+    sqrt(se² + σ²) (σ = 0 without sigma = TRUE; the χ² interval of the standardised variance
+    at 0.1% per side), weights() and cens() ignored. False-failure rate ≤ 0.3% in all."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    d = pd.DataFrame({"x": rng.normal(size=n), "s": rng.uniform(0.2, 1.0, n),
+                      "c": rng.choice(["none", "right"], n)})
+    sim = mf.simulate("y | trunc(lb = 0, ub = 4) + cens(c) ~ x", d,
+                      {"b_Intercept": 0.5, "b_x": 0.8, "sigma": 1.2})
+    mu = 0.5 + 0.8 * d.x.to_numpy()
+    a, b = (0 - mu) / 1.2, (4 - mu) / 1.2
+    u = st.truncnorm.cdf(sim.y.to_numpy(), a, b, loc=mu, scale=1.2)  # uniform if correct
+    assert st.kstest(u, "uniform").pvalue >= 1e-3
+    lo, hi = st.chi2.ppf([1e-3, 1 - 1e-3], n) / n
+    for formula, sigma in (("y | se(s) ~ x", 0.0), ("y | se(s, sigma = TRUE) + weights(s) ~ x",
+                                                    0.5)):
+        sim = mf.simulate(formula, d, {"b_Intercept": 0.5, "b_x": 0.8, "sigma": 0.5})
+        z = (sim.y.to_numpy() - mu) / np.sqrt(d.s.to_numpy() ** 2 + sigma ** 2)
+        assert lo <= np.mean(z ** 2) <= hi, formula
+
+
+@pytest.mark.parametrize("formula", ["bf(y1 | weights(w) ~ x) + bf(y2 | cens(c) ~ x)",
+                                     "mvbind(y1, y2) | se(s) ~ x"])
+def test_multivariate_addition_terms_refused_with_brms_rule(formula):
+    """Not implemented for multivariate formulas: the refusal states brms' rule (per response;
+    with rescor only se() and the same weights() for every response)."""
+    with pytest.raises(FormulaError, match="not supported yet.*rescor.*se\\(\\) and weights"):
+        parse(formula)

@@ -172,6 +172,52 @@ def has_additions(design) -> bool:
     return any(getattr(design, k, None) is not None for k in ("weights", "cens", "trunc", "se"))
 
 
+@dataclass
+class RowScaling:
+    r"""How ``weights()`` and ``se()`` (without ``sigma = TRUE``) enter the Gaussian marginal
+    statistics (:mod:`.crossprod`): rows scaled by a_i = √w_i / k_i, where w_i is the weight
+    (1 without weights()) and k_i the row's known sd factor (se_i with ``se()``, σ then ≡ 1;
+    1 without). Per row, with s = σ k_i,
+
+        w_i · log N(y_i | η_i, σ k_i)
+          = log N(a_i y_i | a_i η_i, σ) − (w_i − 1)/2 · log 2πσ² − w_i log k_i,
+
+    so brms' likelihood with u integrated out is the unweighted marginal log N(a∘y; a∘Xβ,
+    (a∘Z) G (a∘Z)ᵀ + σ²I) of the scaled rows with N replaced by Σ w_i (the coefficient of
+    log 2πσ²) plus the constant −Σ w_i log k_i. ``weight`` (n,) w_i; ``log_k`` (n,) log k_i;
+    ``sigma_known``: se() without sigma = TRUE (σ ≡ 1 in the scaled model, reported as 0)."""
+
+    scale: np.ndarray
+    weight: np.ndarray
+    log_k: np.ndarray
+    sigma_known: bool
+
+    @property
+    def N(self) -> float:
+        return float(self.weight.sum())
+
+    @property
+    def const(self) -> float:
+        return float(-(self.weight * self.log_k).sum())
+
+
+def marginal_scaling(design) -> RowScaling | None:
+    """The :class:`RowScaling` of a design with ``weights()`` and/or ``se()`` without
+    ``sigma = TRUE`` (None without them; cens()/trunc()/se(sigma = TRUE) are not Gaussian
+    marginal, :func:`mixedformula.engine.addition_reason`)."""
+    w, se = getattr(design, "weights", None), getattr(design, "se", None)
+    if w is None and se is None:
+        return None
+    if se is not None and design.formula.additions.se_sigma:
+        raise ValueError("se(sigma = TRUE): the residual variance se² + σ² is not a row "
+                         "scaling of the statistics")
+    n = design.nobs
+    w = np.ones(n) if w is None else np.asarray(w, dtype=float)
+    k = np.ones(n) if se is None else np.asarray(se, dtype=float)
+    return RowScaling(scale=np.sqrt(w) / k, weight=w, log_k=np.log(k),
+                      sigma_known=se is not None)
+
+
 def residual_sd(sigma, se):
     """sqrt(se² + σ²) per row (``se()``; brms), σ itself without se (numpy or PyTensor)."""
     if se is None:

@@ -44,6 +44,14 @@ with d = β − β̂_ols,
 which avoids the cancellation in yᵀy − 2βᵀXᵀy + βᵀXᵀXβ when y has a large mean. ``ce`` / ``c2e``
 hold Zᵀe; the raw ``c`` / ``c2`` / ``Xty`` / ``yty`` are kept too.
 
+Addition terms
+--------------
+With brms' ``weights(w)`` and/or ``se(sei)`` (without ``sigma = TRUE``) every row of y, X and Z
+is scaled by a_i = √w_i / se_i (:class:`~mixedformula.design.additions.RowScaling`, which derives
+it): the statistics are those of the scaled rows, ``N`` is Σ w_i (the coefficient of log 2πσ²
+in brms' weighted likelihood; the row count without weights) and ``const`` = −Σ w_i log se_i is
+added to the log-likelihood; with se() σ is fixed at 1 in the scaled model.
+
 Only univariate responses are handled (``response`` picks a column of ``design.y``).
 """
 
@@ -67,7 +75,7 @@ class MarginalStats:
     """Cross-products of y, X and Z (see module docstring for the math and layout)."""
 
     kind: str                          # "block" (one segment) or "general" (several)
-    N: int
+    N: float                           # rows, or Σ w_i with weights() (module docstring)
     XtX: np.ndarray                    # (p, p)
     Xty: np.ndarray                    # (p,)
     yty: float
@@ -90,6 +98,10 @@ class MarginalStats:
     ZtX: np.ndarray | None = None      # (M, p)
     Zty: np.ndarray | None = None      # (M,)
     by_codes: dict = field(default_factory=dict)   # design term index -> (J,) by-codes
+    #: weights()/se(): log-likelihood constant −Σ w_i log se_i (None without them)
+    const: float | None = None
+    #: se() without sigma = TRUE: σ ≡ 1 in the scaled model
+    sigma_known: bool = False
 
     @property
     def p(self) -> int:
@@ -154,6 +166,13 @@ def sufficient_statistics(design: Design, response: int = 0, max_dense: int = 40
         y = y - design.offset              # offset(): the statistics of y - offset
     X = np.asarray(design.X, dtype=float)
     N, p = X.shape
+    from .additions import marginal_scaling
+    scaling = marginal_scaling(design)
+    a = None
+    if scaling is not None:               # weights()/se(): rows scaled by √w / se
+        a = scaling.scale
+        y, X = y * a, X * a[:, None]
+        N = scaling.N
     XtX = X.T @ X
     Xty = X.T @ y
     yty = float(y @ y)
@@ -169,6 +188,12 @@ def sufficient_statistics(design: Design, response: int = 0, max_dense: int = 40
     kind = "block" if len(segs) <= 1 else "general"
     stats = MarginalStats(kind=kind, N=N, XtX=XtX, Xty=Xty, yty=yty, beta_ols=beta_ols,
                           ete=ete, segments=segs, by_codes=by_codes)
+    if scaling is not None:
+        stats.const, stats.sigma_known = scaling.const, scaling.sigma_known
+
+    def columns(s):
+        codes, W = s.columns(design)
+        return (codes, W) if a is None else (codes, W * a[:, None])
     if not segs:
         return stats
     if kind == "general":
@@ -187,14 +212,14 @@ def sufficient_statistics(design: Design, response: int = 0, max_dense: int = 40
     for s in segs:
         s.start = start
         start += s.size
-    codes1, W1 = segs[0].columns(design)
+    codes1, W1 = columns(segs[0])
     J1 = segs[0].J
     stats.A = _per_level(codes1, J1, W1, W1, symmetric=True)
     stats.B = _per_level(codes1, J1, W1, X)
     stats.c = _per_level(codes1, J1, W1, y[:, None])[:, :, 0]
     stats.ce = _per_level(codes1, J1, W1, e[:, None])[:, :, 0]
     if kind == "general":
-        Zs = [_sparse_Z(*s.columns(design), s.J) for s in segs]
+        Zs = [_sparse_Z(*columns(s), s.J) for s in segs]
         Z = sp.hstack(Zs, format="csr")
         ZtZ = (Z.T @ Z).tocsr()
         stats.ZtZ = ZtZ

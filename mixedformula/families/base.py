@@ -272,6 +272,13 @@ class Family:
         """Var[y | μ, params]."""
         raise NotImplementedError
 
+    def truncated_mean(self, mu, params: dict, lb, ub, trials=None):
+        """E[y | μ, params, lb ≤ y ≤ ub]: brms' posterior_epred of a ``trunc()`` model
+        (its ``posterior_epred_trunc_<family>``); families with a closed form override it."""
+        raise FamilyError(f"the expected value of a truncated {self.name!r} model "
+                          "(kind='epred' with trunc()) is not implemented here; response "
+                          "draws (kind='response') respect the bounds")
+
     def working_weights(self, y: np.ndarray, trials) -> np.ndarray | None:
         """GLM working weights at the intercept-only fit, or None (no rule: non-centred)."""
         return None

@@ -45,5 +45,12 @@ class Exponential(LogDensityFamily):
     def rvs(self, mu, params, rng, trials=None):
         return rng.exponential(self.check_mean(mu))
 
+    def truncated_mean(self, mu, params, lb, ub, trials=None):
+        """μ (P(2, u/μ) − P(2, l/μ)) / (exp(−l/μ) − exp(−u/μ)) (bounds below 0 read as 0;
+        brms' posterior_epred_trunc_exponential)."""
+        from scipy.special import gammainc
+        lo, hi = np.maximum(lb, 0.0) / mu, ub / mu
+        return mu * (gammainc(2.0, hi) - gammainc(2.0, lo)) / (np.exp(-lo) - np.exp(-hi))
+
     def variance(self, mu, params=None, trials=None):
         return mu ** 2

@@ -53,6 +53,16 @@ class Gamma(Family):
         shape = params["shape"]
         return rng.gamma(np.broadcast_to(shape, mu.shape), mu / shape)
 
+    def truncated_mean(self, mu, params, lb, ub, trials=None):
+        """μ (P(k+1, u/θ) − P(k+1, l/θ)) / (P(k, u/θ) − P(k, l/θ)), θ = μ/k, P the regularised
+        lower incomplete gamma (bounds below 0 read as 0; brms' posterior_epred_trunc_gamma)."""
+        from scipy.special import gammainc
+        k = params["shape"]
+        th = mu / k
+        lo, hi = np.maximum(lb, 0.0) / th, ub / th
+        return mu * (gammainc(k + 1, hi) - gammainc(k + 1, lo)) / (gammainc(k, hi)
+                                                                   - gammainc(k, lo))
+
     def variance(self, mu, params=None, trials=None):
         return mu ** 2 / params["shape"]
 

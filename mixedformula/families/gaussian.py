@@ -37,6 +37,13 @@ class Gaussian(Family):
     def rvs(self, mu, params, rng, trials=None):
         return rng.normal(mu, params["sigma"])
 
+    def truncated_mean(self, mu, params, lb, ub, trials=None):
+        """μ + σ (φ(a) − φ(b)) / (Φ(b) − Φ(a)), a, b the standardised bounds (brms)."""
+        from scipy.stats import norm
+        s = params["sigma"]
+        a, b = (lb - mu) / s, (ub - mu) / s
+        return mu + s * (norm.pdf(a) - norm.pdf(b)) / (norm.cdf(b) - norm.cdf(a))
+
     def variance(self, mu, params=None, trials=None):
         return np.broadcast_to(np.asarray(params["sigma"], dtype=float) ** 2, np.shape(mu))
 

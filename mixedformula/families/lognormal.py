@@ -47,6 +47,17 @@ class Lognormal(Family):
     def mean(self, mu, params=None, trials=None):
         return np.exp(mu + 0.5 * params["sigma"] ** 2)
 
+    def truncated_mean(self, mu, params, lb, ub, trials=None):
+        """exp(μ + σ²/2) (Φ(β_u − σ) − Φ(β_l − σ)) / (Φ(β_u) − Φ(β_l)), β = (log bound − μ)/σ
+        (bounds below 0 read as 0; brms)."""
+        from scipy.stats import norm
+        s = params["sigma"]
+        with np.errstate(divide="ignore"):
+            bl = (np.log(np.maximum(lb, 0.0)) - mu) / s
+            bu = (np.log(ub) - mu) / s
+        return (np.exp(mu + 0.5 * s ** 2) * (norm.cdf(bu - s) - norm.cdf(bl - s))
+                / (norm.cdf(bu) - norm.cdf(bl)))
+
     def variance(self, mu, params=None, trials=None):
         s2 = params["sigma"] ** 2
         return np.expm1(s2) * np.exp(2 * mu + s2)

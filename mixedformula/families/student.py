@@ -29,6 +29,19 @@ class Student(Family):
         return (gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
                 - np.log(sigma) - (nu + 1) / 2 * np.log1p(z ** 2 / nu))
 
+    def truncated_mean(self, mu, params, lb, ub, trials=None):
+        """μ + σ G (A − B), G = Γ((ν−1)/2) ν^(ν/2) / (2 (T(b) − T(a)) Γ(ν/2) Γ(½)),
+        A = (ν + a²)^(−(ν−1)/2), B likewise at b (brms' posterior_epred_trunc_student)."""
+        from scipy.special import gammaln
+        from scipy.stats import t
+        s, nu = params["sigma"], params["nu"]
+        a, b = (lb - mu) / s, (ub - mu) / s
+        G = np.exp(gammaln((nu - 1) / 2) + nu / 2 * np.log(nu) - gammaln(nu / 2)
+                   - gammaln(0.5)) / (2 * (t.cdf(b, nu) - t.cdf(a, nu)))
+        A = (nu + a ** 2) ** (-(nu - 1) / 2)
+        B = (nu + b ** 2) ** (-(nu - 1) / 2)
+        return mu + s * G * (A - B)
+
     def rvs(self, mu, params, rng, trials=None):
         nu = np.broadcast_to(params["nu"], np.shape(mu))
         return mu + params["sigma"] * rng.standard_t(nu)

@@ -363,8 +363,7 @@ def _parse_bf(text: str) -> FormulaSpec:
             raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet",
                                text, start, end)
         if spec.additions.any:
-            raise FormulaError("addition terms (weights(), cens(), trunc(), se()) in "
-                               "multivariate formulas are not supported yet", text, start, end)
+            raise FormulaError(_MV_ADDITIONS, text, start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
@@ -390,6 +389,16 @@ def _parse_bf(text: str) -> FormulaSpec:
                        parts=tuple(parts))
 
 
+#: brms (2.18) fits addition terms per response in bf() + bf() models; with rescor (correlated
+#: gaussian/student residuals) it allows only se() and weights(), the same weights() for every
+#: response ("Only se, weights, mi are supported addition arguments when 'rescor' is estimated")
+_MV_ADDITIONS = ("addition terms (weights(), cens(), trunc(), se()) in multivariate formulas "
+                 "are not supported yet (brms takes them per response; with correlated "
+                 "residuals, rescor, brms allows only se() and weights(), and every response "
+                 "must have the same weights()); without correlated residuals the same model is "
+                 "each response fitted on its own")
+
+
 def _parse(text: str) -> FormulaSpec:
     tree = parse_tree(text)
     if tree.left is None:
@@ -397,8 +406,7 @@ def _parse(text: str) -> FormulaSpec:
     responses, response_vars, trials, trials_vars, multivariate, additions = _responses(
         tree.left, text)
     if additions.any and multivariate:
-        raise FormulaError("addition terms (weights(), cens(), trunc(), se()) in "
-                           "multivariate formulas are not supported yet", text, 0, len(text))
+        raise FormulaError(_MV_ADDITIONS, text, 0, len(text))
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []

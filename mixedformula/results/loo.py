@@ -19,7 +19,10 @@ matters is the *unit* left out and the *pointwise likelihood* used for the impor
     (numpy, vectorised over draws and groups; Σ_j log p_j is the engine's marginal
     log-likelihood). Target: elpd = Σ_j log p(y_j | y_{−j}) — predicting *all observations of a
     new group*. With several grouping factors (crossed or nested) the marginal likelihood does
-    not factor over the levels of one factor, and this raises an error that says so.
+    not factor over the levels of one factor, and this raises an error that says so. With
+    brms' ``weights()`` / ``se()`` the same from the rows scaled by √w/se, with Σ_{i∈j} w_i in
+    place of n_j and − Σ_{i∈j} w_i log se_i added: group j's share of brms' weighted likelihood
+    (:class:`~mixedformula.design.additions.RowScaling`).
 
 ``fit.loo(group="g")`` on a conditional-engine fit — **leave-one-group-out over g (conditional
 likelihood summed within groups)**: Σ_{i ∈ j} log p(y_i | β, u_j, σ). This is *not* the marginal
@@ -183,6 +186,16 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     n = len(y)
     P = _indicator(codes, J, n)                                          # (J, n) sparse
     nj = np.asarray(P.sum(axis=1)).ravel()
+    const = np.zeros(J)
+    from ..design.additions import marginal_scaling
+    scaling = marginal_scaling(d)
+    if scaling is not None:
+        # weights()/se(): the group's share of brms' weighted likelihood, from the rows scaled
+        # by √w/se, Σ_{i∈j} w_i in place of n_j and −Σ_{i∈j} w_i log se_i (RowScaling)
+        a = scaling.scale
+        y, X, W = y * a, X * a[:, None], W * a[:, None]
+        nj = P @ scaling.weight
+        const = -(P @ (scaling.weight * scaling.log_k))
     A = np.stack([np.stack([P @ (W[:, a] * W[:, b]) for b in range(Q)], -1)
                   for a in range(Q)], -2)                                # (J, Q, Q)
     post = fit.idata.posterior
@@ -194,7 +207,8 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
         S = len(idx)
         draws = PosteriorDraws.of_fit(fit, idx)
         beta = draws.beta(0, list(d.X_names))
-        sigma2 = draws.scalar(sigma_name()) ** 2                          # (S,)
+        sigma2 = (np.ones(S) if scaling is not None and scaling.sigma_known
+                  else draws.scalar(sigma_name()) ** 2)                   # (S,)
         T = np.zeros((S, J, Q, Q))
         for b in blocks:
             Tb = draws.block_factor(b)                                      # (S, H, Qb, Qb)
@@ -213,7 +227,7 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
         quad = (v ** 2).sum(-1)
         s2 = sigma2[:, None]
         out[idx] = -0.5 * (nj[None] * np.log(2 * np.pi * s2) + logdet
-                           + (rr - quad / s2) / s2)
+                           + (rr - quad / s2) / s2) + const[None]
     return out, group, list(d.terms[seg.terms[0]].levels)
 
 

@@ -210,6 +210,9 @@ def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata)
     """E[y | η, θ] per draw (S, n, r) in brms' posterior_epred convention."""
     fam = fit.family
     mu = fam.inverse_link(eta)
+    if getattr(getattr(fit.design.formula, "additions", None), "trunc", False) and \
+            eta.shape[-1] == 1:
+        return _truncated_mean(fit, draws, mu, design, newdata)
     if not fam.mean_dpars and not fam.uses_trials:
         return mu
     # the response axis goes after the rows (ordinal thresholds keep their own last axis)
@@ -218,6 +221,25 @@ def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata)
         fam).items()}
     t = trials(fit, design, newdata) if fam.uses_trials else None
     return fam.mean(mu, params, None if t is None else t[None, :, None])
+
+
+def _truncated_mean(fit, draws, mu, design, newdata) -> np.ndarray:
+    """brms' posterior_epred of a trunc() model: E[y | lb ≤ y ≤ ub] (``Family.truncated_mean``),
+    the bounds read from the design (new data must carry bound columns)."""
+    from ..design.additions import residual_sd
+    fam = fit.family
+    if design.trunc is None:
+        raise MixedFormulaError("the expected value of a trunc() model needs the bound "
+                                "column(s) in the new data")
+    n = mu.shape[1]
+    params = _family_params(draws, fam.dpars, draws.residual_tags(design, newdata), n,
+                            design, fam)
+    if getattr(design, "se", None) is not None and "sigma" in params:
+        params["sigma"] = residual_sd(params["sigma"], design.se[None, :])
+    lb, ub = design.trunc
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        m = fam.truncated_mean(mu[..., 0], params, lb[None, :], ub[None, :])
+    return np.asarray(m, dtype=float)[..., None]
 
 
 def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,

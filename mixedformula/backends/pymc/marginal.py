@@ -135,7 +135,7 @@ def _as_list(stats: MarginalStats, T) -> list:
 
 # --------------------------------------------------------------------------- data as tensors
 
-_FIELDS = ("N", "XtX", "beta_ols", "ete", "A", "B", "ce", "C22", "C21", "B2", "c2e")
+_FIELDS = ("N", "XtX", "beta_ols", "ete", "A", "B", "ce", "C22", "C21", "B2", "c2e", "const")
 
 
 def shared_values(stats: MarginalStats) -> dict:
@@ -259,9 +259,15 @@ def marginal_loglik(stats: MarginalStats, beta, T, sigma, data: dict | None = No
     """log p(y | β, G, σ) with u integrated out (pytensor scalar; see module docstring).
 
     ``beta`` (p,), ``sigma`` scalar, ``T`` one factor per segment ((Q,Q) or (J,Q,Q); a bare
-    tensor for one segment). Nothing in the graph has length N.
+    tensor for one segment). Nothing in the graph has length N. With weights()/se() the
+    statistics are those of the scaled rows and ``const`` is added (design/crossprod.py).
     """
     d = data if data is not None else stats_tensors(stats)
+    out = _scaled_loglik(stats, beta, T, sigma, d)
+    return out + d["const"] if "const" in d else out
+
+
+def _scaled_loglik(stats: MarginalStats, beta, T, sigma, d: dict):
     beta = pt.as_tensor_variable(beta)
     sigma = pt.as_tensor_variable(sigma)
     sigma2 = sigma ** 2

@@ -5,7 +5,8 @@ covariance blocks, σ) but replaces ``z`` and the N-row likelihood by
 
     log p(y | β, G, σ) = log N(y; Xβ, Z G Zᵀ + σ² I)
 
-evaluated from sufficient statistics (a ``pm.Potential``; nothing of length N in the graph),
+(with brms' ``weights()`` / ``se()``: the same of the √w/se-scaled rows plus a σ term,
+:class:`~mixedformula.design.additions.RowScaling`) evaluated from sufficient statistics (a ``pm.Potential``; nothing of length N in the graph),
 made when the engine is chosen (:func:`mixedformula.engine.decide`).
 After sampling, u is drawn exactly from u | y, β, G, σ for every posterior draw, so ``ranef``,
 ``coef`` and predictions work as with the conditional engine.
@@ -47,7 +48,8 @@ def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, be
                 b.by_codes if b.by_levels else None) for b in blocks]
     T = segment_factors(stats, factors)
     data = stats_tensors(stats, shared=True)
-    sigma = dpars["sigma"][0][0]
+    # se() without sigma = TRUE: the rows are scaled by 1/se, σ ≡ 1 there (design/crossprod.py)
+    sigma = 1.0 if stats.sigma_known else dpars["sigma"][0][0]
     pm.Potential("marginal_loglik", marginal_loglik(stats, betas[0], T, sigma, data=data))
     return stats
 
@@ -106,7 +108,7 @@ def recover_group_effects(built, posterior, seed) -> dict:
     stats = built.stats
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     beta = posterior["_beta"].values.reshape(C * D, -1)
-    sigma = posterior["sigma"].values.reshape(C * D)
+    sigma = np.ones(C * D) if stats.sigma_known else posterior["sigma"].values.reshape(C * D)
     factors = []
     for b in built.blocks:
         Ts = block_factor_draws(b, posterior, C * D)

@@ -1,7 +1,8 @@
 # brms references for the addition terms (tests/test_addition_brms.py).
 # Regenerate: cd tests/data && Rscript r/brms_addition.R   (brms 2.18, rstan; ~40 min under load)
-# The stored JSON holds the first five models (the se(sigma = TRUE) and trunc() fits came after
-# a prior-subsetting bug, fixed here, and were not rerun in time).
+# The stored JSON holds the first five models from this script; the se(sigma = TRUE) and trunc()
+# fits at its end were run on their own by r/brms_addition_extra.R (the truncated gaussian's data
+# drawn there with its own seed, and stored with its numbers).
 # Every model has explicit priors (the same strings are passed to mixedformula) so that the
 # comparison does not depend on brms' data-dependent default priors. Draws: 4 x 1000.
 suppressPackageStartupMessages({library(brms); library(jsonlite)})
