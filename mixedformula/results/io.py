@@ -31,6 +31,7 @@ import xarray as xr
 
 from ..design import as_pandas, design_matrices
 from ..errors import MixedFormulaError
+from ..formula import parse
 from .atomic import atomic_write
 from .fit import Fit, FitMeta
 from .naming import legacy_cor_names, legacy_logical_names
@@ -169,7 +170,8 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
 
 def _family_meta(family) -> dict:
     return {"name": str(family.name), "link": str(family.link),
-            "links": _jsonable(dict(family.links))}
+            "links": _jsonable(dict(family.links)),
+            "state": _jsonable(dict(getattr(family, "state", dict)()))}
 
 
 def _priors_meta(fit) -> tuple[list, list | None]:
@@ -257,7 +259,7 @@ def _family(meta: dict):
     fam = meta["family"]
     try:
         from ..families import get_family
-        return get_family(fam["name"], fam.get("link"))
+        return get_family(fam["name"], fam.get("link")).with_state(fam.get("state") or {})
     except Exception:
         links = fam.get("links") or {"mu": fam.get("link", "identity")}
         return SimpleNamespace(name=fam["name"], link=fam.get("link"), links=links)
@@ -315,14 +317,18 @@ def load(path):
     meta = _meta(idata, path)
     extra = idata[GROUP]
     data = design = None
+    family = _family(meta)
+    formula = meta["formula"]
+    if hasattr(family, "formula_for"):       # categorical: the formula per category
+        formula = family.formula_for(parse(formula))
     if meta.get("has_data"):
         data = _dataset_to_frame(extra)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            design = design_matrices(meta["formula"], data, drop_aliased=True)
+            design = design_matrices(formula, data, drop_aliased=True)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
     if design is not None:
-        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"))
+        design, data = _legacy_ordered(design, data, formula, groups.get("posterior"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
@@ -336,6 +342,6 @@ def load(path):
     table = meta.get("prior_summary")
     if table is not None:
         table = pd.DataFrame(table["rows"], columns=table["columns"])
-    return Fit.from_stored(clean, design, _family(meta), _priors(meta), meta["likelihood"],
+    return Fit.from_stored(clean, design, family, _priors(meta), meta["likelihood"],
                            meta.get("info") or {}, FitMeta.from_dict(meta["design"]), table,
                            data=data)
