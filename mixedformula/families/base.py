@@ -396,6 +396,10 @@ class Family:
                               f"{', '.join(self.dpars) if self.dpars else 'none'})")
         return DPAR_LINKS.get(dpar, "identity")
 
+    def summary_links(self, dpars) -> dict[str, str]:
+        """The summary's ``Links:`` entries of parameters with a formula (brms' names)."""
+        return {d: self.dpar_link(d) for d in dpars}
+
     def default_dpar_intercept(self, dpar: str) -> Prior:
         """brms' default prior of the intercept of ``dpar``'s formula (``get_prior``,
         brms 2.18): logistic(0, 1) on the logit scale (zi, hu, zoi, coi), normal(2.7, 0.8) for

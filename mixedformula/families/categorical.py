@@ -99,6 +99,10 @@ class Categorical(Family):
     def links(self) -> dict[str, str]:
         return {d: self.link for d in self.dpars} or {"mu": self.link}
 
+    def summary_links(self, dpars) -> dict[str, str]:
+        # brms: "muB = logit; muC = logit" (η is identity-linked here, the softmax is the link)
+        return {d: self.link for d in dpars}
+
     def with_link(self, link):
         return self if link is None or link == self.link else type(self)(link, self.categories)
 
@@ -191,7 +195,8 @@ class Categorical(Family):
             raise FamilyError(f"family 'categorical' with {why} is not supported")
         if not self.categories:
             raise FamilyError("family 'categorical': the response categories are not known "
-                              "yet (Categorical.for_response)")
+                              "(give the response column in the data, or the family object "
+                              "get_family('categorical').for_response(['A', 'B', 'C']))")
         dps = tuple(DparFormula(name=d, fixed=spec.fixed, fixed_variables=spec.fixed_variables,
                                 text=f"{d} ~ {spec.fixed}") for d in self.dpars)
         groups = tuple(replace(g, dpar=d) for d in self.dpars for g in spec.groups)

@@ -29,7 +29,9 @@ Ordinal families (cumulative, sratio, cratio, acat): ŷ is the vector of K categ
 probabilities P(y = k) (brms' posterior_epred, S × N × K); ``predictions`` gives one row per
 row and category, the category in marginaleffects' ``group`` column (``by`` averages within
 each category); ``comparisons`` and ``slopes`` likewise give one contrast per category
-(hi − lo of P(y = k), marginaleffects' ``group`` column for brms' ordinal models).
+(hi − lo of P(y = k), marginaleffects' ``group`` column for brms' ordinal models). The
+categorical family likewise, the ``group`` column holding its category labels
+(``Family.mean_categories``).
 
 Group effects: ``re_formula=None`` keeps every group term (seen levels use their u; levels not
 seen in fitting get u ~ N(0, G) drawn per draw, ``new_groups=``), ``re_formula="NA"`` or
