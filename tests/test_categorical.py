@@ -228,7 +228,8 @@ def test_results_layer_per_category(brms_fit, tmp_path):
     """epred S × N × K (rows sum to 1; equal to the softmax of the draws' μc computed by hand
     at the population level), response draws in 1..K, predictions/comparisons/slopes with
     one row per category in the `group` column (the category labels), conditional effects per
-    category, LOO, summary/fixef/ranef/varcorr with brms' names, save/load."""
+    category, LOO, summary/fixef/ranef/varcorr with brms' names, pp_check, report,
+    save/load."""
     fit, d = brms_fit
     new = d.iloc[:4]
     ep = fit.predict(new, kind="epred", re_formula="~0")
@@ -276,6 +277,12 @@ def test_results_layer_per_category(brms_fit, tmp_path):
     re = fit.ranef()["g"]
     assert re.shape[0] == d["g"].nunique()
     assert "muB_Intercept" in str(fit.varcorr())
+
+    fit.pp_check(ndraws=10, seed=1)
+    report = tmp_path / "r.html"
+    fit.report(report)
+    html = report.read_text()
+    assert "categorical" in html and "muB_Intercept" in html
 
     path = tmp_path / "cat.nc"
     mf.save(fit, path)
