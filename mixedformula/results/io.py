@@ -319,9 +319,9 @@ def load(path):
     data = design = None
     family = _family(meta)
     formula = meta["formula"]
-    if hasattr(family, "formula_for"):       # categorical: the formula per category
-        formula = family.formula_for(parse(formula))
     if meta.get("has_data"):
+        if hasattr(family, "formula_for"):       # categorical: the formula per category
+            formula = family.formula_for(parse(formula))
         data = _dataset_to_frame(extra)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
