@@ -152,6 +152,11 @@ def test_model_refusals():
         mf.glmer("y ~ x + (1 | g)", d, family="categorical")
     with pytest.raises(MixedFormulaError):
         mf.lmer("y ~ x + (1 | g)", d)
+    with pytest.raises(FamilyError, match="categories are not known"):
+        mf.simulate("y ~ x", d[["x", "g"]], {"b_muB_x": 1.0}, family="categorical")
+    sim = mf.simulate("y ~ x", d, {"b_muB_x": 1.0, "b_muC_x": -1.0}, family="categorical",
+                      seed=1)           # the categories of the given response column
+    assert list(sim["y"].cat.categories) == ["A", "B", "C"]
     m = mf.Model("y ~ x + (1 | g)", d, family="categorical")
     assert m.likelihood == "conditional"
     assert "not Gaussian" in m.engine.reason
