@@ -347,3 +347,23 @@ def test_cli_offers_categorical(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error:")]
     assert rc == 2 and len(errors) == 1 and "at least two response categories" in errors[0]
+
+
+def test_priors_per_category():
+    """brms' ``prior(..., dpar = "muB")`` reaches only that category's predictor; a prior for
+    a category the response does not have is refused."""
+    from mixedformula.errors import PriorError
+    d = pd.read_csv(DATA / "categorical_sim.csv")
+    m = mf.Model("y ~ x + (1 | g)", d, family="categorical",
+                 priors=[mf.prior("normal(0, 1)", class_="b", dpar="muB"),
+                         mf.prior("normal(0, 3)", class_="Intercept", dpar="muC")])
+    ps = m.prior_summary().fillna("")
+    row = {(r["class"], r["dpar"]): (r["prior"], r["source"])
+           for r in ps.to_dict("records") if r["class"] in ("b", "Intercept")}
+    assert row == {("b", "muB"): ("normal(0, 1)", "user"),
+                   ("Intercept", "muB"): ("student_t(3, 0, 2.5)", "default"),
+                   ("b", "muC"): ("(flat)", "default"),
+                   ("Intercept", "muC"): ("normal(0, 3)", "user")}
+    with pytest.raises(PriorError, match="muD"):
+        mf.Model("y ~ x", d, family="categorical",
+                 priors=[mf.prior("normal(0, 1)", class_="b", dpar="muD")]).prior_summary()
