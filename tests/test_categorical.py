@@ -150,7 +150,7 @@ def test_model_refusals():
         mf.Model("bf(y ~ x, sigma ~ x)", d, family="categorical")
     with pytest.raises(FamilyError, match="no maximum-likelihood path"):
         mf.glmer("y ~ x + (1 | g)", d, family="categorical")
-    with pytest.raises(MixedFormulaError):
+    with pytest.raises(MixedFormulaError, match="family='categorical'"):
         mf.lmer("y ~ x + (1 | g)", d)
     with pytest.raises(FamilyError, match="categories are not known"):
         mf.simulate("y ~ x", d[["x", "g"]], {"b_muB_x": 1.0}, family="categorical")
