@@ -157,6 +157,9 @@ def test_model_refusals():
     sim = mf.simulate("y ~ x", d, {"b_muB_x": 1.0, "b_muC_x": -1.0}, family="categorical",
                       seed=1)           # the categories of the given response column
     assert list(sim["y"].cat.categories) == ["A", "B", "C"]
+    with pytest.raises(MixedFormulaError, match="marginal likelihood does not apply: family "
+                                                "categorical"):
+        mf.Model("y ~ x + (1 | g)", d, family="categorical", likelihood="marginal")
     m = mf.Model("y ~ x + (1 | g)", d, family="categorical")
     assert m.likelihood == "conditional"
     assert "not Gaussian" in m.engine.reason
