@@ -36,6 +36,14 @@ def log_softmax(eta: np.ndarray) -> np.ndarray:
     return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
 
 
+def draw_categories(p: np.ndarray, rng) -> np.ndarray:
+    """One code 1..K per row of the probabilities p (..., K): the first k with
+    u · Σp < p_1 + ... + p_k, u ~ U(0, 1)."""
+    c = np.cumsum(p, axis=-1)
+    u = rng.random(c.shape[:-1] + (1,)) * c[..., -1:]
+    return np.minimum((u > c).sum(-1), p.shape[-1] - 1).astype(float) + 1.0
+
+
 def response_categories(values, name: str):
     """(codes 1..K as floats, NaN where missing; the K category labels) of a categorical
     response: a pandas Categorical by its categories (unused ones dropped), strings or
@@ -240,10 +248,7 @@ class Categorical(Family):
         return p * (1.0 - p)
 
     def rvs(self, mu, params, rng, trials=None):
-        p = self.mean(mu, params)
-        c = np.cumsum(p, axis=-1)
-        u = rng.random(c.shape[:-1] + (1,)) * c[..., -1:]
-        return np.minimum((u > c).sum(-1), p.shape[-1] - 1).astype(float) + 1.0
+        return draw_categories(self.mean(mu, params), rng)
 
     def _check_y(self, y, trials, fail):
         K = len(self.categories) if self.categories else np.inf
@@ -262,7 +267,6 @@ class Categorical(Family):
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
         import pymc as pm
         import pytensor.tensor as pt
-        fam = self
         mus = [pt.cast(pt.as_tensor_variable(params[d]), "float64") for d in self.dpars]
         etas = pt.stack([pt.zeros_like(mus[0])] + mus, axis=-1)      # (n, K)
 
@@ -275,12 +279,8 @@ class Categorical(Family):
             eta_ = np.asarray(eta_, dtype=float)
             if size is not None:
                 eta_ = np.broadcast_to(eta_, tuple(size) + eta_.shape[-1:])
-            p = np.exp(log_softmax(eta_))
-            c = np.cumsum(p, axis=-1)
-            u = rng.random(c.shape[:-1] + (1,)) * c[..., -1:]
-            return np.minimum((u > c).sum(-1), p.shape[-1] - 1).astype(float) + 1.0
+            return draw_categories(np.exp(log_softmax(eta_)), rng)
 
-        del fam
         return pm.CustomDist(name, etas, logp=logp, random=random, signature="(k)->()",
                              observed=observed, dims=dims)
 
