@@ -75,10 +75,16 @@ class Specification:
 def family_data(spec: FormulaSpec, fam: Family, data):
     """``data`` with the response column recoded by ``fam.response_data`` (ordinal families:
     an ordered categorical → 1..K in its category order), or ``data`` itself."""
-    if not fam.thresholds or len(spec.response_variables) != 1:
-        return data
+    return family_response(spec, fam, data)[0]
+
+
+def family_response(spec: FormulaSpec, fam: Family, data):
+    """(data with the response recoded by ``fam.response_data``, the category labels or
+    None); ``data`` itself when the family does not recode its response."""
+    if not fam.recodes_response or len(spec.response_variables) != 1:
+        return data, None
     import re
-    if re.search(r"(^|[^A-Za-z0-9._])cs\s*\(", spec.text):
+    if fam.thresholds and re.search(r"(^|[^A-Za-z0-9._])cs\s*\(", spec.text):
         # in brms, cs() is a category-specific effect, not formulaic's shrinkage spline
         why = ("brms does not allow category-specific effects for family 'cumulative'"
                if not fam.allows_cs else "category-specific effects cs() are not "
@@ -90,11 +96,11 @@ def family_data(spec: FormulaSpec, fam: Family, data):
     col = spec.response_variables[0]
     df = as_pandas(data)
     if col not in df.columns:
-        return data
-    codes, _ = fam.response_data(df[col], col)
+        return data, None
+    codes, labels = fam.response_data(df[col], col)
     df = df.copy()
     df[col] = codes
-    return df
+    return df, labels
 
 
 def check_distributional(spec: FormulaSpec, fam: Family, rescor_by: str | None = None) -> None:
@@ -141,7 +147,9 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
             raise MixedFormulaError(dask_too_large(e)) from None
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
-    data = family_data(spec, fam, data)
+    data, labels = family_response(spec, fam, data)
+    fam = fam.for_response(labels)      # categorical: one predictor per category
+    spec = fam.formula_for(spec)
     design = design_matrices(spec, data, na_action=na_action, drop_aliased=True, data2=data2)
     if offset is not None:
         from .design.spec import add_offset

@@ -45,6 +45,12 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
         col = text.strip("`")
         if col not in df.columns:
             df[col] = _placeholder(spec, df)
+        elif fam.recodes_response and len(spec.responses) == 1:
+            # categorical: the categories of the given response column (or of the family
+            # object passed, when the column is absent)
+            df[col], labels = fam.response_data(df[col], col)
+            fam = fam.for_response(labels)
+    spec = fam.formula_for(spec)
     design = design_matrices(spec, df)
     df = df.loc[design.row_index].copy()
     resp = design.response_names
@@ -89,7 +95,7 @@ def simulate(formula: str, data, params: dict, family: str = "gaussian", seed=No
             given_dpars[d] = draws.dpar_rows(d, 0, design, get_link(fam.dpar_link(d)))[0]
         y = _draw_additions(fam, mu, given_dpars, design, spec, rng)[:, None]
     for k, text in enumerate(spec.responses):
-        df[text.strip("`")] = y[:, k]
+        df[text.strip("`")] = fam.response_values(y[:, k])
     df.attrs["true_ranef"] = true_ranef
     return df
 

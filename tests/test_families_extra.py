@@ -43,12 +43,14 @@ LATENT = {"logit": stats.logistic, "probit": stats.norm, "cloglog": stats.gumbel
 
 #: covered by tests/test_ordinal.py and tests/test_ordinal_brms.py
 ORDINAL = ("cumulative", "sratio", "cratio", "acat")
+#: covered by tests/test_categorical.py
+CATEGORICAL = ("categorical",)
 
 
 def test_every_registered_family_is_covered():
     """tests/test_families.py covers BASIC, this file EXTRA, tests/test_ordinal.py ORDINAL:
     together every registered family."""
-    assert set(family_names()) == set(BASIC) | set(EXTRA) | set(ORDINAL)
+    assert set(family_names()) == set(BASIC) | set(EXTRA) | set(ORDINAL) | set(CATEGORICAL)
 
 
 # --------------------------------------------------------------------------- references

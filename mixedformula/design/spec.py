@@ -405,7 +405,9 @@ def response_matrix(spec: FormulaSpec, df: pd.DataFrame, fdf: pd.DataFrame, colu
                 col = col.astype(float)
             if not pd.api.types.is_numeric_dtype(col):
                 raise DataError(f"response {text[1:-1]!r} must be numeric, not {col.dtype} "
-                                "(recode categories as 0/1 or counts)")
+                                "(recode categories as 0/1 or counts; an unordered "
+                                "categorical response is fitted by mf.fit(..., "
+                                "family='categorical'), not by lmer/glmer)")
             cols.append(col.to_numpy(dtype=float))
         else:
             mm = evaluate_formulaic("0 + " + text, fdf, spec, columns)

@@ -30,6 +30,9 @@ von_mises       tan_half    y (an angle) ~ VonMises(mu = 2 atan(eta), kappa)
 cumulative,     logit       ordinal y in 1..K: K - 1 thresholds replace the intercept
  sratio, cratio,            (``b_Intercept[k]``), P(y = k) from F(disc (thres - eta)) as brms
  acat                       (families/ordinal.py); links logit, probit, cloglog
+categorical     logit       y one of K unordered categories: log P(y = k) = eta_k - logsumexp(eta),
+                            eta = (0, muB, ..., muK), one linear predictor mu<cat> per
+                            non-reference category (the formula copied to each; brms' names)
 ==============  ==========  =================================================================
 
 Families built from one log-density for numpy and PyTensor derive from
@@ -52,6 +55,7 @@ from . import (hurdle_gamma, hurdle_lognormal, hurdle_negbinomial, hurdle_poisso
 from . import exgaussian, shifted_lognormal, skew_normal, zero_one_inflated_beta  # noqa: F401
 from . import von_mises  # noqa: F401
 from . import acat, cratio, cumulative, sratio  # noqa: F401
+from . import categorical  # noqa: F401
 from .base import Family, brms_scale_prior, r_mad, r_round
 from .links import LINKS, Link, get_link, inverse_link_numpy, inverse_link_tensor, log1mexp
 from .registry import family_names, get_family, register

@@ -170,6 +170,42 @@ class Family:
         (None: not categorical); the default leaves it to the design (numeric only)."""
         return None, None
 
+    @property
+    def recodes_response(self) -> bool:
+        """The response is recoded by :meth:`response_data` before the design is built
+        (ordinal and categorical families)."""
+        return self.thresholds
+
+    def for_response(self, labels) -> "Family":
+        """The family for a response with these category labels (from :meth:`response_data`;
+        categorical: one linear predictor per non-reference category); default: itself."""
+        return self
+
+    def formula_for(self, spec):
+        """The formula this family fits for the user's ``spec`` (categorical: the formula
+        copied to each category's predictor, families/categorical.py); default: ``spec``."""
+        return spec
+
+    def state(self) -> dict:
+        """What, besides name and link, makes this family object (stored by save; categorical:
+        its categories); :meth:`with_state` rebuilds it."""
+        return {}
+
+    def with_state(self, state: dict) -> "Family":
+        return self
+
+    def response_values(self, codes):
+        """Simulated responses as the user's data hold them (categorical: the category
+        labels); default: the numbers themselves."""
+        return codes
+
+    def mean_categories(self, n_thresholds: int = 0) -> list[str] | None:
+        """Labels of the category axis of :meth:`mean` (brms' posterior_epred S × N × K), or
+        None when the mean is one value; ordinal families: "1".."K" from the thresholds."""
+        if not self.thresholds:
+            return None
+        return [str(k) for k in range(1, n_thresholds + 2)]
+
     #: the lower end of y's support (0 for positive and count families): a truncation bound
     #: at or below it is no bound (families/censoring.py)
     support_lower: ClassVar[float] = -np.inf
@@ -366,6 +402,10 @@ class Family:
                               f"distributional parameters: "
                               f"{', '.join(self.dpars) if self.dpars else 'none'})")
         return DPAR_LINKS.get(dpar, "identity")
+
+    def summary_links(self, dpars) -> dict[str, str]:
+        """The summary's ``Links:`` entries of parameters with a formula (brms' names)."""
+        return {d: self.dpar_link(d) for d in dpars}
 
     def default_dpar_intercept(self, dpar: str) -> Prior:
         """brms' default prior of the intercept of ``dpar``'s formula (``get_prior``,

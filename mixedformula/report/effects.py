@@ -51,8 +51,8 @@ def conditional_effect(fit, ngrid: int = 60, max_draws: int = 1000) -> Condition
     design = fit.design
     if design is None:
         return None
-    if fit.family.thresholds:
-        return None   # ordinal: K category probabilities, not one expected value
+    if fit.family.mean_categories() is not None:
+        return None   # ordinal, categorical: K category probabilities, not one expected value
     if design.fixed_cols is not None:
         return None   # bf() formulas: each response has its own predictors; no shared x-axis
     j = main_predictor(design)

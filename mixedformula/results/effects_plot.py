@@ -9,7 +9,9 @@ reference level (categorical: the first level, as R's treatment contrasts), and 
 is summarised by its mean and central ``prob`` interval. ``groups=False``: population level
 (group effects 0, brms' ``re_formula = NA``). ``groups=True`` (the first grouping factor) or
 ``groups="g"``: one curve per level of g with that level's group effects (other grouping
-factors at u = 0).
+factors at u = 0). A categorical model gives one curve per category c, μ = P(y = c) (brms'
+``categorical = TRUE``; the category in the column ``group``, one panel per category);
+ordinal models are refused (use ``fit.predictions``).
 """
 
 from __future__ import annotations
@@ -109,12 +111,18 @@ def conditional_effects(fit, effect: str, groups=False, prob: float = 0.95,
     a = (1 - prob) / 2
     lo, hi = np.quantile(draws, [a, 1 - a], axis=0)
     resp = list(fit.design.response_names)
+    cats = fit.family.mean_categories()
+    if cats is not None:     # categorical: one curve per category, P(y = c) (draws S × n × K)
+        resp = [f"P({resp[0]} = {c})" for c in cats]
     out = []
     for k, rn in enumerate(resp):
         df = pd.DataFrame({effect: frame[effect].values})
         if group is not None:
             df[group] = np.repeat(labels, len(grid))
-        if len(resp) > 1:
+        if cats is not None:
+            df["group"] = cats[k]
+            df["response"] = rn
+        elif len(resp) > 1:
             df["response"] = rn
         df["Estimate"] = draws[..., k].mean(axis=0)
         df["Est.Error"] = draws[..., k].std(axis=0, ddof=1)

@@ -141,9 +141,9 @@ class BayesSource:
 
     def __init__(self, fit):
         from .posterior import PosteriorDraws
-        if fit.family.thresholds:
+        if fit.family.mean_categories() is not None:
             raise MixedFormulaError(
-                f"emmeans of an ordinal model ({fit.family.name}) is not available: its "
+                f"emmeans of a {fit.family.name} model is not available: its "
                 "expected value is K category probabilities; use fit.predictions(grid=..., "
                 "by=...) (one row per category, column 'group')")
         self.design, self.family = fit.design, fit.family

@@ -184,9 +184,9 @@ class Fit:
             if not isinstance(lk, dict) or not lk:
                 lk = {"mu": getattr(f, "link", "identity")}
             lk = dict(lk)
-            for d, kk in keys:      # a distributional formula: brms' link for it (sigma = log)
-                if kk == k:
-                    lk[d] = f.dpar_link(d)
+            # a distributional formula: brms' link for it (sigma = log; categorical mu<cat>:
+            # logit, the softmax)
+            lk.update(f.summary_links([d for d, kk in keys if kk == k]))
             links.append("; ".join(f"{k} = {v}" for k, v in lk.items()))
         fam = names[0] if len(names) == 1 else f"MV({', '.join(names)})"
         return fam, links

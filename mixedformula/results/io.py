@@ -33,6 +33,7 @@ import xarray as xr
 
 from ..design import as_pandas, design_matrices
 from ..errors import MixedFormulaError
+from ..formula import parse
 from .atomic import atomic_write
 from .fit import Fit, FitMeta
 from .naming import legacy_cor_names, legacy_logical_names
@@ -200,7 +201,8 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
 
 def _family_meta(family) -> dict:
     return {"name": str(family.name), "link": str(family.link),
-            "links": _jsonable(dict(family.links))}
+            "links": _jsonable(dict(family.links)),
+            "state": _jsonable(dict(getattr(family, "state", dict)()))}
 
 
 def _priors_meta(fit) -> tuple[list, list | None]:
@@ -290,7 +292,7 @@ def _family(meta: dict):
     fam = meta["family"]
     try:
         from ..families import get_family
-        return get_family(fam["name"], fam.get("link"))
+        return get_family(fam["name"], fam.get("link")).with_state(fam.get("state") or {})
     except Exception:
         links = fam.get("links") or {"mu": fam.get("link", "identity")}
         return SimpleNamespace(name=fam["name"], link=fam.get("link"), links=links)
@@ -349,16 +351,19 @@ def load(path):
     extra = idata[GROUP]
     data = design = None
     data2 = _stored_data2(extra)
+    family = _family(meta)
+    formula = meta["formula"]
     if meta.get("has_data"):
+        if hasattr(family, "formula_for"):       # categorical: the formula per category
+            formula = family.formula_for(parse(formula))
         data = _dataset_to_frame(extra.drop_vars(
             [v for v in extra.data_vars if str(v).startswith(DATA2_PREFIX)]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            design = design_matrices(meta["formula"], data, drop_aliased=True, data2=data2)
+            design = design_matrices(formula, data, drop_aliased=True, data2=data2)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
     if design is not None:
-        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"),
-                                       data2)
+        design, data = _legacy_ordered(design, data, formula, groups.get("posterior"), data2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
@@ -372,6 +377,6 @@ def load(path):
     table = meta.get("prior_summary")
     if table is not None:
         table = pd.DataFrame(table["rows"], columns=table["columns"])
-    return Fit.from_stored(clean, design, _family(meta), _priors(meta), meta["likelihood"],
+    return Fit.from_stored(clean, design, family, _priors(meta), meta["likelihood"],
                            meta.get("info") or {}, FitMeta.from_dict(meta["design"]), table,
                            data=data)

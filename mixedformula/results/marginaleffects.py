@@ -29,7 +29,9 @@ Ordinal families (cumulative, sratio, cratio, acat): ŷ is the vector of K categ
 probabilities P(y = k) (brms' posterior_epred, S × N × K); ``predictions`` gives one row per
 row and category, the category in marginaleffects' ``group`` column (``by`` averages within
 each category); ``comparisons`` and ``slopes`` likewise give one contrast per category
-(hi − lo of P(y = k), marginaleffects' ``group`` column for brms' ordinal models).
+(hi − lo of P(y = k), marginaleffects' ``group`` column for brms' ordinal models). The
+categorical family likewise, the ``group`` column holding its category labels
+(``Family.mean_categories``).
 
 Group effects: ``re_formula=None`` keeps every group term (seen levels use their u; levels not
 seen in fitting get u ~ N(0, G) drawn per draw, ``new_groups=``), ``re_formula="NA"`` or
@@ -202,9 +204,15 @@ class DrawEvaluator:
     @property
     def categories(self) -> int:
         """K for families whose expected value is K category probabilities (0 otherwise)."""
-        if not self.fit.family.thresholds:
-            return 0
-        return PosteriorDraws.of_fit(self.fit).n_thresholds + 1
+        labels = self.category_labels
+        return len(labels) if labels else 0
+
+    @property
+    def category_labels(self) -> list[str] | None:
+        """The labels of the K categories (ordinal: "1".."K"; categorical: the response's)."""
+        fam = self.fit.family
+        return fam.mean_categories(PosteriorDraws.of_fit(self.fit).n_thresholds
+                                   if fam.thresholds else 0)
 
     def predict_categories(self, sc: Scenario, idx: np.ndarray, k: int) -> np.ndarray:
         """P(y = c) per draw, row and category (s, n, K) for the draws ``idx``."""
@@ -273,12 +281,14 @@ def predictions(fit, newdata=None, grid=None, by=None, re_formula=None, kind="re
     return _frame(lead, d, conf_level, "predictions")
 
 
-def _category_groups(df: pd.DataFrame, by, K: int):
-    """(code, lead) over the K·n (category, row) pairs, category-major, the category in
-    marginaleffects' ``group`` column (``by`` averages within each category)."""
+def _category_groups(df: pd.DataFrame, by, K: int, labels=None):
+    """(code, lead) over the K·n (category, row) pairs, category-major, the category (its
+    label, default "1".."K") in marginaleffects' ``group`` column (``by`` averages within
+    each category)."""
     n = len(df)
+    labels = [str(k + 1) for k in range(K)] if labels is None else list(labels)
     rows = df.assign(rowid=np.arange(n))[["rowid"] + list(df.columns)]
-    long = pd.concat([rows.assign(group=str(k + 1)) for k in range(K)], ignore_index=True)
+    long = pd.concat([rows.assign(group=labels[k]) for k in range(K)], ignore_index=True)
     if by is None or by is False:
         return None, long[["rowid", "group"] + list(df.columns)]
     cols = [] if by is True else ([by] if isinstance(by, str) else list(by))
@@ -295,7 +305,7 @@ def _category_predictions(ev: DrawEvaluator, sc: Scenario, df: pd.DataFrame, by,
     """Ordinal families: P(y = k) per row (or averaged within ``by``) and category k, the
     category in marginaleffects' ``group`` column (rows category-major, as marginaleffects
     gives for brms' ordinal models)."""
-    code, lead = _category_groups(df, by, K)
+    code, lead = _category_groups(df, by, K, ev.category_labels)
     (d,) = _run(ev, K * len(df), code, len(lead),
                 lambda idx, k: [_category_major(ev.predict_categories(sc, idx, k))], 1)
     return _frame(lead, d, conf_level, "predictions")
@@ -382,7 +392,7 @@ def comparisons(fit, variable: str, contrast="+1", newdata=None, grid=None, by=N
     df = _rows(fit, newdata, grid)
     ev = DrawEvaluator(fit, kind, re_formula, new_groups, seed)
     K = ev.categories if kind == "response" else 0
-    code, lead = _category_groups(df, by, K) if K else _groups(df, by)
+    code, lead = _category_groups(df, by, K, ev.category_labels) if K else _groups(df, by)
     G = len(lead)
     pieces, draws = [], []
     for label, lo, hi in _contrast_pairs(fit, df, variable, contrast):
@@ -421,7 +431,7 @@ def slopes(fit, variable: str, newdata=None, grid=None, by=None, re_formula=None
     s_lo = ev.scenario(_set(df, variable, x - h / 2))
     s_hi = ev.scenario(_set(df, variable, x + h / 2))
     K = ev.categories if kind == "response" else 0
-    code, lead = _category_groups(df, by, K) if K else _groups(df, by)
+    code, lead = _category_groups(df, by, K, ev.category_labels) if K else _groups(df, by)
     (d,) = _run(ev, len(df) * max(K, 1), code, len(lead), _difference(ev, s_hi, s_lo, K, h), 1)
     L = lead.copy() if (code is not None or K) else df.assign(rowid=np.arange(len(df)))
     if by is True:

@@ -314,7 +314,8 @@ def predict(fit, newdata=None, kind: str = "epred", re_formula=None, new_groups:
     names = list(fit.design.response_names)
     if out.ndim == 4:        # ordinal epred (S, n, 1, K): brms' S x N x K probabilities
         out = out[:, :, 0, :]
-        names = [f"P(Y = {k + 1})" for k in range(out.shape[-1])]
+        labels = fit.family.mean_categories(out.shape[-1] - 1) or range(1, out.shape[-1] + 1)
+        names = [f"P(Y = {c})" for c in labels]
     elif out.shape[-1] == 1:
         out = out[..., 0]
     if not summary:

@@ -34,9 +34,9 @@ from .predict import design_for, expected_value, family_params, re_selection, tr
 def bayes_r2(fit, re_formula=None, method: str | None = None, probs=(0.025, 0.975),
              summary: bool = True, seed=0):
     fam = fit.family
-    if fit.family.thresholds:
+    if fit.family.mean_categories() is not None:
         raise MixedFormulaError(
-            f"bayes_r2 of an ordinal model ({fit.family.name}) is not available: its expected "
+            f"bayes_r2 of a {fit.family.name} model is not available: its expected "
             "value is K category probabilities; use fit.predictions(grid=..., by=...) (one row "
             "per category, column 'group') or fit.predict(kind='epred') (draws × rows × K)")
     if len(fit.design.response_names) > 1:
