@@ -23,6 +23,7 @@ jobs running): wall times carry up to ~2–3× noise.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -53,19 +54,25 @@ def per_gradient(model: "mf.Model", min_time: float = 3.0, max_calls: int = 200)
 
 
 def bayes_fit(model: "mf.Model", draws: int, tune: int, chains: int, seed: int) -> dict:
-    t = time.perf_counter()
+    import resource
+    t, c = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     fit = model.fit(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=False)
     total = time.perf_counter() - t
+    c2 = resource.getrusage(resource.RUSAGE_SELF)     # all threads (nutpie's chains included)
+    cpu = c2.ru_utime + c2.ru_stime - c.ru_utime - c.ru_stime
     import arviz as az
     post = fit.posterior
     names = [v for v in post.data_vars if v.startswith(("b_", "sd_")) or v == "sigma"]
     ess = az.ess(post[names], method="bulk")
     min_ess = float(min(float(ess[v].min()) for v in names))
+    rhat = az.rhat(post)                                  # every variable, u included
+    max_rhat = max(float(rhat[v].max()) for v in rhat.data_vars)
     ss = fit.idata.sample_stats
     steps = float(ss["n_steps"].mean()) if "n_steps" in ss else float(ss["tree_size"].mean())
     sampling = fit.info.get("seconds")
     return {"fit": fit, "total_s": total, "sampling_s": sampling, "steps_per_draw": steps,
-            "min_bulk_ess": min_ess, "names": names}
+            "min_bulk_ess": min_ess, "names": names, "cpu_s": cpu, "max_rhat": max_rhat,
+            "ess": {v: round(float(ess[v].min())) for v in names}}
 
 
 def main(argv=None) -> None:
@@ -133,7 +140,9 @@ def main(argv=None) -> None:
         print(f"Bayesian ({model.likelihood}): total {r['total_s']:.0f} s "
               f"({r['total_s'] / 60:.1f} min), sampling {s:.0f} s, "
               f"{r['steps_per_draw']:.1f} leapfrog steps/draw, min bulk ESS "
-              f"{r['min_bulk_ess']:.0f} ({r['min_bulk_ess'] / s:.2f}/s of sampling)", flush=True)
+              f"{r['min_bulk_ess']:.0f} ({r['min_bulk_ess'] / s:.2f}/s of sampling), "
+              f"max Rhat {r['max_rhat']:.4f} (every variable), {r['cpu_s']:.0f} CPU s "
+              f"(all threads), load average {os.getloadavg()}; bulk ESS {r['ess']}", flush=True)
         print(r["fit"].summary(), flush=True)
 
 

@@ -86,17 +86,30 @@ def _inverse_blocks(M: sp.csc_matrix, sizes: list[tuple[int, int]]) -> list[np.n
     return out
 
 
+def _reduced_ztz(pls) -> sp.csc_matrix:
+    """ZᵀZ assembled from the cross-products a :class:`~mixedformula.linalg.penalized.PenalizedLS`
+    keeps (first term: the per-level blocks A0, block diagonal; the others: ZrtZ0, ZrtZr), in
+    Λ's column order; no rows needed (``mf.lmer`` on a Dask DataFrame)."""
+    A0 = sp.block_diag(list(pls.A0), format="csc")
+    if not pls.rest:
+        return A0
+    C = sp.csr_matrix(pls.ZrtZ0)
+    return sp.bmat([[A0, C.T], [C, pls.ZrtZr]], format="csc")
+
+
 def conditional_variances(fit) -> list[CondVar]:
     """One :class:`CondVar` per random-effects term of an lmer / glmer fit, in lme4's order."""
     lam = fit.lambda_factor
     theta = fit.theta.to_numpy()
-    n = fit.nobs
-    Z = z_matrix([(t.X, t.codes, len(t.levels)) for t in fit.terms], n)
     L = lam.sparse(theta)
-    ZL = (Z @ L).tocsc()
     w, s2 = working_weights(fit)
-    WZL = ZL if w is None else sp.diags(w) @ ZL
-    M = (ZL.T @ WZL + sp.identity(ZL.shape[1])).tocsc()
+    if getattr(fit.design, "rows_in_memory", True):
+        Z = z_matrix([(t.X, t.codes, len(t.levels)) for t in fit.terms], fit.nobs)
+        ZL = (Z @ L).tocsc()
+        WZL = ZL if w is None else sp.diags(w) @ ZL
+        M = (ZL.T @ WZL + sp.identity(ZL.shape[1])).tocsc()
+    else:                       # a Dask lmer fit: ZᵀZ from its reduced cross-products
+        M = (L.T @ _reduced_ztz(fit.penalized_ls()) @ L + sp.identity(L.shape[1])).tocsc()
     out = []
     for k, (t, b) in enumerate(zip(fit.terms, fit.b)):
         J, q = b.shape

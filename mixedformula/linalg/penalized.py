@@ -277,7 +277,7 @@ class PenalizedLS(FixedEffectsAtTheta):
                            if self._update == "schur" else
                            ScatterSchur.build(self.ZrtZ0, self.ZrtZr, q)
                            if self._update == "scatter" else None)
-            self._dense = (DenseCoupling(self.ZrtZ0, self.ZrtZr, q,
+            self._dense = (DenseCoupling.from_crossproducts(self.ZrtZ0, self.ZrtZr, q,
                                          [(lam.terms[k].J, lam.terms[k].q) for k in self.rest])
                            if self._update == "dense" else None)
             # θ index of each column of the other terms (Λ_r diagonal: one entry per column)
