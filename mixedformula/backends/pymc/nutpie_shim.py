@@ -62,8 +62,26 @@ def make_functions(model, **kwargs):
     """nutpie's ``compile_pymc._make_functions`` (log-density, gradient and expand functions of
     a PyMC model; returns n_dim, _, logp_fn, expand_fn, _, shape_info)."""
     check("nutpie")
-    from nutpie.compile_pymc import _make_functions
-    return _make_functions(model, **kwargs)
+    import nutpie.compile_pymc as compile_pymc
+    if not getattr(compile_pymc._compute_shapes, "_mixedformula_static", False):
+        compile_pymc._compute_shapes = _static_shapes_first(compile_pymc._compute_shapes)
+    return compile_pymc._make_functions(model, **kwargs)
+
+
+def _static_shapes_first(compute_shapes):
+    """nutpie's ``_compute_shapes`` (every traced variable's shape) read from the variables'
+    static types when all of them are known.  nutpie computes them by compiling PyMC's
+    initial-point function and a shape function and running both (~3 s of a first fit,
+    issue 21), the initial point again after ours (``sampling._support_point``); a fully
+    static type shape is what those functions return, by PyTensor's type invariant."""
+    def shapes(model):
+        traced = [v for v in model.value_vars + model.free_RVs + model.deterministics
+                  if v not in model.observed_RVs + model.potentials]
+        if all(None not in v.type.shape for v in traced):
+            return {v.name: tuple(int(d) for d in v.type.shape) for v in traced}
+        return compute_shapes(model)
+    shapes._mixedformula_static = True
+    return shapes
 
 
 def prepare_dims_and_coords(model, shape_info):
