@@ -70,15 +70,16 @@ def make_functions(model, **kwargs):
 
 def _static_shapes_first(compute_shapes):
     """nutpie's ``_compute_shapes`` (every traced variable's shape) read from the variables'
-    static types when all of them are known.  nutpie computes them by compiling PyMC's
-    initial-point function and a shape function and running both (~3 s of a first fit,
-    issue 21), the initial point again after ours (``sampling._support_point``); a fully
-    static type shape is what those functions return, by PyTensor's type invariant."""
+    static types when all of them are known (else nutpie's own).  nutpie compiles and runs
+    PyMC's initial-point function and a shape function for them (~3 s of a first fit,
+    issue 21), besides the support point ``sampling._support_point`` computes anyway; a
+    fully static type shape is what they return, by PyTensor's type invariant."""
     def shapes(model):
         traced = [v for v in model.value_vars + model.free_RVs + model.deterministics
                   if v not in model.observed_RVs + model.potentials]
-        if all(None not in v.type.shape for v in traced):
-            return {v.name: tuple(int(d) for d in v.type.shape) for v in traced}
+        static = [getattr(v.type, "shape", None) for v in traced]
+        if all(shape is not None and None not in shape for shape in static):
+            return {v.name: tuple(int(d) for d in shape) for v, shape in zip(traced, static)}
         return compute_shapes(model)
     shapes._mixedformula_static = True
     return shapes
