@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from importlib import import_module
 
+from . import arviz_numba as _arviz_numba
 from .errors import (ConvergenceWarning, DataError, FamilyError, FormulaError,
                      MixedFormulaError, PriorError)
 from .formula import FormulaSpec, bf, parse
@@ -19,6 +20,8 @@ __version__ = "0.1.0"
 # imported, which our fits do (PyMC imports it); it says nothing about the user's model.
 warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",
                         category=FutureWarning)
+# ... and compiles numba code at import that a fit never runs (mixedformula/arviz_numba.py)
+_arviz_numba.install()
 
 _LAZY = {
     "design_matrices": ("mixedformula.design", "design_matrices"),

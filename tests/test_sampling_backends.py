@@ -406,3 +406,23 @@ def test_prior_argument_checks_are_dropped_and_bad_scales_refused(dyestuff):
     for spec in ("normal(0, -1)", "student_t(3, 0, 0)"):
         with pytest.raises(PriorError, match="must be positive"):
             _ = mf.Model(FORMULA, dyestuff, priors=[mf.prior(spec, "sigma")]).pymc_model
+
+
+def test_support_point_function_compiles_once_per_structure(dyestuff, monkeypatch):
+    """Issue 21: a re-fit whose priors read other data (brms' default Intercept prior
+    student_t(3, median(y), mad(y))) evaluates the support point again without compiling
+    PyMC's initial-point function again.  Reference by hand: the Intercept's support point is
+    its prior's location, median(y), for each data set (y and 3y + 7)."""
+    calls = []
+    compile_once = sampling._compile_support_point
+    monkeypatch.setattr(sampling, "_compile_support_point",
+                        lambda *a: calls.append(1) or compile_once(*a))
+    sampling.clear_cache()
+    for scale, shift in ((1.0, 0.0), (3.0, 7.0)):
+        d = dyestuff.assign(Yield=dyestuff["Yield"] * scale + shift)
+        model = mf.Model(FORMULA, d, likelihood="marginal").built.model
+        names = [model.rvs_to_values[v].name for v in model.free_RVs]
+        shapes = [model.rvs_to_values[v].type.shape for v in model.free_RVs]
+        x0 = sampling._support_point(model, (names, None, shapes))
+        assert x0[names.index("Intercept")] == pytest.approx(np.median(d["Yield"]), rel=1e-12)
+    assert len(calls) == 1

@@ -72,11 +72,13 @@ def posterior_table(posterior: xr.Dataset, var_names: list[str], labels: list[st
     if not var_names:
         return pd.DataFrame(columns=cols, index=pd.Index([], dtype=object), dtype=float)
     import arviz as az
+
+    from ..arviz_numba import numpy_diagnostics
     ds = posterior[var_names]
     draws = np.stack([flat_draws(ds[v].values) for v in var_names], axis=1)
     stats = draws_summary(draws, ((1 - prob) / 2, 1 - (1 - prob) / 2))
     one_chain = ds.sizes.get("chain", 1) == 1
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), numpy_diagnostics():
         rhat = None if one_chain else az.rhat(ds)
         bulk = az.ess(ds, method="bulk")
         tail = az.ess(ds, method="tail")

@@ -62,8 +62,27 @@ def make_functions(model, **kwargs):
     """nutpie's ``compile_pymc._make_functions`` (log-density, gradient and expand functions of
     a PyMC model; returns n_dim, _, logp_fn, expand_fn, _, shape_info)."""
     check("nutpie")
-    from nutpie.compile_pymc import _make_functions
-    return _make_functions(model, **kwargs)
+    import nutpie.compile_pymc as compile_pymc
+    if not getattr(compile_pymc._compute_shapes, "_mixedformula_static", False):
+        compile_pymc._compute_shapes = _static_shapes_first(compile_pymc._compute_shapes)
+    return compile_pymc._make_functions(model, **kwargs)
+
+
+def _static_shapes_first(compute_shapes):
+    """nutpie's ``_compute_shapes`` (every traced variable's shape) read from the variables'
+    static types when all of them are known (else nutpie's own).  nutpie compiles and runs
+    PyMC's initial-point function and a shape function for them (~3 s of a first fit,
+    issue 21), besides the support point ``sampling._support_point`` computes anyway; a
+    fully static type shape is what they return, by PyTensor's type invariant."""
+    def shapes(model):
+        traced = [v for v in model.value_vars + model.free_RVs + model.deterministics
+                  if v not in model.observed_RVs + model.potentials]
+        static = [getattr(v.type, "shape", None) for v in traced]
+        if all(shape is not None and None not in shape for shape in static):
+            return {v.name: tuple(int(d) for d in shape) for v, shape in zip(traced, static)}
+        return compute_shapes(model)
+    shapes._mixedformula_static = True
+    return shapes
 
 
 def prepare_dims_and_coords(model, shape_info):

@@ -306,6 +306,7 @@ def clear_cache() -> None:
     """Forget every compiled model (they hold compiled functions and their graphs)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+        _SUPPORT_FNS.clear()
 
 
 def cache_size() -> int:
@@ -440,18 +441,82 @@ def _prior_data_digest(model, shared: dict):
 def _support_point(model, shape_info) -> np.ndarray:
     """The flat unconstrained point where nutpie's default initialisation starts before its
     jitter: every free variable's support point (PyMC's ``make_initial_point_fn``), in the
-    order of nutpie's flat vector.  Compiling PyMC's initial-point function costs 1.4–6 s per
-    model (sleepstudy; the centred bernoulli of benchmarks case 3), so it is computed once per
-    structure and cached with the functions, together with a digest of the shared data the
-    priors read (:func:`_prior_data_digest`): only a model with other such data recomputes it."""
-    from pymc.initial_point import make_initial_point_fn
-
+    order of nutpie's flat vector.  Compiling PyMC's initial-point function costs 0.4–6 s per
+    model (sleepstudy; the centred bernoulli of benchmarks case 3), so the point is cached with
+    the functions, together with a digest of the shared data the priors read
+    (:func:`_prior_data_digest`), and the compiled function is kept per structure
+    (:func:`_support_point_fn`): a model with other such data (a re-fit with other default
+    priors, other column means) evaluates it again without compiling."""
     from .nutpie_shim import rv_dict_to_flat_array_wrapper
     names, _, shapes = shape_info
     n_free = len(model.free_RVs)
-    fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
-    flat = rv_dict_to_flat_array_wrapper(fn, names=names[:n_free], shapes=shapes[:n_free])
+    flat = rv_dict_to_flat_array_wrapper(_support_point_fn(model), names=names[:n_free],
+                                         shapes=shapes[:n_free])
     return np.asarray(flat(0), dtype="float64")
+
+
+_SUPPORT_FNS: "OrderedDict[str, tuple]" = OrderedDict()
+
+
+def _support_point_fn(model):
+    """seed ↦ {transformed name: support point} as ``make_initial_point_fn(model=model,
+    jitter_rvs=set(), return_transformed=True)``, compiled once per structure: the shared
+    data the support points read (by name, :func:`structure_key`'s data) are inputs of the
+    compiled function, this model's values passed in.  Models whose support points draw
+    random numbers get PyMC's own function."""
+    key, shared = _structure(model)
+    with _CACHE_LOCK:
+        hit = _SUPPORT_FNS.get(key)
+        if hit is not None:
+            _SUPPORT_FNS.move_to_end(key)
+    if hit is None:
+        hit = _compile_support_point(model, shared)
+        if hit is None:
+            from pymc.initial_point import make_initial_point_fn
+            return make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
+        if not key.startswith("volatile-"):
+            with _CACHE_LOCK:
+                _SUPPORT_FNS[key] = hit
+                while len(_SUPPORT_FNS) > CACHE_SIZE:
+                    _SUPPORT_FNS.popitem(last=False)
+    func, inputs, varnames = hit
+    values = [shared[name] for name in inputs]
+    return lambda seed: dict(zip(varnames, func(*values)))
+
+
+def _compile_support_point(model, shared: dict):
+    """(compiled function, names of its shared-data inputs, transformed names), or None when
+    a support point draws random numbers.  The expression and the compile mode are
+    ``make_initial_point_fn``'s."""
+    import pytensor
+    from pymc.initial_point import make_initial_point_expression
+    from pymc.pytensorf import compile as compile_pymc
+    from pymc.pytensorf import find_rng_nodes
+    from pymc.util import get_transformed_name
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import graph_inputs
+
+    exprs = make_initial_point_expression(
+        free_rvs=model.free_RVs, rvs_to_transforms=model.rvs_to_transforms,
+        initval_strategies=dict(model.rvs_to_initial_values), jitter_rvs=set(),
+        default_strategy="support_point", return_transformed=True)
+    if find_rng_nodes(exprs):
+        return None
+    data = [v for v in graph_inputs(exprs) if isinstance(v, SharedVariable) and v.name in shared]
+    args = [v.type(name=v.name) for v in data]
+    exprs = pytensor.clone_replace(exprs, dict(zip(data, args)))
+    with warnings.catch_warnings():
+        # PyTensor's BLAS probe warns when no BLAS library links (pip installs); this
+        # function does not use BLAS (as when re-linking, _load_functions)
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        func = compile_pymc(args, exprs, mode=pytensor.compile.mode.FAST_COMPILE,
+                            on_unused_input="ignore")
+    varnames = []
+    for var in model.free_RVs:
+        transform = model.rvs_to_transforms[var]
+        varnames.append(var.name if transform is None
+                        else get_transformed_name(var.name, transform))
+    return func, [v.name for v in data], varnames
 
 
 def _jittered(x0: np.ndarray):
