@@ -296,10 +296,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 pm.Deterministic(f"u__{b.key}", u, dims=dims)
                 for part in b.parts:
                     t = design.terms[part.term]
-                    up = u[:, part.offset:part.offset + part.q]
                     codes = _data(f"codes__{part.term}", np.asarray(t.codes, dtype=np.int64))
-                    add = pt.sum(_data(f"Z__{part.term}", np.asarray(t.X, dtype=float))
-                                 * up[codes], axis=1)
+                    add = _gather_effects(u, part, t, codes)
                     if part.dpar is None:
                         etas[part.response] = etas[part.response] + add
                     else:
@@ -409,6 +407,27 @@ def _data(name: str, value: np.ndarray):
     import pymc as pm
     known = pm.modelcontext(None).named_vars.get(DATA_PREFIX + name)
     return known if known is not None else pm.Data(DATA_PREFIX + name, np.asarray(value))
+
+
+def _gather_effects(u, part, term, codes):
+    """Σ_c Z[i, c] u[codes[i], offset + c] for one group term: a column named ``Intercept``
+    (all ones by construction) is gathered without the product, the other columns of Z as
+    one shared (N, q') matrix. With ``(1 | g)`` this is u[codes] alone — the graph a PyMC user
+    writes (the product with a column of ones cost a gradient pass over an (N, 1) matrix)."""
+    import pytensor.tensor as pt
+    Zt = np.asarray(term.X, dtype=float)
+    cols = range(part.q)
+    ones = [c for c in cols if term.coef_names[c] == "Intercept" and np.all(Zt[:, c] == 1.0)]
+    rest = [c for c in cols if c not in ones]
+    add = 0.0
+    for c in ones:
+        add = add + u[:, part.offset + c][codes]
+    if rest:
+        up = u[:, part.offset:part.offset + part.q] if not ones else \
+            pt.stack([u[:, part.offset + c] for c in rest], axis=1)
+        Zr = Zt if not ones else Zt[:, rest]
+        add = add + pt.sum(_data(f"Z__{part.term}", Zr) * up[codes], axis=1)
+    return add
 
 
 def _block_mean(b: Block, design: Design, betas: list, taken: set):
