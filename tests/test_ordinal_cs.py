@@ -121,7 +121,7 @@ def test_sratio_cs_matches_brms(sratio_cs_fit):
     assert "treat[2]" in text and "b_treat" not in text
 
 
-def test_sratio_cs_predictions_equal_hand_computation(sratio_cs_fit):
+def test_sratio_cs_predictions_equal_hand_computation(sratio_cs_fit, tmp_path):
     """epred without group effects: P(y = k) = F(a_k) ∏_{j<k} (1 − F(a_j)), a_k = τ_k −
     treat·bcs_treat[k] − period·b_period (brms' sratio with cs), per draw."""
     df = _inhaler().iloc[[0, 100, 400]]
@@ -140,6 +140,11 @@ def test_sratio_cs_predictions_equal_hand_computation(sratio_cs_fit):
     hand = np.concatenate([F[..., :1], F[..., 1:] * stay[..., :-1], stay[..., -1:]], -1)
     np.testing.assert_allclose(ep, hand, rtol=1e-9, atol=1e-12)
     assert np.isfinite(sratio_cs_fit.loo().elpd)
+    path = tmp_path / "cs.nc"                 # load rebuilds the design with cs() read as brms
+    mf.save(sratio_cs_fit, path)
+    back = mf.load(path)
+    assert back.design.cs_names == ["treat"]
+    np.testing.assert_allclose(back.predict(df, kind="epred", re_formula="~0"), ep)
 
 
 @pytest.mark.parametrize("name", SEQUENTIAL)

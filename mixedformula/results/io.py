@@ -253,6 +253,15 @@ def _meta(idata, path: str) -> dict:
     return meta
 
 
+def _stored_formula(meta: dict):
+    """The fitted formula: with an ordinal family, its cs(x) terms are category-specific
+    effects (as when it was fitted), not formulaic's spline."""
+    from ..formula import parse
+    spec = parse(meta["formula"])
+    return spec.with_category_specific() if getattr(_family(meta), "thresholds", False) \
+        else spec
+
+
 def _family(meta: dict):
     fam = meta["family"]
     try:
@@ -315,14 +324,15 @@ def load(path):
     meta = _meta(idata, path)
     extra = idata[GROUP]
     data = design = None
+    formula = _stored_formula(meta)
     if meta.get("has_data"):
         data = _dataset_to_frame(extra)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            design = design_matrices(meta["formula"], data, drop_aliased=True)
+            design = design_matrices(formula, data, drop_aliased=True)
     groups = {g: idata[g] for g in idata.groups() if g != GROUP}
     if design is not None:
-        design, data = _legacy_ordered(design, data, meta["formula"], groups.get("posterior"))
+        design, data = _legacy_ordered(design, data, formula, groups.get("posterior"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         clean = az.InferenceData(**groups)
