@@ -191,11 +191,13 @@ CASES: dict[str, dict] = {
     "dpar": dict(title="distributional bf(y ~ x + (1 | g), sigma ~ x + (1 | g)), 100 groups x 20 "
                        "rows",
                  formula="bf(y ~ x + (1 | g), sigma ~ x + (1 | g))",
-                 bambi=None, family="gaussian", kind="fit", data=lambda: distributional()),
+                 bambi=("y ~ x + (1 | g)", "sigma ~ x + (1 | g)"), family="gaussian",
+                 kind="fit", data=lambda: distributional()),
     "offset": dict(title="poisson y ~ x + offset(log(t)) + (1 | g), exposure offset, N=2e4, "
                          "J=200",
               formula="y ~ x + offset(log(t)) + (1 | g)",
-              bambi=None, family="poisson", kind="fit", data=lambda: poisson_offset()),
+              bambi="y ~ x + offset(log(t)) + (1 | g)", family="poisson", kind="fit",
+              data=lambda: poisson_offset()),
 }
 
 # case "1" → ids in the order run

@@ -35,6 +35,7 @@ import functools
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,15 +84,6 @@ def family_response(spec: FormulaSpec, fam: Family, data):
     None); ``data`` itself when the family does not recode its response."""
     if not fam.recodes_response or len(spec.response_variables) != 1:
         return data, None
-    import re
-    if fam.thresholds and re.search(r"(^|[^A-Za-z0-9._])cs\s*\(", spec.text):
-        # in brms, cs() is a category-specific effect, not formulaic's shrinkage spline
-        why = ("brms does not allow category-specific effects for family 'cumulative'"
-               if not fam.allows_cs else "category-specific effects cs() are not "
-               "implemented yet")
-        raise MixedFormulaError(f"{why}; in an ordinal model cs(x) means a category-specific "
-                                "effect (brms), so it is not read as a spline here: remove "
-                                "cs() or use the spline under another name (cr(), bs())")
     from .design import as_pandas
     col = spec.response_variables[0]
     df = as_pandas(data)
@@ -101,6 +93,34 @@ def family_response(spec: FormulaSpec, fam: Family, data):
     df = df.copy()
     df[col] = codes
     return df, labels
+
+
+def category_specific(spec: FormulaSpec, fam: Family) -> FormulaSpec:
+    """In an ordinal model, ``cs(x)`` is brms' category-specific effect (one coefficient per
+    threshold, ``bcs_x[k]``), never formulaic's shrinkage spline: the spec with its cs() terms
+    read that way (:meth:`FormulaSpec.with_category_specific`). Family ``cumulative``: brms 2.18
+    fits it with a warning, and so do we (its per-row thresholds τ_k − x'b_k may cross, where
+    the model has no probability)."""
+    if not fam.thresholds:
+        return spec
+    import re
+    calls = len(re.findall(r"(^|[^A-Za-z0-9._])cs\s*\(", spec.fixed))
+    if calls > len(spec.cs_terms):
+        raise MixedFormulaError("in an ordinal model cs() is a category-specific effect (brms) "
+                                "and takes one variable, cs(x); it is not read as a spline "
+                                "here: use the spline under another name (cr(), bs())")
+    if not spec.cs_terms:
+        return spec
+    if spec.parts or spec.multivariate or spec.dpars:
+        raise MixedFormulaError("category-specific effects cs() are supported in univariate "
+                                "ordinal models without distributional formulas only")
+    if not fam.allows_cs:
+        warnings.warn(f"category-specific effects cs() for family {fam.name!r} are experimental "
+                      "and may have convergence issues (brms 2.18 warns the same): the "
+                      "thresholds of each row, Intercept[k] - x'b_x[k], must stay ordered, and "
+                      "draws where they cross have zero probability; sratio, cratio and acat "
+                      "have no such constraint", UserWarning, stacklevel=3)
+    return spec.with_category_specific()
 
 
 def check_distributional(spec: FormulaSpec, fam: Family, rescor_by: str | None = None) -> None:
@@ -147,6 +167,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
             raise MixedFormulaError(dask_too_large(e)) from None
         engine = decide(design, fam, likelihood, stats=stats, dask=True)
         return Specification(spec, fam, design, engine)
+    spec = category_specific(spec, fam)
     data, labels = family_response(spec, fam, data)
     fam = fam.for_response(labels)      # categorical: one predictor per category
     spec = fam.formula_for(spec)

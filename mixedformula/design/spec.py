@@ -195,6 +195,9 @@ class DesignSpec:
     offset_column: str | None = None
     #: per group term, the Cholesky factor of its known covariance across levels (gr(cov=))
     cov_factors: list | None = None
+    #: the columns of X made by ``cs(x)`` terms of an ordinal model (category-specific
+    #: effects, brms' Xcs: not centred, one coefficient per threshold)
+    cs_names: list[str] = field(default_factory=list)
 
     def transform(self, data, require_response: bool = False) -> Design:
         """Build X and group codes for new data with the fitted coding (see module doc)."""
@@ -501,6 +504,7 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
     if fixed_keep is not None:
         X, X_names = X[:, fixed_keep], [X_names[j] for j in fixed_keep]
     dpar_X, dpar_specs = _dpar_fixed(spec, fdf, used, codes, rows, drop_aliased)
+    cs_names = _category_specific_columns(spec, fdf, used, codes, X_names)
     blocks, term_specs, coef_names = [], [], []
     for term in spec.groups:
         mm = evaluate_formulaic(term.expr, fdf, spec, used, codes=codes)
@@ -533,7 +537,8 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
                        coef_names=coef_names, response_names=response_names,
                        columns=tuple(used),
                        factor_levels=_factor_levels(df, predictors),
-                       fixed_keep=fixed_keep, codings=codes, dpar_specs=dpar_specs)
+                       fixed_keep=fixed_keep, codings=codes, dpar_specs=dpar_specs,
+                       cs_names=cs_names)
     design = Design(formula=spec, y=y, response_names=response_names, X=X, X_names=X_names,
                     terms=blocks, spec=dspec, trials=trials, row_index=df.index.values,
                     n_dropped=n_dropped, observed=observed, not_used=notes, offset=offset,
@@ -542,6 +547,17 @@ def design_matrices(formula, data, na_action: str = "drop", drop_aliased: bool =
         from .known_cov import attach_known_covariances
         attach_known_covariances(design, data2)
     return design
+
+
+def _category_specific_columns(spec: FormulaSpec, fdf, used, codes, X_names) -> list[str]:
+    """The columns of X that the ``cs(x)`` terms make (brms' Xcs: the terms' model matrix
+    without its intercept, so a factor keeps its treatment contrasts), in X's order."""
+    if not spec.category_specific:
+        return []
+    mm = evaluate_formulaic("1 + " + " + ".join(spec.category_specific), fdf, spec, used,
+                            codes=codes)
+    made = set(_names(mm, used)) - {"Intercept"}
+    return [c for c in X_names if c in made]
 
 
 def _dpar_fixed(spec: FormulaSpec, fdf, used, codes, rows, drop_aliased: bool):

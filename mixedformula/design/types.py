@@ -126,6 +126,11 @@ class Design:
         """(median, MAD) of response k for the default priors; None: computed from ``y``."""
         return None
 
+    @property
+    def cs_names(self) -> list[str]:
+        """The columns of X from ``cs(x)`` terms (ordinal category-specific effects)."""
+        return list(getattr(self.spec, "cs_names", None) or [])
+
     def fixed(self, k: int = 0) -> tuple[np.ndarray, list[str]]:
         """X and brms names of the fixed part of response k (all of X without bf() parts)."""
         if self.fixed_cols is None:

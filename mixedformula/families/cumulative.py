@@ -8,5 +8,5 @@ from .registry import register
 class Cumulative(OrdinalFamily):
     name = "cumulative"
     ordered_thresholds = True
-    allows_cs = False          # brms: category-specific effects are not possible here
+    allows_cs = False          # brms 2.18: cs() fitted with a warning (experimental)
     _log_probs = staticmethod(cumulative_log_probs)

@@ -23,7 +23,9 @@ log S(l) + log1m_exp(log S(u) − log S(l)) otherwise (logit: the exact
 log expit(u) + log expit(−l) + log1m_exp(l − u)).
 
 The thresholds reach the family as the further parameter ``thres`` of shape (..., K − 1)
-(per row with category-specific effects); the posterior names them ``b_Intercept[k]`` (brms),
+(per row with category-specific effects ``cs(x)``: τ_k − x_csᵀ b_k, brms'
+``Intercept - transpose(mucs[n])``; with cumulative, crossing per-row thresholds give the
+category probability 0); the posterior names them ``b_Intercept[k]`` (brms),
 on the scale of the uncentred predictors: the sampler's centred thresholds τ_c (the linear
 predictor uses X − x̄) give τ = τ_c + x̄ᵀ b, brms' ``b_Intercept = Intercept + dot(means_X, b)``.
 """
@@ -126,6 +128,10 @@ def cumulative_log_probs(o, link, eta, thres, disc=1.0):
     lF, lS = o.log_p(link, a)
     mids = _log_diff_cdf(o, link, a[..., 1:], (lF[..., 1:], lS[..., 1:]),
                          a[..., :-1], (lF[..., :-1], lS[..., :-1]))
+    if getattr(thres, "ndim", 0) > 1:
+        # per-row thresholds (cs()): where they cross, P(y = k) = F(a_k) − F(a_{k−1}) < 0,
+        # which brms' Stan code rejects; here the category has no probability
+        mids = o.where(a[..., 1:] > a[..., :-1], mids, -np.inf)
     return o.concat([lF[..., :1], mids, lS[..., -1:]])
 
 

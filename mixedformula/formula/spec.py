@@ -96,6 +96,22 @@ class FormulaSpec:
     offset_variables: tuple[str, ...] = ()
     autocor: tuple = ()                     # ar()/cosy() terms (formula/autocor.AutocorTerm)
     dpars: tuple[DparFormula, ...] = ()     # distributional formulas (univariate spec or part)
+    #: ``cs(x)`` terms of the fixed part (formulaic text of each argument): brms'
+    #: category-specific effects in an ordinal model, formulaic's spline otherwise; ``cs_fixed``
+    #: the fixed part with each ``cs(x)`` written as ``x``
+    cs_terms: tuple[str, ...] = ()
+    cs_fixed: str | None = None
+    #: the cs() terms read as category-specific effects (:meth:`with_category_specific`)
+    category_specific: tuple[str, ...] = ()
+
+    def with_category_specific(self) -> "FormulaSpec":
+        """This formula with its ``cs(x)`` terms as brms' category-specific effects of an
+        ordinal family: x enters the fixed part, and its columns get one coefficient per
+        threshold (``bcs_x[k]``) instead of one on the linear predictor."""
+        if not self.cs_terms or self.category_specific:
+            return self
+        from dataclasses import replace
+        return replace(self, fixed=self.cs_fixed, category_specific=self.cs_terms)
 
     @property
     def dpar_names(self) -> tuple[str, ...]:
@@ -446,13 +462,24 @@ def _parse(text: str) -> FormulaSpec:
     _count_terms(fixed_terms, text)
     fixed_vars = tuple(v for s, t in fixed_terms for v in variables(t))
     _check_ids(groups, text)
+    cs_args = [(s, t.args[0]) for s, t in fixed_terms if _category_specific(s, t)]
+    cs_fixed = _join([(s, t.args[0]) if _category_specific(s, t) else (s, t)
+                      for s, t in fixed_terms], text) if cs_args else None
     return FormulaSpec(text=text, responses=tuple(responses),
                        response_variables=tuple(response_vars), fixed=fixed,
                        groups=tuple(groups), trials=trials, fixed_variables=_unique(fixed_vars),
                        multivariate=multivariate, trials_variables=tuple(trials_vars),
                        offset=offset,
                        offset_variables=_unique(v for t in offsets for v in variables(t)),
-                       autocor=tuple(autocor), additions=additions)
+                       autocor=tuple(autocor), additions=additions,
+                       cs_terms=tuple(render(t, text) for _, t in cs_args), cs_fixed=cs_fixed)
+
+
+def _category_specific(sign: int, term: Node) -> bool:
+    """``+ cs(x)`` with one plain argument (brms' category-specific effect in an ordinal
+    model); ``cs(x, df = 4)`` is only ever formulaic's spline."""
+    return (sign > 0 and isinstance(term, Call) and term.func == "cs" and len(term.args) == 1
+            and not isinstance(term.args[0], (Keyword, String)))
 
 
 def _offset_term(sign: int, term: Call, text: str) -> Node:

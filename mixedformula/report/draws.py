@@ -71,6 +71,8 @@ def replicate(fit, idx: np.ndarray, seed: int = 0) -> tuple[np.ndarray | None, s
                 if params[d] is None:
                     return None, ("the residual sd varies by a grouping column that is not "
                                   "stored with this fit, so replicated data cannot be drawn")
+            elif d == "thres":                     # ordinal: per row with cs() effects
+                params[d] = draws.threshold_rows(design)
             else:
                 params[d] = draws.dpar(d, resp if draws.multivariate else None)[:, None]
         try:

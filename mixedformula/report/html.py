@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MixedFormulaError
+from ..results.naming import fixed_label
 from ..results.tables import format_cells
 from . import plots
 from .diagnostics import Check, checks, ess_status, rhat_status
@@ -270,7 +271,7 @@ def _figures(fit, summary, vc) -> list[str]:
         out.append(figure_html(fig, "Trace and rank plots" + _e(more) + ": chains should "
                                "overlap and rank histograms be flat.", "trace and rank plots"))
     if index.fixed:
-        fixed = {v[2:]: _flat(post[v]) for v in index.fixed}
+        fixed = {fixed_label(v): _flat(post[v]) for v in index.fixed}
         non_int = {k: v for k, v in fixed.items() if not k.endswith("Intercept")}
         draws = non_int or fixed
         fig = plots.forest(draws)

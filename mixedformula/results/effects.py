@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .naming import fixed_label
 from .params import ParamIndex
 from .tables import draws_summary, flat_draws, q_names
 
@@ -31,8 +32,8 @@ def _stat_names(probs) -> list[str]:
 
 def fixef_draws(posterior, index: ParamIndex) -> pd.DataFrame:
     """Draws (chain·draw) × coefficient names."""
-    data = {v[2:]: flat_draws(posterior[v].values) for v in index.fixed}
-    return pd.DataFrame(data, columns=[v[2:] for v in index.fixed])
+    data = {fixed_label(v): flat_draws(posterior[v].values) for v in index.fixed}
+    return pd.DataFrame(data, columns=[fixed_label(v) for v in index.fixed])
 
 
 def fixef(posterior, index: ParamIndex, probs=(0.025, 0.975), summary: bool = True):

@@ -288,6 +288,15 @@ def _meta(idata, path: str) -> dict:
     return meta
 
 
+def _stored_formula(meta: dict):
+    """The fitted formula: with an ordinal family, its cs(x) terms are category-specific
+    effects (as when it was fitted), not formulaic's spline."""
+    from ..formula import parse
+    spec = parse(meta["formula"])
+    return spec.with_category_specific() if getattr(_family(meta), "thresholds", False) \
+        else spec
+
+
 def _family(meta: dict):
     fam = meta["family"]
     try:
@@ -352,10 +361,10 @@ def load(path):
     data = design = None
     data2 = _stored_data2(extra)
     family = _family(meta)
-    formula = meta["formula"]
+    formula = _stored_formula(meta)
     if meta.get("has_data"):
         if hasattr(family, "formula_for"):       # categorical: the formula per category
-            formula = family.formula_for(parse(formula))
+            formula = family.formula_for(formula)
         data = _dataset_to_frame(extra.drop_vars(
             [v for v in extra.data_vars if str(v).startswith(DATA2_PREFIX)]))
         with warnings.catch_warnings():

@@ -13,6 +13,8 @@ name                                     parameter
 ``nu``, ``shape``                        further family parameters
 ``rho_<group>``, ``rho_<group>[k]``      correlation of an ar1/cs (toep: lag k) group term
 ``b_Intercept[k]``                       k-th threshold of an ordinal family (k = 1..K − 1)
+``bcs_<coef>[k]``                        category-specific effect cs() of an ordinal family at
+                                         threshold k (brms; summary and fixef: ``<coef>[k]``)
 ``r_<group>``                            group effects u, dims (``<group>``, ``<group>__coef``)
 ``b_sigma_<coef>``, ``b_sigma_<resp>_..``  fixed coefficient of a distributional formula
                                          (``sigma ~ x``): prefix :func:`dpar_prefix`; its group
@@ -69,6 +71,17 @@ def b_name(coef: str, resp: str | None = None) -> str:
 def threshold_name(k: int) -> str:
     """``b_Intercept[k]``: the k-th threshold (1-based) of an ordinal family, as brms."""
     return f"b_Intercept[{k}]"
+
+
+def cs_name(coef: str, k: int) -> str:
+    """``bcs_<coef>[k]``: the category-specific effect of ``coef`` at threshold k (brms)."""
+    return f"bcs_{coef}[{k}]"
+
+
+def fixed_label(name: str) -> str:
+    """The row label of a fixed-effect name in summary and fixef (brms): ``b_x`` → ``x``,
+    ``bcs_x[2]`` → ``x[2]``."""
+    return name[4:] if name.startswith("bcs_") else name[2:]
 
 
 def split_threshold(name: str) -> int | None:
@@ -207,7 +220,7 @@ def split_group(rest: str, groups_longest_first: list[str]) -> tuple[str, str] |
 def name_kind(name: str) -> str | None:
     """The class of a posterior name: ``"b"``, ``"sd"``, ``"cor"``, ``"rescor"``, ``"spec"``
     (sigma / nu / shape), ``"r"``, ``"autocor"`` (``ar[k]``, ``cosy``) or None."""
-    if name.startswith("b_"):
+    if name.startswith(("b_", "bcs_")):
         return "b"
     if name.startswith("sd_"):
         return "sd"

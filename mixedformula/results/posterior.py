@@ -42,7 +42,7 @@ from ..design.reterms import covariance_blocks as build_blocks
 from ..design import as_pandas
 from ..errors import DataError, MixedFormulaError
 from .naming import (b_name, by_tag, cor_name, dpar_prefix, ranef_coef_dim, ranef_name,
-                     rescor_name, rho_names, sd_name, sigma_name, threshold_name)
+                     rescor_name, rho_names, sd_name, sigma_name, threshold_name, cs_name)
 
 NEW_GROUPS = ("sample", "error", "zero")
 
@@ -199,10 +199,27 @@ class PosteriorDraws:
         resp = self.responses[k] if self.multivariate else None
         if not names:
             return np.zeros((self.S, 0))
-        zero = np.zeros(self.S)     # ordinal: thresholds take the intercept's place
-        return np.stack([zero if c == "Intercept" and b_name(c, resp) not in self.posterior
+        zero = np.zeros(self.S)     # ordinal: thresholds take the intercept's place, and
+        cs = set(self.design.cs_names)   # cs() columns act on the thresholds, not on η
+        return np.stack([zero if (c == "Intercept" or c in cs)
+                         and b_name(c, resp) not in self.posterior
                          and self.n_thresholds else self.scalar(b_name(c, resp))
                          for c in names], axis=-1)
+
+    def threshold_rows(self, design) -> np.ndarray:
+        """(S, n, K − 1) thresholds per row of ``design``: b_Intercept[k] − Σ_j Xcs_ij
+        bcs_j[k] with category-specific effects (brms' ``Intercept - mucs``), else the
+        thresholds (S, 1, K − 1) shared by every row."""
+        thres = self.thresholds()[:, None, :]
+        cs = self.design.cs_names
+        if not cs:
+            return thres
+        X, names = design.fixed(0)
+        K1 = thres.shape[-1]
+        for c in cs:
+            b = np.stack([self.scalar(cs_name(c, k + 1)) for k in range(K1)], axis=-1)
+            thres = thres - X[:, names.index(c)][None, :, None] * b[:, None, :]
+        return thres
 
     def dpar_beta(self, dpar: str, k: int = 0, names: list[str] | None = None) -> np.ndarray:
         """(S, p) draws of the coefficients of ``dpar``'s formula (``b_sigma_x``)."""

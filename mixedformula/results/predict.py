@@ -197,6 +197,8 @@ def _family_params(draws: PosteriorDraws, names, tags, n: int, design=None,
             out[d] = draws.dpar_rows(d, 0, design, get_link(family.dpar_link(d)))
         elif d == "sigma":
             out[d] = draws.sigma_rows(None, tags, n)
+        elif d == "thres" and design is not None:     # per row with cs() effects
+            out[d] = draws.threshold_rows(design)
         else:
             out[d] = draws.dpar(d)[:, None]
     return out

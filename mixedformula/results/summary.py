@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .naming import fixed_label
 from .params import ParamIndex
 from .tables import format_table, html_table, posterior_table
 
@@ -261,7 +262,7 @@ def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], fo
         params = index.sd.get(g, []) + index.cor.get(g, [])
         if params:
             random[g] = _table(post, params, prob)
-    fixed = posterior_table(post, index.fixed, [v[2:] for v in index.fixed], prob)
+    fixed = posterior_table(post, index.fixed, [fixed_label(v) for v in index.fixed], prob)
     spec = _table(post, index.spec, prob)
     rescor = _table(post, index.rescor, prob)
     autocor = posterior_table(post, index.autocor, list(index.autocor), prob)

@@ -233,7 +233,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             if family.thresholds:      # ordinal: K − 1 thresholds replace the intercept
                 eta_k, beta_k, extra_dpars["thres"] = _threshold_part(
                     family, X, X_names, lambda cols: design.column_means(k, cols), priors,
-                    sfx, rname, y[rows, k])
+                    sfx, rname, y[rows, k], design.cs_names)
             else:
                 eta_k, beta_k = _linear_part(
                     X, X_names, lambda cols: design.column_means(k, cols), priors, sfx, rname, "",
@@ -296,10 +296,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 pm.Deterministic(f"u__{b.key}", u, dims=dims)
                 for part in b.parts:
                     t = design.terms[part.term]
-                    up = u[:, part.offset:part.offset + part.q]
                     codes = _data(f"codes__{part.term}", np.asarray(t.codes, dtype=np.int64))
-                    add = row_effects(_data(f"Z__{part.term}", np.asarray(t.X, dtype=float)),
-                                      up, codes, part.q)
+                    add = _gather_effects(u, part, t, codes)
                     if part.dpar is None:
                         etas[part.response] = etas[part.response] + add
                     else:
@@ -334,16 +332,21 @@ def build_model(design: Design, family: Family, priors: PriorSet,
 
 
 def _threshold_part(family: Family, X, X_names, column_means, priors: PriorSet, sfx: str,
-                    rname: str, y):
+                    rname: str, y, cs_names=()):
     """Ordinal families: η = X_c b (no intercept: the K − 1 thresholds take its place) and the
     centred thresholds τ_c (:func:`_thresholds`); brms reports b_Intercept[k] = τ_c[k] + x̄ᵀb
-    (registered as ``_thres``). Registers ``_beta<sfx>`` (0 in the intercept's column);
-    returns (η, β, τ_c)."""
+    (registered as ``_thres``). Registers ``_beta<sfx>`` (0 in the intercept's column and in
+    the cs() columns); returns (η, β, thresholds).
+
+    Category-specific effects (``cs_names``, brms' Xcs, not centred): a matrix B_cs
+    (Kcs × (K − 1), ``_bcs``; prior ``class = "b"`` per coefficient, flat by default) and per
+    row the thresholds τ_c − Xcs_i B_cs (brms: ``Intercept - transpose(mucs[n])``)."""
     import pymc as pm
     import pytensor.tensor as pt
     has_int = "Intercept" in X_names
     int_col = X_names.index("Intercept") if has_int else None
-    others = [j for j in range(X.shape[1]) if j != int_col]
+    cs_cols = [X_names.index(c) for c in cs_names]
+    others = [j for j in range(X.shape[1]) if j != int_col and j not in cs_cols]
     means = column_means(others) if has_int else np.zeros(len(others))
     Xc = X[:, others] - means
     eta, b_vec = 0.0, None
@@ -354,13 +357,20 @@ def _threshold_part(family: Family, X, X_names, column_means, priors: PriorSet, 
     pm.Deterministic("_thres", thres_c + (pt.dot(_data("means", means), b_vec) if others
                                           else 0.0))
     full = [None] * X.shape[1]
-    if int_col is not None:
-        full[int_col] = pt.constant(0.0)
+    for j in [int_col] * has_int + cs_cols:
+        full[j] = pt.constant(0.0)
     for i, j in enumerate(others):
         full[j] = b_vec[i]
     beta = pt.stack(full) if full else pt.zeros(0)
     pm.Deterministic(f"_beta{sfx}", beta)
-    return eta, beta, thres_c
+    if not cs_cols:
+        return eta, beta, thres_c
+    K1 = family.n_categories(y) - 1
+    flat = Prior("flat", (), "b")
+    bcs = pt.stack([pymc_rv(f"bcs__{c}", [priors.resolve("b", flat, coef=c, resp=rname).prior]
+                            * K1, shape=K1) for c in cs_names])          # (Kcs, K − 1)
+    pm.Deterministic("_bcs", bcs)
+    return eta, beta, thres_c[None, :] - pt.dot(_data("Xcs", X[:, cs_cols]), bcs)
 
 
 def _linear_part(X, X_names, column_means, priors: PriorSet, sfx: str, rname: str, dpar: str,
@@ -403,22 +413,33 @@ def _linear_part(X, X_names, column_means, priors: PriorSet, sfx: str, rname: st
 DATA_PREFIX = "data__"
 
 
-def row_effects(Z, u, codes, q: int):
-    """Σ_k Z[i, k] u[codes[i], k] per row, one vector gather per coefficient: the gradient is
-    then a vector scatter, which PyTensor's C backend runs compiled (a matrix ``u[codes]``'s
-    gradient falls back to ``np.add.at`` in Python: 1 ms per call at InstEval's 73k rows)."""
-    out = Z[:, 0] * u[:, 0][codes]
-    for k in range(1, q):
-        out = out + Z[:, k] * u[:, k][codes]
-    return out
-
-
 def _data(name: str, value: np.ndarray):
     """``value`` as a named shared variable of the current model (``pm.Data``; no static
     shape); the existing one when a term's data are used again (mvbind: every response)."""
     import pymc as pm
     known = pm.modelcontext(None).named_vars.get(DATA_PREFIX + name)
     return known if known is not None else pm.Data(DATA_PREFIX + name, np.asarray(value))
+
+
+def _gather_effects(u, part, term, codes):
+    """Σ_c Z[i, c] u[codes[i], offset + c] for one group term, one vector gather per
+    coefficient: the gradient is then a vector scatter, which PyTensor's C backend runs
+    compiled (a matrix ``u[codes]``'s gradient falls back to ``np.add.at`` in Python: 1 ms per
+    call at InstEval's 73k rows).  A column named ``Intercept`` (all ones by construction) is
+    gathered without the product, so ``(1 | g)`` is u[codes] alone — the graph a PyMC user
+    writes; the other columns of Z are one shared (N, q') matrix."""
+    Zt = np.asarray(term.X, dtype=float)
+    cols = range(part.q)
+    ones = [c for c in cols if term.coef_names[c] == "Intercept" and np.all(Zt[:, c] == 1.0)]
+    rest = [c for c in cols if c not in ones]
+    add = 0.0
+    for c in ones:
+        add = add + u[:, part.offset + c][codes]
+    if rest:
+        Zr = _data(f"Z__{part.term}", Zt[:, rest])
+        for j, c in enumerate(rest):
+            add = add + Zr[:, j] * u[:, part.offset + c][codes]
+    return add
 
 
 def _block_mean(b: Block, design: Design, betas: list, taken: set):
@@ -656,11 +677,16 @@ def _thresholds(family: Family, priors: PriorSet, y: np.ndarray, has_int: bool):
                           "intercept's place (remove 0 + / - 1 from the formula)")
     K = family.n_categories(y)
     p_int = priors.resolve("Intercept", family.default_intercept(y), resp="")
+    # brms' rows ``class = Intercept, coef = 1``, ``coef = 2``, ...: one prior per threshold
+    # (the class prior unless a threshold has its own)
+    rows = [priors.resolve("Intercept", p_int.prior, coef=str(k), resp="")
+            for k in range(1, K)]
     kw = {"initval": family.threshold_init(K)}
     if family.ordered_thresholds:
         kw["transform"] = pm.distributions.transforms.ordered
-    return pm.modelcontext(None).register_rv(pymc_dist([p_int.prior], shape=K - 1),
-                                             "Intercept", **kw)
+    dist = (pymc_dist([p_int.prior], shape=K - 1) if all(rw.source == "default" for rw in rows)
+            else pymc_dist([rw.prior for rw in rows], shape=K - 1))
+    return pm.modelcontext(None).register_rv(dist, "Intercept", **kw)
 
 
 def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,

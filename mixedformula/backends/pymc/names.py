@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ...results.naming import (SPEC_DPARS, ar_name, b_name, by_tag, cor_name, dpar_prefix,
+from ...results.naming import (SPEC_DPARS, ar_name, b_name, by_tag, cor_name, cs_name,
+                               dpar_prefix,
                                ranef_coef_dim, ranef_name, rescor_name, rho_names, sd_name,
                                sigma_name, threshold_name)
 from .build import Built
@@ -41,10 +42,16 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
             thres = raw["_thres"].values
             for j in range(thres.shape[-1]):
                 out[threshold_name(j + 1)] = _scalar(thres[..., j], cd)
+        cs = design.cs_names
         for j, name in enumerate(design.fixed(k)[1]):
-            if name == "Intercept" and "_thres" in raw:
+            if name == "Intercept" and "_thres" in raw or name in cs:
                 continue
             out[b_name(name, rname if mv else None)] = _scalar(beta[..., j], cd)
+        if cs:                           # category-specific effects: bcs_x[k], after the b_
+            bcs = raw["_bcs"].values     # (chain, draw, Kcs, K − 1)
+            for j, name in enumerate(cs):
+                for t in range(bcs.shape[-1]):
+                    out[cs_name(name, t + 1)] = _scalar(bcs[..., j, t], cd)
     for d, k in design.dpar_keys:                 # distributional formulas: b_sigma_x
         rname = resp[k] if mv else None
         beta = raw[f"_beta_{d}" + (f"__{rname}" if mv else "")].values
