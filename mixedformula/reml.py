@@ -887,7 +887,15 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
             if out is not None:
                 nfev[0] += 1
                 ngrad[0] += 1
-                return out
+                f0, g = out
+                for i in np.nonzero(np.isnan(g))[0]:
+                    # an entry the exact gradient leaves out (at its bound): one-sided
+                    # second-order difference
+                    hi = 1e-5 * max(1.0, abs(x[i]))
+                    e = np.zeros_like(x)
+                    e[i] = hi
+                    g[i] = (-3 * f0 + 4 * f(x + e) - f(x + 2 * e)) / (2 * hi)
+                return f0, g
         f0 = f(x)
         if not np.isfinite(f0):
             return f0, np.zeros_like(x)
@@ -965,11 +973,20 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     # the convergence check: the exact gradient where there is one (≈ GRAD_COST evaluations
     # against 2 len(θ) + 1 for differences: 145 for the maximal kb07 model)
     out = fun_grad(x) if fun_grad is not None else None
-    g = out[1] if out is not None else _gradient(fun, x, best, lower)
+    g = out[1] if out is not None and not np.any(np.isnan(out[1])) \
+        else _gradient(fun, x, best, lower)
     free = ~(bounded & (x <= lower + 1e-10) & (g > 0))
     return {"x": x, "fun": best, "nfev": nfev[0], "nit": nit,
             "converged": bool(np.isfinite(best)), "message": str(message),
             "grad_norm": float(np.max(np.abs(g[free]), initial=0.0)), "checks": checks}
+
+
+def _fun_grad(pls, reml: bool):
+    """θ → (d, ∇d) or None for :func:`_optimize`; the blocked system leaves the entries at a
+    zero bound to differences (NaN) instead of refusing the whole gradient."""
+    if isinstance(pls, PenalizedLS):
+        return lambda th: pls.deviance_and_gradient(th, reml, nan_at_zero=True)
+    return lambda th: pls.deviance_and_gradient(th, reml)
 
 
 def _zero_correlation_start(pls: PenalizedLS, lam: LambdaFactor, reml: bool) -> np.ndarray:
@@ -1095,7 +1112,7 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
             opt = _optimize(dev, rp.start(lam.theta0), rp.lower, one_thread=False)
         else:
             opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
-                            fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
+                            fun_grad=_fun_grad(pls, reml),
                             interior_starts=lambda th: _interior_starts(lam, th, x0),
                             method=_search_method(lam))
         phi = None
@@ -1184,7 +1201,7 @@ def _lmer_dask(formula, ddf, reml, weights, start, data_name, na_action) -> Lmer
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
         opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
-                        fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
+                        fun_grad=_fun_grad(pls, reml),
                         interior_starts=lambda th: _interior_starts(lam, th, x0),
                         method=_search_method(lam))
         theta = opt["x"]
