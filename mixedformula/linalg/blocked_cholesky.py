@@ -331,7 +331,25 @@ def _scatter_kernel():
                     else:
                         out[ob, oa] += src[a, b]
 
-        _SCATTER = (scatter, unpermute)
+        @numba.njit(cache=True, nogil=True)
+        def trace(indptr, indices, data, w, order, M):
+            # Σ_j w_j c_jᵀ M c_j, M symmetric with its lower triangle valid, rows of c_j in
+            # the original order order[a]
+            total = 0.0
+            for j in range(len(indptr) - 1):
+                lo, hi = indptr[j], indptr[j + 1]
+                s = 0.0
+                for ia in range(lo, hi):
+                    a = order[indices[ia]]
+                    ca = data[ia]
+                    for ib in range(lo, ia):
+                        b = order[indices[ib]]
+                        s += 2.0 * ca * data[ib] * (M[a, b] if a >= b else M[b, a])
+                    s += ca * ca * M[a, a]
+                total += w[j] * s
+            return total
+
+        _SCATTER = (scatter, unpermute, trace)
     return _SCATTER
 
 
@@ -365,7 +383,7 @@ class ScatterSchur:
 
     def _add(self, W: np.ndarray, alpha: float, out: np.ndarray) -> np.ndarray:
         w = np.ascontiguousarray(np.broadcast_to(W.reshape(-1), (self.C.shape[1],)), dtype=float)
-        scatter, unpermute = _scatter_kernel()
+        scatter, unpermute, _ = _scatter_kernel()
         perm = np.zeros_like(out)
         scatter(self.C.indptr, self.C.indices, self.C.data, w, alpha, perm)
         unpermute(perm, self.order, out)
@@ -374,6 +392,14 @@ class ScatterSchur:
     def product(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is C W Cᵀ (zeros above the diagonal)."""
         return self._add(W, 1.0, np.zeros_like(self.base))
+
+    def trace_product(self, W: np.ndarray, M: np.ndarray) -> float:
+        """Σ_ab (C W Cᵀ)_ab M_ab for a symmetric M of which only the lower triangle is read:
+        one read-only pass over the same pairs (no r × r product formed)."""
+        w = np.ascontiguousarray(np.broadcast_to(W.reshape(-1), (self.C.shape[1],)), dtype=float)
+        M = np.asarray(M)
+        return float(_scatter_kernel()[2](self.C.indptr, self.C.indices, self.C.data, w,
+                                          self.order, M))
 
     def apply(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ."""

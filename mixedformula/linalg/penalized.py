@@ -480,9 +480,9 @@ class PenalizedLS(FixedEffectsAtTheta):
                 return None
             d = f.Lr.diagonal()
             k0 = (f.T0[:, 0, 0] * l0inv) ** 2 * l0inv ** 2     # K_j² / l_j²
-            N = self._schur.product(k0[:, None, None]) * d[:, None] * d[None, :]
-            E = Minv * N
-            diag_inv[0] += 2.0 * float(np.sum(np.tril(E))) - float(np.trace(E))
+            # tr(M₂₂⁻¹ L₂₁D⁻²L₂₁ᵀ) = Σ_ab (C diag(k0) Cᵀ)_ab (d_a d_b M₂₂⁻¹_ab)
+            diag_inv[0] += self._schur.trace_product(k0[:, None, None],
+                                                     Minv * d[:, None] * d[None, :])
             np.add.at(diag_inv, self._rest_theta, np.diag(Minv))
             np.add.at(unorm, self._rest_theta, ur ** 2)
             np.add.at(counts, self._rest_theta, 1.0)
