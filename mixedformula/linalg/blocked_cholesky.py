@@ -9,8 +9,8 @@ other terms' r = Σ_{k≥2} J_k q_k columns:
     L₂₂ L₂₂ᵀ = Λ_rᵀ Z_rᵀZ_r Λ_r + I − L₂₁ L₂₁ᵀ.
 
 When every level of the first factor meets many columns of the others (subjects × items fully
-crossed, as in kb07: C is 100 % dense) C is stored as a dense (r, J₁, q₁) array and each
-evaluation is
+crossed, as in kb07: C is 100 % dense) C is stored as a dense (J₁, q₁, r) array (the C_jᵀ)
+and each evaluation is
 
     C K            one batched product over the J₁ uniform q₁ × q₁ blocks (``einsum``),
     Λ_rᵀ(·)        per other term one batched product over its J_k uniform q_k × q_k blocks,
