@@ -876,12 +876,22 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     nfev = [0]
     ngrad = [0]
+    # the last (f, ∇f) by the bytes of x: L-BFGS-B asks again for points it has (the start of
+    # each restart, its line search at the end; MovieLens-shaped: 4 of 19 calls)
+    seen: dict[bytes, tuple] = {}
 
     def f(x):
+        key = np.asarray(x, dtype=float).tobytes()
+        if key in seen:
+            return seen[key][0]
         nfev[0] += 1
         return fun(x)
 
     def fg(x):
+        key = np.asarray(x, dtype=float).tobytes()
+        if key in seen:
+            f0, g = seen[key]
+            return f0, g.copy()
         if fun_grad is not None:
             out = fun_grad(x)
             if out is not None:
@@ -895,6 +905,9 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
                     e = np.zeros_like(x)
                     e[i] = hi
                     g[i] = (-3 * f0 + 4 * f(x + e) - f(x + 2 * e)) / (2 * hi)
+                if len(seen) > 8:
+                    seen.clear()
+                seen[key] = (f0, g.copy())
                 return f0, g
         f0 = f(x)
         if not np.isfinite(f0):
