@@ -332,20 +332,20 @@ def _scatter_kernel():
                         out[ob, oa] += src[a, b]
 
         @numba.njit(cache=True, nogil=True)
-        def trace(indptr, indices, data, w, order, M):
-            # Σ_j w_j c_jᵀ M c_j, M symmetric with its lower triangle valid, rows of c_j in
-            # the original order order[a]
+        def trace(indptr, indices, data, w, M):
+            # Σ_j w_j c_jᵀ M c_j, M symmetric with its lower triangle valid; row indices
+            # sorted within each column, so every (a, b) read is in the lower triangle
             total = 0.0
             for j in range(len(indptr) - 1):
                 lo, hi = indptr[j], indptr[j + 1]
                 s = 0.0
                 for ia in range(lo, hi):
-                    a = order[indices[ia]]
+                    a = indices[ia]
                     ca = data[ia]
+                    t = 0.0
                     for ib in range(lo, ia):
-                        b = order[indices[ib]]
-                        s += 2.0 * ca * data[ib] * (M[a, b] if a >= b else M[b, a])
-                    s += ca * ca * M[a, a]
+                        t += data[ib] * M[a, indices[ib]]
+                    s += ca * (2.0 * t + ca * M[a, a])
                 total += w[j] * s
             return total
 
@@ -370,6 +370,8 @@ class ScatterSchur:
 
     def __init__(self, C, ZrtZr):
         C = sp.csc_matrix(C)
+        self.C_sorted = C.copy()
+        self.C_sorted.sort_indices()              # original row order (trace_product)
         nnz = np.bincount(C.indices, minlength=C.shape[0])
         self.order = np.argsort(-nnz, kind="stable")
         C = sp.csc_matrix(C[self.order])
@@ -397,9 +399,8 @@ class ScatterSchur:
         """Σ_ab (C W Cᵀ)_ab M_ab for a symmetric M of which only the lower triangle is read:
         one read-only pass over the same pairs (no r × r product formed)."""
         w = np.ascontiguousarray(np.broadcast_to(W.reshape(-1), (self.C.shape[1],)), dtype=float)
-        M = np.asarray(M)
-        return float(_scatter_kernel()[2](self.C.indptr, self.C.indices, self.C.data, w,
-                                          self.order, M))
+        C = self.C_sorted
+        return float(_scatter_kernel()[2](C.indptr, C.indices, C.data, w, np.asarray(M)))
 
     def apply(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ."""
