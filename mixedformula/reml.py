@@ -17,9 +17,11 @@ and the profiled objectives
     ML:    d(θ)   = log|L|² + n [1 + log(2π r²_θ / n)]
     REML:  d_R(θ) = log|L|² + log|L_X|² + (n − p) [1 + log(2π r²_θ / (n − p))]
 
-are minimised over θ (diagonal entries of each T ≥ 0) with scipy's L-BFGS-B from lme4's start
-(T = I); a result on the boundary (a zero diagonal: a singular fit) is checked by restarts from
-interior points and by a second optimiser (scipy's Nelder–Mead), and the best deviance wins
+are minimised over θ (diagonal entries of each T ≥ 0) from lme4's start (T = I) with scipy's
+L-BFGS-B, or with nlopt's BOBYQA (lme4's default optimiser) polished by L-BFGS-B for
+zero-correlation vector-valued terms (the one rule: :func:`_search_method`); a result on the
+boundary (a zero diagonal: a singular fit) is checked by restarts from interior points and, after
+L-BFGS-B, by a second optimiser (scipy's Nelder–Mead), and the best deviance wins
 (:func:`_optimize`). Then σ̂² = r²_θ / n (ML) or r²_θ / (n − p)
 (REML), Var(β̂) = σ̂² (L_X L_Xᵀ)⁻¹, the group-level covariance of term k is σ̂² T_k T_kᵀ and the
 conditional modes are b̂ = Λ L⁻ᵀ (c_u − R_ZX β̂).
@@ -34,6 +36,7 @@ T per level of h, reported as groups ``g:h<level>``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -775,18 +778,76 @@ def _gradient(fun, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5)
     return g
 
 
+def _bobyqa(f, x0: np.ndarray, lower: np.ndarray, ftol: float = 1e-10):
+    """nlopt's BOBYQA from x0 with lower bounds: (x, f(x), message). Initial trust-region
+    radius minqa's (lme4's ``bobyqa``) rhobeg = min(0.95, 0.2 max|x0|); stops when a step
+    changes the deviance by less than ``ftol`` or every θ by less than 1e-10 (lme4's nloptwrap
+    uses 1e-8 for both; the tighter ones cost ~10 % more evaluations and leave the deviance
+    ~10⁻⁷ closer to the optimum). A non-finite deviance is passed on as 10³⁰⁰ (a region
+    BOBYQA's model then avoids)."""
+    import nlopt
+    n = len(x0)
+    seen = {"x": np.array(x0, dtype=float), "f": math.inf}
+
+    def obj(x, grad):
+        v = f(x)
+        if v < seen["f"]:
+            seen["x"], seen["f"] = np.array(x), v
+        return v if np.isfinite(v) else 1e300
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    lo = np.where(np.isfinite(lower), lower, -np.inf)
+    opt.set_lower_bounds(lo)
+    opt.set_min_objective(obj)
+    opt.set_initial_step(min(0.95, 0.2 * max(float(np.max(np.abs(x0), initial=0.0)), 1e-3)))
+    opt.set_ftol_abs(ftol)
+    opt.set_xtol_abs(1e-10)
+    opt.set_maxeval(max(1000, 200 * n * n))
+    try:
+        opt.optimize(np.maximum(x0, lo))
+        msg = {nlopt.FTOL_REACHED: "ftol reached", nlopt.XTOL_REACHED: "xtol reached",
+               nlopt.MAXEVAL_REACHED: "evaluation limit reached"}.get(
+            opt.last_optimize_result(), f"nlopt code {opt.last_optimize_result()}")
+    except nlopt.RoundoffLimited:
+        msg = "stopped by roundoff"
+    return seen["x"], seen["f"], msg
+
+
+def _search_method(lam: LambdaFactor) -> str:
+    """The one rule choosing the first optimiser of :func:`_optimize`: ``"BOBYQA"`` when Λ is
+    diagonal and some term has several coefficients (zero-correlation ``(1 + x + … || g)``
+    terms), ``"L-BFGS-B"`` otherwise.
+
+    Why: fits of zero-correlation vector terms typically end with several variances at 0
+    (kb07-shaped: 10 of 16), and at θ_i = 0 the deviance is stationary in θ_i (it depends on
+    θ_i² only), so L-BFGS-B stops there and needs the one-entry probes of :func:`_optimize`
+    (4 evaluations per zero entry per round: 397 of 2141 evaluations on kb07, plus a gradient
+    search after each improving probe); BOBYQA is not held there (kb07 zero-correlation:
+    657 evaluations to within 5·10⁻⁸ of lme4's best deviance). With correlated terms (and
+    for scalar terms) L-BFGS-B with the exact gradient needs fewer evaluations (kb07-small
+    maximal: 120 evaluation-equivalents against BOBYQA's 424, benchmarks/README.md) and a
+    maximal crossed model starts at the zero-correlation optimum."""
+    vector_zc = any(t.q > 1 and not t.correlated for t in lam.terms)
+    return "BOBYQA" if vector_zc and bool(np.all(lam.is_diagonal)) else "L-BFGS-B"
+
+
 #: cost of one exact-gradient call in deviance evaluations (measured on kb07-shaped crossed
 #: models: 9.9 ms against 3.4 ms per evaluation), for the Nelder–Mead budget of :func:`_optimize`
 GRAD_COST = 3
 
 
 def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
-              fun_grad=None, interior_starts=None, boundary_tol: float = 1e-4) -> dict:
+              fun_grad=None, interior_starts=None, boundary_tol: float = 1e-4,
+              method: str = "L-BFGS-B") -> dict:
     """Minimise the profiled deviance over θ with bounds (diagonals of T ≥ 0).
 
-    L-BFGS-B (scipy) with central-difference gradients (or the exact ones of ``fun_grad(x)`` →
-    (f, ∇f), where it returns not None) from lme4's start, restarted from its
-    result (a fresh quasi-Newton model) until the deviance stops improving. BLAS is limited to
+    ``method="L-BFGS-B"``: L-BFGS-B (scipy) with central-difference gradients (or the exact
+    ones of ``fun_grad(x)`` → (f, ∇f), where it returns not None) from lme4's start, restarted
+    from its result (a fresh quasi-Newton model) until the deviance stops improving.
+    ``method="BOBYQA"`` (:func:`_search_method` says when): every search below is first
+    nlopt's derivative-free BOBYQA (lme4's default optimiser, ``nloptwrap``; bounded quadratic
+    models over a trust region, so not held at a zero variance by the θ² symmetry below), its
+    result then polished by the same L-BFGS-B (and its boundary probes). BLAS is limited to
     one thread meanwhile: the problems are tiny and OpenBLAS' thread start-up would dominate.
 
     Boundary escape: a diagonal entry c of T at 0 is a stationary point of the deviance in c
@@ -801,9 +862,11 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     result has a diagonal θ below ``boundary_tol`` (lme4's ``isSingular`` tolerance, so every
     fit reported singular has been checked), the search is repeated
 
-    1. by L-BFGS-B from each of ``interior_starts(x)`` (interior points near x, e.g. the
-       Cholesky factors of Σ + ε·tr(Σ)/q·I per template), and
-    2. by a second optimiser, scipy's derivative-free Nelder–Mead (bounded, adaptive; one of
+    1. by the same search (L-BFGS-B, or BOBYQA + L-BFGS-B) from each of
+       ``interior_starts(x)`` (interior points near x, e.g. the Cholesky factors of
+       Σ + ε·tr(Σ)/q·I per template), and
+    2. after L-BFGS-B searches (gradient-based, the ones that stop at such points), by a
+       second, derivative-free optimiser, scipy's Nelder–Mead (bounded, adaptive; one of
        lme4's optimisers), from the first interior start, its result polished by L-BFGS-B
        (at most twice the cost of the first search in evaluations, an exact gradient counted
        as :data:`GRAD_COST`, and at least min(50 per θ, 500); so a large model's singular fit costs a
@@ -817,18 +880,39 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     nfev = [0]
     ngrad = [0]
+    # the last (f, ∇f) by the bytes of x: L-BFGS-B asks again for points it has (the start of
+    # each restart, its line search at the end; MovieLens-shaped: 4 of 19 calls)
+    seen: dict[bytes, tuple] = {}
 
     def f(x):
+        key = np.asarray(x, dtype=float).tobytes()
+        if key in seen:
+            return seen[key][0]
         nfev[0] += 1
         return fun(x)
 
     def fg(x):
+        key = np.asarray(x, dtype=float).tobytes()
+        if key in seen:
+            f0, g = seen[key]
+            return f0, g.copy()
         if fun_grad is not None:
             out = fun_grad(x)
             if out is not None:
                 nfev[0] += 1
                 ngrad[0] += 1
-                return out
+                f0, g = out
+                for i in np.nonzero(np.isnan(g))[0]:
+                    # an entry the exact gradient leaves out (at its bound): one-sided
+                    # second-order difference
+                    hi = 1e-5 * max(1.0, abs(x[i]))
+                    e = np.zeros_like(x)
+                    e[i] = hi
+                    g[i] = (-3 * f0 + 4 * f(x + e) - f(x + 2 * e)) / (2 * hi)
+                if len(seen) > 8:
+                    seen.clear()
+                seen[key] = (f0, g.copy())
+                return f0, g
         f0 = f(x)
         if not np.isfinite(f0):
             return f0, np.zeros_like(x)
@@ -863,23 +947,35 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
             best, _, x = min(good, key=lambda p: p[0])
         return x, best, str(message), nit
 
+    def bobyqa(x):
+        """BOBYQA, then L-BFGS-B from its result: (x, f, message, nit)."""
+        x = np.where(bounded, np.maximum(np.asarray(x, dtype=float), lower), x)
+        xb, fb, msg = _bobyqa(f, x, lower)
+        xs, fs, message, nit = lbfgsb(xb)
+        return (xs, fs, f"BOBYQA: {msg}; L-BFGS-B: {message}", nit) if fs <= fb \
+            else (xb, fb, f"BOBYQA: {msg}", nit)
+
+    search = bobyqa if method == "BOBYQA" else lbfgsb
+
     def on_boundary(x):
         return bool(np.any(bounded & (x < lower + boundary_tol)))
 
     with one_blas_thread(one_thread):
-        x, best, message, nit = lbfgsb(x0)
+        x, best, message, nit = search(x0)
         # cost of the first search in deviance evaluations (an exact gradient ≈ GRAD_COST)
         first_cost = nfev[0] + (GRAD_COST - 1) * ngrad[0]
-        checks = [("L-BFGS-B", float(best))]
+        checks = [(method, float(best))]
         if interior_starts is not None and on_boundary(x):
             starts = [np.asarray(s, dtype=float) for s in interior_starts(x)]
             for s in starts:
-                xs, fs, msg, it = lbfgsb(s)
+                xs, fs, msg, it = search(s)
                 nit += it
-                checks.append(("L-BFGS-B from an interior start", float(fs)))
+                checks.append((f"{method} from an interior start", float(fs)))
                 if fs < best - 1e-10:
                     x, best, message = xs, fs, msg
-            if starts:
+            if starts and method == "L-BFGS-B":
+                # (BOBYQA searches: the interior restarts above are already runs of a
+                # derivative-free optimiser, the check this one adds to gradient searches)
                 # budget: twice the cost of the first search (at least 50 per θ up to 500)
                 r = minimize(f, starts[0], method="Nelder-Mead", bounds=bounds,
                              options=dict(xatol=1e-6, fatol=1e-8, adaptive=True,
@@ -891,11 +987,23 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
                 if fs < best - 1e-10:
                     x, best, message = xs, fs, msg
     x = np.where(bounded, np.maximum(x, lower), x)
-    g = _gradient(fun, x, best, lower)
+    # the convergence check: the exact gradient where there is one (≈ GRAD_COST evaluations
+    # against 2 len(θ) + 1 for differences: 145 for the maximal kb07 model)
+    out = fun_grad(x) if fun_grad is not None else None
+    g = out[1] if out is not None and not np.any(np.isnan(out[1])) \
+        else _gradient(fun, x, best, lower)
     free = ~(bounded & (x <= lower + 1e-10) & (g > 0))
     return {"x": x, "fun": best, "nfev": nfev[0], "nit": nit,
             "converged": bool(np.isfinite(best)), "message": str(message),
             "grad_norm": float(np.max(np.abs(g[free]), initial=0.0)), "checks": checks}
+
+
+def _fun_grad(pls, reml: bool):
+    """θ → (d, ∇d) or None for :func:`_optimize`; the blocked system leaves the entries at a
+    zero bound to differences (NaN) instead of refusing the whole gradient."""
+    if isinstance(pls, PenalizedLS):
+        return lambda th: pls.deviance_and_gradient(th, reml, nan_at_zero=True)
+    return lambda th: pls.deviance_and_gradient(th, reml)
 
 
 def _zero_correlation_start(pls: PenalizedLS, lam: LambdaFactor, reml: bool) -> np.ndarray:
@@ -915,8 +1023,10 @@ def _zero_correlation_start(pls: PenalizedLS, lam: LambdaFactor, reml: bool) -> 
         return None if out is None else (out[0], out[1][diag])
 
     k = int(np.sum(diag))
+    sub = LambdaFactor([dataclasses.replace(t, correlated=False) for t in lam.terms])
     opt = _optimize(lambda z: pls.deviance(full(z), reml), np.ones(k), np.zeros(k),
-                    restarts=0, one_thread=False, fun_grad=fun_grad)
+                    restarts=0, one_thread=False, fun_grad=fun_grad,
+                    method=_search_method(sub))
     return full(opt["x"]) if np.isfinite(opt["fun"]) else lam.theta0
 
 
@@ -1019,8 +1129,9 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
             opt = _optimize(dev, rp.start(lam.theta0), rp.lower, one_thread=False)
         else:
             opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
-                            fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
-                            interior_starts=lambda th: _interior_starts(lam, th, x0))
+                            fun_grad=_fun_grad(pls, reml),
+                            interior_starts=lambda th: _interior_starts(lam, th, x0),
+                            method=_search_method(lam))
         phi = None
         if rp is not None and not exact:
             phi = opt["x"]
@@ -1107,8 +1218,9 @@ def _lmer_dask(formula, ddf, reml, weights, start, data_name, na_action) -> Lmer
         if x0.shape != (lam.n_theta,):
             raise ValueError(f"start must have {lam.n_theta} values (θ in lme4's order)")
         opt = _optimize(lambda th: pls.deviance(th, reml), x0, lam.lower, one_thread=False,
-                        fun_grad=lambda th: pls.deviance_and_gradient(th, reml),
-                        interior_starts=lambda th: _interior_starts(lam, th, x0))
+                        fun_grad=_fun_grad(pls, reml),
+                        interior_starts=lambda th: _interior_starts(lam, th, x0),
+                        method=_search_method(lam))
         theta = opt["x"]
         f = pls.factor(theta)
         sigma2 = f.r2 / (n - p if reml else n)

@@ -184,3 +184,39 @@ def test_scatter_schur_equals_dense_likelihood(monkeypatch):
     dev, grad = pls.deviance_and_gradient(np.array([0.6, 0.4]), True)
     num = _gradient(lambda th: pls.deviance(th, True), np.array([0.6, 0.4]), dev, lam.lower)
     np.testing.assert_allclose(grad, num, rtol=1e-5)
+
+
+def test_optimiser_rule_and_bobyqa_path_against_lme4():
+    """The one rule (reml._search_method): BOBYQA for zero-correlation vector-valued terms,
+    L-BFGS-B for correlated and scalar terms. The zero-correlation kb07-small fit takes the
+    BOBYQA path and its logLik equals lme4's best optimiser (bobyqa) to 1e-6; every check
+    run (interior restarts) ends at the same deviance or above."""
+    from mixedformula.reml import _search_method
+    for formula, method in [(STRUCTURES[0], "L-BFGS-B"),
+                            ("rt ~ 1 + spkr * prec + (1 + spkr * prec || subj) + "
+                             "(1 + spkr * prec || item)", "BOBYQA"),
+                            ("rt ~ 1 + spkr + (1 | subj) + (1 | item)", "L-BFGS-B")]:
+        *_, lam, _pls = _system(formula, _small())
+        assert _search_method(lam) == method
+    ref, best = _reference("small_zerocorr")
+    fit = mf.lmer(ref["formula"].replace("*", " * "), _small(), reml=False)
+    checks = fit.optimizer["checks"]
+    assert checks[0][0] == "BOBYQA"
+    assert abs(fit.logLik - best["logLik"]) <= 1e-6
+    assert min(c[1] for c in checks) >= -2 * fit.logLik - 1e-9
+    assert fit.is_singular and best["isSingular"]
+
+
+def test_exact_gradient_leaves_only_zero_bounds_to_differences():
+    """Diagonal-Λ exact gradient with an entry exactly at its bound 0: with nan_at_zero that
+    entry is NaN and the others equal central differences; without, None (unchanged)."""
+    design, terms, lam, pls = _system("rt ~ 1 + spkr + (1 | subj) + (1 | item) + "
+                                      "(1 | subj:half)", _with_half(_small()))
+    theta = np.array([0.6, 0.0, 0.4])
+    assert pls.deviance_and_gradient(theta, True) is None
+    for reml in (False, True):
+        dev, grad = pls.deviance_and_gradient(theta, reml, nan_at_zero=True)
+        assert dev == pytest.approx(pls.deviance(theta, reml), rel=1e-12)
+        assert np.isnan(grad[1]) and not np.any(np.isnan(grad[[0, 2]]))
+        num = _gradient(lambda th: pls.deviance(th, reml), theta, dev, lam.lower)
+        np.testing.assert_allclose(grad[[0, 2]], num[[0, 2]], rtol=1e-5)

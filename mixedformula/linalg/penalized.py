@@ -366,7 +366,11 @@ class PenalizedLS(FixedEffectsAtTheta):
                 L21 = self._left_lambda(Lr, self._times_K(K))
                 M22 = (Lr.T @ self.ZrtZr @ Lr + self._Ir).toarray()
                 M22 -= (L21 @ L21.T).toarray()
-            L22 = sla.cholesky(M22, lower=True, check_finite=False, overwrite_a=True)
+            # LAPACK potrf directly (scipy.linalg.cholesky's checks and copies cost 3× the
+            # factorisation itself at r = 256); M22's lower triangle is read, L22 returned clean
+            L22, info = sla.lapack.dpotrf(M22, lower=1, clean=1, overwrite_a=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the Schur complement is not positive definite")
             logdet_L += 2.0 * float(np.sum(np.log(np.diag(L22))))
             LrT = Lr.T.tocsr()
             RZXr = sla.solve_triangular(L22, LrT @ self.ZrtX - L21 @ RZX0.reshape(self.J0 * q, p),
@@ -424,10 +428,14 @@ class PenalizedLS(FixedEffectsAtTheta):
             return math.inf
         return self.deviance_from(f, reml)
 
-    def deviance_and_gradient(self, theta: np.ndarray, reml: bool = True):
+    def deviance_and_gradient(self, theta: np.ndarray, reml: bool = True, *,
+                              nan_at_zero: bool = False):
         r"""(d(θ), ∇d(θ)) with an exact gradient where Λ is diagonal and the first term scalar
         (e.g. ``(1 | s) + (1 | d) + (1 | dept)``), else None (the caller differentiates
-        numerically). Also None when some θ_k < 10⁻⁶ (the formula below divides by θ_k).
+        numerically). Also None when some θ_k < 10⁻⁶ (the formula below divides by θ_k),
+        except that with ``nan_at_zero`` the entries with θ_k = 0 exactly (a bound) are NaN
+        and the others exact (the caller differentiates only those: 2 evaluations each
+        instead of 2·len(θ) + 1).
 
         With Λ = Σ_k θ_k F_k (F_k: the columns scaled by θ_k, n_k of them) and the full PLS
         matrix A = [[ΛZᵀZΛ + I, ΛZᵀX], [XᵀZΛ, XᵀX]] (log|A| = log|L|² + log|L_X|²):
@@ -445,7 +453,10 @@ class PenalizedLS(FixedEffectsAtTheta):
         theta = np.asarray(theta, dtype=float)
         if self.rest and self._dense is not None:
             return self._dense_deviance_and_gradient(theta, reml)
-        if not self._gradient_applies or np.any(theta < 1e-6):
+        if not self._gradient_applies:
+            return None
+        zero = theta == 0.0 if nan_at_zero else np.zeros(len(theta), bool)
+        if np.any((theta < 1e-6) & ~zero) or np.all(zero):
             return None
         try:
             f = self.factor(theta)
@@ -469,9 +480,9 @@ class PenalizedLS(FixedEffectsAtTheta):
                 return None
             d = f.Lr.diagonal()
             k0 = (f.T0[:, 0, 0] * l0inv) ** 2 * l0inv ** 2     # K_j² / l_j²
-            N = self._schur.product(k0[:, None, None]) * d[:, None] * d[None, :]
-            E = Minv * N
-            diag_inv[0] += 2.0 * float(np.sum(np.tril(E))) - float(np.trace(E))
+            # tr(M₂₂⁻¹ L₂₁D⁻²L₂₁ᵀ) = Σ_ab (C diag(k0) Cᵀ)_ab (d_a d_b M₂₂⁻¹_ab)
+            diag_inv[0] += self._schur.trace_product(k0[:, None, None],
+                                                     Minv * d[:, None] * d[None, :])
             np.add.at(diag_inv, self._rest_theta, np.diag(Minv))
             np.add.at(unorm, self._rest_theta, ur ** 2)
             np.add.at(counts, self._rest_theta, 1.0)
@@ -486,7 +497,9 @@ class PenalizedLS(FixedEffectsAtTheta):
                 np.add.at(diag_inv, self._rest_theta, np.sum(Yr ** 2, axis=1))
             diag_inv[0] += float(np.sum((l0inv[:, None] * Y0) ** 2))
         nu = self.n - self.p if reml else self.n
-        grad = 2.0 / theta * (counts - diag_inv) - 2.0 * nu / theta * unorm / f.r2
+        th = np.where(zero, 1.0, theta)
+        grad = 2.0 / th * (counts - diag_inv) - 2.0 * nu / th * unorm / f.r2
+        grad[zero] = np.nan
         return dev, grad
 
     def _dense_deviance_and_gradient(self, theta: np.ndarray, reml: bool):

@@ -78,6 +78,16 @@ class SchurUpdate:
         S.ravel()[self.keys] = self.P @ w
         return S
 
+    def trace_product(self, W: np.ndarray, M: np.ndarray) -> float:
+        """Σ_ab (C W Cᵀ)_ab M_ab for a symmetric M of which only the lower triangle is read
+        (tr(M C W Cᵀ), without forming C W Cᵀ densely)."""
+        J = self.P.shape[1] // (W.shape[-1] ** 2)
+        w = np.broadcast_to(W, (J,) + W.shape[1:]).ravel()
+        r = self.base.shape[0]
+        vals = self.P @ w
+        off = (self.keys // r) != (self.keys % r)
+        return float(vals @ M.ravel()[self.keys] + vals[off] @ M.ravel()[self.keys[off]])
+
     def apply(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ (upper: not meaningful).
 
