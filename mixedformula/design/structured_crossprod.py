@@ -74,6 +74,11 @@ class StructuredStats:
     a_g: np.ndarray | None = None  # (G, Qb)
     b_g: np.ndarray | None = None  # (G, p)
     s_g: np.ndarray | None = None  # (G,)
+    # block layout: the X / y statistics per level (leave-one-group-out), (K, K, J, ...)
+    XXj: np.ndarray | None = None
+    Xej: np.ndarray | None = None
+    eej: np.ndarray | None = None
+    n_j: np.ndarray | None = None
     kind: str = "structured"
 
     @property
@@ -213,6 +218,17 @@ def structured_statistics(design, layout: str | None = None) -> StructuredStats:
                 B[k, m] = (Ind @ (Wk[k][:, :, None] * Xk[m][:, None, :]).reshape(N, Q * p)
                            ).reshape(J, Q, p)
                 c[k, m] = Ind @ (Wk[k] * ek[m][:, None])
+        if J:
+            XXj = np.empty((K, K, J, p, p))
+            Xej = np.empty((K, K, J, p))
+            eej = np.empty((K, K, J))
+            for k in range(K):
+                for m in range(K):
+                    XXj[k, m] = (Ind @ (Xk[k][:, :, None] * Xk[m][:, None, :]).reshape(N, p * p)
+                                 ).reshape(J, p, p)
+                    Xej[k, m] = (Ind @ (Xk[k] * ek[m][:, None])).reshape(J, p)
+                    eej[k, m] = Ind @ (ek[k] * ek[m])
+            level_stats = (XXj, Xej, eej, np.asarray(Ind.sum(axis=1)).ravel())
     else:
         Z = _full_Z(design, segs)
         Zpad = sp.vstack([Z, sp.csr_matrix((1, M))], format="csr")
@@ -228,6 +244,8 @@ def structured_statistics(design, layout: str | None = None) -> StructuredStats:
     stats = StructuredStats(structure=structure.kind if structure is not None else None,
                             layout=layout, N=N, beta_ols=beta_ols, segments=segs, K=K, A=A, B=B,
                             c=c, XX=XX, Xe=Xe, ee=ee)
+    if layout == "block" and segs:
+        stats.XXj, stats.Xej, stats.eej, stats.n_j = level_stats
     if structure is not None and structure.kind == "cosy":
         gc = np.asarray(structure.codes)
         G = int(gc.max()) + 1
@@ -325,6 +343,52 @@ def loglik_numpy(stats: StructuredStats, beta, Lam, sigma, rho=None) -> float:
     return -0.5 * float(m2)
 
 
+def _level_xy_at(stats: StructuredStats, rho):
+    """Block layout: (XX_j, Xe_j, ee_j, log|C_j|) per level at ``rho`` (numpy)."""
+    K = stats.K
+    if stats.structure == "ar":
+        w = _outer_weights(np.asarray(rho, dtype=float), np)
+
+        def comb(S):
+            return np.tensordot(w, S.reshape((K * K,) + S.shape[2:]), axes=1)
+        return comb(stats.XXj), comb(stats.Xej), comb(stats.eej), np.zeros(stats.nb)
+    XX, Xe, ee = stats.XXj[0, 0], stats.Xej[0, 0], stats.eej[0, 0]
+    if stats.structure != "cosy":
+        return XX, Xe, ee, np.zeros(stats.nb)
+    n, b, s, lev = stats.n_g, stats.b_g, stats.s_g, stats.level_g
+    gam = rho / (1.0 + (n - 1.0) * rho)
+    XX, Xe, ee = XX.copy(), Xe.copy(), ee.copy()
+    np.add.at(XX, lev, -(gam[:, None, None] * b[:, :, None] * b[:, None, :]))
+    np.add.at(Xe, lev, -(gam[:, None] * b * s[:, None]))
+    np.add.at(ee, lev, -(gam * s * s))
+    logdet = np.zeros(stats.nb)
+    np.add.at(logdet, lev, (n - 1.0) * np.log1p(-rho) + np.log1p((n - 1.0) * rho))
+    inv = 1.0 / (1.0 - rho)
+    return XX * inv, Xe * inv, ee * inv, logdet
+
+
+def group_loglik_numpy(stats: StructuredStats, beta, Lam, sigma, rho=None) -> np.ndarray:
+    """log p(y_j | β, Λ, σ, ρ) per level j (J,), block layout: the series lie inside the
+    levels, so the likelihood factors over them (the terms of :func:`loglik_numpy` per level;
+    they sum to it)."""
+    if stats.layout != "block" or stats.XXj is None:
+        raise ValueError("the marginal likelihood factors over levels in the block layout only")
+    A, B, c, _, _, _, _ = statistics_at(stats, rho, np)
+    XX, Xe, ee, logdet = _level_xy_at(stats, rho)
+    d = np.asarray(beta, dtype=float) - stats.beta_ols
+    s = c - B @ d
+    rPr = ee - 2.0 * Xe @ d + np.einsum("jab,a,b->j", XX, d, d)
+    Lam = np.broadcast_to(Lam, A.shape)
+    H = np.swapaxes(Lam, -1, -2) @ A @ Lam / sigma ** 2 + np.eye(A.shape[-1])
+    L = np.linalg.cholesky(H)
+    v = np.einsum("jba,jb->ja", Lam, s)
+    w = np.linalg.solve(L, v[..., None])[..., 0]
+    m2 = (stats.n_j * np.log(2 * np.pi * sigma ** 2) + logdet
+          + 2 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+          + (rPr - np.sum(w * w, axis=-1) / sigma ** 2) / sigma ** 2)
+    return -0.5 * m2
+
+
 def draw_effects_numpy(stats: StructuredStats, beta, Lam, sigma, rho, rng) -> np.ndarray:
     """One exact draw of z-scaled effects u = Λ L⁻ᵀ(L⁻¹Λᵀs/σ² + ξ) (nb, Qb): the Gaussian
     u | y, β, G, σ, ρ (mean ΛH⁻¹Λᵀs/σ², covariance ΛH⁻¹Λᵀ)."""
@@ -340,5 +404,6 @@ def draw_effects_numpy(stats: StructuredStats, beta, Lam, sigma, rho, rng) -> np
     return (Lam @ z)[..., 0]
 
 
-__all__ = ["StructuredStats", "StructuredTooLargeError", "draw_effects_numpy", "loglik_numpy",
+__all__ = ["StructuredStats", "StructuredTooLargeError", "draw_effects_numpy",
+           "group_loglik_numpy", "loglik_numpy",
            "statistics_at", "structured_design", "structured_statistics"]
