@@ -273,22 +273,33 @@ def _outer_weights(rho, xp):
     return (rt[:, None] * rt[None, :]).ravel() if rt is not None else None
 
 
-def statistics_at(stats: StructuredStats, rho, xp=np):
+#: the arrays the log-likelihood reads (shared variables ``marginal_structured_<name>`` in
+#: the PyMC graph)
+DATA_FIELDS = ("A", "B", "c", "XX", "Xe", "ee", "beta_ols", "n_g", "a_g", "b_g", "s_g")
+
+
+def statistics_at(stats: StructuredStats, rho, xp=np, data: dict | None = None):
     """(A, B, c, XX, Xe, ee, logdetC) at ``rho`` (ar: (p,) vector; cosy: scalar; None without
-    a structure), for numpy (``xp = np``) or pytensor (``xp = pytensor.tensor``)."""
+    a structure), for numpy (``xp = np``) or pytensor (``xp = pytensor.tensor``); ``data``:
+    tensors standing for the arrays of :data:`DATA_FIELDS` (shapes read from ``stats``)."""
     K = stats.K
+
+    def get(name):
+        return data[name] if data is not None else getattr(stats, name)
     if stats.structure == "ar":
         w = _outer_weights(rho, xp)
 
-        def comb(S):
-            return xp.dot(w, S.reshape(K * K, -1)).reshape(S.shape[2:])
-        return (comb(stats.A), comb(stats.B), comb(stats.c), comb(stats.XX), comb(stats.Xe),
-                comb(stats.ee[..., None])[0], 0.0)
-    A, B, c = stats.A[0, 0], stats.B[0, 0], stats.c[0, 0]
-    XX, Xe, ee = stats.XX[0, 0], stats.Xe[0, 0], stats.ee[0, 0]
+        def comb(name):
+            shape = getattr(stats, name).shape[2:]
+            flat = get(name).reshape((K * K, int(np.prod(shape))))
+            return xp.dot(w, flat).reshape(shape)
+        return (comb("A"), comb("B"), comb("c"), comb("XX"), comb("Xe"),
+                xp.dot(w, get("ee").reshape((K * K,))), 0.0)
+    A, B, c = get("A")[0, 0], get("B")[0, 0], get("c")[0, 0]
+    XX, Xe, ee = get("XX")[0, 0], get("Xe")[0, 0], get("ee")[0, 0]
     if stats.structure != "cosy":
         return A, B, c, XX, Xe, ee, 0.0
-    n, a, b, s = stats.n_g, stats.a_g, stats.b_g, stats.s_g
+    n, a, b, s = get("n_g"), get("a_g"), get("b_g"), get("s_g")
     gam = rho / (1.0 + (n - 1.0) * rho)                       # (G,)
     ga = gam[:, None] * a
     if stats.Qb == 0:              # no group terms
@@ -297,7 +308,8 @@ def statistics_at(stats: StructuredStats, rho, xp=np):
         nb, Q = stats.nb, stats.Qb
         lev = stats.level_g
         dA = (ga[:, :, None] * a[:, None, :]).reshape((-1, Q * Q))
-        dB = (ga[:, :, None] * b[:, None, :]).reshape((-1, Q * b.shape[1]))
+        p = stats.p
+        dB = (ga[:, :, None] * b[:, None, :]).reshape((-1, Q * p))
         dc = ga * s[:, None]
         if xp is np:
             def scatter(v, width):
@@ -308,7 +320,7 @@ def statistics_at(stats: StructuredStats, rho, xp=np):
             def scatter(v, width):
                 return xp.inc_subtensor(xp.zeros((nb, width))[lev], v)
         A = A - scatter(dA, Q * Q).reshape((nb, Q, Q))
-        B = B - scatter(dB, Q * b.shape[1]).reshape((nb, Q, b.shape[1]))
+        B = B - scatter(dB, Q * p).reshape((nb, Q, p))
         c = c - scatter(dc, Q)
     else:
         A = A - xp.dot(ga.T, a)[None]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ...design.structured_crossprod import (StructuredStats, draw_effects_numpy,
+from ...design.structured_crossprod import (DATA_FIELDS, StructuredStats, draw_effects_numpy,
                                             statistics_at)
 from ...priors import Prior, pymc_rv
 from .autocor import check_autocor_family
@@ -86,9 +86,15 @@ def structured_lambda(stats: StructuredStats, blocks, chols, xp):
 
 def structured_loglik(stats: StructuredStats, beta, Lam, sigma, rho=None):
     """log p(y | β, Λ, σ, ρ) as a pytensor expression (module docstring)."""
+    import pytensor
     import pytensor.tensor as pt
-    A, B, c, XX, Xe, ee, logdet = statistics_at(stats, rho, pt)
-    d = beta - stats.beta_ols
+    # shared variables, as the plain marginal engine's statistics (with the arrays as graph
+    # constants, two nutpie chains sampling the dense path in PyTensor's C backend failed)
+    data = {name: pytensor.shared(np.asarray(getattr(stats, name), dtype=float),
+                                  name=f"marginal_structured_{name}")
+            for name in DATA_FIELDS if getattr(stats, name) is not None}
+    A, B, c, XX, Xe, ee, logdet = statistics_at(stats, rho, pt, data)
+    d = beta - data["beta_ols"]
     rPr = ee - 2.0 * pt.dot(d, Xe) + pt.dot(d, pt.dot(XX, d))
     out = stats.N * pt.log(2 * np.pi * sigma ** 2) + logdet
     if stats.Qb:
@@ -103,6 +109,15 @@ def structured_loglik(stats: StructuredStats, beta, Lam, sigma, rho=None):
             w = forward_unrolled(L, [v[:, a] for a in range(Q)])
             logdetL = sum(pt.sum(pt.log(L[a][a])) for a in range(Q))
             ww = sum(pt.sum(wa * wa) for wa in w)
+        elif stats.nb == 1:
+            # one dense system: 2-D ops (the batched Blockwise ones raced between nutpie's
+            # chain threads in PyTensor's C backend: "DimShuffle: Input has less dimensions")
+            Lam2 = Lam if Lam.ndim == 2 else Lam[0]
+            H = pt.dot(pt.dot(Lam2.T, A[0]), Lam2) / sigma ** 2 + pt.eye(Q)
+            L = pt.linalg.cholesky(H)
+            w = pt.linalg.solve_triangular(L, pt.dot(Lam2.T, s[0]), lower=True)
+            logdetL = pt.sum(pt.log(pt.diagonal(L)))
+            ww = pt.sum(w * w)
         else:
             Lam3 = Lam if Lam.ndim == 3 else Lam[None]
             H = (pt.matmul(pt.matmul(pt.swapaxes(Lam3, -1, -2), A), Lam3) / sigma ** 2
