@@ -7,8 +7,9 @@ Engines (docs/engines.md):
   sufficient statistics (:mod:`mixedformula.design.crossprod`) and u is drawn exactly afterwards.
   The statistics come in three kinds: ``"block"`` (one grouping factor, O(J Q³) per gradient),
   ``"general"`` (crossed/nested factors: Schur complement on a dense part of r columns,
-  O(r² J₁Q₁ + r³)) and ``"multivariate"`` (mvbind, one grouping factor, built with the
-  covariance blocks).
+  O(r² J₁Q₁ + r³)), ``"multivariate"`` (mvbind, one grouping factor, built with the
+  covariance blocks) and ``"structured"`` (ar()/cosy() residuals and gr(cov = A):
+  :mod:`mixedformula.design.structured_crossprod`, per-level blocks or one dense system).
 * ``"conditional"`` — any family: u is sampled, the likelihood has one term per row (the rows
   must be in memory). For a Gaussian model whose crossed/nested factors make the full marginal
   factorisation too costly, ``"auto"`` integrates out the effects of the block with the most
