@@ -205,7 +205,7 @@ def structured_statistics(design, layout: str | None = None) -> StructuredStats:
             codes, W = segs[0].columns(design)
             J, Q = segs[0].J, segs[0].Q
         else:                      # no group terms: the exact likelihood of y alone
-            codes, W, J, Q = np.zeros(N, dtype=np.int64), np.zeros((N, 0)), 0, 0
+            codes, W, J, Q = np.full(N, -1, dtype=np.int64), np.zeros((N, 0)), 0, 0
         Ind = _indicator(codes, J)
         Wk = [lag(W, k) for k in range(K)]
         A = np.empty((K, K, J, Q, Q))
@@ -254,7 +254,7 @@ def structured_statistics(design, layout: str | None = None) -> StructuredStats:
         stats.b_g = np.asarray(Ig @ X).reshape(G, p)
         stats.s_g = np.asarray(Ig @ e).ravel()
         if layout == "block":
-            codes, W = segs[0].columns(design) if segs else (np.zeros(N, dtype=np.int64),
+            codes, W = segs[0].columns(design) if segs else (np.full(N, -1, dtype=np.int64),
                                                                np.zeros((N, 0)))
             stats.a_g = np.asarray(Ig @ W)
             first = np.zeros(G, dtype=np.int64)
