@@ -7,8 +7,9 @@ Engines (docs/engines.md):
   sufficient statistics (:mod:`mixedformula.design.crossprod`) and u is drawn exactly afterwards.
   The statistics come in three kinds: ``"block"`` (one grouping factor, O(J Q³) per gradient),
   ``"general"`` (crossed/nested factors: Schur complement on a dense part of r columns,
-  O(r² J₁Q₁ + r³)) and ``"multivariate"`` (mvbind, one grouping factor, built with the
-  covariance blocks).
+  O(r² J₁Q₁ + r³)), ``"multivariate"`` (mvbind, one grouping factor, built with the
+  covariance blocks) and ``"structured"`` (ar()/cosy() residuals and gr(cov = A):
+  :mod:`mixedformula.design.structured_crossprod`, per-level blocks or one dense system).
 * ``"conditional"`` — any family: u is sampled, the likelihood has one term per row (the rows
   must be in memory). For a Gaussian model whose crossed/nested factors make the full marginal
   factorisation too costly, ``"auto"`` integrates out the effects of the block with the most
@@ -69,10 +70,14 @@ def _family_reason(family) -> str:
     return ""
 
 
-def marginal_reason(design, family, rescor_by=None, univariate: bool = False) -> str:
+def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
+                    structured: bool = False) -> str:
     """Why the marginal engine cannot fit this design (``""``: the structure allows it; the
     cost of the statistics is judged by :func:`decide`). ``univariate``: for the marginal
-    group likelihood of LOO (:mod:`mixedformula.results.loo`), computed for one response."""
+    group likelihood of LOO (:mod:`mixedformula.results.loo`), computed for one response.
+    ``structured``: for the structured marginal engine
+    (:mod:`mixedformula.design.structured_crossprod`: ar()/cosy() residuals, gr(cov = A)),
+    which takes those terms (and, with ar()/cosy(), no group terms at all)."""
     why = _family_reason(family)
     if why:
         return why
@@ -80,19 +85,19 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     if dpar_why:
         return dpar_why
     autocor = getattr(design, "autocor", None)
-    if autocor is not None:
-        # the marginal statistics assume R = σ²I: ar()'s mean depends on the lagged residuals
-        # y − η (a conditional, not a covariance), cosy() makes R block-diagonal per group
-        return (f"{autocor.text} (a residual autocorrelation term) is fitted by the "
-                "conditional engine only: the marginal statistics assume independent "
-                "residuals")
-    if not design.terms:
+    if autocor is not None and not structured:
+        # the per-level statistics assume R = σ²I: ar() makes R = σ²(MᵀM)⁻¹, cosy() block
+        # diagonal per group (the structured statistics take both)
+        return (f"{autocor.text} (a residual autocorrelation term) correlates the residuals, "
+                "which the per-level marginal statistics assume independent")
+    if not design.terms and not (structured and autocor is not None):
         return "the model has no group terms"
     if univariate and len(design.response_names) != 1:
         return "the marginal group likelihood is computed for univariate models only"
     if design.y is None:
         return "the design has no response"
-    if any(getattr(t, "cov_factor", None) is not None for t in design.terms):
+    if not structured and any(getattr(t, "cov_factor", None) is not None
+                              for t in design.terms):
         # Cov(u) = A ⊗ Σ couples the levels: Z G Zᵀ is not block diagonal over levels, which
         # the per-level statistics of the marginal engine assume
         return ("gr(cov = ...) correlates the levels of a grouping factor, which the "
@@ -237,6 +242,10 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
                         statistics=None, integrate=block.key,
                         note=f"the group effects of {block.group} integrated out exactly")
     why = marginal_reason(design, family, rescor_by)
+    if why and not dask and likelihood != "conditional":
+        structured = _structured(design, family, likelihood, rescor_by)
+        if structured is not None:
+            return structured
     made, kind = None, None
     if not why and (likelihood != "conditional" or dask):
         # the conditional engine cannot run on a Dask frame: no cost comparison there
@@ -257,6 +266,46 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
     if chosen == "conditional":
         made, kind = None, None
     return Decision(likelihood=chosen, reason=why, statistics=kind, stats=made, note=note)
+
+
+def _structured(design, family, likelihood: str, rescor_by) -> Decision | None:
+    """The structured marginal engine (ar()/cosy() residuals, gr(cov = A);
+    :mod:`mixedformula.backends.pymc.marginal_structured`) where it applies, or None (the
+    caller's reason stands). ``"auto"``: only for models with group terms (without them the
+    conditional engine keeps pointwise LOO) and, for the dense layout, when its O(M³) per
+    gradient is below the conditional engine's O(N (p + Σq)) or below 10⁶; an explicit ``"marginal"``
+    skips both rules and raises when the statistics are too large."""
+    from .design.structured_crossprod import (StructuredTooLargeError, structured_design,
+                                              structured_statistics)
+    if not structured_design(design):
+        return None
+    if marginal_reason(design, family, rescor_by, structured=True):
+        return None
+    if design.y.shape[1] != 1 or design.observed is not None:
+        return None
+    if likelihood == "auto" and not design.terms:
+        return None
+    try:
+        stats = structured_statistics(design)
+    except StructuredTooLargeError as e:
+        if likelihood == "marginal":
+            raise MixedFormulaError(f"the marginal likelihood does not apply: {e}") from None
+        return None
+    if likelihood == "auto" and stats.layout == "dense":
+        conditional_cost = 10.0 * design.nobs * (design.X.shape[1]
+                                                  + sum(t.q for t in design.terms))
+        # both are negligible below ~10⁶ operations (about a millisecond), where the
+        # marginal form still removes J·q sampled dimensions and their funnel
+        if 3.0 * stats.cost() > max(conditional_cost, 1e6):
+            return None
+    autocor = getattr(design, "autocor", None)
+    what = [f"{autocor.text} residuals exact"] if autocor is not None else []
+    if any(getattr(t, "cov_factor", None) is not None for t in design.terms):
+        what.append("gr(cov = ...) levels correlated")
+    how = ("per-level blocks" if stats.layout == "block"
+           else f"one dense {stats.Qb} x {stats.Qb} system")
+    return Decision(likelihood="marginal", reason="", statistics="structured", stats=stats,
+                    note=f"{', '.join(what)} ({how})")
 
 
 def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> str | None:

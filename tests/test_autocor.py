@@ -201,14 +201,21 @@ def test_family_refusals(family, term):
 
 
 def test_engines():
-    """The marginal engine does not apply (it assumes R = σ²I); lmer refuses."""
+    """With group terms "auto" takes the structured marginal engine (u and the AR residuals
+    integrated out exactly, tests/test_marginal_structured.py); without group terms the
+    conditional one (pointwise LOO); the marginal engine refuses non-Gaussian families.
+    lmer fits cosy()."""
     d = _data()
     m = mf.Model("y ~ x + ar(time, g) + (1 | g)", d)
+    assert m.likelihood == "marginal" and m.engine.statistics == "structured"
+    assert "ar(time, g) residuals exact" in m.engine_note
+    assert mf.Model("y ~ x + ar(time, g)", d).likelihood == "conditional"
+    assert mf.Model("y ~ x + ar(time, g)", d, likelihood="marginal").likelihood == "marginal"
+    m = mf.Model("y ~ x + ar(time, g) + (1 | g)", d, likelihood="conditional")
     assert m.likelihood == "conditional"
-    assert "conditional engine only" in m.engine.reason
     with pytest.raises(mf.MixedFormulaError if hasattr(mf, "MixedFormulaError") else Exception,
-                       match="marginal likelihood does not apply.*ar\\(time, g\\)"):
-        mf.Model("y ~ x + ar(time, g) + (1 | g)", d, likelihood="marginal")
+                       match="marginal likelihood does not apply.*student"):
+        mf.Model("y ~ x + ar(time, g) + (1 | g)", d, family="student", likelihood="marginal")
     fit = mf.lmer("y ~ x + cosy(time, g) + (1 | g)", d)          # lmer: nlme's corCompSymm
     assert fit.residual_corr is not None and np.isfinite(fit.residual_rho)
 

@@ -175,22 +175,30 @@ def test_identity_matrix_is_ordinary_lmer(phylo):
 
 
 # -- Bayesian ------------------------------------------------------------------------------------
-def test_engine_routes_to_conditional(phylo):
+def test_engine_routes_to_structured_marginal(phylo):
+    """"auto" integrates u out through the dense (J q) system (tests/test_marginal_structured.py);
+    the conditional engine on request; LOO over groups refuses (levels are correlated)."""
     A, d = phylo
     m = mf.Model("y ~ x + (1 | gr(phylo, cov = A))", d, data2={"A": A})
+    assert m.likelihood == "marginal"
+    assert "gr(cov = ...)" in m.engine_note and "dense 30 x 30" in m.engine_note
+    m = mf.Model("y ~ x + (1 | gr(phylo, cov = A))", d, data2={"A": A}, likelihood="conditional")
     assert m.likelihood == "conditional"
-    assert "gr(cov = ...)" in m.engine_note
-    with pytest.raises(MixedFormulaError, match="gr\\(cov"):
-        mf.Model("y ~ x + (1 | gr(phylo, cov = A))", d, data2={"A": A}, likelihood="marginal")
+    with pytest.raises(MixedFormulaError, match="student"):
+        mf.Model("y ~ x + (1 | gr(phylo, cov = A))", d, data2={"A": A}, family="student",
+                 likelihood="marginal")
 
 
-def test_bayesian_matches_brms(phylo):
+@pytest.mark.parametrize("likelihood", ["conditional", "marginal"])
+def test_bayesian_matches_brms(phylo, likelihood):
     """Posterior means within 0.2 posterior sd of brms 2.18 (4 x 1000 draws each side: the
     Monte-Carlo error of a difference of means is about 0.03 posterior sd)."""
     A, d = phylo
     ref = json.load(open(os.path.join(HERE, "data", "known_cov_brms.json")))["intercept"]
     fit = mf.fit("y ~ x + (1 | gr(phylo, cov = A))", d, data2={"A": A}, draws=1000,
+                 likelihood=likelihood,
                  tune=1000, chains=4, seed=3, progressbar=False)
+    assert fit.likelihood == likelihood
     post = fit.idata.posterior
     for name in ("b_Intercept", "b_x", "sd_phylo__Intercept", "sigma"):
         m = float(post[name].mean())
@@ -198,13 +206,16 @@ def test_bayesian_matches_brms(phylo):
     assert post["r_phylo"].shape[-2:] == (30, 1)
 
 
-def test_bayesian_slope_matches_brms(phylo):
+@pytest.mark.parametrize("likelihood", ["conditional", "marginal"])
+def test_bayesian_slope_matches_brms(phylo, likelihood):
     """(1 + x | gr(phylo, cov = A)): Cov(vec u) = A ⊗ Σ as brms (posterior means within 0.2
     posterior sd of brms 2.18's, 4 x 1000 draws each)."""
     A, d = phylo
     ref = json.load(open(os.path.join(HERE, "data", "known_cov_brms.json")))["slope"]
     fit = mf.fit("y ~ x + (1 + x | gr(phylo, cov = A))", d, data2={"A": A}, draws=1000,
+                 likelihood=likelihood,
                  tune=1000, chains=4, seed=5, progressbar=False)
+    assert fit.likelihood == likelihood
     post = fit.idata.posterior
     for name in ("b_Intercept", "b_x", "sd_phylo__Intercept", "sd_phylo__x",
                  "cor_phylo__Intercept__x", "sigma"):

@@ -151,6 +151,11 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     """
     d = fit.design
     fam = fit.family
+    from ..design.structured_crossprod import structured_design
+    if structured_design(d) and d.terms and not marginal_reason(
+            d, fam, rescor_by=fit_info(fit).get("rescor_by"), univariate=True, structured=True):
+        from .structured_loo import structured_group_loglik      # ar()/cosy(), gr(cov = A)
+        return structured_group_loglik(fit, group)
     why = marginal_reason(d, fam, rescor_by=fit_info(fit).get("rescor_by"), univariate=True)
     if why:
         raise MixedFormulaError(f"leave-one-group-out with the marginal likelihood does not "

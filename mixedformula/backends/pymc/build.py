@@ -264,7 +264,13 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                        sigma_fixed=_se_only(design, family))
         dpars.update(extra_dpars)
 
-        if likelihood == "marginal":
+        if likelihood == "marginal" and getattr(stats, "kind", None) == "structured":
+            # ar() / cosy() residuals, gr(cov = A): :mod:`.marginal_structured`
+            from .marginal_structured import add_structured_likelihood
+            stats = add_structured_likelihood(design, family, blocks, chols, betas, dpars,
+                                              stats, priors)
+            chosen = {}
+        elif likelihood == "marginal":
             from .marginal_model import add_marginal_likelihood
             stats = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
             chosen = {}

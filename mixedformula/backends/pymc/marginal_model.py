@@ -105,6 +105,9 @@ def recover_group_effects(built, posterior, seed) -> dict:
     """Exact draws of u for every posterior draw: block key → (chain, draw, J, Q)."""
     if built.multivariate_marginal:
         return _recover_mv(built, posterior, seed)
+    if getattr(built.stats, "kind", None) == "structured":      # ar()/cosy(), gr(cov = A)
+        from .marginal_structured import recover_structured
+        return recover_structured(built, posterior, seed)
     stats = built.stats
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     beta = posterior["_beta"].values.reshape(C * D, -1)
