@@ -107,6 +107,11 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
     why = addition_reason(design)
     if why:
         return why
+    if structured and (getattr(design, "weights", None) is not None
+                       or getattr(design, "se", None) is not None):
+        # the structured statistics (design/structured_crossprod.py) are of the unscaled rows
+        return ("weights() / se() together with ar(), cosy() or gr(cov = ...) are not in the "
+                "structured marginal statistics")
     if design.y.shape[1] > 1:
         if design.fixed_cols is not None:
             return ("bf() + bf() formulas (a right-hand side per response) are not yet "
@@ -321,13 +326,13 @@ def dask_refusal(formula, family, likelihood: str = "auto", rescor_by=None) -> s
     elif not why and rescor_by is not None:
         why = "rescor_by is not supported by the marginal engine yet"
     elif not why and any(g.cov is not None for g in formula.groups):
-        why = "gr(cov = ...) is not supported by the marginal engine yet"
+        why = "gr(cov = ...) statistics are not reduced from a Dask DataFrame yet"
     elif not why and getattr(getattr(formula, "additions", None), "any", False):
         why = ("addition terms (weights(), cens(), trunc(), se()) are not reduced to "
                "statistics from a Dask DataFrame")
     elif not why and getattr(formula, "autocor", ()):
-        why = (f"{formula.autocor[0].text} (a residual autocorrelation term) is fitted by the "
-               "conditional engine only")
+        why = (f"{formula.autocor[0].text} (a residual autocorrelation term): its structured "
+               "statistics are not reduced from a Dask DataFrame yet")
     if not why:
         return None
     return (f"a Dask DataFrame is fitted from sufficient statistics by the marginal engine, "
