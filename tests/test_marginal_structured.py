@@ -267,3 +267,24 @@ def test_marginal_matches_brms_autocor(key):
         assert float(az.ess(post[[name]])[name]) >= 400, name
         assert abs(x.mean() - r["mean"]) <= 0.2 * r["sd"], (name, x.mean(), r)
         assert abs(x.std() - r["sd"]) <= 0.15 * r["sd"], (name, x.std(), r)
+
+
+def test_weights_keep_structured_models_conditional():
+    """The structured statistics are of the unscaled rows: brms' weights() with ar() goes to the
+    conditional engine (which weights each row's log-density), with the reason; without the
+    ar() term the same weighted model is marginal (the √w-scaled statistics)."""
+    from mixedformula.model import specify
+    rng = np.random.default_rng(1)
+    n = 120
+    d = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "t": np.tile(np.arange(10), 12),
+                      "x": rng.normal(size=n)})
+    d["y"] = d.x + rng.normal(size=n)
+    d["w"] = rng.uniform(0.5, 2, n)
+    s = specify("y | weights(w) ~ x + (1 | g) + ar(time = t, gr = g)", d)
+    assert s.engine.likelihood == "conditional" and s.engine.reason
+    assert specify("y ~ x + (1 | g) + ar(time = t, gr = g)", d).engine.likelihood == "marginal"
+    assert specify("y | weights(w) ~ x + (1 | g)", d).engine.likelihood == "marginal"
+    from mixedformula.engine import marginal_reason
+    from mixedformula.families import get_family
+    why = marginal_reason(s.design, get_family("gaussian"), structured=True)
+    assert "weights() / se()" in why
