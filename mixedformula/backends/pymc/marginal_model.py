@@ -21,6 +21,7 @@ from .marginal import draw_group_effects, marginal_loglik, segment_factors, stat
 from .marginal_mv import (assemble_lambda, mv_draw_group_effects, mv_marginal_loglik,
                           mv_statistics)
 from ...design.reterms import CovBlock as Block
+from .factor_draws import block_factor_draws, packed_to_chol
 
 
 def _factor_tensor(block: Block, T):
@@ -54,34 +55,6 @@ def add_marginal_likelihood(design: Design, blocks: list[Block], chols: dict, be
     return stats
 
 
-def _packed_to_chol(packed: np.ndarray, Q: int) -> np.ndarray:
-    """PyMC's LKJCholeskyCov packs the lower triangle row by row (np.tril_indices order)."""
-    out = np.zeros(packed.shape[:-1] + (Q, Q))
-    rows, cols = np.tril_indices(Q)
-    out[..., rows, cols] = packed
-    return out
-
-
-def block_factor_draws(b: Block, posterior, n: int) -> list:
-    """Per by-level numpy factor draws (n, Q, Q) of one block."""
-    Ts = []
-    for h in range(b.H):
-        hs = f"__{h}" if b.by_levels else ""
-        if f"_rho__{b.key}" in posterior:       # ar1/cs/toep (covstruct.py): chol(Σ)
-            from ...design.covstruct import correlation_from_rho
-            sd = posterior[f"_std__{b.key}"].values.reshape(n, b.Q)
-            rho = posterior[f"_rho__{b.key}"].values.reshape(n, -1)
-            R = correlation_from_rho(b.structure, b.Q, rho)
-            Ts.append(np.linalg.cholesky(sd[:, :, None] * R * sd[:, None, :]))
-        elif b.correlated and b.Q > 1:
-            Ts.append(_packed_to_chol(posterior[f"chol__{b.key}{hs}"].values.reshape(n, -1),
-                                      b.Q))
-        else:
-            sd = posterior[f"sd__{b.key}{hs}"].values.reshape(n, b.Q)
-            Ts.append(sd[:, :, None] * np.eye(b.Q)[None])
-    return Ts
-
-
 def _recover_mv(built, posterior, seed) -> dict:
     stats = built.stats
     resp = built.design.response_names
@@ -91,7 +64,7 @@ def _recover_mv(built, posterior, seed) -> dict:
     lam = assemble_lambda(stats, [block_factor_draws(b, posterior, n)[0]
                                   for b in built.blocks], np)
     if "chol__rescor" in posterior:
-        L_R = _packed_to_chol(posterior["chol__rescor"].values.reshape(n, -1), len(resp))
+        L_R = packed_to_chol(posterior["chol__rescor"].values.reshape(n, -1), len(resp))
     else:
         sig = np.stack([posterior[f"sigma__{rn}"].values.reshape(n) for rn in resp], axis=1)
         L_R = sig[:, :, None] * np.eye(len(resp))[None]

@@ -26,7 +26,7 @@ from ...design.structured_crossprod import (DATA_FIELDS, StructuredStats, draw_e
 from ...priors import Prior, pymc_rv
 from .autocor import check_autocor_family
 from .marginal import chol_unrolled, forward_unrolled, segment_factors
-from .marginal_model import block_factor_draws
+from .factor_draws import block_factor_draws
 
 UNROLL_MAX = 4
 

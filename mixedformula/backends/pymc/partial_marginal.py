@@ -104,7 +104,7 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
     """Exact draws of the integrated block's u for every posterior draw, (chain, draw, J, Q)
     (module docstring), chunked over draws so that no (draws × rows) array exceeds
     ``chunk`` values."""
-    from .marginal_model import block_factor_draws
+    from .factor_draws import block_factor_draws
     design = built.design
     block = next(b for b in built.blocks if b.key == built.integrated)
     t = design.terms[block.parts[0].term]
