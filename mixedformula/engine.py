@@ -83,6 +83,10 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     if autocor is not None:
         # the marginal statistics assume R = σ²I: ar()'s mean depends on the lagged residuals
         # y − η (a conditional, not a covariance), cosy() makes R block-diagonal per group
+        if autocor.kind == "arma":
+            return (f"{autocor.text} (brms' arma()/ma() regression form) is fitted by the "
+                    "conditional engine only: its moving-average part reads the earlier rows' "
+                    "errors, computed one time step after another given the group effects")
         return (f"{autocor.text} (a residual autocorrelation term) is fitted by the "
                 "conditional engine only: the marginal statistics assume independent "
                 "residuals")

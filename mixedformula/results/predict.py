@@ -141,7 +141,7 @@ def _with_new_lags(fit, df, design):
     own response, which ``design.y`` then holds (``design.autocor`` their lags). Where the
     response is missing brms draws it from posterior_predict row by row: refused here."""
     s = getattr(fit.design, "autocor", None)
-    if s is None or s.kind != "ar":
+    if s is None or s.kind not in ("ar", "arma"):
         return design
     from ..design.autocor import autocor_structure
     term = fit.design.formula.autocor[0]
