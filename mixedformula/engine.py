@@ -83,6 +83,9 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False) ->
     if autocor is not None:
         # the marginal statistics assume R = σ²I: ar()'s mean depends on the lagged residuals
         # y − η (a conditional, not a covariance), cosy() makes R block-diagonal per group
+        if autocor.kind == "cov_arma":
+            return (f"{autocor.text} (brms' covariance form) is fitted by the conditional "
+                    "engine only: the marginal statistics assume independent residuals")
         if autocor.kind == "arma":
             return (f"{autocor.text} (brms' arma()/ma() regression form) is fitted by the "
                     "conditional engine only: its moving-average part reads the earlier rows' "
@@ -351,8 +354,8 @@ def autocor_refusal(formula, what: str) -> Exception | None:
             getattr(p, "autocor", ()) for p in getattr(formula, "parts", ())):
         return None
     return NotImplementedError(f"ar()/cosy() residual structures are fitted by mf.lmer "
-                               f"(REML/ML) and mf.fit (Bayesian); {what} do not support them "
-                               "yet")
+                               f"(REML/ML) and mf.fit (Bayesian), arma()/ma() by mf.fit; "
+                               f"{what} do not support them yet")
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",

@@ -1246,6 +1246,10 @@ def _residual_correlation(design: Design, data):
     from .design.spec import as_pandas
     from .linalg.residual_corr import ResidualCorrelation
     a = design.formula.autocor[0]
+    if a.kind == "cov_arma":
+        raise NotImplementedError(f"{a.text}: lmer's ar(time, gr) is already the stationary "
+                                  "AR(1) correlation (nlme's corAR1); write it without cov = TRUE "
+                                  "for lmer, or use mf.fit")
     if a.kind == "arma":
         raise NotImplementedError(f"{a.text}: lmer does not fit brms' arma()/ma() residual "
                                   "structures (nlme's corARMA is a stationary covariance, not "

@@ -137,7 +137,7 @@ def test_parsing_defaults_and_refusals():
     for formula, message in [("y ~ arma(t, g, p = 0, q = 0)", "at least one of p and q"),
                              ("y ~ ma(t, g, q = 0)", "whole number from 1"),
                              ("y ~ ma(t, g, q = 1.5)", "whole number"),
-                             ("y ~ arma(t, g, cov = TRUE)", "cov = TRUE"),
+                             ("y ~ arma(t, g, cov = 1)", "TRUE or FALSE"),
                              ("y ~ ma(t, g, p = 1)", "unknown argument 'p'")]:
         with pytest.raises(FormulaError, match=message):
             mf.parse(formula)

@@ -27,6 +27,20 @@ read the same lags (``lags`` has max(p, q) columns; brms' ``J_lag``/``Err``). Wi
 is ``ma()``; with q = 0 it is ``ar()`` above (err = e). In matrix form per series, with L_ar,
 L_ma the strictly lower banded lag matrices, y − η = (I + L_ma)(I − L_ar)⁻¹ ε.
 
+**ar(time, gr, p = 1, cov = TRUE)**, ``ma(..., q = 1, cov = TRUE)``, ``arma(..., p = 1, q = 1,
+cov = TRUE)`` (brms' covariance formulation, kind "cov_arma"; brms 2.18's Stan functions
+``cholesky_cor_ar1`` / ``_ma1`` / ``_arma1``): per group j with n_j rows,
+y_j ~ N(η_j, σ² Γ[1:n_j, 1:n_j]), Γ the Toeplitz autocovariance of a stationary ARMA(1, 1)
+with unit innovations (ρ = ar, θ = ma, either may be 0):
+
+    Γ_0 = (1 + θ² + 2ρθ)/(1 − ρ²),  Γ_h = (1 + ρθ)(ρ + θ) ρ^{h−1}/(1 − ρ²)  (h ≥ 1)
+
+(ar: ρ^h/(1 − ρ²); ma: 1 + θ², θ, 0, ...), ar and ma in (−1, 1) (brms' bounds). σ is the
+innovation sd. Rows are the group's rows in time order, gaps ignored (as ``J_lag``). The
+backend writes the MVN as its sequential conditionals: with L = chol(Γ) of the longest group
+(a leading block of L is the Cholesky factor of the leading block of Γ) and z = L⁻¹ r per
+group, row t has conditional sd σ L_tt and mean η_t + r_t − σ L_tt z_t.
+
 **cosy(time, gr)** (compound symmetry). Per group j with n_j rows,
 y_j ~ N(μ_j, Σ_j), Σ_j = σ²[(1 − ρ) I + ρ 1 1ᵀ], ρ = ``cosy`` ∈ (0, 1) (brms' bounds). By
 Sherman–Morrison and the matrix determinant lemma, with r = y_j − μ_j,
@@ -58,7 +72,7 @@ from ..errors import DataError
 class AutocorStructure:
     """The rows' order for one ar()/cosy() term (arrays over the design's rows)."""
 
-    kind: str                  # "ar" | "arma" | "cosy"
+    kind: str                  # "ar" | "arma" | "cov_arma" | "cosy"
     p: int                     # AR order (0 for cosy)
     codes: np.ndarray          # (n,) group index of each row
     levels: list[str]          # group labels
@@ -112,8 +126,8 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
     pos_sorted = np.arange(n) - start
     pos = np.empty(n, dtype=np.int64)
     pos[order] = pos_sorted
-    p = term.p if term.kind in ("ar", "arma") else 0
-    q = getattr(term, "q", 0) if term.kind == "arma" else 0
+    p = term.p if term.kind in ("ar", "arma", "cov_arma") else 0
+    q = getattr(term, "q", 0) if term.kind in ("arma", "cov_arma") else 0
     lags = np.full((n, max(p, q)), -1, dtype=np.int64)
     for k in range(1, max(p, q) + 1):
         ok = pos_sorted >= k
@@ -122,6 +136,15 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
         lags[order, k - 1] = lag_sorted
     return AutocorStructure(kind=term.kind, p=p, codes=codes, levels=list(levels),
                             order=order, pos=pos, lags=lags, text=term.text, q=q)
+
+
+def arma_autocov(ar, ma, n: int, xp=np, h=None):
+    """Γ_0..Γ_{n−1} of a stationary ARMA(1, 1) with unit innovations (module doc); ``ar``,
+    ``ma`` scalars (numpy or PyTensor through ``xp``; ``h`` the lags 1..n−1 as given)."""
+    h = np.arange(1.0, n) if h is None else h
+    g0 = (1.0 + ma * ma + 2.0 * ar * ma) / (1.0 - ar * ar)
+    gh = (1.0 + ar * ma) * (ar + ma) * ar ** (h - 1.0) / (1.0 - ar * ar)
+    return xp.concatenate([xp.reshape(g0, (1,)), gh])
 
 
 def ar_term(resid: np.ndarray, lags: np.ndarray, ar: np.ndarray) -> np.ndarray:

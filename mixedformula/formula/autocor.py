@@ -6,6 +6,9 @@
 ``arma(t, g, p = 1, q = 1)``        brms' ARMA(p, q) regression form (``cov = FALSE``): the MA part
                                     reads the earlier rows' errors (:mod:`mixedformula.design.autocor`)
 ``ma(t, g, q = 1)``                 the same with p = 0
+``ar(t, g, cov = TRUE)``            brms' covariance form (p, q ≤ 1; also ``ma()``/``arma()``): per
+                                    group y ~ MVN(η, σ² Γ), Γ the stationary ARMA(1, 1) covariance
+                                    of unit innovations (kind "cov_arma")
 ``cosy(time = t, gr = g)``          compound symmetry: within a level of g, every pair of residuals
                                     has correlation ``cosy``
 =================================  ===================================================================
@@ -31,7 +34,8 @@ MAX_ORDER = 10
 @dataclass(frozen=True)
 class AutocorTerm:
     """One autocorrelation term: ``kind`` "ar" (order ``p``), "arma" (``arma()``/``ma()``:
-    orders ``p`` ≥ 0, ``q`` ≥ 1) or "cosy"."""
+    orders ``p`` ≥ 0, ``q`` ≥ 1), "cov_arma" (any of them with ``cov = TRUE``: p, q ≤ 1) or
+    "cosy"."""
 
     kind: str
     time: str | None = None
@@ -39,6 +43,7 @@ class AutocorTerm:
     p: int = 0
     q: int = 0
     text: str = ""
+    cov: bool = False           # cov = TRUE (brms' covariance formulation)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -99,17 +104,21 @@ def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
         if not (isinstance(cov, Name) and CONSTANTS.get(cov.name) in ("True", "False")):
             raise FormulaError(f"{call.func}(cov = ...) takes TRUE or FALSE", text, cov.start,
                                cov.end)
-        if CONSTANTS[cov.name] == "True":
-            raise FormulaError(f"{call.func}(cov = TRUE) (the residual covariance form) is "
-                               "not supported; the default cov = FALSE is", text, cov.start,
-                               cov.end)
+        cov = CONSTANTS[cov.name] == "True"
     p = _order(given, "p", 1 if call.func in ("ar", "arma") else 0, text, call.func)
     q = _order(given, "q", 1 if call.func in ("arma", "ma") else 0, text, call.func)
     if call.func == "arma" and p + q == 0:
         raise FormulaError("arma(p = 0, q = 0) has no terms: at least one of p and q must be "
                            "greater than zero (as brms requires)", text, call.start, call.end)
     kind = "cosy" if call.func == "cosy" else "arma" if q > 0 else "ar"
-    return AutocorTerm(kind=kind, time=cols["time"], gr=cols["gr"], p=p, q=q, text=written)
+    if cov:
+        if p > 1 or q > 1:
+            raise FormulaError(f"{call.func}(cov = TRUE): the covariance formulation is only "
+                               "possible for orders p and q of at most one (as brms requires); "
+                               "use cov = FALSE", text, call.start, call.end)
+        kind = "cov_arma"
+    return AutocorTerm(kind=kind, time=cols["time"], gr=cols["gr"], p=p, q=q, text=written,
+                       cov=bool(cov))
 
 
 def _order(given: dict, key: str, default: int, text: str, func: str) -> int:

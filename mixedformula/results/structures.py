@@ -9,6 +9,7 @@ For the n_j rows of level j of ``gr`` in time order:
         e_n = Σ_k ar[k] e_{n−k} + ε_n with no lags before the first row, i.e. B e = ε,
         B = I − Σ_k ar[k] S^k (S the one-row shift), so R_j = σ² B⁻¹ B⁻ᵀ; its correlation
         matrix (not Toeplitz: the first rows have smaller variance than a stationary AR).
+    ar/ma/arma(cov = TRUE), Bayesian: Γ_{|s−t|}/Γ_0 of the stationary ARMA(1, 1) (Toeplitz).
     arma(p, q) / ma(q), Bayesian (brms' regression form): e = y − η = (I + M) B⁻¹ ε with
         M = Σ_k ma[k] S^k (brms' errors err = B⁻¹ε, e = err + M err), R_j = σ² (I + M) B⁻¹ B⁻ᵀ
         (I + M)ᵀ (:mod:`mixedformula.design.autocor`).
@@ -84,6 +85,14 @@ def ar_regression_correlation(ar: np.ndarray, n: int, ma: np.ndarray | None = No
     return C / d[:, :, None] / d[:, None, :]
 
 
+def cov_arma_correlation(ar: np.ndarray, ma: np.ndarray, n: int) -> np.ndarray:
+    """(S, n, n) Γ_{|s−t|}/Γ_0 of a stationary ARMA(1, 1) (brms' cov = TRUE)."""
+    from ..design.autocor import arma_autocov
+    lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    g = np.array([arma_autocov(a, m, n) for a, m in zip(np.atleast_1d(ar), np.atleast_1d(ma))])
+    return (g / g[:, :1])[:, lag]
+
+
 def stationary_ar1_correlation(rho: float, n: int) -> np.ndarray:
     lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     return float(rho) ** lag
@@ -128,7 +137,13 @@ def residual_structure(fit) -> ResidualStructureView | None:
     if hasattr(fit, "idata"):                       # Bayesian: posterior means over draws
         from .naming import ar_name, ma_name
         post = fit.idata.posterior
-        if s.kind == "arma":
+        if s.kind == "cov_arma":
+            names = ([ar_name(1)] if s.p else []) + ([ma_name(1)] if s.q else [])
+            draws = np.stack([np.asarray(post[v].values).reshape(-1) for v in names], axis=1)
+            M = cov_arma_correlation(draws[:, 0] if s.p else 0.0 * draws[:, 0],
+                                     draws[:, -1] if s.q else 0.0 * draws[:, 0], n).mean(axis=0)
+            form = "brms' covariance form (cov = TRUE), stationary ARMA(1, 1) Γ_h / Γ_0"
+        elif s.kind == "arma":
             names = [ar_name(k + 1) for k in range(s.p)] + [ma_name(k + 1) for k in range(s.q)]
             draws = np.stack([np.asarray(post[v].values).reshape(-1) for v in names], axis=1)
             M = ar_regression_correlation(draws[:, :s.p], n, draws[:, s.p:]).mean(axis=0)

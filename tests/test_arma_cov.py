@@ -1,0 +1,111 @@
+"""brms' covariance form of the ARMA structures: ar/ma/arma(..., cov = TRUE) (issue 23).
+
+References: scipy's multivariate normal per group with the dense Σ_j = σ² Γ[1:n_j, 1:n_j]
+written from brms 2.18's Stan functions cholesky_cor_ar1 / _ma1 / _arma1 (make_stancode), the
+Stan loop's gaps-ignored row order; brms 2.18 posteriors (tests/data/brms_arcov.json,
+tests/data/r/brms_arcov.R) and get_prior (ar, ma in (−1, 1)).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import mixedformula as mf
+from mixedformula.errors import FamilyError, FormulaError
+
+DATA = Path(__file__).parent / "data"
+
+
+def _data(seed=0, G=5, T=6):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"time": np.tile(np.arange(1, T + 1), G),
+                      "g": np.repeat([f"s{j}" for j in range(G)], T)})
+    d["x"] = rng.normal(size=len(d))
+    d["y"] = 1 + 0.5 * d.x + rng.normal(size=len(d))
+    return d.drop(index=[2, 9, 10, 20]).sample(frac=1.0, random_state=3)
+
+
+def _value(model, p, name):
+    rv = model[name]
+    tr = model.rvs_to_transforms.get(rv)
+    key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
+    val = np.asarray(p[key])
+    return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())
+
+
+def stan_cor(ar, ma, n):
+    """brms 2.18's matrices before cholesky_decompose, transcribed (1-based loops as Stan)."""
+    mat = np.eye(n)
+    if ma is None:                                           # cholesky_cor_ar1
+        for i in range(2, n + 1):
+            for j in range(1, i):
+                mat[i - 1, j - 1] = mat[j - 1, i - 1] = ar ** (i - j)
+        return mat / (1 - ar ** 2)
+    if ar is None:                                           # cholesky_cor_ma1
+        mat = np.diag(np.full(n, 1 + ma ** 2))
+        for i in range(1, n):
+            mat[i - 1, i] = mat[i, i - 1] = ma
+        return mat
+    mat = np.diag(np.full(n, 1 + ma ** 2 + 2 * ar * ma))     # cholesky_cor_arma1
+    g1 = (1 + ar * ma) * (ar + ma)
+    for i in range(2, n + 1):
+        for j in range(1, i):
+            mat[i - 1, j - 1] = mat[j - 1, i - 1] = g1 * ar ** (i - j - 1)
+    return mat / (1 - ar ** 2)
+
+
+@pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ma(time, g, cov = TRUE)",
+                                  "arma(time, g, cov = TRUE)"])
+def test_logp_matches_scipy_mvn(term):
+    """Log density (without Jacobian) = Σ_groups scipy MVN(y_j; η_j, σ² Γ) + priors, 1e-9."""
+    d = _data()
+    m = mf.Model(f"y ~ x + {term}", d)
+    model = m.pymc_model
+    f = model.compile_logp(jacobian=False)
+    rows = {r.class_: r.prior.args for r in m.built.priors.rows}
+    rng = np.random.default_rng(len(term))
+    y, x = d.y.to_numpy(), d.x.to_numpy()
+    has_ar, has_ma = "ar" in model.named_vars, "ma" in model.named_vars
+    assert (has_ar, has_ma) == (not term.startswith("ma("), not term.startswith("ar("))
+    for _ in range(4):
+        pt_ = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in model.initial_point().items()}
+        ar = float(_value(model, pt_, "ar")[0]) if has_ar else None
+        ma = float(_value(model, pt_, "ma")[0]) if has_ma else None
+        sigma = float(_value(model, pt_, "sigma"))
+        icpt = float(_value(model, pt_, "Intercept"))
+        b = float(np.atleast_1d(_value(model, pt_, "b"))[0])
+        eta = icpt + b * (x - x.mean())
+        lp = 0.0
+        for _, rows_g in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
+            C = sigma ** 2 * stan_cor(ar, ma, len(idx))
+            lp += stats.multivariate_normal(eta[idx], C).logpdf(y[idx])
+        lp += stats.t.logpdf(icpt, *rows["Intercept"])
+        lp += stats.t.logpdf(sigma, *rows["sigma"]) + np.log(2)
+        # ar, ma: flat on (−1, 1) = uniform density 1/2 each (brms' flat adds 0: a constant)
+        lp += np.log(0.5) * (has_ar + has_ma)
+        assert f(pt_) == pytest.approx(lp, rel=1e-9, abs=1e-9)
+
+
+def test_refusals_and_priors():
+    d = _data()
+    for formula, message in [("y ~ ar(t, g, p = 2, cov = TRUE)", "at most one"),
+                             ("y ~ arma(t, g, q = 2, cov = TRUE)", "at most one")]:
+        with pytest.raises(FormulaError, match=message):
+            mf.parse(formula)
+    a = mf.parse("y ~ x + ar(t, g, cov = TRUE)").autocor[0]
+    assert (a.kind, a.p, a.q, a.cov) == ("cov_arma", 1, 0, True)
+    with pytest.raises(FamilyError, match="gaussian family only"):
+        _ = mf.Model("y ~ x + ar(time, g, cov = TRUE)", d, family="student").pymc_model
+    with pytest.raises(NotImplementedError, match="without cov = TRUE"):
+        mf.lmer("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
+    m = mf.Model("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
+    assert m.likelihood == "conditional" and "covariance form" in m.engine.reason
+    ps = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d).prior_summary()
+    for cls in ("ar", "ma"):
+        row = ps[ps["class"] == cls].iloc[0]
+        assert (row["prior"], row["lb"], row["ub"]) == ("(flat)", "-1", "1")
