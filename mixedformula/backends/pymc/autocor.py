@@ -38,9 +38,10 @@ def check_autocor_family(structure, family) -> None:
     link scale for some, e.g. poisson: we do not)."""
     if structure.kind not in family.autocor_terms or family.link != "identity":
         two = structure.kind in ("ar", "arma")
-        if structure.kind == "cov_arma" and family.name == "student":
-            raise FamilyError(f"{structure.text} is supported for the gaussian family only: "
-                              "brms' student version is a multivariate t per group; use "
+        if structure.kind == "cov_arma":
+            raise FamilyError(f"{structure.text} is supported for the gaussian family only "
+                              f"with the identity link, not {family.name}({family.link}) "
+                              "(brms' student version is a multivariate t per group); use "
                               "cov = FALSE")
         ok = "gaussian and student" if two else "gaussian"
         raise FamilyError(f"{structure.text} is supported for the {ok} famil"
