@@ -106,8 +106,10 @@ def test_refusals_and_priors():
     m = mf.Model("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
     assert m.likelihood == "conditional" and "covariance form" in m.engine.reason
     ps = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d).prior_summary()
+    ref = {r["class"]: r for r in BRMS["arma_cov_prior"]}          # brms 2.18 get_prior
     for cls in ("ar", "ma"):
         row = ps[ps["class"] == cls].iloc[0]
+        assert (ref[cls]["prior"], ref[cls]["lb"], ref[cls]["ub"]) == ("", "-1", "1")
         assert (row["prior"], row["lb"], row["ub"]) == ("(flat)", "-1", "1")
 
 
