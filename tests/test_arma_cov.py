@@ -58,8 +58,7 @@ def stan_cor(ar, ma, n):
     return mat / (1 - ar ** 2)
 
 
-@pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ma(time, g, cov = TRUE)",
-                                  "arma(time, g, cov = TRUE)"])
+@pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ar(time, g, p = 1, cov = TRUE)"])
 def test_logp_matches_scipy_mvn(term):
     """Log density (without Jacobian) = Σ_groups scipy MVN(y_j; η_j, σ² Γ) + priors, 1e-9."""
     d = _data()
@@ -94,7 +93,9 @@ def test_logp_matches_scipy_mvn(term):
 def test_refusals_and_priors():
     d = _data()
     for formula, message in [("y ~ ar(t, g, p = 2, cov = TRUE)", "at most one"),
-                             ("y ~ arma(t, g, q = 2, cov = TRUE)", "at most one")]:
+                             ("y ~ arma(t, g, q = 2, cov = TRUE)", "at most one"),
+                             ("y ~ ma(t, g, cov = TRUE)", "moving-average part is not"),
+                             ("y ~ arma(t, g, cov = TRUE)", "moving-average part is not")]:
         with pytest.raises(FormulaError, match=message):
             mf.parse(formula)
     a = mf.parse("y ~ x + ar(t, g, cov = TRUE)").autocor[0]
@@ -105,9 +106,9 @@ def test_refusals_and_priors():
         mf.lmer("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
     m = mf.Model("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
     assert m.likelihood == "conditional" and "covariance form" in m.engine.reason
-    ps = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d).prior_summary()
+    ps = mf.Model("y ~ x + ar(time, g, cov = TRUE)", d).prior_summary()
     ref = {r["class"]: r for r in BRMS["arma_cov_prior"]}          # brms 2.18 get_prior
-    for cls in ("ar", "ma"):
+    for cls in ("ar",):
         row = ps[ps["class"] == cls].iloc[0]
         assert (ref[cls]["prior"], ref[cls]["lb"], ref[cls]["ub"]) == ("", "-1", "1")
         assert (row["prior"], row["lb"], row["ub"]) == ("(flat)", "-1", "1")
@@ -116,8 +117,7 @@ def test_refusals_and_priors():
 # --------------------------------------------------------------------------- brms 2.18
 
 BRMS = json.loads((DATA / "brms_arcov.json").read_text())
-FORMULAS = {"ar_cov": "y_ar ~ x + ar(time, g, cov = TRUE)",
-            "arma_cov": "y_ar ~ x + arma(time, g, p = 1, q = 1, cov = TRUE)"}
+FORMULAS = {"ar_cov": "y_ar ~ x + ar(time, g, cov = TRUE)"}   # (brms' arma_cov: not fitted)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_posterior_matches_brms(fits, key):
     """Posterior means within 0.2 posterior sd of brms' (4 x 1000 draws, MCSE/sd <= 0.03
     asserted). Ours: 2 x 1000 draws, ESS >= 400 asserted: MC error of the difference
     <= sqrt(1/400 + 0.03²) = 0.058 sd, 0.2 sd = 3.4 of those: false failure rate <= 6e-4 per
-    parameter, 6e-3 over the 9 (Bonferroni), any seed."""
+    parameter, 2.4e-3 over the 4 (Bonferroni), any seed."""
     import arviz as az
     post = fits[key].idata.posterior
     for name, r in BRMS[key]["pars"].items():

@@ -140,11 +140,15 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
 
 def arma_autocov(ar, ma, n: int, xp=np, h=None):
     """Γ_0..Γ_{n−1} of a stationary ARMA(1, 1) with unit innovations (module doc); ``ar``,
-    ``ma`` scalars (numpy or PyTensor through ``xp``; ``h`` the lags 1..n−1 as given)."""
-    h = np.arange(1.0, n) if h is None else h
+    ``ma`` scalars (numpy or PyTensor through ``xp``; ``h`` the exponents 1..n−2 of ρ as
+    given). ρ^0 is written as 1, not as a power (whose derivative 0 · ρ⁻¹ is NaN at ρ = 0)."""
+    h = np.arange(1.0, n - 1) if h is None else h
     g0 = (1.0 + ma * ma + 2.0 * ar * ma) / (1.0 - ar * ar)
-    gh = (1.0 + ar * ma) * (ar + ma) * ar ** (h - 1.0) / (1.0 - ar * ar)
-    return xp.concatenate([xp.reshape(g0, (1,)), gh])
+    c = (1.0 + ar * ma) * (ar + ma) / (1.0 - ar * ar)
+    out = [xp.reshape(g0, (1,))]
+    if n > 1:
+        out += [xp.reshape(c, (1,)), c * ar ** h]
+    return xp.concatenate(out)
 
 
 def ar_term(resid: np.ndarray, lags: np.ndarray, ar: np.ndarray) -> np.ndarray:

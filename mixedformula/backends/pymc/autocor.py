@@ -14,11 +14,12 @@ positions). Not a scan: PyTensor's scan runs one inner function shared by the co
 compiled model, which nutpie's chain threads run at once. Then
 μ = η + Σ_k ma[k] err_{lag_k} + Σ_k ar[k] err_{lag_k} and the family's likelihood at μ.
 
-``cov_arma`` (cov = TRUE): ``ar``, ``ma`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
-per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) as one normal per row at its sequential conditional
-mean and sd: L = chol(Γ) of the longest group once, the (positions × groups) residuals solved
-with L (zeros after a group's end do not reach its earlier positions). Gaussian only (brms'
-student version is a multivariate t, which does not factor into univariate t's).
+``cov_arma`` (``ar(cov = TRUE)``): ``ar`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
+per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) of the stationary AR(1) as its exact sequential
+conditionals (one normal per row). Gaussian only (brms' student version is a multivariate t,
+which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE are refused
+when parsed (a dense per-group Γ: PyTensor's Cholesky/solve gradients failed in the threaded
+C sampler here).
 
 ``cosy``: ``cosy`` ∈ (0, 1) (brms' bounds; default flat = uniform(0, 1)); the compound-
 symmetric MVN of each group as one normal per row at its sequential conditional mean and sd,
@@ -141,21 +142,15 @@ def _bounded(name, priors):
 
 
 def _cov_arma_conditionals(structure, resid, sigma, priors, data):
-    """(conditional mean of r_t given the group's earlier rows, conditional sd) per row."""
+    """(conditional mean of r_t given the group's earlier rows, conditional sd) per row of
+    ar(cov = TRUE): the stationary AR(1) N(0, σ²ρ^|s−t|/(1 − ρ²)) factors exactly into
+    r_1 ~ N(0, σ²/(1 − ρ²)) and r_t | earlier ~ N(ρ r_{t−1}, σ²) (O(n), the lag rows of ar())."""
     import pytensor.tensor as pt
-    from ...design.autocor import arma_autocov
     n = len(structure.codes)
-    T, G = _longest(structure)
-    ar = _bounded("ar", priors)[0] if structure.p else pt.constant(0.0)
-    ma = _bounded("ma", priors)[0] if structure.q else pt.constant(0.0)
-    gam = arma_autocov(ar, ma, T, xp=pt, h=data("armacov_h", np.arange(1.0, T)))
-    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
-    L = pt.linalg.cholesky(gam[data("armacov_lag", lag.astype(np.int64))])
-    at = np.full((T, G), n, dtype=np.int64)
-    at[structure.pos, structure.codes] = np.arange(n)
-    r = pt.concatenate([resid, pt.zeros((1,))])[data("arma_at", at)]           # (T, G)
-    z = pt.linalg.solve_triangular(L, r, lower=True)                          # per unit σ
-    pos = data("arma_pos", structure.pos.astype(np.int64))
-    codes = data("arma_codes", structure.codes.astype(np.int64))
-    d = pt.diagonal(L)[pos]
-    return resid - d * z[pos, codes], sigma * d
+    ar = _bounded("ar", priors)[0]
+    lag = np.where(structure.lags[:, 0] < 0, n, structure.lags[:, 0]).astype(np.int64)
+    r = pt.concatenate([resid, pt.zeros((1,))])
+    first = data("arcov_first", (structure.pos == 0).astype(float))
+    mean = ar * r[data("ar_lags", lag)]
+    sd = sigma * (1.0 + first * (1.0 / pt.sqrt(1.0 - ar * ar) - 1.0))
+    return mean, sd
