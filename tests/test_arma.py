@@ -200,7 +200,8 @@ def test_posterior_matches_brms(fits, key):
     """Posterior means within 0.2 posterior sd of brms' (4 x 1000 draws, MCSE/sd <= 0.03
     asserted on the stored numbers). Ours: 2 x 1000 draws, ESS >= 400 asserted, so the MC
     error of the difference is <= sqrt(1/400 + 0.03²) = 0.058 sd: 0.2 sd is 3.4 of those, a
-    false failure rate <= 6e-4 per parameter, 6e-3 over the 10 (Bonferroni), any seed."""
+    false failure rate <= 6e-4 per parameter, 6e-3 over the 10 (Bonferroni), any seed.
+    Measured at seed 11: |mean − brms| / sd <= 0.062 (arma), 0.027 (ma)."""
     import arviz as az
     post = fits[key].idata.posterior
     ref = BRMS[key]["pars"]
