@@ -85,6 +85,13 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
     if dpar_why:
         return dpar_why
     autocor = getattr(design, "autocor", None)
+    if autocor is not None and autocor.kind == "cov_arma":
+        return (f"{autocor.text} (brms' covariance form) is fitted by the conditional "
+                "engine only: the marginal statistics assume independent residuals")
+    if autocor is not None and autocor.kind == "arma":
+        return (f"{autocor.text} (brms' arma()/ma() regression form) is fitted by the "
+                "conditional engine only: its moving-average part reads the earlier rows' "
+                "errors, computed one time step after another given the group effects")
     if autocor is not None and not structured:
         # the per-level statistics assume R = σ²I: ar() makes R = σ²(MᵀM)⁻¹, cosy() block
         # diagonal per group (the structured statistics take both)
@@ -401,8 +408,8 @@ def autocor_refusal(formula, what: str) -> Exception | None:
             getattr(p, "autocor", ()) for p in getattr(formula, "parts", ())):
         return None
     return NotImplementedError(f"ar()/cosy() residual structures are fitted by mf.lmer "
-                               f"(REML/ML) and mf.fit (Bayesian); {what} do not support them "
-                               "yet")
+                               f"(REML/ML) and mf.fit (Bayesian), arma()/ma() by mf.fit; "
+                               f"{what} do not support them yet")
 
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",

@@ -34,7 +34,7 @@ DISTRIBUTIONS = {
     "weibull": (2, True), "double_exponential": (2, False),
 }
 CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor", "phi", "zi", "hu",
-           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "cosy", "rho")
+           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "ma", "cosy", "rho")
 _UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0, "phi": 0.0, "zi": 0.0,
                      "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0,
@@ -105,8 +105,8 @@ def prior(spec: str, class_: str = "b", coef: str = "", group: str = "", resp: s
         raise PriorError(f"class {class_!r} takes an lkj(eta) prior, not {spec!r}")
     if class_ not in ("cor", "rescor") and dist in ("lkj", "lkj_corr_cholesky"):
         raise PriorError(f"lkj() is a prior for class 'cor' or 'rescor', not {class_!r}")
-    if dist == "flat" and class_ not in ("b", "ar", "cosy", "rho"):
-        raise PriorError(f"a flat prior is only allowed for classes 'b', 'ar', 'cosy' and "
+    if dist == "flat" and class_ not in ("b", "ar", "ma", "cosy", "rho"):
+        raise PriorError(f"a flat prior is only allowed for classes 'b', 'ar', 'ma', 'cosy' and "
                          f"'rho', not {class_!r}")
     if dist in ("lkj", "lkj_corr_cholesky"):
         dist = "lkj"

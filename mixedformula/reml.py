@@ -1246,6 +1246,14 @@ def _residual_correlation(design: Design, data):
     from .design.spec import as_pandas
     from .linalg.residual_corr import ResidualCorrelation
     a = design.formula.autocor[0]
+    if a.kind == "cov_arma":
+        raise NotImplementedError(f"{a.text}: lmer's ar(time, gr) is already the stationary "
+                                  "AR(1) correlation (nlme's corAR1); write it without cov = TRUE "
+                                  "for lmer, or use mf.fit")
+    if a.kind == "arma":
+        raise NotImplementedError(f"{a.text}: lmer does not fit brms' arma()/ma() residual "
+                                  "structures (nlme's corARMA is a stationary covariance, not "
+                                  "brms' regression form); use mf.fit")
     if a.kind == "ar" and a.p != 1:
         raise NotImplementedError(f"{a.text}: lmer fits ar() of order p = 1 only (nlme's "
                                   "corAR1); use mf.fit for higher orders")

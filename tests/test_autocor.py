@@ -176,8 +176,8 @@ def test_missing_columns_and_missing_values():
 
 
 @pytest.mark.parametrize("formula, message", [
-    ("y ~ x + arma(t, g)", "moving-average terms"),
-    ("y ~ x + ar(t, g, cov = TRUE)", "cov = TRUE"),
+    ("y ~ x + arma(t, g, p = 0, q = 0)", "at least one of p and q"),  # arma(): tests/test_arma.py
+    ("y ~ x + ar(t, g, p = 2, cov = TRUE)", "cov = TRUE"),   # p <= 1: tests/test_arma_cov.py
     ("y ~ x + ar(t, g, p = 1.5)", "whole number"),
     ("y ~ x + ar(t, g) + cosy(t, g)", "only one autocorrelation term"),
     ("mvbind(y, x) ~ ar(t, g)", "multivariate"),

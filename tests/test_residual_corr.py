@@ -79,7 +79,7 @@ def test_bad_input(ovary):
     with pytest.raises(NotImplementedError, match="order p = 1 only"):
         mf.lmer(FORMULAS["ar1"].replace("gr = Mare)", "gr = Mare, p = 2)"), ovary)
     with pytest.raises(FormulaError, match="not supported"):
-        parse("y ~ x + arma(t, g)")
+        parse("y ~ x + ma(t, g, cov = TRUE)")   # arma(): fitted now (tests/test_arma.py)
     with pytest.raises(FormulaError, match="only one residual structure"):
         parse("y ~ x + ar(t, g) + cosy(t, g)")
     assert mf.Model(FORMULAS["ar1"], ovary).likelihood == "conditional"   # Bayesian: brms' ar()

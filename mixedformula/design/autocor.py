@@ -15,6 +15,32 @@ order is the lag whatever its time value (brms' ``J_lag`` counts rows, checked w
 ``make_standata`` on times 1, 2, 3, 4, 7: lags 1, 2, 2, 2 — and non-integer times are only
 sorted, as in brms). ``lags[n, k-1]`` is that row's index, or -1.
 
+**arma(time, gr, p, q)**, **ma(time, gr, q)** (brms 2.18's regression form, ``cov = FALSE``,
+transcribed from its generated Stan model block): in (group, time) order, per row n,
+
+    μ_n = η_n + Σ_{k=1..q} ma[k] · err_{n−k},    err_n = y_n − μ_n,
+    μ_n ← μ_n + Σ_{k=1..p} ar[k] · err_{n−k},    y_n ~ family(μ_n, σ, ...)
+
+so the errors err (the residuals net of the MA part, before the AR part is added) follow the
+recursion err_n = y_n − η_n − Σ_k ma[k] err_{n−k}, sequential within each group, and both parts
+read the same lags (``lags`` has max(p, q) columns; brms' ``J_lag``/``Err``). With p = 0 this
+is ``ma()``; with q = 0 it is ``ar()`` above (err = e). In matrix form per series, with L_ar,
+L_ma the strictly lower banded lag matrices, y − η = (I + L_ma)(I − L_ar)⁻¹ ε.
+
+**ar(time, gr, p = 1, cov = TRUE)**, ``ma(..., q = 1, cov = TRUE)``, ``arma(..., p = 1, q = 1,
+cov = TRUE)`` (brms' covariance formulation, kind "cov_arma"; brms 2.18's Stan functions
+``cholesky_cor_ar1`` / ``_ma1`` / ``_arma1``): per group j with n_j rows,
+y_j ~ N(η_j, σ² Γ[1:n_j, 1:n_j]), Γ the Toeplitz autocovariance of a stationary ARMA(1, 1)
+with unit innovations (ρ = ar, θ = ma, either may be 0):
+
+    Γ_0 = (1 + θ² + 2ρθ)/(1 − ρ²),  Γ_h = (1 + ρθ)(ρ + θ) ρ^{h−1}/(1 − ρ²)  (h ≥ 1)
+
+(ar: ρ^h/(1 − ρ²); ma: 1 + θ², θ, 0, ...), ar and ma in (−1, 1) (brms' bounds). σ is the
+innovation sd. Rows are the group's rows in time order, gaps ignored (as ``J_lag``). The
+backend writes the MVN as its sequential conditionals: with L = chol(Γ) of the longest group
+(a leading block of L is the Cholesky factor of the leading block of Γ) and z = L⁻¹ r per
+group, row t has conditional sd σ L_tt and mean η_t + r_t − σ L_tt z_t.
+
 **cosy(time, gr)** (compound symmetry). Per group j with n_j rows,
 y_j ~ N(μ_j, Σ_j), Σ_j = σ²[(1 − ρ) I + ρ 1 1ᵀ], ρ = ``cosy`` ∈ (0, 1) (brms' bounds). By
 Sherman–Morrison and the matrix determinant lemma, with r = y_j − μ_j,
@@ -46,14 +72,15 @@ from ..errors import DataError
 class AutocorStructure:
     """The rows' order for one ar()/cosy() term (arrays over the design's rows)."""
 
-    kind: str                  # "ar" | "cosy"
+    kind: str                  # "ar" | "arma" | "cov_arma" | "cosy"
     p: int                     # AR order (0 for cosy)
     codes: np.ndarray          # (n,) group index of each row
     levels: list[str]          # group labels
     order: np.ndarray          # (n,) rows sorted by group, then time
     pos: np.ndarray            # (n,) number of earlier rows of the same group
-    lags: np.ndarray           # (n, p) row index of the k-th earlier row of the group, or -1
-    text: str = ""
+    lags: np.ndarray           # (n, max(p, q)) row index of the k-th earlier row of the group,
+    text: str = ""             # or -1
+    q: int = 0                 # MA order (arma()/ma(); 0 otherwise)
 
     @property
     def starts(self) -> np.ndarray:
@@ -99,19 +126,55 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
     pos_sorted = np.arange(n) - start
     pos = np.empty(n, dtype=np.int64)
     pos[order] = pos_sorted
-    p = term.p if term.kind == "ar" else 0
-    lags = np.full((n, p), -1, dtype=np.int64)
-    for k in range(1, p + 1):
+    p = term.p if term.kind in ("ar", "arma", "cov_arma") else 0
+    q = getattr(term, "q", 0) if term.kind in ("arma", "cov_arma") else 0
+    lags = np.full((n, max(p, q)), -1, dtype=np.int64)
+    for k in range(1, max(p, q) + 1):
         ok = pos_sorted >= k
         lag_sorted = np.full(n, -1, dtype=np.int64)
         lag_sorted[ok] = order[np.nonzero(ok)[0] - k]
         lags[order, k - 1] = lag_sorted
     return AutocorStructure(kind=term.kind, p=p, codes=codes, levels=list(levels),
-                            order=order, pos=pos, lags=lags, text=term.text)
+                            order=order, pos=pos, lags=lags, text=term.text, q=q)
+
+
+def arma_autocov(ar, ma, n: int, xp=np, h=None):
+    """Γ_0..Γ_{n−1} of a stationary ARMA(1, 1) with unit innovations (module doc); ``ar``,
+    ``ma`` scalars (numpy or PyTensor through ``xp``; ``h`` the exponents 1..n−2 of ρ as
+    given). ρ^0 is written as 1, not as a power (whose derivative 0 · ρ⁻¹ is NaN at ρ = 0)."""
+    h = np.arange(1.0, n - 1) if h is None else h
+    g0 = (1.0 + ma * ma + 2.0 * ar * ma) / (1.0 - ar * ar)
+    c = (1.0 + ar * ma) * (ar + ma) / (1.0 - ar * ar)
+    out = [xp.reshape(g0, (1,))]
+    if n > 1:
+        out += [xp.reshape(c, (1,)), c * ar ** h]
+    return xp.concatenate(out)
 
 
 def ar_term(resid: np.ndarray, lags: np.ndarray, ar: np.ndarray) -> np.ndarray:
     """Σ_k ar[k] e_{n−k} for draws: ``resid`` (S, n) residuals y − η, ``ar`` (S, p)."""
     padded = np.concatenate([resid, np.zeros((resid.shape[0], 1))], axis=1)
+    lags = lags[:, :ar.shape[1]]
     idx = np.where(lags < 0, resid.shape[1], lags)            # -1 → the zero column
     return np.einsum("snk,sk->sn", padded[:, idx], ar)
+
+
+def arma_errors(resid: np.ndarray, structure, ma: np.ndarray) -> np.ndarray:
+    """brms' errors err_n = r_n − Σ_k ma[k] err_{n−k} for draws: ``resid`` (S, n) = y − η,
+    ``ma`` (S, q); one step per time position, vectorised over draws and groups."""
+    S, n = resid.shape
+    q = ma.shape[1]
+    err = np.zeros((S, n + 1))                                  # column n: the missing lag
+    idx = np.where(structure.lags < 0, n, structure.lags)[:, :q]
+    for t in range(int(structure.pos.max(initial=-1)) + 1):
+        rows = np.nonzero(structure.pos == t)[0]
+        err[:, rows] = resid[:, rows] - np.einsum("srk,sk->sr", err[:, idx[rows]], ma)
+    return err[:, :n]
+
+
+def arma_term(resid: np.ndarray, structure, ar: np.ndarray, ma: np.ndarray) -> np.ndarray:
+    """μ − η of brms' arma(): Σ_k ma[k] err_{n−k} + Σ_k ar[k] err_{n−k} (``ar`` (S, p), may
+    have p = 0; ``ma`` (S, q))."""
+    err = arma_errors(resid, structure, ma)
+    out = ar_term(err, structure.lags, ma)
+    return out + ar_term(err, structure.lags, ar) if ar.shape[1] else out

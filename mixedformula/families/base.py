@@ -211,7 +211,8 @@ class Family:
     support_lower: ClassVar[float] = -np.inf
 
     #: brms' residual autocorrelation terms this family fits (identity link only): "ar"
-    #: (regression form on y − η), "cosy" (compound-symmetric residuals)
+    #: (regression form on y − η), "arma" (arma()/ma(): the same with brms' sequential MA
+    #: errors), "cosy" (compound-symmetric residuals)
     autocor_terms: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, link: str | None = None):

@@ -3,7 +3,12 @@
 =================================  ===================================================================
 ``ar(time = t, gr = g, p = 1)``     AR(p) of the residuals within each level of g, in order of t
                                     (brms' regression form, ``cov = FALSE``); positional ``ar(t, g)``
-``arma(t, g, p = 1, q = 1)``        ARMA(p, q): parsed, refused (not supported yet)
+``arma(t, g, p = 1, q = 1)``        brms' ARMA(p, q) regression form (``cov = FALSE``): the MA part
+                                    reads the earlier rows' errors (:mod:`mixedformula.design.autocor`)
+``ma(t, g, q = 1)``                 the same with p = 0
+``ar(t, g, cov = TRUE)``            brms' covariance form (p = 1): per group y ~ MVN(η, σ² Γ), Γ the
+                                    stationary AR(1) covariance of unit innovations (kind
+                                    "cov_arma"; ma()/arma() with cov = TRUE refused)
 ``cosy(time = t, gr = g)``          compound symmetry: within a level of g, every pair of residuals
                                     has correlation ``cosy``
 =================================  ===================================================================
@@ -28,7 +33,9 @@ MAX_ORDER = 10
 
 @dataclass(frozen=True)
 class AutocorTerm:
-    """One autocorrelation term: ``kind`` "ar" (order ``p``) or "cosy"."""
+    """One autocorrelation term: ``kind`` "ar" (order ``p``), "arma" (``arma()``/``ma()``:
+    orders ``p`` ≥ 0, ``q`` ≥ 1), "cov_arma" (any of them with ``cov = TRUE``: p, q ≤ 1) or
+    "cosy"."""
 
     kind: str
     time: str | None = None
@@ -36,6 +43,7 @@ class AutocorTerm:
     p: int = 0
     q: int = 0
     text: str = ""
+    cov: bool = False           # cov = TRUE (brms' covariance formulation)
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -54,7 +62,8 @@ def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
                            call.end)
     if call.func not in _ARGS:
         raise FormulaError(f"brms' {call.func}() residual structure is not supported; "
-                           "supported: ar(time, gr, p) and cosy(time, gr)", text, call.start,
+                           "supported: ar(time, gr, p), ma(time, gr, q), arma(time, gr, p, q) and "
+                           "cosy(time, gr)", text, call.start,
                            call.end)
     names = _ARGS[call.func]
     given: dict = {}
@@ -95,17 +104,25 @@ def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
         if not (isinstance(cov, Name) and CONSTANTS.get(cov.name) in ("True", "False")):
             raise FormulaError(f"{call.func}(cov = ...) takes TRUE or FALSE", text, cov.start,
                                cov.end)
-        if CONSTANTS[cov.name] == "True":
-            raise FormulaError(f"{call.func}(cov = TRUE) (the residual covariance form) is "
-                               "not supported; the default cov = FALSE is", text, cov.start,
-                               cov.end)
+        cov = CONSTANTS[cov.name] == "True"
     p = _order(given, "p", 1 if call.func in ("ar", "arma") else 0, text, call.func)
     q = _order(given, "q", 1 if call.func in ("arma", "ma") else 0, text, call.func)
-    if q > 0:
-        raise FormulaError("moving-average terms (arma(), ma()) are not supported yet; "
-                           "ar(time, gr, p) is", text, call.start, call.end)
-    kind = "cosy" if call.func == "cosy" else "ar"
-    return AutocorTerm(kind=kind, time=cols["time"], gr=cols["gr"], p=p, q=q, text=written)
+    if call.func == "arma" and p + q == 0:
+        raise FormulaError("arma(p = 0, q = 0) has no terms: at least one of p and q must be "
+                           "greater than zero (as brms requires)", text, call.start, call.end)
+    kind = "cosy" if call.func == "cosy" else "arma" if q > 0 else "ar"
+    if cov:
+        if p > 1 or q > 1:
+            raise FormulaError(f"{call.func}(cov = TRUE): the covariance formulation is only "
+                               "possible for orders p and q of at most one (as brms requires); "
+                               "use cov = FALSE", text, call.start, call.end)
+        if q > 0:
+            raise FormulaError(f"{call.func}(cov = TRUE) with a moving-average part is not "
+                               "supported yet; ar(time, gr, cov = TRUE) and cov = FALSE are",
+                               text, call.start, call.end)
+        kind = "cov_arma"
+    return AutocorTerm(kind=kind, time=cols["time"], gr=cols["gr"], p=p, q=q, text=written,
+                       cov=bool(cov))
 
 
 def _order(given: dict, key: str, default: int, text: str, func: str) -> int:
@@ -119,9 +136,8 @@ def _order(given: dict, key: str, default: int, text: str, func: str) -> int:
             value = int(f) if f.is_integer() else None
         except ValueError:
             value = None
-    if value is None or value < (1 if key == "p" and func == "ar" else 0) \
-            or value > MAX_ORDER:
+    low = 1 if func in ("ar", "ma") else 0
+    if value is None or value < low or value > MAX_ORDER:
         raise FormulaError(f"{func}({key} = ...) takes a whole number from "
-                           f"{1 if func == 'ar' else 0} to {MAX_ORDER}", text, node.start,
-                           node.end)
+                           f"{low} to {MAX_ORDER}", text, node.start, node.end)
     return value

@@ -37,8 +37,9 @@ import re
 SPEC_DPARS = ("sigma", "nu", "shape", "phi", "zi", "hu", "zoi", "coi", "ndt", "beta", "alpha",
               "kappa")
 _SPEC = re.compile(rf"^({'|'.join(SPEC_DPARS)})($|_|:)")
-#: brms' residual autocorrelation parameters: ``ar[k]`` (ar()), ``cosy`` (cosy())
-_AUTOCOR = re.compile(r"^(ar\[[1-9][0-9]*\]|cosy)$")
+#: brms' residual autocorrelation parameters: ``ar[k]`` (ar(), arma()), ``ma[k]`` (ma(),
+#: arma()), ``cosy`` (cosy())
+_AUTOCOR = re.compile(r"^((ar|ma)\[[1-9][0-9]*\]|cosy)$")
 
 
 # --------------------------------------------------------------------------- writers
@@ -51,6 +52,11 @@ def by_tag(by: str | None, level) -> str:
 def ar_name(k: int) -> str:
     """brms' name of the k-th AR coefficient (1-based): ``ar[1]``."""
     return f"ar[{k}]"
+
+
+def ma_name(k: int) -> str:
+    """brms' name of the k-th MA coefficient (1-based): ``ma[1]``."""
+    return f"ma[{k}]"
 
 
 def coef_label(coef: str, resp: str | None = None) -> str:
@@ -219,7 +225,7 @@ def split_group(rest: str, groups_longest_first: list[str]) -> tuple[str, str] |
 
 def name_kind(name: str) -> str | None:
     """The class of a posterior name: ``"b"``, ``"sd"``, ``"cor"``, ``"rescor"``, ``"spec"``
-    (sigma / nu / shape), ``"r"``, ``"autocor"`` (``ar[k]``, ``cosy``) or None."""
+    (sigma / nu / shape), ``"r"``, ``"autocor"`` (``ar[k]``, ``ma[k]``, ``cosy``) or None."""
     if name.startswith(("b_", "bcs_")):
         return "b"
     if name.startswith("sd_"):

@@ -461,7 +461,7 @@ def _with_ar(draws: PosteriorDraws, design, eta: np.ndarray) -> np.ndarray:
     (:mod:`mixedformula.design.autocor`); new data: their own lags and response
     (``results.predict.design_for``, as brms), else refused."""
     s = getattr(draws.design, "autocor", None)
-    if s is None or s.kind != "ar":
+    if s is None or s.kind not in ("ar", "arma"):
         return eta
     if design is not draws.design:
         s = getattr(design, "autocor", None)
@@ -470,10 +470,16 @@ def _with_ar(draws: PosteriorDraws, design, eta: np.ndarray) -> np.ndarray:
                             f"{draws.design.autocor.text} need the new rows' series, times "
                             "and responses (the lagged residuals y − η); pass them with "
                             "newdata to predict()")
-    from ..design.autocor import ar_term
-    from .naming import ar_name
-    ar = np.stack([draws.scalar(ar_name(k + 1)) for k in range(s.p)], axis=1)   # (S, p)
+    from ..design.autocor import ar_term, arma_term
+    from .naming import ar_name, ma_name
+    S = eta.shape[0]
+    ar = np.stack([draws.scalar(ar_name(k + 1)) for k in range(s.p)] or [np.zeros(S)],
+                  axis=1)[:, :s.p]                                              # (S, p)
     resid = np.asarray(design.y, dtype=float)[None, :, 0] - eta[:, :, 0]
     eta = eta.copy()
-    eta[:, :, 0] += ar_term(resid, s.lags, ar)
+    if s.kind == "arma":            # brms 2.18's .predictor_arma: the same recursion as Stan
+        ma = np.stack([draws.scalar(ma_name(k + 1)) for k in range(s.q)], axis=1)
+        eta[:, :, 0] += arma_term(resid, s, ar, ma)
+    else:
+        eta[:, :, 0] += ar_term(resid, s.lags, ar)
     return eta

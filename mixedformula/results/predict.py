@@ -141,7 +141,7 @@ def _with_new_lags(fit, df, design):
     own response, which ``design.y`` then holds (``design.autocor`` their lags). Where the
     response is missing brms draws it from posterior_predict row by row: refused here."""
     s = getattr(fit.design, "autocor", None)
-    if s is None or s.kind != "ar":
+    if s is None or s.kind not in ("ar", "arma"):
         return design
     from ..design.autocor import autocor_structure
     term = fit.design.formula.autocor[0]
@@ -260,6 +260,8 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
     cosy = getattr(fit.design, "autocor", None)
     if cosy is not None and cosy.kind == "cosy":
         return _draw_cosy(fit, draws, mu, params, design, rng)[..., None]
+    if cosy is not None and cosy.kind == "cov_arma":
+        return _draw_cov_arma(fit, draws, mu, params, design, rng)[..., None]
     t = trials(fit, design, newdata) if fam.uses_trials else None
     tt = None if t is None else t[None, :]
     from ..design.additions import addition_draws
@@ -281,6 +283,28 @@ def _draw_cosy(fit, draws, mu, params, design, rng) -> np.ndarray:
     z = rng.standard_normal((S, n))
     w = rng.standard_normal((S, len(s.levels)))[:, s.codes]
     return mu + sigma * (np.sqrt(1.0 - rho) * z + np.sqrt(rho) * w)
+
+
+def _draw_cov_arma(fit, draws, mu, params, design, rng) -> np.ndarray:
+    """Joint draws of a cov = TRUE model per group: y_j = μ_j + σ L[1:n_j, 1:n_j] z, L = chol(Γ)
+    of the longest series (design/autocor.py; brms' posterior_predict draws the MVN)."""
+    from ..design.autocor import arma_autocov
+    s = fit.design.autocor
+    if design is not fit.design:
+        raise MixedFormulaError(f"response draws for new data of a model with {s.text} are not "
+                                "supported; use kind='epred' or the fitted data")
+    S, n = mu.shape
+    T = int(s.pos.max()) + 1
+    ar = draws.scalar("ar[1]") if s.p else np.zeros(S)
+    ma = draws.scalar("ma[1]") if s.q else np.zeros(S)
+    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
+    z = rng.standard_normal((S, T, len(s.levels)))
+    e = np.empty((S, n))
+    for k in range(S):
+        L = np.linalg.cholesky(arma_autocov(ar[k], ma[k], T)[lag])
+        e[k] = (L @ z[k])[s.pos, s.codes]
+    sigma = np.broadcast_to(params["sigma"], mu.shape)
+    return mu + sigma * e
 
 
 # --------------------------------------------------------------------------- public

@@ -9,6 +9,10 @@ For the n_j rows of level j of ``gr`` in time order:
         e_n = Σ_k ar[k] e_{n−k} + ε_n with no lags before the first row, i.e. B e = ε,
         B = I − Σ_k ar[k] S^k (S the one-row shift), so R_j = σ² B⁻¹ B⁻ᵀ; its correlation
         matrix (not Toeplitz: the first rows have smaller variance than a stationary AR).
+    ar/ma/arma(cov = TRUE), Bayesian: Γ_{|s−t|}/Γ_0 of the stationary ARMA(1, 1) (Toeplitz).
+    arma(p, q) / ma(q), Bayesian (brms' regression form): e = y − η = (I + M) B⁻¹ ε with
+        M = Σ_k ma[k] S^k (brms' errors err = B⁻¹ε, e = err + M err), R_j = σ² (I + M) B⁻¹ B⁻ᵀ
+        (I + M)ᵀ (:mod:`mixedformula.design.autocor`).
 
 The *typical subject* is the level whose number of rows is the median of the levels' counts
 (the first such level in the sorted levels). A Bayesian fit shows the posterior mean of the
@@ -30,7 +34,7 @@ MAX_SHOWN = 12
 class ResidualStructureView:
     """What the summary and the report show of an ar()/cosy() term."""
 
-    structure: str                 # "ar" | "cosy"
+    structure: str                 # "ar" | "arma" | "cosy"
     text: str                      # the term as written, e.g. "ar(time = t, gr = Rat)"
     group: str | None              # the column of gr (None: one series)
     level: str                     # the typical subject
@@ -58,18 +62,35 @@ def typical_level(codes: np.ndarray, n_levels: int) -> int:
     return int(np.nonzero(counts == med)[0][0])
 
 
-def ar_regression_correlation(ar: np.ndarray, n: int) -> np.ndarray:
-    """(S, n, n) correlations of e with B e = ε, B = I − Σ_k ar[k] S^k (``ar`` (S, p))."""
-    ar = np.atleast_2d(np.asarray(ar, dtype=float))
-    S, p = ar.shape
+def _shift_sum(coef: np.ndarray, n: int, sign: float) -> np.ndarray:
+    """(S, n, n) I + sign · Σ_k coef[:, k-1] S^k."""
+    S, p = coef.shape
     B = np.broadcast_to(np.eye(n), (S, n, n)).copy()
     for k in range(1, min(p, n - 1) + 1):
         idx = np.arange(k, n)
-        B[:, idx, idx - k] = -ar[:, k - 1:k]
-    Binv = np.linalg.inv(B)
+        B[:, idx, idx - k] = sign * coef[:, k - 1:k]
+    return B
+
+
+def ar_regression_correlation(ar: np.ndarray, n: int, ma: np.ndarray | None = None
+                              ) -> np.ndarray:
+    """(S, n, n) correlations of e with B e = ε, B = I − Σ_k ar[k] S^k (``ar`` (S, p)); with
+    ``ma`` (S, q) of e = (I + Σ_k ma[k] S^k) B⁻¹ ε (brms' arma())."""
+    ar = np.atleast_2d(np.asarray(ar, dtype=float))
+    Binv = np.linalg.inv(_shift_sum(ar, n, -1.0))
+    if ma is not None:
+        Binv = _shift_sum(np.atleast_2d(np.asarray(ma, dtype=float)), n, 1.0) @ Binv
     C = Binv @ np.swapaxes(Binv, 1, 2)
     d = np.sqrt(np.einsum("sii->si", C))
     return C / d[:, :, None] / d[:, None, :]
+
+
+def cov_arma_correlation(ar: np.ndarray, ma: np.ndarray, n: int) -> np.ndarray:
+    """(S, n, n) Γ_{|s−t|}/Γ_0 of a stationary ARMA(1, 1) (brms' cov = TRUE)."""
+    from ..design.autocor import arma_autocov
+    lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    g = np.array([arma_autocov(a, m, n) for a, m in zip(np.atleast_1d(ar), np.atleast_1d(ma))])
+    return (g / g[:, :1])[:, lag]
 
 
 def stationary_ar1_correlation(rho: float, n: int) -> np.ndarray:
@@ -114,9 +135,20 @@ def residual_structure(fit) -> ResidualStructureView | None:
     n = min(len(rows), MAX_SHOWN)
     labels = _time_labels(fit, term, rows)[:n]
     if hasattr(fit, "idata"):                       # Bayesian: posterior means over draws
-        from .naming import ar_name
+        from .naming import ar_name, ma_name
         post = fit.idata.posterior
-        if s.kind == "ar":
+        if s.kind == "cov_arma":
+            names = ([ar_name(1)] if s.p else []) + ([ma_name(1)] if s.q else [])
+            draws = np.stack([np.asarray(post[v].values).reshape(-1) for v in names], axis=1)
+            M = cov_arma_correlation(draws[:, 0] if s.p else 0.0 * draws[:, 0],
+                                     draws[:, -1] if s.q else 0.0 * draws[:, 0], n).mean(axis=0)
+            form = "brms' covariance form (cov = TRUE), stationary ARMA(1, 1) Γ_h / Γ_0"
+        elif s.kind == "arma":
+            names = [ar_name(k + 1) for k in range(s.p)] + [ma_name(k + 1) for k in range(s.q)]
+            draws = np.stack([np.asarray(post[v].values).reshape(-1) for v in names], axis=1)
+            M = ar_regression_correlation(draws[:, :s.p], n, draws[:, s.p:]).mean(axis=0)
+            form = ("brms' regression form, e = (I + Σ ma[k] S^k)(I − Σ ar[k] S^k)⁻¹ ε")
+        elif s.kind == "ar":
             names = [ar_name(k + 1) for k in range(s.p)]
             draws = np.stack([np.asarray(post[v].values).reshape(-1) for v in names], axis=1)
             M = ar_regression_correlation(draws, n).mean(axis=0)

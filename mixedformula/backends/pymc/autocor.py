@@ -5,6 +5,22 @@
 μ = η + Σ_k ar[k] e_{lag_k}, e = y − η gathered through the lag rows (a zero appended for
 missing lags), then the family's own likelihood at μ.
 
+``arma`` (arma()/ma()): ``ar`` (p,) and ``ma`` (q,), both flat and unbounded (brms 2.18's
+``get_prior`` for cov = FALSE); the errors err_n = (y − η)_n − Σ_k ma[k] err_{n−k}, i.e.
+M err = r per group with M = I + Σ_k ma[k] S^k the same T × T unit lower-triangular banded
+matrix for every group (T the longest series): one triangular solve of the (positions ×
+groups) residuals in group order, zeros after a group's end (they do not reach its earlier
+positions). Not a scan: PyTensor's scan runs one inner function shared by the copies of the
+compiled model, which nutpie's chain threads run at once. Then
+μ = η + Σ_k ma[k] err_{lag_k} + Σ_k ar[k] err_{lag_k} and the family's likelihood at μ.
+
+``cov_arma`` (``ar(cov = TRUE)``): ``ar`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
+per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) of the stationary AR(1) as its exact sequential
+conditionals (one normal per row). Gaussian only (brms' student version is a multivariate t,
+which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE are refused
+when parsed (a dense per-group Γ: PyTensor's Cholesky/solve gradients failed in the threaded
+C sampler here).
+
 ``cosy``: ``cosy`` ∈ (0, 1) (brms' bounds; default flat = uniform(0, 1)); the compound-
 symmetric MVN of each group as one normal per row at its sequential conditional mean and sd,
 from the residual sums of the earlier rows of the group (a cumulative sum in group order).
@@ -22,9 +38,15 @@ def check_autocor_family(structure, family) -> None:
     """Refuse families and links whose autocorrelation we do not fit (brms fits ar() on the
     link scale for some, e.g. poisson: we do not)."""
     if structure.kind not in family.autocor_terms or family.link != "identity":
-        ok = "gaussian and student" if structure.kind == "ar" else "gaussian"
+        two = structure.kind in ("ar", "arma")
+        if structure.kind == "cov_arma":
+            raise FamilyError(f"{structure.text} is supported for the gaussian family only "
+                              f"with the identity link, not {family.name}({family.link}) "
+                              "(brms' student version is a multivariate t per group); use "
+                              "cov = FALSE")
+        ok = "gaussian and student" if two else "gaussian"
         raise FamilyError(f"{structure.text} is supported for the {ok} famil"
-                          f"{'ies' if structure.kind == 'ar' else 'y'} with the identity link, "
+                          f"{'ies' if two else 'y'} with the identity link, "
                           f"not {family.name}({family.link})")
 
 
@@ -42,6 +64,13 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
         e = pt.concatenate([y_obs - eta, pt.zeros((1,))])
         mu = eta + pt.dot(e[data("ar_lags", lags.astype(np.int64))], ar)
         return family.pymc_likelihood("y", mu, params, y_obs, None, dims="obs")
+    if structure.kind == "arma":
+        mu = eta + _arma_part(structure, y_obs - eta, priors, data)
+        return family.pymc_likelihood("y", mu, params, y_obs, None, dims="obs")
+    if structure.kind == "cov_arma":
+        mean, sd = _cov_arma_conditionals(structure, y_obs - eta, params["sigma"], priors,
+                                          data)
+        return pm.Normal("y", mu=eta + mean, sigma=sd, observed=y_obs, dims="obs")
     p_cs = priors.resolve("cosy", Prior("flat", (), "cosy")).prior
     if p_cs.dist == "flat":
         rho = pm.Uniform("cosy", 0.0, 1.0)
@@ -58,3 +87,70 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
     mean = eta + rho / (1.0 + (k - 1.0) * rho) * before
     sd = params["sigma"] * pt.sqrt((1.0 - rho) * (1.0 + k * rho) / (1.0 + (k - 1.0) * rho))
     return pm.Normal("y", mu=mean, sigma=sd, observed=y_obs, dims="obs")
+
+
+def _arma_part(structure, resid, priors, data):
+    """Σ_k ma[k] err_{n−k} + Σ_k ar[k] err_{n−k} with brms' sequential errors (module doc)."""
+    import pytensor.tensor as pt
+    n, p, q = len(structure.codes), structure.p, structure.q
+    T, G = _longest(structure)
+    ar = None
+    if p:
+        ar = pymc_rv("ar", [priors.resolve("ar", Prior("flat", (), "ar")).prior] * p, shape=p)
+    ma = pymc_rv("ma", [priors.resolve("ma", Prior("flat", (), "ma")).prior] * q, shape=q)
+    at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
+    at[structure.pos, structure.codes] = np.arange(n)
+    r = pt.concatenate([resid, pt.zeros((1,))])[data("arma_at", at)]          # (T, G)
+    shifts = np.stack([np.eye(T, k=-k) for k in range(1, q + 1)])             # (q, T, T)
+    M = pt.eye(r.shape[0]) + pt.tensordot(ma, data("arma_shifts", shifts), axes=1)
+    E = pt.linalg.solve_triangular(M, r, lower=True, unit_diagonal=True)
+    err = E[data("arma_pos", structure.pos.astype(np.int64)),
+            data("arma_codes", structure.codes.astype(np.int64))]
+    e = pt.concatenate([err, pt.zeros((1,))])
+    lags = data("ar_lags", np.where(structure.lags < 0, n, structure.lags).astype(np.int64))
+    out = pt.dot(e[lags[:, :q]], ma)
+    if p:
+        out = out + pt.dot(e[lags[:, :p]], ar)
+    return out
+
+
+#: the longest series of an arma()/ma() or cov = TRUE term (a dense T × T matrix of that size
+#: is solved or factored per gradient)
+MAX_DENSE_SERIES = 2000
+
+
+def _longest(structure) -> tuple[int, int]:
+    """(T, G): the longest series' length (refused beyond MAX_DENSE_SERIES) and the groups."""
+    from ...errors import MixedFormulaError
+    T = int(structure.pos.max()) + 1
+    if T > MAX_DENSE_SERIES:
+        raise MixedFormulaError(f"{structure.text}: the longest series has {T} rows; this "
+                                f"structure solves a dense {T} x {T} matrix per gradient and "
+                                f"is limited to series of {MAX_DENSE_SERIES} rows (split the "
+                                "series with gr, or use ar())")
+    return T, len(structure.levels)
+
+
+def _bounded(name, priors):
+    import pymc as pm
+    row = priors.resolve(name, Prior("flat", (), name))
+    row.bounds = (-1.0, 1.0)                     # brms' bounds of cov = TRUE (prior_summary)
+    p = row.prior
+    if p.dist == "flat":
+        return pm.Uniform(name, -1.0, 1.0, shape=1)
+    return pymc_rv(name, [p], lower=-1.0, upper=1.0, shape=1)
+
+
+def _cov_arma_conditionals(structure, resid, sigma, priors, data):
+    """(conditional mean of r_t given the group's earlier rows, conditional sd) per row of
+    ar(cov = TRUE): the stationary AR(1) N(0, σ²ρ^|s−t|/(1 − ρ²)) factors exactly into
+    r_1 ~ N(0, σ²/(1 − ρ²)) and r_t | earlier ~ N(ρ r_{t−1}, σ²) (O(n), the lag rows of ar())."""
+    import pytensor.tensor as pt
+    n = len(structure.codes)
+    ar = _bounded("ar", priors)[0]
+    lag = np.where(structure.lags[:, 0] < 0, n, structure.lags[:, 0]).astype(np.int64)
+    r = pt.concatenate([resid, pt.zeros((1,))])
+    first = data("arcov_first", (structure.pos == 0).astype(float))
+    mean = ar * r[data("ar_lags", lag)]
+    sd = sigma * (1.0 + first * (1.0 / pt.sqrt(1.0 - ar * ar) - 1.0))
+    return mean, sd

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ...results.naming import (SPEC_DPARS, ar_name, b_name, by_tag, cor_name, cs_name,
+from ...results.naming import (SPEC_DPARS, ar_name, b_name, ma_name, by_tag, cor_name, cs_name,
                                dpar_prefix,
                                ranef_coef_dim, ranef_name, rescor_name, rho_names, sd_name,
                                sigma_name, threshold_name)
@@ -130,6 +130,9 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
     if "ar" in raw:                                   # ar(): ar[1], ..., as brms
         for k in range(raw["ar"].shape[-1]):
             out[ar_name(k + 1)] = _scalar(raw["ar"].values[..., k], cd)
+    if "ma" in raw:                                   # arma()/ma(): ma[1], ..., as brms
+        for k in range(raw["ma"].shape[-1]):
+            out[ma_name(k + 1)] = _scalar(raw["ma"].values[..., k], cd)
     if "cosy" in raw:
         out["cosy"] = _scalar(raw["cosy"].values, cd)
     return xr.Dataset(out, attrs=dict(raw.attrs))
