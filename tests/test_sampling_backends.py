@@ -321,6 +321,39 @@ def test_conditional_refits_compile_once(monkeypatch):
     assert not _same(_draws(fits[1]), _draws(fits[10]))
 
 
+@pytest.mark.parametrize("family", ["poisson", "zero_inflated_poisson"])
+def test_count_refits_compile_once_with_their_own_log_factorial(family, monkeypatch):
+    """The count families' −log y! is shared data computed when the model is built
+    (``Family.y_constant``, ``data__y_const``): re-fits on other counts of the same structure
+    compile once and give bit for bit the draws of a fresh compile, and the sampler's
+    log-density (sample statistic) too, so the swapped constant is the new data's."""
+    from scipy.special import gammaln
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=60),
+                       "g": np.repeat([f"s{j:02d}" for j in range(6)], 10)})
+    truth = {"b_Intercept": 0.8, "b_x": 0.4, "sd_g__Intercept": 0.5}
+    formula = "y ~ x + (1 | g)"
+    kw = dict(family=family, parametrization="noncentred", draws=40, tune=40, chains=1,
+              seed=5, progressbar=False, backend="c")
+    sets = [mf.simulate(formula, df, truth, family="poisson", seed=k) for k in range(3)]
+    before = dict(sampling.CACHE_STATS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [mf.fit(formula, d, **kw) for d in sets]
+        assert sampling.CACHE_STATS["compiled"] - before["compiled"] == 1
+        assert sampling.CACHE_STATS["reused"] - before["reused"] == 2
+        monkeypatch.setenv("MIXEDFORMULA_COMPILE_CACHE", "0")
+        sampling.clear_cache()
+        fresh = mf.fit(formula, sets[2], **kw)
+        assert _same(_draws(fits[2]), _draws(fresh))
+        # the sampler's log-density (absolute value) is the new data's: a stale −log y!
+        # would shift it by the difference of Σ log y! between the data sets
+        assert not np.isclose(gammaln(sets[0]["y"] + 1).sum(), gammaln(sets[2]["y"] + 1).sum())
+        lp = [n for n in ("lp", "logp") if n in fresh.idata.sample_stats][0]
+        assert np.array_equal(fits[2].idata.sample_stats[lp].values,
+                              fresh.idata.sample_stats[lp].values)
+
+
 @pytest.mark.parametrize("likelihood", ["conditional", "marginal"])
 def test_gaussian_refits_with_other_default_priors_compile_once(likelihood, monkeypatch):
     """Issue 21: brms' default priors depend on the data (Intercept student_t(3, median(y),

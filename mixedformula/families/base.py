@@ -452,10 +452,20 @@ class Family:
                            f"{', '.join(CDF_FAMILIES)}")
 
     # ------------------------------------------------------------------ PyMC
+    def y_constant(self, y: np.ndarray, trials=None) -> np.ndarray | None:
+        """The term of log p(y) that depends on y alone (−log y! of the count families), one
+        value per row, or None when there is none (the default).  The model builder computes
+        it once with numpy and hands it to :meth:`pymc_likelihood` as shared data
+        (``y_const``), so the sampler does not re-evaluate it at every gradient; ``logpdf``
+        keeps computing the full normalised value."""
+        return None
+
     def pymc_likelihood(self, name: str, eta, params: dict, observed, trials=None,
-                        dims="obs"):
+                        dims="obs", y_const=None):
         """Add ``name`` ~ family(g⁻¹(η), params) observed at ``observed`` to the current model.
 
         ``observed`` is a shared variable (``pm.Data``, the conditional engine's re-fittable
-        data) unless ``trials`` is given: use it symbolically, never as a numpy array."""
+        data) unless ``trials`` is given: use it symbolically, never as a numpy array.
+        ``y_const``: :meth:`y_constant` of the observed values as a shared variable (given
+        only by families that define it), to be added in place of computing that term."""
         raise NotImplementedError

@@ -13,7 +13,8 @@ import numpy as np
 from scipy import stats
 
 from .hurdle_poisson import truncated_count_draws
-from .logdensity import LogDensityFamily, hurdle, in_domain, negbinomial_log_f
+from .logdensity import (
+    LogDensityFamily, log_factorial_constant, hurdle, in_domain, negbinomial_log_f)
 from .poisson import count_check
 from .registry import register
 
@@ -35,6 +36,10 @@ class HurdleNegBinomial(LogDensityFamily):
 
     def _check_y(self, y, trials, fail):
         count_check(y, fail)
+
+    def y_constant(self, y, trials=None):
+        """−log y! (0 at y = 0, so the zero branch is unchanged)"""
+        return log_factorial_constant(y)
 
     def _logdensity(self, o, y, eta, p, trials):
         lmu = o.log_mu(self.link_obj, eta)

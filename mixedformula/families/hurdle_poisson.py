@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from .logdensity import LogDensityFamily, hurdle, in_domain, poisson_log_f
+from .logdensity import LogDensityFamily, log_factorial_constant, hurdle, in_domain, poisson_log_f
 from .poisson import count_check
 from .registry import register
 
@@ -36,6 +36,10 @@ class HurdlePoisson(LogDensityFamily):
 
     def _check_y(self, y, trials, fail):
         count_check(y, fail)
+
+    def y_constant(self, y, trials=None):
+        """−log y! (0 at y = 0, so the zero branch is unchanged)"""
+        return log_factorial_constant(y)
 
     def _logdensity(self, o, y, eta, p, trials):
         mu = o.mu(self.link_obj, eta)

@@ -40,6 +40,11 @@ class _Numpy:
     cos = staticmethod(np.cos)
     gammaln = staticmethod(gammaln)
     betaln = staticmethod(betaln)
+
+    @staticmethod
+    def log_factorial(y):
+        """log y! = log Γ(y + 1)."""
+        return gammaln(np.asarray(y, dtype=float) + 1.0)
     logaddexp = staticmethod(np.logaddexp)
     where = staticmethod(np.where)
     eq = staticmethod(np.equal)
@@ -114,6 +119,11 @@ class _Tensor:
         return pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b)
 
     @staticmethod
+    def log_factorial(y):
+        import pytensor.tensor as pt
+        return pt.gammaln(y + 1.0)
+
+    @staticmethod
     def mu(link: Link, eta):
         return link.inverse_tensor(eta)
 
@@ -141,8 +151,29 @@ class _Tensor:
         return pt.log(pt.ive(0, x)) + x
 
 
+class _TensorWithYConstant(_Tensor):
+    """:class:`_Tensor` for the sampler's likelihood of an observed ``value`` whose y-only
+    term −log y! was computed once when the model was built (``Family.y_constant``, held as
+    shared data ``data__y_const``): ``log_factorial(value)`` reads it instead of evaluating
+    log Γ(y + 1) over every row at every gradient (a constant y would be folded by PyTensor,
+    shared data are not).  Any other argument (log f(0) of a mixture: y = 0) is computed."""
+
+    def __init__(self, value, y_const):
+        self._value, self._y_const = value, y_const
+
+    def log_factorial(self, y):
+        if y is self._value:
+            return -self._y_const
+        return _Tensor.log_factorial(y)
+
+
 NUMPY = _Numpy()
 TENSOR = _Tensor()
+
+
+def log_factorial_constant(y) -> np.ndarray:
+    """The y-only term −log y! of the count families' log-densities (``Family.y_constant``)."""
+    return -NUMPY.log_factorial(y)
 
 
 def zero_inflated(o, y, log_f, log_f0, zi):
@@ -184,7 +215,7 @@ def safe(o, y, bad, value):
 
 def poisson_log_f(o, y, lmu, mu):
     """log Poisson(y | μ) from log μ: y log μ − μ − log y! (y log μ = 0 at y = 0)."""
-    return o.where(o_eq0(o, y), 0.0, y * lmu) - mu - o.gammaln(y + 1.0)
+    return o.where(o_eq0(o, y), 0.0, y * lmu) - mu - o.log_factorial(y)
 
 
 def negbinomial_log_f(o, y, lmu, a):
@@ -193,7 +224,7 @@ def negbinomial_log_f(o, y, lmu, a):
     digits of log f(0) ≈ −μ at μ = e^{−30}); log(μ/(a + μ)) = −softplus(log a − log μ)."""
     la = o.log(a)
     l0 = -a * o.softplus(lmu - la)
-    return (o.gammaln(y + a) - o.gammaln(a) - o.gammaln(y + 1.0) + l0
+    return (o.gammaln(y + a) - o.gammaln(a) - o.log_factorial(y) + l0
             - o.where(o_eq0(o, y), 0.0, y * o.softplus(la - lmu))), l0
 
 
@@ -248,25 +279,44 @@ class LogDensityFamily(Family):
             out = self._logdensity(NUMPY, y, eta, p, t)
         return np.asarray(out, dtype=float)
 
-    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
-        import pymc as pm
-        import pytensor.tensor as pt
-        names = tuple(d for d in self.dpars)
-        t = None if trials is None else np.asarray(trials, dtype=float)
-        fam = self
+    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
+                        y_const=None):
+        return log_density_dist(self, name, eta, params, observed, trials, dims, y_const)
 
-        def logp(value, eta_, *ps):
-            return fam._logdensity(TENSOR, value, eta_, dict(zip(names, ps)), t)
 
-        def random(eta_, *ps, rng=None, size=None):
-            eta_ = np.asarray(eta_, dtype=float)
-            if size is not None:
-                eta_ = np.broadcast_to(eta_, size)
-            mu = fam.inverse_link(eta_)
-            return fam.rvs(mu, {k: np.asarray(v, dtype=float) for k, v in zip(names, ps)},
-                           rng, t)
+def log_density_dist(family, name, eta, params, observed, trials=None, dims="obs",
+                     y_const=None, domain=False):
+    """``name`` ~ ``family`` observed at ``observed`` as one ``pm.CustomDist`` whose logp is
+    ``family.log_density(TENSOR, ...)`` (the expression numpy's logpdf evaluates), restricted
+    to μ's domain (:func:`in_domain`) when ``domain`` (``_logdensity`` of a
+    :class:`LogDensityFamily` restricts it itself), draws from ``family.rvs``.  ``y_const``: the shared
+    y-only term of ``family.y_constant`` (read in place of log y!, see
+    :class:`_TensorWithYConstant`).  No check on the observed value is evaluated per gradient:
+    the response was validated once (``Family.check_response``)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    names = tuple(d for d in family.dpars)
+    t = None if trials is None else np.asarray(trials, dtype=float)
+    fam = family
+    nc = 0 if y_const is None else 1
 
-        # float64 throughout: a Python float 2.5 would otherwise become a float32 constant
-        ps = [pt.cast(pt.as_tensor_variable(params[d]), "float64") for d in names]
-        return pm.CustomDist(name, eta, *ps,
-                             logp=logp, random=random, observed=observed, dims=dims)
+    def logp(value, eta_, *ps):
+        o = TENSOR if y_const is None else _TensorWithYConstant(value, ps[-1])
+        p = dict(zip(names, ps[:len(ps) - nc]))
+        out = fam.log_density(o, value, eta_, p, t)
+        return in_domain(fam, o, eta_, out) if domain else out
+
+    def random(eta_, *ps, rng=None, size=None):
+        eta_ = np.asarray(eta_, dtype=float)
+        if size is not None:
+            eta_ = np.broadcast_to(eta_, size)
+        mu = fam.inverse_link(eta_)
+        return fam.rvs(mu, {k: np.asarray(v, dtype=float)
+                            for k, v in zip(names, ps[:len(ps) - nc])}, rng, t)
+
+    # float64 throughout: a Python float 2.5 would otherwise become a float32 constant
+    ps = [pt.cast(pt.as_tensor_variable(params[d]), "float64") for d in names]
+    if y_const is not None:
+        ps.append(y_const)
+    return pm.CustomDist(name, eta, *ps,
+                         logp=logp, random=random, observed=observed, dims=dims)

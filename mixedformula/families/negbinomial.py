@@ -13,7 +13,7 @@ from scipy.special import gammaln
 
 from .base import Family
 from .censoring import log_pair
-from .logdensity import negbinomial_log_f
+from .logdensity import log_density_dist, log_factorial_constant, negbinomial_log_f
 from .poisson import count_check, poisson_draws
 from .registry import register
 
@@ -81,7 +81,17 @@ class NegBinomial(Family):
         return log_pair(o, o.betainc(a, y + 1.0, a / (a + mu)),
                         o.betainc(y + 1.0, a, mu / (a + mu)))
 
-    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
+    def y_constant(self, y, trials=None):
+        """−log y!"""
+        return log_factorial_constant(y)
+
+    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
+                        y_const=None):
+        """:func:`.logdensity.negbinomial_log_f` with −log y! precomputed (``y_const``) as a
+        CustomDist; ``pm.NegativeBinomial`` when no ``y_const`` is given (ar() terms)."""
+        if y_const is not None:
+            return log_density_dist(self, name, eta, params, observed, trials, dims,
+                                    y_const, domain=True)
         import pymc as pm
         return pm.NegativeBinomial(name, mu=self.inverse_link_tensor(eta), alpha=params["shape"],
                                    observed=observed, dims=dims)

@@ -135,6 +135,31 @@ def cumulative_log_probs(o, link, eta, thres, disc=1.0):
     return o.concat([lF[..., :1], mids, lS[..., -1:]])
 
 
+def cumulative_observed_log_prob(link, eta, thres, disc, y):
+    """log P(y = k) of the observed category k = y only (PyTensor; the sampler's likelihood):
+    the two thresholds of the category gathered by its code before any log-space arithmetic,
+    log F(a_1) for k = 1, log S(a_{K−1}) for k = K, else log(F(a_k) − F(a_{k−1})) in the
+    stable form of :func:`_log_diff_cdf` (−∞ where per-row thresholds cross) — the entry of
+    :func:`cumulative_log_probs` at y, for 2 link evaluations per row instead of K − 1."""
+    import pytensor.tensor as pt
+    o = PT
+    k = pt.cast(y, "int64")
+    n_thres = thres.shape[-1]
+    iu = pt.minimum(k, n_thres) - 1                  # τ_k (τ_{K−1} for the last category)
+    il = pt.maximum(k - 1, 1) - 1                     # τ_{k−1} (τ_1 for the first)
+    if thres.ndim > 1:                                # per-row thresholds
+        rows = pt.arange(thres.shape[0])
+        tu, tl = thres[rows, iu], thres[rows, il]
+    else:
+        tu, tl = thres[iu], thres[il]
+    u, l = disc * (tu - eta), disc * (tl - eta)
+    lu, ll = o.log_p(link, u), o.log_p(link, l)
+    mid = _log_diff_cdf(o, link, u, lu, l, ll)
+    if thres.ndim > 1:
+        mid = pt.switch(u > l, mid, -np.inf)
+    return pt.switch(pt.eq(k, 1), lu[0], pt.switch(pt.gt(k, n_thres), ll[1], mid))
+
+
 def _sequential(o, first, rest):
     """log P for the sequential models: category k < K stops with ``first`` (log of the
     stopping probability at k) after passing 1..k−1 with ``rest``; K passes all."""
@@ -209,6 +234,11 @@ class OrdinalFamily(Family):
     @staticmethod
     def _log_probs(o, link, eta, thres, disc):
         raise NotImplementedError
+
+    #: log P(y | η, τ, disc) of the observed category alone in PyTensor,
+    #: ``(link, eta, thres, disc, y) -> (n,)``, where the family's formula allows it
+    #: without the other categories (cumulative); None: the entry y of all K log-probabilities
+    _observed_log_prob = None
 
     def response_data(self, values, name: str):
         return category_codes(values, name)
@@ -293,6 +323,8 @@ class OrdinalFamily(Family):
         fam, link = self, self.link_obj
 
         def logp(value, eta_, thres_, disc_):
+            if fam._observed_log_prob is not None:
+                return fam._observed_log_prob(link, eta_, thres_, disc_, value)
             lp = fam._log_probs(PT, link, eta_, thres_, disc_[..., None])
             onehot = pt.eq(pt.cast(value, "int64")[..., None] - 1,
                            pt.arange(thres_.shape[-1] + 1))

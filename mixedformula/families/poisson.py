@@ -13,7 +13,7 @@ from scipy.special import gammaln
 from ..errors import FamilyError
 from .base import Family
 from .censoring import log_pair
-from .logdensity import poisson_log_f
+from .logdensity import log_density_dist, log_factorial_constant, poisson_log_f
 from .registry import register
 
 #: numpy's Generator.poisson refuses larger means (about 2^63 − 10 √2^63)
@@ -89,6 +89,17 @@ class Poisson(Family):
         mu = o.mu(self.link_obj, eta)
         return log_pair(o, o.gammaincc(y + 1.0, mu), o.gammainc(y + 1.0, mu))
 
-    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
+    def y_constant(self, y, trials=None):
+        """−log y!"""
+        return log_factorial_constant(y)
+
+    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
+                        y_const=None):
+        """y log μ − μ + (−log y! precomputed, ``y_const``) as a CustomDist, without
+        ``pm.Poisson``'s per-gradient check of the observed value; ``pm.Poisson`` when no
+        ``y_const`` is given (ar() terms)."""
+        if y_const is not None:
+            return log_density_dist(self, name, eta, params, observed, trials, dims,
+                                    y_const, domain=True)
         import pymc as pm
         return pm.Poisson(name, mu=self.inverse_link_tensor(eta), observed=observed, dims=dims)

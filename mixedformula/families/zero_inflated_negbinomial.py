@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .logdensity import LogDensityFamily, in_domain, negbinomial_log_f, zero_inflated
+from .logdensity import (
+    LogDensityFamily, log_factorial_constant, in_domain, negbinomial_log_f, zero_inflated)
 from .poisson import count_check, poisson_draws
 from .registry import register
 
@@ -27,6 +28,10 @@ class ZeroInflatedNegBinomial(LogDensityFamily):
 
     def _check_y(self, y, trials, fail):
         count_check(y, fail)
+
+    def y_constant(self, y, trials=None):
+        """−log y! (0 at y = 0, so the zero branch is unchanged)"""
+        return log_factorial_constant(y)
 
     def _logdensity(self, o, y, eta, p, trials):
         lmu = o.log_mu(self.link_obj, eta)

@@ -774,4 +774,7 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
     if design is not None and has_additions(design):     # weights(), cens(), trunc(), se()
         add_addition_likelihood(family, eta, params, y, design, _data)
         return
-    family.pymc_likelihood("y", eta, params, obs, trials, dims="obs")
+    # the y-only term (−log y!) once here, as shared data: re-fits swap it with y
+    y_const = family.y_constant(y[:, 0], trials) if trials is None else None
+    extra = {} if y_const is None else {"y_const": _data("y_const", y_const)}
+    family.pymc_likelihood("y", eta, params, obs, trials, dims="obs", **extra)
