@@ -82,7 +82,9 @@ def test_bad_input(ovary):
         parse("y ~ x + ma(t, g, cov = TRUE)")   # arma(): fitted now (tests/test_arma.py)
     with pytest.raises(FormulaError, match="only one residual structure"):
         parse("y ~ x + ar(t, g) + cosy(t, g)")
-    assert mf.Model(FORMULAS["ar1"], ovary).likelihood == "conditional"   # Bayesian: brms' ar()
+    # Bayesian: brms' ar() with one grouping factor holding the series -> the exact structured
+    # marginal engine (design/structured_crossprod.py)
+    assert mf.Model(FORMULAS["ar1"], ovary).likelihood == "marginal"
     fit = mf.lmer(FORMULAS["ar1"], ovary)
     with pytest.raises(NotImplementedError, match="ar\\(\\)/cosy\\(\\)"):
         fit.coef_table()
