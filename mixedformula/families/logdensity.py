@@ -320,3 +320,15 @@ def log_density_dist(family, name, eta, params, observed, trials=None, dims="obs
         ps.append(y_const)
     return pm.CustomDist(name, eta, *ps,
                          logp=logp, random=random, observed=observed, dims=dims)
+
+
+def observed_log_prob(lp, y):
+    """log P(Y = y) picked from the K category log-probabilities ``lp`` (..., K) by the integer
+    code y in 1..K (broadcast against ``lp``'s leading axes); −∞ where y is not a code."""
+    y = np.asarray(y, dtype=float)
+    lp = np.broadcast_to(lp, np.broadcast_shapes(lp.shape[:-1], y.shape) + lp.shape[-1:])
+    K = lp.shape[-1]
+    yi = np.clip(np.nan_to_num(y, nan=1.0).astype(int), 1, K) - 1
+    yi = np.broadcast_to(yi, lp.shape[:-1])
+    out = np.take_along_axis(lp, yi[..., None], axis=-1)[..., 0]
+    return np.where((y >= 1) & (y <= K) & (y == np.round(y)), out, -np.inf)

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import FamilyError
 from ..priors import Prior
 from .base import Family
+from .logdensity import observed_log_prob
 
 
 class _Np:
@@ -274,13 +275,7 @@ class OrdinalFamily(Family):
             return self._log_probs(NP, self.link_obj, eta, thres, disc)
 
     def logpdf(self, y, eta, params=None, trials=None):
-        lp = self.log_probs(eta, params)
-        y = np.asarray(y, dtype=float)
-        K = lp.shape[-1]
-        yi = np.clip(np.nan_to_num(y, nan=1.0).astype(int), 1, K) - 1
-        yi = np.broadcast_to(yi, lp.shape[:-1])
-        out = np.take_along_axis(lp, yi[..., None], axis=-1)[..., 0]
-        return np.where((y >= 1) & (y <= K) & (y == np.round(y)), out, -np.inf)
+        return observed_log_prob(self.log_probs(eta, params), y)
 
     def mean(self, mu, params=None, trials=None):
         """The category probabilities P(y = k), (..., K) (brms' posterior_epred)."""
