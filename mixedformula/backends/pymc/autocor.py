@@ -50,6 +50,21 @@ def check_autocor_family(structure, family) -> None:
                           f"not {family.name}({family.link})")
 
 
+def coefficients(name: str, k: int, priors):
+    """brms' ``ar`` / ``ma`` coefficients (k,) of the regression form: the user's prior of
+    that class for each, or brms' flat default (unbounded)."""
+    return pymc_rv(name, [priors.resolve(name, Prior("flat", (), name)).prior] * k, shape=k)
+
+
+def cosy_parameter(priors):
+    """brms' ``cosy`` on (0, 1): uniform by default, else the user's prior truncated there."""
+    import pymc as pm
+    p_cs = priors.resolve("cosy", Prior("flat", (), "cosy")).prior
+    if p_cs.dist == "flat":
+        return pm.Uniform("cosy", 0.0, 1.0)
+    return pymc_rv("cosy", [p_cs], lower=0.0, upper=1.0)
+
+
 def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, data):
     """Add ``y`` for a model with an ar()/cosy() term; ``data(name, value)`` makes the
     shared data variables, ``params`` the family's parameters (sigma, nu)."""
@@ -58,8 +73,7 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
     check_autocor_family(structure, family)
     n = len(structure.codes)
     if structure.kind == "ar":
-        p_ar = priors.resolve("ar", Prior("flat", (), "ar"))
-        ar = pymc_rv("ar", [p_ar.prior] * structure.p, shape=structure.p)
+        ar = coefficients("ar", structure.p, priors)
         lags = np.where(structure.lags < 0, n, structure.lags)
         e = pt.concatenate([y_obs - eta, pt.zeros((1,))])
         mu = eta + pt.dot(e[data("ar_lags", lags.astype(np.int64))], ar)
@@ -71,11 +85,7 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
         mean, sd = _cov_arma_conditionals(structure, y_obs - eta, params["sigma"], priors,
                                           data)
         return pm.Normal("y", mu=eta + mean, sigma=sd, observed=y_obs, dims="obs")
-    p_cs = priors.resolve("cosy", Prior("flat", (), "cosy")).prior
-    if p_cs.dist == "flat":
-        rho = pm.Uniform("cosy", 0.0, 1.0)
-    else:
-        rho = pymc_rv("cosy", [p_cs], lower=0.0, upper=1.0)
+    rho = cosy_parameter(priors)
     order = data("cosy_order", structure.order.astype(np.int64))
     starts = data("cosy_starts", structure.starts.astype(np.int64))
     k = data("cosy_pos", structure.pos.astype(float))
@@ -96,8 +106,8 @@ def _arma_part(structure, resid, priors, data):
     T, G = _longest(structure)
     ar = None
     if p:
-        ar = pymc_rv("ar", [priors.resolve("ar", Prior("flat", (), "ar")).prior] * p, shape=p)
-    ma = pymc_rv("ma", [priors.resolve("ma", Prior("flat", (), "ma")).prior] * q, shape=q)
+        ar = coefficients("ar", p, priors)
+    ma = coefficients("ma", q, priors)
     at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
     at[structure.pos, structure.codes] = np.arange(n)
     r = pt.concatenate([resid, pt.zeros((1,))])[data("arma_at", at)]          # (T, G)

@@ -23,8 +23,7 @@ import scipy.linalg
 
 from ...design.structured_crossprod import (DATA_FIELDS, StructuredStats, draw_effects_numpy,
                                             statistics_at)
-from ...priors import Prior, pymc_rv
-from .autocor import check_autocor_family
+from .autocor import check_autocor_family, coefficients, cosy_parameter
 from .marginal import chol_unrolled, forward_unrolled, segment_factors
 from .factor_draws import block_factor_draws
 
@@ -134,16 +133,11 @@ def structured_loglik(stats: StructuredStats, beta, Lam, sigma, rho=None):
 def structured_parameter(structure, priors):
     """``ar`` (p,) with brms' flat default or ``cosy`` on (0, 1) (as the conditional engine's
     :func:`.autocor.add_autocor_likelihood`); None without a residual structure."""
-    import pymc as pm
     if structure is None:
         return None
     if structure.kind == "ar":
-        p_ar = priors.resolve("ar", Prior("flat", (), "ar"))
-        return pymc_rv("ar", [p_ar.prior] * structure.p, shape=structure.p)
-    p_cs = priors.resolve("cosy", Prior("flat", (), "cosy")).prior
-    if p_cs.dist == "flat":
-        return pm.Uniform("cosy", 0.0, 1.0)
-    return pymc_rv("cosy", [p_cs], lower=0.0, upper=1.0)
+        return coefficients("ar", structure.p, priors)
+    return cosy_parameter(priors)
 
 
 def add_structured_likelihood(design, family, blocks, chols, betas, dpars, stats, priors):
