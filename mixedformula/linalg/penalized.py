@@ -458,13 +458,10 @@ class PenalizedLS(FixedEffectsAtTheta):
         zero = theta == 0.0 if nan_at_zero else np.zeros(len(theta), bool)
         if np.any((theta < 1e-6) & ~zero) or np.all(zero):
             return None
-        try:
-            f = self.factor(theta)
-        except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
+        fd = self._factor_and_deviance(theta, reml)
+        if fd is None:
             return None
-        dev = self.deviance_from(f, reml)
-        if not np.isfinite(dev):
-            return None
+        f, dev = fd
         p, nt = self.p, len(theta)
         l0inv = f.L0inv[:, 0, 0]
         diag_inv = np.zeros(nt)                                  # Σ_{i∈k} (A⁻¹)_ii
@@ -502,15 +499,22 @@ class PenalizedLS(FixedEffectsAtTheta):
         grad[zero] = np.nan
         return dev, grad
 
-    def _dense_deviance_and_gradient(self, theta: np.ndarray, reml: bool):
-        """(d, ∇d) for the dense crossed update, any Λ: :func:`.blocked_cholesky.profiled_gradient`."""
+    def _factor_and_deviance(self, theta: np.ndarray, reml: bool):
+        """(factor, deviance) at θ, or None where the factorisation fails or the deviance is not
+        finite (the gradient paths then fall back to differences)."""
         try:
             f = self.factor(theta)
         except (np.linalg.LinAlgError, sla.LinAlgError, ValueError):
             return None
         dev = self.deviance_from(f, reml)
-        if not np.isfinite(dev):
+        return (f, dev) if np.isfinite(dev) else None
+
+    def _dense_deviance_and_gradient(self, theta: np.ndarray, reml: bool):
+        """(d, ∇d) for the dense crossed update, any Λ: :func:`.blocked_cholesky.profiled_gradient`."""
+        fd = self._factor_and_deviance(theta, reml)
+        if fd is None:
             return None
+        f, dev = fd
         grad = profiled_gradient(self, f, reml)
         return None if grad is None else (dev, grad)
 
