@@ -20,6 +20,8 @@ every chain (``jax.random.split``); JAX on a given device is deterministic.
 
 from __future__ import annotations
 
+import warnings
+
 from ...errors import MixedFormulaError
 
 JAX_SAMPLERS = ("numpyro", "blackjax")
@@ -62,7 +64,11 @@ def sample_jax(model, sampler: str, draws: int, tune: int, chains: int, seed: in
     register("jax")
     kwargs = {"chain_method": CHAIN_METHOD,
               "nuts_kwargs": {_DEPTH_KWARG[sampler]: MAX_TREE_DEPTH}}
-    with model:
+    with model, warnings.catch_warnings():
+        # PyMC compiles the initial-point and deterministics functions with PyTensor's C
+        # backend, whose BLAS probe warns when no BLAS library links (pip installs); these
+        # small graphs do not use BLAS (as in sampling._load_functions)
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
         idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                           nuts_sampler=sampler, nuts_sampler_kwargs=kwargs,
                           target_accept=target_accept or 0.8, progressbar=progressbar,
