@@ -36,57 +36,82 @@ def binomial_working_weights(link: str, y: np.ndarray, trials) -> np.ndarray | N
     return n * w
 
 
-def _trials_and_log_choose(obs, trials):
-    """(n, log C(n, y) or None when it is 0 everywhere); bernoulli (``trials`` None): n = 1
-    and no constant, without touching ``obs`` (it may be shared data)."""
-    if trials is None:
-        return 1.0, None
+def log_choose(y, trials) -> np.ndarray:
+    """log C(n, y) per row: the binomial log-density's y-and-n-only term."""
     n = np.asarray(trials, dtype=float)
-    log_choose = gammaln(n + 1) - gammaln(obs + 1) - gammaln(n - obs + 1)
-    return n, (None if not np.any(log_choose) else log_choose)
+    return gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
 
 
-def logit_binomial(name, eta, obs, trials, dims="obs"):
-    """y ~ Binomial(n, logit⁻¹(η)) with the lean log-density y·η − n·softplus(η) + log C(n, y).
+def _binomial_dist(name, eta, obs, trials, y_const, dims, logp_of):
+    """``pm.CustomDist`` y ~ Binomial(n, ·) with log-density ``logp_of(value, η, n)`` + log C(n, y).
+
+    ``trials`` (n) and ``y_const`` (log C(n, y), :meth:`Binomial.y_constant`) enter as
+    parameters of the distribution, so that the model builder can hand them over as shared
+    data: a re-fit on other data of the same shape then reuses the compiled model (constants
+    would be folded into it).  Bernoulli: ``trials`` None, n = 1 and no constant."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    extra = [] if trials is None else [pt.cast(pt.as_tensor_variable(trials), "float64")]
+    if trials is not None and y_const is None:
+        y_const = log_choose(np.asarray(obs), trials)      # numpy y and n: a constant
+    if y_const is not None:
+        extra.append(pt.cast(pt.as_tensor_variable(y_const), "float64"))
+
+    def logp(value, eta_, *ps):
+        n = 1.0 if trials is None else ps[0]
+        out = logp_of(value, eta_, n)
+        return out if y_const is None else out + ps[-1]
+
+    def random(eta_, *ps, rng=None, size=None):
+        n = 1 if trials is None else np.asarray(ps[0]).astype(np.int64)
+        p = logp_of.inverse(np.asarray(eta_, dtype=float))
+        return rng.binomial(n, p, size=size).astype(float)
+
+    return pm.CustomDist(name, eta, *extra, logp=logp, random=random, observed=obs, dims=dims)
+
+
+class _LogitLogp:
+    """y·η − n·softplus(η): the lean logit log-density (without log C(n, y)).
 
     Hand-written because ``pm.Bernoulli(logit_p=η)``'s graph cost 4.3× more per gradient
-    (2.5 ms vs 0.58 ms at 20 000 rows, benchmarks/README.md); the value is the same.
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-    n, const = _trials_and_log_choose(obs, trials)
+    (2.5 ms vs 0.58 ms at 20 000 rows, benchmarks/README.md); the value is the same."""
 
-    def logp(value, eta_):
-        out = value * eta_ - n * pt.softplus(eta_)
-        return out if const is None else out + const
+    def __call__(self, value, eta_, n):
+        import pytensor.tensor as pt
+        return value * eta_ - n * pt.softplus(eta_)
 
-    def random(eta_, rng=None, size=None):
-        p = 1.0 / (1.0 + np.exp(-np.asarray(eta_)))
-        return rng.binomial(np.asarray(n).astype(np.int64), p, size=size).astype(float)
-
-    return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims=dims)
+    def inverse(self, eta_):
+        return 1.0 / (1.0 + np.exp(-eta_))
 
 
-def log_space_binomial(name, link, eta, obs, trials, dims="obs"):
-    """y ~ Binomial(n, g⁻¹(η)) for probit and cloglog with log p and log(1 − p) formed from η
-    (``Link.log_p_tensor``: log Φ(±η) via erfcx; log1mexp(e^η), −e^η), so that p rounding to
-    1 (cloglog at η > 3.6, probit at η > 8.3) never turns a possible y = 0 into log 0 = −∞ as
-    ``pm.Bernoulli(p=...)`` does."""
-    import pymc as pm
-    import pytensor.tensor as pt
-    n, const = _trials_and_log_choose(obs, trials)
+class _LogSpaceLogp:
+    """y log p + (n − y) log(1 − p) for probit and cloglog with log p and log(1 − p) formed
+    from η (``Link.log_p_tensor``: log Φ(±η) via erfcx; log1mexp(e^η), −e^η), so that p
+    rounding to 1 (cloglog at η > 3.6, probit at η > 8.3) never turns a possible y = 0 into
+    log 0 = −∞ as ``pm.Bernoulli(p=...)`` does."""
 
-    def logp(value, eta_):
-        lp, lq = link.log_p_tensor(eta_)
-        out = pt.switch(pt.gt(value, 0), value * lp, 0.0) + \
+    def __init__(self, link):
+        self.link = link
+
+    def __call__(self, value, eta_, n):
+        import pytensor.tensor as pt
+        lp, lq = self.link.log_p_tensor(eta_)
+        return pt.switch(pt.gt(value, 0), value * lp, 0.0) + \
             pt.switch(pt.gt(n - value, 0), (n - value) * lq, 0.0)
-        return out if const is None else out + const
 
-    def random(eta_, rng=None, size=None):
-        p = link.inverse(np.asarray(eta_, dtype=float))
-        return rng.binomial(np.asarray(n).astype(np.int64), p, size=size).astype(float)
+    def inverse(self, eta_):
+        return self.link.inverse(eta_)
 
-    return pm.CustomDist(name, eta, logp=logp, random=random, observed=obs, dims=dims)
+
+def logit_binomial(name, eta, obs, trials, dims="obs", y_const=None):
+    """y ~ Binomial(n, logit⁻¹(η)) (Bernoulli when ``trials`` is None), log-density
+    y·η − n·softplus(η) + log C(n, y)."""
+    return _binomial_dist(name, eta, obs, trials, y_const, dims, _LogitLogp())
+
+
+def log_space_binomial(name, link, eta, obs, trials, dims="obs", y_const=None):
+    """y ~ Binomial(n, g⁻¹(η)) for probit and cloglog, log p and log(1 − p) in log space."""
+    return _binomial_dist(name, eta, obs, trials, y_const, dims, _LogSpaceLogp(link))
 
 
 @register
@@ -151,7 +176,13 @@ class Binomial(Family):
     def working_weights(self, y, trials):
         return binomial_working_weights(self.link, y, trials)
 
-    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs"):
+    def y_constant(self, y, trials=None):
+        """log C(n, y) per row (always an array, also where it is 0: the structure of the
+        compiled model must not depend on the data's values)."""
+        return log_choose(y, self._trials(trials))
+
+    def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
+                        y_const=None):
         if self.link == "logit":
-            return logit_binomial(name, eta, observed, trials, dims)
-        return log_space_binomial(name, self.link_obj, eta, observed, trials, dims)
+            return logit_binomial(name, eta, observed, trials, dims, y_const)
+        return log_space_binomial(name, self.link_obj, eta, observed, trials, dims, y_const)

@@ -296,14 +296,17 @@ def log_density_dist(family, name, eta, params, observed, trials=None, dims="obs
     import pymc as pm
     import pytensor.tensor as pt
     names = tuple(d for d in family.dpars)
-    t = None if trials is None else np.asarray(trials, dtype=float)
     fam = family
+    # trials(n) and the y-only term enter as parameters of the distribution (shared data from
+    # the model builder: a re-fit on other data reuses the compiled model); numeric in random
+    nt = 0 if trials is None else 1
     nc = 0 if y_const is None else 1
+    k = len(names)
 
     def logp(value, eta_, *ps):
         o = TENSOR if y_const is None else _TensorWithYConstant(value, ps[-1])
-        p = dict(zip(names, ps[:len(ps) - nc]))
-        out = fam.log_density(o, value, eta_, p, t)
+        p = dict(zip(names, ps[:k]))
+        out = fam.log_density(o, value, eta_, p, ps[k] if nt else None)
         return in_domain(fam, o, eta_, out) if domain else out
 
     def random(eta_, *ps, rng=None, size=None):
@@ -311,11 +314,13 @@ def log_density_dist(family, name, eta, params, observed, trials=None, dims="obs
         if size is not None:
             eta_ = np.broadcast_to(eta_, size)
         mu = fam.inverse_link(eta_)
-        return fam.rvs(mu, {k: np.asarray(v, dtype=float)
-                            for k, v in zip(names, ps[:len(ps) - nc])}, rng, t)
+        return fam.rvs(mu, {d: np.asarray(v, dtype=float) for d, v in zip(names, ps[:k])},
+                       rng, np.asarray(ps[k], dtype=float) if nt else None)
 
     # float64 throughout: a Python float 2.5 would otherwise become a float32 constant
     ps = [pt.cast(pt.as_tensor_variable(params[d]), "float64") for d in names]
+    if trials is not None:
+        ps.append(pt.cast(pt.as_tensor_variable(trials), "float64"))
     if y_const is not None:
         ps.append(y_const)
     return pm.CustomDist(name, eta, *ps,

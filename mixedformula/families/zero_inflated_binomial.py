@@ -37,6 +37,8 @@ class ZeroInflatedBinomial(LogDensityFamily):
     def _trials(self, trials):
         if trials is None:
             raise FamilyError(f"family {self.name!r} needs the number of trials")
+        if hasattr(trials, "type"):         # the sampler's n: shared data (a PyTensor variable)
+            return trials
         return np.asarray(trials, dtype=float)
 
     def _logdensity(self, o, y, eta, p, trials):

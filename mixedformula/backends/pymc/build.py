@@ -764,7 +764,7 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
             pm.Normal("y", mu=mu, sigma=sig, observed=y, dims=("obs", "response"))
         return
     eta = etas[0]
-    obs = _data("y", y[:, 0]) if trials is None else y[:, 0]
+    obs = _data("y", y[:, 0])
     params = {k: dpars[k] for k in family.dpars if k != "sigma"}
     if "sigma" in dpars:
         params["sigma"] = dpars["sigma"][0] if per_row else dpars["sigma"][0][0] \
@@ -774,7 +774,9 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
     if design is not None and has_additions(design):     # weights(), cens(), trunc(), se()
         add_addition_likelihood(family, eta, params, y, design, _data)
         return
-    # the y-only term (−log y!) once here, as shared data: re-fits swap it with y
-    y_const = family.y_constant(y[:, 0], trials) if trials is None else None
+    # the y-only term (−log y!, log C(n, y)) once here, and trials(n), as shared data: re-fits
+    # swap them with y, so one structure compiles once whatever its data
+    y_const = family.y_constant(y[:, 0], trials)
     extra = {} if y_const is None else {"y_const": _data("y_const", y_const)}
-    family.pymc_likelihood("y", eta, params, obs, trials, dims="obs", **extra)
+    n = None if trials is None else _data("trials", np.asarray(trials, dtype=float))
+    family.pymc_likelihood("y", eta, params, obs, n, dims="obs", **extra)
