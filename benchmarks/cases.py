@@ -185,6 +185,12 @@ CASES: dict[str, dict] = {
     "7": dict(title="cumulative logit y ~ x + (1 + x | g), 4 categories, N=5e3, J=100",
               formula="y ~ x + (1 + x | g)", bambi="y ~ x + (1 + x | g)",
               family="cumulative", kind="fit", data=lambda: cumulative_slopes()),
+    # the sequential ordinal families on case 7's data (benchmarks/grad_cost.py only; not in
+    # ORDER, no bambi model)
+    **{fam: dict(title=f"{fam} logit y ~ x + (1 + x | g), 4 categories, N=5e3, J=100",
+                 formula="y ~ x + (1 + x | g)", bambi=None, family=fam, kind="fit",
+                 data=lambda: cumulative_slopes())
+       for fam in ("sratio", "cratio", "acat")},
     "8": dict(title="zero_inflated_poisson y ~ x + (1 + x | g), N=5e3, J=100",
               formula="y ~ x + (1 + x | g)", bambi="y ~ x + (1 + x | g)",
               family="zero_inflated_poisson", kind="fit", data=lambda: zip_slopes()),

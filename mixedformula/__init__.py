@@ -43,6 +43,8 @@ _LAZY = {
     "recovery_check": ("mixedformula.recovery", "recovery_check"),
     "compare": ("mixedformula.results.loo", "compare"),
     "get_family": ("mixedformula.families", "get_family"),
+    # brms' family calls: mf.families.categorical(refcat = "C")
+    "families": ("mixedformula.families", None),
 }
 
 __all__ = ["ConvergenceWarning", "DataError", "FamilyError", "FormulaError", "FormulaSpec", "MixedFormulaError",

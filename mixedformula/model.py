@@ -151,9 +151,9 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
     fam = get_family(family, link)
-    check_distributional(spec, fam, rescor_by)
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
+        check_distributional(spec, fam, rescor_by)
         why = dask_refusal(spec, fam, likelihood, rescor_by)
         if spec.offset or offset is not None:
             why = why or "an offset is not supported for Dask data yet; pass data.compute()"
@@ -170,6 +170,8 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
     spec = category_specific(spec, fam)
     data, labels = family_response(spec, fam, data)
     fam = fam.for_response(labels)      # categorical: one predictor per category
+    # (categorical: its mu<category> parameters are known once the response has been seen)
+    check_distributional(spec, fam, rescor_by)
     spec = fam.formula_for(spec)
     design = design_matrices(spec, data, na_action=na_action, drop_aliased=True, data2=data2)
     if offset is not None:

@@ -55,11 +55,21 @@ from . import (hurdle_gamma, hurdle_lognormal, hurdle_negbinomial, hurdle_poisso
 from . import exgaussian, shifted_lognormal, skew_normal, zero_one_inflated_beta  # noqa: F401
 from . import von_mises  # noqa: F401
 from . import acat, cratio, cumulative, sratio  # noqa: F401
-from . import categorical  # noqa: F401
+from . import categorical as _categorical_module  # noqa: F401
+from .categorical import NA
 from .base import Family, brms_scale_prior, r_mad, r_round
 from .links import LINKS, Link, get_link, inverse_link_numpy, inverse_link_tensor, log1mexp
 from .registry import family_names, get_family, register
 
-__all__ = ["Family", "Link", "LINKS", "family_names", "get_family", "get_link",
+
+
+def categorical(link: str = "logit", refcat=None):     # noqa: F811 (the module stays importable)
+    """brms' ``categorical(link = "logit", refcat = NULL)``: ``refcat`` the reference
+    category's label, None for the first category, ``NA`` (:data:`NA`, ``pandas.NA`` or a
+    NaN) for none (every category predicted). families/categorical.py."""
+    return _categorical_module.Categorical(link, refcat=refcat)
+
+
+__all__ = ["categorical", "NA", "Family", "Link", "LINKS", "family_names", "get_family", "get_link",
            "inverse_link_numpy", "inverse_link_tensor", "log1mexp", "register",
            "brms_scale_prior", "r_mad", "r_round"]

@@ -176,6 +176,10 @@ class Family:
         (ordinal and categorical families)."""
         return self.thresholds
 
+    #: keyword arguments of the family call besides the link, given to the constructor
+    #: (``"categorical(refcat = 'C')"``; :func:`~.registry.get_family`)
+    family_arguments: ClassVar[tuple[str, ...]] = ()
+
     def for_response(self, labels) -> "Family":
         """The family for a response with these category labels (from :meth:`response_data`;
         categorical: one linear predictor per non-reference category); default: itself."""

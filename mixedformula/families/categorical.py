@@ -1,14 +1,24 @@
 r"""categorical: y one of K unordered categories, multinomial logit (brms' ``categorical``,
-link logit; the first category is the reference, brms' ``refcat``).
+link logit; ``refcat``: the reference category, the first one unless given, brms' ``refcat``).
 
-Each non-reference category c has its own linear predictor μc (brms' ``mu<c>``), the model's
-formula copied to each (:meth:`Categorical.formula_for`): every μc is a distributional
-parameter with the main formula (fixed part ``b_muB_x``, group terms ``sd_g__muB_Intercept``;
-group terms of different categories are correlated only when they share a ``|p|`` ID, as in
-brms). With η = (0, μ₂, ..., μ_K) for the row,
+Each predicted category c (every category but the reference; with ``refcat = NA`` every
+category) has its own linear predictor μc (brms' ``mu<c>``). A category may get its own
+formula, ``bf(y ~ x + (1 | g), muC ~ z)`` (brms): the model's formula applies to every μc
+not given one (:meth:`Categorical.formula_for`, brms' ``combine_formulas``: a formula of its
+own replaces the main one, it is not added to it). Every μc is a distributional parameter
+(fixed part ``b_muB_x``, group terms ``sd_g__muB_Intercept``; group terms of different
+categories are correlated only when they share a ``|p|`` ID, as in brms). With η_r = 0 for
+the reference category r and η_c = μc for the others,
 
     log P(y = k) = η_k − log Σ_j exp(η_j)          (log softmax, computed with the max shifted
                                                     out: stable for any |η|)
+
+The choice of r changes only the parametrisation: μc = log P(y = c) − log P(y = r), so two
+reference categories r, r' give the same probabilities with μc' = μc − μ_{r'}. ``refcat = NA``
+(brms 2.18: "all categories will be predicted, which requires strong priors or carefully
+specified predictor terms in order to lead to an identified model") gives every category a
+predictor; the probabilities are then invariant to adding one constant to every μc, so only the
+priors (or formulas that differ between categories) identify the μc themselves.
 
 E[y = k] (brms' posterior_epred) is the vector of these K probabilities (..., K); draws are
 codes 1..K (the category labels are ``Categorical.categories``). The response may be strings,
@@ -91,14 +101,45 @@ class Categorical(Family):
     allowed_links = ("logit",)
     discrete = True
 
-    def __init__(self, link: str | None = None, categories=None):
+    #: arguments of the family call besides the link (``categorical(refcat = "C")``)
+    family_arguments = ("refcat",)
+
+    def __init__(self, link: str | None = None, categories=None, refcat=None):
         super().__init__(link)
         self.categories: tuple[str, ...] = tuple(str(c) for c in categories or ())
+        if is_na(refcat):
+            refcat = NA
+        elif refcat is not None:
+            if isinstance(refcat, (bool, np.bool_)) or not isinstance(
+                    refcat, (str, int, np.integer)):
+                raise FamilyError(f"family 'categorical': refcat must be a category label, "
+                                  f"None (the first category) or NA (no reference), not "
+                                  f"{refcat!r}")
+            refcat = str(refcat)
+        #: None: the first category; NA: none (every category predicted); else its label
+        self.refcat = refcat
+        if self.categories and isinstance(refcat, str) and refcat not in self.categories:
+            raise FamilyError(f"family 'categorical': the reference category refcat = "
+                              f"{refcat!r} is not a response category (categories: "
+                              f"{', '.join(self.categories)})")
 
     # ------------------------------------------------------------------ identity, state
     @property
-    def dpars(self) -> tuple[str, ...]:          # one linear predictor per non-reference category
-        return tuple(f"mu{c}" for c in self.categories[1:])
+    def reference(self) -> int | None:
+        """0-based index of the reference category in ``categories``; None with refcat NA."""
+        if self.refcat is NA or not self.categories:
+            return None
+        return 0 if self.refcat is None else self.categories.index(self.refcat)
+
+    @property
+    def predicted(self) -> tuple[str, ...]:
+        """The categories with a linear predictor, in category order (brms' predcats)."""
+        r = self.reference
+        return tuple(c for k, c in enumerate(self.categories) if k != r)
+
+    @property
+    def dpars(self) -> tuple[str, ...]:          # one linear predictor per predicted category
+        return tuple(f"mu{c}" for c in self.predicted)
 
     @property
     def mean_dpars(self) -> tuple[str, ...]:
@@ -113,21 +154,35 @@ class Categorical(Family):
         return {d: self.link for d in dpars}
 
     def with_link(self, link):
-        return self if link is None or link == self.link else type(self)(link, self.categories)
+        return self if link is None or link == self.link else \
+            type(self)(link, self.categories, self.refcat)
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, Categorical) and self.link == other.link
-                and self.categories == other.categories)
+                and self.categories == other.categories
+                and _refcat_key(self.refcat) == _refcat_key(other.refcat))
 
     def __hash__(self) -> int:
-        return hash((self.name, self.link, self.categories))
+        return hash((self.name, self.link, self.categories, _refcat_key(self.refcat)))
+
+    def __repr__(self) -> str:
+        ref = "" if self.refcat is None else \
+            ", refcat = NA" if self.refcat is NA else f", refcat = {self.refcat!r}"
+        return f"categorical({self.link!r}{ref})"
 
     def state(self) -> dict:
-        return {"categories": list(self.categories)}
+        out = {"categories": list(self.categories)}
+        if self.refcat is not None:
+            out["refcat"] = None if self.refcat is NA else self.refcat
+            out["refcat_na"] = self.refcat is NA
+        return out
 
     def with_state(self, state: dict) -> "Categorical":
         cats = state.get("categories")
-        return self if not cats else type(self)(self.link, cats)
+        refcat = NA if state.get("refcat_na") else state.get("refcat", self.refcat)
+        if not cats and refcat is self.refcat:
+            return self
+        return type(self)(self.link, cats or self.categories, refcat)
 
     def for_response(self, labels) -> "Categorical":
         if labels is None:
@@ -141,7 +196,7 @@ class Categorical(Family):
             raise FamilyError(f"family 'categorical': category label(s) {bad!r} cannot name a "
                               "linear predictor (brms' mu<category> needs letters, digits, "
                               "'.' or '_')")
-        return type(self)(self.link, labels)
+        return type(self)(self.link, labels, self.refcat)
 
     def response_values(self, codes):
         import pandas as pd
@@ -177,21 +232,18 @@ class Categorical(Family):
         return np.array([np.nan if k is None else index[k] for k in keys], dtype=float)
 
     def formula_for(self, spec):
-        """The model's formula with its fixed part and group terms copied to each μc (brms'
-        categorical: one linear predictor per non-reference category); the mean itself has no
-        predictor left. Terms with a ``|p|`` ID keep it, so they share one covariance block
-        across categories."""
+        """The formula of each predicted category's μc (brms' categorical): a category's own
+        formula (``muC ~ z + (1 | g)`` in ``bf()``) where given, the model's formula (fixed
+        part and group terms) copied to every other one; the mean itself has no predictor
+        left. Terms with a ``|p|`` ID keep it, so they share one covariance block across
+        categories. Idempotent (an expanded formula has every μc's own)."""
         from ..formula import FormulaSpec, parse
         from ..formula.spec import DparFormula
         if not isinstance(spec, FormulaSpec):
             spec = parse(spec)
-        if spec.dpars and not spec.parts and {d.name for d in spec.dpars} <= set(self.dpars):
-            return spec                                   # already expanded
         why = None
         if spec.parts or spec.multivariate:
             why = "a multivariate formula"
-        elif spec.dpars:
-            why = "distributional formulas (" + ", ".join(d.name for d in spec.dpars) + ")"
         elif spec.offset:
             why = "offset()"
         elif spec.autocor:
@@ -206,16 +258,39 @@ class Categorical(Family):
             raise FamilyError("family 'categorical': the response categories are not known "
                               "(give the response column in the data, or the family object "
                               "get_family('categorical').for_response(['A', 'B', 'C']))")
-        dps = tuple(DparFormula(name=d, fixed=spec.fixed, fixed_variables=spec.fixed_variables,
-                                text=f"{d} ~ {spec.fixed}") for d in self.dpars)
-        groups = tuple(replace(g, dpar=d) for d in self.dpars for g in spec.groups)
-        return replace(spec, fixed="0", fixed_variables=(), groups=groups, dpars=dps)
+        own = {d.name: d for d in spec.dpars}
+        bad = [n for n in own if n not in self.dpars]
+        if bad:
+            ref = self.reference
+            refs = [n for n in bad if ref is not None and n == f"mu{self.categories[ref]}"]
+            hint = (f"; mu{self.categories[ref]}: {self.categories[ref]!r} is the reference "
+                    "category (brms' refcat), whose predictor is 0") if refs else ""
+            raise FamilyError(f"family 'categorical': {', '.join(bad)} ~ ... names no "
+                              f"predicted category (its linear predictors: "
+                              f"{', '.join(self.dpars)}{hint})")
+        dps, groups = [], []
+        main_groups = [g for g in spec.groups if g.dpar is None]
+        for d in self.dpars:
+            if d in own:
+                dps.append(own[d])
+                groups += [g for g in spec.groups if g.dpar == d]
+            else:
+                dps.append(DparFormula(name=d, fixed=spec.fixed,
+                                       fixed_variables=spec.fixed_variables,
+                                       text=f"{d} ~ {spec.fixed}"))
+                groups += [replace(g, dpar=d) for g in main_groups]
+        return replace(spec, fixed="0", fixed_variables=(), groups=tuple(groups),
+                       dpars=tuple(dps))
 
     # ------------------------------------------------------------------ numpy
     def eta_matrix(self, params) -> np.ndarray:
-        """(..., K): 0 for the reference category, then μc of each other category."""
-        mus = np.broadcast_arrays(*[np.asarray(params[d], dtype=float) for d in self.dpars])
-        return np.stack([np.zeros_like(mus[0])] + list(mus), axis=-1)
+        """(..., K) in category order: 0 for the reference category, μc for the others."""
+        mus = list(np.broadcast_arrays(*[np.asarray(params[d], dtype=float)
+                                         for d in self.dpars]))
+        r = self.reference
+        if r is not None:
+            mus.insert(r, np.zeros_like(mus[0]))
+        return np.stack(mus, axis=-1)
 
     def log_probs(self, params) -> np.ndarray:
         """log P(y = k), (..., K)."""
@@ -262,7 +337,10 @@ class Categorical(Family):
         import pymc as pm
         import pytensor.tensor as pt
         mus = [pt.cast(pt.as_tensor_variable(params[d]), "float64") for d in self.dpars]
-        etas = pt.stack([pt.zeros_like(mus[0])] + mus, axis=-1)      # (n, K)
+        r = self.reference
+        if r is not None:
+            mus.insert(r, pt.zeros_like(mus[0]))
+        etas = pt.stack(mus, axis=-1)                                  # (n, K)
 
         def logp(value, eta_):
             lp = pt.special.log_softmax(eta_, axis=-1)
@@ -277,6 +355,40 @@ class Categorical(Family):
 
         return pm.CustomDist(name, etas, logp=logp, random=random, signature="(k)->()",
                              observed=observed, dims=dims)
+
+
+class _NA:
+    """R's ``NA`` as a refcat (brms: no reference category); one instance, :data:`NA`."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NA"
+
+
+NA = _NA()
+
+
+def is_na(x) -> bool:
+    """R's NA as a refcat: :data:`NA`, ``pandas.NA``, a float NaN."""
+    if x is NA:
+        return True
+    try:
+        import pandas as pd
+        if x is pd.NA:
+            return True
+    except ImportError:                      # pragma: no cover
+        pass
+    return isinstance(x, (float, np.floating)) and bool(np.isnan(x))
+
+
+def _refcat_key(refcat):
+    return "<NA>" if refcat is NA else refcat
 
 
 def _name_safe(label: str) -> bool:

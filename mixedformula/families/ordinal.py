@@ -161,6 +161,68 @@ def cumulative_observed_log_prob(link, eta, thres, disc, y):
     return pt.switch(pt.eq(k, 1), lu[0], pt.switch(pt.gt(k, n_thres), ll[1], mid))
 
 
+def _gather(thres, i):
+    """τ at the 0-based index i of each row (thresholds shared, (K − 1,), or per row)."""
+    import pytensor.tensor as pt
+    if thres.ndim > 1:
+        return thres[pt.arange(thres.shape[0]), i]
+    return thres[i]
+
+
+def _sequential_observed(link, eta, thres, disc, y, sign, stop):
+    """log P(y = k) of the observed category of a sequential model (PyTensor): with
+    a_j = sign · disc (τ_j − η) and (log F, log S)(a_j) = (ℓ₀, ℓ₁),
+
+        log P(y = k) = Σ_{j<k} ℓ_pass(a_j) + [k < K] ℓ_stop(a_k),   pass = 1 − stop,
+
+    the entry at y of :func:`_sequential`'s cumulative sum: the passing terms masked by j < k
+    (one link evaluation per threshold, only the one of the two log-probabilities used) and
+    the stopping term at the gathered τ_k alone (no K-wide log-probabilities, concatenation
+    or one-hot sum). sratio: sign +1, stop = log F; cratio: sign −1, stop = log S."""
+    import pytensor.tensor as pt
+    k = pt.cast(y, "int64")
+    n_thres = thres.shape[-1]
+    a = sign * disc[..., None] * (thres - eta[..., None])
+    passing = PT.log_p(link, a)[1 - stop]
+    before = pt.sum(pt.switch(pt.lt(pt.arange(n_thres), k[..., None] - 1), passing, 0.0),
+                    axis=-1)
+    tk = _gather(thres, pt.minimum(k, n_thres) - 1)
+    last = PT.log_p(link, sign * disc * (tk - eta))[stop]
+    return before + pt.switch(pt.gt(k, n_thres), 0.0, last)
+
+
+def sratio_observed_log_prob(link, eta, thres, disc, y):
+    """sratio's log P(y = k) of the observed category: :func:`_sequential_observed` with
+    a_j = disc (τ_j − η), stopping with log F, passing with log S."""
+    return _sequential_observed(link, eta, thres, disc, y, 1.0, 0)
+
+
+def cratio_observed_log_prob(link, eta, thres, disc, y):
+    """cratio's log P(y = k) of the observed category: :func:`_sequential_observed` with
+    a_j = disc (η − τ_j), stopping with log S, passing with log F."""
+    return _sequential_observed(link, eta, thres, disc, y, -1.0, 1)
+
+
+def acat_observed_log_prob(link, eta, thres, disc, y):
+    """acat's log P(y = k) of the observed category (PyTensor): u_k − logsumexp(u) with the
+    K unnormalised log-probabilities u of :func:`acat_log_probs` (the normaliser needs all K:
+    one logsumexp), u_y gathered by the response code instead of a one-hot sum. Logit link
+    with shared thresholds: u_k = Σ_{j<k} disc (η − τ_j) = disc ((k − 1) η − C_{k−1}),
+    C_m = τ_1 + ... + τ_m computed once for all rows, so no per-row cumulative sum; other
+    links: log F and log S of every threshold (module docstring), the entry y gathered."""
+    import pytensor.tensor as pt
+    k = pt.cast(y, "int64")
+    d = disc[..., None]
+    if link.name == "logit" and thres.ndim == 1:
+        C = pt.concatenate([pt.zeros((1,), dtype=thres.dtype), pt.cumsum(thres)])
+        steps = pt.arange(thres.shape[0] + 1).astype("float64")
+        u = d * (eta[..., None] * steps - C)
+        uy = disc * ((k - 1).astype("float64") * eta - C[k - 1])
+        return uy - pt.logsumexp(u, axis=-1)
+    lp = acat_log_probs(PT, link, eta, thres, d)      # (n, K), normalised
+    return lp[pt.arange(lp.shape[0]), k - 1]
+
+
 def _sequential(o, first, rest):
     """log P for the sequential models: category k < K stops with ``first`` (log of the
     stopping probability at k) after passing 1..k−1 with ``rest``; K passes all."""

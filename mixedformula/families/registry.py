@@ -25,15 +25,81 @@ def register(cls: type[Family]) -> type[Family]:
 
 def get_family(family: "str | Family", link: str | None = None) -> Family:
     """``"gaussian"``, ``"bernoulli"``, aliases (``"normal"``, ``"negbin"``, ...) or a
-    ``Family`` object; ``link=`` overrides the default link."""
+    ``Family`` object; ``link=`` overrides the default link. A string may be a call written as
+    in R (:func:`parse_family_call`): ``"cumulative('probit')"``, ``"cumulative(probit)"``,
+    ``"sratio(link = 'cloglog')"``, ``"categorical(refcat = 'C')"``, ``"categorical(refcat =
+    NA)"``; arguments other than the link are those the family names in
+    ``Family.family_arguments``."""
     if isinstance(family, Family):
         return family.with_link(link)
     if not isinstance(family, str):
         raise FamilyError(f"family must be a string like 'gaussian', not {family!r}")
-    key = _ALIASES.get(family, family).lower()
+    name, args, kwargs = parse_family_call(family)
+    key = _ALIASES.get(name, name).lower()
     if key not in _FAMILIES:
-        raise FamilyError(f"unknown family {family!r}; known: {', '.join(sorted(_FAMILIES))}")
-    return _FAMILIES[key](link)
+        raise FamilyError(f"unknown family {name!r}; known: {', '.join(sorted(_FAMILIES))}")
+    cls = _FAMILIES[key]
+    if len(args) > 1:
+        raise FamilyError(f"family {family!r}: only the link may be given without a name "
+                          f"(write {name}(link = ..., name = value))")
+    call_link = args[0] if args else kwargs.pop("link", None)
+    if "link" in kwargs:
+        raise FamilyError(f"family {family!r}: the link is given twice")
+    if call_link is not None and not isinstance(call_link, str):
+        raise FamilyError(f"family {family!r}: the link must be a name like 'probit'")
+    if call_link is not None and link is not None and call_link != link:
+        raise FamilyError(f"family {family!r} has link {call_link!r} but link={link!r} was "
+                          "also passed")
+    unknown = [k for k in kwargs if k not in cls.family_arguments]
+    if unknown:
+        known = ", ".join(("link",) + tuple(cls.family_arguments))
+        raise FamilyError(f"family {family!r}: {cls.name}() has no argument "
+                          f"{', '.join(map(repr, unknown))} (its arguments: {known})")
+    return cls(link if link is not None else call_link, **kwargs)
+
+
+def parse_family_call(text: str):
+    """``"name"`` or ``"name(arg, key = value, ...)"`` → (name, positional, keywords), never
+    evaluated: a value is a quoted string, ``NA`` (R's NA: ``math.nan``), ``NULL`` (None),
+    ``TRUE``/``FALSE`` or a bare name (taken as text, R's ``cumulative(probit)``)."""
+    import math
+    import re
+    s = text.strip()
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_.]*)\s*(?:\((.*)\))?", s, flags=re.S)
+    if m is None:
+        raise FamilyError(f"family {text!r} is not a family name or a call like "
+                          "cumulative('probit') / categorical(refcat = 'C')")
+    name, inner = m.group(1), m.group(2)
+    args, kwargs = [], {}
+    if inner is None or not inner.strip():
+        return name, args, kwargs
+    token = re.compile(r"\s*(?:([A-Za-z][A-Za-z0-9_.]*)\s*=(?!=)\s*)?"
+                       r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[A-Za-z0-9_.+-]+)\s*(,|$)")
+    at = 0
+    while at < len(inner):
+        t = token.match(inner, at)
+        if t is None or t.end() == at:
+            raise FamilyError(f"family {text!r}: cannot read the arguments at "
+                              f"{inner[at:]!r} (write quoted strings, NA, NULL or names)")
+        key, raw, comma = t.group(1), t.group(2), t.group(3)
+        if raw[0] in "'\"":
+            value = raw[1:-1].replace("\\" + raw[0], raw[0])
+        else:
+            value = {"NA": math.nan, "NULL": None, "TRUE": True, "FALSE": False}.get(raw, raw)
+        if key is None:
+            if kwargs:
+                raise FamilyError(f"family {text!r}: a positional argument after a named one")
+            args.append(value)
+        elif key in kwargs:
+            raise FamilyError(f"family {text!r}: argument {key!r} is given twice")
+        else:
+            kwargs[key] = value
+        at = t.end()
+        if not comma:
+            break
+    if at < len(inner):
+        raise FamilyError(f"family {text!r}: cannot read the arguments at {inner[at:]!r}")
+    return name, args, kwargs
 
 
 def family_names() -> list[str]:

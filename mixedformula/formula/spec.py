@@ -67,6 +67,14 @@ DPAR_NAMES = ("sigma", "nu", "shape", "phi", "zi", "hu", "zoi", "coi", "disc", "
               "kappa", "alpha", "quantile", "bs", "xi")
 
 
+def is_dpar_name(name: str) -> bool:
+    """A name bf() reads as a distributional parameter: brms' (:data:`DPAR_NAMES`) or
+    ``mu<category>``, one category's linear predictor of a categorical model (brms' ``muB``;
+    the family decides which exist)."""
+    import re
+    return name in DPAR_NAMES or re.fullmatch(r"mu[A-Za-z0-9._]+", name) is not None
+
+
 @dataclass(frozen=True)
 class DparFormula:
     """The fixed part of one distributional parameter's formula (``sigma ~ x``); its group
@@ -315,14 +323,15 @@ def _parse_part(text: str, start: int, end: int) -> FormulaSpec:
         except FormulaError as err:
             raise _shifted(err, text, s) from None
         left = tree.left
-        if not isinstance(left, Name) or left.name not in DPAR_NAMES:
+        if not isinstance(left, Name) or not is_dpar_name(left.name):
             at = s + (left.start if left is not None else lead)
             stop = s + (left.end if left is not None else lead + 1)
             what = "keyword options of bf() (nl = , ...) are not supported; " \
                 if "=" in piece.split("~")[0] else ""
             raise FormulaError(f"{what}after the response's formula, bf() takes formulas for "
                                f"distributional parameters, like sigma ~ x "
-                               f"({', '.join(DPAR_NAMES)})", text, at, stop)
+                               f"({', '.join(DPAR_NAMES)}; mu<category> in a categorical "
+                               f"model)", text, at, stop)
         name = left.name
         if name in [d.name for d in dpars]:
             raise FormulaError(f"{name} has two formulas", text, s + left.start, s + left.end)
