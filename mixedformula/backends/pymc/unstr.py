@@ -1,7 +1,8 @@
 r"""The conditional likelihood of brms' ``unstr(time, gr)`` (math: :mod:`mixedformula.design.unstr`).
 
 ``cortime``: the T × T correlation matrix C ~ LKJ(η) (brms' ``Lcortime ~ lkj_corr_cholesky(1)``
-by default; ``prior(lkj(η), class = "cortime")``), sampled as PyMC's ``LKJCorr``.
+by default; ``prior(lkj(η), class = "cortime")``), sampled through its Cholesky factor
+(:func:`cortime_parameter`).
 
 Per time pattern s (the groups observed at the same times) one factor C[s, s] = L_s L_sᵀ and one
 forward substitution z = L_s⁻¹ e of the (G_s × n_s) scaled residuals e = (y − η)/σ of its
@@ -29,15 +30,22 @@ from .marginal import chol_unrolled, forward_unrolled
 
 
 def cortime_parameter(T: int, priors):
-    """C (T, T) ~ LKJ(η), η from the user's ``cortime`` prior or brms' lkj(1)."""
+    """(C, L): C (T, T) ~ LKJ(η) and its Cholesky factor L, η from the user's ``cortime``
+    prior or brms' lkj(1). Sampled as PyMC's ``LKJCholeskyCov`` with unit-exponential
+    nuisance scales s: Σ = diag(s) C diag(s) with C ~ LKJ(η) independent of s, so
+    L = chol(Σ)/s row-wise is the factor of C (Stan's cholesky_factor_corr, as brms'
+    ``Lcortime``, without PyMC's ``LKJCorr`` whose box transform leaves most of the cube
+    outside the positive-definite matrices for T > 3). s does not enter the likelihood."""
     import pymc as pm
     eta = priors.resolve("cortime", Prior("lkj", (1.0,), "cortime")).prior.args[0]
-    corr = pm.LKJCorr("corr__cortime", n=T, eta=eta, return_matrix=True)
+    chol, corr, std = pm.LKJCholeskyCov("chol__cortime", n=T, eta=eta,
+                                        sd_dist=pm.Exponential.dist(1.0, shape=T),
+                                        compute_corr=True)
     pm.Deterministic("_corr__cortime", corr)
-    return corr
+    return corr, chol / std[:, None]
 
 
-def unstr_conditionals(structure, resid, sigma, corr, data):
+def unstr_conditionals(structure, resid, sigma, corr, L_full, data):
     """(z, Lkk) per row: the standardised sequential residual and L_s[k, k] of the row's
     position k in its group (module docstring); ``resid`` (n,) = y − η, ``sigma`` (n,) or
     (1,) row scales. The factors and solves are unrolled into scalar and elementwise ops
@@ -47,7 +55,7 @@ def unstr_conditionals(structure, resid, sigma, corr, data):
     e = resid / sigma
     zs, ls, where = [], [], []
     for i, p in enumerate(time_patterns(structure)):
-        L = pattern_factor(corr, p.times)
+        L = pattern_factor(corr, L_full, p.times)
         E = e[data(f"unstr_rows_{i}", p.rows)]                              # (G_s, n_s)
         Z = forward_unrolled(L, [E[:, a] for a in range(len(p.times))])
         zs.append(pt.stack(Z, axis=1).ravel())
@@ -62,8 +70,11 @@ def unstr_conditionals(structure, resid, sigma, corr, data):
     return z, Lkk
 
 
-def pattern_factor(corr, times):
-    """L_s (nested lists of scalars) with L_s L_sᵀ = C[s, s], unrolled."""
+def pattern_factor(corr, L_full, times):
+    """L_s (nested lists of scalars) with L_s L_sᵀ = C[s, s]: a leading block of C's factor
+    (s = the first |s| times), else unrolled from C[s, s]."""
+    if tuple(times) == tuple(range(len(times))):
+        return [[L_full[a, b] for b in range(len(times))] for a in range(len(times))]
     return chol_unrolled([[corr[a, b] for b in times] for a in times])
 
 
@@ -73,9 +84,9 @@ def add_unstr_likelihood(structure, family, eta, params: dict, y_obs, priors, da
     family."""
     import pytensor.tensor as pt
     T = len(structure.times)
-    corr = cortime_parameter(T, priors)
+    corr, L_full = cortime_parameter(T, priors)
     sigma = params["sigma"]
-    z, Lkk = unstr_conditionals(structure, y_obs - eta, sigma, corr, data)
+    z, Lkk = unstr_conditionals(structure, y_obs - eta, sigma, corr, L_full, data)
     r = y_obs - eta
     mean = eta + r - sigma * Lkk * z
     sd = sigma * Lkk
