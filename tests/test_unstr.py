@@ -103,3 +103,8 @@ def test_logp_matches_scipy(family, het):
                 else:
                     want += stats.multivariate_normal(mu[rows], S).logpdf(y[rows])
         assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_lmer_refuses_clearly():
+    with pytest.raises(NotImplementedError, match="lmer does not fit brms' unstr"):
+        mf.lmer("y ~ x + unstr(t, g)", _data())
