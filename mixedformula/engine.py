@@ -88,6 +88,9 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
     if autocor is not None and autocor.kind == "cov_arma":
         return (f"{autocor.text} (brms' covariance form) is fitted by the conditional "
                 "engine only: the marginal statistics assume independent residuals")
+    if autocor is not None and autocor.kind == "unstr" and not structured_unstr():
+        return (f"{autocor.text} is fitted by the conditional engine only (its structured "
+                "marginal statistics are not built yet)")
     if autocor is not None and autocor.kind == "arma":
         return (f"{autocor.text} (brms' arma()/ma() regression form) is fitted by the "
                 "conditional engine only: its moving-average part reads the earlier rows' "
@@ -135,6 +138,11 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
     if rescor_by is not None:
         return "rescor_by is not supported by the marginal engine yet"
     return ""
+
+
+def structured_unstr() -> bool:
+    """Whether the structured marginal engine takes unstr() residuals."""
+    return False
 
 
 def distributional_reason(formula) -> str:

@@ -4,7 +4,7 @@ Defaults follow brms (``get_prior``):
 
 * ``Intercept`` (of the centred predictors): ``student_t(3, round(median(g(y)), 1), s)``;
 * ``sd`` and ``sigma``: ``student_t(3, 0, s)``, half (lower bound 0);
-* ``cor`` and ``rescor``: ``lkj(1)``; ``b``: flat; ``nu``: ``gamma(2, 0.1)`` with lower bound 1;
+* ``cor``, ``rescor`` and ``cortime`` (unstr()): ``lkj(1)``; ``b``: flat; ``nu``: ``gamma(2, 0.1)`` with lower bound 1;
   ``shape``: ``gamma(0.01, 0.01)``;
 
 where ``s = max(2.5, round(mad(g(y)), 1))`` for links g among identity, log, inverse, sqrt (zeros
@@ -34,12 +34,13 @@ DISTRIBUTIONS = {
     "weibull": (2, True), "double_exponential": (2, False),
 }
 CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "nu", "shape", "rescor", "phi", "zi", "hu",
-           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "ma", "cosy", "rho")
+           "zoi", "coi", "ndt", "beta", "alpha", "kappa", "ar", "ma", "cosy", "rho", "cortime")
 _UNIT_SUPPORT = ("beta",)      # support (0, 1): a lower bound at or below 0 needs no truncation
 _POSITIVE_CLASSES = {"sd": 0.0, "sigma": 0.0, "shape": 0.0, "nu": 1.0, "phi": 0.0, "zi": 0.0,
                      "hu": 0.0, "zoi": 0.0, "coi": 0.0, "ndt": 0.0, "beta": 0.0, "kappa": 0.0,
                      "cosy": 0.0}
 _UPPER_BOUNDS = {"cosy": 1.0}      # brms' bounds shown by prior_summary (cosy in (0, 1))
+_LKJ_CLASSES = ("cor", "rescor", "cortime")     # cortime: unstr()'s time correlations
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*\(([^()]*)\)\s*$")
 
 
@@ -101,10 +102,11 @@ def prior(spec: str, class_: str = "b", coef: str = "", group: str = "", resp: s
     if class_ not in CLASSES:
         raise PriorError(f"unknown prior class {class_!r}; known: {', '.join(CLASSES)}")
     dist, args = parse_prior(spec)
-    if class_ in ("cor", "rescor") and dist not in ("lkj", "lkj_corr_cholesky"):
+    if class_ in _LKJ_CLASSES and dist not in ("lkj", "lkj_corr_cholesky"):
         raise PriorError(f"class {class_!r} takes an lkj(eta) prior, not {spec!r}")
-    if class_ not in ("cor", "rescor") and dist in ("lkj", "lkj_corr_cholesky"):
-        raise PriorError(f"lkj() is a prior for class 'cor' or 'rescor', not {class_!r}")
+    if class_ not in _LKJ_CLASSES and dist in ("lkj", "lkj_corr_cholesky"):
+        raise PriorError(f"lkj() is a prior for class 'cor', 'rescor' or 'cortime' (unstr()), "
+                         f"not {class_!r}")
     if dist == "flat" and class_ not in ("b", "ar", "ma", "cosy", "rho"):
         raise PriorError(f"a flat prior is only allowed for classes 'b', 'ar', 'ma', 'cosy' and "
                          f"'rho', not {class_!r}")

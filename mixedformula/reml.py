@@ -1250,6 +1250,9 @@ def _residual_correlation(design: Design, data):
         raise NotImplementedError(f"{a.text}: lmer's ar(time, gr) is already the stationary "
                                   "AR(1) correlation (nlme's corAR1); write it without cov = TRUE "
                                   "for lmer, or use mf.fit")
+    if a.kind == "unstr":
+        raise NotImplementedError(f"{a.text}: lmer does not fit brms' unstr() residuals yet "
+                                  "(nlme's corSymm); use mf.fit")
     if a.kind == "arma":
         raise NotImplementedError(f"{a.text}: lmer does not fit brms' arma()/ma() residual "
                                   "structures (nlme's corARMA is a stationary covariance, not "

@@ -181,7 +181,7 @@ def test_missing_columns_and_missing_values():
     ("y ~ x + ar(t, g, p = 1.5)", "whole number"),
     ("y ~ x + ar(t, g) + cosy(t, g)", "only one autocorrelation term"),
     ("mvbind(y, x) ~ ar(t, g)", "multivariate"),
-    ("y ~ x + unstr(t, g)", "unstr\\(\\) residual structure is not supported"),
+    ("y ~ x + car(M, g)", "car\\(\\) residual structure is not supported"),
     ("y ~ x + ar(t + 1, g)", "takes a column name"),
     ("y ~ x - ar(t, g)", "cannot be removed"),
 ])

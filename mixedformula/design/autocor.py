@@ -72,7 +72,7 @@ from ..errors import DataError
 class AutocorStructure:
     """The rows' order for one ar()/cosy() term (arrays over the design's rows)."""
 
-    kind: str                  # "ar" | "arma" | "cov_arma" | "cosy"
+    kind: str                  # "ar" | "arma" | "cov_arma" | "cosy" | "unstr"
     p: int                     # AR order (0 for cosy)
     codes: np.ndarray          # (n,) group index of each row
     levels: list[str]          # group labels
@@ -81,6 +81,8 @@ class AutocorStructure:
     lags: np.ndarray           # (n, max(p, q)) row index of the k-th earlier row of the group,
     text: str = ""             # or -1
     q: int = 0                 # MA order (arma()/ma(); 0 otherwise)
+    times: tuple = ()          # unstr(): the T time labels (:mod:`.unstr`)
+    tidx: np.ndarray | None = None   # unstr(): (n,) index of each row's time among them
 
     @property
     def starts(self) -> np.ndarray:
@@ -99,7 +101,13 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
         codes, levels = groups
     else:
         codes, levels = np.zeros(n, dtype=np.int64), ["1"]
-    if term.time is not None:
+    times, tidx = (), None
+    if term.kind == "unstr":
+        from .unstr import unstr_times
+        tidx, labels = unstr_times(term, df)
+        times = tuple(labels)
+        key = tidx.astype(float)
+    elif term.time is not None:
         t = df[term.time]
         if pd.api.types.is_bool_dtype(t) or not (pd.api.types.is_numeric_dtype(t)
                                                   or pd.api.types.is_datetime64_any_dtype(t)):
@@ -135,7 +143,8 @@ def autocor_structure(term, df: pd.DataFrame, groups=None) -> AutocorStructure:
         lag_sorted[ok] = order[np.nonzero(ok)[0] - k]
         lags[order, k - 1] = lag_sorted
     return AutocorStructure(kind=term.kind, p=p, codes=codes, levels=list(levels),
-                            order=order, pos=pos, lags=lags, text=term.text, q=q)
+                            order=order, pos=pos, lags=lags, text=term.text, q=q,
+                            times=times, tidx=tidx)
 
 
 def arma_autocov(ar, ma, n: int, xp=np, h=None):

@@ -20,7 +20,7 @@ class Gaussian(Family):
     default_link = "identity"
     allowed_links = ("identity", "log", "inverse")
     dpars = ("sigma",)
-    autocor_terms = ("ar", "arma", "cov_arma", "cosy")
+    autocor_terms = ("ar", "arma", "cov_arma", "cosy", "unstr")
     aliases = ("normal",)
     #: brms' bayes_R2 has a model-based residual variance for this family (results/r2.py)
     bayes_r2_model = True

@@ -11,6 +11,10 @@
                                     "cov_arma"; ma()/arma() with cov = TRUE refused)
 ``cosy(time = t, gr = g)``          compound symmetry: within a level of g, every pair of residuals
                                     has correlation ``cosy``
+``unstr(time = t, gr = g)``         brms' unstructured correlation: within a level of g the
+                                    residuals at times s, t have correlation ``cortime[s, t]``, a
+                                    T × T correlation matrix over the distinct times (both
+                                    arguments required, as brms; :mod:`mixedformula.design.unstr`)
 =================================  ===================================================================
 
 ``time`` and ``gr`` are column names (``time`` omitted: the data order; ``gr`` omitted: one
@@ -27,15 +31,15 @@ from .validate import CONSTANTS, check_name
 
 AUTOCOR_FUNCS = ("ar", "arma", "ma", "cosy", "unstr", "car", "sar", "fcor")
 _ARGS = {"ar": ("time", "gr", "p", "cov"), "arma": ("time", "gr", "p", "q", "cov"),
-         "ma": ("time", "gr", "q", "cov"), "cosy": ("time", "gr")}
+         "ma": ("time", "gr", "q", "cov"), "cosy": ("time", "gr"), "unstr": ("time", "gr")}
 MAX_ORDER = 10
 
 
 @dataclass(frozen=True)
 class AutocorTerm:
     """One autocorrelation term: ``kind`` "ar" (order ``p``), "arma" (``arma()``/``ma()``:
-    orders ``p`` ≥ 0, ``q`` ≥ 1), "cov_arma" (any of them with ``cov = TRUE``: p, q ≤ 1) or
-    "cosy"."""
+    orders ``p`` ≥ 0, ``q`` ≥ 1), "cov_arma" (any of them with ``cov = TRUE``: p, q ≤ 1),
+    "cosy" or "unstr"."""
 
     kind: str
     time: str | None = None
@@ -62,8 +66,8 @@ def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
                            call.end)
     if call.func not in _ARGS:
         raise FormulaError(f"brms' {call.func}() residual structure is not supported; "
-                           "supported: ar(time, gr, p), ma(time, gr, q), arma(time, gr, p, q) and "
-                           "cosy(time, gr)", text, call.start,
+                           "supported: ar(time, gr, p), ma(time, gr, q), arma(time, gr, p, q), "
+                           "cosy(time, gr) and unstr(time, gr)", text, call.start,
                            call.end)
     names = _ARGS[call.func]
     given: dict = {}
@@ -99,6 +103,12 @@ def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
                                node.start, node.end)
         check_name(node, text)
         cols[key] = node.name
+    if call.func == "unstr":
+        for key in ("time", "gr"):
+            if cols[key] is None:
+                raise FormulaError(f"unstr() needs both time and gr (as brms): "
+                                   f"{key} is missing", text, call.start, call.end)
+        return AutocorTerm(kind="unstr", time=cols["time"], gr=cols["gr"], text=written)
     cov = given.get("cov")
     if cov is not None:
         if not (isinstance(cov, Name) and CONSTANTS.get(cov.name) in ("True", "False")):

@@ -38,8 +38,8 @@ SPEC_DPARS = ("sigma", "nu", "shape", "phi", "zi", "hu", "zoi", "coi", "ndt", "b
               "kappa")
 _SPEC = re.compile(rf"^({'|'.join(SPEC_DPARS)})($|_|:)")
 #: brms' residual autocorrelation parameters: ``ar[k]`` (ar(), arma()), ``ma[k]`` (ma(),
-#: arma()), ``cosy`` (cosy())
-_AUTOCOR = re.compile(r"^((ar|ma)\[[1-9][0-9]*\]|cosy)$")
+#: arma()), ``cosy`` (cosy()), ``cortime__<t1>__<t2>`` (unstr())
+_AUTOCOR = re.compile(r"^((ar|ma)\[[1-9][0-9]*\]|cosy|cortime__.+__.+)$")
 
 
 # --------------------------------------------------------------------------- writers
@@ -52,6 +52,11 @@ def by_tag(by: str | None, level) -> str:
 def ar_name(k: int) -> str:
     """brms' name of the k-th AR coefficient (1-based): ``ar[1]``."""
     return f"ar[{k}]"
+
+
+def cortime_name(t1, t2) -> str:
+    """brms' name of unstr()'s correlation between times t1 and t2: ``cortime__1__2``."""
+    return f"cortime__{t1}__{t2}"
 
 
 def ma_name(k: int) -> str:
@@ -225,7 +230,7 @@ def split_group(rest: str, groups_longest_first: list[str]) -> tuple[str, str] |
 
 def name_kind(name: str) -> str | None:
     """The class of a posterior name: ``"b"``, ``"sd"``, ``"cor"``, ``"rescor"``, ``"spec"``
-    (sigma / nu / shape), ``"r"``, ``"autocor"`` (``ar[k]``, ``ma[k]``, ``cosy``) or None."""
+    (sigma / nu / shape), ``"r"``, ``"autocor"`` (``ar[k]``, ``ma[k]``, ``cosy``, ``cortime__t1__t2``) or None."""
     if name.startswith(("b_", "bcs_")):
         return "b"
     if name.startswith("sd_"):

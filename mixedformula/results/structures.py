@@ -4,6 +4,8 @@ and the report show it (parameters and the implied correlation matrix).
 For the n_j rows of level j of ``gr`` in time order:
 
     cosy:                 Corr(R_j) = (1 − ρ) I + ρ 1 1ᵀ
+    unstr:                Corr(R_j) = C[s_j, s_j], C = ``cortime`` over the T time points (the
+                          view shows C itself; :mod:`mixedformula.design.unstr`)
     ar, lmer (nlme's corAR1, stationary):  Corr(R_j)_st = ρ^|s − t|
     ar(p), Bayesian (brms' regression form, ``cov = FALSE``): e = y − η satisfies
         e_n = Σ_k ar[k] e_{n−k} + ε_n with no lags before the first row, i.e. B e = ε,
@@ -34,7 +36,7 @@ MAX_SHOWN = 12
 class ResidualStructureView:
     """What the summary and the report show of an ar()/cosy() term."""
 
-    structure: str                 # "ar" | "arma" | "cosy"
+    structure: str                 # "ar" | "arma" | "cov_arma" | "cosy" | "unstr"
     text: str                      # the term as written, e.g. "ar(time = t, gr = Rat)"
     group: str | None              # the column of gr (None: one series)
     level: str                     # the typical subject
@@ -130,6 +132,8 @@ def residual_structure(fit) -> ResidualStructureView | None:
     if s is None or not getattr(design.formula, "autocor", None):
         return None
     term = design.formula.autocor[0]
+    if s.kind == "unstr":
+        return _unstr_view(fit, s, term)
     level = typical_level(s.codes, len(s.levels))
     rows = _rows_of_level(s, level)
     n = min(len(rows), MAX_SHOWN)
@@ -173,6 +177,29 @@ def residual_structure(fit) -> ResidualStructureView | None:
     matrix = pd.DataFrame(M, index=labels, columns=labels)
     return ResidualStructureView(s.kind, term.text, term.gr, str(s.levels[level]), len(rows),
                                  pars, matrix, form)
+
+
+def _unstr_view(fit, s, term) -> ResidualStructureView:
+    """unstr(): the T × T correlation matrix ``cortime`` itself (a group observed at all
+    times has R_j = diag(σ) C diag(σ); one missing times the sub-matrix)."""
+    from ..design.unstr import correlation_matrix, cortime_pairs
+    from .naming import cortime_name
+    T = len(s.times)
+    names = [cortime_name(s.times[a], s.times[b]) for a, b in cortime_pairs(T)]
+    if hasattr(fit, "idata"):
+        post = fit.idata.posterior
+        draws = np.stack([np.asarray(post[v].values).reshape(-1) for v in names], axis=1)
+        values = draws.mean(axis=0)
+        form = "C = cortime, brms' unstr(); posterior mean"
+    else:
+        values = np.asarray(fit.residual_rho, dtype=float)
+        form = "C = cortime at the estimate (nlme's corSymm)"
+    n = min(T, MAX_SHOWN)
+    M = correlation_matrix(values, T)[:n, :n]
+    labels = list(s.times[:n])
+    return ResidualStructureView("unstr", term.text, term.gr, f"every level ({len(s.levels)})",
+                                 T, dict(zip(names, map(float, values))),
+                                 pd.DataFrame(M, index=labels, columns=labels), form)
 
 
 __all__ = ["MAX_SHOWN", "ResidualStructureView", "ar_regression_correlation",

@@ -265,7 +265,9 @@ def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], fo
     fixed = posterior_table(post, index.fixed, [fixed_label(v) for v in index.fixed], prob)
     spec = _table(post, index.spec, prob)
     rescor = _table(post, index.rescor, prob)
-    autocor = posterior_table(post, index.autocor, list(index.autocor), prob)
+    # brms' summary shows unstr()'s cortime__1__2 as cortime(1,2)
+    autocor = posterior_table(post, index.autocor, [_brms_autocor_label(v) for v in
+                                                    index.autocor], prob)
     n_div = count_divergences(idata)
     warns = convergence_warnings([autocor, *random.values(), fixed, spec, rescor], n_div,
                                  target_accept,
@@ -277,3 +279,11 @@ def build_summary(idata, index: ParamIndex, *, family: str, links: list[str], fo
                    ngrps=dict(ngrps), autocor=autocor, warnings=warns, digits=digits, n_divergent=n_div,
                    nobs_by_response=dict(nobs_by_response or {}),
                    not_used=dict(not_used or {}))
+
+
+def _brms_autocor_label(name: str) -> str:
+    """``cortime__1__2`` → ``cortime(1,2)`` (brms' summary.brmsfit); other names as they are."""
+    if name.startswith("cortime__"):
+        a, b = name[len("cortime__"):].split("__", 1)
+        return f"cortime({a},{b})"
+    return name

@@ -21,6 +21,8 @@ which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE 
 when parsed (a dense per-group Γ: PyTensor's Cholesky/solve gradients failed in the threaded
 C sampler here).
 
+``unstr``: :mod:`.unstr` (per time pattern one factor of the correlation sub-matrix).
+
 ``cosy``: ``cosy`` ∈ (0, 1) (brms' bounds; default flat = uniform(0, 1)); the compound-
 symmetric MVN of each group as one normal per row at its sequential conditional mean and sd,
 from the residual sums of the earlier rows of the group (a cumulative sum in group order).
@@ -38,7 +40,7 @@ def check_autocor_family(structure, family) -> None:
     """Refuse families and links whose autocorrelation we do not fit (brms fits ar() on the
     link scale for some, e.g. poisson: we do not)."""
     if structure.kind not in family.autocor_terms or family.link != "identity":
-        two = structure.kind in ("ar", "arma")
+        two = structure.kind in ("ar", "arma", "unstr")
         if structure.kind == "cov_arma":
             raise FamilyError(f"{structure.text} is supported for the gaussian family only "
                               f"with the identity link, not {family.name}({family.link}) "
@@ -72,6 +74,9 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
     import pytensor.tensor as pt
     check_autocor_family(structure, family)
     n = len(structure.codes)
+    if structure.kind == "unstr":
+        from .unstr import add_unstr_likelihood
+        return add_unstr_likelihood(structure, family, eta, params, y_obs, priors, data)
     if structure.kind == "ar":
         ar = coefficients("ar", structure.p, priors)
         lags = np.where(structure.lags < 0, n, structure.lags)

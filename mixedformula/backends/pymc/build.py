@@ -323,6 +323,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 check_autocor_family(design.autocor, family)
                 params = {k: dpars[k] for k in family.dpars if k != "sigma"}
                 params["sigma"] = dpars["sigma"][0][0]
+                if design.autocor.kind == "unstr":      # per row with a sigma formula
+                    params["sigma"] = dpars["sigma"][0]
                 add_autocor_likelihood(design.autocor, family, etas[0], params,
                                        _data("y", y[:, 0]), priors, _data)
             elif design.observed is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ...results.naming import (SPEC_DPARS, ar_name, b_name, ma_name, by_tag, cor_name, cs_name,
+from ...results.naming import (SPEC_DPARS, ar_name, cortime_name, b_name, ma_name, by_tag, cor_name, cs_name,
                                dpar_prefix,
                                ranef_coef_dim, ranef_name, rescor_name, rho_names, sd_name,
                                sigma_name, threshold_name)
@@ -135,4 +135,10 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
             out[ma_name(k + 1)] = _scalar(raw["ma"].values[..., k], cd)
     if "cosy" in raw:
         out["cosy"] = _scalar(raw["cosy"].values, cd)
+    if "_corr__cortime" in raw:                       # unstr(): cortime__<t1>__<t2>, as brms
+        from ...design.unstr import cortime_pairs
+        times = built.design.autocor.times
+        corr = raw["_corr__cortime"].values
+        for a, b in cortime_pairs(len(times)):
+            out[cortime_name(times[a], times[b])] = _scalar(corr[..., a, b], cd)
     return xr.Dataset(out, attrs=dict(raw.attrs))

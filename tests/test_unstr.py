@@ -1,0 +1,110 @@
+"""brms' unstr(time, gr) (issue 23): parsing, bad input, and the conditional engine's log
+density against scipy's multivariate normal / multivariate t per group (1e-9) at random points.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import mixedformula as mf
+from mixedformula.design import design_matrices
+from mixedformula.design.unstr import MAX_TIMES, time_patterns
+from mixedformula.errors import DataError, FamilyError, FormulaError
+
+
+def _data(seed=0, G=12, T=3):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(G):
+        for t in range(T):
+            if (g % 4 == 1 and t == 1) or (g % 4 == 2 and t == 0):
+                continue                                   # missing time points
+            rows.append(dict(g=f"s{g}", t=t + 1, x=rng.normal()))
+    d = pd.DataFrame(rows).sample(frac=1.0, random_state=2)  # shuffled order
+    d["y"] = 1 + 0.5 * d.x + rng.normal(size=len(d))
+    return d
+
+
+def test_patterns():
+    D = design_matrices("y ~ x + unstr(t, g)", _data())
+    pats = time_patterns(D.autocor)
+    assert sorted(p.times for p in pats) == [(0, 1, 2), (0, 2), (1, 2)]
+    assert D.autocor.times == ("1", "2", "3")
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("y ~ x + unstr(t)", "needs both time and gr"),
+    ("y ~ x + unstr(t + 1, g)", "takes a column name"),
+    ("y ~ x + unstr(t, g, p = 2)", "unknown argument"),
+])
+def test_formula_refusals(formula, message):
+    with pytest.raises(FormulaError, match=message):
+        design_matrices(formula, _data())
+
+
+def test_bad_input():
+    d = _data()
+    dup = pd.concat([d, d.iloc[:1]])
+    with pytest.raises(DataError, match="repeat a time point.*must be unique"):
+        design_matrices("y ~ x + unstr(t, g)", dup)
+    long = pd.DataFrame({"t": np.arange(MAX_TIMES + 1), "g": "a", "x": 0.0, "y": 1.0})
+    with pytest.raises(DataError, match=f"limited to T <= {MAX_TIMES}"):
+        design_matrices("y ~ x + unstr(t, g)", long)
+    frac = d.assign(t=d.t + 0.5)
+    with pytest.raises(DataError, match="whole numbers"):
+        design_matrices("y ~ x + unstr(t, g)", frac)
+    pois = d.assign(y=np.arange(len(d)) % 3)
+    with pytest.raises(FamilyError, match="supported for the gaussian and student"):
+        _ = mf.Model("y ~ x + unstr(t, g)", pois, family="poisson").pymc_model
+
+
+def _value(model, p, name):
+    rv = model[name]
+    tr = model.rvs_to_transforms.get(rv)
+    key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
+    val = np.asarray(p[key])
+    return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())
+
+
+@pytest.mark.parametrize("family, het", [("gaussian", False), ("gaussian", True),
+                                         ("student", False)])
+def test_logp_matches_scipy(family, het):
+    d = _data()
+    formula = (mf.bf("y ~ x + unstr(t, g)", sigma="~ 0 + factor(t)") if het
+               else "y ~ x + unstr(t, g)")
+    m = mf.Model(formula, d, family=family)
+    M = m.pymc_model
+    D = m.design
+    y = D.y[:, 0]
+    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
+                          on_unused_input="ignore")
+    outs = M.replace_rvs_by_values([M["_beta"], M["_corr__cortime"]]
+                                   + ([M["_beta_sigma"]] if het else []))
+    extra = M.compile_fn(outs, inputs=M.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(5)
+    point0 = M.initial_point()
+    for _ in range(3):
+        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in point0.items()}
+        got = float(logp_y(p))
+        out = extra(p)
+        beta, C = out[0], out[1]
+        sig = (np.exp(D.dpar_X[("sigma", 0)][0] @ out[2]) if het
+               else np.full(len(y), float(_value(M, p, "sigma"))))
+        mu = D.X @ beta
+        want = 0.0
+        for pat in time_patterns(D.autocor):
+            Cs = C[np.ix_(pat.times, pat.times)]
+            for rows in pat.rows:
+                S = np.outer(sig[rows], sig[rows]) * Cs
+                if family == "student":
+                    nu = float(_value(M, p, "nu"))
+                    want += stats.multivariate_t(mu[rows], S, df=nu).logpdf(y[rows])
+                else:
+                    want += stats.multivariate_normal(mu[rows], S).logpdf(y[rows])
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_lmer_refuses_clearly():
+    with pytest.raises(NotImplementedError, match="lmer does not fit brms' unstr"):
+        mf.lmer("y ~ x + unstr(t, g)", _data())
