@@ -274,3 +274,38 @@ def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.nda
             raise DataError(f"could not draw inside the truncation bounds in {max_rounds} "
                             "rounds (the bounds hold almost no probability)")
     return y
+
+
+#: the addition terms brms 2.18 allows with correlated residuals (stan_predictor.mvbrmsterms:
+#: "Only se, weights, mi are supported addition arguments when 'rescor' is estimated")
+RESCOR_ADDITIONS = ("se", "weights")
+
+
+def rescor_refusal(design) -> str:
+    """Why a multivariate design's addition terms cannot go with correlated residuals
+    (``rescor``), in brms 2.18's rules ("" when they can): only se() and weights() (and brms'
+    mi()), and every response that has weights() the same weights ("All responses should
+    use the same weights if 'rescor' is estimated"), which then weight each row's joint
+    density."""
+    parts = getattr(design, "response_parts", None)
+    if not parts:
+        return ""
+    other = []
+    for name, part in zip(design.response_names, parts):
+        a = part.formula.additions
+        used = [t for t, on in (("cens()", a.cens), ("trunc()", a.trunc)) if on]
+        if used:
+            other.append(f"{name} has {' and '.join(used)}")
+    if other:
+        return ("with correlated residuals (rescor) brms allows only se() and weights() as "
+                f"addition terms (brms 2.18: 'Only se, weights, mi are supported addition "
+                f"arguments when rescor is estimated'), but {'; '.join(other)}: fit with "
+                "rescor=False (each response its own likelihood), as brms' set_rescor(FALSE)")
+    texts = {part.formula.additions.weights for part in parts
+             if part.formula.additions.weights}
+    if len(texts) > 1:
+        return ("with correlated residuals (rescor) every response must use the same "
+                "weights() (brms 2.18: 'All responses should use the same weights if rescor "
+                f"is estimated'), not {', '.join(sorted(t.replace('`', '') for t in texts))}: "
+                "give all responses one weights() column, or fit with rescor=False")
+    return ""
