@@ -247,11 +247,13 @@ def loglik_rows(family, y, eta, params: dict, design, trials=None):
                                           **kw), dtype=float)
 
 
-def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.ndarray:
+def addition_draws(draw, params: dict, design, max_rounds: int = 1000,
+                   draw_truncated=None) -> np.ndarray:
     """Response draws (S, n) with the addition terms that enter brms' posterior_predict:
     ``se()`` (residual sd sqrt(se² + σ²), se from the design: new data must carry it) and
     ``trunc()`` (draws outside [lb, ub] drawn again until inside); weights and cens do not
-    change draws. ``draw(params)`` draws once from the family."""
+    change draws. ``draw(params)`` draws once from the family; ``draw_truncated(params, lb,
+    ub)``: draws inside the bounds at once (``Family.truncated_rvs``; None: not available)."""
     a = design.formula.additions
     params = dict(params)
     if a.se:
@@ -265,6 +267,10 @@ def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.nda
             raise DataError("predicting the response of a trunc() model needs the bound "
                             "column(s) in the new data")
         lb, ub = design.trunc
+        inside = None if draw_truncated is None else draw_truncated(params, lb[None, :],
+                                                                    ub[None, :])
+        if inside is not None:
+            return np.asarray(inside, dtype=float)
         for _ in range(max_rounds):
             out = (y < lb[None, :]) | (y > ub[None, :])
             if not out.any():
@@ -309,3 +315,29 @@ def rescor_refusal(design) -> str:
                 f"is estimated'), not {', '.join(sorted(t.replace('`', '') for t in texts))}: "
                 "give all responses one weights() column, or fit with rescor=False")
     return ""
+
+
+def response_sds(sig: np.ndarray, design) -> np.ndarray:
+    """Residual sds (S, n, r) of a multivariate design with addition terms per response:
+    √(σ_k² + se_ik²) for a response with se() (σ_k ≡ 0 without sigma = TRUE: se alone; brms'
+    ``sigma{resp}`` = sqrt(square(sigma) + se2)), σ_k otherwise. Rows of response k only."""
+    out = np.array(sig, dtype=float, copy=True)
+    for k, part in enumerate(design.response_parts):
+        a = part.formula.additions
+        if not a.se:
+            continue
+        if part.se is None:
+            raise DataError(f"response {design.response_names[k]}: its se({a.se.strip('`')}) "
+                            "column is needed in the new data")
+        rows = design.rows(k)
+        out[:, rows, k] = residual_sd(out[:, rows, k], part.se)
+    return out
+
+
+def common_weights(design) -> np.ndarray | None:
+    """With rescor: the one weights() of the responses (brms weights each row's joint
+    density by it; :func:`rescor_refusal` checked they are the same), None without."""
+    for part in design.response_parts or ():
+        if part.weights is not None:
+            return np.asarray(part.weights, dtype=float)
+    return None

@@ -754,7 +754,8 @@ def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: 
                   X_names=names, terms=terms, spec=dspec, row_index=row_index,
                   fixed_cols=cols, observed=None if observed.all() else observed,
                   dpar_X=dpar_X, offset=offset,
-                  response_parts=parts if any(has_additions(d) for d in parts) else None)
+                  response_parts=parts if any(has_additions(d) or p.additions.any
+                                              for d, p in zip(parts, spec.parts)) else None)
 
 
 #: relative tolerance of the rank check (lme4's ``check.rankX`` uses qr(X, tol = 1e-7))

@@ -217,9 +217,13 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         why = rescor_refusal(design)
         if why:
             raise MixedFormulaError(why)
-        if design.response_parts is not None:
-            raise MixedFormulaError("se() and weights() with correlated residuals (rescor) "
-                                    "are not supported yet: fit with rescor=False")
+        if design.response_parts is not None and design.observed is not None:
+            raise MixedFormulaError("se() / weights() with correlated residuals (rescor) and "
+                                    "responses missing in some rows are not supported (brms "
+                                    "drops those rows): drop them, or fit with rescor=False")
+        if design.response_parts is not None and residual_by is not None:
+            raise MixedFormulaError("rescor_by together with se() / weights() is not "
+                                    "supported")
     blocks = build_blocks(design, r, resp)
     coords = {"obs": np.arange(n), "response": resp}
     for b in blocks:
@@ -269,7 +273,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
                                         for k in range(r)], resp, multivariate, rescor,
                        residual_by, predicted=set(detas),
-                       sigma_fixed=_se_only(design, family))
+                       sigma_fixed=_se_only(design, family),
+                       rescor_se=any(p.se is not None for p in design.response_parts or ()))
         dpars.update(extra_dpars)
 
         if likelihood == "marginal" and getattr(stats, "kind", None) == "structured":
@@ -326,6 +331,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             if detas:
                 from .dpar_terms import predicted_dpars
                 predicted_dpars(family, detas, dpars, n, r, rescor)
+            if multivariate and rescor and design.response_parts is not None:
+                _rescor_se_rows(dpars, design, n)
             if integrate is not None:
                 from .partial_marginal import add_partial_likelihood
                 add_partial_likelihood(design, next(b for b in blocks if b.key == integrate),
@@ -634,7 +641,7 @@ def _se_only(design, family: Family) -> set:
 
 def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivariate: bool,
            rescor: bool, residual_by: ResidualBy | None, predicted: set = frozenset(),
-           sigma_fixed: set = frozenset()) -> dict:
+           sigma_fixed: set = frozenset(), rescor_se: bool = False) -> dict:
     """(``predicted``: (dpar, response) of the distributional formulas: those are not scalars,
     :mod:`.dpar_terms`; ``sigma_fixed``: se() without sigma = TRUE, σ ≡ 0.) sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
     with ``residual_by`` one of these per level), then every other parameter of
@@ -650,6 +657,15 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
     if "sigma" in names:
         from .dpar_terms import residual_scales
         out.update(residual_scales(family, priors, ys, resp, multivariate, rescor, predicted))
+    elif "sigma" in family.dpars and multivariate and rescor and rescor_se:
+        # se() with rescor: R_i = diag(s_i) Ω diag(s_i), s_ik = √(σ_k² + se_ik²) per row
+        # (brms' LSigma[n] = diag_pre_multiply(sigma[n], Lrescor)): σ_k scalars, Ω ~ LKJ
+        from .dpar_terms import residual_scales
+        out.update(residual_scales(family, priors, ys, resp, multivariate, rescor,
+                                   {("sigma", k) for k in sigma_fixed}))
+        for k in sigma_fixed:              # se() without sigma = TRUE: sigma_<resp> is 0
+            out["sigma"][k] = pt.stack([pm.Deterministic(f"sigma__{resp[k]}",
+                                                         pt.as_tensor_variable(0.0))])
     elif "sigma" in family.dpars and sigma_fixed and not multivariate:
         # se() without sigma = TRUE: the residual sd is se alone; sigma is 0 (brms reports 0)
         out["sigma"] = [pt.stack([pm.Deterministic("sigma", pt.as_tensor_variable(0.0))])]
@@ -766,6 +782,26 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
                      y[np.ix_(rows, S)])
 
 
+def _rescor_se_rows(dpars: dict, design, n: int) -> None:
+    """se() with rescor (brms): per row s_ik = √(σ_k² + se_ik²) (se alone when σ_k ≡ 0) and
+    chol R_i = diag(s_i) chol(Ω), into ``dpars`` (in place; ``per_row``). Without se() (only
+    weights()) the model's R = diag(σ) Ω diag(σ) stays."""
+    import pytensor.tensor as pt
+    if "chol_corr" not in dpars:
+        return
+    per_row = bool(dpars.get("per_row"))
+    sds = []
+    for k, part in enumerate(design.response_parts):
+        base = dpars["sigma"][k] if per_row else pt.repeat(dpars["sigma"][k][0], n)
+        if part.se is not None:
+            se = _data(f"se__{design.response_names[k]}", np.asarray(part.se, dtype=float))
+            base = pt.sqrt(base * base + se * se)
+        sds.append(base)
+    dpars["sigma"] = sds
+    dpars["chol_R"] = pt.stack(sds, axis=1)[:, :, None] * dpars["chol_corr"][None, :, :]
+    dpars["per_row"] = True
+
+
 def _per_response_likelihood(family: Family, etas, dpars, y, design, resp,
                              residual_by: ResidualBy | None) -> None:
     """A multivariate model without residual correlation whose responses have addition terms
@@ -807,7 +843,10 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
             from .mvnormal import add_mvnormal
             chol = dpars["chol_R"] if per_row else dpars["chol_R"][0] \
                 if residual_by is None else dpars["chol_R"][codes]
-            add_mvnormal("y", mu, chol, y, dims=("obs", "response"))
+            from ...design.additions import common_weights
+            w = common_weights(design) if design is not None else None
+            add_mvnormal("y", mu, chol, y, dims=("obs", "response"),
+                         weights=None if w is None else _data("weights", w))
         else:
             sig = pt.stack([s[codes] for s in dpars["sigma"]], axis=1)
             pm.Normal("y", mu=mu, sigma=sig, observed=y, dims=("obs", "response"))
