@@ -172,6 +172,10 @@ def addition_reason(design) -> str:
       same order as the conditional engine's gradient, so the conditional engine fits it.
     * cens()/trunc(): the censored/truncated likelihood is not Gaussian in y.
     """
+    if getattr(design, "response_parts", None) is not None:
+        return ("addition terms of a multivariate model (per response) are fitted by the "
+                "conditional engine: the multivariate marginal engine integrates u out for "
+                "responses sharing one unweighted residual covariance")
     if getattr(design, "cens", None) is not None:
         return "cens() (censored rows) needs the conditional likelihood"
     if getattr(design, "trunc", None) is not None:

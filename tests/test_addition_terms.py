@@ -63,8 +63,6 @@ def test_parse_addition_terms():
     "y | foo(w) ~ x",
     "y | weights(__import__) ~ x",
     "y | weights(w, z) ~ x",
-    "bf(y | weights(w) ~ x) + bf(z ~ x)",
-    "mvbind(y, z) | weights(w) ~ x",
 ])
 def test_parse_refuses(text):
     with pytest.raises(FormulaError):
@@ -485,8 +483,8 @@ def test_simulate_with_addition_terms():
 
 @pytest.mark.parametrize("formula", ["bf(y1 | weights(w) ~ x) + bf(y2 | cens(c) ~ x)",
                                      "mvbind(y1, y2) | se(s) ~ x"])
-def test_multivariate_addition_terms_refused_with_brms_rule(formula):
-    """Not implemented for multivariate formulas: the refusal states brms' rule (per response;
-    with rescor only se() and the same weights() for every response)."""
-    with pytest.raises(FormulaError, match="not supported yet.*rescor.*se\\(\\) and weights"):
-        parse(formula)
+def test_multivariate_addition_terms_are_per_response(formula):
+    """brms takes them per response (tests/test_multivariate_additions.py fits them)."""
+    spec = parse(formula)
+    assert spec.multivariate and len(spec.parts) == 2
+    assert any(p.additions.any for p in spec.parts)

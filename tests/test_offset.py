@@ -48,12 +48,11 @@ def test_parse():
     ("y ~ x + offset(t, 2)", "one argument"),
     ("y ~ x + offset(\"t\")", "column or an expression"),
     ("y ~ x + offset(10^10^10)", "too large"),
-    ("mvbind(y, z) ~ x + offset(t)", "multivariate"),
-    ("bf(y ~ x + offset(t)) + bf(z ~ x)", "multivariate"),
     ("y ~ x + (offset(t) | g)", "offset() is not allowed"),
     ("y ~ x + offset(eval(t))", "eval() is not allowed"),
 ])
 def test_refused(formula, message):
+    # offset() in multivariate formulas is per response (tests/test_multivariate_additions.py)
     with pytest.raises(FormulaError, match=message.replace("(", r"\(").replace(")", r"\)")):
         mf.parse(formula)
 

@@ -247,11 +247,13 @@ def loglik_rows(family, y, eta, params: dict, design, trials=None):
                                           **kw), dtype=float)
 
 
-def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.ndarray:
+def addition_draws(draw, params: dict, design, max_rounds: int = 1000,
+                   draw_truncated=None) -> np.ndarray:
     """Response draws (S, n) with the addition terms that enter brms' posterior_predict:
     ``se()`` (residual sd sqrt(se² + σ²), se from the design: new data must carry it) and
     ``trunc()`` (draws outside [lb, ub] drawn again until inside); weights and cens do not
-    change draws. ``draw(params)`` draws once from the family."""
+    change draws. ``draw(params)`` draws once from the family; ``draw_truncated(params, lb,
+    ub)``: draws inside the bounds at once (``Family.truncated_rvs``; None: not available)."""
     a = design.formula.additions
     params = dict(params)
     if a.se:
@@ -265,6 +267,10 @@ def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.nda
             raise DataError("predicting the response of a trunc() model needs the bound "
                             "column(s) in the new data")
         lb, ub = design.trunc
+        inside = None if draw_truncated is None else draw_truncated(params, lb[None, :],
+                                                                    ub[None, :])
+        if inside is not None:
+            return np.asarray(inside, dtype=float)
         for _ in range(max_rounds):
             out = (y < lb[None, :]) | (y > ub[None, :])
             if not out.any():
@@ -274,3 +280,64 @@ def addition_draws(draw, params: dict, design, max_rounds: int = 1000) -> np.nda
             raise DataError(f"could not draw inside the truncation bounds in {max_rounds} "
                             "rounds (the bounds hold almost no probability)")
     return y
+
+
+#: the addition terms brms 2.18 allows with correlated residuals (stan_predictor.mvbrmsterms:
+#: "Only se, weights, mi are supported addition arguments when 'rescor' is estimated")
+RESCOR_ADDITIONS = ("se", "weights")
+
+
+def rescor_refusal(design) -> str:
+    """Why a multivariate design's addition terms cannot go with correlated residuals
+    (``rescor``), in brms 2.18's rules ("" when they can): only se() and weights() (and brms'
+    mi()), and every response that has weights() the same weights ("All responses should
+    use the same weights if 'rescor' is estimated"), which then weight each row's joint
+    density."""
+    parts = getattr(design, "response_parts", None)
+    if not parts:
+        return ""
+    other = []
+    for name, part in zip(design.response_names, parts):
+        a = part.formula.additions
+        used = [t for t, on in (("cens()", a.cens), ("trunc()", a.trunc)) if on]
+        if used:
+            other.append(f"{name} has {' and '.join(used)}")
+    if other:
+        return ("with correlated residuals (rescor) brms allows only se() and weights() as "
+                f"addition terms (brms 2.18: 'Only se, weights, mi are supported addition "
+                f"arguments when rescor is estimated'), but {'; '.join(other)}: fit with "
+                "rescor=False (each response its own likelihood), as brms' set_rescor(FALSE)")
+    texts = {part.formula.additions.weights for part in parts
+             if part.formula.additions.weights}
+    if len(texts) > 1:
+        return ("with correlated residuals (rescor) every response must use the same "
+                "weights() (brms 2.18: 'All responses should use the same weights if rescor "
+                f"is estimated'), not {', '.join(sorted(t.replace('`', '') for t in texts))}: "
+                "give all responses one weights() column, or fit with rescor=False")
+    return ""
+
+
+def response_sds(sig: np.ndarray, design) -> np.ndarray:
+    """Residual sds (S, n, r) of a multivariate design with addition terms per response:
+    √(σ_k² + se_ik²) for a response with se() (σ_k ≡ 0 without sigma = TRUE: se alone; brms'
+    ``sigma{resp}`` = sqrt(square(sigma) + se2)), σ_k otherwise. Rows of response k only."""
+    out = np.array(sig, dtype=float, copy=True)
+    for k, part in enumerate(design.response_parts):
+        a = part.formula.additions
+        if not a.se:
+            continue
+        if part.se is None:
+            raise DataError(f"response {design.response_names[k]}: its se({a.se.strip('`')}) "
+                            "column is needed in the new data")
+        rows = design.rows(k)
+        out[:, rows, k] = residual_sd(out[:, rows, k], part.se)
+    return out
+
+
+def common_weights(design) -> np.ndarray | None:
+    """With rescor: the one weights() of the responses (brms weights each row's joint
+    density by it; :func:`rescor_refusal` checked they are the same), None without."""
+    for part in design.response_parts or ():
+        if part.weights is not None:
+            return np.asarray(part.weights, dtype=float)
+    return None

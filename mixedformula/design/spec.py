@@ -619,7 +619,8 @@ def _observed(spec: FormulaSpec, df: pd.DataFrame, na_action: str):
     r = len(spec.responses)
     names = [response_name(t) for t in spec.responses]
     if spec.parts:
-        needs = [list(p.variables) for p in spec.parts]
+        # a missing value in a response's addition column is an error (design/additions.py)
+        needs = [[v for v in p.variables if v not in _addition_only(p)] for p in spec.parts]
     else:
         shared = [v for v in spec.variables if v not in spec.response_variables]
         needs = []
@@ -659,7 +660,7 @@ def _multivariate(spec: FormulaSpec, df: pd.DataFrame, na_action: str,
     df = df.loc[keep]
     r = len(spec.parts)
     obs = observed if observed is not None else np.ones((len(df), r), dtype=bool)
-    designs = [design_matrices(p, df.loc[obs[:, k]], "raise", drop_aliased)
+    designs = [_part_design(p, df.loc[obs[:, k]], drop_aliased, response_name(p.responses[0]))
                for k, p in enumerate(spec.parts)]
     pspecs = [d.spec for d in designs]
     # one coding of each grouping factor over the rows of every response that uses it, so
@@ -680,6 +681,9 @@ def _multivariate(spec: FormulaSpec, df: pd.DataFrame, na_action: str,
                             sub, g, codes, levels)
     parts = [ps.transform(df.loc[obs[:, k]], require_response=True)
              for k, ps in enumerate(pspecs)]
+    for part, d in zip(parts, designs):     # the checked addition data and offset of the fit
+        for key in ("weights", "cens", "trunc", "se", "offset"):
+            setattr(part, key, getattr(d, key))
     dspec = DesignSpec(formula=spec, fixed_spec=None, term_specs=[], levels=[], by_levels=[],
                        by_codes=[], X_names=[], coef_names=[],
                        response_names=[response_name(t) for t in spec.responses],
@@ -688,6 +692,15 @@ def _multivariate(spec: FormulaSpec, df: pd.DataFrame, na_action: str,
     out = _stack(spec, parts, obs, dspec, df.index.values)
     out.observed, out.n_dropped, out.not_used = observed, n_dropped, notes
     return out
+
+
+def _part_design(spec: FormulaSpec, df: pd.DataFrame, drop_aliased: bool, name: str) -> Design:
+    """One response's Design of a bf() + bf() formula; a data error (a bad weight, censoring
+    code, bound, se or offset) names the response."""
+    try:
+        return design_matrices(spec, df, "raise", drop_aliased)
+    except DataError as e:
+        raise DataError(f"response {name}: {e}") from None
 
 
 def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: "DesignSpec",
@@ -725,6 +738,13 @@ def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: 
                                     levels=t.levels, by_levels=t.by_levels,
                                     by_codes=t.by_codes, new_levels=t.new_levels))
     X = np.concatenate(Xs, axis=1)
+    offset = None
+    if any(d.offset is not None for d in parts):      # offset() per response: (n, r)
+        offset = np.zeros((n, r))
+        for k, d in enumerate(parts):
+            if d.offset is not None:
+                offset[np.nonzero(observed[:, k])[0], k] = d.offset
+    from .additions import has_additions
     dspec.X_names = names
     dspec.levels = [t.levels for t in terms]
     dspec.by_levels = [t.by_levels for t in terms]
@@ -733,7 +753,9 @@ def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: 
     return Design(formula=spec, y=y, response_names=list(dspec.response_names), X=X,
                   X_names=names, terms=terms, spec=dspec, row_index=row_index,
                   fixed_cols=cols, observed=None if observed.all() else observed,
-                  dpar_X=dpar_X)
+                  dpar_X=dpar_X, offset=offset,
+                  response_parts=parts if any(has_additions(d) or p.additions.any
+                                              for d, p in zip(parts, spec.parts)) else None)
 
 
 #: relative tolerance of the rank check (lme4's ``check.rankX`` uses qr(X, tol = 1e-7))

@@ -105,6 +105,10 @@ class Design:
     trunc: tuple[np.ndarray, np.ndarray] | None = None
     se: np.ndarray | None = None
     autocor: object | None = None   # design/autocor.AutocorStructure of an ar()/cosy() term
+    #: bf() + bf() with addition terms: one univariate Design per response on the rows where
+    #: it is observed (``rows(k)``), carrying that response's weights/cens/trunc/se (brms takes
+    #: them per response); None otherwise. ``offset`` of a multivariate design is (n, r).
+    response_parts: list["Design"] | None = None
 
     @property
     def nobs(self) -> int:

@@ -305,6 +305,12 @@ class Family:
         """One draw of y per element of μ."""
         raise NotImplementedError
 
+    def truncated_rvs(self, mu, params: dict | None, lb, ub, rng: np.random.Generator,
+                      trials=None) -> np.ndarray | None:
+        """One draw of y restricted to [lb, ub] per element of μ by the inverse CDF, or None
+        when the family has none (callers then draw again until inside the bounds)."""
+        return None
+
     def mean(self, mu, params: dict | None = None, trials=None):
         """E[y | μ, params] (brms' posterior_epred)."""
         return mu

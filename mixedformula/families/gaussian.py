@@ -37,6 +37,16 @@ class Gaussian(Family):
     def rvs(self, mu, params, rng, trials=None):
         return rng.normal(mu, params["sigma"])
 
+    def truncated_rvs(self, mu, params, lb, ub, rng, trials=None):
+        """N(μ, σ²) restricted to [lb, ub] by the inverse CDF (scipy's truncnorm, accurate far
+        in the tails, where drawing again until inside would take ~1/P(lb ≤ y ≤ ub) rounds)."""
+        from scipy.stats import truncnorm
+        s = np.asarray(params["sigma"], dtype=float)
+        mu = np.asarray(mu, dtype=float)
+        a, b = (lb - mu) / s, (ub - mu) / s
+        a, b, mu, s = np.broadcast_arrays(a, b, mu, s)
+        return truncnorm.rvs(a, b, loc=mu, scale=s, random_state=rng)
+
     def truncated_mean(self, mu, params, lb, ub, trials=None):
         """μ + σ (φ(a) − φ(b)) / (Φ(b) − Φ(a)), a, b the standardised bounds (brms)."""
         from scipy.stats import norm

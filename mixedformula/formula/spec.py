@@ -161,6 +161,8 @@ class FormulaSpec:
         for d in self.dpars:
             names += list(d.fixed_variables)
         names += list(self.additions.variables)
+        for p in self.parts or ():       # bf() parts: their offsets and addition terms
+            names += list(p.offset_variables) + list(p.additions.variables)
         for g in self.groups:
             names += list(g.variables) + list(g.factors) + ([g.by] if g.by else [])
         for n in names:
@@ -381,18 +383,19 @@ def _parse_bf(text: str) -> FormulaSpec:
         if spec.multivariate:
             raise FormulaError("bf() takes one response; combine responses as "
                                "bf(...) + bf(...)", text, start, end)
-        if spec.offset:
-            raise FormulaError("offset() in multivariate formulas is not supported yet", text,
-                               start, end)
         if spec.autocor:
             raise FormulaError("ar()/cosy() in multivariate formulas is not supported yet",
                                text, start, end)
-        if spec.additions.any:
-            raise FormulaError(_MV_ADDITIONS, text, start, end)
         parts.append(spec)
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
                            len(text))
+    return _combine_parts(text, parts)
+
+
+def _combine_parts(text: str, parts: list[FormulaSpec]) -> FormulaSpec:
+    """One multivariate FormulaSpec from one univariate spec per response (their addition
+    terms and offsets stay in the parts: brms takes them per response)."""
     responses = [p.responses[0] for p in parts]
     for k, r in enumerate(responses):
         if r in responses[:k]:
@@ -414,14 +417,21 @@ def _parse_bf(text: str) -> FormulaSpec:
                        parts=tuple(parts))
 
 
-#: brms (2.18) fits addition terms per response in bf() + bf() models; with rescor (correlated
-#: gaussian/student residuals) it allows only se() and weights(), the same weights() for every
-#: response ("Only se, weights, mi are supported addition arguments when 'rescor' is estimated")
-_MV_ADDITIONS = ("addition terms (weights(), cens(), trunc(), se()) in multivariate formulas "
-                 "are not supported yet (brms takes them per response; with correlated "
-                 "residuals, rescor, brms allows only se() and weights(), and every response "
-                 "must have the same weights()); without correlated residuals the same model is "
-                 "each response fitted on its own")
+def _mvbind_parts(tree, text: str) -> FormulaSpec:
+    """``mvbind(y1, y2) | adds ~ rhs`` with addition terms or an offset → the spec of
+    ``bf(y1 | adds ~ rhs) + bf(y2 | adds ~ rhs)``: brms' ``split_bf`` copies the addition
+    terms and the right-hand side (its offset too) to every response."""
+    left = tree.left
+    adds = None
+    if isinstance(left, BinOp) and left.op == "|":
+        adds, left = text[left.right.start:left.right.end], left.left
+    rhs = text[tree.right.start:tree.right.end]
+    parts = []
+    for a in left.args:
+        piece = text[a.start:a.end] + (f" | {adds}" if adds else "") + " ~ " + rhs
+        parts.append(_parse(piece))
+    from dataclasses import replace
+    return replace(_combine_parts(text, parts), text=text)
 
 
 def _parse(text: str) -> FormulaSpec:
@@ -430,8 +440,6 @@ def _parse(text: str) -> FormulaSpec:
         raise FormulaError("a response is needed on the left of '~'", text, 0, 1)
     responses, response_vars, trials, trials_vars, multivariate, additions = _responses(
         tree.left, text)
-    if additions.any and multivariate:
-        raise FormulaError(_MV_ADDITIONS, text, 0, len(text))
     fixed_terms: list[tuple[int, Node]] = []
     groups: list[GroupTerm] = []
     offsets: list[Node] = []
@@ -454,9 +462,8 @@ def _parse(text: str) -> FormulaSpec:
             _reject_bars(term, text)
             fixed_terms.append((sign, term))
     offset = None
-    if offsets and multivariate:
-        raise FormulaError("offset() in multivariate formulas is not supported yet", text,
-                           0, len(text))
+    if (offsets or additions.any) and multivariate and not autocor:
+        return _mvbind_parts(tree, text)
     if offsets:
         offset = "I(" + " + ".join(f"({render(t, text, arithmetic=True)})"
                                    for t in offsets) + ")"

@@ -102,6 +102,26 @@ def _mvnormal_rows(y, eta, sig, cor):
     return -0.5 * (w ** 2).sum(-1) - logdet - 0.5 * r * np.log(2 * np.pi)
 
 
+def _per_response_rows(fam, y, eta, sig, cor, design) -> np.ndarray:
+    """Addition terms per response (bf() parts), brms' ``log_lik`` of a multivariate model.
+    Without rescor: Σ_k of response k's w·(censored / truncated) log p on its observed rows,
+    sd √(se² + σ²). With rescor (only se() and weights()): w_i · log N(y_i; η_i,
+    diag(s_i) Ω diag(s_i)), s_ik = √(σ_k² + se_ik²) (brms' ``LSigma[n] =
+    diag_pre_multiply(sigma[n], Lrescor)``)."""
+    from ..design.additions import common_weights, loglik_rows, response_sds
+    S, n, r = eta.shape
+    if np.any(cor != np.eye(r)):                 # rescor estimated
+        ll = _mvnormal_rows(y[None], eta, response_sds(sig, design), cor)
+        w = common_weights(design)
+        return ll if w is None else ll * w[None, :]
+    out = np.zeros((S, n))
+    for k, part in enumerate(design.response_parts):
+        rows = design.rows(k)
+        out[:, rows] += loglik_rows(fam, y[rows, k][None, :], eta[:, rows, k],
+                                    {"sigma": sig[:, rows, k]}, part)
+    return out
+
+
 def _loglik_rows(fit, draws, eta, design):
     fam = fit.family
     y = np.asarray(design.y, dtype=float)
@@ -109,6 +129,8 @@ def _loglik_rows(fit, draws, eta, design):
     tags = draws.residual_tags(design, None)
     if r > 1:
         sig, cor = draws.residual_sd_cor(tags, n, design, fam)
+        if getattr(design, "response_parts", None) is not None:
+            return _per_response_rows(fam, y, eta, sig, cor, design)
         if design.observed is None:
             return _mvnormal_rows(y[None], eta, sig, cor)
         # missing responses: each row's density is the marginal of its observed components

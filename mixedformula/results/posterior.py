@@ -389,8 +389,12 @@ def linpred(draws: PosteriorDraws, design=None, keep=None, new_groups: str = "sa
         X, names = design.fixed(k)
         if names:
             eta[:, :, k] = draws.beta(k, names) @ np.asarray(X, dtype=float).T
-    if getattr(design, "offset", None) is not None:    # offset() / offset=: univariate
-        eta[:, :, 0] += design.offset
+    if getattr(design, "offset", None) is not None:    # offset() / offset=
+        off = np.asarray(design.offset, dtype=float)
+        if off.ndim == 2:                                # bf() parts: (n, r) per response
+            eta += off[None]
+        else:
+            eta[:, :, 0] += off
     deta = {}                                   # distributional formulas: η_d (S, n)
     for d, k in getattr(design, "dpar_keys", ()):
         X, names = design.dpar_fixed(d, k)

@@ -215,6 +215,9 @@ def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata)
     if getattr(getattr(fit.design.formula, "additions", None), "trunc", False) and \
             eta.shape[-1] == 1:
         return _truncated_mean(fit, draws, mu, design, newdata)
+    parts = getattr(design, "response_parts", None)
+    if parts is not None and any(p.formula.additions.trunc for p in parts):
+        return _truncated_mean_per_response(fam, draws, mu, design, newdata)
     if not fam.mean_dpars and not fam.uses_trials:
         return mu
     # the response axis goes after the rows (ordinal thresholds keep their own last axis)
@@ -244,6 +247,29 @@ def _truncated_mean(fit, draws, mu, design, newdata) -> np.ndarray:
     return np.asarray(m, dtype=float)[..., None]
 
 
+def _truncated_mean_per_response(fam, draws, mu, design, newdata) -> np.ndarray:
+    """E[y_k | lb ≤ y_k ≤ ub] for each response with trunc() (``Family.truncated_mean`` with
+    sd √(σ_k² + se²)), μ_k for the others: brms' posterior_epred per response."""
+    from ..design.additions import response_sds
+    S, n, r = mu.shape
+    sig, _ = draws.residual_sd_cor(draws.residual_tags(design, newdata), n, design, fam)
+    sds = response_sds(sig, design)
+    out = np.array(mu, dtype=float, copy=True)
+    for k, part in enumerate(design.response_parts):
+        if not part.formula.additions.trunc:
+            continue
+        if part.trunc is None:
+            raise MixedFormulaError(f"the expected value of response "
+                                    f"{design.response_names[k]} (trunc()) needs its bound "
+                                    "column(s) in the new data")
+        rows = design.rows(k)
+        lb, ub = part.trunc
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out[:, rows, k] = fam.truncated_mean(mu[:, rows, k], {"sigma": sds[:, rows, k]},
+                                                 lb[None, :], ub[None, :])
+    return out
+
+
 def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
                   rng) -> np.ndarray:
     """One response draw per posterior draw and row (S, n, r)."""
@@ -252,6 +278,8 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
     tags = draws.residual_tags(design, newdata)
     if r > 1:
         sig, cor = draws.residual_sd_cor(tags, n, design, fam)
+        if getattr(design, "response_parts", None) is not None:
+            return _draw_per_response(fam, eta, sig, cor, design, rng)
         L = psd_factor(cor)
         z = rng.standard_normal((S, n, r))
         return eta + sig * np.einsum("snab,snb->sna", L, z)
@@ -265,8 +293,31 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
     t = trials(fit, design, newdata) if fam.uses_trials else None
     tt = None if t is None else t[None, :]
     from ..design.additions import addition_draws
-    y = addition_draws(lambda p: fam.rvs(mu, p, rng, tt), params, design)
+    y = addition_draws(lambda p: fam.rvs(mu, p, rng, tt), params, design,
+                       draw_truncated=lambda p, lb, ub: fam.truncated_rvs(mu, p, lb, ub, rng,
+                                                                          tt))
     return y[..., None]
+
+
+def _draw_per_response(fam, eta, sig, cor, design, rng) -> np.ndarray:
+    """Response draws (S, n, r) of a multivariate model with addition terms per response
+    (brms' posterior_predict): without rescor each response on its own with its se() and
+    trunc() (:func:`~mixedformula.design.additions.addition_draws`); with rescor (se() only
+    changes draws) η + diag(s) chol(Ω) z with s = √(σ² + se²)."""
+    from ..design.additions import addition_draws, response_sds
+    S, n, r = eta.shape
+    if np.any(cor != np.eye(r)):
+        L = psd_factor(cor)
+        z = rng.standard_normal((S, n, r))
+        return eta + response_sds(sig, design) * np.einsum("snab,snb->sna", L, z)
+    out = np.full((S, n, r), np.nan)
+    for k, part in enumerate(design.response_parts):
+        rows = design.rows(k)
+        mu = fam.inverse_link(eta[:, rows, k])
+        out[:, rows, k] = addition_draws(
+            lambda p: fam.rvs(mu, p, rng, None), {"sigma": sig[:, rows, k]}, part,
+            draw_truncated=lambda p, lb, ub: fam.truncated_rvs(mu, p, lb, ub, rng))
+    return out
 
 
 def _draw_cosy(fit, draws, mu, params, design, rng) -> np.ndarray:

@@ -16,9 +16,18 @@ from ...design.additions import residual_sd
 from ...families.censoring import addition_loglik, truncation_sides
 
 
-def add_addition_likelihood(family, eta, params: dict, y: np.ndarray, design, data) -> None:
+def add_addition_likelihood(family, eta, params: dict, y: np.ndarray, design, data,
+                            name: str = "y", dims: str | None = "obs") -> None:
     """Add the observed ``y`` of a univariate model with addition terms (module docstring);
-    ``data(name, value)`` makes the model's shared data."""
+    ``data(name, value)`` makes the model's shared data. ``name``: the observed variable
+    (``y__<resp>`` for one response of a multivariate model, whose shared data then carry
+    the suffix ``__<resp>``; ``design`` is then that response's part, ``eta`` and ``y`` its
+    rows)."""
+    sfx = name[1:] if name != "y" else ""
+    _data = data
+
+    def data(key, value):
+        return _data(key + sfx, value)
     import pymc as pm
     import pytensor.tensor as pt
     from ...families.logdensity import TENSOR
@@ -60,5 +69,5 @@ def add_addition_likelihood(family, eta, params: dict, y: np.ndarray, design, da
         return family.rvs(family.inverse_link(eta_), p, rng, trials)
 
     obs = data("y", y[:, 0])
-    pm.CustomDist("y", eta, *ps, *[extra[k] for k in keys], logp=logp, random=random,
-                  observed=obs, dims="obs")
+    pm.CustomDist(name, eta, *ps, *[extra[k] for k in keys], logp=logp, random=random,
+                  observed=obs, dims=dims)

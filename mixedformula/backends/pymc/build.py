@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...design import Design
-from ...errors import FamilyError
+from ...errors import FamilyError, MixedFormulaError
 from ...families import Family
 from ...priors import Prior, PriorSet, pymc_dist, pymc_rv
 from ...design.reterms import CovBlock as Block
@@ -212,6 +212,18 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         family.check_response(y[rows, k], design.trials, resp[k])
     if rescor is None:
         rescor = multivariate
+    if multivariate and rescor:
+        from ...design.additions import rescor_refusal
+        why = rescor_refusal(design)
+        if why:
+            raise MixedFormulaError(why)
+        if design.response_parts is not None and design.observed is not None:
+            raise MixedFormulaError("se() / weights() with correlated residuals (rescor) and "
+                                    "responses missing in some rows are not supported (brms "
+                                    "drops those rows): drop them, or fit with rescor=False")
+        if design.response_parts is not None and residual_by is not None:
+            raise MixedFormulaError("rescor_by together with se() / weights() is not "
+                                    "supported")
     blocks = build_blocks(design, r, resp)
     coords = {"obs": np.arange(n), "response": resp}
     for b in blocks:
@@ -261,7 +273,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
                                         for k in range(r)], resp, multivariate, rescor,
                        residual_by, predicted=set(detas),
-                       sigma_fixed=_se_only(design, family))
+                       sigma_fixed=_se_only(design, family),
+                       rescor_se=any(p.se is not None for p in design.response_parts or ()))
         dpars.update(extra_dpars)
 
         if likelihood == "marginal" and getattr(stats, "kind", None) == "structured":
@@ -309,11 +322,17 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     else:
                         detas[(part.dpar, part.response)] = \
                             detas[(part.dpar, part.response)] + add
-            if design.offset is not None:      # offset(): eta += offset (univariate only)
-                etas[0] = etas[0] + _data("offset", np.asarray(design.offset, dtype=float))
+            if design.offset is not None:      # offset(): eta += offset ((n, r) multivariate)
+                off = _data("offset", np.asarray(design.offset, dtype=float))
+                if multivariate:
+                    etas = [e + off[:, k] for k, e in enumerate(etas)]
+                else:
+                    etas[0] = etas[0] + off
             if detas:
                 from .dpar_terms import predicted_dpars
                 predicted_dpars(family, detas, dpars, n, r, rescor)
+            if multivariate and rescor and design.response_parts is not None:
+                _rescor_se_rows(dpars, design, n)
             if integrate is not None:
                 from .partial_marginal import add_partial_likelihood
                 add_partial_likelihood(design, next(b for b in blocks if b.key == integrate),
@@ -327,6 +346,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     params["sigma"] = dpars["sigma"][0]
                 add_autocor_likelihood(design.autocor, family, etas[0], params,
                                        _data("y", y[:, 0]), priors, _data)
+            elif design.response_parts is not None and not rescor:
+                _per_response_likelihood(family, etas, dpars, y, design, resp, residual_by)
             elif design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
                                                residual_by)
@@ -603,21 +624,26 @@ def _block_covariance(b: Block, priors: PriorSet, scale: dict, resp: list[str],
 DPAR_SD_SCALE = 2.5
 
 
-def _se_only(design, family: Family) -> bool:
-    """``y | se(sei)`` without ``sigma = TRUE``: no σ parameter, σ ≡ 0 (brms)."""
-    se = getattr(design, "se", None)
-    if se is None:
-        return False
-    if "sigma" not in family.dpars:
-        from ...errors import FamilyError
-        raise FamilyError(f"se() needs a family with a residual sd sigma (gaussian, student), "
-                          f"not {family.name!r}")
-    return not design.formula.additions.se_sigma
+def _se_only(design, family: Family) -> set:
+    """The responses k of ``y | se(sei)`` without ``sigma = TRUE``: no σ parameter, σ ≡ 0
+    (brms); multivariate: per response (its bf() part)."""
+    parts = design.response_parts or [design]
+    out = set()
+    for k, part in enumerate(parts):
+        if getattr(part, "se", None) is None:
+            continue
+        if "sigma" not in family.dpars:
+            from ...errors import FamilyError, MixedFormulaError
+            raise FamilyError(f"se() needs a family with a residual sd sigma (gaussian, "
+                              f"student), not {family.name!r}")
+        if not part.formula.additions.se_sigma:
+            out.add(k)
+    return out
 
 
 def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivariate: bool,
            rescor: bool, residual_by: ResidualBy | None, predicted: set = frozenset(),
-           sigma_fixed: bool = False) -> dict:
+           sigma_fixed: set = frozenset(), rescor_se: bool = False) -> dict:
     """(``predicted``: (dpar, response) of the distributional formulas: those are not scalars,
     :mod:`.dpar_terms`; ``sigma_fixed``: se() without sigma = TRUE, σ ≡ 0.) sigma (per response; with ``rescor`` the whole R = diag(σ) Ω diag(σ) via LKJCholeskyCov;
     with ``residual_by`` one of these per level), then every other parameter of
@@ -633,7 +659,16 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
     if "sigma" in names:
         from .dpar_terms import residual_scales
         out.update(residual_scales(family, priors, ys, resp, multivariate, rescor, predicted))
-    elif "sigma" in family.dpars and sigma_fixed:
+    elif "sigma" in family.dpars and multivariate and rescor and rescor_se:
+        # se() with rescor: R_i = diag(s_i) Ω diag(s_i), s_ik = √(σ_k² + se_ik²) per row
+        # (brms' LSigma[n] = diag_pre_multiply(sigma[n], Lrescor)): σ_k scalars, Ω ~ LKJ
+        from .dpar_terms import residual_scales
+        out.update(residual_scales(family, priors, ys, resp, multivariate, rescor,
+                                   {("sigma", k) for k in sigma_fixed}))
+        for k in sigma_fixed:              # se() without sigma = TRUE: sigma_<resp> is 0
+            out["sigma"][k] = pt.stack([pm.Deterministic(f"sigma__{resp[k]}",
+                                                         pt.as_tensor_variable(0.0))])
+    elif "sigma" in family.dpars and sigma_fixed and not multivariate:
         # se() without sigma = TRUE: the residual sd is se alone; sigma is 0 (brms reports 0)
         out["sigma"] = [pt.stack([pm.Deterministic("sigma", pt.as_tensor_variable(0.0))])]
     elif "sigma" in family.dpars:
@@ -659,7 +694,10 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
             sig = []
             for k in range(r):
                 name = "sigma" + (f"__{resp[k]}" if multivariate else "")
-                if residual_by is None:
+                if k in sigma_fixed:        # se() without sigma = TRUE: sigma_<resp> is 0
+                    zero = pm.Deterministic(name, pt.as_tensor_variable(0.0))
+                    sig.append(pt.stack([zero] * len(levels)))
+                elif residual_by is None:
                     sig.append(pt.stack([pymc_rv(name, [rows[k].prior], lower=0.0)]))
                 else:
                     sig.append(pymc_rv(name + "__by", [rows[k].prior] * len(levels),
@@ -746,6 +784,53 @@ def _partially_observed_likelihood(etas, dpars, y, observed, resp, rescor,
                      y[np.ix_(rows, S)])
 
 
+def _rescor_se_rows(dpars: dict, design, n: int) -> None:
+    """se() with rescor (brms): per row s_ik = √(σ_k² + se_ik²) (se alone when σ_k ≡ 0) and
+    chol R_i = diag(s_i) chol(Ω), into ``dpars`` (in place; ``per_row``). Without se() (only
+    weights()) the model's R = diag(σ) Ω diag(σ) stays."""
+    import pytensor.tensor as pt
+    if "chol_corr" not in dpars:
+        return
+    per_row = bool(dpars.get("per_row"))
+    sds = []
+    for k, part in enumerate(design.response_parts):
+        base = dpars["sigma"][k] if per_row else pt.repeat(dpars["sigma"][k][0], n)
+        if part.se is not None:
+            se = _data(f"se__{design.response_names[k]}", np.asarray(part.se, dtype=float))
+            base = pt.sqrt(base * base + se * se)
+        sds.append(base)
+    dpars["sigma"] = sds
+    dpars["chol_R"] = pt.stack(sds, axis=1)[:, :, None] * dpars["chol_corr"][None, :, :]
+    dpars["per_row"] = True
+
+
+def _per_response_likelihood(family: Family, etas, dpars, y, design, resp,
+                             residual_by: ResidualBy | None) -> None:
+    """A multivariate model without residual correlation whose responses have addition terms
+    (brms: each response its own likelihood with its own weights/cens/trunc/se): on response
+    k's rows, ``y__<resp>`` with :func:`.additions.add_addition_likelihood` of that response's
+    part (or the family's plain likelihood when the part has none); log p(y) = Σ_k Σ_i."""
+    from ...design.additions import has_additions
+    from .additions import add_addition_likelihood
+    n = y.shape[0]
+    codes = residual_by.codes if residual_by is not None else np.zeros(n, dtype=int)
+    per_row = bool(dpars.get("per_row"))
+    for k, part in enumerate(design.response_parts):
+        rows = np.nonzero(design.observed[:, k])[0] if design.observed is not None \
+            else np.arange(n)
+        sig = dpars["sigma"][k]
+        params = {d: dpars[d] for d in family.dpars if d != "sigma"}
+        params["sigma"] = sig[rows] if per_row else sig[0] if residual_by is None \
+            else sig[codes[rows]]
+        eta = etas[k][rows] if design.observed is not None else etas[k]
+        name = f"y__{resp[k]}"
+        if has_additions(part):
+            add_addition_likelihood(family, eta, params, y[rows][:, [k]], part, _data,
+                                    name=name, dims=None)
+        else:
+            family.pymc_likelihood(name, eta, params, _data(name, y[rows, k]), None, dims=None)
+
+
 def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor,
                             residual_by: ResidualBy | None = None, design=None):
     import pymc as pm
@@ -760,7 +845,10 @@ def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate
             from .mvnormal import add_mvnormal
             chol = dpars["chol_R"] if per_row else dpars["chol_R"][0] \
                 if residual_by is None else dpars["chol_R"][codes]
-            add_mvnormal("y", mu, chol, y, dims=("obs", "response"))
+            from ...design.additions import common_weights
+            w = common_weights(design) if design is not None else None
+            add_mvnormal("y", mu, chol, y, dims=("obs", "response"),
+                         weights=None if w is None else _data("weights", w))
         else:
             sig = pt.stack([s[codes] for s in dpars["sigma"]], axis=1)
             pm.Normal("y", mu=mu, sigma=sig, observed=y, dims=("obs", "response"))

@@ -37,8 +37,16 @@ def mvnormal_chol_logp(value, mu, chol):
     return -0.5 * quad - logdet - 0.5 * r * np.log(2.0 * np.pi)
 
 
-def add_mvnormal(name: str, mu, chol, observed, dims=None):
-    """Register ``observed ~ MvNormal(mu, chol cholᵀ)`` row-wise (pointwise log-likelihood kept)."""
+def add_mvnormal(name: str, mu, chol, observed, dims=None, weights=None):
+    """Register ``observed ~ MvNormal(mu, chol cholᵀ)`` row-wise (pointwise log-likelihood
+    kept); ``weights`` (n,): row i's log-density times w_i (brms' weights() with rescor)."""
     import pymc as pm
-    return pm.CustomDist(name, mu, chol, logp=mvnormal_chol_logp, observed=observed,
-                         signature="(r),(r,r)->(r)", dims=dims)
+    if weights is None:
+        return pm.CustomDist(name, mu, chol, logp=mvnormal_chol_logp, observed=observed,
+                             signature="(r),(r,r)->(r)", dims=dims)
+
+    def logp(value, mu_, chol_, w_):
+        return w_ * mvnormal_chol_logp(value, mu_, chol_)
+
+    return pm.CustomDist(name, mu, chol, weights, logp=logp, observed=observed,
+                         signature="(r),(r,r),()->(r)", dims=dims)
