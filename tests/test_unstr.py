@@ -107,4 +107,4 @@ def test_logp_matches_scipy(family, het):
 
 def test_lmer_refuses_clearly():
     with pytest.raises(NotImplementedError, match="lmer does not fit brms' unstr"):
-        mf.lmer("y ~ x + unstr(t, g)", _data())
+        mf.lmer("y ~ x + (1 | h) + unstr(t, g)", _data().assign(h=lambda d: d.g.str[-1:]))
