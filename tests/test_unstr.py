@@ -108,3 +108,22 @@ def test_logp_matches_scipy(family, het):
 def test_lmer_refuses_clearly():
     with pytest.raises(NotImplementedError, match="lmer does not fit brms' unstr"):
         mf.lmer("y ~ x + (1 | h) + unstr(t, g)", _data().assign(h=lambda d: d.g.str[-1:]))
+
+
+def test_loo_and_response_draws_refused():
+    """The rows of a group are correlated: pointwise LOO and independent response draws
+    would be wrong numbers, so both are refused in plain words (epred is the mean, fine)."""
+    import warnings
+
+    from mixedformula.errors import MixedFormulaError
+    d = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mf.fit("y ~ x + unstr(t, g)", d, chains=1, draws=30, tune=30, seed=1,
+                     progressbar=False)
+        with pytest.raises(MixedFormulaError, match="do not factorize"):
+            fit.loo()
+        with pytest.raises(MixedFormulaError, match="correlated within groups"):
+            fit.predict(kind="response")
+        ep = fit.predict(kind="epred")
+    assert np.all(np.isfinite(np.asarray(ep.mean() if hasattr(ep, "mean") else ep)))

@@ -75,7 +75,7 @@ def pointwise_loglik(fit, chunk: int = 20_000_000) -> np.ndarray:
     if design is None or design.y is None:
         raise MixedFormulaError("the pointwise log-likelihood needs the fitted data")
     autocor = getattr(design, "autocor", None)
-    if autocor is not None and autocor.kind in ("cosy", "cov_arma"):
+    if autocor is not None and autocor.kind in ("cosy", "cov_arma", "unstr"):
         raise MixedFormulaError(f"the pointwise log-likelihood (loo, waic) of a model with "
                                 f"{autocor.text} is not supported: its residuals are "
                                 "correlated within groups, so the rows do not factorize")

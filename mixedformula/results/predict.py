@@ -290,6 +290,10 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
         return _draw_cosy(fit, draws, mu, params, design, rng)[..., None]
     if cosy is not None and cosy.kind == "cov_arma":
         return _draw_cov_arma(fit, draws, mu, params, design, rng)[..., None]
+    if cosy is not None and cosy.kind == "unstr":
+        raise MixedFormulaError(f"draws of the response of a model with {cosy.text} are not "
+                                "supported yet: its residuals are correlated within groups "
+                                "(use kind=\"epred\" for the expected values)")
     t = trials(fit, design, newdata) if fam.uses_trials else None
     tt = None if t is None else t[None, :]
     from ..design.additions import addition_draws
