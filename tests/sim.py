@@ -148,3 +148,13 @@ def familywise_misses(post, truth: dict, alpha: float = 0.01, k: int | None = No
                     f"seed={os.environ.get('MF_TEST_SEED', 'default')}\tmax|z|/z_crit="
                     f"{worst[0]:.2f} ({worst[1]}, ESS {worst[2]:.0f})\n")
     return out
+
+
+def constrained_value(model, point, name):
+    """The value of ``model``'s free variable ``name`` on its own scale at a point of the
+    sampler's (transformed) space: the transform's backward map applied to ``point``'s entry."""
+    rv = model[name]
+    tr = model.rvs_to_transforms.get(rv)
+    key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
+    val = np.asarray(point[key])
+    return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())

@@ -16,6 +16,7 @@ from scipy import stats
 
 import mixedformula as mf
 from mixedformula.errors import FamilyError, FormulaError
+from sim import constrained_value as _value
 
 DATA = Path(__file__).parent / "data"
 
@@ -27,14 +28,6 @@ def _data(seed=0, G=5, T=6):
     d["x"] = rng.normal(size=len(d))
     d["y"] = 1 + 0.5 * d.x + rng.normal(size=len(d))
     return d.drop(index=[2, 9, 10, 20]).sample(frac=1.0, random_state=3)
-
-
-def _value(model, p, name):
-    rv = model[name]
-    tr = model.rvs_to_transforms.get(rv)
-    key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
-    val = np.asarray(p[key])
-    return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())
 
 
 def stan_cor(ar, ma, n):

@@ -11,6 +11,7 @@ import mixedformula as mf
 from mixedformula.design import design_matrices
 from mixedformula.design.unstr import MAX_TIMES, time_patterns
 from mixedformula.errors import DataError, FamilyError, FormulaError
+from sim import constrained_value as _value
 
 
 def _data(seed=0, G=12, T=3):
@@ -57,14 +58,6 @@ def test_bad_input():
     pois = d.assign(y=np.arange(len(d)) % 3)
     with pytest.raises(FamilyError, match="supported for the gaussian and student"):
         _ = mf.Model("y ~ x + unstr(t, g)", pois, family="poisson").pymc_model
-
-
-def _value(model, p, name):
-    rv = model[name]
-    tr = model.rvs_to_transforms.get(rv)
-    key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
-    val = np.asarray(p[key])
-    return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())
 
 
 @pytest.mark.parametrize("family, het", [("gaussian", False), ("gaussian", True),

@@ -13,7 +13,6 @@ n φ(Φ⁻¹(p))²/(p(1 − p)) (probit), n ((1 − p) log(1 − p))²/(p(1 − 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 from ..errors import FamilyError
 from .base import Family
@@ -36,12 +35,6 @@ def binomial_working_weights(link: str, y: np.ndarray, trials) -> np.ndarray | N
     return n * w
 
 
-def log_choose(y, trials) -> np.ndarray:
-    """log C(n, y) per row: the binomial log-density's y-and-n-only term."""
-    n = np.asarray(trials, dtype=float)
-    return gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
-
-
 def _binomial_dist(name, eta, obs, trials, y_const, dims, logp_of):
     """``pm.CustomDist`` y ~ Binomial(n, ·) with log-density ``logp_of(value, η, n)`` + log C(n, y).
 
@@ -53,7 +46,7 @@ def _binomial_dist(name, eta, obs, trials, y_const, dims, logp_of):
     import pytensor.tensor as pt
     extra = [] if trials is None else [pt.cast(pt.as_tensor_variable(trials), "float64")]
     if trials is not None and y_const is None:
-        y_const = log_choose(np.asarray(obs), trials)      # numpy y and n: a constant
+        y_const = NUMPY.log_choose(trials, obs)       # numpy y and n: a constant
     if y_const is not None:
         extra.append(pt.cast(pt.as_tensor_variable(y_const), "float64"))
 
@@ -153,14 +146,13 @@ class Binomial(Family):
     def logpdf(self, y, eta, params=None, trials=None):
         t = self._trials(trials)
         lp, lq = self.link_obj.log_p(eta)
-        lc = gammaln(t + 1) - gammaln(y + 1) - gammaln(t - y + 1)
+        lc = NUMPY.log_choose(t, y)
         return lc + np.where(y > 0, y * lp, 0.0) + np.where(t - y > 0, (t - y) * lq, 0.0)
 
     def log_density(self, o, y, eta, params, trials=None):
         t = self._trials(trials)
         lp, lq = o.log_p(self.link_obj, eta)
-        lc = gammaln(t + 1) - gammaln(y + 1) - gammaln(t - y + 1) if o is NUMPY else (
-            o.gammaln(t + 1) - o.gammaln(y + 1) - o.gammaln(t - y + 1))
+        lc = o.log_choose(t, y)
         return lc + o.where(y > 0, y * lp, 0.0) + o.where(t - y > 0, (t - y) * lq, 0.0)
 
     def rvs(self, mu, params, rng, trials=None):
@@ -179,7 +171,7 @@ class Binomial(Family):
     def y_constant(self, y, trials=None):
         """log C(n, y) per row (always an array, also where it is 0: the structure of the
         compiled model must not depend on the data's values)."""
-        return log_choose(y, self._trials(trials))
+        return NUMPY.log_choose(self._trials(trials), y)
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
                         y_const=None):

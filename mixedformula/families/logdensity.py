@@ -45,6 +45,12 @@ class _Numpy:
     def log_factorial(y):
         """log y! = log Γ(y + 1)."""
         return gammaln(np.asarray(y, dtype=float) + 1.0)
+
+    @staticmethod
+    def log_choose(n, y):
+        """log C(n, y) = log Γ(n + 1) − log Γ(y + 1) − log Γ(n − y + 1)."""
+        n, y = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
+        return gammaln(n + 1.0) - gammaln(y + 1.0) - gammaln(n - y + 1.0)
     logaddexp = staticmethod(np.logaddexp)
     where = staticmethod(np.where)
     eq = staticmethod(np.equal)
@@ -124,6 +130,11 @@ class _Tensor:
         return pt.gammaln(y + 1.0)
 
     @staticmethod
+    def log_choose(n, y):
+        import pytensor.tensor as pt
+        return pt.gammaln(n + 1.0) - pt.gammaln(y + 1.0) - pt.gammaln(n - y + 1.0)
+
+    @staticmethod
     def mu(link: Link, eta):
         return link.inverse_tensor(eta)
 
@@ -153,8 +164,9 @@ class _Tensor:
 
 class _TensorWithYConstant(_Tensor):
     """:class:`_Tensor` for the sampler's likelihood of an observed ``value`` whose y-only
-    term −log y! was computed once when the model was built (``Family.y_constant``, held as
-    shared data ``data__y_const``): ``log_factorial(value)`` reads it instead of evaluating
+    term (−log y!, or log C(n, y) of the binomial families) was computed once when the model
+    was built (``Family.y_constant``, held as shared data ``data__y_const``):
+    ``log_factorial(value)`` / ``log_choose(n, value)`` read it instead of evaluating
     log Γ(y + 1) over every row at every gradient (a constant y would be folded by PyTensor,
     shared data are not).  Any other argument (log f(0) of a mixture: y = 0) is computed."""
 
@@ -165,6 +177,12 @@ class _TensorWithYConstant(_Tensor):
         if y is self._value:
             return -self._y_const
         return _Tensor.log_factorial(y)
+
+    def log_choose(self, n, y):
+        """log C(n, y) of the binomial families: their y-only term (``Family.y_constant``)."""
+        if y is self._value:
+            return self._y_const
+        return _Tensor.log_choose(n, y)
 
 
 NUMPY = _Numpy()

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import FamilyError
 from .binomial import Binomial
-from .logdensity import LogDensityFamily, o_eq0, zero_inflated
+from .logdensity import NUMPY, LogDensityFamily, o_eq0, zero_inflated
 from .registry import register
 
 
@@ -41,10 +41,14 @@ class ZeroInflatedBinomial(LogDensityFamily):
             return trials
         return np.asarray(trials, dtype=float)
 
+    def y_constant(self, y, trials=None):
+        """log C(n, y) per row, read by the sampler's likelihood (``o.log_choose``)."""
+        return NUMPY.log_choose(self._trials(trials), y)
+
     def _logdensity(self, o, y, eta, p, trials):
         n = self._trials(trials)
         lp, lq = o.log_p(self.link_obj, eta)
-        lc = o.gammaln(n + 1.0) - o.gammaln(y + 1.0) - o.gammaln(n - y + 1.0)
+        lc = o.log_choose(n, y)
         log_f = lc + o.where(o_eq0(o, y), 0.0, y * lp) + o.where(o_eq0(o, n - y), 0.0,
                                                                  (n - y) * lq)
         log_f0 = o.where(n > 0, n * lq, 0.0)
