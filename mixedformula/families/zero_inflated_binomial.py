@@ -37,8 +37,6 @@ class ZeroInflatedBinomial(LogDensityFamily):
     def _trials(self, trials):
         if trials is None:
             raise FamilyError(f"family {self.name!r} needs the number of trials")
-        if hasattr(trials, "type"):         # the sampler's n: shared data (a PyTensor variable)
-            return trials
         return np.asarray(trials, dtype=float)
 
     def y_constant(self, y, trials=None):
@@ -46,7 +44,9 @@ class ZeroInflatedBinomial(LogDensityFamily):
         return NUMPY.log_choose(self._trials(trials), y)
 
     def _logdensity(self, o, y, eta, p, trials):
-        n = self._trials(trials)
+        if trials is None:
+            raise FamilyError(f"family {self.name!r} needs the number of trials")
+        n = trials          # as the caller holds it: an array, or the sampler's shared data
         lp, lq = o.log_p(self.link_obj, eta)
         lc = o.log_choose(n, y)
         log_f = lc + o.where(o_eq0(o, y), 0.0, y * lp) + o.where(o_eq0(o, n - y), 0.0,
