@@ -10,16 +10,16 @@ missing lags), then the family's own likelihood at μ.
 M err = r per group with M = I + Σ_k ma[k] S^k the same T × T unit lower-triangular banded
 matrix for every group (T the longest series): one triangular solve of the (positions ×
 groups) residuals in group order, zeros after a group's end (they do not reach its earlier
-positions). Not a scan: PyTensor's scan runs one inner function shared by the copies of the
-compiled model, which nutpie's chain threads run at once. Then
+positions). One triangular solve instead of a scan over positions (one op instead of a loop
+of inner-function calls; nutpie's chain threads get private copies of either,
+:mod:`.thread_copies`). Then
 μ = η + Σ_k ma[k] err_{lag_k} + Σ_k ar[k] err_{lag_k} and the family's likelihood at μ.
 
 ``cov_arma`` (``ar(cov = TRUE)``): ``ar`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
 per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) of the stationary AR(1) as its exact sequential
 conditionals (one normal per row). Gaussian only (brms' student version is a multivariate t,
 which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE are refused
-when parsed (a dense per-group Γ: PyTensor's Cholesky/solve gradients failed in the threaded
-C sampler here).
+when parsed (not implemented yet).
 
 ``unstr``: :mod:`.unstr` (per time pattern one factor of the correlation sub-matrix).
 
