@@ -51,7 +51,8 @@ def stan_cor(ar, ma, n):
     return mat / (1 - ar ** 2)
 
 
-@pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ar(time, g, p = 1, cov = TRUE)"])
+@pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ar(time, g, p = 1, cov = TRUE)",
+                                  "ma(time, g, cov = TRUE)", "arma(time, g, cov = TRUE)"])
 def test_logp_matches_scipy_mvn(term):
     """Log density (without Jacobian) = Σ_groups scipy MVN(y_j; η_j, σ² Γ) + priors, 1e-9."""
     d = _data()
@@ -87,21 +88,25 @@ def test_refusals_and_priors():
     d = _data()
     for formula, message in [("y ~ ar(t, g, p = 2, cov = TRUE)", "at most one"),
                              ("y ~ arma(t, g, q = 2, cov = TRUE)", "at most one"),
-                             ("y ~ ma(t, g, cov = TRUE)", "moving-average part is not"),
-                             ("y ~ arma(t, g, cov = TRUE)", "moving-average part is not")]:
+                             ("y ~ ma(t, g, q = 2, cov = TRUE)", "at most one")]:
         with pytest.raises(FormulaError, match=message):
             mf.parse(formula)
-    a = mf.parse("y ~ x + ar(t, g, cov = TRUE)").autocor[0]
-    assert (a.kind, a.p, a.q, a.cov) == ("cov_arma", 1, 0, True)
+    for term, p, q in [("ar", 1, 0), ("ma", 0, 1), ("arma", 1, 1)]:
+        a = mf.parse(f"y ~ x + {term}(t, g, cov = TRUE)").autocor[0]
+        assert (a.kind, a.p, a.q, a.cov) == ("cov_arma", p, q, True)
     with pytest.raises(FamilyError, match="gaussian family only"):
         _ = mf.Model("y ~ x + ar(time, g, cov = TRUE)", d, family="student").pymc_model
     with pytest.raises(NotImplementedError, match="without cov = TRUE"):
         mf.lmer("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
+    with pytest.raises(NotImplementedError, match="moving-average"):
+        mf.lmer("y ~ x + ma(time, g, cov = TRUE) + (1 | g)", d)
     m = mf.Model("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
     assert m.likelihood == "conditional" and "covariance form" in m.engine.reason
-    ps = mf.Model("y ~ x + ar(time, g, cov = TRUE)", d).prior_summary()
+    with pytest.raises(FamilyError, match="gaussian family only"):
+        _ = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d, family="student").pymc_model
+    ps = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d).prior_summary()
     ref = {r["class"]: r for r in BRMS["arma_cov_prior"]}          # brms 2.18 get_prior
-    for cls in ("ar",):
+    for cls in ("ar", "ma"):
         row = ps[ps["class"] == cls].iloc[0]
         assert (ref[cls]["prior"], ref[cls]["lb"], ref[cls]["ub"]) == ("", "-1", "1")
         assert (row["prior"], row["lb"], row["ub"]) == ("(flat)", "-1", "1")
