@@ -132,7 +132,7 @@ def test_posterior_matches_brms(fits, key):
     asserted). Ours: 2 x 1000 draws, ESS >= 400 asserted: MC error of the difference
     <= sqrt(1/400 + 0.03²) = 0.058 sd, 0.2 sd = 3.4 of those: false failure rate <= 6e-4 per
     parameter, 5.4e-3 over the 4 + 5 (Bonferroni), any seed. Measured at seed 11:
-    |mean − brms| / sd <= 0.023 (ar_cov), <= 0.068 (arma_cov: ar[1], ma[1] correlated, ESS ≈ 830)."""
+    |mean − brms| / sd <= 0.023 (ar_cov), <= 0.068 (arma_cov; ar[1], ma[1] ESS ≈ 830)."""
     import arviz as az
     post = fits[key].idata.posterior
     for name, r in BRMS[key]["pars"].items():
@@ -173,3 +173,28 @@ def test_fitted_draws_loo_summary(fits):
     want = np.mean([a ** lag for a in ar], axis=0)               # AR(1): Γ_h / Γ_0 = ρ^h
     np.testing.assert_allclose(view.matrix.to_numpy(), want, rtol=1e-10)
     assert "Correlation Structures:" in str(fit.summary())
+
+
+def test_arma_cov_draws_and_summary(fits):
+    """arma(cov = TRUE): response draws have, per group, the lag-1 correlation of brms' Γ
+    (stan_cor above) averaged over draws (same Monte Carlo reasoning as for ar_cov: sd ≈ 0.003,
+    tolerance 0.05); the summary's R_j is brms' Γ / Γ_0 averaged over draws."""
+    from mixedformula.results.structures import residual_structure
+    fit = fits["arma_cov"]
+    post = fit.idata.posterior
+    ar, ma = post["ar[1]"].values.ravel(), post["ma[1]"].values.ravel()
+    sigma = post["sigma"].values.ravel()
+    ep = np.asarray(fit.predict(kind="epred")).reshape(len(ar), -1)
+    yd = np.asarray(fit.predict(kind="response", seed=3)).reshape(len(ar), -1)
+    z = (yd - ep) / sigma[:, None]
+    prev = fit.design.autocor.lags[:, 0]
+    ok = prev >= 0
+    cors = np.array([stan_cor(a, m, 2) for a, m in zip(ar, ma)])
+    gam0, gam1 = cors[:, 0, 0], cors[:, 1, 0]
+    assert np.mean(z ** 2 / gam0[:, None]) == pytest.approx(1.0, abs=0.05)
+    assert np.mean(z[:, ok] * z[:, prev[ok]] / gam0[:, None]) == pytest.approx(
+        np.mean(gam1 / gam0), abs=0.05)
+    view = residual_structure(fit)
+    n = len(view.matrix)
+    want = np.mean([c / c[0, 0] for c in (stan_cor(a, m, n) for a, m in zip(ar, ma))], axis=0)
+    np.testing.assert_allclose(view.matrix.to_numpy(), want, rtol=1e-10)

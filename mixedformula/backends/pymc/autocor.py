@@ -192,7 +192,7 @@ def _cov_arma_dense(structure, resid, sigma, priors, data):
     ma = _bounded("ma", priors)[0]
     gamma = arma_autocov(ar, ma, T, xp=pt, h=data("arcov_h", np.arange(1.0, max(T - 1, 1))))
     lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T))).astype(np.int64)
-    L = pt.linalg.cholesky(gamma[:T][data("arcov_lag", lag)])
+    L = pt.linalg.cholesky(gamma[data("arcov_lag", lag)])
     at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
     at[structure.pos, structure.codes] = np.arange(n)
     R = pt.concatenate([resid, pt.zeros((1,))])[data("arcov_at", at)]           # (T, G)
