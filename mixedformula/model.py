@@ -227,13 +227,6 @@ def sample(built, draws: int = 1000, tune: int = 1000, chains: int = 4,
     backend = choose_backend(backend, built.likelihood,
                              evaluation_size(built.design, built.likelihood), draws, tune,
                              chains)
-    stats = built.stats if built.likelihood == "marginal" else None
-    if (sampler == "nutpie" and backend == "c" and getattr(stats, "kind", None) == "structured"
-            and (stats.layout == "dense" or stats.Qb > 4)):
-        # the structured engine's Cholesky / triangular-solve ops raced between nutpie's chain
-        # threads in PyTensor's C backend ("DimShuffle: Input has less dimensions than
-        # expected"); those chains share the GIL anyway, so one thread costs no speed
-        cores = 1
     if sampler != "nutpie":     # nutpie's phase line follows its compile
         phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} "
               f"draws) with {sampler}")

@@ -1246,6 +1246,9 @@ def _residual_correlation(design: Design, data):
     from .design.spec import as_pandas
     from .linalg.residual_corr import ResidualCorrelation
     a = design.formula.autocor[0]
+    if a.kind == "cov_arma" and a.q:
+        raise NotImplementedError(f"{a.text}: lmer does not fit a moving-average residual "
+                                  "structure (nlme's corARMA); use mf.fit")
     if a.kind == "cov_arma":
         raise NotImplementedError(f"{a.text}: lmer's ar(time, gr) is already the stationary "
                                   "AR(1) correlation (nlme's corAR1); write it without cov = TRUE "

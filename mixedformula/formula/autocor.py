@@ -6,9 +6,9 @@
 ``arma(t, g, p = 1, q = 1)``        brms' ARMA(p, q) regression form (``cov = FALSE``): the MA part
                                     reads the earlier rows' errors (:mod:`mixedformula.design.autocor`)
 ``ma(t, g, q = 1)``                 the same with p = 0
-``ar(t, g, cov = TRUE)``            brms' covariance form (p = 1): per group y ~ MVN(η, σ² Γ), Γ the
-                                    stationary AR(1) covariance of unit innovations (kind
-                                    "cov_arma"; ma()/arma() with cov = TRUE refused)
+``ar(t, g, cov = TRUE)``            brms' covariance form (p, q ≤ 1; also ``ma()``, ``arma()``): per
+                                    group y ~ MVN(η, σ² Γ), Γ the stationary AR(1) / MA(1) /
+                                    ARMA(1, 1) covariance of unit innovations (kind "cov_arma")
 ``cosy(time = t, gr = g)``          compound symmetry: within a level of g, every pair of residuals
                                     has correlation ``cosy``
 ``unstr(time = t, gr = g)``         brms' unstructured correlation: within a level of g the
@@ -126,10 +126,6 @@ def autocor_term(sign: int, call: Call, text: str) -> AutocorTerm:
             raise FormulaError(f"{call.func}(cov = TRUE): the covariance formulation is only "
                                "possible for orders p and q of at most one (as brms requires); "
                                "use cov = FALSE", text, call.start, call.end)
-        if q > 0:
-            raise FormulaError(f"{call.func}(cov = TRUE) with a moving-average part is not "
-                               "supported yet; ar(time, gr, cov = TRUE) and cov = FALSE are",
-                               text, call.start, call.end)
         kind = "cov_arma"
     return AutocorTerm(kind=kind, time=cols["time"], gr=cols["gr"], p=p, q=q, text=written,
                        cov=bool(cov))

@@ -10,16 +10,16 @@ missing lags), then the family's own likelihood at μ.
 M err = r per group with M = I + Σ_k ma[k] S^k the same T × T unit lower-triangular banded
 matrix for every group (T the longest series): one triangular solve of the (positions ×
 groups) residuals in group order, zeros after a group's end (they do not reach its earlier
-positions). Not a scan: PyTensor's scan runs one inner function shared by the copies of the
-compiled model, which nutpie's chain threads run at once. Then
+positions). One triangular solve instead of a scan over positions (one op instead of a loop
+of inner-function calls; nutpie's chain threads get private copies of either,
+:mod:`.thread_copies`). Then
 μ = η + Σ_k ma[k] err_{lag_k} + Σ_k ar[k] err_{lag_k} and the family's likelihood at μ.
 
 ``cov_arma`` (``ar(cov = TRUE)``): ``ar`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
 per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) of the stationary AR(1) as its exact sequential
 conditionals (one normal per row). Gaussian only (brms' student version is a multivariate t,
 which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE are refused
-when parsed (a dense per-group Γ: PyTensor's Cholesky/solve gradients failed in the threaded
-C sampler here).
+when parsed (not implemented yet).
 
 ``unstr``: :mod:`.unstr` (per time pattern one factor of the correlation sub-matrix).
 
@@ -159,8 +159,11 @@ def _bounded(name, priors):
 def _cov_arma_conditionals(structure, resid, sigma, priors, data):
     """(conditional mean of r_t given the group's earlier rows, conditional sd) per row of
     ar(cov = TRUE): the stationary AR(1) N(0, σ²ρ^|s−t|/(1 − ρ²)) factors exactly into
-    r_1 ~ N(0, σ²/(1 − ρ²)) and r_t | earlier ~ N(ρ r_{t−1}, σ²) (O(n), the lag rows of ar())."""
+    r_1 ~ N(0, σ²/(1 − ρ²)) and r_t | earlier ~ N(ρ r_{t−1}, σ²) (O(n), the lag rows of ar()).
+    With an MA part: :func:`_cov_arma_dense`."""
     import pytensor.tensor as pt
+    if structure.q:
+        return _cov_arma_dense(structure, resid, sigma, priors, data)
     n = len(structure.codes)
     ar = _bounded("ar", priors)[0]
     lag = np.where(structure.lags[:, 0] < 0, n, structure.lags[:, 0]).astype(np.int64)
@@ -169,3 +172,32 @@ def _cov_arma_conditionals(structure, resid, sigma, priors, data):
     mean = ar * r[data("ar_lags", lag)]
     sd = sigma * (1.0 + first * (1.0 / pt.sqrt(1.0 - ar * ar) - 1.0))
     return mean, sd
+
+
+def _cov_arma_dense(structure, resid, sigma, priors, data):
+    """ma()/arma(cov = TRUE) (brms' ``cholesky_cor_ma1`` / ``_arma1``): Γ the T × T Toeplitz
+    ARMA(1, 1) autocovariance (:func:`~mixedformula.design.autocor.arma_autocov`; ar = 0 for
+    ma()), T the longest series, L = chol(Γ).  A group's n_j rows use Γ[1:n_j, 1:n_j], whose
+    Cholesky factor is L[1:n_j, 1:n_j]; with R (T × G) the residuals at (position, group), zeros
+    after a group's end, W = L⁻¹R column by column (forward substitution: a group's W at its
+    rows reads only its own rows).  Row t of group j given its earlier rows is then
+    N(Σ_{s<t} L_ts W_sj, σ² L_tt²), and Σ_{s<t} L_ts W_sj = R_tj − L_tt W_tj: per row the mean
+    r − L_tt W and the sd σ L_tt (their product of normals is the MVN N(0, σ²Γ[1:n_j, 1:n_j]))."""
+    import pytensor.tensor as pt
+
+    from ...design.autocor import arma_autocov
+    n = len(structure.codes)
+    T, G = _longest(structure)
+    ar = _bounded("ar", priors)[0] if structure.p else pt.as_tensor_variable(0.0)
+    ma = _bounded("ma", priors)[0]
+    gamma = arma_autocov(ar, ma, T, xp=pt, h=data("arcov_h", np.arange(1.0, max(T - 1, 1))))
+    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T))).astype(np.int64)
+    L = pt.linalg.cholesky(gamma[data("arcov_lag", lag)])
+    at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
+    at[structure.pos, structure.codes] = np.arange(n)
+    R = pt.concatenate([resid, pt.zeros((1,))])[data("arcov_at", at)]           # (T, G)
+    W = pt.linalg.solve_triangular(L, R, lower=True)
+    pos = data("arcov_pos", structure.pos.astype(np.int64))
+    ld = pt.diagonal(L)[pos]
+    w = W[pos, data("arcov_codes", structure.codes.astype(np.int64))]
+    return resid - ld * w, sigma * ld

@@ -109,8 +109,7 @@ def structured_loglik(stats: StructuredStats, beta, Lam, sigma, rho=None):
             logdetL = sum(pt.sum(pt.log(L[a][a])) for a in range(Q))
             ww = sum(pt.sum(wa * wa) for wa in w)
         elif stats.nb == 1:
-            # one dense system: 2-D ops (the batched Blockwise ones raced between nutpie's
-            # chain threads in PyTensor's C backend: "DimShuffle: Input has less dimensions")
+            # one dense system: plain 2-D ops (no batch dimension to carry through Blockwise)
             Lam2 = Lam if Lam.ndim == 2 else Lam[0]
             H = pt.dot(pt.dot(Lam2.T, A[0]), Lam2) / sigma ** 2 + pt.eye(Q)
             L = pt.linalg.cholesky(H)

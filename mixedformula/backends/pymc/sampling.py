@@ -531,8 +531,9 @@ def _jittered(x0: np.ndarray):
 @dataclasses.dataclass(frozen=True)
 class _Functions:
     """The C backend's compiled PyTensor functions, called from nutpie's chain threads through
-    ``from_pyfunc``: each chain runs its own ``Function.copy`` (the VM reuses buffers between
-    calls, so two threads must never run one Function)."""
+    ``from_pyfunc``: each chain runs its own :func:`.thread_copies.thread_copy` (the VM reuses
+    buffers between calls, so two threads must never run one Function, nor one inner Function of
+    an OpFromGraph / Scan op, which a plain ``Function.copy`` shares)."""
     logp: object
     expand: object
     names: list
@@ -540,8 +541,9 @@ class _Functions:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def _copy(self, fn):
+        from .thread_copies import thread_copy
         with self.lock:
-            f = fn.copy()
+            f = thread_copy(fn)
         f.trust_input = True
         slots = {inp.variable.name: cell for inp, cell in zip(f.maker.inputs, f.input_storage)
                  if getattr(inp, "implicit", False) and inp.variable.name}
