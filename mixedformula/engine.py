@@ -141,8 +141,9 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
 
 
 def structured_unstr() -> bool:
-    """Whether the structured marginal engine takes unstr() residuals."""
-    return False
+    """Whether the structured marginal engine takes unstr() residuals (it does:
+    :mod:`mixedformula.design.structured_crossprod`)."""
+    return True
 
 
 def distributional_reason(formula) -> str:

@@ -178,9 +178,10 @@ class LmerFit:
     #: glmmTMB structures (ar1/cs/toep): the optimiser's parameters φ and their map to θ
     structure_phi: np.ndarray | None = field(default=None, repr=False)
     structure_map: object = field(default=None, repr=False)
-    #: ar()/cosy() residuals (:mod:`mixedformula.linalg.residual_corr`) and their ρ̂
+    #: ar()/cosy() residuals (:mod:`mixedformula.linalg.residual_corr`) and their ρ̂, or
+    #: unstr() (:mod:`mixedformula.linalg.unstr_corr`) and Ĉ's correlations in brms' order
     residual_corr: object = field(default=None, repr=False)
-    residual_rho: float | None = None
+    residual_rho: float | np.ndarray | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- scalars -------------------------------------------------------------------------------
@@ -208,15 +209,16 @@ class LmerFit:
     def n_params(self) -> int:
         """Number of parameters: p fixed effects + len(θ) + σ (lme4's ``df`` of logLik); with
         ar1/cs/toep terms, their parameters φ instead of θ (glmmTMB's df)."""
-        extra = 0 if self.residual_corr is None else 1
+        extra = 0 if self.residual_corr is None else self.residual_corr.n_par
         if self.structure_map is not None:
             return len(self.beta) + self.structure_map.n_phi + 1 + extra
         return len(self.beta) + len(self.theta) + 1 + extra
 
     def corpars(self) -> pd.DataFrame:
         """Correlation parameters of the structured group terms (glmmTMB's ``ar1``, ``cs``,
-        ``toep``): columns grp, structure, parameter (``rho``, ``rho[k]``), estimate. The sds
-        are in :meth:`varcorr` (lme4's layout)."""
+        ``toep``) and of the residuals (grp ``Residual``: ``ar[1]``, ``cosy``, or unstr()'s
+        ``cortime__<t1>__<t2>`` as brms names them): columns grp, structure, parameter
+        (``rho``, ``rho[k]``, …), estimate. The sds are in :meth:`varcorr` (lme4's layout)."""
         from .design import covstruct
         rows = []
         rp = self.structure_map
@@ -229,7 +231,15 @@ class LmerFit:
                     rows.append((t.group, st, name, float(v)))
         if self.residual_corr is not None:
             rc = self.residual_corr
-            rows.append(("Residual", rc.kind, rc.parameter_name(), float(self.residual_rho)))
+            if rc.kind == "unstr":
+                from .design.unstr import cortime_pairs
+                from .results.naming import cortime_name
+                for (a, b), v in zip(cortime_pairs(rc.T), np.asarray(self.residual_rho)):
+                    rows.append(("Residual", "unstr", cortime_name(rc.times[a], rc.times[b]),
+                                 float(v)))
+            else:
+                rows.append(("Residual", rc.kind, rc.parameter_name(),
+                             float(self.residual_rho)))
         return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
 
     @property
@@ -297,7 +307,7 @@ class LmerFit:
         unstructured model."""
         if self.structure_map is not None or self.residual_corr is not None:
             raise NotImplementedError(f"{what} is not implemented for lmer fits with ar1(), "
-                                      f"cs(), toep() terms or ar()/cosy() residuals; use "
+                                      f"cs(), toep() terms or ar()/cosy()/unstr() residuals; use "
                                       f"ddf='none' / method='wald'")
 
     def _known_cov_refusal(self, what: str) -> None:
@@ -524,8 +534,9 @@ class LmerFit:
                            f"across levels)")
         for grp, rows in cp.groupby("grp", sort=False):
             if grp == "Residual":
-                out.append(f"Residual structure: {rows.structure.iloc[0]}, "
-                           f"{rows.parameter.iloc[0]} = {rows.estimate.iloc[0]:.3f}")
+                pars = ", ".join(f"{p} = {v:.3f}" for p, v in zip(rows.parameter,
+                                                                   rows.estimate))
+                out.append(f"Residual structure: {rows.structure.iloc[0]}, {pars}")
                 from .results.structures import residual_structure
                 view = residual_structure(self)
                 if view is not None:
@@ -1100,7 +1111,7 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
         rc = _residual_correlation(design, data)
         if rc is not None:
             if weights is not None:
-                raise NotImplementedError("weights with ar()/cosy() residuals are not "
+                raise NotImplementedError("weights with ar()/cosy()/unstr() residuals are not "
                                           "supported by lmer")
             return _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2)
         pls = _penalized_ls(design.X, design.y[:, 0], terms, lam, weights=weights)
@@ -1254,8 +1265,8 @@ def _residual_correlation(design: Design, data):
                                   "AR(1) correlation (nlme's corAR1); write it without cov = TRUE "
                                   "for lmer, or use mf.fit")
     if a.kind == "unstr":
-        raise NotImplementedError(f"{a.text}: lmer does not fit brms' unstr() residuals yet "
-                                  "(nlme's corSymm); use mf.fit")
+        from .linalg.unstr_corr import UnstrCorrelation
+        return UnstrCorrelation(design.autocor)
     if a.kind == "arma":
         raise NotImplementedError(f"{a.text}: lmer does not fit brms' arma()/ma() residual "
                                   "structures (nlme's corARMA is a stationary covariance, not "
@@ -1278,42 +1289,47 @@ def _residual_correlation(design: Design, data):
 
 
 def _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2) -> LmerFit:
-    """REML/ML with ar()/cosy() residuals: d(θ, ρ) = d_W(θ) + log|R(ρ)| minimised over θ and
-    the unconstrained a of ρ (:mod:`mixedformula.linalg.residual_corr`)."""
+    """REML/ML with ar()/cosy()/unstr() residuals: d(θ, a) = d_W(θ) + log|R(a)| minimised
+    over θ and the unconstrained a of R (ρ for ar/cosy, :mod:`mixedformula.linalg.residual_corr`;
+    the T(T − 1)/2 coordinates of C for unstr, :mod:`mixedformula.linalg.unstr_corr`)."""
     from .linalg.dense_pls import DensePLS
     blocks = [(t.X, t.codes, t.block.cov_factor) for t in terms]
     y = design.y[:, 0]
+    k = rc.n_par
     cache: dict = {}
 
-    def system(a: float) -> DensePLS:
+    def system(a: tuple) -> DensePLS:
         if a not in cache:
             if len(cache) > 64:
                 cache.clear()
-            rho = rc.rho(a)
+            v = rc.value(np.array(a))
             cache[a] = DensePLS(design.X, y, blocks, lam,
-                                row_transform=lambda M: rc.whiten(M, rho))
+                                row_transform=lambda M: rc.whiten(M, v))
         return cache[a]
 
     def dev(x):
-        a = float(x[-1])
-        rho = rc.rho(a)
-        if not (rc.lower < rho < 1.0):
+        a = tuple(float(v) for v in x[len(x) - k:])
+        v = rc.value(np.array(a))
+        if not rc.valid(v):
             return math.inf
-        return system(a).deviance(x[:-1], reml) + rc.logdet(rho)
+        return system(a).deviance(x[:len(x) - k], reml) + rc.logdet(v)
 
-    x0 = np.concatenate([lam.theta0, [rc.a_of(0.0)]])
-    opt = _optimize(dev, x0, np.concatenate([lam.lower, [-np.inf]]), one_thread=False)
-    theta, a = opt["x"][:-1], float(opt["x"][-1])
-    rho = rc.rho(a)
+    x0 = np.concatenate([lam.theta0, rc.start()])
+    opt = _optimize(dev, x0, np.concatenate([lam.lower, np.full(k, -np.inf)]),
+                    one_thread=False)
+    theta = opt["x"][:len(opt["x"]) - k]
+    a = tuple(float(v) for v in opt["x"][len(opt["x"]) - k:])
+    v = rc.value(np.array(a))
     pls = system(a)
     f = pls.factor(theta)
-    ld = rc.logdet(rho)
+    ld = rc.logdet(v)
     objective = pls.deviance_from(f, reml) + ld
     n, p = design.X.shape
     sigma2 = f.r2 / (n - p if reml else n)
     vcov_beta = sigma2 * np.linalg.inv(pls.beta_precision(f)) if p else np.zeros((0, 0))
     fixef_names = _lme4_names(design.spec.fixed_spec, design.X_names,
                               getattr(design.spec, "columns", ()))
+    est = rc.correlations(v) if rc.kind == "unstr" else v
     return LmerFit(formula=design.formula.text, reml=reml, design=design, terms=terms,
                    fixef_names=fixef_names,
                    theta=pd.Series(theta, index=pd.Index(_theta_names(terms), dtype=object),
@@ -1322,7 +1338,7 @@ def _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2) ->
                    objective=objective, ml_deviance=pls.deviance_from(f, False) + ld,
                    b=pls.conditional_modes(f), optimizer={**opt, "x": theta},
                    data_name=data_name, data=data, offset=design.offset, data2=data2,
-                   residual_corr=rc, residual_rho=rho)
+                   residual_corr=rc, residual_rho=est)
 
 
 def residual_lines(qstr: list[str]) -> list[str]:

@@ -98,9 +98,59 @@ def test_logp_matches_scipy(family, het):
         assert got == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
-def test_lmer_refuses_clearly():
-    with pytest.raises(NotImplementedError, match="lmer does not fit brms' unstr"):
-        mf.lmer("y ~ x + (1 | h) + unstr(t, g)", _data().assign(h=lambda d: d.g.str[-1:]))
+def _orthodont():
+    from pathlib import Path
+    d = pd.read_csv(Path(__file__).parent / "data" / "orthodont.csv")
+    d["time"] = d.groupby("Subject").age.rank().astype(int)     # 1..4, as the R script
+    d["a"] = d.age - 11
+    return d
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_lmer_matches_nlme_corsymm(method):
+    """mf.lmer with unstr(time, Subject) = nlme's lme(..., correlation = corSymm(~ time |
+    Subject)) on Orthodont (tests/data/r/unstr_nlme.R; a random slope on age − 11, since
+    corSymm beside a random intercept of the same subject is not identified): β, σ, the
+    slope's sd, the six correlations and logLik within 1e-4 relative."""
+    import json
+    from pathlib import Path
+    ref = json.loads((Path(__file__).parent / "data" / "unstr_nlme.json").read_text())[method]
+    fit = mf.lmer("distance ~ age + (0 + a | Subject) + unstr(time, Subject)", _orthodont(),
+                  reml=method == "reml")
+    assert np.asarray(fit.beta) == pytest.approx(ref["beta"], rel=1e-4)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-4)
+    vc = fit.varcorr()
+    assert float(vc.sdcor[vc.grp == "Subject"].iloc[0]) == pytest.approx(ref["sd_Subject"],
+                                                                         rel=1e-4)
+    assert fit.logLik == pytest.approx(ref["logLik"], rel=1e-4)
+    assert fit.n_params == ref["df"]
+    cp = fit.corpars()
+    assert list(cp.columns) == ["grp", "structure", "parameter", "estimate"]
+    assert list(cp.parameter) == ["cortime__1__2", "cortime__1__3", "cortime__2__3",
+                                  "cortime__1__4", "cortime__2__4", "cortime__3__4"]
+    assert set(cp.grp) == {"Residual"} and set(cp.structure) == {"unstr"}
+    assert cp.estimate.to_numpy() == pytest.approx(ref["cor"], rel=1e-4)
+
+
+def test_unstr_whitening_is_exact():
+    """The lmer parametrisation and whitening (linalg/unstr_corr.py) against a dense
+    hand computation: C positive definite from any a, WᵀW = R⁻¹ and log|R| on the patterns
+    of _data() (missing time points)."""
+    from mixedformula.linalg.unstr_corr import UnstrCorrelation
+    D = design_matrices("y ~ x + unstr(t, g)", _data())
+    rc = UnstrCorrelation(D.autocor)
+    a = np.random.default_rng(3).normal(size=rc.n_par) * 2
+    C = rc.value(a)
+    assert np.allclose(np.diag(C), 1) and np.all(np.linalg.eigvalsh(C) > 0)
+    n = len(D.autocor.codes)
+    R = np.zeros((n, n))
+    for p in time_patterns(D.autocor):
+        for rows in p.rows:
+            R[np.ix_(rows, rows)] = C[np.ix_(p.times, p.times)]
+    W = rc.whiten(np.eye(n), C)
+    assert W.T @ W == pytest.approx(np.linalg.inv(R), abs=1e-10)
+    assert rc.logdet(C) == pytest.approx(np.linalg.slogdet(R)[1], rel=1e-12)
+    assert rc.correlations(C) == pytest.approx(C[np.triu_indices(3, 1)], rel=1e-12)
 
 
 def test_loo_and_response_draws_refused():

@@ -22,6 +22,15 @@ log|C| = Σ_g (n_g − 1) log(1 − ρ) + log(1 + (n_g − 1)ρ). The statistics
 cross-products minus γ-weighted outer products of the per-group sums a_g = Z_gᵀ1, b_g = X_gᵀ1,
 s_g = 1ᵀy_g.
 
+**unstr(time, gr)** (brms, :mod:`.unstr`): C = blockdiag_g C[s_g, s_g] over the groups g of
+``gr``, s_g the times at which g is observed; the groups sharing a time pattern s share
+P_s = C[s, s]⁻¹ (n_s × n_s). Every statistic is Σ_s Σ_{a,b ∈ s} (P_s)_{ab} S^{s,ab} with
+S^{s,ab} = Σ_{g ∈ s} U_{g,a}ᵀ V_{g,b} (U_{g,a} the row of group g at its a-th time) —
+Σ_s n_s² cross-products computed once, contracted with the P_s entries (``rho`` is then
+(w, ld): w the P_s row-major and concatenated over patterns, ld_s = log|C[s, s]|, from
+:func:`unstr_weights_numpy` or the sampler's unrolled factors), and
+log|C| = Σ_s G_s log|C[s, s]|.
+
 **gr(g, cov = A)** (and any other design without a residual structure): P = I (the ar form with
 p = 0); Λ couples the levels (Λ = L_A ⊗ T, :mod:`.known_cov`), so the system is dense.
 
@@ -56,7 +65,7 @@ class StructuredTooLargeError(ValueError):
 class StructuredStats:
     """Coefficients of the marginal statistics as functions of ρ (module docstring)."""
 
-    structure: str | None          # "ar", "cosy" or None (P = I)
+    structure: str | None          # "ar", "cosy", "unstr" or None (P = I)
     layout: str                    # "block" or "dense"
     N: int
     beta_ols: np.ndarray           # (p,)
@@ -79,6 +88,13 @@ class StructuredStats:
     Xej: np.ndarray | None = None
     eej: np.ndarray | None = None
     n_j: np.ndarray | None = None
+    # unstr: the time patterns s (indices into the T times), their group counts G_s, the
+    # groups per pattern and block (n_patterns, nb) for the per-level log|C_j|, and T; the
+    # leading (K, K) axes of A … ee are then (Σ_s n_s², 1)
+    unstr_times: tuple = ()
+    unstr_counts: np.ndarray | None = None
+    unstr_level_counts: np.ndarray | None = None
+    unstr_T: int = 0
     kind: str = "structured"
 
     @property
@@ -107,9 +123,10 @@ class StructuredStats:
 
     def cost(self) -> float:
         """Operations per log-density evaluation (order of magnitude)."""
+        k2 = self.A.shape[0] * self.A.shape[1]          # (p+1)², 1, or Σ_s n_s² (unstr)
         if self.layout == "block":
-            return self.nb * (self.Qb ** 3 + self.K ** 2 * self.Qb ** 2)
-        return float(self.Qb) ** 3 + self.K ** 2 * self.Qb ** 2
+            return self.nb * (self.Qb ** 3 + k2 * self.Qb ** 2)
+        return float(self.Qb) ** 3 + k2 * self.Qb ** 2
 
 
 def structured_design(design) -> bool:
@@ -128,7 +145,7 @@ def _lag_index(structure, N: int) -> list[np.ndarray]:
 
 
 def _aligned(structure, codes: np.ndarray) -> bool:
-    """Every lag row / every row of a cosy group in the same level as the row."""
+    """Every lag row / every row of a cosy or unstr group in the same level as the row."""
     if structure is None:
         return True
     if structure.kind == "ar":
@@ -246,6 +263,8 @@ def structured_statistics(design, layout: str | None = None) -> StructuredStats:
                             c=c, XX=XX, Xe=Xe, ee=ee)
     if layout == "block" and segs:
         stats.XXj, stats.Xej, stats.eej, stats.n_j = level_stats
+    if structure is not None and structure.kind == "unstr":
+        _unstr_statistics(stats, structure, design, segs, X, e)
     if structure is not None and structure.kind == "cosy":
         gc = np.asarray(structure.codes)
         G = int(gc.max()) + 1
@@ -264,6 +283,90 @@ def structured_statistics(design, layout: str | None = None) -> StructuredStats:
             stats.a_g = np.asarray((Ig @ _full_Z(design, segs)).todense())
             stats.level_g = np.zeros(G, dtype=np.int64)
     return stats
+
+
+def _unstr_statistics(stats: StructuredStats, structure, design, segs, X, e) -> None:
+    """Replace the P = I statistics by the Σ_s n_s² pattern cross-products S^{s,ab} of
+    unstr() (module docstring), in the layout of ``stats``."""
+    from .unstr import time_patterns
+    pats = time_patterns(structure)
+    p = X.shape[1]
+    block = stats.layout == "block"
+    if block:
+        codes, W = segs[0].columns(design) if segs else (
+            np.full(len(e), -1, dtype=np.int64), np.zeros((len(e), 0)))
+        J, Q = (segs[0].J, segs[0].Q) if segs else (0, 0)
+    else:
+        Z = _full_Z(design, segs)
+        J, Q = 1, stats.M
+    A, B, c, XX, Xe, ee = [], [], [], [], [], []
+    XXj, Xej, eej = [], [], []
+    level_counts = np.zeros((len(pats), max(J, 1)))
+    for i, pat in enumerate(pats):
+        R = pat.rows
+        if block and J:
+            np.add.at(level_counts[i], codes[R[:, 0]][codes[R[:, 0]] >= 0], 1.0)
+        elif not block:
+            level_counts[i, 0] = len(R)
+        n_s = R.shape[1]
+        for a in range(n_s):
+            for b in range(n_s):
+                ra, rb = R[:, a], R[:, b]
+                Xa, Xb, ea, eb = X[ra], X[rb], e[ra], e[rb]
+                XX.append(Xa.T @ Xb)
+                Xe.append(Xa.T @ eb)
+                ee.append(float(ea @ eb))
+                if block:
+                    Ind = _indicator(codes[ra], J)
+                    Wa, Wb = W[ra], W[rb]
+                    G_s = len(ra)
+                    A.append((Ind @ (Wa[:, :, None] * Wb[:, None, :]).reshape(G_s, Q * Q)
+                              ).reshape(J, Q, Q))
+                    B.append((Ind @ (Wa[:, :, None] * Xb[:, None, :]).reshape(G_s, Q * p)
+                              ).reshape(J, Q, p))
+                    c.append(Ind @ (Wa * eb[:, None]))
+                    if J:
+                        XXj.append((Ind @ (Xa[:, :, None] * Xb[:, None, :]).reshape(G_s, p * p)
+                                    ).reshape(J, p, p))
+                        Xej.append((Ind @ (Xa * eb[:, None])).reshape(J, p))
+                        eej.append(Ind @ (ea * eb))
+                else:
+                    Za, Zb = Z[ra], Z[rb]
+                    A.append((Za.T @ Zb).toarray()[None])
+                    B.append(np.asarray(Za.T @ Xb).reshape(1, Q, p))
+                    c.append(np.asarray(Za.T @ eb).reshape(1, Q))
+    k = len(XX)
+    if not block and k * Q * Q > MAX_DENSE_ENTRIES:
+        raise StructuredTooLargeError(
+            f"unstr() in the dense layout needs {k} cross-products of {Q} x {Q} "
+            f"(limit {MAX_DENSE_ENTRIES:.0e} entries)")
+    stats.A = np.stack(A).reshape((k, 1) + A[0].shape)
+    stats.B = np.stack(B).reshape((k, 1) + B[0].shape)
+    stats.c = np.stack(c).reshape((k, 1) + c[0].shape)
+    stats.XX = np.stack(XX).reshape(k, 1, p, p)
+    stats.Xe = np.stack(Xe).reshape(k, 1, p)
+    stats.ee = np.array(ee).reshape(k, 1)
+    if block and J:
+        stats.XXj = np.stack(XXj).reshape(k, 1, J, p, p)
+        stats.Xej = np.stack(Xej).reshape(k, 1, J, p)
+        stats.eej = np.stack(eej).reshape(k, 1, J)
+    stats.unstr_times = tuple(pat.times for pat in pats)
+    stats.unstr_counts = np.array([len(pat.groups) for pat in pats], dtype=float)
+    stats.unstr_level_counts = level_counts
+    stats.unstr_T = len(structure.times)
+
+
+def unstr_weights_numpy(stats: StructuredStats, C: np.ndarray):
+    """unstr(): (w, ld) from the T × T correlation matrix C: w the entries of every
+    P_s = C[s, s]⁻¹ (row-major, concatenated over the patterns), ld_s = log|C[s, s]|."""
+    w, ld = [], []
+    for times in stats.unstr_times:
+        Cs = np.asarray(C, dtype=float)[np.ix_(times, times)]
+        L = np.linalg.cholesky(Cs)
+        Li = np.linalg.solve(L, np.eye(len(times)))
+        w.append((Li.T @ Li).ravel())
+        ld.append(2.0 * np.sum(np.log(np.diag(L))))
+    return np.concatenate(w), np.array(ld)
 
 
 # --------------------------------------------------------------------------- as functions of ρ
@@ -286,6 +389,16 @@ def statistics_at(stats: StructuredStats, rho, xp=np, data: dict | None = None):
 
     def get(name):
         return data[name] if data is not None else getattr(stats, name)
+    if stats.structure == "unstr":
+        w, ld = rho
+        k = stats.A.shape[0]
+
+        def comb_u(name):
+            shape = getattr(stats, name).shape[2:]
+            flat = get(name).reshape((k, int(np.prod(shape))))
+            return xp.dot(w, flat).reshape(shape)
+        return (comb_u("A"), comb_u("B"), comb_u("c"), comb_u("XX"), comb_u("Xe"),
+                xp.dot(w, get("ee").reshape((k,))), xp.dot(stats.unstr_counts, ld))
     if stats.structure == "ar":
         w = _outer_weights(rho, xp)
 
@@ -358,6 +471,14 @@ def loglik_numpy(stats: StructuredStats, beta, Lam, sigma, rho=None) -> float:
 def _level_xy_at(stats: StructuredStats, rho):
     """Block layout: (XX_j, Xe_j, ee_j, log|C_j|) per level at ``rho`` (numpy)."""
     K = stats.K
+    if stats.structure == "unstr":
+        w, ld = rho
+        k = stats.A.shape[0]
+
+        def comb_u(S):
+            return np.tensordot(w, S.reshape((k,) + S.shape[2:]), axes=1)
+        return (comb_u(stats.XXj), comb_u(stats.Xej), comb_u(stats.eej),
+                stats.unstr_level_counts.T @ ld)
     if stats.structure == "ar":
         w = _outer_weights(np.asarray(rho, dtype=float), np)
 
@@ -418,4 +539,5 @@ def draw_effects_numpy(stats: StructuredStats, beta, Lam, sigma, rho, rng) -> np
 
 __all__ = ["StructuredStats", "StructuredTooLargeError", "draw_effects_numpy",
            "group_loglik_numpy", "loglik_numpy",
-           "statistics_at", "structured_design", "structured_statistics"]
+           "statistics_at", "structured_design", "structured_statistics",
+           "unstr_weights_numpy"]

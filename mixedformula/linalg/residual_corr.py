@@ -70,6 +70,21 @@ class ResidualCorrelation:
         self.inv = inv
         self.n = n
 
+    #: one unconstrained parameter a (the interface :func:`mixedformula.reml` optimises over,
+    #: shared with :class:`~.unstr_corr.UnstrCorrelation`)
+    n_par = 1
+
+    def start(self) -> np.ndarray:
+        """a at ρ = 0."""
+        return np.array([self.a_of(0.0)])
+
+    def value(self, a) -> float:
+        """ρ from the parameter vector a (length 1)."""
+        return self.rho(float(np.asarray(a).ravel()[0]))
+
+    def valid(self, rho: float) -> bool:
+        return bool(self.lower < rho < 1.0)
+
     @property
     def lower(self) -> float:
         """Lower bound of ρ (R positive definite above it)."""

@@ -1,4 +1,5 @@
-r"""Leave-one-group-out log-likelihood of models with ``ar()`` / ``cosy()`` residuals.
+r"""Leave-one-group-out log-likelihood of models with ``ar()`` / ``cosy()`` / ``unstr()``
+residuals.
 
 When every residual series lies inside one level of the model's single grouping factor (the
 block layout of :mod:`mixedformula.design.structured_crossprod`), V = ZGZᵀ + σ²C is block
@@ -16,9 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..design.reterms import covariance_blocks
-from ..design.structured_crossprod import group_loglik_numpy, structured_statistics
+from ..design.structured_crossprod import (group_loglik_numpy, structured_statistics,
+                                           unstr_weights_numpy)
+from ..design.unstr import correlation_matrix, cortime_pairs
 from ..errors import MixedFormulaError
-from .naming import ar_name, sigma_name
+from .naming import ar_name, cortime_name, sigma_name
 from .posterior import PosteriorDraws
 
 
@@ -52,6 +55,12 @@ def structured_group_loglik(fit, group: str | None = None) -> tuple[np.ndarray, 
         rho = np.stack([draws.scalar(ar_name(k + 1)) for k in range(stats.K - 1)], axis=-1)
     elif stats.structure == "cosy":
         rho = draws.scalar("cosy")
+    elif stats.structure == "unstr":
+        times = d.autocor.times
+        C = correlation_matrix(np.stack([draws.scalar(cortime_name(times[a], times[b]))
+                                         for a, b in cortime_pairs(len(times))], axis=-1),
+                               len(times))
+        rho = [unstr_weights_numpy(stats, C[i]) for i in range(len(C))]
     else:
         rho = None
     T = np.zeros((S, seg.J, seg.Q, seg.Q))

@@ -1,4 +1,5 @@
-r"""The marginal engine for ``ar()`` / ``cosy()`` residuals and ``gr(g, cov = A)`` terms.
+r"""The marginal engine for ``ar()`` / ``cosy()`` / ``unstr()`` residuals and ``gr(g, cov = A)``
+terms.
 
 y ~ N(Xβ, ZGZᵀ + σ²C(ρ)) evaluated from the statistics of
 :mod:`mixedformula.design.structured_crossprod` (math there): with H = ΛᵀZᵀPZΛ/σ² + I = LLᵀ,
@@ -10,8 +11,13 @@ computed once, so nothing of length N is in the graph. Block layout (one groupin
 series inside levels): J Q×Q factors, unrolled for Q ≤ 4; dense layout (gr(cov = A), series
 across levels): one M×M Cholesky, Λ = Σ_b L_b ⊗ T_b (L_b = L_A or I) per segment.
 
+unstr(): the entries of P_s = C[s, s]⁻¹ and log|C[s, s]| per time pattern s from the
+conditional engine's unrolled factor L_s (:func:`.unstr.pattern_factor`), P_s = L_s⁻ᵀL_s⁻¹ by
+unrolled forward substitution of the identity's columns (scalar ops: no Cholesky / solve op
+for nutpie's chain threads to race on).
+
 The parameters are the conditional engine's (``ar`` with brms' flat default, ``cosy`` on
-(0, 1), β, the covariance blocks, σ), so names, summaries and predictions read the same
+(0, 1), ``cortime`` ~ LKJ, β, the covariance blocks, σ), so names, summaries and predictions read the same
 draws. After sampling u is drawn exactly from u | y, β, G, σ, ρ (Gaussian, mean ΛH⁻¹Λᵀs/σ²,
 covariance ΛH⁻¹Λᵀ), one draw per posterior draw.
 """
@@ -22,7 +28,8 @@ import numpy as np
 import scipy.linalg
 
 from ...design.structured_crossprod import (DATA_FIELDS, StructuredStats, draw_effects_numpy,
-                                            statistics_at)
+                                            statistics_at, unstr_weights_numpy)
+from ...design.unstr import correlation_matrix, cortime_pairs
 from .autocor import check_autocor_family, coefficients, cosy_parameter
 from .marginal import chol_unrolled, forward_unrolled, segment_factors
 from .factor_draws import block_factor_draws
@@ -129,14 +136,51 @@ def structured_loglik(stats: StructuredStats, beta, Lam, sigma, rho=None):
     return -0.5 * (out + rPr / sigma ** 2)
 
 
-def structured_parameter(structure, priors):
-    """``ar`` (p,) with brms' flat default or ``cosy`` on (0, 1) (as the conditional engine's
-    :func:`.autocor.add_autocor_likelihood`); None without a residual structure."""
+def unstr_weights(stats: StructuredStats, corr, L_full):
+    """(w, ld) of :func:`~mixedformula.design.structured_crossprod.statistics_at` for unstr()
+    as pytensor expressions of ``cortime`` (module docstring)."""
+    import pytensor.tensor as pt
+    from .marginal import forward_unrolled
+    from .unstr import pattern_factor
+    w, ld = [], []
+    for times in stats.unstr_times:
+        n = len(times)
+        L = pattern_factor(corr, L_full, times)
+        cols = [forward_unrolled(L, [pt.as_tensor_variable(float(a == k)) for a in range(n)])
+                for k in range(n)]                                  # cols[k][a] = (L⁻¹)[a, k]
+        w += [sum(cols[a][m] * cols[b][m] for m in range(n)) for a in range(n)
+              for b in range(n)]                                    # (L⁻ᵀL⁻¹)[a, b]
+        ld.append(2.0 * sum(pt.log(L[a][a]) for a in range(n)))
+    return pt.stack(w), pt.stack(ld)
+
+
+def structured_parameter(structure, priors, stats=None):
+    """``ar`` (p,) with brms' flat default, ``cosy`` on (0, 1) (as the conditional engine's
+    :func:`.autocor.add_autocor_likelihood`), or unstr()'s ``cortime`` (as
+    :func:`.unstr.cortime_parameter`) as its (w, ld); None without a residual structure."""
     if structure is None:
         return None
     if structure.kind == "ar":
         return coefficients("ar", structure.p, priors)
+    if structure.kind == "unstr":
+        from .unstr import cortime_parameter
+        corr, L_full = cortime_parameter(len(structure.times), priors)
+        return unstr_weights(stats, corr, L_full)
     return cosy_parameter(priors)
+
+
+def unstr_rho_draws(stats: StructuredStats, posterior, S: int, times) -> list:
+    """unstr(): (w, ld) per posterior draw from the sampler's ``_corr__cortime`` or brms'
+    ``cortime__<t_a>__<t_b>`` draws (``times``: the T time labels)."""
+    from ...results.naming import cortime_name
+    names = [cortime_name(times[a], times[b]) for a, b in cortime_pairs(stats.unstr_T)]
+    if "_corr__cortime" in posterior:
+        C = np.asarray(posterior["_corr__cortime"].values).reshape(S, stats.unstr_T,
+                                                                   stats.unstr_T)
+    else:
+        C = correlation_matrix(np.stack([np.asarray(posterior[v].values).reshape(S)
+                                         for v in names], axis=-1), stats.unstr_T)
+    return [unstr_weights_numpy(stats, C[i]) for i in range(S)]
 
 
 def add_structured_likelihood(design, family, blocks, chols, betas, dpars, stats, priors):
@@ -147,7 +191,7 @@ def add_structured_likelihood(design, family, blocks, chols, betas, dpars, stats
     if structure is not None:
         check_autocor_family(structure, family)
     import pytensor.tensor as pt
-    rho = structured_parameter(structure, priors)
+    rho = structured_parameter(structure, priors, stats)
     Lam = structured_lambda(stats, blocks, chols, pt)
     sigma = dpars["sigma"][0][0]
     pm.Potential("marginal_loglik", structured_loglik(stats, betas[0], Lam, sigma, rho))
@@ -168,6 +212,8 @@ def recover_structured(built, posterior, seed) -> dict:
         rho = posterior["ar"].values.reshape(S, -1)
     elif stats.structure == "cosy":
         rho = posterior["cosy"].values.reshape(S)
+    elif stats.structure == "unstr":
+        rho = unstr_rho_draws(stats, posterior, S, built.design.autocor.times)
     draws = {b.key: np.stack(block_factor_draws(b, posterior, S), axis=1)   # (S, H, Q, Q)
              for b in built.blocks}
     rng = np.random.default_rng([int(seed), 20240611])
@@ -193,4 +239,4 @@ def recover_structured(built, posterior, seed) -> dict:
 
 
 __all__ = ["add_structured_likelihood", "recover_structured", "structured_lambda",
-           "structured_loglik", "structured_parameter"]
+           "structured_loglik", "structured_parameter", "unstr_rho_draws", "unstr_weights"]
