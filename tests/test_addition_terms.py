@@ -367,7 +367,13 @@ def test_engine_reasons():
                     "y | weights(w) + se(s) ~ x + (1 | g)"):
         dec = decide(design_matrices(formula, d), get_family("gaussian"))
         assert dec.likelihood == "marginal" and dec.reason == "", dec
-    for formula, word in (("y | se(s, sigma = TRUE) ~ x + (1 | g)", "se(sigma = TRUE)"),
+    # se(sigma = TRUE): the group effects integrated out per row (tests/test_se_sigma_marginal.py)
+    for likelihood in ("auto", "marginal"):
+        dec = decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
+                     get_family("gaussian"), likelihood=likelihood)
+        assert dec.integrate is not None and "se(sigma = TRUE)" in dec.note, dec
+    for formula, word in (("y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)",
+                           "se(sigma = TRUE)"),
                           ("y | weights(w) + cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | trunc(lb = 0) ~ x + (1 | g)", "trunc()")):
@@ -375,7 +381,7 @@ def test_engine_reasons():
         assert dec.likelihood == "conditional" and word in dec.reason, dec
         assert word in dec.note, dec
     with pytest.raises(mf.errors.MixedFormulaError, match="se"):
-        decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
+        decide(design_matrices("y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)", d),
                get_family("gaussian"), likelihood="marginal")
     dec = decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("student"))
     assert dec.likelihood == "conditional" and "not Gaussian" in dec.reason
