@@ -155,9 +155,9 @@ def test_posterior_means_match_brms():
     """The multilevel meta-analysis of brms_se_sigma_group.R (12 studies × 4 effect sizes)
     fitted with the study effects integrated out, against brms 2.18 (4 × 1000 draws, same
     explicit priors). Our 4 × 1000 draws, bulk ESS ≥ 1000 asserted for every parameter; brms'
-    ESS of the means is stored (≥ 900 asserted), so the Monte-Carlo sd of a difference of
-    means is ≤ √(1/1000 + 1/900) = 0.046 posterior sd and 0.2 sd is 4.3 of it: a correct
-    fit fails one of the 4 checks with probability < 1e-4."""
+    ESS of the means is stored (≥ 800 asserted; 839 for sd_study), so the Monte-Carlo sd of a
+    difference of means is ≤ √(1/1000 + 1/800) = 0.047 posterior sd and 0.2 sd is 4.2 of it:
+    a correct fit fails one of the 4 checks with probability < 1e-4."""
     import arviz as az
     ref = json.loads(open(os.path.join(HERE, "data", "brms_se_sigma_group.json")).read())
     data = pd.DataFrame(ref["data"])
@@ -170,7 +170,7 @@ def test_posterior_means_match_brms():
                      seed=3)
     assert fit.info["engine_note"].startswith("se(sigma = TRUE)")
     post = fit.idata.posterior
-    assert min(ref["ess"].values()) >= 900
+    assert min(ref["ess"].values()) >= 800
     for name, mean in ref["mean"].items():
         assert float(az.ess(post[name]).to_array().min()) >= 1000, name
         z = abs(float(post[name].mean()) - mean) / ref["sd"][name]
