@@ -71,13 +71,14 @@ def _family_reason(family) -> str:
 
 
 def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
-                    structured: bool = False) -> str:
+                    structured: bool = False, se_sigma_ok: bool = False) -> str:
     """Why the marginal engine cannot fit this design (``""``: the structure allows it; the
     cost of the statistics is judged by :func:`decide`). ``univariate``: for the marginal
     group likelihood of LOO (:mod:`mixedformula.results.loo`), computed for one response.
     ``structured``: for the structured marginal engine
     (:mod:`mixedformula.design.structured_crossprod`: ar()/cosy() residuals, gr(cov = A)),
-    which takes those terms (and, with ar()/cosy(), no group terms at all)."""
+    which takes those terms (and, with ar()/cosy(), no group terms at all). ``se_sigma_ok``:
+    se(sigma = TRUE) is no reason (for the per-row path of :func:`partial_block`)."""
     why = _family_reason(family)
     if why:
         return why
@@ -114,7 +115,7 @@ def marginal_reason(design, family, rescor_by=None, univariate: bool = False,
                 "marginal engine's per-level statistics do not yet support")
     if design.trials is not None:
         return "trials() belongs to the binomial family"
-    why = addition_reason(design)
+    why = addition_reason(design, se_sigma_ok)
     if why:
         return why
     if structured and (getattr(design, "weights", None) is not None
@@ -157,7 +158,13 @@ def distributional_reason(formula) -> str:
             "for a Gaussian with one residual scale")
 
 
-def addition_reason(design) -> str:
+def se_sigma(design) -> bool:
+    """The design has ``se(sei, sigma = TRUE)`` (residual variance se_i² + σ² per row)."""
+    return (getattr(design, "se", None) is not None
+            and bool(design.formula.additions.se_sigma))
+
+
+def addition_reason(design, se_sigma_ok: bool = False) -> str:
     r"""Why brms' addition terms keep a model off the marginal engine ("" without them, or when
     the marginal engine takes them).
 
@@ -168,9 +175,11 @@ def addition_reason(design) -> str:
       those of the scaled rows, with Σw_i in place of N and a constant
       (:class:`~mixedformula.design.additions.RowScaling`).
     * se(sei, sigma = TRUE): R = diag(se² + σ²) has σ inside each row's variance, so no
-      cross-product ZᵀR⁻¹Z can be formed once from the data; an exact marginal would cost
-      O(N) per gradient (a per-level Woodbury with a diagonal R_j re-formed at every σ), the
-      same order as the conditional engine's gradient, so the conditional engine fits it.
+      cross-product ZᵀR⁻¹Z can be formed once from the data and the statistics of the
+      marginal engine do not apply. Its effects are integrated out per row instead
+      (``se_sigma_ok``: the partial path, :mod:`mixedformula.backends.pymc.partial_marginal`,
+      which already reads the rows at every gradient: a per-level Woodbury with the row
+      weights 1/(se_i² + σ²), O(N Q²) per gradient; :func:`decide` takes it).
     * cens()/trunc(): the censored/truncated likelihood is not Gaussian in y.
     """
     if getattr(design, "response_parts", None) is not None:
@@ -181,10 +190,11 @@ def addition_reason(design) -> str:
         return "cens() (censored rows) needs the conditional likelihood"
     if getattr(design, "trunc", None) is not None:
         return "trunc() (a truncated likelihood) needs the conditional likelihood"
-    if getattr(design, "se", None) is not None and design.formula.additions.se_sigma:
+    if se_sigma(design) and not se_sigma_ok:
         return ("se(sigma = TRUE) gives each row its own residual variance se² + sigma², so "
-                "the marginal statistics would have to be re-formed from all rows at every "
-                "sigma (no cheaper per gradient than the conditional engine)")
+                "the marginal statistics cannot be formed once from the data; its group "
+                "effects are integrated out per row only without weights(), for a group "
+                "term of one grouping factor without gr(by=)")
     return ""
 
 
@@ -221,12 +231,16 @@ def _statistics(design, stats, cost_rule: bool):
 def partial_block(design, family, rescor_by=None):
     """(block, reason): the covariance block whose effects the conditional engine can integrate
     out exactly (:mod:`mixedformula.backends.pymc.partial_marginal`; the one with the most
-    J·Q among blocks of one term without ``by``), or (None, why not)."""
-    why = marginal_reason(design, family, rescor_by, univariate=True)
+    J·Q among blocks of one term without ``by``), or (None, why not). se(sei, sigma = TRUE)
+    is taken (each row's residual variance se_i² + σ²), weights() and se() without sigma are
+    not (the marginal engine's row scaling fits those)."""
+    why = marginal_reason(design, family, rescor_by, univariate=True, se_sigma_ok=True)
     if why:
         return None, why
-    if getattr(design, "weights", None) is not None or getattr(design, "se", None) is not None:
-        return None, "weights()/se() are not in the partial marginalisation"
+    if getattr(design, "weights", None) is not None or (
+            getattr(design, "se", None) is not None and not se_sigma(design)):
+        return None, ("weights() and se() without sigma = TRUE are not in the partial "
+                      "marginalisation")
     from .design.reterms import covariance_blocks
     blocks = [b for b in covariance_blocks(design, 1, list(design.response_names))
               if len(b.parts) == 1 and not b.by_levels
@@ -234,6 +248,27 @@ def partial_block(design, family, rescor_by=None):
     if not blocks:
         return None, "no group term of one grouping factor without gr(by=)"
     return max(blocks, key=lambda b: b.J * b.Q), ""
+
+
+def _se_sigma_decision(design, family, likelihood: str, rescor_by,
+                       why: str) -> Decision | None:
+    """se(sei, sigma = TRUE) with group terms: the per-row marginal of the partial path
+    (:func:`addition_reason`), which integrates out the effects of the block with the most
+    J·Q: all of them when that is the only block (then it is the marginal likelihood; an
+    explicit ``"marginal"`` takes it only then). None: the caller's reason stands."""
+    if likelihood not in ("auto", "marginal"):
+        return None
+    block, _ = partial_block(design, family, rescor_by)
+    if block is None:
+        return None
+    others = len(design.terms) - len(block.parts)
+    if likelihood == "marginal" and others:
+        return None
+    rest = (f"; the other {others} group term(s) sampled" if others
+            else "; no group effect is sampled")
+    return Decision(likelihood="conditional", reason=why, statistics=None, integrate=block.key,
+                    note=f"se(sigma = TRUE): the group effects of {block.group} integrated out "
+                         f"exactly, per row (residual variance se^2 + sigma^2){rest}")
 
 
 def _partial(design, family, rescor_by, why: str) -> Decision | None:
@@ -267,6 +302,11 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
                         statistics=None, integrate=block.key,
                         note=f"the group effects of {block.group} integrated out exactly")
     why = marginal_reason(design, family, rescor_by)
+    if why and not dask and se_sigma(design) and not marginal_reason(
+            design, family, rescor_by, se_sigma_ok=True):
+        chosen = _se_sigma_decision(design, family, likelihood, rescor_by, why)
+        if chosen is not None:
+            return chosen
     if why and not dask and likelihood != "conditional":
         structured = _structured(design, family, likelihood, rescor_by)
         if structured is not None:
@@ -427,4 +467,5 @@ def autocor_refusal(formula, what: str) -> Exception | None:
 
 __all__ = ["DASK_HINT", "Decision", "dask_refusal", "dask_too_large", "decide",
            "distributional_reason", "glmer_dask_refusal", "marginal_reason", "partial_block",
-           "reml_family_refusal", "reml_refusal", "structure_refusal", "autocor_refusal"]
+           "reml_family_refusal", "reml_refusal", "se_sigma", "structure_refusal",
+           "autocor_refusal"]

@@ -137,6 +137,64 @@ def test_bad_offset():
         design_matrices("k ~ x + offset(log(w))", d)
 
 
+def _bad(column, rows, value):
+    d = _data()
+    d[column] = d[column].astype(object) if isinstance(value, str) else d[column]
+    d.loc[rows, column] = value
+    return d
+
+
+@pytest.mark.parametrize("formula,family,data,words", [
+    ("y | weights(w) ~ x + (1 | g)", "gaussian", lambda: _bad("w", [1, 4], -1.0),
+     ["weights(w)", "negative", "2 row"]),
+    ("y | weights(w) ~ x + (1 | g)", "gaussian", lambda: _bad("w", [0, 2, 9], np.nan),
+     ["weights(w)", "missing", "3 row"]),
+    ("y | cens(c, y2) ~ x + (1 | g)", "lognormal", lambda: _bad("c", [3, 5], "interv"),
+     ["'c'", "'interv'", "2 row"]),
+    ("y | cens(c, y2) ~ x + (1 | g)", "lognormal",
+     lambda: _data().assign(y2=lambda d: np.where(d.c == "interval", d.y - 0.01, np.nan)),
+     ["'y2'", f"{int((_data().c == 'interval').sum())} row", "y2 > y"]),
+    ("y | trunc(lb = 0.5, ub = ub) ~ x + (1 | g)", "gaussian",
+     lambda: _data().assign(ub=4.0), [f"{int((_data().y < 0.5).sum())} value(s)", "'y'",
+                                      "truncation bounds"]),
+    ("y | se(s) ~ x + (1 | g)", "gaussian", lambda: _bad("s", [2, 3, 7, 8], 0.0),
+     ["se(s)", "<= 0", "4 row"]),
+    ("y | se(s, sigma = TRUE) ~ x + (1 | g)", "gaussian", lambda: _bad("s", [6], -0.2),
+     ["se(s)", "<= 0", "1 row"]),
+    ("k ~ x + offset(log(w)) + (1 | g)", "poisson", lambda: _bad("w", [1, 2, 3], 0.0),
+     ["offset(w)", "not finite", "3 row"]),
+])
+def test_bad_input_is_refused_by_fit_before_compiling(formula, family, data, words):
+    """The issue's bad-input checklist through mf.fit itself: each an error naming the column
+    and the count of bad rows, raised while the design is read (before any model is built or
+    compiled: mf.fit would otherwise take seconds), nothing dropped."""
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(DataError) as e:
+        mf.fit(formula, data(), family=family, draws=10, tune=10, chains=1)
+    assert time.perf_counter() - t0 < 5.0
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+def test_bad_truncation_bound_columns_are_named():
+    d = _data().assign(lo=0.0, hi=50.0)
+    d.loc[[2, 5], "hi"] = np.nan
+    _raises("y | trunc(lb = lo, ub = hi) ~ x", d, "ub = hi", "missing", "2 row")
+    d = _data().assign(lo=0.0, hi=50.0)
+    d.loc[[1, 3, 4], "hi"] = -1.0
+    _raises("y | trunc(lb = lo, ub = hi) ~ x", d, "lb = lo", "not below", "ub = hi", "3 row")
+    # new data: the bounds are checked the same way
+    spec = design_matrices("y | trunc(lb = lo, ub = hi) ~ x", _data().assign(lo=0.0, hi=50.0)).spec
+    new = _data(5).assign(lo=0.0, hi=50.0)
+    new.loc[[0], "hi"] = np.nan
+    with pytest.raises(DataError, match=r"ub = hi is missing in 1 row\(s\) of the new data"):
+        spec.transform(new)
+    d = _data()
+    d.loc[4, "s"] = np.inf
+    _raises("y | se(s) ~ x", d, "se(s)", "infinite", "1 row")
+
+
 def test_missing_response_still_drops_row_and_keeps_additions_aligned():
     d = _data()
     d.loc[0, "y"] = np.nan
@@ -367,7 +425,13 @@ def test_engine_reasons():
                     "y | weights(w) + se(s) ~ x + (1 | g)"):
         dec = decide(design_matrices(formula, d), get_family("gaussian"))
         assert dec.likelihood == "marginal" and dec.reason == "", dec
-    for formula, word in (("y | se(s, sigma = TRUE) ~ x + (1 | g)", "se(sigma = TRUE)"),
+    # se(sigma = TRUE): the group effects integrated out per row (tests/test_se_sigma_marginal.py)
+    for likelihood in ("auto", "marginal"):
+        dec = decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
+                     get_family("gaussian"), likelihood=likelihood)
+        assert dec.integrate is not None and "se(sigma = TRUE)" in dec.note, dec
+    for formula, word in (("y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)",
+                           "se(sigma = TRUE)"),
                           ("y | weights(w) + cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | trunc(lb = 0) ~ x + (1 | g)", "trunc()")):
@@ -375,7 +439,7 @@ def test_engine_reasons():
         assert dec.likelihood == "conditional" and word in dec.reason, dec
         assert word in dec.note, dec
     with pytest.raises(mf.errors.MixedFormulaError, match="se"):
-        decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
+        decide(design_matrices("y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)", d),
                get_family("gaussian"), likelihood="marginal")
     dec = decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("student"))
     assert dec.likelihood == "conditional" and "not Gaussian" in dec.reason

@@ -117,19 +117,37 @@ def censoring(df: pd.DataFrame, name: str, y2_name: str | None, y: np.ndarray) -
     return Censoring(codes=codes, y2=y2)
 
 
-def check_truncation(y: np.ndarray, lb: np.ndarray, ub: np.ndarray, response: str) -> None:
-    for arr, what in ((lb, "lower"), (ub, "upper")):
+def _bound_label(bound, side: str) -> str:
+    if bound is None or bound.text is None:
+        return f"trunc() {side}"
+    return f"trunc() {side} = {bound.text.replace('`', '')}"
+
+
+def check_bounds(lb: np.ndarray, ub: np.ndarray, additions=None,
+                 where: str = "the data") -> None:
+    """Truncation bounds of every row: not missing and lb < ub (the columns named from
+    ``additions``' lb/ub texts)."""
+    a_lb = getattr(additions, "lb", None)
+    a_ub = getattr(additions, "ub", None)
+    for arr, bound, side in ((lb, a_lb, "lb"), (ub, a_ub, "ub")):
         if np.isnan(arr).any():
-            raise DataError(_rows_message(f"the {what} truncation bound", np.isnan(arr),
-                                          "the data", "missing"))
+            raise DataError(_rows_message(f"the truncation bound {_bound_label(bound, side)}",
+                                          np.isnan(arr), where, "missing"))
     bad = ~(lb < ub)
     if bad.any():
-        raise DataError(_rows_message("trunc(): lb", bad, "the data", "not below ub"))
+        raise DataError(_rows_message(f"{_bound_label(a_lb, 'lb')}", bad, where,
+                                      f"not below {_bound_label(a_ub, 'ub')}"))
+
+
+def check_truncation(y: np.ndarray, lb: np.ndarray, ub: np.ndarray, response: str,
+                     additions=None) -> None:
+    check_bounds(lb, ub, additions)
     out = (y < lb) | (y > ub)
     if out.any():
-        raise DataError(f"{int(out.sum())} value(s) of the response {response!r} lie outside "
-                        f"the truncation bounds (first at row {int(np.nonzero(out)[0][0])}: "
-                        f"{y[out][0]!r} not in [{lb[out][0]!r}, {ub[out][0]!r}])")
+        raise DataError(f"{int(out.sum())} value(s) of the response "
+                        f"{response.strip('`')!r} lie outside the truncation bounds (first at "
+                        f"row {int(np.nonzero(out)[0][0])}: {float(y[out][0])!r} not in "
+                        f"[{float(lb[out][0])!r}, {float(ub[out][0])!r}])")
 
 
 def bounds(additions, numeric, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +178,7 @@ def addition_data(spec, df: pd.DataFrame, numeric, y: np.ndarray | None) -> dict
     if a.trunc:
         lb, ub = bounds(a, numeric, len(df))
         if y is not None:
-            check_truncation(y, lb, ub, response)
+            check_truncation(y, lb, ub, response, a)
         out["trunc"] = (lb, ub)
     if a.cens and y is not None:
         out["cens"] = censoring(df, a.cens, a.cens_y2, y)

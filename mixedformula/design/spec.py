@@ -284,7 +284,7 @@ class DesignSpec:
         out: dict = {}
         if not (a.trunc or a.se):
             return out
-        from .additions import bounds, check_se
+        from .additions import bounds, check_bounds, check_se
 
         def has(text):
             return all(v in df.columns for v in _text_columns(text, a.variables))
@@ -295,6 +295,7 @@ class DesignSpec:
 
         if a.trunc and all(has(b.text) for b in (a.lb, a.ub) if b is not None and b.text):
             out["trunc"] = bounds(a, numeric, len(df))
+            check_bounds(*out["trunc"], a, "the new data")
         if a.se and has(a.se):
             out["se"] = check_se(numeric(a.se), f"se({a.se.strip('`')})", "the new data")
         return out

@@ -22,6 +22,22 @@ pairs, and the sampler no longer sees the integrated factor's J·Q coordinates o
 After sampling, u_j is drawn exactly from its conditional posterior: with u_j = T w_j, w_j has
 precision M_j and mean M_j⁻¹ Tᵀ b_j / σ², so w_j = M_j⁻¹ Tᵀ b_j / σ² + L_j⁻ᵀ ε, ε ~ N(0, I).
 
+**se(sei, sigma = TRUE)** (brms' known standard errors plus a residual sd): row i's residual
+variance is d_i = se_i² + σ², R_j = diag(d_j). With row weights ω_i = 1/d_i the same identities
+give
+
+    log p(r_j) = −½ [ n_j log 2π + Σ_{i∈j} log d_i + log|M_j| + Σ_{i∈j} ω_i r_i²
+                      − ‖L_j⁻¹ Tᵀ b_j‖² ],   M_j = I + Tᵀ A_j T,
+    A_j = Σ_{i∈j} ω_i x_i x_iᵀ,   b_j = Σ_{i∈j} ω_i x_i r_i
+
+(ω = 1/σ² gives the formula above). Because ω depends on σ, A_j can no longer be formed once
+from the data, which is why the full marginal engine's statistics (formed once, O(J Q³) per
+gradient) do not take this model: here A_j is Q(Q+1)/2 vector scatters of ω_i x_iq x_ik per
+gradient, O(N Q²), the same order as the residuals this path already forms at every gradient.
+When the integrated block is the model's only group term (a multilevel meta-analysis
+``yi | se(sei, sigma = TRUE) ~ x + (1 | study)``) no group effect is sampled: this is the exact
+marginal likelihood N(y; Xβ, Z G Zᵀ + diag(se² + σ²)). The draws of u use ω the same way.
+
 Which block is integrated is :func:`mixedformula.engine.decide`'s choice (``Decision.integrate``).
 """
 
@@ -65,24 +81,76 @@ def factor_matrix(block: Block, T):
     return T[:, None] * pt.eye(block.Q)
 
 
+def _known_se(design):
+    """se_i of se(sei, sigma = TRUE) (n,), or None (residual variance σ² on every row)."""
+    se = getattr(design, "se", None)
+    if se is None:
+        return None
+    if not design.formula.additions.se_sigma:
+        raise ValueError("se() without sigma = TRUE is fitted by the marginal engine's row "
+                         "scaling, not by the partial marginalisation")
+    return np.asarray(se, dtype=float)
+
+
+def level_weighted_crossproducts(Xt, omega, codes, J: int, Q: int):
+    """A_j = Σ_{i∈j} ω_i x_i x_iᵀ (J, Q, Q) in the graph: one vector scatter per entry of the
+    upper triangle (se(sigma = TRUE), module docstring)."""
+    import pytensor.tensor as pt
+    entries = {}
+    for a in range(Q):
+        for k in range(a, Q):
+            entries[a, k] = pt.inc_subtensor(pt.zeros(J)[codes], omega * Xt[:, a] * Xt[:, k])
+    return pt.stack([pt.stack([entries[min(a, k), max(a, k)] for k in range(Q)], axis=1)
+                     for a in range(Q)], axis=1)
+
+
+def _add_known_se_likelihood(design, block, Tm, r, Xt, codes, sigma, se_t):
+    """Σ_j log p(r_j) with R_j = diag(se² + σ²) (module docstring)."""
+    import pytensor.tensor as pt
+    J, Q = block.J, block.Q
+    d = se_t ** 2 + sigma ** 2                                                  # (n,)
+    omega = 1.0 / d
+    b = level_sums(Xt, omega * r, codes, J, Q)                                  # (J, Q)
+    A = level_weighted_crossproducts(Xt, omega, codes, J, Q)                    # (J, Q, Q)
+    if Q == 1:
+        tt = Tm[0, 0] ** 2
+        m = 1.0 + tt * A[:, 0, 0]
+        logdet = pt.sum(pt.log(m))
+        quad = pt.sum(tt * b[:, 0] ** 2 / m)
+    else:
+        M = pt.eye(Q)[None] + pt.einsum("qa,jqk,kb->jab", Tm, A, Tm)
+        L = pt.linalg.cholesky(M)
+        logdet = 2.0 * pt.sum(pt.log(pt.diagonal(L, axis1=1, axis2=2)))
+        w = pt.linalg.solve_triangular(L, pt.dot(b, Tm)[..., None], lower=True)[..., 0]
+        quad = pt.sum(w ** 2)
+    return -0.5 * (r.shape[0] * np.log(2.0 * np.pi) + pt.sum(pt.log(d)) + logdet
+                   + pt.sum(omega * r ** 2) - quad)
+
+
 def add_partial_likelihood(design: Design, block: Block, T, eta_rest, sigma, data):
     """Add Σ_j log p(r_j) (module docstring) to the model in context as a ``pm.Potential``.
 
     ``eta_rest``: Xβ + Z_v v (+ offset) over the rows; ``data(name, value)`` registers data
-    as the builder's shared variables (so re-fits of the same structure compile once)."""
+    as the builder's shared variables (so re-fits of the same structure compile once).
+    se(sei, sigma = TRUE): R_j = diag(se² + σ²), the row-weighted form."""
     import pymc as pm
     import pytensor.tensor as pt
     t = design.terms[block.parts[0].term]
-    A = level_crossproducts(design, block)
     J, Q = block.J, block.Q
     y = data("y", np.asarray(design.y[:, 0], dtype=float))
     Xt = data(f"Z__{block.parts[0].term}", np.asarray(t.X, dtype=float))
     codes = data(f"codes__{block.parts[0].term}", np.asarray(t.codes, dtype=np.int64))
-    A_t = data(f"A__{block.key}", A)
     r = y - eta_rest
+    Tm = factor_matrix(block, T)
+    se = _known_se(design)
+    if se is not None:
+        loglik = _add_known_se_likelihood(design, block, Tm, r, Xt, codes, sigma,
+                                          data("se", se))
+        pm.Potential("partial_loglik", loglik)
+        return
+    A_t = data(f"A__{block.key}", level_crossproducts(design, block))
     b = level_sums(Xt, r, codes, J, Q)                                          # (J, Q)
     c = pt.sum(r ** 2)
-    Tm = factor_matrix(block, T)
     s2 = sigma ** 2
     if Q == 1:
         tt = Tm[0, 0] ** 2
@@ -114,7 +182,8 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
     y = np.asarray(design.y[:, 0], dtype=float)
     if design.offset is not None:
         y = y - np.asarray(design.offset, dtype=float)
-    A = level_crossproducts(design, block)
+    se = _known_se(design)
+    A = level_crossproducts(design, block) if se is None else None
     C, D = posterior.sizes["chain"], posterior.sizes["draw"]
     S, n, J, Q = C * D, len(y), block.J, block.Q
     beta = posterior["_beta"].values.reshape(S, -1)
@@ -135,14 +204,21 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
                 up = u[idx][:, :, p.offset:p.offset + p.q]                     # (s, J_b, q)
                 r -= np.einsum("nq,snq->sn", np.asarray(tb.X, dtype=float),
                                up[:, np.asarray(tb.codes, dtype=np.int64)])
-        bsum = np.stack([(indicator @ (Xt[:, q][None] * r).T).T for q in range(Q)],
-                        axis=-1)                                                # (s, J, Q)
         T = T_all[idx]                                                          # (s, Q, Q)
         s2 = sigma[idx] ** 2
-        M = np.eye(Q)[None, None] + np.einsum("sqa,jqk,skb->sjab", T, A, T) \
-            / s2[:, None, None, None]
+        if se is None:
+            omega = np.broadcast_to(1.0 / s2[:, None], r.shape)
+            Aw = np.broadcast_to(A[None], (len(idx), J, Q, Q)) / s2[:, None, None, None]
+        else:                       # se(sigma = TRUE): ω_i = 1/(se_i² + σ²) per draw
+            omega = 1.0 / (se[None] ** 2 + s2[:, None])                         # (s, n)
+            Aw = np.stack([np.stack([(indicator @ (omega * (Xt[:, a] * Xt[:, k])[None]).T).T
+                                     for k in range(Q)], axis=-1) for a in range(Q)],
+                          axis=-2)                                              # (s, J, Q, Q)
+        bsum = np.stack([(indicator @ (Xt[:, q][None] * omega * r).T).T for q in range(Q)],
+                        axis=-1)                                                # (s, J, Q)
+        M = np.eye(Q)[None, None] + np.einsum("sqa,sjqk,skb->sjab", T, Aw, T)
         L = np.linalg.cholesky(M)
-        rhs = np.einsum("sjq,sqa->sja", bsum, T) / s2[:, None, None]
+        rhs = np.einsum("sjq,sqa->sja", bsum, T)
         mean = np.linalg.solve(M, rhs[..., None])[..., 0]
         eps = rng.standard_normal(mean.shape)
         w = mean + np.linalg.solve(np.swapaxes(L, -1, -2), eps[..., None])[..., 0]
