@@ -329,7 +329,9 @@ def _cmd_fit(args) -> int:
     fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                     sampler=args.sampler, target_accept=args.target_accept,
                     progressbar=False if args.quiet else None)
-    if not is_dask_frame(data):
+    if not is_dask_frame(data) and fit.data is None:
+        # the fit keeps the data the model was built on (categorical / ordinal families: the
+        # response recoded to 1..K); the file's raw strings would not rebuild on mf.load
         fit.data = data
     if args.rescor_by:
         fit.info.setdefault("rescor_by", args.rescor_by)

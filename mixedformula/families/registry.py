@@ -7,6 +7,12 @@ from __future__ import annotations
 from ..errors import FamilyError
 from .base import Family
 
+#: the longest family text read (``"categorical(refcat = '...')"`` with a long category label
+#: fits easily); longer text is refused before any pattern runs on it (untrusted input: the
+#: CLI's ``--family``), so reading costs O(MAX_FAMILY_CALL) at most and no error message
+#: echoes an unbounded string
+MAX_FAMILY_CALL = 1000
+
 _FAMILIES: dict[str, type[Family]] = {}
 _ALIASES: dict[str, str] = {}
 
@@ -61,9 +67,14 @@ def get_family(family: "str | Family", link: str | None = None) -> Family:
 def parse_family_call(text: str):
     """``"name"`` or ``"name(arg, key = value, ...)"`` → (name, positional, keywords), never
     evaluated: a value is a quoted string, ``NA`` (R's NA: ``math.nan``), ``NULL`` (None),
-    ``TRUE``/``FALSE`` or a bare name (taken as text, R's ``cumulative(probit)``)."""
+    ``TRUE``/``FALSE`` or a bare name (taken as text, R's ``cumulative(probit)``). Text longer
+    than :data:`MAX_FAMILY_CALL` characters is refused unread."""
     import math
     import re
+    if len(text) > MAX_FAMILY_CALL:
+        raise FamilyError(f"family text is {len(text)} characters long, more than the "
+                          f"{MAX_FAMILY_CALL} a family name or call may have (it begins "
+                          f"{text[:40]!r})")
     s = text.strip()
     m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_.]*)\s*(?:\((.*)\))?", s, flags=re.S)
     if m is None:
