@@ -223,6 +223,37 @@ def test_zero_inflated_poisson_zi_formula_logp_and_gradient_match_hand_written_p
     _compare(ours, hand, np.random.default_rng(2))
 
 
+def test_hurdle_poisson_hu_formula_with_a_group_term_matches_hand_written_pymc():
+    """bf(y ~ x, hu ~ x + (1 | g)) (issue 19: ``zi`` / ``hu`` modelled with group terms):
+    PyMC's own HurdlePoisson (psi = 1 − hu) with logit(hu_i) = a_hu + b_hu x̃_i + sd_hu w_g(i),
+    w ~ N(0, 1), brms' logistic(0, 1) hu intercept and student_t(3, 0, 2.5) sd priors."""
+    import pymc as pm
+    rng = np.random.default_rng(5)
+    n, J = 120, 8
+    df = pd.DataFrame({"x": rng.normal(size=n), "g": np.repeat([f"g{j}" for j in range(J)],
+                                                               n // J)})
+    df["y"] = (rng.poisson(np.exp(0.5 + 0.3 * df.x)) + 1) * (rng.random(n) > 0.4)
+    m = mf.Model("bf(y ~ x, hu ~ x + (1 | g))", df, family="hurdle_poisson")
+    ours = m.pymc_model
+    fam = mf.families.get_family("hurdle_poisson")
+    p_int = fam.default_intercept(df.y.to_numpy().astype(float))
+    codes, levels = pd.factorize(df.g, sort=True)
+    xc = df.x.to_numpy() - df.x.mean()
+    assert sorted(v.name for v in ours.free_RVs) == sorted(
+        ["b", "Intercept", "b_hu", "Intercept_hu", "sd__g", "z__g"])
+    with pm.Model() as hand:
+        b = pm.Flat("b", shape=1)
+        a = pm.StudentT("Intercept", nu=p_int.args[0], mu=p_int.args[1], sigma=p_int.args[2])
+        bh = pm.Flat("b_hu", shape=1)
+        ah = pm.Logistic("Intercept_hu", 0.0, 1.0)
+        sd = pm.HalfStudentT("sd__g", nu=3, sigma=2.5, shape=1)
+        w = pm.Normal("z__g", 0, 1, shape=(len(levels), 1))
+        hu = pm.math.sigmoid(ah + xc * bh[0] + w[codes, 0] * sd[0])
+        pm.HurdlePoisson("y", psi=1 - hu, mu=pm.math.exp(a + xc * b[0]),
+                         observed=df.y.to_numpy())
+    _compare(ours, hand, np.random.default_rng(3))
+
+
 # --------------------------------------------------------------------------- fitted model
 
 @pytest.fixture(scope="module")
