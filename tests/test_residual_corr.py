@@ -78,8 +78,8 @@ def test_bad_input(ovary):
         mf.lmer(FORMULAS["ar1"], dup)
     with pytest.raises(NotImplementedError, match="order p = 1 only"):
         mf.lmer(FORMULAS["ar1"].replace("gr = Mare)", "gr = Mare, p = 2)"), ovary)
-    with pytest.raises(FormulaError, match="not supported"):
-        parse("y ~ x + ma(t, g, cov = TRUE)")   # arma(): fitted now (tests/test_arma.py)
+    with pytest.raises(FormulaError, match="orders p and q of at most one"):
+        parse("y ~ x + ma(t, g, q = 2, cov = TRUE)")   # q = 1 is fitted (tests/test_arma_cov.py)
     with pytest.raises(FormulaError, match="only one residual structure"):
         parse("y ~ x + ar(t, g) + cosy(t, g)")
     # Bayesian: brms' ar() with one grouping factor holding the series -> the exact structured
