@@ -158,3 +158,22 @@ def constrained_value(model, point, name):
     key = rv.name if tr is None else f"{rv.name}_{tr.name}__"
     val = np.asarray(point[key])
     return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())
+
+
+def dense_Z(codes, X, J):
+    """The dense random-effects design of one group term: row n has X[n, c] in column
+    codes[n]·q + c (level-major, as lme4's Zᵀ and the engines order the effects)."""
+    n, q = X.shape
+    Z = np.zeros((n, J * q))
+    for c in range(q):
+        Z[np.arange(n), codes * q + c] = X[:, c]
+    return Z
+
+
+def dense_Z_of_column(d, col, slope):
+    """dense_Z of ``(1 | col)`` or ``(1 + x | col)`` on a frame with columns col and x, levels
+    sorted; also the number of levels."""
+    lev = sorted(d[col].unique())
+    j = pd.Index(lev).get_indexer(d[col])
+    W = np.column_stack([np.ones(len(d)), d.x])[:, :2 if slope else 1]
+    return dense_Z(j, W, len(lev)), len(lev)

@@ -18,6 +18,7 @@ from scipy import stats as st
 import mixedformula as mf
 from mixedformula.backends.pymc.marginal_structured import structured_lambda, structured_loglik
 from mixedformula.design.structured_crossprod import loglik_numpy
+from sim import dense_Z_of_column
 
 HERE = os.path.dirname(__file__)
 
@@ -36,17 +37,6 @@ def _data(seed=0, G=7, crossed=False):
     d["h"] = rng.choice(["a", "b", "c"], size=len(d))
     d["y"] = 1 + 0.5 * d.x + rng.normal(size=len(d))
     return d.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-
-
-def _Z(d, col, slope):
-    lev = sorted(d[col].unique())
-    j = pd.Index(lev).get_indexer(d[col])
-    q = 2 if slope else 1
-    W = np.column_stack([np.ones(len(d)), d.x])[:, :q]
-    Z = np.zeros((len(d), len(lev) * q))
-    for c in range(q):
-        Z[np.arange(len(d)), j * q + c] = W[:, c]
-    return Z, len(lev)
 
 
 def _ar_C(d, rho):
@@ -104,7 +94,7 @@ def test_ar_marginal_matches_scipy(p):
     m = mf.Model(f"y ~ x + (1 + x | g) + ar(time, g, p = {p})", d)
     assert m.likelihood == "marginal" and m.engine.stats.layout == "block"
     assert "ar(time, g" in m.engine_note and "per-level blocks" in m.engine_note
-    Z, J = _Z(d, "g", True)
+    Z, J = dense_Z_of_column(d, "g", True)
     _check(m, lambda T, s, r: Z @ np.kron(np.eye(J), T @ T.T) @ Z.T + s ** 2 * _ar_C(d, r),
            (2, 2), lambda rng: rng.uniform(-0.6, 0.6, size=p), np.random.default_rng(p))
 
@@ -122,7 +112,7 @@ def test_group_loglik_matches_scipy_per_level(term, C_of, rho):
     T = np.array([[0.9, 0.0], [0.3, 0.5]])
     sigma = 0.8
     ll = group_loglik_numpy(stats, beta, T, sigma, rho)
-    Z, J = _Z(d, "g", True)
+    Z, J = dense_Z_of_column(d, "g", True)
     V = Z @ np.kron(np.eye(J), T @ T.T) @ Z.T + sigma ** 2 * C_of(d, rho)
     X, y = m.design.X, m.design.y[:, 0]
     lev = sorted(d.g.unique())
@@ -138,7 +128,7 @@ def test_ar_marginal_dense_when_series_cross_levels():
     d = _data(2)
     m = mf.Model("y ~ x + (1 | h) + ar(time, g, p = 2)", d, likelihood="marginal")
     assert m.engine.stats.layout == "dense"
-    Z, J = _Z(d, "h", False)
+    Z, J = dense_Z_of_column(d, "h", False)
     _check(m, lambda T, s, r: Z @ np.kron(np.eye(J), T @ T.T) @ Z.T + s ** 2 * _ar_C(d, r),
            (1, 1), lambda rng: rng.uniform(-0.6, 0.6, size=2), np.random.default_rng(3))
 
@@ -149,7 +139,7 @@ def test_cosy_marginal_matches_scipy(formula, col, slope):
     d = _data(4)
     m = mf.Model(formula, d, likelihood="marginal")
     assert m.engine.stats.layout == ("block" if col == "g" else "dense")
-    Z, J = _Z(d, col, slope)
+    Z, J = dense_Z_of_column(d, col, slope)
     q = 2 if slope else 1
     _check(m, lambda T, s, r: Z @ np.kron(np.eye(J), T @ T.T) @ Z.T + s ** 2 * _cosy_C(d, r),
            (q, q), lambda rng: float(rng.uniform(0.05, 0.9)), np.random.default_rng(5))
@@ -170,7 +160,7 @@ def test_known_cov_marginal_matches_scipy(phylo, slope):
     assert m.likelihood == "marginal" and m.engine.stats.layout == "dense"
     lev = sorted(d.phylo.unique())
     Al = A.loc[lev, lev].to_numpy()
-    Z, J = _Z(d, "phylo", slope)
+    Z, J = dense_Z_of_column(d, "phylo", slope)
     q = 2 if slope else 1
     _check(m, lambda T, s, r: Z @ np.kron(Al, T @ T.T) @ Z.T + s ** 2 * np.eye(len(d)),
            (q, q), lambda rng: None, np.random.default_rng(6), k=3)

@@ -15,7 +15,7 @@ from scipy import stats
 import mixedformula as mf
 from mixedformula.engine import decide
 
-from sim import familywise_misses, seeds
+from sim import dense_Z, familywise_misses, seeds
 
 
 def crossed(seed, n_s=60, n_d=25, per=6, slope_sd=0.0):
@@ -45,14 +45,6 @@ def _point_values(model, seed):
         yield out[0], out[1], float(out[2]), dict(zip(names, out[3:]))
 
 
-def _Z(codes, X, J):
-    n, q = X.shape
-    Z = np.zeros((n, J * q))
-    for c in range(q):
-        Z[np.arange(n), codes * q + c] = X[:, c]
-    return Z
-
-
 @pytest.mark.parametrize("formula", ["y ~ x + (1 | s) + (1 | d)",
                                      "y ~ x + (1 + x | s) + (1 | d)",
                                      "y ~ x + (1 + x || s) + (1 | d)"])
@@ -65,7 +57,7 @@ def test_integrated_likelihood_equals_dense_gaussian(formula):
     d_codes = pd.factorize(df.d, sort=True)[0]
     X = np.column_stack([np.ones(len(df)), df.x])
     Xs = X[:, :b_s.Q] if b_s.Q == 2 else X[:, :1]
-    Zs = _Z(s_codes, Xs, b_s.J)
+    Zs = dense_Z(s_codes, Xs, b_s.J)
     for pot, beta, sigma, vals in _point_values(model, 7):
         ud = next(v for k, v in vals.items() if k.startswith("u__"))[:, 0]
         if b_s.correlated and b_s.Q > 1:
@@ -113,7 +105,7 @@ def test_recovered_effects_are_the_exact_conditional():
     X = np.column_stack([np.ones(len(df)), df.x])
     s_codes = pd.factorize(df.s, sort=True)[0]
     d_codes = pd.factorize(df.d, sort=True)[0]
-    Zs = _Z(s_codes, X, b_s.J)
+    Zs = dense_Z(s_codes, X, b_s.J)
     G = np.kron(np.eye(b_s.J), T @ T.T)
     V = sigma ** 2 * np.eye(len(df)) + Zs @ G @ Zs.T
     r = df.y.to_numpy() - X @ beta - ud[d_codes]

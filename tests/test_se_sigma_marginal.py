@@ -19,6 +19,7 @@ from scipy import stats
 
 import mixedformula as mf
 from mixedformula.errors import MixedFormulaError
+from sim import dense_Z
 
 HERE = os.path.dirname(__file__)
 F1 = "yi | se(sei, sigma = TRUE) ~ xm + (1 | study)"
@@ -69,14 +70,6 @@ def test_engine_integrates_the_group_effects_and_says_so(meta):
 
 # --------------------------------------------------------------------------- log-density
 
-def _Z(codes, X, J):
-    n, q = X.shape
-    Z = np.zeros((n, J * q))
-    for c in range(q):
-        Z[np.arange(n), codes * q + c] = X[:, c]
-    return Z
-
-
 def _points(model, seed, n_points=4):
     pmm = model.built.model
     names = [n for n in pmm.named_vars if n.startswith(("u__", "sd__", "chol__"))]
@@ -99,7 +92,7 @@ def test_integrated_likelihood_equals_dense_gaussian(meta, formula):
     codes = pd.factorize(meta.study, sort=True)[0]
     lab = pd.factorize(meta.lab, sort=True)[0]
     X = np.column_stack([np.ones(len(meta)), meta.xm])
-    Zs = _Z(codes, X[:, :block.Q], block.J)
+    Zs = dense_Z(codes, X[:, :block.Q], block.J)
     se2 = meta.sei.to_numpy() ** 2
     for pot, beta, sigma, vals in _points(model, 3):
         if block.Q > 1:
@@ -138,7 +131,7 @@ def test_recovered_effects_are_the_exact_conditional(meta):
                                               rep(T[np.tril_indices(2)]))})
     u = recover_integrated(built, post, seed=5).reshape(S, block.J * 2)
     X = np.column_stack([np.ones(len(meta)), meta.xm])
-    Zs = _Z(pd.factorize(meta.study, sort=True)[0], X, block.J)
+    Zs = dense_Z(pd.factorize(meta.study, sort=True)[0], X, block.J)
     G = np.kron(np.eye(block.J), T @ T.T)
     V = Zs @ G @ Zs.T + np.diag(meta.sei.to_numpy() ** 2 + sigma ** 2)
     K = G @ Zs.T @ np.linalg.inv(V)

@@ -21,6 +21,7 @@ from mixedformula.backends.pymc.marginal_structured import (structured_lambda,
 from mixedformula.design.structured_crossprod import (group_loglik_numpy, loglik_numpy,
                                                       unstr_weights_numpy)
 from mixedformula.design.unstr import time_patterns
+from sim import dense_Z_of_column
 
 
 def _data(seed=0, G=12, T=3):
@@ -37,17 +38,6 @@ def _data(seed=0, G=12, T=3):
     d["k"] = np.arange(len(d)) % 3
     d["y"] = 1 + 0.5 * d.x + rng.normal(size=len(d))
     return d
-
-
-def _Z(d, col, slope):
-    lev = sorted(d[col].unique())
-    j = pd.Index(lev).get_indexer(d[col])
-    q = 2 if slope else 1
-    W = np.column_stack([np.ones(len(d)), d.x])[:, :q]
-    Z = np.zeros((len(d), len(lev) * q))
-    for c in range(q):
-        Z[np.arange(len(d)), j * q + c] = W[:, c]
-    return Z, len(lev)
 
 
 def _R(design, C):
@@ -80,7 +70,7 @@ def test_marginal_matches_scipy(formula, col, slope, layout):
     blocks = m.built.blocks
     b = blocks[0]
     X, y = m.design.X, m.design.y[:, 0]
-    Z, J = _Z(d, col, slope)
+    Z, J = dense_Z_of_column(d, col, slope)
     q = 2 if slope else 1
     beta_t, T_t, sig_t, C_t = pt.vector("beta"), pt.matrix("T"), pt.scalar("s"), pt.matrix("C")
     lam = structured_lambda(stats, blocks, {b.key: T_t[None]}, pt)
