@@ -234,7 +234,6 @@ def _load_functions(key):
     path = _disk_path(key)
     if path is None or not path.exists():
         return None
-    import pytensor
     try:
         entry = pickle.loads(path.read_bytes())
         if not (isinstance(entry, dict) and entry.get("format") == _FORMAT):
@@ -248,7 +247,7 @@ def _load_functions(key):
             if all(f is not None for f in fns):
                 CACHE_STATS["loaded_without_graph"] += 1
                 return head + tuple(fns) + tail
-        with pytensor.config.change_flags(numba__fastmath=False), warnings.catch_warnings():
+        with _linking_flags(), warnings.catch_warnings():
             # re-linking reads PyTensor's BLAS flags, whose probe warns when no BLAS library
             # links (pip installs); these small graphs do not use BLAS, as when compiling
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
@@ -542,7 +541,7 @@ class _Functions:
 
     def _copy(self, fn):
         from .thread_copies import thread_copy
-        with self.lock:
+        with self.lock, _linking_flags():
             f = thread_copy(fn)
         f.trust_input = True
         slots = {inp.variable.name: cell for inp, cell in zip(f.maker.inputs, f.input_storage)
@@ -587,28 +586,33 @@ def _bind(slots: dict, shared: dict) -> None:
             slots[name].storage[0] = np.asarray(value)
 
 
+def _linking_flags():
+    """The PyTensor flags under which this module compiles, re-links (disk cache) and copies
+    (one per chain) its functions.  All three must be the same: the C flags are part of
+    PyTensor's module key, so a copy or re-link under other flags compiles every C module a
+    second time (sleepstudy: 83 instead of 42 modules when only the first compile had -O1).
+
+    * allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
+      reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
+    * numba__fastmath=False: with fastmath, code loaded from PyTensor's numba cache and freshly
+      compiled code round differently (draws differ at 1e-8 across processes, see
+      docs/reliability.md); without it the same seed gives the same draws bit for bit.
+    * no C flags of ours: an -O1 in gcc__cxxflags (which gcc applies after the ops' own -O3)
+      compiled sleepstudy's modules no faster (cold run 53.8 s wall, 46.4 + 7.0 s CPU, against
+      52.8 s, 45.1 + 7.1 s at -O3, same machine and load; benchmarks/README.md): gcc's time
+      here is parsing and code generation, not optimisation.
+    """
+    import pytensor
+    return pytensor.config.change_flags(allow_gc=False, numba__fastmath=False)
+
+
 def _compile_functions(model, backend: str):
     """PyMC's log-density (+ gradient) and expand functions of ``model`` as nutpie's jax path
     (``_make_functions``) builds them, compiled with PyTensor's C or numba backend."""
-    import pytensor
 
     from .nutpie_shim import make_functions
 
-    # allow_gc=False: the VM keeps intermediate buffers between calls instead of freeing and
-    # reallocating them (sleepstudy: 431 vs 493 µs per evaluation); results are unchanged.
-    # numba__fastmath=False: with fastmath, code loaded from PyTensor's numba cache and freshly
-    # compiled code round differently (draws differ at 1e-8 across processes, see
-    # docs/reliability.md); without it the same seed gives the same draws bit for bit.
-    # C backend: gcc -O1 unless the user chose an -O level.  A first fit on a fresh machine
-    # spends most of its time in gcc (sleepstudy: 39 C modules, 18 s of 22 s at -O3); -O1
-    # compiles them ~40% faster and evaluates as fast (within 5% per evaluation, VM overhead
-    # dominates these small-array graphs; benchmarks/README.md).  The rounding may differ from
-    # -O3 in the last bit, but every process here compiles with the same flags.
-    flags = pytensor.config.gcc__cxxflags
-    cxx = flags if backend != "c" or "-O" in flags else f"{flags} -O1".strip()
-    with warnings.catch_warnings(), pytensor.config.change_flags(allow_gc=False,
-                                                                   numba__fastmath=False,
-                                                                   gcc__cxxflags=cxx):
+    with warnings.catch_warnings(), _linking_flags():
         warnings.simplefilter("ignore", UserWarning)
         n_dim, _, logp_fn, expand_fn, _, shape_info = make_functions(
             model, mode=_mode(backend), compute_grad=True, join_expanded=False,
