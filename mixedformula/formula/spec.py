@@ -112,7 +112,7 @@ class FormulaSpec:
     #: the cs() terms read as category-specific effects (:meth:`with_category_specific`)
     category_specific: tuple[str, ...] = ()
     #: ``bf(y ~ x, family = poisson())``: this response's family call as written (read by the
-    #: family-call reader, :func:`~mixedformula.families.registry.parse_family_call`, never
+    #: family-call reader, :func:`.family_call.parse_family_call`, never
     #: evaluated); None: the model's ``family=``
     family: str | None = None
     #: ``bf(...) + bf(...) + set_rescor(FALSE)``: brms' residual-correlation switch (None: not
@@ -251,17 +251,17 @@ def family_call_text(family) -> str:
     """``family=`` of :func:`bf` as the family-call text stored in the formula: a name or call
     string (checked by the family-call reader, nothing evaluated) or a family object (its name
     and link)."""
-    from ..families import Family, get_family
-    if isinstance(family, Family):
-        if family.family_arguments or family.thresholds:
+    from .family_call import parse_family_call
+    if hasattr(family, "name") and hasattr(family, "link") and not isinstance(family, str):
+        if getattr(family, "family_arguments", ()) or getattr(family, "thresholds", False):
             raise FormulaError(f"bf(family=) takes the {family.name} family as text, like "
                                f"{family.name}(link = '{family.link}')")
         return f"{family.name}(link = '{family.link}')"
     if not isinstance(family, str):
         raise FormulaError(f"bf(family=) takes a family name, a call like 'poisson()' or a "
                            f"family object, not {type(family).__name__}")
-    get_family(family)              # the name and arguments checked now (FamilyError)
-    return family.strip()
+    parse_family_call(family)       # read as text now (FamilyError); the name is checked by
+    return family.strip()           # get_family when the model is specified
 
 
 def parse(text: str) -> FormulaSpec:
@@ -342,8 +342,9 @@ def _set_rescor(toks, i: int, text: str, out: list) -> int:
             vals.append(toks[j].value in ("TRUE", "T"))
             j += 2
     if not vals:
+        close = next((t for t in toks[i:] if t.kind == "OP" and t.value == ")"), toks[-1])
         raise FormulaError("set_rescor() takes TRUE or FALSE, like set_rescor(FALSE)", text,
-                           toks[i].start, toks[min(j, len(toks) - 1)].end)
+                           toks[i].start, close.end)
     if out and out[0] != vals[0]:
         raise FormulaError("set_rescor() is given twice with different values", text,
                            toks[i].start, toks[j - 1].end)
@@ -443,8 +444,9 @@ def _parse_part(text: str, start: int, end: int) -> FormulaSpec:
 def _family_option(text: str, start: int, end: int) -> str | None:
     """``family = poisson()`` inside bf() (brms): the family call's text, or None when the
     piece is not a family option. The call is checked by the family-call reader
-    (:func:`~mixedformula.families.registry.get_family`: a name and quoted / bare arguments,
-    allow-listed per family); nothing is evaluated."""
+    (:func:`.family_call.parse_family_call`: a name and quoted / bare arguments; the name and
+    the family's arguments are checked by ``get_family`` when the model is specified);
+    nothing is evaluated."""
     from .tokens import tokenize
     toks = tokenize(text[start:end])
     if not (len(toks) > 2 and toks[0].kind == "NAME" and toks[0].value == "family"
@@ -457,9 +459,9 @@ def _family_option(text: str, start: int, end: int) -> str | None:
     if not call:
         raise FormulaError("family = needs a family, like family = poisson()", text, start, end)
     from ..errors import FamilyError
-    from ..families import get_family
+    from .family_call import parse_family_call
     try:
-        get_family(call)
+        parse_family_call(call)
     except FamilyError as err:
         raise FormulaError(str(err), text, at, stop) from None
     return call
