@@ -139,6 +139,53 @@ def check_distributional(spec: FormulaSpec, fam: Family, rescor_by: str | None =
                                 "formula instead (sigma ~ 0 + h)")
 
 
+#: brms' message when rescor is asked for where it is not allowed
+RESCOR_REFUSAL = ("rescor (residual correlation) is only possible when every response is "
+                  "gaussian or every response is student (brms: 'Currently, estimating "
+                  "'rescor' is only possible in multivariate gaussian or student models.')")
+
+
+def response_family(spec: FormulaSpec, fam: Family) -> Family:
+    """The family of the model given ``family=`` (``fam``) and brms' ``bf(..., family = ...)``
+    in the formula: a univariate ``bf(y ~ x, family = poisson())`` or bf() parts that all
+    name the same family give that family (``family=`` must then be the default gaussian or
+    the same); parts with different families (one family per response) are refused, never
+    fitted with the wrong family."""
+    from .errors import FamilyError
+    written = [p.family for p in spec.parts] if spec.parts else [spec.family]
+    if all(w is None for w in written):
+        return fam
+    fams = [get_family(w) if w is not None else fam for w in written]
+    default = fam == get_family("gaussian")
+    if any(w is None for w in written) and not default:
+        pass                          # parts without family = take family=
+    elif not default and any(f != fam for f in fams):
+        raise FamilyError(f"family={fam.name!r} differs from the family written in the "
+                          f"formula ({', '.join(f.name for f in fams)}): give it in one place")
+    if any(f != fams[0] for f in fams):
+        names = ", ".join(f"{r.strip(chr(96))}: {f.name}"
+                          for r, f in zip(spec.responses, fams))
+        if spec.rescor:
+            raise MixedFormulaError(f"set_rescor(TRUE) with different families per response "
+                                    f"({names}): {RESCOR_REFUSAL}")
+        raise MixedFormulaError(f"one family per response ({names}) is read from the formula "
+                                "but cannot be fitted yet (issue #18): fit the responses "
+                                "separately, or give every bf() part the same family")
+    return fams[0]
+
+
+def model_rescor(spec: FormulaSpec, fam: Family, rescor: bool | None) -> bool | None:
+    """``rescor=`` together with ``+ set_rescor()`` in the formula (they must agree); True is
+    refused unless the family is gaussian or student (brms' rule); None: brms' default."""
+    if spec.rescor is not None and rescor is not None and spec.rescor != rescor:
+        raise MixedFormulaError(f"rescor={rescor} disagrees with set_rescor"
+                                f"({'TRUE' if spec.rescor else 'FALSE'}) in the formula")
+    value = spec.rescor if rescor is None else rescor
+    if value and spec.multivariate and not fam.allows_rescor:
+        raise MixedFormulaError(f"set_rescor(TRUE) with family {fam.name!r}: {RESCOR_REFUSAL}")
+    return value
+
+
 def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussian",
             likelihood: str = "auto", link: str | None = None, rescor_by: str | None = None,
             na_action: str = "drop", offset=None, data2: dict | None = None) -> Specification:
@@ -150,7 +197,7 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
         raise MixedFormulaError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, "
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
-    fam = get_family(family, link)
+    fam = response_family(spec, get_family(family, link))
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
         check_distributional(spec, fam, rescor_by)
@@ -191,6 +238,7 @@ def build(specification: Specification, priors: PriorSet, rescor: bool | None = 
     """Specification + priors → :class:`~mixedformula.backends.pymc.build.Built`."""
     from .backends.pymc.build import build_model
     s = specification
+    rescor = model_rescor(s.formula, s.family, rescor)
     return build_model(s.design, s.family, priors, likelihood=s.engine.likelihood,
                        rescor=rescor, residual_by=s.residual_by, stats=s.engine.stats,
                        parametrization=parametrization, integrate=s.engine.integrate)

@@ -179,6 +179,8 @@ class Family:
     #: keyword arguments of the family call besides the link, given to the constructor
     #: (``"categorical(refcat = 'C')"``; :func:`~.registry.get_family`)
     family_arguments: ClassVar[tuple[str, ...]] = ()
+    #: brms allows residual correlations (rescor) between responses of this family
+    allows_rescor: ClassVar[bool] = False
 
     def for_response(self, labels) -> "Family":
         """The family for a response with these category labels (from :meth:`response_data`;

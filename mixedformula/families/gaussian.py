@@ -17,6 +17,7 @@ LOG_2PI = float(np.log(2 * np.pi))
 @register
 class Gaussian(Family):
     name = "gaussian"
+    allows_rescor = True
     default_link = "identity"
     allowed_links = ("identity", "log", "inverse")
     dpars = ("sigma",)

@@ -17,6 +17,7 @@ from .registry import register
 @register
 class Student(Family):
     name = "student"
+    allows_rescor = True
     default_link = "identity"
     allowed_links = ("identity", "log", "inverse")
     dpars = ("sigma", "nu")

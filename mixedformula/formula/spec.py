@@ -111,6 +111,13 @@ class FormulaSpec:
     cs_fixed: str | None = None
     #: the cs() terms read as category-specific effects (:meth:`with_category_specific`)
     category_specific: tuple[str, ...] = ()
+    #: ``bf(y ~ x, family = poisson())``: this response's family call as written (read by the
+    #: family-call reader, :func:`.family_call.parse_family_call`, never
+    #: evaluated); None: the model's ``family=``
+    family: str | None = None
+    #: ``bf(...) + bf(...) + set_rescor(FALSE)``: brms' residual-correlation switch (None: not
+    #: written; the model's ``rescor=`` or brms' default decides)
+    rescor: bool | None = None
 
     def with_category_specific(self) -> "FormulaSpec":
         """This formula with its ``cs(x)`` terms as brms' category-specific effects of an
@@ -140,8 +147,13 @@ class FormulaSpec:
         pieces = [p.text for p in (self.parts or (self,))] + \
             [p.text for p in (other.parts or (other,))]
         # a univariate spec with distributional formulas is written bf(y ~ x, sigma ~ x)
-        return parse(" + ".join(t if t.lstrip().startswith("bf(") else f"bf({t})"
-                                for t in pieces))
+        text = " + ".join(t if t.lstrip().startswith("bf(") else f"bf({t})" for t in pieces)
+        flags = {x.rescor for x in (self, other) if x.rescor is not None}
+        if len(flags) > 1:
+            raise FormulaError("set_rescor() is given as both TRUE and FALSE")
+        if flags:
+            text += f" + set_rescor({'TRUE' if flags.pop() else 'FALSE'})"
+        return parse(text)
 
     def response_variables_of(self, k: int) -> tuple[str, ...]:
         """Columns response k needs (its response, its predictors, its grouping factors)."""
@@ -201,18 +213,22 @@ class FormulaSpec:
         return "\n".join(lines)
 
 
-def bf(text: str, **dpars: str) -> FormulaSpec:
+def bf(text: str, family=None, **dpars: str) -> FormulaSpec:
     """brms' ``bf()``: one response's formula; combine responses with ``+``.
 
     ``bf("y1 ~ x + (1 | p | g)") + bf("y2 ~ z + (1 | p | g)")`` is the multivariate formula
     written ``"bf(y1 ~ x + (1 | p | g)) + bf(y2 ~ z + (1 | p | g))"``; each part goes through the
     same parser and validator as any formula. Keyword arguments are distributional formulas:
     ``bf("y ~ x + (1 | g)", sigma="~ x + (1 | g)")`` is ``"bf(y ~ x + (1 | g), sigma ~ x +
-    (1 | g))"``.
+    (1 | g))"``. ``family=``: this response's family (a name, a call string like
+    ``"poisson(link = 'log')"`` or a family object), written into the text as brms'
+    ``bf(y ~ x, family = poisson())``.
     """
-    if dpars:
+    fam_text = None if family is None else family_call_text(family)
+    if dpars or fam_text is not None:
         if not isinstance(text, str):
-            raise FormulaError("bf() with distributional formulas takes the formula as text")
+            raise FormulaError("bf() with distributional formulas or family= takes the formula "
+                               "as text")
         pieces = [text]
         for name, rhs in dpars.items():
             if not isinstance(rhs, str):
@@ -221,12 +237,31 @@ def bf(text: str, **dpars: str) -> FormulaSpec:
             if body.startswith(name) and body[len(name):].lstrip().startswith("~"):
                 body = body[len(name):].lstrip()
             pieces.append(f"{name} {body}" if body.startswith("~") else f"{name} ~ {body}")
+        if fam_text is not None:
+            pieces.append(f"family = {fam_text}")
         text = "bf(" + ", ".join(pieces) + ")"
     spec = parse(text)
     if spec.multivariate:
         raise FormulaError("bf() takes one response; combine responses as bf(...) + bf(...)",
                            spec.text, 0, len(spec.text))
     return spec
+
+
+def family_call_text(family) -> str:
+    """``family=`` of :func:`bf` as the family-call text stored in the formula: a name or call
+    string (checked by the family-call reader, nothing evaluated) or a family object (its name
+    and link)."""
+    from .family_call import parse_family_call
+    if hasattr(family, "name") and hasattr(family, "link") and not isinstance(family, str):
+        if getattr(family, "family_arguments", ()) or getattr(family, "thresholds", False):
+            raise FormulaError(f"bf(family=) takes the {family.name} family as text, like "
+                               f"{family.name}(link = '{family.link}')")
+        return f"{family.name}(link = '{family.link}')"
+    if not isinstance(family, str):
+        raise FormulaError(f"bf(family=) takes a family name, a call like 'poisson()' or a "
+                           f"family object, not {type(family).__name__}")
+    parse_family_call(family)       # read as text now (FamilyError); the name is checked by
+    return family.strip()           # get_family when the model is specified
 
 
 def parse(text: str) -> FormulaSpec:
@@ -249,14 +284,25 @@ def parse(text: str) -> FormulaSpec:
                            0 if isinstance(text, str) else None) from None
 
 
-def _bf_spans(text: str) -> list[tuple[int, int]]:
+def _bf_spans(text: str, rescor: list | None = None) -> list[tuple[int, int]]:
     """Spans of the formulas inside ``bf(...) + bf(...)``, found from the tokens (quotes and
-    nested parentheses respected); anything else between the parts is an error."""
+    nested parentheses respected); anything else between the parts is an error, but for
+    brms' ``+ set_rescor(TRUE/FALSE)``, whose value is appended to ``rescor``."""
+    rescor = [] if rescor is None else rescor
     from .tokens import tokenize
     toks = tokenize(text)
     spans, i = [], 0
     while True:
         t = toks[i]
+        if t.kind == "NAME" and t.value == "set_rescor" and not t.quoted:
+            i = _set_rescor(toks, i, text, rescor)
+            if toks[i].kind == "END":
+                return spans
+            if not (toks[i].kind == "OP" and toks[i].value == "+"):
+                raise FormulaError("bf() formulas are combined with '+'", text, toks[i].start,
+                                   toks[i].end)
+            i += 1
+            continue
         if not (t.kind == "NAME" and t.value == "bf" and not t.quoted
                 and toks[i + 1].kind == "OP" and toks[i + 1].value == "("):
             raise FormulaError("expected bf(<formula>) here: write several responses as "
@@ -280,6 +326,30 @@ def _bf_spans(text: str) -> list[tuple[int, int]]:
         if not (nxt.kind == "OP" and nxt.value == "+"):
             raise FormulaError("bf() formulas are combined with '+'", text, nxt.start, nxt.end)
         i = j + 2
+
+
+def _set_rescor(toks, i: int, text: str, out: list) -> int:
+    """``set_rescor(TRUE)`` / ``set_rescor(rescor = FALSE)`` at token i: its value appended to
+    ``out``; returns the index of the token after the call."""
+    j = i + 1
+    vals = []
+    if toks[j].kind == "OP" and toks[j].value == "(":
+        j += 1
+        if toks[j].kind == "NAME" and toks[j].value == "rescor" and toks[j + 1].value == "=":
+            j += 2
+        if toks[j].kind == "NAME" and toks[j].value in ("TRUE", "FALSE", "T", "F") \
+                and toks[j + 1].kind == "OP" and toks[j + 1].value == ")":
+            vals.append(toks[j].value in ("TRUE", "T"))
+            j += 2
+    if not vals:
+        close = next((t for t in toks[i:] if t.kind == "OP" and t.value == ")"), toks[-1])
+        raise FormulaError("set_rescor() takes TRUE or FALSE, like set_rescor(FALSE)", text,
+                           toks[i].start, close.end)
+    if out and out[0] != vals[0]:
+        raise FormulaError("set_rescor() is given twice with different values", text,
+                           toks[i].start, toks[j - 1].end)
+    out.append(vals[0])
+    return j
 
 
 def _top_level_commas(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -317,9 +387,16 @@ def _parse_part(text: str, start: int, end: int) -> FormulaSpec:
         return spec
     dpars: list[DparFormula] = []
     groups = list(spec.groups)
+    family = None
     for s, e in pieces[1:]:
         piece = text[s:e]
         lead = len(piece) - len(piece.lstrip())
+        fam = _family_option(text, s, e)
+        if fam is not None:
+            if family is not None:
+                raise FormulaError("family is given twice in one bf()", text, s + lead, e)
+            family = fam
+            continue
         try:
             tree = parse_tree(piece)
         except FormulaError as err:
@@ -355,12 +432,39 @@ def _parse_part(text: str, start: int, end: int) -> FormulaSpec:
                              by=g.by, text=g.text, variables=g.variables, dpar=name)
                    for g in sub.groups]
     if spec.multivariate:
-        raise FormulaError("distributional formulas with mvbind() are not supported: write "
-                           "bf(y1 ~ x, sigma ~ x) + bf(y2 ~ x)", text, start, end)
+        raise FormulaError("distributional formulas or family = with mvbind() are not "
+                           "supported: write bf(y1 ~ x, sigma ~ x) + bf(y2 ~ x)", text, start,
+                           end)
     _check_ids(groups, text)
     from dataclasses import replace
     return replace(spec, text=text[start:end].strip(), groups=tuple(groups),
-                   dpars=tuple(dpars))
+                   dpars=tuple(dpars), family=family)
+
+
+def _family_option(text: str, start: int, end: int) -> str | None:
+    """``family = poisson()`` inside bf() (brms): the family call's text, or None when the
+    piece is not a family option. The call is checked by the family-call reader
+    (:func:`.family_call.parse_family_call`: a name and quoted / bare arguments; the name and
+    the family's arguments are checked by ``get_family`` when the model is specified);
+    nothing is evaluated."""
+    from .tokens import tokenize
+    toks = tokenize(text[start:end])
+    if not (len(toks) > 2 and toks[0].kind == "NAME" and toks[0].value == "family"
+            and not toks[0].quoted and toks[1].kind == "OP" and toks[1].value == "="):
+        return None
+    at, stop = start + toks[2].start, end
+    call = text[at:stop].strip()
+    if toks[2].kind == "STRING" and toks[3].kind == "END":
+        call = toks[2].value            # family = "poisson"
+    if not call:
+        raise FormulaError("family = needs a family, like family = poisson()", text, start, end)
+    from ..errors import FamilyError
+    from .family_call import parse_family_call
+    try:
+        parse_family_call(call)
+    except FamilyError as err:
+        raise FormulaError(str(err), text, at, stop) from None
+    return call
 
 
 def _parse_bf(text: str) -> FormulaSpec:
@@ -368,10 +472,14 @@ def _parse_bf(text: str) -> FormulaSpec:
     univariate specs; errors inside a part point into the whole text. One ``bf(f, sigma ~ x)``
     alone is a univariate spec with distributional formulas."""
     parts: list[FormulaSpec] = []
-    spans = _bf_spans(text)
+    rescor: list = []
+    spans = _bf_spans(text, rescor)
     if len(spans) == 1:
         spec = _parse_part(text, *spans[0])
-        if not spec.dpars:
+        if rescor:
+            raise FormulaError("set_rescor() belongs to a multivariate formula (two or more "
+                               "bf() parts)", text, 0, len(text))
+        if not spec.dpars and spec.family is None:
             raise FormulaError("a multivariate formula needs at least two bf() parts (one "
                                "response's formula is written without bf(), or with its "
                                "distributional formulas: bf(y ~ x, sigma ~ x))", text, 0,
@@ -390,7 +498,8 @@ def _parse_bf(text: str) -> FormulaSpec:
     if len(parts) < 2:
         raise FormulaError("a multivariate formula needs at least two bf() parts", text, 0,
                            len(text))
-    return _combine_parts(text, parts)
+    from dataclasses import replace
+    return replace(_combine_parts(text, parts), rescor=rescor[0] if rescor else None)
 
 
 def _combine_parts(text: str, parts: list[FormulaSpec]) -> FormulaSpec:

@@ -1,0 +1,102 @@
+"""Multivariate formulas with brms' ``family =`` per bf() part and ``set_rescor()`` (issue #18).
+
+The stored brms 2.18 reference (tests/data/brms_mv_family.json from
+tests/data/r/brms_mv_family.R: a poisson + gaussian pair with ``(1 | p | g)``) records brms'
+default rescor for mixed families (FALSE) and its refusal of set_rescor(TRUE). Fitting one
+family per response is not built yet: it is refused in plain words, never fitted with the
+wrong family. No model is sampled here (build-only checks).
+"""
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+import mixedformula as mf
+from mixedformula.errors import FamilyError, FormulaError, MixedFormulaError
+from mixedformula.formula import parse
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with open(os.path.join(DATA, "brms_mv_family.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def data(ref):
+    return pd.DataFrame(ref["data"])
+
+
+def test_family_in_bf_text_and_api():
+    s = parse("bf(y1 ~ x + (1 | p | g), family = poisson()) + bf(y2 ~ x + (1 | p | g), "
+              "sigma ~ x) + set_rescor(FALSE)")
+    assert [p.family for p in s.parts] == ["poisson()", None]
+    assert s.rescor is False and s.dpar_names == ("sigma",)
+    a = mf.bf("y1 ~ x + (1 | g)", family="poisson") + mf.bf("y2 ~ x + (1 | g)")
+    assert [p.family for p in a.parts] == ["poisson", None] and a.rescor is None
+    b = mf.bf("y1 ~ x", family=mf.families.get_family("poisson")) + mf.bf("y2 ~ x")
+    assert b.parts[0].family == "poisson(link = 'log')"
+    assert parse('bf(y ~ x, family = "poisson")').family == "poisson"
+    assert parse("bf(y ~ x, family = binomial(link = 'probit'))").family \
+        == "binomial(link = 'probit')"
+
+
+@pytest.mark.parametrize("text, where", [
+    ("bf(y1 ~ x, family = poisson(link = c(1))) + bf(y2 ~ x)", "poisson(link = c(1))"),
+    ("bf(y1 ~ x, family = poisson(), family = gaussian()) + bf(y2 ~ x)", "family = gaussian()"),
+    ("bf(y1 ~ x) + bf(y2 ~ x) + set_rescor(maybe)", "set_rescor(maybe)"),
+    ("bf(y1 ~ x) + bf(y2 ~ x) + set_rescor(TRUE) + set_rescor(FALSE)", "set_rescor(FALSE)"),
+    ("bf(y1 ~ x, family = poisson()) + set_rescor(FALSE)", None),
+])
+def test_bad_family_or_rescor_text_is_a_formula_error(text, where):
+    with pytest.raises(FormulaError) as e:
+        parse(text)
+    if where is not None:
+        assert text[e.value.start:e.value.end] == where
+
+
+def test_api_family_of_a_wrong_type():
+    with pytest.raises(FormulaError, match="family name"):
+        mf.bf("y ~ x", family=3)
+    with pytest.raises(FamilyError, match="cannot read the arguments"):
+        mf.bf("y ~ x", family="poisson(link = log(2))")
+
+
+def test_brms_default_rescor_and_refusal_are_stored(ref):
+    assert ref["brms_version"] == "2.18.0"
+    assert ref["default_rescor"] is False
+    assert "only possible in multivariate gaussian or student" in ref["rescor_true"]
+
+
+def test_mixed_families_are_refused_not_fitted_with_one_family(data):
+    for f in (mf.bf("y1 ~ x + (1 | g)", family="poisson") + mf.bf("y2 ~ x + (1 | g)"),
+              "bf(y1 ~ x + (1|p|g), family = poisson()) + bf(y2 ~ x + (1|p|g))"):
+        with pytest.raises(MixedFormulaError, match=r"y1: poisson, y2: gaussian"):
+            mf.Model(f, data=data)
+
+
+def test_set_rescor_true_is_refused_where_brms_refuses_it(data):
+    with pytest.raises(MixedFormulaError, match="gaussian or student"):
+        mf.Model("bf(y1 ~ x, family = poisson()) + bf(y2 ~ x) + set_rescor(TRUE)", data=data)
+    with pytest.raises(MixedFormulaError, match="gaussian or student"):
+        mf.Model("bf(y1 ~ x, family = poisson()) + bf(y2 ~ x, family = poisson()) "
+                 "+ set_rescor(TRUE)", data=data).pymc_model
+
+
+def test_univariate_bf_family_and_set_rescor_false(data):
+    with pytest.raises(FamilyError, match="unknown family 'system'"):
+        mf.Model('bf(y1 ~ x, family = system("ls")) + bf(y2 ~ x)', data=data)
+    m = mf.Model("bf(y1 ~ x + (1 | g), family = poisson())", data=data)
+    assert m.family.name == "poisson"
+    with pytest.raises(FamilyError, match="give it in one place"):
+        mf.Model("bf(y1 ~ x, family = poisson())", data=data, family="bernoulli")
+    m = mf.Model("bf(y1 ~ x) + bf(y2 ~ x) + set_rescor(FALSE)", data=data)
+    names = m.pymc_model.named_vars
+    assert "sigma__y1" in names and not any("rescor" in v for v in names)
+    with pytest.raises(MixedFormulaError, match="disagrees"):
+        mf.Model("bf(y1 ~ x) + bf(y2 ~ x) + set_rescor(FALSE)", data=data,
+                 rescor=True).pymc_model
