@@ -81,12 +81,12 @@ def seeds(tag: str, *defaults: int) -> tuple[int, ...]:
 
 def unconstrained(name: str, x):
     """The scale on which a parameter's posterior is checked: log for sd/sigma/shape/nu/phi/
-    beta (exgaussian)/kappa,
+    beta (exgaussian)/kappa/ndt,
     logit for the probabilities zi/hu/zoi/coi, atanh for correlations (cor_, rescor_, rho_ of
     ar1/cs/toep group terms), identity for
     coefficients."""
     x = np.asarray(x, dtype=float)
-    if name.startswith(("sd_", "sigma", "shape", "nu", "phi")) or name in ("beta", "kappa"):
+    if name.startswith(("sd_", "sigma", "shape", "nu", "phi")) or name in ("beta", "kappa", "ndt"):
         return np.log(x)
     if name in ("zi", "hu", "zoi", "coi"):
         return np.log(x) - np.log1p(-x)
