@@ -236,6 +236,16 @@ def test_marginal_fit_is_labelled_and_gives_group_loo(offset_fit, meta):
         mf.compare({"group": lo, "obs": obs})
 
 
+def test_saved_marginal_fit_keeps_its_label_and_group_loo(offset_fit, tmp_path):
+    """mf.save / mf.load: still the marginal engine's, the same leave-one-study-out LOO."""
+    path = str(tmp_path / "fit.nc")
+    mf.save(offset_fit, path)
+    back = mf.load(path)
+    assert back.likelihood == "marginal"
+    a, b = offset_fit.loo(), back.loo()
+    assert b.unit == "study" and b.elpd == pytest.approx(a.elpd, rel=1e-12)
+
+
 def test_predict_takes_offset_from_newdata(offset_fit):
     """η for new rows without group effects = b_Intercept + b_xm xm + off, draw by draw."""
     fit = offset_fit
