@@ -1,10 +1,13 @@
 """``y | se(sei, sigma = TRUE)`` with group terms: the group effects integrated out per row
 (backends/pymc/partial_marginal.py, R = diag(se² + σ²); issue #18).
 
-References: scipy's dense multivariate normal N(y; Xβ [+ Z_v v], Z G Zᵀ + diag(se² + σ²)) at
-random parameter points (1e-9); the recovered effects against the exact dense conditional
-moments; brms 2.18 (tests/data/brms_se_sigma_group.json from tests/data/r/brms_se_sigma_group.R,
-a multilevel meta-analysis with several effect sizes per study).
+References: scipy's dense multivariate normal N(y; Xβ [+ Z_v v] [+ offset], Z G Zᵀ +
+diag(se² + σ²)) at random parameter points (1e-9), also per study at posterior draws for the
+leave-one-group-out LOO of the single-group-term (marginal) fit; numerical quadrature of brms'
+weighted conditional likelihood over each study's effect (weights()); the recovered effects
+against the exact dense conditional moments; brms 2.18 (tests/data/brms_se_sigma_group.json and
+brms_se_sigma_weights.json from tests/data/r/, multilevel meta-analyses with several effect
+sizes per study, the second with weights()).
 """
 
 import json
