@@ -44,7 +44,8 @@ class Decision:
 
     ``likelihood``: ``"marginal"`` or ``"conditional"``; ``reason``: why the marginal engine does
     not apply (``""`` when it does); ``statistics``: ``"block"``, ``"general"``,
-    ``"multivariate"`` or None (conditional engine); ``stats``: the sufficient statistics made for
+    ``"multivariate"``, ``"rows"`` (se(sigma = TRUE): no statistics, the rows are read per
+    gradient) or None (conditional engine); ``stats``: the sufficient statistics made for
     the decision (univariate marginal engine), handed to the builder; ``note``: what the summary
     header says (only when ``"auto"`` fell back to the conditional engine for a Gaussian model);
     ``integrate``: the block key whose effects the conditional engine integrates out.
@@ -55,7 +56,8 @@ class Decision:
     statistics: str | None
     stats: object = field(default=None, repr=False, compare=False)
     note: str = ""
-    #: conditional engine: the covariance block whose effects are integrated out (or None)
+    #: the covariance block whose effects are integrated out by the per-row path (or None);
+    #: with ``likelihood="marginal"`` it is the only block (se(sigma = TRUE))
     integrate: str | None = None
 
 
@@ -179,7 +181,11 @@ def addition_reason(design, se_sigma_ok: bool = False) -> str:
       marginal engine do not apply. Its effects are integrated out per row instead
       (``se_sigma_ok``: the partial path, :mod:`mixedformula.backends.pymc.partial_marginal`,
       which already reads the rows at every gradient: a per-level Woodbury with the row
-      weights 1/(se_i² + σ²), O(N Q²) per gradient; :func:`decide` takes it).
+      weights w_i/(se_i² + σ²), O(N Q²) per gradient; :func:`decide` takes it). brms'
+      weights() are exact there too: w log N(r | m, d) = log N(r | m, d/w) + a term in σ
+      alone, so the effects still integrate out of a Gaussian (the partial module's
+      docstring). When that block is the model's only group term the fit is the marginal
+      engine's (``likelihood="marginal"``, leave-one-group-out LOO), evaluated per row.
     * cens()/trunc(): the censored/truncated likelihood is not Gaussian in y.
     """
     if getattr(design, "response_parts", None) is not None:
@@ -193,7 +199,7 @@ def addition_reason(design, se_sigma_ok: bool = False) -> str:
     if se_sigma(design) and not se_sigma_ok:
         return ("se(sigma = TRUE) gives each row its own residual variance se² + sigma², so "
                 "the marginal statistics cannot be formed once from the data; its group "
-                "effects are integrated out per row only without weights(), for a group "
+                "effects are integrated out per row (weights() included) for a group "
                 "term of one grouping factor without gr(by=)")
     return ""
 
@@ -233,12 +239,12 @@ def partial_block(design, family, rescor_by=None):
     out exactly (:mod:`mixedformula.backends.pymc.partial_marginal`; the one with the most
     J·Q among blocks of one term without ``by``), or (None, why not). se(sei, sigma = TRUE)
     is taken (each row's residual variance se_i² + σ²), weights() and se() without sigma are
-    not (the marginal engine's row scaling fits those)."""
+    not (the marginal engine's row scaling fits those), unless with se(sigma = TRUE)."""
     why = marginal_reason(design, family, rescor_by, univariate=True, se_sigma_ok=True)
     if why:
         return None, why
-    if getattr(design, "weights", None) is not None or (
-            getattr(design, "se", None) is not None and not se_sigma(design)):
+    if not se_sigma(design) and (getattr(design, "weights", None) is not None
+                                 or getattr(design, "se", None) is not None):
         return None, ("weights() and se() without sigma = TRUE are not in the partial "
                       "marginalisation")
     from .design.reterms import covariance_blocks
@@ -254,8 +260,9 @@ def _se_sigma_decision(design, family, likelihood: str, rescor_by,
                        why: str) -> Decision | None:
     """se(sei, sigma = TRUE) with group terms: the per-row marginal of the partial path
     (:func:`addition_reason`), which integrates out the effects of the block with the most
-    J·Q: all of them when that is the only block (then it is the marginal likelihood; an
-    explicit ``"marginal"`` takes it only then). None: the caller's reason stands."""
+    J·Q: all of them when that is the only block (then it is the marginal likelihood,
+    ``likelihood="marginal"`` evaluated per row, ``statistics="rows"``; an explicit
+    ``"marginal"`` takes it only then). None: the caller's reason stands."""
     if likelihood not in ("auto", "marginal"):
         return None
     block, _ = partial_block(design, family, rescor_by)
@@ -265,10 +272,15 @@ def _se_sigma_decision(design, family, likelihood: str, rescor_by,
     if likelihood == "marginal" and others:
         return None
     rest = (f"; the other {others} group term(s) sampled" if others
-            else "; no group effect is sampled")
-    return Decision(likelihood="conditional", reason=why, statistics=None, integrate=block.key,
-                    note=f"se(sigma = TRUE): the group effects of {block.group} integrated out "
-                         f"exactly, per row (residual variance se^2 + sigma^2){rest}")
+            else "; no group effect is sampled (marginal likelihood)")
+    weighted = " and weights()" if getattr(design, "weights", None) is not None else ""
+    note = (f"se(sigma = TRUE){weighted}: the group effects of {block.group} integrated out "
+            f"exactly, per row (residual variance se^2 + sigma^2){rest}")
+    if others:
+        return Decision(likelihood="conditional", reason=why, statistics=None,
+                        integrate=block.key, note=note)
+    return Decision(likelihood="marginal", reason="", statistics="rows", integrate=block.key,
+                    note=note)
 
 
 def _partial(design, family, rescor_by, why: str) -> Decision | None:

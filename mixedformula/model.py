@@ -272,8 +272,8 @@ def sample(built, draws: int = 1000, tune: int = 1000, chains: int = 4,
         seed = int(np.random.SeedSequence().entropy % (2**31))
     cores = cores or min(chains, os.cpu_count() or 1)
     from .backends.pymc.sampling import choose_backend, evaluation_size
-    backend = choose_backend(backend, built.likelihood,
-                             evaluation_size(built.design, built.likelihood), draws, tune,
+    cost = "conditional" if built.reads_rows else built.likelihood
+    backend = choose_backend(backend, cost, evaluation_size(built.design, cost), draws, tune,
                              chains)
     if sampler != "nutpie":     # nutpie's phase line follows its compile
         phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} "
@@ -302,12 +302,12 @@ def assemble(built, idata, run: Run, formula: FormulaSpec, engine_note: str = ""
     from .results.fit import Fit
     from .results.info import FitInfo
     group_effects = None
-    if built.likelihood == "marginal":
-        from .backends.pymc.marginal_model import recover_group_effects
-        group_effects = recover_group_effects(built, idata.posterior, run.seed)
-    elif built.integrated is not None:
+    if built.integrated is not None:          # per row (partial, or se(sigma = TRUE))
         from .backends.pymc.partial_marginal import recover_integrated
         group_effects = {built.integrated: recover_integrated(built, idata.posterior, run.seed)}
+    elif built.likelihood == "marginal":
+        from .backends.pymc.marginal_model import recover_group_effects
+        group_effects = recover_group_effects(built, idata.posterior, run.seed)
     from .backends.pymc.names import brms_posterior
     posterior = brms_posterior(idata.posterior, built, group_effects)
     idata = _replace_posterior(idata, posterior)

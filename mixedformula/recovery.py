@@ -104,7 +104,7 @@ def recovery_check(formula: str, data, params: dict, n_sims: int = 20, family="g
             model = Model(formula, sim, family=family, link=link, **model_kw)
             _check_names(model, names)
             use_nutpie = sampler == "nutpie" or (sampler == "auto" and has_nutpie())
-            if model.likelihood == "marginal" and use_nutpie:
+            if model.likelihood == "marginal" and model.engine.integrate is None and use_nutpie:
                 fast = _FastMarginal(model, fit_kwargs)
         if fast is not None:
             design = model.design if m == 0 else design_matrices(model.formula, sim)

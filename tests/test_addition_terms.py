@@ -426,20 +426,22 @@ def test_engine_reasons():
         dec = decide(design_matrices(formula, d), get_family("gaussian"))
         assert dec.likelihood == "marginal" and dec.reason == "", dec
     # se(sigma = TRUE): the group effects integrated out per row (tests/test_se_sigma_marginal.py)
-    for likelihood in ("auto", "marginal"):
-        dec = decide(design_matrices("y | se(s, sigma = TRUE) ~ x + (1 | g)", d),
-                     get_family("gaussian"), likelihood=likelihood)
-        assert dec.integrate is not None and "se(sigma = TRUE)" in dec.note, dec
-    for formula, word in (("y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)",
-                           "se(sigma = TRUE)"),
-                          ("y | weights(w) + cens(c, y2) ~ x + (1 | g)", "cens()"),
+    # with weights() too (exact: w log N(r | m, d) = log N(r | m, d/w) + a term in sigma)
+    for formula in ("y | se(s, sigma = TRUE) ~ x + (1 | g)",
+                    "y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)"):
+        for likelihood in ("auto", "marginal"):
+            dec = decide(design_matrices(formula, d), get_family("gaussian"),
+                         likelihood=likelihood)
+            assert dec.likelihood == "marginal" and dec.integrate is not None, dec
+            assert "se(sigma = TRUE)" in dec.note, dec
+    for formula, word in (("y | weights(w) + cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | cens(c, y2) ~ x + (1 | g)", "cens()"),
                           ("y | trunc(lb = 0) ~ x + (1 | g)", "trunc()")):
         dec = decide(design_matrices(formula, d), get_family("gaussian"))
         assert dec.likelihood == "conditional" and word in dec.reason, dec
         assert word in dec.note, dec
-    with pytest.raises(mf.errors.MixedFormulaError, match="se"):
-        decide(design_matrices("y | se(s, sigma = TRUE) + weights(w) ~ x + (1 | g)", d),
+    with pytest.raises(mf.errors.MixedFormulaError, match="trunc"):
+        decide(design_matrices("y | trunc(lb = 0) ~ x + (1 | g)", d),
                get_family("gaussian"), likelihood="marginal")
     dec = decide(design_matrices("y | weights(w) ~ x + (1 | g)", d), get_family("student"))
     assert dec.likelihood == "conditional" and "not Gaussian" in dec.reason

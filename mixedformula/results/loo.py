@@ -178,7 +178,8 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             d, fam, rescor_by=fit_info(fit).get("rescor_by"), univariate=True, structured=True):
         from .structured_loo import structured_group_loglik      # ar()/cosy(), gr(cov = A)
         return structured_group_loglik(fit, group)
-    why = marginal_reason(d, fam, rescor_by=fit_info(fit).get("rescor_by"), univariate=True)
+    why = marginal_reason(d, fam, rescor_by=fit_info(fit).get("rescor_by"), univariate=True,
+                          se_sigma_ok=True)
     if why:
         raise MixedFormulaError(f"leave-one-group-out with the marginal likelihood does not "
                                 f"apply: {why}")
@@ -215,7 +216,9 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
     nj = np.asarray(P.sum(axis=1)).ravel()
     const = np.zeros(J)
     from ..design.additions import marginal_scaling
-    scaling = marginal_scaling(d)
+    from ..engine import se_sigma
+    rows = _RowVariance.of(d) if se_sigma(d) else None
+    scaling = None if rows is not None else marginal_scaling(d)
     if scaling is not None:
         # weights()/se(): the group's share of brms' weighted likelihood, from the rows scaled
         # by √w/se, Σ_{i∈j} w_i in place of n_j and −Σ_{i∈j} w_i log se_i (RowScaling)
@@ -244,6 +247,9 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
             pos = np.concatenate([seg.offset_of(p.term) + np.arange(p.q) for p in b.parts])
             T[:, :, pos[:, None], pos[None, :]] = Tb
         r = y[None, :] - beta @ X.T                                          # (S, n)
+        if rows is not None:      # se(sigma = TRUE): per-draw row weights, no σ² factor out
+            out[idx] = rows.level_loglik(P, W, r, sigma2, T)
+            continue
         rr = (P @ (r ** 2).T).T                                              # (S, J)
         s = np.stack([(P @ (r * W[:, c]).T).T for c in range(Q)], -1)        # (S, J, Q)
         Tt = np.swapaxes(T, -1, -2)
@@ -256,6 +262,40 @@ def marginal_group_loglik(fit, group: str | None = None, chunk: int = 20_000_000
         out[idx] = -0.5 * (nj[None] * np.log(2 * np.pi * s2) + logdet
                            + (rr - quad / s2) / s2) + const[None]
     return out, group, list(d.terms[seg.terms[0]].levels)
+
+
+@dataclass
+class _RowVariance:
+    r"""se(sei, sigma = TRUE) [+ weights(w)]: row variance d_i = se_i² + σ², ω_i = w_i/d_i,
+
+        log p(y_j) = −½ [ Σ_{i∈j} w_i log 2πd_i + log|M_j| + Σ_{i∈j} ω_i r_i² − ‖L_j⁻¹Tᵀb_j‖² ],
+
+    M_j = I + Tᵀ A_j T = L_j L_jᵀ, A_j = Σ ω_i z_i z_iᵀ, b_j = Σ ω_i z_i r_i (the per-row
+    marginal of :mod:`mixedformula.backends.pymc.partial_marginal`, per level)."""
+
+    se2: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def of(cls, d) -> "_RowVariance":
+        w = getattr(d, "weights", None)
+        return cls(se2=np.asarray(d.se, dtype=float) ** 2,
+                   w=np.ones(d.nobs) if w is None else np.asarray(w, dtype=float))
+
+    def level_loglik(self, P, W, r, sigma2, T) -> np.ndarray:
+        """(S, J) for residuals r (S, n), σ² (S,) and factors T (S, J, Q, Q)."""
+        dv = self.se2[None] + sigma2[:, None]                                # (S, n)
+        om = self.w[None] / dv
+        Q = W.shape[1]
+        A = np.stack([np.stack([(P @ (om * (W[:, a] * W[:, b])[None]).T).T
+                                for b in range(Q)], -1) for a in range(Q)], -2)
+        s = np.stack([(P @ (om * r * W[:, c][None]).T).T for c in range(Q)], -1)
+        Tt = np.swapaxes(T, -1, -2)
+        L = np.linalg.cholesky(Tt @ A @ T + np.eye(Q))
+        logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
+        quad = (np.linalg.solve(L, Tt @ s[..., None])[..., 0] ** 2).sum(-1)
+        return -0.5 * ((P @ (self.w[None] * np.log(2 * np.pi * dv)).T).T + logdet
+                       + (P @ (om * r ** 2).T).T - quad)
 
 
 def _indicator(codes, J, n):

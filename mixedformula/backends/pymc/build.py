@@ -58,8 +58,15 @@ class Built:
     stats: object = None
     parametrization: dict = field(default_factory=dict)
     residual_by: "ResidualBy | None" = None
-    #: conditional engine with one block's effects integrated out (:mod:`.partial_marginal`)
+    #: one block's effects integrated out per row (:mod:`.partial_marginal`); the only block
+    #: when ``likelihood == "marginal"`` (se(sigma = TRUE): the marginal likelihood per row)
     integrated: str | None = None
+
+    @property
+    def reads_rows(self) -> bool:
+        """The log-density reads the rows at every gradient (conditional engine, or the
+        per-row marginal of se(sigma = TRUE)), not sufficient statistics."""
+        return self.likelihood != "marginal" or self.integrated is not None
 
     @property
     def multivariate_marginal(self) -> bool:
@@ -70,7 +77,7 @@ class Built:
     def extras(self) -> dict:
         """The typed fields above as the dict older callers read (read-only copy)."""
         out: dict = {"residual_by": self.residual_by}
-        if self.likelihood == "marginal":
+        if not self.reads_rows:
             out["stats"] = self.stats
             if self.multivariate_marginal:
                 out["mv"] = True
@@ -277,13 +284,14 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                        rescor_se=any(p.se is not None for p in design.response_parts or ()))
         dpars.update(extra_dpars)
 
-        if likelihood == "marginal" and getattr(stats, "kind", None) == "structured":
+        from_stats = likelihood == "marginal" and integrate is None
+        if from_stats and getattr(stats, "kind", None) == "structured":
             # ar() / cosy() residuals, gr(cov = A): :mod:`.marginal_structured`
             from .marginal_structured import add_structured_likelihood
             stats = add_structured_likelihood(design, family, blocks, chols, betas, dpars,
                                               stats, priors)
             chosen = {}
-        elif likelihood == "marginal":
+        elif from_stats:
             from .marginal_model import add_marginal_likelihood
             stats = add_marginal_likelihood(design, blocks, chols, betas, dpars, resp, stats)
             chosen = {}

@@ -30,7 +30,13 @@ give
                       − ‖L_j⁻¹ Tᵀ b_j‖² ],   M_j = I + Tᵀ A_j T,
     A_j = Σ_{i∈j} ω_i x_i x_iᵀ,   b_j = Σ_{i∈j} ω_i x_i r_i
 
-(ω = 1/σ² gives the formula above). Because ω depends on σ, A_j can no longer be formed once
+(ω = 1/σ² gives the formula above). **weights(w)** with it (brms: row i's log-likelihood
+times w_i): w log N(r | m, d) = log N(r | m, d/w) + ½(1 − w) log 2πd − ½ log w, a Gaussian in
+the effects up to a constant in σ, so u still integrates out exactly; with ω_i = w_i/d_i
+
+    log p_w(r_j) = −½ [ Σ_{i∈j} w_i log 2πd_i + log|M_j| + Σ_{i∈j} ω_i r_i² − ‖L_j⁻¹ Tᵀ b_j‖² ]
+
+(w ≡ 1 gives the line above; a row of weight 0 drops out). Because ω depends on σ, A_j can no longer be formed once
 from the data, which is why the full marginal engine's statistics (formed once, O(J Q³) per
 gradient) do not take this model: here A_j is Q(Q+1)/2 vector scatters of ω_i x_iq x_ik per
 gradient, O(N Q²), the same order as the residuals this path already forms at every gradient.
@@ -92,6 +98,12 @@ def _known_se(design):
     return np.asarray(se, dtype=float)
 
 
+def row_weights(design) -> np.ndarray:
+    """brms' weights(w) of the rows (n,), ones without them (module docstring)."""
+    w = getattr(design, "weights", None)
+    return np.ones(design.nobs) if w is None else np.asarray(w, dtype=float)
+
+
 def level_weighted_crossproducts(Xt, omega, codes, J: int, Q: int):
     """A_j = Σ_{i∈j} ω_i x_i x_iᵀ (J, Q, Q) in the graph: one vector scatter per entry of the
     upper triangle (se(sigma = TRUE), module docstring)."""
@@ -135,16 +147,16 @@ def woodbury_terms(Tm, A, b, Q: int):
     return logdet, pt.sum(w ** 2)
 
 
-def _add_known_se_likelihood(design, block, Tm, r, Xt, codes, sigma, se_t):
-    """Σ_j log p(r_j) with R_j = diag(se² + σ²) (module docstring)."""
+def _add_known_se_likelihood(design, block, Tm, r, Xt, codes, sigma, se_t, w_t):
+    """Σ_j log p_w(r_j) with R_j = diag(se² + σ²) and brms' weights w (module docstring)."""
     import pytensor.tensor as pt
     J, Q = block.J, block.Q
     d = se_t ** 2 + sigma ** 2                                                  # (n,)
-    omega = 1.0 / d
+    omega = w_t / d
     b = level_sums(Xt, omega * r, codes, J, Q)                                  # (J, Q)
     A = level_weighted_crossproducts(Xt, omega, codes, J, Q)                    # (J, Q, Q)
     logdet, quad = woodbury_terms(Tm, A, b, Q)
-    return -0.5 * (r.shape[0] * np.log(2.0 * np.pi) + pt.sum(pt.log(d)) + logdet
+    return -0.5 * (pt.sum(w_t * pt.log(2.0 * np.pi * d)) + logdet
                    + pt.sum(omega * r ** 2) - quad)
 
 
@@ -166,7 +178,7 @@ def add_partial_likelihood(design: Design, block: Block, T, eta_rest, sigma, dat
     se = _known_se(design)
     if se is not None:
         loglik = _add_known_se_likelihood(design, block, Tm, r, Xt, codes, sigma,
-                                          data("se", se))
+                                          data("se", se), data("weights", row_weights(design)))
         pm.Potential("partial_loglik", loglik)
         return
     A_t = data(f"A__{block.key}", level_crossproducts(design, block))
@@ -226,8 +238,8 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
         if se is None:
             omega = np.broadcast_to(1.0 / s2[:, None], r.shape)
             Aw = np.broadcast_to(A[None], (len(idx), J, Q, Q)) / s2[:, None, None, None]
-        else:                       # se(sigma = TRUE): ω_i = 1/(se_i² + σ²) per draw
-            omega = 1.0 / (se[None] ** 2 + s2[:, None])                         # (s, n)
+        else:                       # se(sigma = TRUE): ω_i = w_i/(se_i² + σ²) per draw
+            omega = row_weights(design)[None] / (se[None] ** 2 + s2[:, None])   # (s, n)
             Aw = np.stack([np.stack([(indicator @ (omega * (Xt[:, a] * Xt[:, k])[None]).T).T
                                      for k in range(Q)], axis=-1) for a in range(Q)],
                           axis=-2)                                              # (s, J, Q, Q)
@@ -243,4 +255,5 @@ def recover_integrated(built, posterior, seed, chunk: int = 20_000_000) -> np.nd
     return out.reshape(C, D, J, Q)
 
 
-__all__ = ["add_partial_likelihood", "level_crossproducts", "level_sums", "recover_integrated"]
+__all__ = ["add_partial_likelihood", "level_crossproducts", "level_sums", "recover_integrated",
+           "row_weights"]

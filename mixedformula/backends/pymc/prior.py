@@ -21,7 +21,7 @@ IMPROPER_OPS = ("FlatRV", "HalfFlatRV")
 
 def conditional_built(model):
     """The conditional form of ``model`` (same priors and parameters, u sampled, y observed)."""
-    if model.likelihood == "conditional":
+    if model.likelihood == "conditional" and model.engine.integrate is None:
         return model.built
     return build_model(model.design, model.family, PriorSet(model.prior_list),
                        likelihood="conditional", rescor=model.rescor,
