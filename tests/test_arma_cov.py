@@ -84,6 +84,35 @@ def test_logp_matches_scipy_mvn(term):
         assert f(pt_) == pytest.approx(lp, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ma(time, g, cov = TRUE)",
+                                  "arma(time, g, cov = TRUE)"])
+def test_student_logp_matches_scipy_mvt(term):
+    """student: log p(y | θ) = Σ_groups scipy multivariate_t(y_j; η_j, σ² Γ, df = ν) (brms 2.18's
+    student_t_time_hom_lpdf: multi_student_t with the scale matrix σ² chol_cor chol_corᵀ),
+    1e-9, at random points."""
+    d = _data()
+    m = mf.Model(f"y ~ x + {term}", d, family="student")
+    M = m.pymc_model
+    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
+                          on_unused_input="ignore")
+    rng = np.random.default_rng(len(term) + 1)
+    y, x = d.y.to_numpy(), d.x.to_numpy()
+    has_ar, has_ma = "ar" in M.named_vars, "ma" in M.named_vars
+    for _ in range(4):
+        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
+        ar = float(_value(M, p, "ar")[0]) if has_ar else None
+        ma = float(_value(M, p, "ma")[0]) if has_ma else None
+        sigma, nu = float(_value(M, p, "sigma")), float(_value(M, p, "nu"))
+        eta = float(_value(M, p, "Intercept")) + float(
+            np.atleast_1d(_value(M, p, "b"))[0]) * (x - x.mean())
+        want = 0.0
+        for _, rows_g in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
+            C = sigma ** 2 * stan_cor(ar, ma, len(idx))
+            want += stats.multivariate_t(eta[idx], C, df=nu).logpdf(y[idx])
+        assert float(logp_y(p)) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
 def test_refusals_and_priors():
     d = _data()
     for formula, message in [("y ~ ar(t, g, p = 2, cov = TRUE)", "at most one"),
@@ -94,16 +123,15 @@ def test_refusals_and_priors():
     for term, p, q in [("ar", 1, 0), ("ma", 0, 1), ("arma", 1, 1)]:
         a = mf.parse(f"y ~ x + {term}(t, g, cov = TRUE)").autocor[0]
         assert (a.kind, a.p, a.q, a.cov) == ("cov_arma", p, q, True)
-    with pytest.raises(FamilyError, match="gaussian family only"):
-        _ = mf.Model("y ~ x + ar(time, g, cov = TRUE)", d, family="student").pymc_model
+    pois = d.assign(y=np.arange(len(d)) % 3)
+    with pytest.raises(FamilyError, match="supported for the gaussian and student families"):
+        _ = mf.Model("y ~ x + ar(time, g, cov = TRUE)", pois, family="poisson").pymc_model
     with pytest.raises(NotImplementedError, match="without cov = TRUE"):
         mf.lmer("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
     with pytest.raises(NotImplementedError, match="moving-average"):
         mf.lmer("y ~ x + ma(time, g, cov = TRUE) + (1 | g)", d)
     m = mf.Model("y ~ x + ar(time, g, cov = TRUE) + (1 | g)", d)
     assert m.likelihood == "conditional" and "covariance form" in m.engine.reason
-    with pytest.raises(FamilyError, match="gaussian family only"):
-        _ = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d, family="student").pymc_model
     ps = mf.Model("y ~ x + arma(time, g, cov = TRUE)", d).prior_summary()
     ref = {r["class"]: r for r in BRMS["arma_cov_prior"]}          # brms 2.18 get_prior
     for cls in ("ar", "ma"):

@@ -15,11 +15,13 @@ of inner-function calls; nutpie's chain threads get private copies of either,
 :mod:`.thread_copies`). Then
 μ = η + Σ_k ma[k] err_{lag_k} + Σ_k ar[k] err_{lag_k} and the family's likelihood at μ.
 
-``cov_arma`` (``ar(cov = TRUE)``): ``ar`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
-per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) of the stationary AR(1) as its exact sequential
-conditionals (one normal per row). Gaussian only (brms' student version is a multivariate t,
-which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE are refused
-when parsed (not implemented yet).
+``cov_arma`` (``ar()``/``ma()``/``arma()`` with ``cov = TRUE``): ``ar`` (1,), ``ma`` (1,) in
+(−1, 1) (brms' bounds; flat = uniform), the per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) as its
+exact sequential conditionals (one normal per row: the stationary AR(1) through its lag rows,
+with an MA part through one Cholesky of the longest series' Γ). Student: brms 2.18's
+``student_t_time_hom_lpdf``, the multivariate t multi_student_t(ν, η_j, σ²Γ[1:n_j, 1:n_j])
+per group, as its exact sequential conditionals (one t per row with ν + k degrees of freedom,
+:func:`.mvnormal.mvt_sequential`).
 
 ``unstr``: :mod:`.unstr` (per time pattern one factor of the correlation sub-matrix).
 
@@ -40,12 +42,7 @@ def check_autocor_family(structure, family) -> None:
     """Refuse families and links whose autocorrelation we do not fit (brms fits ar() on the
     link scale for some, e.g. poisson: we do not)."""
     if structure.kind not in family.autocor_terms or family.link != "identity":
-        two = structure.kind in ("ar", "arma", "unstr")
-        if structure.kind == "cov_arma":
-            raise FamilyError(f"{structure.text} is supported for the gaussian family only "
-                              f"with the identity link, not {family.name}({family.link}) "
-                              "(brms' student version is a multivariate t per group); use "
-                              "cov = FALSE")
+        two = structure.kind in ("ar", "arma", "cov_arma", "unstr")
         ok = "gaussian and student" if two else "gaussian"
         raise FamilyError(f"{structure.text} is supported for the {ok} famil"
                           f"{'ies' if two else 'y'} with the identity link, "
@@ -87,8 +84,14 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
         mu = eta + _arma_part(structure, y_obs - eta, priors, data)
         return family.pymc_likelihood("y", mu, params, y_obs, None, dims="obs")
     if structure.kind == "cov_arma":
-        mean, sd = _cov_arma_conditionals(structure, y_obs - eta, params["sigma"], priors,
-                                          data)
+        resid = y_obs - eta
+        mean, sd = _cov_arma_conditionals(structure, resid, params["sigma"], priors, data)
+        if "nu" in params:             # student: brms' multi_student_t(ν, η_j, σ²Γ) per group
+            from .mvnormal import mvt_sequential
+            nu, scale = mvt_sequential(structure, (resid - mean) / sd, params["nu"], data,
+                                       "arcov")
+            return family.pymc_likelihood("y", eta + mean, {"sigma": sd * scale, "nu": nu},
+                                          y_obs, None, dims="obs")
         return pm.Normal("y", mu=eta + mean, sigma=sd, observed=y_obs, dims="obs")
     rho = cosy_parameter(priors)
     order = data("cosy_order", structure.order.astype(np.int64))
