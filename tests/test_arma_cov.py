@@ -113,6 +113,43 @@ def test_student_logp_matches_scipy_mvt(term):
         assert float(logp_y(p)) == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("family, term", [("gaussian", "ar(time, g, cov = TRUE)"),
+                                          ("student", "arma(time, g, cov = TRUE)")])
+def test_sigma_formula_logp_matches_scipy(family, term):
+    """bf(y ~ x + ar/arma(cov = TRUE), sigma ~ x): brms 2.18's normal_time_het /
+    student_t_time_het, Cov_j = diag(σ_j) Γ diag(σ_j) with σ_i = exp(x_i'β_σ) per row: log p(y)
+    = Σ_groups scipy MVN / multivariate t, 1e-9; a formula for nu is refused (brms' nu is
+    one scalar in these densities)."""
+    d = _data()
+    m = mf.Model(mf.bf(f"y ~ x + {term}", sigma="~ x"), d, family=family)
+    M, D = m.pymc_model, m.design
+    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
+                          on_unused_input="ignore")
+    extra = M.compile_fn(M.replace_rvs_by_values([M["_beta"], M["_beta_sigma"]]),
+                         inputs=M.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(7)
+    y = D.y[:, 0]
+    has_ar, has_ma = "ar" in M.named_vars, "ma" in M.named_vars
+    for _ in range(3):
+        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
+        beta, beta_s = extra(p)
+        mu, sig = D.X @ beta, np.exp(D.dpar_X[("sigma", 0)][0] @ beta_s)
+        ar = float(_value(M, p, "ar")[0]) if has_ar else None
+        ma = float(_value(M, p, "ma")[0]) if has_ma else None
+        want = 0.0
+        for _, rows_g in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
+            C = np.outer(sig[idx], sig[idx]) * stan_cor(ar, ma, len(idx))
+            if family == "student":
+                nu = float(_value(M, p, "nu"))
+                want += stats.multivariate_t(mu[idx], C, df=nu).logpdf(y[idx])
+            else:
+                want += stats.multivariate_normal(mu[idx], C).logpdf(y[idx])
+        assert float(logp_y(p)) == pytest.approx(want, rel=1e-9, abs=1e-9)
+    with pytest.raises(FamilyError, match="one nu per model"):
+        _ = mf.Model(mf.bf(f"y ~ x + {term}", nu="~ x"), d, family="student").pymc_model
+
+
 def test_refusals_and_priors():
     d = _data()
     for formula, message in [("y ~ ar(t, g, p = 2, cov = TRUE)", "at most one"),

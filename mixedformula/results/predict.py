@@ -342,7 +342,8 @@ def _draw_cosy(fit, draws, mu, params, design, rng) -> np.ndarray:
 
 def _draw_cov_arma(fit, draws, mu, params, design, rng) -> np.ndarray:
     """Joint draws of a cov = TRUE model per group: y_j = μ_j + σ L[1:n_j, 1:n_j] z, L = chol(Γ)
-    of the longest series (design/autocor.py; brms' posterior_predict draws the MVN)."""
+    of the longest series (design/autocor.py; brms' posterior_predict draws the MVN); student:
+    the multivariate t, that draw times √(ν/W_j), W_j ~ χ²_ν one per group and draw."""
     from ..design.autocor import arma_autocov
     s = fit.design.autocor
     if design is not fit.design:
@@ -358,6 +359,10 @@ def _draw_cov_arma(fit, draws, mu, params, design, rng) -> np.ndarray:
     for k in range(S):
         L = np.linalg.cholesky(arma_autocov(ar[k], ma[k], T)[lag])
         e[k] = (L @ z[k])[s.pos, s.codes]
+    if "nu" in params:
+        nu = np.broadcast_to(params["nu"], mu.shape)[:, :1]
+        w = rng.chisquare(np.broadcast_to(nu, (S, len(s.levels))))
+        e = e * np.sqrt(nu / w)[:, s.codes]
     sigma = np.broadcast_to(params["sigma"], mu.shape)
     return mu + sigma * e
 

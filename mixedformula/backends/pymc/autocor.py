@@ -84,15 +84,20 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
         mu = eta + _arma_part(structure, y_obs - eta, priors, data)
         return family.pymc_likelihood("y", mu, params, y_obs, None, dims="obs")
     if structure.kind == "cov_arma":
-        resid = y_obs - eta
-        mean, sd = _cov_arma_conditionals(structure, resid, params["sigma"], priors, data)
-        if "nu" in params:             # student: brms' multi_student_t(ν, η_j, σ²Γ) per group
+        # Cov_j = diag(σ_j) Γ diag(σ_j) (brms' *_time_het with a sigma formula; σ scalar:
+        # σ²Γ): the conditionals of e = (y − η)/σ, each row's then scaled by its σ
+        sigma = params["sigma"]
+        e = (y_obs - eta) / sigma
+        mean, sd = _cov_arma_conditionals(structure, e, 1.0, priors, data)
+        if "nu" in params:             # student: brms' multi_student_t(ν, η_j, Cov_j)
             from .mvnormal import mvt_sequential
-            nu, scale = mvt_sequential(structure, (resid - mean) / sd, params["nu"], data,
+            nu, scale = mvt_sequential(structure, (e - mean) / sd, params["nu"], data,
                                        "arcov")
-            return family.pymc_likelihood("y", eta + mean, {"sigma": sd * scale, "nu": nu},
+            return family.pymc_likelihood("y", eta + sigma * mean,
+                                          {"sigma": sigma * sd * scale, "nu": nu},
                                           y_obs, None, dims="obs")
-        return pm.Normal("y", mu=eta + mean, sigma=sd, observed=y_obs, dims="obs")
+        return pm.Normal("y", mu=eta + sigma * mean, sigma=sigma * sd, observed=y_obs,
+                         dims="obs")
     rho = cosy_parameter(priors)
     order = data("cosy_order", structure.order.astype(np.int64))
     starts = data("cosy_starts", structure.starts.astype(np.int64))
