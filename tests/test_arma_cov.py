@@ -151,6 +151,35 @@ def test_sigma_formula_logp_matches_scipy(family, term):
         _ = mf.Model(mf.bf(f"y ~ x + {term}", nu="~ x"), d, family="student").pymc_model
 
 
+@pytest.mark.parametrize("term, T", [("ma(time, g, cov = TRUE)", 50),
+                                     ("arma(time, g, cov = TRUE)", 50),
+                                     ("ma(time, g, cov = TRUE)", 3000)])
+def test_long_series_logp_matches_scipy(term, T):
+    """The O(T) banded factor (design/autocor.py) at T = 50 (rows dropped, so groups end at
+    different positions) and at T = 3000, beyond the former dense limit of 2000 rows: log p(y)
+    = Σ_groups scipy MVN with brms' dense Γ (stan_cor), 1e-9 relative."""
+    d = _data(seed=1, G=2, T=T)
+    m = mf.Model(f"y ~ x + {term}", d)
+    M = m.pymc_model
+    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
+                          on_unused_input="ignore")
+    rng = np.random.default_rng(T)
+    y, x = d.y.to_numpy(), d.x.to_numpy()
+    has_ar = "ar" in M.named_vars
+    for _ in range(2):
+        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
+        ar = float(_value(M, p, "ar")[0]) if has_ar else None
+        ma, sigma = float(_value(M, p, "ma")[0]), float(_value(M, p, "sigma"))
+        eta = float(_value(M, p, "Intercept")) + float(
+            np.atleast_1d(_value(M, p, "b"))[0]) * (x - x.mean())
+        want = 0.0
+        for _, rows_g in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
+            C = sigma ** 2 * stan_cor(ar, ma, len(idx))
+            want += stats.multivariate_normal(eta[idx], C).logpdf(y[idx])
+        assert float(logp_y(p)) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
 def test_refusals_and_priors():
     d = _data()
     for formula, message in [("y ~ ar(t, g, p = 2, cov = TRUE)", "at most one"),

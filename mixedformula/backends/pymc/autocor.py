@@ -18,7 +18,7 @@ of inner-function calls; nutpie's chain threads get private copies of either,
 ``cov_arma`` (``ar()``/``ma()``/``arma()`` with ``cov = TRUE``): ``ar`` (1,), ``ma`` (1,) in
 (−1, 1) (brms' bounds; flat = uniform), the per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) as its
 exact sequential conditionals (one normal per row: the stationary AR(1) through its lag rows,
-with an MA part through one Cholesky of the longest series' Γ). Student: brms 2.18's
+with an MA part through the banded factor of Γ in O(T)). Student: brms 2.18's
 ``student_t_time_hom_lpdf``, the multivariate t multi_student_t(ν, η_j, σ²Γ[1:n_j, 1:n_j])
 per group, as its exact sequential conditionals (one t per row with ν + k degrees of freedom,
 :func:`.mvnormal.mvt_sequential`).
@@ -137,8 +137,8 @@ def _arma_part(structure, resid, priors, data):
     return out
 
 
-#: the longest series of an arma()/ma() or cov = TRUE term (a dense T × T matrix of that size
-#: is solved or factored per gradient)
+#: the longest series of an arma()/ma() term of the regression form (cov = FALSE: a dense T × T
+#: triangular matrix of that size is solved per gradient); cov = TRUE has no limit (O(T))
 MAX_DENSE_SERIES = 2000
 
 
@@ -168,10 +168,10 @@ def _cov_arma_conditionals(structure, resid, sigma, priors, data):
     """(conditional mean of r_t given the group's earlier rows, conditional sd) per row of
     ar(cov = TRUE): the stationary AR(1) N(0, σ²ρ^|s−t|/(1 − ρ²)) factors exactly into
     r_1 ~ N(0, σ²/(1 − ρ²)) and r_t | earlier ~ N(ρ r_{t−1}, σ²) (O(n), the lag rows of ar()).
-    With an MA part: :func:`_cov_arma_dense`."""
+    With an MA part: :func:`_cov_arma_banded`."""
     import pytensor.tensor as pt
     if structure.q:
-        return _cov_arma_dense(structure, resid, sigma, priors, data)
+        return _cov_arma_banded(structure, resid, sigma, priors, data)
     n = len(structure.codes)
     ar = _bounded("ar", priors)[0]
     lag = np.where(structure.lags[:, 0] < 0, n, structure.lags[:, 0]).astype(np.int64)
@@ -182,30 +182,30 @@ def _cov_arma_conditionals(structure, resid, sigma, priors, data):
     return mean, sd
 
 
-def _cov_arma_dense(structure, resid, sigma, priors, data):
-    """ma()/arma(cov = TRUE) (brms' ``cholesky_cor_ma1`` / ``_arma1``): Γ the T × T Toeplitz
-    ARMA(1, 1) autocovariance (:func:`~mixedformula.design.autocor.arma_autocov`; ar = 0 for
-    ma()), T the longest series, L = chol(Γ).  A group's n_j rows use Γ[1:n_j, 1:n_j], whose
-    Cholesky factor is L[1:n_j, 1:n_j]; with R (T × G) the residuals at (position, group), zeros
-    after a group's end, W = L⁻¹R column by column (forward substitution: a group's W at its
-    rows reads only its own rows).  Row t of group j given its earlier rows is then
-    N(Σ_{s<t} L_ts W_sj, σ² L_tt²), and Σ_{s<t} L_ts W_sj = R_tj − L_tt W_tj: per row the mean
-    r − L_tt W and the sd σ L_tt (their product of normals is the MVN N(0, σ²Γ[1:n_j, 1:n_j]))."""
+def _cov_arma_banded(structure, resid, sigma, priors, data):
+    """ma()/arma(cov = TRUE) (brms' ``cholesky_cor_ma1`` / ``_arma1``): Γ the Toeplitz ARMA(1, 1)
+    autocovariance, factored in O(T) through u = r − ρ r_{lag} and the tridiagonal Cov(u)
+    (:func:`~mixedformula.design.autocor.arma_band`, :func:`~.geometric_scan`; module doc of
+    :mod:`mixedformula.design.autocor`). With U (T × G) the u at (position, group), zeros after
+    a group's end (they come after its rows, so do not reach them), Z = L̃⁻¹U; row t of group j
+    given its earlier rows is N(r_t − L̃_tt Z_tj, σ² L̃_tt²): per row the mean r − L̃_tt z and the
+    sd σ L̃_tt (their product is the MVN N(0, σ²Γ[1:n_j, 1:n_j])). No T × T matrix, so no
+    series-length limit."""
     import pytensor.tensor as pt
 
-    from ...design.autocor import arma_autocov
+    from ...design.autocor import arma_band, geometric_scan
     n = len(structure.codes)
-    T, G = _longest(structure)
+    T, G = int(structure.pos.max()) + 1, len(structure.levels)
     ar = _bounded("ar", priors)[0] if structure.p else pt.as_tensor_variable(0.0)
     ma = _bounded("ma", priors)[0]
-    gamma = arma_autocov(ar, ma, T, xp=pt, h=data("arcov_h", np.arange(1.0, max(T - 1, 1))))
-    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T))).astype(np.int64)
-    L = pt.linalg.cholesky(gamma[data("arcov_lag", lag)])
+    D = arma_band(ar, ma, data("arcov_m", np.arange(1.0, T + 1)), xp=pt)        # D_0..D_T
     at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
     at[structure.pos, structure.codes] = np.arange(n)
     R = pt.concatenate([resid, pt.zeros((1,))])[data("arcov_at", at)]           # (T, G)
-    W = pt.linalg.solve_triangular(L, R, lower=True)
+    U = R - ar * pt.concatenate([pt.zeros_like(R[:1]), R[:-1]]) if structure.p else R
+    omega = geometric_scan(D[:-1][:, None] * U, -ma, T, xp=pt)
     pos = data("arcov_pos", structure.pos.astype(np.int64))
-    ld = pt.diagonal(L)[pos]
-    w = W[pos, data("arcov_codes", structure.codes.astype(np.int64))]
-    return resid - ld * w, sigma * ld
+    lo, hi = D[:-1][pos], D[1:][pos]
+    z = omega[pos, data("arcov_codes", structure.codes.astype(np.int64))] / pt.sqrt(lo * hi)
+    ld = pt.sqrt(hi / lo)
+    return resid - ld * z, sigma * ld
