@@ -138,8 +138,13 @@ def _arma_part(structure, resid, priors, data):
 
 
 #: the longest series of an arma()/ma() term of the regression form (cov = FALSE: a dense T × T
-#: triangular matrix of that size is solved per gradient); cov = TRUE has no limit (O(T))
+#: triangular matrix of that size is solved per gradient); cov = TRUE: MAX_COV_SERIES
 MAX_DENSE_SERIES = 2000
+
+
+#: the longest series of a ma()/arma(cov = TRUE) term: 2^20 rows (the prefix sum's fixed
+#: number of doubling steps, :func:`_cov_arma_banded`); ar(cov = TRUE) has no limit
+MAX_COV_SERIES = 2 ** 20
 
 
 def _longest(structure) -> tuple[int, int]:
@@ -189,13 +194,20 @@ def _cov_arma_banded(structure, resid, sigma, priors, data):
     :mod:`mixedformula.design.autocor`). With U (T × G) the u at (position, group), zeros after
     a group's end (they come after its rows, so do not reach them), Z = L̃⁻¹U; row t of group j
     given its earlier rows is N(r_t − L̃_tt Z_tj, σ² L̃_tt²): per row the mean r − L̃_tt z and the
-    sd σ L̃_tt (their product is the MVN N(0, σ²Γ[1:n_j, 1:n_j])). No T × T matrix, so no
-    series-length limit."""
+    sd σ L̃_tt (their product is the MVN N(0, σ²Γ[1:n_j, 1:n_j])). No T × T matrix; the
+    prefix sum always takes the log₂ MAX_COV_SERIES = 20 steps (a step beyond a series' length
+    adds zeros), so the graph does not depend on T and re-fits on other series lengths
+    compile once."""
     import pytensor.tensor as pt
 
     from ...design.autocor import arma_band, geometric_scan
+    from ...errors import MixedFormulaError
     n = len(structure.codes)
     T, G = int(structure.pos.max()) + 1, len(structure.levels)
+    if T > MAX_COV_SERIES:
+        raise MixedFormulaError(f"{structure.text}: the longest series has {T} rows; the "
+                                f"covariance form is limited to {MAX_COV_SERIES} rows per "
+                                "series (split the series with gr)")
     ar = _bounded("ar", priors)[0] if structure.p else pt.as_tensor_variable(0.0)
     ma = _bounded("ma", priors)[0]
     D = arma_band(ar, ma, data("arcov_m", np.arange(1.0, T + 1)), xp=pt)        # D_0..D_T
@@ -203,7 +215,7 @@ def _cov_arma_banded(structure, resid, sigma, priors, data):
     at[structure.pos, structure.codes] = np.arange(n)
     R = pt.concatenate([resid, pt.zeros((1,))])[data("arcov_at", at)]           # (T, G)
     U = R - ar * pt.concatenate([pt.zeros_like(R[:1]), R[:-1]]) if structure.p else R
-    omega = geometric_scan(D[:-1][:, None] * U, -ma, T, xp=pt)
+    omega = geometric_scan(D[:-1][:, None] * U, -ma, MAX_COV_SERIES, xp=pt)
     pos = data("arcov_pos", structure.pos.astype(np.int64))
     lo, hi = D[:-1][pos], D[1:][pos]
     z = omega[pos, data("arcov_codes", structure.codes.astype(np.int64))] / pt.sqrt(lo * hi)
