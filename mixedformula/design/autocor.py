@@ -205,8 +205,8 @@ def geometric_scan(b, c, T: int, xp=np):
         shifted = xp.concatenate([xp.zeros_like(x[:n - keep]), x[:keep]])
         return x + ck * shifted, ck * ck
 
-    (xs, _), _ = pytensor.scan(step, sequences=[shifts],
-                               outputs_info=[b, xp.as_tensor_variable(c)])
+    xs, _ = pytensor.scan(step, sequences=[shifts],
+                          outputs_info=[b, xp.as_tensor_variable(c)], return_updates=False)
     return xs[-1]
 
 
