@@ -41,6 +41,19 @@ backend writes the MVN as its sequential conditionals: with L = chol(Γ) of the 
 (a leading block of L is the Cholesky factor of the leading block of Γ) and z = L⁻¹ r per
 group, row t has conditional sd σ L_tt and mean η_t + r_t − σ L_tt z_t.
 
+That factor is banded and found in O(T) (:func:`arma_band`, :func:`geometric_scan`): with
+u_1 = r_1, u_t = r_t − ρ r_{t−1} (a unit-Jacobian map, so the conditionals of r and u given the
+earlier rows have the same sd and the same residual), Cov(u) = Γ̃ is tridiagonal: Γ̃_11 = Γ_0,
+Γ̃_tt = 1 + θ² (t ≥ 2), Γ̃_{t,t−1} = Γ_1 − ρΓ_0 = θ (and Γ_2 − ρΓ_1 = 0 beyond). Its leading
+minors D_t = (1 + θ²) D_{t−1} − θ² D_{t−2} (D_0 = 1, D_1 = Γ_0) have the roots 1 and θ², so
+
+    D_t = 1 + (Γ_0 − 1)(1 − θ^{2t})/(1 − θ²),    L̃_tt = √(D_t / D_{t−1}),  L̃_{t,t−1} = θ/L̃_{t−1,t−1},
+
+and the forward substitution z = L̃⁻¹u becomes, with z_t = ω_t/√(D_t D_{t−1}), the constant-
+coefficient recursion ω_t = D_{t−1} u_t − θ ω_{t−1} (ω_0 = 0): a geometric prefix sum, computed
+by ⌈log₂ T⌉ shifted additions over all groups at once (no loop over time, no T × T matrix).
+ar(): θ = 0 (L̃ = diag(√Γ_0, 1, 1, …), the lag form above); ma(): ρ = 0 (u = r).
+
 **cosy(time, gr)** (compound symmetry). Per group j with n_j rows,
 y_j ~ N(μ_j, Σ_j), Σ_j = σ²[(1 − ρ) I + ρ 1 1ᵀ], ρ = ``cosy`` ∈ (0, 1) (brms' bounds). By
 Sherman–Morrison and the matrix determinant lemma, with r = y_j − μ_j,
@@ -158,6 +171,43 @@ def arma_autocov(ar, ma, n: int, xp=np, h=None):
     if n > 1:
         out += [xp.reshape(c, (1,)), c * ar ** h]
     return xp.concatenate(out)
+
+
+def arma_band(ar, ma, m, xp=np):
+    """(D_0..D_T) of the tridiagonal Γ̃ (module doc): ``m`` the exponents 1..T (data, so the
+    length is not part of the graph), ``ar``, ``ma`` scalars (numpy or PyTensor through
+    ``xp``). θ^0 is never formed (its derivative 0 · θ⁻¹ is NaN at θ = 0)."""
+    g0 = (1.0 + ma * ma + 2.0 * ar * ma) / (1.0 - ar * ar)
+    th2 = ma * ma
+    D = 1.0 + (g0 - 1.0) * (1.0 - th2 ** m) / (1.0 - th2)
+    return xp.concatenate([xp.ones((1,)), D])
+
+
+def geometric_scan(b, c, T: int, xp=np):
+    """x_t = c x_{t−1} + b_t (x_0 = b_0) along axis 0 of ``b`` (T, ...) by ⌈log₂ T⌉ shifted
+    additions (Hillis–Steele): after step k, x_t = Σ_{j < 2^{k+1}} c^j b_{t−j}. |c| < 1 keeps
+    every term bounded. numpy: a loop; PyTensor (``xp`` = pytensor.tensor): one Scan over the
+    steps (a chain of unrolled steps let PyTensor's slice-lifting rewrites copy the graph
+    2^steps times), ``T`` the number of rows it must cover."""
+    steps = max(1, int(np.ceil(np.log2(max(T, 2)))))
+    if xp is np:
+        x, k = b, 1
+        for _ in range(steps):
+            x = x + c * np.concatenate([np.zeros_like(x[:k]), x[:-k]])
+            c, k = c * c, 2 * k
+        return x
+    import pytensor
+    shifts = xp.as_tensor_variable(2 ** np.arange(steps, dtype=np.int64))
+
+    def step(k, x, ck):
+        n = x.shape[0]
+        keep = xp.maximum(n - k, 0)
+        shifted = xp.concatenate([xp.zeros_like(x[:n - keep]), x[:keep]])
+        return x + ck * shifted, ck * ck
+
+    xs, _ = pytensor.scan(step, sequences=[shifts],
+                          outputs_info=[b, xp.as_tensor_variable(c)], return_updates=False)
+    return xs[-1]
 
 
 def ar_term(resid: np.ndarray, lags: np.ndarray, ar: np.ndarray) -> np.ndarray:

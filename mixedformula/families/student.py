@@ -21,7 +21,7 @@ class Student(Family):
     default_link = "identity"
     allowed_links = ("identity", "log", "inverse")
     dpars = ("sigma", "nu")
-    autocor_terms = ("ar", "arma", "unstr")
+    autocor_terms = ("ar", "arma", "cov_arma", "unstr")
     aliases = ("student_t",)
 
     def logpdf(self, y, eta, params=None, trials=None):

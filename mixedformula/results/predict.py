@@ -341,23 +341,29 @@ def _draw_cosy(fit, draws, mu, params, design, rng) -> np.ndarray:
 
 
 def _draw_cov_arma(fit, draws, mu, params, design, rng) -> np.ndarray:
-    """Joint draws of a cov = TRUE model per group: y_j = μ_j + σ L[1:n_j, 1:n_j] z, L = chol(Γ)
-    of the longest series (design/autocor.py; brms' posterior_predict draws the MVN)."""
-    from ..design.autocor import arma_autocov
+    """Joint draws of a cov = TRUE model per group: y_j = μ_j + σ e_j, e_j ~ N(0, Γ[1:n_j, 1:n_j])
+    (brms' posterior_predict draws the MVN), in O(T) through the banded factor of
+    design/autocor.py: u = L̃ζ (u_t = L̃_tt ζ_t + θ ζ_{t−1} L̃_{t−1,t−1}⁻¹), then e_t = ρ e_{t−1} + u_t;
+    student: the multivariate t, that draw times √(ν/W_j), W_j ~ χ²_ν one per group and draw."""
+    from ..design.autocor import arma_band, geometric_scan
     s = fit.design.autocor
     if design is not fit.design:
         raise MixedFormulaError(f"response draws for new data of a model with {s.text} are not "
                                 "supported; use kind='epred' or the fitted data")
     S, n = mu.shape
-    T = int(s.pos.max()) + 1
+    T, G = int(s.pos.max()) + 1, len(s.levels)
     ar = draws.scalar("ar[1]") if s.p else np.zeros(S)
     ma = draws.scalar("ma[1]") if s.q else np.zeros(S)
-    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
-    z = rng.standard_normal((S, T, len(s.levels)))
-    e = np.empty((S, n))
-    for k in range(S):
-        L = np.linalg.cholesky(arma_autocov(ar[k], ma[k], T)[lag])
-        e[k] = (L @ z[k])[s.pos, s.codes]
+    D = np.stack([arma_band(a, m, np.arange(1.0, T + 1)) for a, m in zip(ar, ma)], axis=1)
+    d = np.sqrt(D[1:] / D[:-1])                                       # (T, S): L̃_tt
+    zeta = rng.standard_normal((T, S, G))
+    u = d[:, :, None] * zeta
+    u[1:] += (ma[None, :] / d[:-1])[:, :, None] * zeta[:-1]
+    e = geometric_scan(u, ar[:, None], T)[s.pos, :, s.codes].T        # (S, n)
+    if "nu" in params:
+        nu = np.broadcast_to(params["nu"], mu.shape)[:, :1]
+        w = rng.chisquare(np.broadcast_to(nu, (S, len(s.levels))))
+        e = e * np.sqrt(nu / w)[:, s.codes]
     sigma = np.broadcast_to(params["sigma"], mu.shape)
     return mu + sigma * e
 

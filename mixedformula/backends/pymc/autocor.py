@@ -15,11 +15,13 @@ of inner-function calls; nutpie's chain threads get private copies of either,
 :mod:`.thread_copies`). Then
 μ = η + Σ_k ma[k] err_{lag_k} + Σ_k ar[k] err_{lag_k} and the family's likelihood at μ.
 
-``cov_arma`` (``ar(cov = TRUE)``): ``ar`` (1,) in (−1, 1) (brms' bounds; flat = uniform), the
-per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) of the stationary AR(1) as its exact sequential
-conditionals (one normal per row). Gaussian only (brms' student version is a multivariate t,
-which does not factor into univariate t's). ``ma()``/``arma()`` with cov = TRUE are refused
-when parsed (not implemented yet).
+``cov_arma`` (``ar()``/``ma()``/``arma()`` with ``cov = TRUE``): ``ar`` (1,), ``ma`` (1,) in
+(−1, 1) (brms' bounds; flat = uniform), the per-group MVN N(η_j, σ²Γ[1:n_j, 1:n_j]) as its
+exact sequential conditionals (one normal per row: the stationary AR(1) through its lag rows,
+with an MA part through the banded factor of Γ in O(T)). Student: brms 2.18's
+``student_t_time_hom_lpdf``, the multivariate t multi_student_t(ν, η_j, σ²Γ[1:n_j, 1:n_j])
+per group, as its exact sequential conditionals (one t per row with ν + k degrees of freedom,
+:func:`.mvnormal.mvt_sequential`).
 
 ``unstr``: :mod:`.unstr` (per time pattern one factor of the correlation sub-matrix).
 
@@ -40,12 +42,7 @@ def check_autocor_family(structure, family) -> None:
     """Refuse families and links whose autocorrelation we do not fit (brms fits ar() on the
     link scale for some, e.g. poisson: we do not)."""
     if structure.kind not in family.autocor_terms or family.link != "identity":
-        two = structure.kind in ("ar", "arma", "unstr")
-        if structure.kind == "cov_arma":
-            raise FamilyError(f"{structure.text} is supported for the gaussian family only "
-                              f"with the identity link, not {family.name}({family.link}) "
-                              "(brms' student version is a multivariate t per group); use "
-                              "cov = FALSE")
+        two = structure.kind in ("ar", "arma", "cov_arma", "unstr")
         ok = "gaussian and student" if two else "gaussian"
         raise FamilyError(f"{structure.text} is supported for the {ok} famil"
                           f"{'ies' if two else 'y'} with the identity link, "
@@ -87,9 +84,20 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
         mu = eta + _arma_part(structure, y_obs - eta, priors, data)
         return family.pymc_likelihood("y", mu, params, y_obs, None, dims="obs")
     if structure.kind == "cov_arma":
-        mean, sd = _cov_arma_conditionals(structure, y_obs - eta, params["sigma"], priors,
-                                          data)
-        return pm.Normal("y", mu=eta + mean, sigma=sd, observed=y_obs, dims="obs")
+        # Cov_j = diag(σ_j) Γ diag(σ_j) (brms' *_time_het with a sigma formula; σ scalar:
+        # σ²Γ): the conditionals of e = (y − η)/σ, each row's then scaled by its σ
+        sigma = params["sigma"]
+        e = (y_obs - eta) / sigma
+        mean, sd = _cov_arma_conditionals(structure, e, 1.0, priors, data)
+        if "nu" in params:             # student: brms' multi_student_t(ν, η_j, Cov_j)
+            from .mvnormal import mvt_sequential
+            nu, scale = mvt_sequential(structure, (e - mean) / sd, params["nu"], data,
+                                       "arcov")
+            return family.pymc_likelihood("y", eta + sigma * mean,
+                                          {"sigma": sigma * sd * scale, "nu": nu},
+                                          y_obs, None, dims="obs")
+        return pm.Normal("y", mu=eta + sigma * mean, sigma=sigma * sd, observed=y_obs,
+                         dims="obs")
     rho = cosy_parameter(priors)
     order = data("cosy_order", structure.order.astype(np.int64))
     starts = data("cosy_starts", structure.starts.astype(np.int64))
@@ -129,9 +137,14 @@ def _arma_part(structure, resid, priors, data):
     return out
 
 
-#: the longest series of an arma()/ma() or cov = TRUE term (a dense T × T matrix of that size
-#: is solved or factored per gradient)
+#: the longest series of an arma()/ma() term of the regression form (cov = FALSE: a dense T × T
+#: triangular matrix of that size is solved per gradient); cov = TRUE: MAX_COV_SERIES
 MAX_DENSE_SERIES = 2000
+
+
+#: the longest series of a ma()/arma(cov = TRUE) term: 2^20 rows (the prefix sum's fixed
+#: number of doubling steps, :func:`_cov_arma_banded`); ar(cov = TRUE) has no limit
+MAX_COV_SERIES = 2 ** 20
 
 
 def _longest(structure) -> tuple[int, int]:
@@ -160,10 +173,10 @@ def _cov_arma_conditionals(structure, resid, sigma, priors, data):
     """(conditional mean of r_t given the group's earlier rows, conditional sd) per row of
     ar(cov = TRUE): the stationary AR(1) N(0, σ²ρ^|s−t|/(1 − ρ²)) factors exactly into
     r_1 ~ N(0, σ²/(1 − ρ²)) and r_t | earlier ~ N(ρ r_{t−1}, σ²) (O(n), the lag rows of ar()).
-    With an MA part: :func:`_cov_arma_dense`."""
+    With an MA part: :func:`_cov_arma_banded`."""
     import pytensor.tensor as pt
     if structure.q:
-        return _cov_arma_dense(structure, resid, sigma, priors, data)
+        return _cov_arma_banded(structure, resid, sigma, priors, data)
     n = len(structure.codes)
     ar = _bounded("ar", priors)[0]
     lag = np.where(structure.lags[:, 0] < 0, n, structure.lags[:, 0]).astype(np.int64)
@@ -174,30 +187,37 @@ def _cov_arma_conditionals(structure, resid, sigma, priors, data):
     return mean, sd
 
 
-def _cov_arma_dense(structure, resid, sigma, priors, data):
-    """ma()/arma(cov = TRUE) (brms' ``cholesky_cor_ma1`` / ``_arma1``): Γ the T × T Toeplitz
-    ARMA(1, 1) autocovariance (:func:`~mixedformula.design.autocor.arma_autocov`; ar = 0 for
-    ma()), T the longest series, L = chol(Γ).  A group's n_j rows use Γ[1:n_j, 1:n_j], whose
-    Cholesky factor is L[1:n_j, 1:n_j]; with R (T × G) the residuals at (position, group), zeros
-    after a group's end, W = L⁻¹R column by column (forward substitution: a group's W at its
-    rows reads only its own rows).  Row t of group j given its earlier rows is then
-    N(Σ_{s<t} L_ts W_sj, σ² L_tt²), and Σ_{s<t} L_ts W_sj = R_tj − L_tt W_tj: per row the mean
-    r − L_tt W and the sd σ L_tt (their product of normals is the MVN N(0, σ²Γ[1:n_j, 1:n_j]))."""
+def _cov_arma_banded(structure, resid, sigma, priors, data):
+    """ma()/arma(cov = TRUE) (brms' ``cholesky_cor_ma1`` / ``_arma1``): Γ the Toeplitz ARMA(1, 1)
+    autocovariance, factored in O(T) through u = r − ρ r_{lag} and the tridiagonal Cov(u)
+    (:func:`~mixedformula.design.autocor.arma_band`, :func:`~.geometric_scan`; module doc of
+    :mod:`mixedformula.design.autocor`). With U (T × G) the u at (position, group), zeros after
+    a group's end (they come after its rows, so do not reach them), Z = L̃⁻¹U; row t of group j
+    given its earlier rows is N(r_t − L̃_tt Z_tj, σ² L̃_tt²): per row the mean r − L̃_tt z and the
+    sd σ L̃_tt (their product is the MVN N(0, σ²Γ[1:n_j, 1:n_j])). No T × T matrix; the
+    prefix sum always takes the log₂ MAX_COV_SERIES = 20 steps (a step beyond a series' length
+    adds zeros), so the graph does not depend on T and re-fits on other series lengths
+    compile once."""
     import pytensor.tensor as pt
 
-    from ...design.autocor import arma_autocov
+    from ...design.autocor import arma_band, geometric_scan
+    from ...errors import MixedFormulaError
     n = len(structure.codes)
-    T, G = _longest(structure)
+    T, G = int(structure.pos.max()) + 1, len(structure.levels)
+    if T > MAX_COV_SERIES:
+        raise MixedFormulaError(f"{structure.text}: the longest series has {T} rows; the "
+                                f"covariance form is limited to {MAX_COV_SERIES} rows per "
+                                "series (split the series with gr)")
     ar = _bounded("ar", priors)[0] if structure.p else pt.as_tensor_variable(0.0)
     ma = _bounded("ma", priors)[0]
-    gamma = arma_autocov(ar, ma, T, xp=pt, h=data("arcov_h", np.arange(1.0, max(T - 1, 1))))
-    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T))).astype(np.int64)
-    L = pt.linalg.cholesky(gamma[data("arcov_lag", lag)])
+    D = arma_band(ar, ma, data("arcov_m", np.arange(1.0, T + 1)), xp=pt)        # D_0..D_T
     at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
     at[structure.pos, structure.codes] = np.arange(n)
     R = pt.concatenate([resid, pt.zeros((1,))])[data("arcov_at", at)]           # (T, G)
-    W = pt.linalg.solve_triangular(L, R, lower=True)
+    U = R - ar * pt.concatenate([pt.zeros_like(R[:1]), R[:-1]]) if structure.p else R
+    omega = geometric_scan(D[:-1][:, None] * U, -ma, MAX_COV_SERIES, xp=pt)
     pos = data("arcov_pos", structure.pos.astype(np.int64))
-    ld = pt.diagonal(L)[pos]
-    w = W[pos, data("arcov_codes", structure.codes.astype(np.int64))]
-    return resid - ld * w, sigma * ld
+    lo, hi = D[:-1][pos], D[1:][pos]
+    z = omega[pos, data("arcov_codes", structure.codes.astype(np.int64))] / pt.sqrt(lo * hi)
+    ld = pt.sqrt(hi / lo)
+    return resid - ld * z, sigma * ld

@@ -350,8 +350,12 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 check_autocor_family(design.autocor, family)
                 params = {k: dpars[k] for k in family.dpars if k != "sigma"}
                 params["sigma"] = dpars["sigma"][0][0]
-                if design.autocor.kind == "unstr":      # per row with a sigma formula
+                if design.autocor.kind in ("unstr", "cov_arma"):   # per row: sigma formula
                     params["sigma"] = dpars["sigma"][0]
+                if design.autocor.kind == "cov_arma" and ("nu", 0) in design.dpar_keys:
+                    raise FamilyError(f"{design.autocor.text} with a formula for nu: brms' "
+                                      "multivariate t of the covariance form has one nu per "
+                                      "model (a scalar); remove the nu formula")
                 add_autocor_likelihood(design.autocor, family, etas[0], params,
                                        _data("y", y[:, 0]), priors, _data)
             elif design.response_parts is not None and not rescor:

@@ -27,6 +27,7 @@ import numpy as np
 from ...design.unstr import time_patterns
 from ...priors import Prior
 from .marginal import chol_unrolled, forward_unrolled
+from .mvnormal import mvt_sequential
 
 
 def cortime_parameter(T: int, priors):
@@ -82,7 +83,6 @@ def add_unstr_likelihood(structure, family, eta, params: dict, y_obs, priors, da
     """Add ``cortime`` and ``y`` (one sequential conditional per row) to the model in context;
     ``params["sigma"]`` (1,) or (n,) (a sigma formula), ``params["nu"]`` for the student
     family."""
-    import pytensor.tensor as pt
     T = len(structure.times)
     corr, L_full = cortime_parameter(T, priors)
     sigma = params["sigma"]
@@ -92,16 +92,8 @@ def add_unstr_likelihood(structure, family, eta, params: dict, y_obs, priors, da
     sd = sigma * Lkk
     rest = {k: v for k, v in params.items() if k not in ("sigma", "nu")}
     if "nu" in params:                 # the multivariate t's conditionals (module docstring)
-        nu = params["nu"]
-        k = data("unstr_pos", structure.pos.astype(float))
-        order = data("unstr_order", structure.order.astype(np.int64))
-        inv = np.empty(len(structure.order), dtype=np.int64)
-        inv[structure.order] = np.arange(len(structure.order))
-        z2 = pt.concatenate([pt.zeros((1,)), pt.cumsum((z * z)[order])])
-        before = z2[data("unstr_rank", inv)] - z2[data("unstr_starts",
-                                                       structure.starts.astype(np.int64))]
-        rest["nu"] = nu + k
-        sd = sd * pt.sqrt((nu + before) / (nu + k))
+        rest["nu"], scale = mvt_sequential(structure, z, params["nu"], data, "unstr")
+        sd = sd * scale
     rest["sigma"] = sd
     return family.pymc_likelihood("y", mean, rest, y_obs, None, dims="obs")
 
