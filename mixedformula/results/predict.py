@@ -200,7 +200,8 @@ def _family_params(draws: PosteriorDraws, names, tags, n: int, design=None,
         elif d == "thres" and design is not None:     # per row with cs() effects
             out[d] = draws.threshold_rows(design)
         else:
-            out[d] = draws.dpar(d)[:, None]
+            fixed = None if family is None else family.fixed_dpars.get(d)
+            out[d] = draws.dpar(d, fixed=fixed)[:, None]
     return out
 
 
