@@ -102,6 +102,7 @@ def brms_lpmf(family, link, y, mu, thres, disc=1.0):
 
 THRES = [np.array([-1.3, 0.2, 1.9]), np.array([-25.0, -3.0, 4.0, 28.0]), np.array([0.5])]
 ETAS = np.array([-30.0, -12.0, -2.5, 0.0, 0.7, 3.0, 12.0, 30.0])
+DISC_ROWS = np.exp(np.array([0.0, -0.7, 0.4, 1.2, -1.5, 0.9, -0.2, 0.3]))   # one per η
 
 
 @pytest.mark.parametrize("name,link", CASES)
@@ -109,11 +110,13 @@ def test_log_probs_match_brms_stan_functions(name, link):
     fam = get_family(name, link)
     for thres in THRES:
         K = len(thres) + 1
-        for disc in (1.0, 0.6):
+        # disc 1, a constant, and one value per row (a `disc ~ z` formula: exp(η_disc))
+        for disc in (1.0, 0.6, DISC_ROWS):
             lp = fam.log_probs(ETAS, {"thres": thres, "disc": disc})
             assert lp.shape == (len(ETAS), K)
             for i, eta in enumerate(ETAS):
-                ref = [float(brms_lpmf(name, link, y, eta, thres, disc)) for y in range(1, K + 1)]
+                d = disc[i] if np.ndim(disc) else disc
+                ref = [float(brms_lpmf(name, link, y, eta, thres, d)) for y in range(1, K + 1)]
                 np.testing.assert_allclose(lp[i], ref, rtol=1e-9, atol=1e-12,
                                            err_msg=f"eta={eta}, thres={thres}, disc={disc}")
             y = np.arange(len(ETAS)) % K + 1
