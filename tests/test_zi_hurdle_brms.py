@@ -147,6 +147,9 @@ def test_pp_check_and_report(key, zip_fit, hurdle_fit, tmp_path):
     ep = fit.predict(kind="epred").reshape(yrep.shape)
     assert abs(yrep.mean() - ep.mean()) < 0.05, (yrep.mean(), ep.mean())
     assert fit.pp_check(ndraws=10, seed=1) is not None
+    from mixedformula.errors import MixedFormulaError
+    with pytest.raises(MixedFormulaError, match="categorical or ordinal"):   # brms' rule
+        fit.conditional_effects("mined", categorical=True)
     path = tmp_path / "r.html"
     fit.report(path)
     html = path.read_text()
