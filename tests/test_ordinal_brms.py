@@ -128,6 +128,8 @@ def test_threshold_names_round_trip_and_tables(tmp_path):
     assert list(fe.index[:3]) == ["Intercept[1]", "Intercept[2]", "Intercept[3]"]
     text = str(fit.summary())
     assert "Intercept[2]" in text and "Links: mu = logit; disc = identity" in text
+    # disc without a formula is brms' fixed 1 on every row (posterior_epred(dpar = "disc"))
+    np.testing.assert_array_equal(fit.predict(_inhaler().iloc[:3], dpar="disc"), 1.0)
     ps = fit.prior_summary()
     row = ps[(ps["class"] == "Intercept")]
     assert row["prior"].str.contains("student_t\\(3, 0, 2.5\\)").any()
@@ -282,7 +284,12 @@ def test_disc_formula_matches_brms():
     assert list(row["prior"]) == ["normal(0, 1)"]
     text = str(fit.summary())
     assert "disc = log" in text and "disc_treat" in text
-    # per-row disc reaches predictions and LOO
+    # per-row disc: exp(b_disc_Intercept + b_disc_treat · treat) (brms' posterior_epred(dpar =
+    # "disc")), reaching predictions and LOO
+    new = _inhaler().iloc[[0, 1, 300]]
+    hand = np.exp(post["b_disc_Intercept"].values.reshape(-1, 1)
+                  + post["b_disc_treat"].values.reshape(-1, 1) * new["treat"].to_numpy())
+    np.testing.assert_allclose(fit.predict(new, dpar="disc"), hand, rtol=1e-10)
     p = fit.predict(_inhaler().iloc[:3], kind="epred")
     np.testing.assert_allclose(p.sum(-1), 1.0)
     assert np.isfinite(fit.loo().elpd)

@@ -439,7 +439,7 @@ def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, s
                                         "linear predictor: use kind='epred'")
             mv = len(resp) > 1
             v = draws.sigma_rows(rn if mv else None, tags, n) if dpar == "sigma" \
-                else draws.dpar(dpar, rn if mv else None)[:, None]
+                else draws.dpar(dpar, rn if mv else None, fam.fixed_dpars.get(dpar))[:, None]
         cols.append(np.broadcast_to(v, (draws.S, n)))
     out = np.stack(cols, axis=-1)
     if out.shape[-1] == 1:
