@@ -133,7 +133,8 @@ def _draw(fam, mu: np.ndarray, params: dict, trials, rng) -> np.ndarray:
     if fam.uses_trials and trials is None:
         raise DataError(f"simulate: {fam.name} needs y | trials(n) in the formula")
     return fam.rvs(mu, {d: _thresholds(params) if d == "thres" else
-                        (params[d] if np.ndim(params.get(d)) else _get(params, d))
+                        (params[d] if np.ndim(params.get(d))
+                         else _get(params, d, fam.fixed_dpars.get(d)))
                         for d in fam.dpars}, rng, trials)
 
 

@@ -102,6 +102,7 @@ def brms_lpmf(family, link, y, mu, thres, disc=1.0):
 
 THRES = [np.array([-1.3, 0.2, 1.9]), np.array([-25.0, -3.0, 4.0, 28.0]), np.array([0.5])]
 ETAS = np.array([-30.0, -12.0, -2.5, 0.0, 0.7, 3.0, 12.0, 30.0])
+DISC_ROWS = np.exp(np.array([0.0, -0.7, 0.4, 1.2, -1.5, 0.9, -0.2, 0.3]))   # one per η
 
 
 @pytest.mark.parametrize("name,link", CASES)
@@ -109,11 +110,13 @@ def test_log_probs_match_brms_stan_functions(name, link):
     fam = get_family(name, link)
     for thres in THRES:
         K = len(thres) + 1
-        for disc in (1.0, 0.6):
+        # disc 1, a constant, and one value per row (a `disc ~ z` formula: exp(η_disc))
+        for disc in (1.0, 0.6, DISC_ROWS):
             lp = fam.log_probs(ETAS, {"thres": thres, "disc": disc})
             assert lp.shape == (len(ETAS), K)
             for i, eta in enumerate(ETAS):
-                ref = [float(brms_lpmf(name, link, y, eta, thres, disc)) for y in range(1, K + 1)]
+                d = disc[i] if np.ndim(disc) else disc
+                ref = [float(brms_lpmf(name, link, y, eta, thres, d)) for y in range(1, K + 1)]
                 np.testing.assert_allclose(lp[i], ref, rtol=1e-9, atol=1e-12,
                                            err_msg=f"eta={eta}, thres={thres}, disc={disc}")
             y = np.arange(len(ETAS)) % K + 1
@@ -360,3 +363,39 @@ def test_sequential_observed_category_likelihood_matches_brms(name, link, mode):
         ref = [float(brms_lpmf(name, link, int(y[i]), eta_v[i], th_rows[i], disc_v[i]))
                for i in range(len(y))]
         np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12, err_msg=str(thres))
+
+
+@pytest.mark.parametrize("name", ["cumulative", "sratio", "acat"])   # cratio: sratio's code
+def test_disc_formula_likelihood_matches_brms(name):
+    """``bf(y ~ x, disc ~ z)`` as built for the sampler: brms' Stan code (brms 2.18) is
+    ``disc = exp(Intercept_disc + Xc_disc * b_disc)`` per row and
+    ``<family>_logit_lpmf(Y[n] | mu[n], disc[n], Intercept)`` with ``mu = Xc * b`` (centred
+    predictors, thresholds for them); the model's log-likelihood of y at random parameter
+    values equals the sum of the mpmath transcription of brms' lpmf with disc ≠ 1 per row, to
+    1e-9. Also the priors of the disc part: b_disc flat, Intercept_disc normal(0, 1)."""
+    rng = np.random.default_rng(7)
+    n = 30
+    df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n) * 2,
+                       "y": np.arange(n) % 4 + 1})
+    model = mf.Model("bf(y ~ x, disc ~ z)", df, family=name).pymc_model
+    assert sorted(v.name for v in model.free_RVs) == ["Intercept", "Intercept_disc", "b",
+                                                      "b_disc"]
+    params = model.replace_rvs_by_values([model[v] for v in
+                                          ("Intercept", "b", "Intercept_disc", "b_disc")])
+    f = model.compile_fn([model.logp(vars=[model["y"]], sum=True), *params,
+                          model.logp(vars=[model["Intercept_disc"]], sum=True,
+                                     jacobian=False)],
+                         inputs=model.value_vars, on_unused_input="ignore")
+    xc, zc = df.x - df.x.mean(), df.z - df.z.mean()
+    for _ in range(3):
+        point = {v.name: rng.normal(size=v.type.shape if v.type.ndim else ()) * 0.8
+                 for v in model.value_vars}
+        point = {k: np.asarray(v) for k, v in point.items()}
+        lp, thres, b, a_d, b_d, lp_ad = f(point)
+        disc = np.exp(a_d + b_d[0] * zc.to_numpy())
+        assert disc.min() < 0.9 and disc.max() > 1.1            # disc really varies by row
+        ref = sum(float(brms_lpmf(name, "logit", int(df.y[i]), b[0] * xc[i], thres, disc[i]))
+                  for i in range(n))
+        np.testing.assert_allclose(lp, ref, rtol=1e-9)
+        from scipy.stats import norm
+        np.testing.assert_allclose(lp_ad, norm.logpdf(a_d), rtol=1e-9)

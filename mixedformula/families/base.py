@@ -138,6 +138,9 @@ class Family:
     uses_trials: ClassVar[bool] = False           # y | trials(n)
     logscale: ClassVar[bool] = False              # brms' "logscale" special (lognormal)
     mean_dpars: ClassVar[tuple[str, ...]] = ()    # dpars that ``mean`` needs
+    #: dpars held at a constant unless they have their own formula (brms: the ordinal
+    #: families' ``disc`` is 1 unless ``disc ~ ...`` is given); never sampled as scalars
+    fixed_dpars: ClassVar[dict[str, float]] = {}
     #: where μ must lie (the mean of Poisson, negbinomial, gamma is positive)
     mu_domain: ClassVar[tuple[float, float]] = (-np.inf, np.inf)
     #: the family has a maximum-likelihood GLMM path (``mf.glmer``)
@@ -423,8 +426,11 @@ class Family:
     def default_dpar_intercept(self, dpar: str) -> Prior:
         """brms' default prior of the intercept of ``dpar``'s formula (``get_prior``,
         brms 2.18): logistic(0, 1) on the logit scale (zi, hu, zoi, coi), normal(2.7, 0.8) for
-        nu (logm1 link), else student_t(3, 0, 2.5)."""
+        nu (logm1 link), normal(0, 1) for the ordinal disc (log link; brms keeps the intercept
+        of ``disc ~ z`` and identifies it by this prior), else student_t(3, 0, 2.5)."""
         link = self.dpar_link(dpar)
+        if dpar == "disc":          # brms 2.18: Intercept_disc ~ normal(0, 1) (log scale)
+            return Prior("normal", (0.0, 1.0), "Intercept")
         if link == "logit":
             return Prior("logistic", (0.0, 1.0), "Intercept")
         if link == "logm1":

@@ -283,8 +283,10 @@ class OrdinalFamily(Family):
 
     allowed_links = ("logit", "probit", "cloglog")
     default_link = "logit"
-    dpars = ("thres",)
-    mean_dpars = ("thres",)
+    dpars = ("thres", "disc")
+    mean_dpars = ("thres", "disc")
+    #: disc = 1 unless ``disc ~ ...`` (brms: exp of its linear predictor, log link)
+    fixed_dpars = {"disc": 1.0}
     discrete = True
     #: the model's intercept is replaced by K − 1 thresholds (build: no Intercept; posterior:
     #: ``b_Intercept[k]``); predictions have a category axis
@@ -308,7 +310,7 @@ class OrdinalFamily(Family):
 
     @property
     def links(self) -> dict[str, str]:
-        return {"mu": self.link, "disc": "identity"}
+        return {"mu": self.link, "disc": "identity"}     # "log" when disc has a formula
 
     # μ is η (brms: the link applies to τ − η, not to η)
     def inverse_link(self, eta):
@@ -331,8 +333,8 @@ class OrdinalFamily(Family):
         eta = np.asarray(eta, dtype=float)
         thres = np.asarray(params["thres"], dtype=float)
         disc = np.asarray(params.get("disc", 1.0), dtype=float)
-        if disc.ndim and disc.shape[-1:] != (1,):
-            disc = disc[..., None]
+        if disc.ndim:                 # per draw / row, broadcasting against η: a K axis
+            disc = np.broadcast_to(disc, np.broadcast_shapes(disc.shape, eta.shape))[..., None]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return self._log_probs(NP, self.link_obj, eta, thres, disc)
 

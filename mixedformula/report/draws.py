@@ -74,7 +74,8 @@ def replicate(fit, idx: np.ndarray, seed: int = 0) -> tuple[np.ndarray | None, s
             elif d == "thres":                     # ordinal: per row with cs() effects
                 params[d] = draws.threshold_rows(design)
             else:
-                params[d] = draws.dpar(d, resp if draws.multivariate else None)[:, None]
+                params[d] = draws.dpar(d, resp if draws.multivariate else None,
+                                       fam.fixed_dpars.get(d))[:, None]
         try:
             out[:, :, k] = fam.rvs(mu[:, :, k], params, rng, trials)
         except FamilyError as e:

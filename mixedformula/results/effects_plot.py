@@ -10,8 +10,11 @@ is summarised by its mean and central ``prob`` interval. ``groups=False``: popul
 (group effects 0, brms' ``re_formula = NA``). ``groups=True`` (the first grouping factor) or
 ``groups="g"``: one curve per level of g with that level's group effects (other grouping
 factors at u = 0). A categorical model gives one curve per category c, μ = P(y = c) (brms'
-``categorical = TRUE``; the category in the column ``group``, one panel per category);
-ordinal models are refused (use ``fit.predictions``).
+``categorical = TRUE``; the category in the column ``group``, one panel per category); an
+ordinal model does the same with ``categorical=True``, P(y = k) for k = 1..K, and refuses
+without it (brms' default there is the category index treated as a continuous score, which
+brms itself warns is likely invalid). ``categorical=True`` for any other family is refused
+(brms: "may only be used for categorical or ordinal models").
 """
 
 from __future__ import annotations
@@ -63,14 +66,21 @@ def _reference_frame(fit, effect: str, grid, group: str | None, levels) -> pd.Da
 
 
 def conditional_effects(fit, effect: str, groups=False, prob: float = 0.95,
-                        resolution: int = 100, ndraws: int | None = None, seed=None, ax=None):
+                        resolution: int = 100, ndraws: int | None = None, seed=None, ax=None,
+                        categorical: bool | None = None):
     """Returns ``(matplotlib Figure, DataFrame)``; see the module docstring."""
     from ..design import as_pandas
-    if fit.family.thresholds:
+    polytomous = fit.family.thresholds or fit.family.mean_categories() is not None
+    if categorical and not polytomous:
+        raise MixedFormulaError("categorical=True may only be used for categorical or ordinal "
+                                f"models, not family {fit.family.name!r} (brms' rule)")
+    if fit.family.thresholds and not categorical:
         raise MixedFormulaError(
-            f"conditional_effects of an ordinal model ({fit.family.name}) is not available: its expected "
-            "value is K category probabilities; use fit.predictions(grid=..., by=...) (one row "
-            "per category, column 'group') or fit.predict(kind='epred') (draws × rows × K)")
+            f"conditional_effects of an ordinal model ({fit.family.name}) needs "
+            "categorical=True: its expected value is K category probabilities, one curve per "
+            "category P(y = k) (brms' conditional_effects(fit, categorical = TRUE)); brms' "
+            "default treats the categories as a continuous score, which it warns is likely "
+            "invalid, so it is not offered here")
     spec = fit.design.spec
     if effect not in spec.columns or effect in spec.formula.response_variables:
         preds = [c for c in spec.columns if c not in spec.formula.response_variables]
@@ -79,8 +89,8 @@ def conditional_effects(fit, effect: str, groups=False, prob: float = 0.95,
     data = as_pandas(fit.data)
     if fit.design.row_index is not None:
         data = data.loc[fit.design.row_index]
-    categorical = effect in spec.factor_levels
-    if categorical:
+    factor_effect = effect in spec.factor_levels
+    if factor_effect:
         known = spec.factor_levels[effect]
         col = data[effect]
         grid = [col[col.astype(str) == lev].iloc[0] for lev in known]
@@ -111,8 +121,8 @@ def conditional_effects(fit, effect: str, groups=False, prob: float = 0.95,
     a = (1 - prob) / 2
     lo, hi = np.quantile(draws, [a, 1 - a], axis=0)
     resp = list(fit.design.response_names)
-    cats = fit.family.mean_categories()
-    if cats is not None:     # categorical: one curve per category, P(y = c) (draws S × n × K)
+    cats = fit.family.mean_categories(draws.shape[-1] - 1)
+    if cats is not None:     # categorical, ordinal: one curve per category, P(y = c) (S × n × K)
         resp = [f"P({resp[0]} = {c})" for c in cats]
     out = []
     for k, rn in enumerate(resp):
@@ -130,7 +140,7 @@ def conditional_effects(fit, effect: str, groups=False, prob: float = 0.95,
         df["upper"] = hi[:, k]
         out.append(df)
     table = pd.concat(out, ignore_index=True)
-    fig = _plot(table, effect, group, resp, categorical, prob, ax)
+    fig = _plot(table, effect, group, resp, factor_effect, prob, ax)
     return fig, table
 
 

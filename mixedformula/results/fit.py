@@ -346,13 +346,14 @@ class Fit:
 
     def conditional_effects(self, effect: str, groups=False, prob: float = 0.95,
                             resolution: int = 100, ndraws: int | None = None, seed=None,
-                            ax=None):
+                            ax=None, categorical: bool | None = None):
         """Expected response over a grid of ``effect`` (others at mean / reference level), with
-        ``prob`` bands; ``groups=True`` (or a grouping factor name) draws one curve per level.
-        Returns ``(figure, DataFrame)``."""
+        ``prob`` bands; ``groups=True`` (or a grouping factor name) draws one curve per level;
+        ``categorical=True`` (brms): one curve per response category, P(y = k), of an ordinal
+        model (categorical models give these by default). Returns ``(figure, DataFrame)``."""
         self._need_rows("conditional_effects()")
         return _ce(self, effect, groups=groups, prob=prob, resolution=resolution,
-                   ndraws=ndraws, seed=seed, ax=ax)
+                   ndraws=ndraws, seed=seed, ax=ax, categorical=categorical)
 
     # -- answers: marginaleffects, hypothesis, R² (results/marginaleffects.py, hypothesis.py,
     #    r2.py) --------------------------------------------------------------------------

@@ -183,11 +183,15 @@ class PosteriorDraws:
         return np.stack([self.scalar(threshold_name(k + 1))
                          for k in range(self.n_thresholds)], axis=-1)
 
-    def dpar(self, name: str, resp: str | None = None) -> np.ndarray:
+    def dpar(self, name: str, resp: str | None = None, fixed: float | None = None
+             ) -> np.ndarray:
         """(S,) draws of a family parameter (``nu``, ``shape``; ``<name>_<resp>`` if present);
-        ``thres``: (S, K − 1) ordinal thresholds."""
+        ``thres``: (S, K − 1) ordinal thresholds; ``fixed``: the value of a parameter held
+        constant when it has no formula (``Family.fixed_dpars``: the ordinal disc = 1)."""
         if name == "thres":
             return self.thresholds()
+        if fixed is not None and name not in self.posterior:
+            return np.full(self.S, float(fixed))
         if resp is not None and self.multivariate and f"{name}_{resp}" in self.posterior:
             return self.scalar(f"{name}_{resp}")
         return self.scalar(name)

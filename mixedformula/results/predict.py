@@ -200,7 +200,8 @@ def _family_params(draws: PosteriorDraws, names, tags, n: int, design=None,
         elif d == "thres" and design is not None:     # per row with cs() effects
             out[d] = draws.threshold_rows(design)
         else:
-            out[d] = draws.dpar(d)[:, None]
+            fixed = None if family is None else family.fixed_dpars.get(d)
+            out[d] = draws.dpar(d, fixed=fixed)[:, None]
     return out
 
 
@@ -444,7 +445,7 @@ def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, s
                                         "linear predictor: use kind='epred'")
             mv = len(resp) > 1
             v = draws.sigma_rows(rn if mv else None, tags, n) if dpar == "sigma" \
-                else draws.dpar(dpar, rn if mv else None)[:, None]
+                else draws.dpar(dpar, rn if mv else None, fam.fixed_dpars.get(dpar))[:, None]
         cols.append(np.broadcast_to(v, (draws.S, n)))
     out = np.stack(cols, axis=-1)
     if out.shape[-1] == 1:

@@ -718,6 +718,9 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
     for d in family.dpars:               # nu, shape, phi, zi, hu, ndt, ...: one scalar each
         if d == "sigma" or d in names or (d == "thres" and family.thresholds):
             continue
+        if d in family.fixed_dpars:          # ordinal disc without a formula: 1
+            out[d] = pt.as_tensor_variable(np.float64(family.fixed_dpars[d]))
+            continue
         lower, upper = family.dpar_bounds(d, ys[0][0])
         out[d] = pymc_rv(d, [priors.resolve(d, family.default_prior(d, *ys[0])).prior],
                          lower=lower, upper=upper)
