@@ -151,6 +151,43 @@ def test_sigma_formula_logp_matches_scipy(family, term):
         _ = mf.Model(mf.bf(f"y ~ x + {term}", nu="~ x"), d, family="student").pymc_model
 
 
+@pytest.mark.parametrize("term", ["cosy(time, g)", "ar(time, g)"])
+def test_sigma_formula_with_cosy_and_regression_ar(term):
+    """bf(y ~ x + cosy(time, g), sigma ~ x): brms 2.18's normal_time_het, Cov_j = diag(σ_j) C
+    diag(σ_j) with C = (1 − ρ) I + ρ 11ᵀ, = Σ_groups scipy MVN; bf(y ~ x + ar(time, g),
+    sigma ~ x), brms' regression form: Σ_i scipy normal(y_i; μ_i + ar·e_(i−1), σ_i), e = y − μ,
+    the previous row of the group in time order (none for a group's first row).  Each row's own
+    σ_i (the likelihood once read row 1's σ for every row), 1e-9."""
+    d = _data()
+    m = mf.Model(mf.bf(f"y ~ x + {term}", sigma="~ x"), d)
+    M, D = m.pymc_model, m.design
+    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
+                          on_unused_input="ignore")
+    extra = M.compile_fn(M.replace_rvs_by_values([M["_beta"], M["_beta_sigma"]]),
+                         inputs=M.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(11)
+    y = D.y[:, 0]
+    for _ in range(3):
+        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
+        beta, beta_s = extra(p)
+        mu, sig = D.X @ beta, np.exp(D.dpar_X[("sigma", 0)][0] @ beta_s)
+        assert np.ptp(sig) > 0.1                  # the rows' sigmas differ
+        want = 0.0
+        for _, rows_g in d.groupby("g").groups.items():
+            idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
+            if term.startswith("cosy"):
+                rho = float(_value(M, p, "cosy"))
+                C = (1 - rho) * np.eye(len(idx)) + rho
+                want += stats.multivariate_normal(mu[idx], np.outer(sig[idx], sig[idx])
+                                                  * C).logpdf(y[idx])
+            else:
+                ar = float(_value(M, p, "ar")[0])
+                e = y[idx] - mu[idx]
+                lagged = np.concatenate([[0.0], e[:-1]])
+                want += stats.norm(mu[idx] + ar * lagged, sig[idx]).logpdf(y[idx]).sum()
+        assert float(logp_y(p)) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
 @pytest.mark.parametrize("term, T", [("ma(time, g, cov = TRUE)", 50),
                                      ("arma(time, g, cov = TRUE)", 50),
                                      ("ma(time, g, cov = TRUE)", 3000)])

@@ -102,13 +102,16 @@ def add_autocor_likelihood(structure, family, eta, params: dict, y_obs, priors, 
     order = data("cosy_order", structure.order.astype(np.int64))
     starts = data("cosy_starts", structure.starts.astype(np.int64))
     k = data("cosy_pos", structure.pos.astype(float))
-    r = y_obs - eta
-    csum = pt.concatenate([pt.zeros((1,)), pt.cumsum(r[order])])      # prefix sums, group order
+    # Cov_j = diag(σ_j) C diag(σ_j), C = (1 − ρ) I + ρ 11ᵀ (brms' normal_time_het with a sigma
+    # formula; σ scalar: σ² C): the conditionals of e = (y − η)/σ, each row's scaled by its σ
+    sigma = params["sigma"]
+    e = (y_obs - eta) / sigma
+    csum = pt.concatenate([pt.zeros((1,)), pt.cumsum(e[order])])      # prefix sums, group order
     inv = np.empty(n, dtype=np.int64)
     inv[structure.order] = np.arange(n)
-    before = csum[data("cosy_rank", inv)] - csum[starts]              # Σ r of earlier rows
-    mean = eta + rho / (1.0 + (k - 1.0) * rho) * before
-    sd = params["sigma"] * pt.sqrt((1.0 - rho) * (1.0 + k * rho) / (1.0 + (k - 1.0) * rho))
+    before = csum[data("cosy_rank", inv)] - csum[starts]              # Σ e of earlier rows
+    mean = eta + sigma * (rho / (1.0 + (k - 1.0) * rho) * before)
+    sd = sigma * pt.sqrt((1.0 - rho) * (1.0 + k * rho) / (1.0 + (k - 1.0) * rho))
     return pm.Normal("y", mu=mean, sigma=sd, observed=y_obs, dims="obs")
 
 

@@ -349,8 +349,11 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 from .autocor import add_autocor_likelihood, check_autocor_family
                 check_autocor_family(design.autocor, family)
                 params = {k: dpars[k] for k in family.dpars if k != "sigma"}
-                params["sigma"] = dpars["sigma"][0][0]
-                if design.autocor.kind in ("unstr", "cov_arma"):   # per row: sigma formula
+                # per row with a sigma formula (brms' *_time_het for the covariance forms,
+                # normal_lpdf(Y | mu, sigma) with a sigma vector for the regression forms)
+                params["sigma"] = dpars["sigma"][0] if dpars.get("per_row") \
+                    else dpars["sigma"][0][0]
+                if design.autocor.kind in ("unstr", "cov_arma"):
                     params["sigma"] = dpars["sigma"][0]
                 if design.autocor.kind == "cov_arma" and ("nu", 0) in design.dpar_keys:
                     raise FamilyError(f"{design.autocor.text} with a formula for nu: brms' "
