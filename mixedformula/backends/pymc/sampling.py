@@ -57,13 +57,16 @@ C_SECONDS_PER_EVAL = 2.5e-4
 C_SIZE_UNIT = 1000
 # Leapfrog steps per draw seen in the benchmarks: marginal 4–8, conditional ~15.
 STEPS_PER_DRAW = {"marginal": 8, "conditional": 16}
-# numba compiles a new structure in 15–40 s (PyTensor's per-op numba caches warm) and loads a
-# structure it has compiled before in well under a second; its evaluations are 4–10× cheaper
-# than C's and run in parallel.  Take C while its predicted sampling time stays below a numba
-# compile.  The choice never looks at the caches: the two backends' draws differ for a seed
-# (their rounding differs and NUTS amplifies it), so a cache-dependent choice would make the
-# draws depend on the machine's history (issue 17 item 10).
-C_BACKEND_MAX_SECONDS = 30.0
+# numba's cold compile of a structure costs about what C's does now that C compiles each module
+# once (2026-12-03, empty caches, CPU s of the whole process at load 5–9: sleepstudy marginal
+# 4 × 2000, numba 68 vs C 62; a 500-row bernoulli (1 + x | g), numba 70 vs C 78), loads a
+# structure it has compiled before faster (no re-linking: sleepstudy's second run 9 vs 20 CPU s),
+# and its evaluations are 2–5× cheaper than C's and run in parallel, where C's chains share the
+# GIL.  So C is kept only for short runs, whose sampling is a few seconds either way.  The
+# choice never looks at the caches: the two backends' draws differ for a seed (their rounding
+# differs and NUTS amplifies it), so a cache-dependent choice would make the draws depend on the
+# machine's history (issue 17 item 10).
+C_BACKEND_MAX_SECONDS = 5.0
 CACHE_SIZE = 16
 
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
@@ -84,7 +87,7 @@ def choose_backend(backend: str, likelihood: str, size: int, draws: int, tune: i
                    chains: int) -> str:
     """``"c"`` or ``"numba"`` for nutpie.  ``"auto"``: the C backend's predicted sampling time
     is  T = chains · (draws + tune) · steps per draw · (0.25 ms + 0.25 ms · size / 1000);
-    ``"c"`` while T ≤ 30 s (below a numba compile), ``"numba"`` otherwise.
+    ``"c"`` while T ≤ 5 s (a short run), ``"numba"`` otherwise.
 
     Deterministic from the model's size and the sampler settings: what the disk cache holds
     does not enter, so the same seed gives the same draws on a cold and a warm cache and a
