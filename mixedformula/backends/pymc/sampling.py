@@ -32,6 +32,7 @@ every shared variable's name, dtype and shape; :func:`structure_key`):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import pathlib
@@ -162,6 +163,47 @@ def compiled_model(model, backend: str = "c"):
     if backend == "numba":
         from .marginal_block_op import register
         register("numba")
+    with _numba_opt_level(_small_opt_level(model) if backend == "numba" else None):
+        return _compiled_model(model, backend, key, shared)
+
+
+# LLVM optimisation level of the numba functions compiled for small models (numba's default is
+# 3).  There compile time dominates: sleepstudy's cold first run (4 × 2000 draws,
+# benchmarks/first_run.py, load ~1) took 72.3 s at level 3 and 54.8 s at level 1, its warm
+# second run 9.7 vs 6.8 s.  With many rows the evaluations dominate: a 20 000-row bernoulli
+# (1 + x | g) compiled in 47.5 vs 56.7 s but sampled 2 × 600 in 12.9 vs 10.8 s, so level 1 is
+# taken up to NUMBA_OPT1_MAX_ROWS rows only.  (No fastmath: LLVM keeps IEEE semantics at every
+# level.  Level 0 broke loading from numba's cache.)
+NUMBA_SMALL_OPT_LEVEL = 1
+NUMBA_OPT1_MAX_ROWS = 5000
+
+
+def _small_opt_level(model):
+    """NUMBA_SMALL_OPT_LEVEL when the model has at most NUMBA_OPT1_MAX_ROWS rows (its ``obs``
+    dimension; the univariate marginal engine has none: its evaluations do not read rows),
+    else None (numba's default)."""
+    rows = model.dim_lengths.get("obs")
+    n = 0 if rows is None else int(rows.eval())
+    return NUMBA_SMALL_OPT_LEVEL if n <= NUMBA_OPT1_MAX_ROWS else None
+
+
+@contextlib.contextmanager
+def _numba_opt_level(level):
+    """numba's ``config.OPT`` set to ``level`` for the compiles inside (None: unchanged).
+    numba reads it for each module's pass pipeline (``CPUCodegen._pass_builder``)."""
+    if level is None:
+        yield
+        return
+    from numba.core import config
+    old = config.OPT
+    config.OPT = type(old)(level)
+    try:
+        yield
+    finally:
+        config.OPT = old
+
+
+def _compiled_model(model, backend, key, shared):
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
