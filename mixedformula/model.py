@@ -169,7 +169,7 @@ def response_family(spec: FormulaSpec, fam: Family) -> Family:
             raise MixedFormulaError(f"set_rescor(TRUE) with different families per response "
                                     f"({names}): {RESCOR_REFUSAL}")
         raise MixedFormulaError(f"one family per response ({names}) is read from the formula "
-                                "but cannot be fitted yet (issue #18): fit the responses "
+                                "but cannot be fitted yet: fit the responses "
                                 "separately, or give every bf() part the same family")
     return fams[0]
 
