@@ -183,31 +183,21 @@ def arma_band(ar, ma, m, xp=np):
     return xp.concatenate([xp.ones((1,)), D])
 
 
-def geometric_scan(b, c, T: int, xp=np):
+def geometric_scan(b, c, T: int):
     """x_t = c x_{t−1} + b_t (x_0 = b_0) along axis 0 of ``b`` (T, ...) by ⌈log₂ T⌉ shifted
     additions (Hillis–Steele): after step k, x_t = Σ_{j < 2^{k+1}} c^j b_{t−j}. |c| < 1 keeps
-    every term bounded. numpy: a loop; PyTensor (``xp`` = pytensor.tensor): one Scan over the
-    steps (a chain of unrolled steps let PyTensor's slice-lifting rewrites copy the graph
-    2^steps times), ``T`` the number of rows it must cover."""
-    steps = max(1, int(np.ceil(np.log2(max(T, 2)))))
-    if xp is np:
-        x, k = b, 1
-        for _ in range(steps):
-            x = x + c * np.concatenate([np.zeros_like(x[:k]), x[:-k]])
-            c, k = c * c, 2 * k
-        return x
-    import pytensor
-    shifts = xp.as_tensor_variable(2 ** np.arange(steps, dtype=np.int64))
+    every term bounded. numpy; the same steps in the sampler's graph:
+    :func:`mixedformula.backends.pymc.autocor.geometric_scan_graph`."""
+    x, k = b, 1
+    for _ in range(scan_steps(T)):
+        x = x + c * np.concatenate([np.zeros_like(x[:k]), x[:-k]])
+        c, k = c * c, 2 * k
+    return x
 
-    def step(k, x, ck):
-        n = x.shape[0]
-        keep = xp.maximum(n - k, 0)
-        shifted = xp.concatenate([xp.zeros_like(x[:n - keep]), x[:keep]])
-        return x + ck * shifted, ck * ck
 
-    xs, _ = pytensor.scan(step, sequences=[shifts],
-                          outputs_info=[b, xp.as_tensor_variable(c)], return_updates=False)
-    return xs[-1]
+def scan_steps(T: int) -> int:
+    """The number of doubling steps :func:`geometric_scan` needs to cover ``T`` rows."""
+    return max(1, int(np.ceil(np.log2(max(T, 2)))))
 
 
 def ar_term(resid: np.ndarray, lags: np.ndarray, ar: np.ndarray) -> np.ndarray:

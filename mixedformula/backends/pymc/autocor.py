@@ -193,7 +193,7 @@ def _cov_arma_conditionals(structure, resid, sigma, priors, data):
 def _cov_arma_banded(structure, resid, sigma, priors, data):
     """ma()/arma(cov = TRUE) (brms' ``cholesky_cor_ma1`` / ``_arma1``): Γ the Toeplitz ARMA(1, 1)
     autocovariance, factored in O(T) through u = r − ρ r_{lag} and the tridiagonal Cov(u)
-    (:func:`~mixedformula.design.autocor.arma_band`, :func:`~.geometric_scan`; module doc of
+    (:func:`~mixedformula.design.autocor.arma_band`, :func:`geometric_scan_graph`; module doc of
     :mod:`mixedformula.design.autocor`). With U (T × G) the u at (position, group), zeros after
     a group's end (they come after its rows, so do not reach them), Z = L̃⁻¹U; row t of group j
     given its earlier rows is N(r_t − L̃_tt Z_tj, σ² L̃_tt²): per row the mean r − L̃_tt z and the
@@ -203,7 +203,7 @@ def _cov_arma_banded(structure, resid, sigma, priors, data):
     compile once."""
     import pytensor.tensor as pt
 
-    from ...design.autocor import arma_band, geometric_scan
+    from ...design.autocor import arma_band
     from ...errors import MixedFormulaError
     n = len(structure.codes)
     T, G = int(structure.pos.max()) + 1, len(structure.levels)
@@ -218,9 +218,30 @@ def _cov_arma_banded(structure, resid, sigma, priors, data):
     at[structure.pos, structure.codes] = np.arange(n)
     R = pt.concatenate([resid, pt.zeros((1,))])[data("arcov_at", at)]           # (T, G)
     U = R - ar * pt.concatenate([pt.zeros_like(R[:1]), R[:-1]]) if structure.p else R
-    omega = geometric_scan(D[:-1][:, None] * U, -ma, MAX_COV_SERIES, xp=pt)
+    omega = geometric_scan_graph(D[:-1][:, None] * U, -ma, MAX_COV_SERIES)
     pos = data("arcov_pos", structure.pos.astype(np.int64))
     lo, hi = D[:-1][pos], D[1:][pos]
     z = omega[pos, data("arcov_codes", structure.codes.astype(np.int64))] / pt.sqrt(lo * hi)
     ld = pt.sqrt(hi / lo)
     return resid - ld * z, sigma * ld
+
+
+def geometric_scan_graph(b, c, T: int):
+    """:func:`mixedformula.design.autocor.geometric_scan` in the graph: one Scan over the
+    ⌈log₂ T⌉ doubling steps (a chain of unrolled steps let PyTensor's slice-lifting rewrites
+    copy the graph 2^steps times); ``T`` is the number of rows it must cover."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from ...design.autocor import scan_steps
+    shifts = pt.as_tensor_variable(2 ** np.arange(scan_steps(T), dtype=np.int64))
+
+    def step(k, x, ck):
+        n = x.shape[0]
+        keep = pt.maximum(n - k, 0)
+        shifted = pt.concatenate([pt.zeros_like(x[:n - keep]), x[:keep]])
+        return x + ck * shifted, ck * ck
+
+    xs, _ = pytensor.scan(step, sequences=[shifts],
+                          outputs_info=[b, pt.as_tensor_variable(c)], return_updates=False)
+    return xs[-1]
