@@ -58,6 +58,9 @@ def test_bad_input():
     pois = d.assign(y=np.arange(len(d)) % 3)
     with pytest.raises(FamilyError, match="supported for the gaussian and student"):
         _ = mf.Model("y ~ x + unstr(t, g)", pois, family="poisson").pymc_model
+    # brms' multivariate t of unstr() has one nu: a nu formula (a nu per row) is refused
+    with pytest.raises(FamilyError, match="one nu per model"):
+        _ = mf.Model(mf.bf("y ~ x + unstr(t, g)", nu="~ x"), d, family="student").pymc_model
 
 
 @pytest.mark.parametrize("family, het", [("gaussian", False), ("gaussian", True),

@@ -355,7 +355,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                     else dpars["sigma"][0][0]
                 if design.autocor.kind in ("unstr", "cov_arma"):
                     params["sigma"] = dpars["sigma"][0]
-                if design.autocor.kind == "cov_arma" and ("nu", 0) in design.dpar_keys:
+                if design.autocor.kind in ("cov_arma", "unstr") \
+                        and ("nu", 0) in design.dpar_keys:
                     raise FamilyError(f"{design.autocor.text} with a formula for nu: brms' "
                                       "multivariate t of the covariance form has one nu per "
                                       "model (a scalar); remove the nu formula")
