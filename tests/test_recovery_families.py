@@ -205,3 +205,20 @@ def test_recovery_with_correlated_group_effects(name, tmp_path):
     k = len(truth) + (name not in ORDINAL)               # + the epred-mean check
     assert familywise_misses(fit.idata.posterior, truth, k=k) == {}
     _check_results_layer(name, fit, df, truth, tmp_path, familywise_z(k))
+
+
+def test_fit_keeps_its_data_without_attrs():
+    """Regression (found by _check_results_layer on cratio / acat): ``mf.simulate`` puts the
+    true group effects, a dict of DataFrames, in ``df.attrs``; pandas compares the attrs of
+    concatenated frames with ``==``, which raised "truth value of a DataFrame is ambiguous"
+    in slopes per category and so in the report of an ordinal fit. A fit keeps its data
+    without attrs (the caller's frame keeps them)."""
+    from mixedformula.results.fit import Fit
+    df = pd.DataFrame({"x": [0.1, 0.2]})
+    df.attrs["true_ranef"] = {"g": pd.DataFrame({"Intercept": [0.3]})}
+    fit = Fit(None, None, None, None, "conditional", data=df)
+    assert fit.data.attrs == {} and "true_ranef" in df.attrs
+    assert len(pd.concat([fit.data.assign(k=1), fit.data.assign(k=2)])) == 4
+    fit.data = df                                            # set later (the CLI does)
+    assert fit.data.attrs == {}
+    np.testing.assert_array_equal(fit.data["x"], df["x"])
