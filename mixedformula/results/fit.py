@@ -42,6 +42,14 @@ from .summary import Summary, build_summary
 from .varcorr import VarCorr, varcorr as _varcorr
 
 
+def _without_attrs(data):
+    """``data`` (a shallow copy) with empty ``.attrs``; anything else unchanged."""
+    if getattr(data, "attrs", None) and hasattr(data, "copy"):
+        data = data.copy(deep=False)
+        data.attrs = {}
+    return data
+
+
 @dataclass
 class FitMeta:
     """What the reports need from the design (kept when a fit is saved without its data)."""
@@ -106,6 +114,10 @@ class Fit:
     data : DataFrame, optional (keyword)
         The data the model was fitted to; :func:`mixedformula.save` stores the columns the
         formula uses so that :func:`mixedformula.load` can rebuild the design for prediction.
+        A pandas frame is kept without its ``attrs`` (e.g. ``mf.simulate``'s
+        ``attrs["true_ranef"]``, a dict of DataFrames): pandas compares the attrs of frames it
+        concatenates with ``==``, which raises for DataFrame values, and the answers
+        (slopes per category, the report) concatenate copies of the data.
     """
 
     def __init__(self, idata, design, family, priors, likelihood: str, info: dict | None = None,
@@ -121,6 +133,15 @@ class Fit:
         self._prior_table = None          # from_stored(): the stored prior_summary
         self._index: ParamIndex | None = None
         self._summaries: dict = {}
+
+    @property
+    def data(self):
+        """The fitted data (None when not kept); set without its ``attrs``."""
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = _without_attrs(value)
 
     @classmethod
     def from_stored(cls, idata, design, family, priors, likelihood: str, info: dict,
