@@ -85,6 +85,31 @@ def test_arma_logp_matches_stan_block(p, q):
         assert f(pt_) == pytest.approx(lp, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("term", ["ma(time, g, q = 1)", "arma(time, g, p = 1, q = 1)"])
+def test_long_series_regression_form(term):
+    """q = 1 through the doubling scan instead of a dense T × T solve: a series of 3000 rows
+    (beyond the dense limit of 2000) has the transcribed Stan block's log density (1e-9); q = 2
+    at that length is refused in plain words."""
+    from mixedformula.errors import MixedFormulaError
+    d = _data(seed=3, G=2, T=3000)
+    model = mf.Model(f"y ~ x + {term}", d).pymc_model
+    f = model.compile_logp(vars=[model["y"]], jacobian=False)
+    rng = np.random.default_rng(9)
+    y, x = d.y.to_numpy(), d.x.to_numpy()
+    for _ in range(2):
+        pt_ = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in model.initial_point().items()}
+        ar = _value(model, pt_, "ar") if "ar" in model.named_vars else np.zeros(0)
+        ma = _value(model, pt_, "ma")
+        sigma = float(_value(model, pt_, "sigma"))
+        eta = float(_value(model, pt_, "Intercept")) + float(
+            np.atleast_1d(_value(model, pt_, "b"))[0]) * (x - x.mean())
+        lp, _ = stan_arma_loglik(y, eta, d.g.to_numpy(), d.time.to_numpy(), ar, ma,
+                                 lambda Y, mu: stats.norm.logpdf(Y, mu, sigma))
+        assert f(pt_) == pytest.approx(lp, rel=1e-9, abs=1e-9)
+    with pytest.raises(MixedFormulaError, match="limited to series of 2000 rows"):
+        _ = mf.Model("y ~ x + ma(time, g, q = 2)", d).pymc_model
+
+
 def test_student_arma_likelihood_term():
     """family = student: the likelihood term = Σ log t_ν(y; μ, σ) with μ from the same block."""
     d = _data(4)

@@ -190,6 +190,8 @@ def geometric_scan(b, c, T: int):
     :func:`mixedformula.backends.pymc.autocor.geometric_scan_graph`."""
     x, k = b, 1
     for _ in range(scan_steps(T)):
+        if k >= len(x):                 # nothing left to add (and c^(2^k) may overflow)
+            break
         x = x + c * np.concatenate([np.zeros_like(x[:k]), x[:-k]])
         c, k = c * c, 2 * k
     return x

@@ -119,7 +119,7 @@ def _arma_part(structure, resid, priors, data):
     """Σ_k ma[k] err_{n−k} + Σ_k ar[k] err_{n−k} with brms' sequential errors (module doc)."""
     import pytensor.tensor as pt
     n, p, q = len(structure.codes), structure.p, structure.q
-    T, G = _longest(structure)
+    T, G = _longest(structure, dense=q > 1)
     ar = None
     if p:
         ar = coefficients("ar", p, priors)
@@ -127,9 +127,14 @@ def _arma_part(structure, resid, priors, data):
     at = np.full((T, G), n, dtype=np.int64)                  # row at (position, group), or n
     at[structure.pos, structure.codes] = np.arange(n)
     r = pt.concatenate([resid, pt.zeros((1,))])[data("arma_at", at)]          # (T, G)
-    shifts = np.stack([np.eye(T, k=-k) for k in range(1, q + 1)])             # (q, T, T)
-    M = pt.eye(r.shape[0]) + pt.tensordot(ma, data("arma_shifts", shifts), axes=1)
-    E = pt.linalg.solve_triangular(M, r, lower=True, unit_diagonal=True)
+    if q == 1:
+        # (I + θ S₁) E = r is the recursion E_t = r_t − θ E_{t−1}: the doubling scan, O(T log T)
+        # work and no T × T matrix, whatever the series' length
+        E = geometric_scan_graph(r, -ma[0], MAX_COV_SERIES)
+    else:
+        shifts = np.stack([np.eye(T, k=-k) for k in range(1, q + 1)])         # (q, T, T)
+        M = pt.eye(r.shape[0]) + pt.tensordot(ma, data("arma_shifts", shifts), axes=1)
+        E = pt.linalg.solve_triangular(M, r, lower=True, unit_diagonal=True)
     err = E[data("arma_pos", structure.pos.astype(np.int64)),
             data("arma_codes", structure.codes.astype(np.int64))]
     e = pt.concatenate([err, pt.zeros((1,))])
@@ -140,8 +145,9 @@ def _arma_part(structure, resid, priors, data):
     return out
 
 
-#: the longest series of an arma()/ma() term of the regression form (cov = FALSE: a dense T × T
-#: triangular matrix of that size is solved per gradient); cov = TRUE: MAX_COV_SERIES
+#: the longest series of an arma()/ma() term of the regression form with q > 1 (cov = FALSE: a
+#: dense T × T triangular matrix of that size is solved per gradient); q = 1 and cov = TRUE:
+#: MAX_COV_SERIES
 MAX_DENSE_SERIES = 2000
 
 
@@ -150,15 +156,21 @@ MAX_DENSE_SERIES = 2000
 MAX_COV_SERIES = 2 ** 20
 
 
-def _longest(structure) -> tuple[int, int]:
-    """(T, G): the longest series' length (refused beyond MAX_DENSE_SERIES) and the groups."""
+def _longest(structure, dense: bool = True) -> tuple[int, int]:
+    """(T, G): the longest series' length (refused beyond MAX_DENSE_SERIES for the ``dense``
+    solve, beyond MAX_COV_SERIES otherwise) and the groups."""
     from ...errors import MixedFormulaError
     T = int(structure.pos.max()) + 1
+    if not dense:
+        if T > MAX_COV_SERIES:
+            raise MixedFormulaError(f"{structure.text}: the longest series has {T} rows; "
+                                    f"the limit is {MAX_COV_SERIES}")
+        return T, len(structure.levels)
     if T > MAX_DENSE_SERIES:
         raise MixedFormulaError(f"{structure.text}: the longest series has {T} rows; this "
                                 f"structure solves a dense {T} x {T} matrix per gradient and "
                                 f"is limited to series of {MAX_DENSE_SERIES} rows (split the "
-                                "series with gr, or use ar())")
+                                "series with gr, or use ar() or q = 1)")
     return T, len(structure.levels)
 
 
@@ -240,7 +252,8 @@ def geometric_scan_graph(b, c, T: int):
         n = x.shape[0]
         keep = pt.maximum(n - k, 0)
         shifted = pt.concatenate([pt.zeros_like(x[:n - keep]), x[:keep]])
-        return x + ck * shifted, ck * ck
+        # steps past the rows change nothing (and c^(2^k) may overflow when |c| > 1: inf · 0)
+        return pt.switch(keep > 0, x + ck * shifted, x), ck * ck
 
     xs, _ = pytensor.scan(step, sequences=[shifts],
                           outputs_info=[b, pt.as_tensor_variable(c)], return_updates=False)
