@@ -36,7 +36,7 @@ import pandas as pd
 from .design import design_matrices
 from .errors import DataError
 from .model import Model, has_nutpie
-from .results.naming import name_kind
+from .results.naming import name_kind, threshold_name
 from .results.posterior import PosteriorDraws, parameter_names
 from .simulation import simulate
 
@@ -158,6 +158,9 @@ def _pct(p: float) -> str:
 def _check_names(model, names) -> None:
     """Unknown b_/sd_/cor_ names are reported before any fitting."""
     known = {n for kind in ("b", "sd", "cor") for n in parameter_names(model.design)[kind]}
+    if model.family.thresholds:        # ordinal: b_Intercept[1..K-1] instead of b_Intercept
+        K = model.family.n_categories(model.design.y[:, 0])
+        known = (known - {"b_Intercept"}) | {threshold_name(k) for k in range(1, K)}
     bad = [n for n in names if name_kind(n) in ("b", "sd", "cor") and n not in known]
     if bad:
         raise DataError(f"recovery_check: parameter(s) {', '.join(bad)} are not in the model "
