@@ -114,6 +114,24 @@ def test_student_logp_matches_scipy_mvt(term):
         assert float(logp_y(p)) == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
+def _sigma_formula_points(term, d, family, seed, n=3):
+    """bf(y ~ x + term, sigma ~ x): the model, its design, log p(y) compiled, and n random
+    points with their μ = Xβ and σ = exp(X_σ β_σ) per row."""
+    M = mf.Model(mf.bf(f"y ~ x + {term}", sigma="~ x"), d, family=family)
+    model, D = M.pymc_model, M.design
+    logp_y = model.compile_fn(model.logp(vars=[model["y"]], sum=True),
+                              inputs=model.value_vars, on_unused_input="ignore")
+    betas = model.compile_fn(model.replace_rvs_by_values([model["_beta"], model["_beta_sigma"]]),
+                             inputs=model.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(seed)
+    points = []
+    for _ in range(n):
+        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in model.initial_point().items()}
+        beta, beta_s = betas(p)
+        points.append((p, D.X @ beta, np.exp(D.dpar_X[("sigma", 0)][0] @ beta_s)))
+    return model, D, logp_y, points
+
+
 @pytest.mark.parametrize("family, term", [("gaussian", "ar(time, g, cov = TRUE)"),
                                           ("student", "arma(time, g, cov = TRUE)")])
 def test_sigma_formula_logp_matches_scipy(family, term):
@@ -122,19 +140,10 @@ def test_sigma_formula_logp_matches_scipy(family, term):
     = Σ_groups scipy MVN / multivariate t, 1e-9; a formula for nu is refused (brms' nu is
     one scalar in these densities)."""
     d = _data()
-    m = mf.Model(mf.bf(f"y ~ x + {term}", sigma="~ x"), d, family=family)
-    M, D = m.pymc_model, m.design
-    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
-                          on_unused_input="ignore")
-    extra = M.compile_fn(M.replace_rvs_by_values([M["_beta"], M["_beta_sigma"]]),
-                         inputs=M.value_vars, on_unused_input="ignore")
-    rng = np.random.default_rng(7)
+    M, D, logp_y, points = _sigma_formula_points(term, d, family, seed=7)
     y = D.y[:, 0]
     has_ar, has_ma = "ar" in M.named_vars, "ma" in M.named_vars
-    for _ in range(3):
-        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
-        beta, beta_s = extra(p)
-        mu, sig = D.X @ beta, np.exp(D.dpar_X[("sigma", 0)][0] @ beta_s)
+    for p, mu, sig in points:
         ar = float(_value(M, p, "ar")[0]) if has_ar else None
         ma = float(_value(M, p, "ma")[0]) if has_ma else None
         want = 0.0
@@ -159,18 +168,9 @@ def test_sigma_formula_with_cosy_and_regression_ar(term):
     the previous row of the group in time order (none for a group's first row).  Each row's own
     σ_i (the likelihood once read row 1's σ for every row), 1e-9."""
     d = _data()
-    m = mf.Model(mf.bf(f"y ~ x + {term}", sigma="~ x"), d)
-    M, D = m.pymc_model, m.design
-    logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
-                          on_unused_input="ignore")
-    extra = M.compile_fn(M.replace_rvs_by_values([M["_beta"], M["_beta_sigma"]]),
-                         inputs=M.value_vars, on_unused_input="ignore")
-    rng = np.random.default_rng(11)
+    M, D, logp_y, points = _sigma_formula_points(term, d, "gaussian", seed=11)
     y = D.y[:, 0]
-    for _ in range(3):
-        p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
-        beta, beta_s = extra(p)
-        mu, sig = D.X @ beta, np.exp(D.dpar_X[("sigma", 0)][0] @ beta_s)
+    for p, mu, sig in points:
         assert np.ptp(sig) > 0.1                  # the rows' sigmas differ
         want = 0.0
         for _, rows_g in d.groupby("g").groups.items():
