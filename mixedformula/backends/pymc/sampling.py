@@ -182,8 +182,9 @@ def _small_opt_level(model):
     """NUMBA_SMALL_OPT_LEVEL when the model has at most NUMBA_OPT1_MAX_ROWS rows (its ``obs``
     dimension; the univariate marginal engine has none: its evaluations do not read rows),
     else None (numba's default)."""
-    rows = model.dim_lengths.get("obs")
-    n = 0 if rows is None else int(rows.eval())
+    rows = model.dim_lengths.get("obs")      # a shared length: read it, no graph to compile
+    n = 0 if rows is None else int(rows.get_value() if hasattr(rows, "get_value")
+                                   else rows.eval())
     return NUMBA_SMALL_OPT_LEVEL if n <= NUMBA_OPT1_MAX_ROWS else None
 
 
