@@ -85,6 +85,16 @@ def test_logp_matches_scipy_mvn(term):
         assert f(pt_) == pytest.approx(lp, rel=1e-9, abs=1e-9)
 
 
+def _arma_point(M, p, x, has_ar, has_ma):
+    """(ar, ma, sigma, η) of ``y ~ x`` with one ARMA term at the point ``p`` (None for an absent
+    coefficient); η = Intercept + b (x − x̄)."""
+    ar = float(_value(M, p, "ar")[0]) if has_ar else None
+    ma = float(_value(M, p, "ma")[0]) if has_ma else None
+    eta = float(_value(M, p, "Intercept")) + float(
+        np.atleast_1d(_value(M, p, "b"))[0]) * (x - x.mean())
+    return ar, ma, float(_value(M, p, "sigma")), eta
+
+
 @pytest.mark.parametrize("term", ["ar(time, g, cov = TRUE)", "ma(time, g, cov = TRUE)",
                                   "arma(time, g, cov = TRUE)"])
 def test_student_logp_matches_scipy_mvt(term):
@@ -101,11 +111,8 @@ def test_student_logp_matches_scipy_mvt(term):
     has_ar, has_ma = "ar" in M.named_vars, "ma" in M.named_vars
     for _ in range(4):
         p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
-        ar = float(_value(M, p, "ar")[0]) if has_ar else None
-        ma = float(_value(M, p, "ma")[0]) if has_ma else None
-        sigma, nu = float(_value(M, p, "sigma")), float(_value(M, p, "nu"))
-        eta = float(_value(M, p, "Intercept")) + float(
-            np.atleast_1d(_value(M, p, "b"))[0]) * (x - x.mean())
+        ar, ma, sigma, eta = _arma_point(M, p, x, has_ar, has_ma)
+        nu = float(_value(M, p, "nu"))
         want = 0.0
         for _, rows_g in d.groupby("g").groups.items():
             idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
@@ -207,10 +214,7 @@ def test_long_series_logp_matches_scipy(term, T):
     has_ar = "ar" in M.named_vars
     for _ in range(2):
         p = {k: rng.normal(size=np.shape(v)) * 0.7 for k, v in M.initial_point().items()}
-        ar = float(_value(M, p, "ar")[0]) if has_ar else None
-        ma, sigma = float(_value(M, p, "ma")[0]), float(_value(M, p, "sigma"))
-        eta = float(_value(M, p, "Intercept")) + float(
-            np.atleast_1d(_value(M, p, "b"))[0]) * (x - x.mean())
+        ar, ma, sigma, eta = _arma_point(M, p, x, has_ar, True)
         want = 0.0
         for _, rows_g in d.groupby("g").groups.items():
             idx = d.index.get_indexer(d.loc[rows_g].sort_values("time").index)
