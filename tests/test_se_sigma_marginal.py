@@ -339,23 +339,9 @@ def test_posterior_means_match_brms():
     ESS of the means is stored (≥ 800 asserted; 839 for sd_study), so the Monte-Carlo sd of a
     difference of means is ≤ √(1/1000 + 1/800) = 0.047 posterior sd and 0.2 sd is 4.2 of it:
     a correct fit fails one of the 4 checks with probability < 1e-4."""
-    import arviz as az
-    ref = json.loads(open(os.path.join(HERE, "data", "brms_se_sigma_group.json")).read())
-    data = pd.DataFrame(ref["data"])
-    priors = [mf.prior("normal(0, 5)"), mf.prior("student_t(3, 0, 2.5)", class_="Intercept"),
-              mf.prior("student_t(3, 0, 2.5)", class_="sd"),
-              mf.prior("student_t(3, 0, 2.5)", class_="sigma")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = mf.fit(ref["formula"], data, priors=priors, draws=1000, tune=1000, chains=4,
-                     seed=3)
+    ref, fit = _brms_fit("brms_se_sigma_group.json", 3)
     assert fit.info["engine_note"].startswith("se(sigma = TRUE)")
-    post = fit.idata.posterior
-    assert min(ref["ess"].values()) >= 800
-    for name, mean in ref["mean"].items():
-        assert float(az.ess(post[name]).to_array().min()) >= 1000, name
-        z = abs(float(post[name].mean()) - mean) / ref["sd"][name]
-        assert z < 0.2, (name, float(post[name].mean()), mean)
-    u = post["r_study"].values
+    _assert_means(ref, fit)
+    u = fit.idata.posterior["r_study"].values
     assert u.shape[-2:] == (12, 1) and np.all(np.isfinite(u))
     assert np.isfinite(fit.loo().elpd)
