@@ -310,6 +310,14 @@ def decide(design, family, likelihood: str = "auto", rescor_by=None, stats=None,
         if block is None or dask:
             raise MixedFormulaError("likelihood='partial' does not apply: "
                                     + (why or "a Dask DataFrame" + DASK_HINT))
+        if len(design.terms) == len(block.parts):
+            # every group effect integrated out: that is the marginal likelihood, evaluated per
+            # row (labelled so: summary, idata attrs, leave-one-group-out LOO)
+            return Decision(likelihood="marginal", reason="", statistics="rows",
+                            integrate=block.key,
+                            note=f"likelihood='partial' with one group term: the group effects "
+                                 f"of {block.group} integrated out exactly, per row (marginal "
+                                 f"likelihood)")
         return Decision(likelihood="conditional", reason="likelihood='partial' was asked for",
                         statistics=None, integrate=block.key,
                         note=f"the group effects of {block.group} integrated out exactly")
