@@ -88,6 +88,12 @@ def main(argv=None) -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--parametrization", default="auto",
+                    help="the fitted model's parametrization= (auto, centred, noncentred), or "
+                         "per factor: 'dept=centred,d=noncentred'")
+    ap.add_argument("--low-rank", action="store_true",
+                    help="nutpie's low-rank modified mass matrix adaptation "
+                         "(low_rank_modified_mass_matrix=True)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -131,10 +137,22 @@ def main(argv=None) -> None:
               flush=True)
 
     if not args.skip_fit:
-        model = models.get(args.fit) or (auto if args.fit == "auto" else
-                                         mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit))
+        if args.parametrization != "auto":
+            param = args.parametrization
+            if "=" in param:
+                param = dict(kv.split("=") for kv in param.split(","))
+            model = mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit, parametrization=param)
+        else:
+            model = models.get(args.fit) or (auto if args.fit == "auto" else
+                                             mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit))
+        if args.low_rank:
+            import functools
+            import nutpie
+            nutpie.sample = functools.partial(nutpie.sample, low_rank_modified_mass_matrix=True)
         print(f"fitting with the {model.likelihood} engine, {args.chains} chains x "
-              f"({args.tune} + {args.draws})", flush=True)
+              f"({args.tune} + {args.draws}), parametrization {model.parametrization_choice()}"
+              f"{', low-rank mass matrix' if args.low_rank else ''}, load average "
+              f"{os.getloadavg()}", flush=True)
         r = bayes_fit(model, args.draws, args.tune, args.chains, args.seed)
         s = r["sampling_s"] or r["total_s"]
         print(f"Bayesian ({model.likelihood}): total {r['total_s']:.0f} s "

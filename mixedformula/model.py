@@ -14,8 +14,9 @@ falls back to the conditional one, and why.
 (brms); ``"centred"`` samples each level's coefficients around the fixed effects; ``"auto"``
 (default) centres a grouping block when every level's data are informative (approximate Fisher
 information per level, :func:`mixedformula.backends.pymc.build.choose_parametrization`) —
-non-Gaussian families only. The choice is in ``fit.info["parametrization"]`` and, when anything
-is centred, in the summary header.
+non-Gaussian families only; or a dict grouping factor → one of these, per factor
+(``{"dept": "centred"}``; factors not named are ``"auto"``). The choice is in
+``fit.info["parametrization"]`` and, when anything is centred, in the summary header.
 
 Stages (named like lme4's pipeline; each a function of the one before's result, testable
 alone; ``Model``/``fit`` run them in turn):

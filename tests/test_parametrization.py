@@ -263,3 +263,59 @@ def test_auto_keeps_nested_factors_noncentred():
                             "x": rng.normal(size=480), "y": rng.poisson(5.0, 480)})
     m = mf.Model("y ~ x + (1 | a) + (1 | b)", crossed, family="poisson")
     assert m.parametrization_choice() == {"a": "centred", "b": "centred"}
+
+
+# ---------------------------------------------------------------------------- per factor
+def _crossed_gaussian(seed=2, n_s=30, n_d=12, n_g=4):
+    """Small crossed Gaussian data shaped like InstEval: students s × instructors d, each
+    instructor in a department g."""
+    rng = np.random.default_rng(seed)
+    d_g = np.arange(n_d) % n_g
+    rows = []
+    for s in range(n_s):
+        for d in rng.choice(n_d, 4, replace=False):
+            rows.append((f"s{s:02d}", f"d{d:02d}", f"g{d_g[d]}", rng.normal()))
+    df = pd.DataFrame(rows, columns=["s", "d", "g", "x"])
+    return df.assign(y=1.0 + 0.3 * df.x + rng.normal(size=len(df)))
+
+
+@pytest.mark.parametrize("likelihood", ["partial", "conditional"])
+def test_per_factor_parametrization_log_density(likelihood):
+    """parametrization={"g": "centred"}: g's effects sampled around the intercept, d's
+    non-centred. The log density is the non-centred model's minus the Jacobian J_g log sd_g
+    of v = b_Intercept + sd_g z (at random points), and v's prior term is scipy's normal."""
+    df = _crossed_gaussian()
+    formula = "y ~ x + (1 | s) + (1 | d) + (1 | g)"
+    m_nc = mf.Model(formula, df, likelihood=likelihood, parametrization="noncentred")
+    m_c = mf.Model(formula, df, likelihood=likelihood, parametrization={"g": "centred"})
+    want = {"d": "noncentred", "g": "centred"}
+    if likelihood == "conditional":
+        assert m_c.parametrization_choice()["s"] == "noncentred"   # auto for a Gaussian
+    assert {k: v for k, v in m_c.parametrization_choice().items() if k != "s"} == want
+    p_nc_model, p_c_model = m_nc.pymc_model, m_c.pymc_model
+    free = {v.name for v in p_c_model.free_RVs}
+    assert {"v__g", "z__d"} <= free and "z__g" not in free
+    lp_nc, lp_c = p_nc_model.compile_logp(), p_c_model.compile_logp()
+    lp_v = p_c_model.compile_logp(vars=[p_c_model["v__g"]])
+    get = _fn(p_nc_model, [p_nc_model["u__g"], p_nc_model["_beta"], p_nc_model["sd__g"]])
+    for seed in range(3):
+        p_nc = _point(p_nc_model, seed=seed)
+        u, beta, sd = get(p_nc)
+        sd = float(np.ravel(sd)[0])
+        v = u + beta[0]                         # b_Intercept on the original scale
+        p_c = {k: val for k, val in p_nc.items() if k != "z__g"}
+        p_c["v__g"] = v
+        J = u.shape[0]
+        np.testing.assert_allclose(lp_c(p_c), lp_nc(p_nc) - J * np.log(sd), rtol=1e-10,
+                                   atol=1e-8)
+        np.testing.assert_allclose(lp_v(p_c), stats.norm(beta[0], sd).logpdf(v).sum(),
+                                   rtol=1e-10)
+
+
+def test_per_factor_parametrization_names_checked():
+    df = _crossed_gaussian()
+    with pytest.raises(MixedFormulaError, match="not a grouping factor"):
+        mf.Model("y ~ x + (1 | d) + (1 | g)", df, likelihood="conditional",
+                 parametrization={"dept": "centred"}).pymc_model
+    with pytest.raises(MixedFormulaError, match="parametrization must be one of"):
+        mf.Model("y ~ x + (1 | d) + (1 | g)", df, parametrization={"g": "sideways"})

@@ -103,14 +103,35 @@ PARAMETRIZATIONS = ("auto", "centred", "noncentred")
 CENTRED_MIN_INFORMATION = 5.0
 
 
-def normalise_parametrization(value: str) -> str:
+def normalise_parametrization(value):
+    """``"auto"``/``"centred"``/``"noncentred"`` (spelling variants accepted), or a dict
+    grouping factor (or block key) → one of those, for a choice per factor (factors not named
+    are ``"auto"``)."""
     from ...errors import MixedFormulaError
+    if isinstance(value, dict):
+        return {str(k): normalise_parametrization(v) for k, v in value.items()}
     v = {"centered": "centred", "non-centred": "noncentred", "noncentered": "noncentred",
          "non-centered": "noncentred"}.get(value, value)
     if v not in PARAMETRIZATIONS:
         raise MixedFormulaError("parametrization must be one of "
-                                f"{', '.join(PARAMETRIZATIONS)}, not {value!r}")
+                                f"{', '.join(PARAMETRIZATIONS)} (or a dict grouping factor -> "
+                                f"one of them), not {value!r}")
     return v
+
+
+def _block_modes(blocks: list[Block], parametrization) -> dict[str, str]:
+    """Block key → the asked mode: the one string, or the dict's entry for the block's
+    grouping factor or key (``"auto"`` when absent); a dict key naming no block is an error."""
+    mode = normalise_parametrization(parametrization)
+    if not isinstance(mode, dict):
+        return {b.key: mode for b in blocks}
+    known = {b.group for b in blocks} | {b.key for b in blocks}
+    unknown = sorted(set(mode) - known)
+    if unknown:
+        raise MixedFormulaError(f"parametrization names {', '.join(map(repr, unknown))}, not a "
+                                "grouping factor of the sampled group terms (these are: "
+                                f"{', '.join(sorted({b.group for b in blocks})) or 'none'})")
+    return {b.key: mode.get(b.key, mode.get(b.group, "auto")) for b in blocks}
 
 
 def level_information(design: Design, family: Family, b: Block) -> np.ndarray | None:
@@ -151,9 +172,10 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
     LOCATION, 4 × (1000 + 1000): min bulk ESS 61 centred vs 444 non-centred;
     benchmarks/parametrization_glmm.py).
     """
-    mode = normalise_parametrization(parametrization)
+    modes = _block_modes(blocks, parametrization)
     out = {}
     for b in blocks:
+        mode = modes[b.key]
         if b.cov_factor is not None:
             out[b.key] = ("noncentred", "gr(cov = ...): u = L_A z T' (brms)")
             continue
