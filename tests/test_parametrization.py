@@ -319,3 +319,41 @@ def test_per_factor_parametrization_names_checked():
                  parametrization={"dept": "centred"}).pymc_model
     with pytest.raises(MixedFormulaError, match="parametrization must be one of"):
         mf.Model("y ~ x + (1 | d) + (1 | g)", df, parametrization={"g": "sideways"})
+
+
+def test_gaussian_information_rule_in_the_partial_engine():
+    """The partial engine's Gaussian rule: statistic (ŝ²/σ̂²) · median_j n_j from the one-way
+    ANOVA moments of y on the factor (computed here with pandas), centred iff ≥ the
+    threshold; the conditional engine's Gaussian models keep non-centred."""
+    rng = np.random.default_rng(4)
+    n_s, per = 60, 6
+    rows = []
+    for s in range(n_s):
+        for k in range(per):
+            rows.append((f"s{s:02d}", f"g{(s + k) % 4}", f"d{rng.integers(30):02d}"))
+    df = pd.DataFrame(rows, columns=["s", "g", "d"])
+    eff_g = dict(zip([f"g{k}" for k in range(4)], rng.normal(0, 1.5, 4)))
+    eff_s = dict(zip(sorted(df.s.unique()), rng.normal(0, 0.5, n_s)))
+    df["y"] = (df.g.map(eff_g) + df.s.map(eff_s) + rng.normal(0, 0.05, len(df))
+               + rng.normal(size=len(df)))
+    formula = "y ~ 1 + (1 | s) + (1 | g) + (1 | d)"
+    m = mf.Model(formula, df, likelihood="partial")
+    assert m.built.integrated == "s"
+    why = m.built.parametrization
+
+    def statistic(col):
+        grp = df.groupby(col)["y"]
+        n_j, mean_j = grp.size(), grp.mean()
+        n, J = len(df), len(n_j)
+        within = ((df.y - grp.transform("mean")) ** 2).sum() / (n - J)
+        between = (n_j * (mean_j - df.y.mean()) ** 2).sum()
+        s2 = max(0.0, (between - (J - 1) * within) / (n - (n_j ** 2).sum() / n))
+        return s2 / within * float(np.median(n_j))
+
+    for col in ("g", "d"):
+        stat = statistic(col)
+        assert f"{stat:.3g}" in why[col][1], (col, stat, why[col])
+        assert why[col][0] == ("centred" if stat >= CENTRED_MIN_INFORMATION else "noncentred")
+    assert why["g"][0] == "centred" and why["d"][0] == "noncentred"
+    c = mf.Model(formula, df, likelihood="conditional")
+    assert set(c.parametrization_choice().values()) == {"noncentred"}
