@@ -175,3 +175,23 @@ def test_partial_fit_recovers_simulation_truth():
     r = fit.ranef()["s"] if isinstance(fit.ranef(), dict) else fit.ranef()
     assert len(fit.idata.posterior["r_s"].coords["s"]) == n_s
     assert np.isfinite(fit.idata.posterior["r_s"].values).all() and r is not None
+
+
+def test_partial_engine_asks_nutpie_for_the_low_rank_mass_matrix(monkeypatch):
+    """The partial engine (and only it) samples with nutpie's low-rank modified mass matrix
+    (benchmarks/README.md, issue 24: InstEval's b_Intercept ESS 126 → 997 per 1200 draws)."""
+    import nutpie
+    from mixedformula.backends.pymc import sampling
+    from mixedformula.model import low_rank_mass_matrix
+    df = crossed(1)
+    formula = "y ~ x + (1 | s) + (1 | d)"
+    assert low_rank_mass_matrix(mf.Model(formula, df, likelihood="partial").built)
+    assert not low_rank_mass_matrix(mf.Model(formula, df, likelihood="conditional").built)
+    assert not low_rank_mass_matrix(mf.Model(formula, df, likelihood="marginal").built)
+    seen = {}
+    monkeypatch.setattr(sampling, "compiled_model", lambda model, backend: "compiled")
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kw: seen.update(kw))
+    for flag in (True, False):
+        seen.clear()
+        sampling.sample_nutpie(None, 10, 10, 1, 1, False, 1, None, "c", low_rank=flag)
+        assert seen.get("low_rank_modified_mass_matrix", False) is flag
