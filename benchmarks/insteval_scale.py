@@ -67,12 +67,15 @@ def bayes_fit(model: "mf.Model", draws: int, tune: int, chains: int, seed: int) 
     min_ess = float(min(float(ess[v].min()) for v in names))
     rhat = az.rhat(post)                                  # every variable, u included
     max_rhat = max(float(rhat[v].max()) for v in rhat.data_vars)
+    worst = max(rhat.data_vars, key=lambda v: float(rhat[v].max()))
+    max_rhat_reported = max(float(rhat[v].max()) for v in names)
     ss = fit.idata.sample_stats
     steps = float(ss["n_steps"].mean()) if "n_steps" in ss else float(ss["tree_size"].mean())
     sampling = fit.info.get("seconds")
     return {"fit": fit, "total_s": total, "sampling_s": sampling, "steps_per_draw": steps,
             "min_bulk_ess": min_ess, "names": names, "cpu_s": cpu, "max_rhat": max_rhat,
-            "ess": {v: round(float(ess[v].min())) for v in names}}
+            "ess": {v: round(float(ess[v].min())) for v in names}, "worst_rhat": worst,
+            "max_rhat_reported": max_rhat_reported}
 
 
 def main(argv=None) -> None:
@@ -88,6 +91,12 @@ def main(argv=None) -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--parametrization", default="auto",
+                    help="the fitted model's parametrization= (auto, centred, noncentred), or "
+                         "per factor: 'dept=centred,d=noncentred'")
+    ap.add_argument("--low-rank", action="store_true",
+                    help="nutpie's low-rank modified mass matrix adaptation "
+                         "(low_rank_modified_mass_matrix=True)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -131,17 +140,30 @@ def main(argv=None) -> None:
               flush=True)
 
     if not args.skip_fit:
-        model = models.get(args.fit) or (auto if args.fit == "auto" else
-                                         mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit))
+        if args.parametrization != "auto":
+            param = args.parametrization
+            if "=" in param:
+                param = dict(kv.split("=") for kv in param.split(","))
+            model = mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit, parametrization=param)
+        else:
+            model = models.get(args.fit) or (auto if args.fit == "auto" else
+                                             mf.Model(INSTEVAL_FORMULA, df, likelihood=args.fit))
+        if args.low_rank:
+            import functools
+            import nutpie
+            nutpie.sample = functools.partial(nutpie.sample, low_rank_modified_mass_matrix=True)
         print(f"fitting with the {model.likelihood} engine, {args.chains} chains x "
-              f"({args.tune} + {args.draws})", flush=True)
+              f"({args.tune} + {args.draws}), parametrization {model.parametrization_choice()}"
+              f"{', low-rank mass matrix' if args.low_rank else ''}, load average "
+              f"{os.getloadavg()}", flush=True)
         r = bayes_fit(model, args.draws, args.tune, args.chains, args.seed)
         s = r["sampling_s"] or r["total_s"]
         print(f"Bayesian ({model.likelihood}): total {r['total_s']:.0f} s "
               f"({r['total_s'] / 60:.1f} min), sampling {s:.0f} s, "
               f"{r['steps_per_draw']:.1f} leapfrog steps/draw, min bulk ESS "
               f"{r['min_bulk_ess']:.0f} ({r['min_bulk_ess'] / s:.2f}/s of sampling), "
-              f"max Rhat {r['max_rhat']:.4f} (every variable), {r['cpu_s']:.0f} CPU s "
+              f"max Rhat {r['max_rhat']:.4f} (every variable; {r['worst_rhat']}), "
+              f"{r['max_rhat_reported']:.4f} (b_, sd_, sigma), {r['cpu_s']:.0f} CPU s "
               f"(all threads), load average {os.getloadavg()}; bulk ESS {r['ess']}", flush=True)
         print(r["fit"].summary(), flush=True)
 

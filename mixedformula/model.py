@@ -14,8 +14,9 @@ falls back to the conditional one, and why.
 (brms); ``"centred"`` samples each level's coefficients around the fixed effects; ``"auto"``
 (default) centres a grouping block when every level's data are informative (approximate Fisher
 information per level, :func:`mixedformula.backends.pymc.build.choose_parametrization`) —
-non-Gaussian families only. The choice is in ``fit.info["parametrization"]`` and, when anything
-is centred, in the summary header.
+non-Gaussian families only; or a dict grouping factor → one of these, per factor
+(``{"dept": "centred"}``; factors not named are ``"auto"``). The choice is in
+``fit.info["parametrization"]`` and, when anything is centred, in the summary header.
 
 Stages (named like lme4's pipeline; each a function of the one before's result, testable
 alone; ``Model``/``fit`` run them in turn):
@@ -280,7 +281,7 @@ def sample(built, draws: int = 1000, tune: int = 1000, chains: int = 4,
               f"draws) with {sampler}")
     t0 = time.perf_counter()
     idata = _sample(built.model, sampler, draws, tune, chains, seed, progressbar, cores,
-                    target_accept, backend=backend)
+                    target_accept, backend=backend, low_rank=low_rank_mass_matrix(built))
     seconds = time.perf_counter() - t0
     return idata, Run(sampler=sampler, backend=backend if sampler == "nutpie" else None,
                       draws=draws, tune=tune, chains=chains, seed=seed, seconds=seconds,
@@ -488,8 +489,15 @@ def has_nutpie() -> bool:
     return True
 
 
+def low_rank_mass_matrix(built) -> bool:
+    """nutpie's low-rank mass matrix adaptation for the partial engine (one block integrated
+    out, the rest sampled: crossed factors whose effects' means trade off with the intercept,
+    a linear correlation; :func:`mixedformula.backends.pymc.sampling.sample_nutpie`)."""
+    return built.likelihood == "conditional" and built.integrated is not None
+
+
 def _sample(model, sampler, draws, tune, chains, seed, progress, cores, target_accept,
-            backend="c"):
+            backend="c", low_rank: bool = False):
     """Sampling lives in :mod:`mixedformula.backends.pymc.sampling` (nutpie's C or numba
     backend, compiled models cached by structure, or ``pm.sample``) and, for the JAX samplers,
     in :mod:`mixedformula.backends.pymc.jax_sampling`."""
@@ -498,7 +506,7 @@ def _sample(model, sampler, draws, tune, chains, seed, progress, cores, target_a
         return sample_jax(model, sampler, draws, tune, chains, seed, progress, target_accept)
     from .backends.pymc.sampling import sample
     return sample(model, sampler, draws, tune, chains, seed, progress, cores, target_accept,
-                  backend=backend)
+                  backend=backend, low_rank=low_rank)
 
 
 def _replace_posterior(idata, posterior):

@@ -263,3 +263,97 @@ def test_auto_keeps_nested_factors_noncentred():
                             "x": rng.normal(size=480), "y": rng.poisson(5.0, 480)})
     m = mf.Model("y ~ x + (1 | a) + (1 | b)", crossed, family="poisson")
     assert m.parametrization_choice() == {"a": "centred", "b": "centred"}
+
+
+# ---------------------------------------------------------------------------- per factor
+def _crossed_gaussian(seed=2, n_s=30, n_d=12, n_g=4):
+    """Small crossed Gaussian data shaped like InstEval: students s × instructors d, each
+    instructor in a department g."""
+    rng = np.random.default_rng(seed)
+    d_g = np.arange(n_d) % n_g
+    rows = []
+    for s in range(n_s):
+        for d in rng.choice(n_d, 4, replace=False):
+            rows.append((f"s{s:02d}", f"d{d:02d}", f"g{d_g[d]}", rng.normal()))
+    df = pd.DataFrame(rows, columns=["s", "d", "g", "x"])
+    return df.assign(y=1.0 + 0.3 * df.x + rng.normal(size=len(df)))
+
+
+@pytest.mark.parametrize("likelihood", ["partial", "conditional"])
+def test_per_factor_parametrization_log_density(likelihood):
+    """parametrization={"g": "centred"}: g's effects sampled around the intercept, d's
+    non-centred. The log density is the non-centred model's minus the Jacobian J_g log sd_g
+    of v = b_Intercept + sd_g z (at random points), and v's prior term is scipy's normal."""
+    df = _crossed_gaussian()
+    formula = "y ~ x + (1 | s) + (1 | d) + (1 | g)"
+    m_nc = mf.Model(formula, df, likelihood=likelihood, parametrization="noncentred")
+    m_c = mf.Model(formula, df, likelihood=likelihood, parametrization={"g": "centred"})
+    want = {"d": "noncentred", "g": "centred"}
+    if likelihood == "conditional":
+        assert m_c.parametrization_choice()["s"] == "noncentred"   # auto for a Gaussian
+    assert {k: v for k, v in m_c.parametrization_choice().items() if k != "s"} == want
+    p_nc_model, p_c_model = m_nc.pymc_model, m_c.pymc_model
+    free = {v.name for v in p_c_model.free_RVs}
+    assert {"v__g", "z__d"} <= free and "z__g" not in free
+    lp_nc, lp_c = p_nc_model.compile_logp(), p_c_model.compile_logp()
+    lp_v = p_c_model.compile_logp(vars=[p_c_model["v__g"]])
+    get = _fn(p_nc_model, [p_nc_model["u__g"], p_nc_model["_beta"], p_nc_model["sd__g"]])
+    for seed in range(3):
+        p_nc = _point(p_nc_model, seed=seed)
+        u, beta, sd = get(p_nc)
+        sd = float(np.ravel(sd)[0])
+        v = u + beta[0]                         # b_Intercept on the original scale
+        p_c = {k: val for k, val in p_nc.items() if k != "z__g"}
+        p_c["v__g"] = v
+        J = u.shape[0]
+        np.testing.assert_allclose(lp_c(p_c), lp_nc(p_nc) - J * np.log(sd), rtol=1e-10,
+                                   atol=1e-8)
+        np.testing.assert_allclose(lp_v(p_c), stats.norm(beta[0], sd).logpdf(v).sum(),
+                                   rtol=1e-10)
+
+
+def test_per_factor_parametrization_names_checked():
+    df = _crossed_gaussian()
+    with pytest.raises(MixedFormulaError, match="not a grouping factor"):
+        mf.Model("y ~ x + (1 | d) + (1 | g)", df, likelihood="conditional",
+                 parametrization={"dept": "centred"}).pymc_model
+    with pytest.raises(MixedFormulaError, match="parametrization must be one of"):
+        mf.Model("y ~ x + (1 | d) + (1 | g)", df, parametrization={"g": "sideways"})
+
+
+def test_gaussian_information_rule_in_the_partial_engine():
+    """The partial engine's Gaussian rule: statistic (ŝ²/σ̂²) · median_j n_j from the one-way
+    ANOVA moments of y on the factor (computed here with pandas), centred iff ≥ the
+    threshold; the conditional engine's Gaussian models keep non-centred."""
+    rng = np.random.default_rng(4)
+    n_s, per = 60, 6
+    rows = []
+    for s in range(n_s):
+        for k in range(per):
+            rows.append((f"s{s:02d}", f"g{(s + k) % 4}", f"d{rng.integers(30):02d}"))
+    df = pd.DataFrame(rows, columns=["s", "g", "d"])
+    eff_g = dict(zip([f"g{k}" for k in range(4)], rng.normal(0, 1.5, 4)))
+    eff_s = dict(zip(sorted(df.s.unique()), rng.normal(0, 0.5, n_s)))
+    df["y"] = (df.g.map(eff_g) + df.s.map(eff_s) + rng.normal(0, 0.05, len(df))
+               + rng.normal(size=len(df)))
+    formula = "y ~ 1 + (1 | s) + (1 | g) + (1 | d)"
+    m = mf.Model(formula, df, likelihood="partial")
+    assert m.built.integrated == "s"
+    why = m.built.parametrization
+
+    def statistic(col):
+        grp = df.groupby(col)["y"]
+        n_j, mean_j = grp.size(), grp.mean()
+        n, J = len(df), len(n_j)
+        within = ((df.y - grp.transform("mean")) ** 2).sum() / (n - J)
+        between = (n_j * (mean_j - df.y.mean()) ** 2).sum()
+        s2 = max(0.0, (between - (J - 1) * within) / (n - (n_j ** 2).sum() / n))
+        return s2 / within * float(np.median(n_j))
+
+    for col in ("g", "d"):
+        stat = statistic(col)
+        assert f"{stat:.3g}" in why[col][1], (col, stat, why[col])
+        assert why[col][0] == ("centred" if stat >= CENTRED_MIN_INFORMATION else "noncentred")
+    assert why["g"][0] == "centred" and why["d"][0] == "noncentred"
+    c = mf.Model(formula, df, likelihood="conditional")
+    assert set(c.parametrization_choice().values()) == {"noncentred"}

@@ -93,6 +93,29 @@ def test_partial_with_one_group_term_is_the_marginal_likelihood_per_row():
         assert pot == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 
+def test_integrated_likelihood_on_predictor_cells_equals_dense_gaussian():
+    """A 0/1 covariate and two sampled factors (d, g): η of the sampled part is evaluated on
+    the distinct (x, d, g) cells and gathered to the rows (build.predictor_cells); the
+    potential still equals scipy's dense log N(y; Xβ + u_d[d] + u_g[g], Z_s G Z_sᵀ + σ² I)."""
+    df = crossed(4)
+    df["xb"] = (df.x > 0).astype(float)
+    df["g"] = "g" + (pd.factorize(df.d, sort=True)[0] % 3).astype(str)
+    model = mf.Model("y ~ xb + (1 | s) + (1 | d) + (1 | g)", df, likelihood="partial")
+    pmm = model.built.model
+    n_cells = len(pmm["data__X"].get_value())
+    assert n_cells == len(df.groupby(["xb", "d", "g"])) < len(df) / 2
+    b_s = next(b for b in model.built.blocks if b.key == model.built.integrated)
+    codes = {c: pd.factorize(df[c], sort=True)[0] for c in ("s", "d", "g")}
+    X = np.column_stack([np.ones(len(df)), df.xb])
+    Zs = dense_Z(codes["s"], X[:, :1], b_s.J)
+    for pot, beta, sigma, vals in _point_values(model, 3):
+        eta = X @ beta + vals["u__d"][codes["d"], 0] + vals["u__g"][codes["g"], 0]
+        sd = float(np.ravel(vals[f"sd__{b_s.key}"])[0])
+        V = sigma ** 2 * np.eye(len(df)) + sd ** 2 * Zs @ Zs.T
+        ref = stats.multivariate_normal(eta, V).logpdf(df.y.to_numpy())
+        assert pot == pytest.approx(ref, rel=1e-9, abs=1e-9)
+
+
 def test_recovered_effects_are_the_exact_conditional():
     """4000 recovered draws at one fixed parameter point: their mean and variance per level
     against the dense conditional moments. z-scores of 2 × 2J = 240 checks (mean: (m̂ − m)/
@@ -173,3 +196,23 @@ def test_partial_fit_recovers_simulation_truth():
     r = fit.ranef()["s"] if isinstance(fit.ranef(), dict) else fit.ranef()
     assert len(fit.idata.posterior["r_s"].coords["s"]) == n_s
     assert np.isfinite(fit.idata.posterior["r_s"].values).all() and r is not None
+
+
+def test_partial_engine_asks_nutpie_for_the_low_rank_mass_matrix(monkeypatch):
+    """The partial engine (and only it) samples with nutpie's low-rank modified mass matrix
+    (benchmarks/README.md, issue 24: InstEval's b_Intercept ESS 126 → 997 per 1200 draws)."""
+    import nutpie
+    from mixedformula.backends.pymc import sampling
+    from mixedformula.model import low_rank_mass_matrix
+    df = crossed(1)
+    formula = "y ~ x + (1 | s) + (1 | d)"
+    assert low_rank_mass_matrix(mf.Model(formula, df, likelihood="partial").built)
+    assert not low_rank_mass_matrix(mf.Model(formula, df, likelihood="conditional").built)
+    assert not low_rank_mass_matrix(mf.Model(formula, df, likelihood="marginal").built)
+    seen = {}
+    monkeypatch.setattr(sampling, "compiled_model", lambda model, backend: "compiled")
+    monkeypatch.setattr(nutpie, "sample", lambda compiled, **kw: seen.update(kw))
+    for flag in (True, False):
+        seen.clear()
+        sampling.sample_nutpie(None, 10, 10, 1, 1, False, 1, None, "c", low_rank=flag)
+        assert seen.get("low_rank_modified_mass_matrix", False) is flag

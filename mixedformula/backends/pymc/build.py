@@ -103,14 +103,35 @@ PARAMETRIZATIONS = ("auto", "centred", "noncentred")
 CENTRED_MIN_INFORMATION = 5.0
 
 
-def normalise_parametrization(value: str) -> str:
+def normalise_parametrization(value):
+    """``"auto"``/``"centred"``/``"noncentred"`` (spelling variants accepted), or a dict
+    grouping factor (or block key) → one of those, for a choice per factor (factors not named
+    are ``"auto"``)."""
     from ...errors import MixedFormulaError
+    if isinstance(value, dict):
+        return {str(k): normalise_parametrization(v) for k, v in value.items()}
     v = {"centered": "centred", "non-centred": "noncentred", "noncentered": "noncentred",
          "non-centered": "noncentred"}.get(value, value)
     if v not in PARAMETRIZATIONS:
         raise MixedFormulaError("parametrization must be one of "
-                                f"{', '.join(PARAMETRIZATIONS)}, not {value!r}")
+                                f"{', '.join(PARAMETRIZATIONS)} (or a dict grouping factor -> "
+                                f"one of them), not {value!r}")
     return v
+
+
+def _block_modes(blocks: list[Block], parametrization) -> dict[str, str]:
+    """Block key → the asked mode: the one string, or the dict's entry for the block's
+    grouping factor or key (``"auto"`` when absent); a dict key naming no block is an error."""
+    mode = normalise_parametrization(parametrization)
+    if not isinstance(mode, dict):
+        return {b.key: mode for b in blocks}
+    known = {b.group for b in blocks} | {b.key for b in blocks}
+    unknown = sorted(set(mode) - known)
+    if unknown:
+        raise MixedFormulaError(f"parametrization names {', '.join(map(repr, unknown))}, not a "
+                                "grouping factor of the sampled group terms (these are: "
+                                f"{', '.join(sorted({b.group for b in blocks})) or 'none'})")
+    return {b.key: mode.get(b.key, mode.get(b.group, "auto")) for b in blocks}
 
 
 def level_information(design: Design, family: Family, b: Block) -> np.ndarray | None:
@@ -134,8 +155,43 @@ def level_information(design: Design, family: Family, b: Block) -> np.ndarray | 
     return out
 
 
+def gaussian_level_information(design: Design, b: Block) -> np.ndarray:
+    """The Gaussian (identity link) counterpart of :func:`level_information`, (J, Q):
+    ``I_jc = (ŝ²/σ̂²) Σ_{i in level j} X[i, c]²``, the data's precision about level j's
+    coefficient (n_j/σ² for an intercept) over the prior's (1/s², s the group sd), with ŝ² and
+    σ̂² the one-way random-effects ANOVA (moment) estimates of the between- and within-level
+    variances of y on the block's factor (other terms ignored: a rough scale, not a fit):
+
+        σ̂² = Σ_j Σ_{i∈j} (y_i − ȳ_j)² / (n − J),
+        ŝ² = max(0, [Σ_j n_j (ȳ_j − ȳ)² − (J − 1) σ̂²] / (n − Σ_j n_j²/n)).
+    """
+    out = np.zeros((b.J, b.Q))
+    for part in b.parts:
+        t = design.terms[part.term]
+        rows = design.rows(part.response)
+        y = np.asarray(design.y[rows, part.response], dtype=float)
+        codes = np.asarray(t.codes)[rows]
+        n_j = np.bincount(codes, minlength=b.J).astype(float)
+        used = n_j > 0
+        n, J = len(y), int(used.sum())
+        ratio = 0.0
+        if n > J > 1:
+            mean_j = np.bincount(codes, weights=y, minlength=b.J)[used] / n_j[used]
+            within = float(np.sum((y - np.bincount(codes, weights=y, minlength=b.J)[codes]
+                                   / n_j[codes]) ** 2)) / (n - J)
+            between = float(np.sum(n_j[used] * (mean_j - y.mean()) ** 2))
+            s2 = max(0.0, (between - (J - 1) * within) / (n - np.sum(n_j ** 2) / n))
+            ratio = s2 / within if within > 0 else 0.0
+        X = np.asarray(t.X, dtype=float)[rows]
+        for c in range(part.q):
+            out[:, part.offset + c] += ratio * np.bincount(codes, weights=X[:, c] ** 2,
+                                                           minlength=b.J)
+    return out
+
+
 def choose_parametrization(design: Design, family: Family, blocks: list[Block],
-                           parametrization: str = "auto") -> dict[str, tuple[str, str]]:
+                           parametrization: str = "auto",
+                           gaussian_rule: bool = False) -> dict[str, tuple[str, str]]:
     """Block key → (``"centred"``/``"noncentred"``, reason).
 
     Non-centred (brms' only choice) samples well when the data say little about each level's
@@ -150,17 +206,29 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
     about either, and the centred pair mixes badly (lme4's grouseticks, BROOD within
     LOCATION, 4 × (1000 + 1000): min bulk ESS 61 centred vs 444 non-centred;
     benchmarks/parametrization_glmm.py).
+
+    ``gaussian_rule`` (the partial engine, ``Built.integrated``): a Gaussian identity-link
+    model takes the same rule with :func:`gaussian_level_information`. Measured on InstEval's
+    shape (benchmarks/README.md, issue 24): d (≈ 65 rows per instructor, statistic 6.1) and
+    dept (≈ 5000 rows per department, 39) centred mix sd_d, sd_dept and b_Intercept 4–7×
+    better per draw than non-centred. The conditional engine's Gaussian models keep
+    non-centred (not measured there).
     """
-    mode = normalise_parametrization(parametrization)
+    modes = _block_modes(blocks, parametrization)
     out = {}
     for b in blocks:
+        mode = modes[b.key]
         if b.cov_factor is not None:
             out[b.key] = ("noncentred", "gr(cov = ...): u = L_A z T' (brms)")
             continue
         if mode != "auto":
             out[b.key] = (mode, f"parametrization={mode!r}")
             continue
-        info = None if family.gaussian else level_information(design, family, b)
+        if family.gaussian:
+            info = gaussian_level_information(design, b) \
+                if gaussian_rule and family.link == "identity" else None
+        else:
+            info = level_information(design, family, b)
         if info is None:
             out[b.key] = ("noncentred", f"no information rule for family {family.name}")
             continue
@@ -232,6 +300,9 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             raise MixedFormulaError("rescor_by together with se() / weights() is not "
                                     "supported")
     blocks = build_blocks(design, r, resp)
+    cells = None if integrate is None or multivariate or design.dpar_keys \
+        or getattr(design, "autocor", None) is not None \
+        else predictor_cells(design, [b for b in blocks if b.key != integrate])
     coords = {"obs": np.arange(n), "response": resp}
     for b in blocks:
         coords[f"{b.key}__level"] = b.levels
@@ -248,6 +319,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             sfx = f"__{resp[k]}" if multivariate else ""
             rname = resp[k] if multivariate else ""
             X, X_names = design.fixed(k)
+            if cells is not None:            # η over the distinct predictor rows (cells)
+                X = X[cells.first]
             rows = design.rows(k)
             if family.thresholds:      # ordinal: K − 1 thresholds replace the intercept
                 eta_k, beta_k, extra_dpars["thres"] = _threshold_part(
@@ -297,7 +370,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             chosen = {}
         else:
             sampled = [b for b in blocks if b.key != integrate]   # integrate: partial_marginal
-            choice = choose_parametrization(design, family, sampled, parametrization)
+            choice = choose_parametrization(design, family, sampled, parametrization,
+                                            gaussian_rule=integrate is not None)
             chosen = {b.key: choice[b.key] for b in sampled}
             stats = None
             centred_coefs: set = set()   # each fixed coefficient is the mean of one block only
@@ -323,6 +397,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 pm.Deterministic(f"u__{b.key}", u, dims=dims)
                 for part in b.parts:
                     t = design.terms[part.term]
+                    if cells is not None:
+                        t = cells.term(t)
                     codes = _data(f"codes__{part.term}", np.asarray(t.codes, dtype=np.int64))
                     add = _gather_effects(u, part, t, codes)
                     if part.dpar is None:
@@ -331,7 +407,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                         detas[(part.dpar, part.response)] = \
                             detas[(part.dpar, part.response)] + add
             if design.offset is not None:      # offset(): eta += offset ((n, r) multivariate)
-                off = _data("offset", np.asarray(design.offset, dtype=float))
+                off = np.asarray(design.offset, dtype=float)
+                off = _data("offset", off if cells is None else off[cells.first])
                 if multivariate:
                     etas = [e + off[:, k] for k, e in enumerate(etas)]
                 else:
@@ -343,8 +420,10 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 _rescor_se_rows(dpars, design, n)
             if integrate is not None:
                 from .partial_marginal import add_partial_likelihood
+                eta_rows = etas[0] if cells is None else etas[0][_data("cell_of_row",
+                                                                               cells.of_row)]
                 add_partial_likelihood(design, next(b for b in blocks if b.key == integrate),
-                                       chols[integrate], etas[0], dpars["sigma"][0][0], _data)
+                                       chols[integrate], eta_rows, dpars["sigma"][0][0], _data)
             elif getattr(design, "autocor", None) is not None:     # ar() / cosy()
                 from .autocor import add_autocor_likelihood, check_autocor_family
                 check_autocor_family(design.autocor, family)
@@ -374,6 +453,50 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     return Built(model=model, design=design, family=family, priors=priors,
                  likelihood=likelihood, blocks=blocks, stats=stats, parametrization=chosen,
                  residual_by=residual_by, integrated=integrate)
+
+
+#: the partial engine evaluates η over the distinct predictor rows when there are at most this
+#: share of the rows (:func:`predictor_cells`)
+CELLS_MAX_SHARE = 0.5
+
+
+@dataclass
+class Cells:
+    """Rows grouped by their predictor: same fixed-effect row, same codes and Z values of every
+    sampled group term, same offset. ``first``: one row of each cell (C,); ``of_row``: the cell
+    of each row (n,)."""
+
+    first: np.ndarray
+    of_row: np.ndarray
+
+    def term(self, t):
+        """A group term's codes and Z on the cells (what :func:`_gather_effects` reads)."""
+        from types import SimpleNamespace
+        return SimpleNamespace(X=np.asarray(t.X)[self.first],
+                               codes=np.asarray(t.codes)[self.first], coef_names=t.coef_names)
+
+
+def predictor_cells(design: Design, sampled: list[Block]) -> "Cells | None":
+    """The partial engine's linear predictor of the sampled part, η_i = x_iᵀβ + Σ_b z_iᵀu_b[g_i]
+    (+ offset), takes one value per distinct (x_i, g_i, z_i, offset_i): computed on those C
+    cells and gathered to the rows, η = η_cells[cell(i)], it is the same vector (exactly: a
+    cell's rows hold identical values), and the gradient's per-row work shrinks from one
+    gather + one scatter per sampled term plus the fixed part's products to one gather and one
+    scatter (InstEval: 73 361 rows, 6 426 (d, dept, service) cells). None when the cells are
+    more than :data:`CELLS_MAX_SHARE` of the rows (no gain)."""
+    n = design.y.shape[0]
+    cols = [np.asarray(design.fixed(0)[0], dtype=float)]
+    for b in sampled:
+        for part in b.parts:
+            t = design.terms[part.term]
+            cols += [np.asarray(t.codes, dtype=float)[:, None], np.asarray(t.X, dtype=float)]
+    if design.offset is not None:
+        cols.append(np.asarray(design.offset, dtype=float).reshape(n, -1))
+    key = np.column_stack(cols)
+    _, first, of_row = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    if len(first) > CELLS_MAX_SHARE * n:
+        return None
+    return Cells(first=first.astype(np.int64), of_row=np.ravel(of_row).astype(np.int64))
 
 
 def _threshold_part(family: Family, X, X_names, column_means, priors: PriorSet, sfx: str,

@@ -104,14 +104,15 @@ def choose_backend(backend: str, likelihood: str, size: int, draws: int, tune: i
 
 
 def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target_accept,
-           backend: str = "c"):
+           backend: str = "c", low_rank: bool = False):
     """Sample with one BLAS thread per chain: the models are small-matrix work, and threaded
-    OpenBLAS made a 2×2 triangular solve cost 10 ms per call here (0.005 ms with one thread)."""
+    OpenBLAS made a 2×2 triangular solve cost 10 ms per call here (0.005 ms with one thread).
+    ``low_rank`` (nutpie): :func:`sample_nutpie`."""
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=1, user_api="blas"):
         if sampler == "nutpie":
             return sample_nutpie(model, draws, tune, chains, seed, progressbar, cores,
-                                 target_accept, backend)
+                                 target_accept, backend, low_rank=low_rank)
         import pymc as pm
         with model:
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
@@ -121,13 +122,21 @@ def sample(model, sampler, draws, tune, chains, seed, progressbar, cores, target
 
 
 def sample_nutpie(model, draws, tune, chains, seed, progressbar, cores, target_accept,
-                  backend="c"):
+                  backend="c", low_rank: bool = False):
+    """nutpie on the compiled model. ``low_rank``: nutpie's low-rank modified mass matrix
+    adaptation (diagonal plus the leading eigen-directions of the draws' and gradients'
+    covariance), which learns linear correlations a diagonal mass matrix cannot: the partial
+    engine asks for it (InstEval's b_Intercept, confounded with the mean of the department
+    effects, 4 × (300 + 300): bulk ESS 126 → 997 at the same 15 steps per draw;
+    benchmarks/README.md, issue 24)."""
     import nutpie
     from ...progress import phase
     compiled = compiled_model(model, backend)
     phase(f"sampling {chains} chain{'s' * (chains > 1)} x ({tune} warm-up + {draws} draws) "
           f"with nutpie ({backend} backend)")
     kw = {} if target_accept is None else {"target_accept": target_accept}
+    if low_rank:
+        kw["low_rank_modified_mass_matrix"] = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
