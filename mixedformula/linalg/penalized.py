@@ -287,6 +287,12 @@ class PenalizedLS(FixedEffectsAtTheta):
             self.q0 == 1 and t0.n_blocks == 1
             and (not self.rest or (self._Lr_diagonal and self._schur is not None)))
 
+    @property
+    def has_exact_gradient(self) -> bool:
+        """Whether :meth:`deviance_and_gradient` gives the exact gradient (Λ diagonal with a
+        scalar first term, or the dense crossed update) rather than None."""
+        return bool(self._gradient_applies or (self.rest and self._dense is not None))
+
     def with_response(self, y: np.ndarray) -> "PenalizedLS":
         """The same system for another response y (same X, Z, Λ layout): only the y-dependent
         cross-products (Xᵀe, eᵀe, Zᵀe with e the OLS residual) are recomputed, O(n(p + q)),
