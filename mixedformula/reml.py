@@ -953,8 +953,11 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
             return f0, np.zeros_like(x)
         return f0, _gradient(f, x, f0, lower)
 
-    def lbfgsb(x, ftol=1e-15):
-        """L-BFGS-B with restarts and the one-entry boundary probes: (x, f, message, nit)."""
+    def lbfgsb(x, ftol=1e-13):
+        """L-BFGS-B with restarts and the one-entry boundary probes: (x, f, message, nit).
+        ``ftol``: the relative decrease per iteration at which L-BFGS-B stops (10⁻¹³: kb07
+        maximal's runs converge linearly at the end, and 10⁻¹⁵ spent ~15 % more gradients
+        for the last 3·10⁻⁹ of a deviance of 2.9·10⁴)."""
         x = np.asarray(x, dtype=float)
         best = f(x)
         message, nit = "", 0
