@@ -850,7 +850,7 @@ GRAD_COST = 3
 def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
               fun_grad=None, interior_starts=None, boundary_tol: float = 1e-4,
               method: str = "L-BFGS-B", agree: float = 1e-10,
-              log_scale: bool = False) -> dict:
+              log_scale: bool = False, bobyqa_ftol: float = 1e-10) -> dict:
     """Minimise the profiled deviance over θ with bounds (diagonals of T ≥ 0).
 
     ``method="L-BFGS-B"``: L-BFGS-B (scipy) with central-difference gradients (or the exact
@@ -863,6 +863,7 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     one thread meanwhile: the problems are tiny and OpenBLAS' thread start-up would dominate.
     ``log_scale`` (every θ a scale with lower bound 0, exact gradient: scalar terms) puts a
     first L-BFGS-B phase in log θ before each L-BFGS-B search (``log_lbfgsb`` below).
+    ``bobyqa_ftol``: BOBYQA's absolute deviance tolerance (looser for a mere start).
 
     Boundary escape: a diagonal entry c of T at 0 is a stationary point of the deviance in c
     (T Tᵀ depends on c², e.g. Σ₂₂ = b² + c² for q = 2), so a gradient method can stop there
@@ -988,7 +989,7 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     def bobyqa(x):
         """BOBYQA, then L-BFGS-B from its result: (x, f, message, nit)."""
         x = np.where(bounded, np.maximum(np.asarray(x, dtype=float), lower), x)
-        xb, fb, msg = _bobyqa(f, x, lower)
+        xb, fb, msg = _bobyqa(f, x, lower, ftol=bobyqa_ftol)
         xs, fs, message, nit = lbfgsb(xb)
         return (xs, fs, f"BOBYQA: {msg}; L-BFGS-B: {message}", nit) if fs <= fb \
             else (xb, fb, f"BOBYQA: {msg}", nit)
@@ -1099,9 +1100,11 @@ def _zero_correlation_start(pls: PenalizedLS, lam: LambdaFactor, reml: bool) -> 
 
     k = int(np.sum(diag))
     sub = LambdaFactor([dataclasses.replace(t, correlated=False) for t in lam.terms])
+    # BOBYQA to 10⁻⁶ (not 10⁻¹⁰) before its L-BFGS-B polish: only a start (kb07: 394
+    # instead of 583 evaluations, 1.2·10⁻⁴ above the optimum before the polish)
     opt = _optimize(lambda z: pls.deviance(full(z), reml), np.ones(k), np.zeros(k),
                     restarts=0, one_thread=False, fun_grad=fun_grad,
-                    method=_search_method(sub))
+                    method=_search_method(sub), bobyqa_ftol=1e-6)
     return full(opt["x"]) if np.isfinite(opt["fun"]) else lam.theta0
 
 
