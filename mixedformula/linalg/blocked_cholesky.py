@@ -85,7 +85,7 @@ def choose_update(C: sp.spmatrix, q1: int, r: int) -> str:
     return "sparse"
 
 
-def _left_lambda_t(blocks, A: np.ndarray) -> np.ndarray:
+def left_lambda_t(blocks, A: np.ndarray) -> np.ndarray:
     """Λ_rᵀ A for dense C-ordered A (r, m): per other term k its rows, viewed as (J_k, q_k, m),
     multiplied by T_{k,j}ᵀ in one batched ``matmul`` (T broadcast when all levels share it).
 
@@ -173,9 +173,9 @@ class DenseCoupling:
             M = blas.dsyrk(-1.0, L21, beta=0.0, trans=0, lower=1)
             M[self._block_index] += D
             return L21, M
-        B = _left_lambda_t(blocks, self.S)                     # Λᵀ S
+        B = left_lambda_t(blocks, self.S)                     # Λᵀ S
         # Λᵀ (Λᵀ S)ᵀ = Λᵀ S Λ (S = Sᵀ); its transpose is the same matrix in Fortran order
-        M = _left_lambda_t(blocks, np.ascontiguousarray(B.T)).T
+        M = left_lambda_t(blocks, np.ascontiguousarray(B.T)).T
         M[np.diag_indices_from(M)] += 1.0
         # M ← M − L₂₁L₂₁ᵀ on the lower triangle, in place (BLAS dsyrk on the Fortran array)
         M = blas.dsyrk(-1.0, L21, beta=1.0, c=M, trans=0, lower=1, overwrite_c=1)
@@ -254,11 +254,11 @@ def profiled_gradient(pls, f, reml: bool) -> np.ndarray | None:
     inner = np.swapaxes(L3, 1, 2) @ X21.reshape(r, J0, q).transpose(1, 0, 2)
     inner[:, np.arange(q), np.arange(q)] += 1.0
     Minv11 = np.swapaxes(L0inv, 1, 2) @ inner @ L0inv                # diagonal blocks, (J₀, q, q)
-    LtC = _left_lambda_t(blocks, Cd).reshape(r, J0, q).transpose(1, 0, 2)     # Λ_rᵀC per level
+    LtC = left_lambda_t(blocks, Cd).reshape(r, J0, q).transpose(1, 0, 2)     # Λ_rᵀC per level
     G0 = Minv11 @ np.swapaxes(T0, 1, 2) @ pls.A0 + np.swapaxes(Minv21, 1, 2) @ LtC
     CL1 = np.matmul(np.swapaxes(T0, 1, 2), dc.Ct).reshape(J0 * q, r).T   # C Λ₁
     Mi21 = Minv21.transpose(1, 0, 2).reshape(r, J0 * q)
-    LtS = _left_lambda_t(blocks, dc.S)                               # Λ_rᵀ Z_rᵀZ_r
+    LtS = left_lambda_t(blocks, dc.S)                               # Λ_rᵀ Z_rᵀZ_r
     Gr = []
     for lo, J, qk, _T in blocks:
         sl = slice(lo, lo + J * qk)

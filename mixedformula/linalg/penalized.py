@@ -73,7 +73,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .lambda_factor import LambdaFactor
-from .blocked_cholesky import (DenseCoupling, ScatterSchur, _left_lambda_t, choose_update,
+from .blocked_cholesky import (DenseCoupling, ScatterSchur, choose_update, left_lambda_t,
                               profiled_gradient)
 from .schur import SchurUpdate
 
@@ -361,7 +361,7 @@ class PenalizedLS(FixedEffectsAtTheta):
                 # Λ_rᵀ[Z_rᵀX, Z_rᵀe] by the same batched per-term products (the sparse Λ_rᵀ
                 # and its products cost ~0.6 ms of a 2.3 ms kb07 evaluation)
                 blocks = [(lo, J, qk, T) for (lo, J, qk), T in zip(self._dense.rest, Ts)]
-                LtXe = _left_lambda_t(blocks, np.column_stack([self.ZrtX, self.Zrte]))
+                LtXe = left_lambda_t(blocks, np.column_stack([self.ZrtX, self.Zrte]))
                 LtZX, LtZe = LtXe[:, :p], LtXe[:, p]
             elif self._schur is not None:
                 L21 = self._left_lambda(Lr, self._times_K(K))
