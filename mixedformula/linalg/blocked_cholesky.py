@@ -135,15 +135,12 @@ class DenseCoupling:
         self.rest = offs
         # one other term: Z_rᵀZ_r is block diagonal (each row meets one of its levels), so
         # Λ_rᵀZ_rᵀZ_rΛ_r is J_k products T_jᵀ S_j T_j of q_k × q_k blocks (no dense r × r work)
-        self._S_blocks = self._block_index = None
+        self._S_blocks = None
         if len(offs) == 1:
             _, J, q = offs[0]
             lev = np.arange(J)
             self._S_blocks = np.ascontiguousarray(
                 self.S.reshape(J, q, J, q)[lev, :, lev, :])              # (J, q, q)
-            base = (lev * q)[:, None, None]
-            self._block_index = (np.broadcast_to(base + np.arange(q)[None, :, None], (J, q, q)),
-                                 np.broadcast_to(base + np.arange(q)[None, None, :], (J, q, q)))
 
     @classmethod
     def from_crossproducts(cls, C, ZrtZr, q1: int, rest) -> "DenseCoupling":
@@ -171,7 +168,11 @@ class DenseCoupling:
             D = np.swapaxes(T, 1, 2) @ self._S_blocks @ T
             D[:, np.arange(q), np.arange(q)] += 1.0
             M = blas.dsyrk(-1.0, L21, beta=0.0, trans=0, lower=1)
-            M[self._block_index] += D
+            # the J diagonal q × q blocks of M as one strided (J, q, q) view (in place; the
+            # fancy-indexed M[rows, cols] += D gathered and scattered 2 J q² entries)
+            s0, s1 = M.strides
+            np.lib.stride_tricks.as_strided(M, shape=D.shape,
+                                            strides=(q * (s0 + s1), s0, s1))[...] += D
             return L21, M
         B = left_lambda_t(blocks, self.S)                     # Λᵀ S
         # Λᵀ (Λᵀ S)ᵀ = Λᵀ S Λ (S = Sᵀ); its transpose is the same matrix in Fortran order
