@@ -145,13 +145,16 @@ RESCOR_REFUSAL = ("rescor (residual correlation) is only possible when every res
                   "'rescor' is only possible in multivariate gaussian or student models.')")
 
 
-def response_family(spec: FormulaSpec, fam: Family) -> Family:
+def response_family(spec: FormulaSpec, fam: Family) -> "Family | MultivariateFamily":
     """The family of the model given ``family=`` (``fam``) and brms' ``bf(..., family = ...)``
     in the formula: a univariate ``bf(y ~ x, family = poisson())`` or bf() parts that all
     name the same family give that family (``family=`` must then be the default gaussian or
-    the same); parts with different families (one family per response) are refused, never
-    fitted with the wrong family."""
+    the same); bf() parts with different families give brms' ``MV(poisson, gaussian)``
+    (:class:`~mixedformula.families.multivariate.MultivariateFamily`, one family per
+    response; parts without ``family =`` take ``family=``). ``set_rescor(TRUE)`` with
+    different families is refused (brms' rule)."""
     from .errors import FamilyError
+    from .families.multivariate import MultivariateFamily
     written = [p.family for p in spec.parts] if spec.parts else [spec.family]
     if all(w is None for w in written):
         return fam
@@ -163,14 +166,12 @@ def response_family(spec: FormulaSpec, fam: Family) -> Family:
         raise FamilyError(f"family={fam.name!r} differs from the family written in the "
                           f"formula ({', '.join(f.name for f in fams)}): give it in one place")
     if any(f != fams[0] for f in fams):
-        names = ", ".join(f"{r.strip(chr(96))}: {f.name}"
-                          for r, f in zip(spec.responses, fams))
         if spec.rescor:
+            names = ", ".join(f"{r.strip(chr(96))}: {f.name}"
+                              for r, f in zip(spec.responses, fams))
             raise MixedFormulaError(f"set_rescor(TRUE) with different families per response "
                                     f"({names}): {RESCOR_REFUSAL}")
-        raise MixedFormulaError(f"one family per response ({names}) is read from the formula "
-                                "but cannot be fitted yet: fit the responses "
-                                "separately, or give every bf() part the same family")
+        return MultivariateFamily(fams)
     return fams[0]
 
 
