@@ -40,6 +40,9 @@ from ..design import as_pandas, design_matrices
 from ..errors import DataError, MixedFormulaError
 from ..formula import parse
 from .idata_groups import set_group
+from .mv_family import draw_response as mixed_draw_response
+from .mv_family import expected_value as mixed_expected_value
+from .mv_family import is_mixed
 from .posterior import NEW_GROUPS, PosteriorDraws, draw_subset, linpred, psd_factor
 from .tables import q_names
 
@@ -212,6 +215,8 @@ family_params = _family_params
 def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata) -> np.ndarray:
     """E[y | η, θ] per draw (S, n, r) in brms' posterior_epred convention."""
     fam = fit.family
+    if is_mixed(fam):                 # one family per response (results/mv_family.py)
+        return mixed_expected_value(fam, draws, eta, design, newdata)
     mu = fam.inverse_link(eta)
     if getattr(getattr(fit.design.formula, "additions", None), "trunc", False) and \
             eta.shape[-1] == 1:
@@ -275,6 +280,8 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
                   rng) -> np.ndarray:
     """One response draw per posterior draw and row (S, n, r)."""
     fam = fit.family
+    if is_mixed(fam):                 # one family per response (results/mv_family.py)
+        return mixed_draw_response(fam, draws, eta, design, newdata, rng)
     S, n, r = eta.shape
     tags = draws.residual_tags(design, newdata)
     if r > 1:
