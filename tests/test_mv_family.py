@@ -2,9 +2,9 @@
 
 The stored brms 2.18 reference (tests/data/brms_mv_family.json from
 tests/data/r/brms_mv_family.R: a poisson + gaussian pair with ``(1 | p | g)``) records brms'
-default rescor for mixed families (FALSE) and its refusal of set_rescor(TRUE). Fitting one
-family per response is not built yet: it is refused in plain words, never fitted with the
-wrong family. No model is sampled here (build-only checks).
+default rescor for mixed families (FALSE) and its refusal of set_rescor(TRUE). One family per
+response builds brms' MV(poisson, gaussian) (the sampled fit against brms:
+tests/test_mv_family_brms.py). No model is sampled here (build-only checks).
 """
 
 import json
@@ -72,11 +72,29 @@ def test_brms_default_rescor_and_refusal_are_stored(ref):
     assert "only possible in multivariate gaussian or student" in ref["rescor_true"]
 
 
-def test_mixed_families_are_refused_not_fitted_with_one_family(data):
+def test_mixed_families_give_one_family_per_response(data):
+    """Both spellings give brms' MV(poisson, gaussian): each response its own likelihood
+    (y__y1 poisson, y__y2 normal) and only the gaussian one a sigma (the fit against brms:
+    tests/test_mv_family_brms.py)."""
     for f in (mf.bf("y1 ~ x + (1 | g)", family="poisson") + mf.bf("y2 ~ x + (1 | g)"),
               "bf(y1 ~ x + (1|p|g), family = poisson()) + bf(y2 ~ x + (1|p|g))"):
-        with pytest.raises(MixedFormulaError, match=r"y1: poisson, y2: gaussian"):
-            mf.Model(f, data=data)
+        m = mf.Model(f, data=data)
+        assert m.family.name == "MV(poisson, gaussian)"
+        assert [fam.name for fam in m.family.families] == ["poisson", "gaussian"]
+        names = m.pymc_model.named_vars
+        assert {"y__y1", "y__y2", "sigma__y2"} <= set(names)
+        assert "sigma__y1" not in names and not any("rescor" in v for v in names)
+
+
+def test_mixed_families_refuse_what_is_not_built(data):
+    with pytest.raises(MixedFormulaError, match="distributional formulas"):
+        mf.Model("bf(y1 ~ x, family = poisson()) + bf(y2 ~ x, sigma ~ x)", data=data
+                 ).pymc_model
+    with pytest.raises(MixedFormulaError, match="every response is gaussian"):
+        mf.Model("bf(y1 ~ x + (1 | g), family = poisson()) + bf(y2 ~ x + (1 | g))",
+                 data=data, likelihood="marginal")
+    with pytest.raises(FamilyError, match="one family per response"):
+        mf.Model("bf(y1 ~ x, family = poisson()) + bf(y2 ~ x)", data=data).family.inverse_link
 
 
 def test_set_rescor_true_is_refused_where_brms_refuses_it(data):
