@@ -157,7 +157,7 @@ def response_family(spec: FormulaSpec, fam: Family) -> "Family | MultivariateFam
     from .families.multivariate import MultivariateFamily
     written = [p.family for p in spec.parts] if spec.parts else [spec.family]
     if all(w is None for w in written):
-        return fam
+        return _per_response(fam, len(written))
     fams = [get_family(w) if w is not None else fam for w in written]
     default = fam == get_family("gaussian")
     if any(w is None for w in written) and not default:
@@ -172,7 +172,18 @@ def response_family(spec: FormulaSpec, fam: Family) -> "Family | MultivariateFam
             raise MixedFormulaError(f"set_rescor(TRUE) with different families per response "
                                     f"({names}): {RESCOR_REFUSAL}")
         return MultivariateFamily(fams)
-    return fams[0]
+    return _per_response(fams[0], len(fams))
+
+
+def _per_response(fam: Family, parts: int):
+    """bf() parts sharing a family without brms' residual correlation (poisson, bernoulli,
+    ...): brms' ``MV(poisson, poisson)``, each response its own parameters (``shape_y1``,
+    ``shape_y2``); gaussian and student keep the one-family path (rescor, the marginal
+    engine)."""
+    if parts < 2 or fam.gaussian or fam.allows_rescor or fam.recodes_response:
+        return fam
+    from .families.multivariate import MultivariateFamily
+    return MultivariateFamily([fam] * parts)
 
 
 def model_rescor(spec: FormulaSpec, fam: Family, rescor: bool | None) -> bool | None:

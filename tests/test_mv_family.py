@@ -118,3 +118,18 @@ def test_univariate_bf_family_and_set_rescor_false(data):
     with pytest.raises(MixedFormulaError, match="disagrees"):
         mf.Model("bf(y1 ~ x) + bf(y2 ~ x) + set_rescor(FALSE)", data=data,
                  rescor=True).pymc_model
+
+
+def test_one_non_gaussian_family_for_every_part_is_brms_mv(data):
+    """bf() parts sharing a family without brms' rescor (negbinomial): brms'
+    MV(negbinomial, negbinomial), one shape per response (shape_y1, shape_y3); family= for
+    parts that name none (poisson) likewise; gaussian parts keep one family (rescor)."""
+    d = data.assign(y3=data["y1"] + 1)
+    m = mf.Model("bf(y1 ~ x + (1 | g), family = negbinomial()) + "
+                 "bf(y3 ~ x + (1 | g), family = negbinomial())", data=d)
+    assert m.family.name == "MV(negbinomial, negbinomial)"
+    names = set(m.pymc_model.named_vars)
+    assert {"shape__y1", "shape__y3", "y__y1", "y__y3"} <= names and "shape" not in names
+    m = mf.Model(mf.bf("y1 ~ x") + mf.bf("y3 ~ x"), data=d, family="poisson")
+    assert m.family.name == "MV(poisson, poisson)"
+    assert mf.Model("bf(y1 ~ x) + bf(y2 ~ x)", data=d).family.name == "gaussian"
