@@ -133,3 +133,23 @@ def test_one_non_gaussian_family_for_every_part_is_brms_mv(data):
     m = mf.Model(mf.bf("y1 ~ x") + mf.bf("y3 ~ x"), data=d, family="poisson")
     assert m.family.name == "MV(poisson, poisson)"
     assert mf.Model("bf(y1 ~ x) + bf(y2 ~ x)", data=d).family.name == "gaussian"
+
+
+def test_addition_terms_per_response_with_its_own_family(data):
+    """weights() on the poisson response, se(s, sigma = TRUE) on the gaussian one: the
+    model's log-density at a point against scipy by hand (1e-9): Σ w_i log Poisson(y1_i;
+    exp(α1 + β1 (x_i − x̄))) and Σ log N(y2_i; α2 + β2 (x_i − x̄), √(σ² + s²))."""
+    import numpy as np
+    from scipy import stats
+    d = data.assign(w=np.linspace(0.5, 2.0, len(data)), s=0.3)
+    model = mf.Model("bf(y1 | weights(w) ~ x, family = poisson()) + "
+                     "bf(y2 | se(s, sigma = TRUE) ~ x)", data=d).pymc_model
+    point = {"b__y1": np.array([0.3]), "Intercept__y1": np.array(0.5),
+             "b__y2": np.array([-0.4]), "Intercept__y2": np.array(0.6),
+             "sigma__y2_log__": np.array(np.log(0.8))}
+    lp = model.point_logps(point, round_vals=12)
+    xc = d["x"] - d["x"].mean()
+    h1 = (d["w"] * stats.poisson.logpmf(d["y1"], np.exp(0.5 + 0.3 * xc))).sum()
+    h2 = stats.norm.logpdf(d["y2"], 0.6 - 0.4 * xc, np.sqrt(0.8 ** 2 + 0.3 ** 2)).sum()
+    assert lp["y__y1"] == pytest.approx(h1, rel=1e-9)
+    assert lp["y__y2"] == pytest.approx(h2, rel=1e-9)
