@@ -126,6 +126,10 @@ def test_epred_per_response_with_its_inverse_link(fit, data):
     np.testing.assert_allclose(fit.predict(new, kind="epred")[..., 0],
                                np.exp(_hand_eta(fit, new)[..., 0]), rtol=1e-9)
     np.testing.assert_allclose(fit.predict(kind="linpred"), eta, rtol=1e-9, atol=1e-12)
+    sig = fit.predict(dpar="sigma")             # only the gaussian response has a sigma
+    assert np.isnan(sig[..., 0]).all()
+    np.testing.assert_allclose(sig[:, 0, 1], fit.idata.posterior["sigma_y2"].stack(
+        s=("chain", "draw")).values, rtol=1e-12)
 
 
 def test_response_draws_per_family(fit):

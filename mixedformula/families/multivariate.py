@@ -76,6 +76,11 @@ class MultivariateFamily:
             out += [d for d in f.dpars if d not in out]
         return tuple(out)
 
+    def mean_categories(self, n_thresholds: int = 0) -> None:
+        """The mean is one value per response (ordinal and categorical responses are not
+        part of such models)."""
+        return None
+
     def for_response(self, labels) -> "MultivariateFamily":
         return self
 

@@ -442,8 +442,12 @@ def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, s
     cols = []
     from ..families.links import get_link
     for k, rn in enumerate(resp):
+        fam_k = fam.response(k)        # one family per response: its own parameters
+        if dpar not in fam_k.dpars:    # (NaN for a response whose family has no such one)
+            cols.append(np.full((draws.S, n), np.nan))
+            continue
         if (dpar, k) in fit.design.dpar_keys:
-            link = get_link(fam.dpar_link(dpar))
+            link = get_link(fam_k.dpar_link(dpar))
             ident = get_link("identity")
             v = draws.dpar_rows(dpar, k, design, ident if kind == "linpred" else link)
         else:
@@ -452,7 +456,7 @@ def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, s
                                         "linear predictor: use kind='epred'")
             mv = len(resp) > 1
             v = draws.sigma_rows(rn if mv else None, tags, n) if dpar == "sigma" \
-                else draws.dpar(dpar, rn if mv else None, fam.fixed_dpars.get(dpar))[:, None]
+                else draws.dpar(dpar, rn if mv else None, fam_k.fixed_dpars.get(dpar))[:, None]
         cols.append(np.broadcast_to(v, (draws.S, n)))
     out = np.stack(cols, axis=-1)
     if out.shape[-1] == 1:
