@@ -66,6 +66,12 @@ def _gaussian_identity(family) -> bool:
 
 
 def _family_reason(family) -> str:
+    parts = getattr(family, "families", None)     # one family per response (MV(...))
+    if parts is not None and not _gaussian_identity(family):
+        which = ", ".join(f"{f.name} ({f.link} link)" for f in parts
+                          if not _gaussian_identity(f))
+        return (f"the marginal engine applies only when every response is gaussian with "
+                f"identity link, and this model ({family.name}) has {which}")
     if not _gaussian_identity(family):
         return (f"family {family.name} ({family.link} link) is not Gaussian with identity "
                 "link")

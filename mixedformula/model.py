@@ -146,16 +146,19 @@ RESCOR_REFUSAL = ("rescor (residual correlation) is only possible when every res
                   "'rescor' is only possible in multivariate gaussian or student models.')")
 
 
-def response_family(spec: FormulaSpec, fam: Family) -> Family:
+def response_family(spec: FormulaSpec, fam: Family) -> "Family | MultivariateFamily":
     """The family of the model given ``family=`` (``fam``) and brms' ``bf(..., family = ...)``
     in the formula: a univariate ``bf(y ~ x, family = poisson())`` or bf() parts that all
     name the same family give that family (``family=`` must then be the default gaussian or
-    the same); parts with different families (one family per response) are refused, never
-    fitted with the wrong family."""
+    the same); bf() parts with different families give brms' ``MV(poisson, gaussian)``
+    (:class:`~mixedformula.families.multivariate.MultivariateFamily`, one family per
+    response; parts without ``family =`` take ``family=``). ``set_rescor(TRUE)`` with
+    different families is refused (brms' rule)."""
     from .errors import FamilyError
+    from .families.multivariate import MultivariateFamily
     written = [p.family for p in spec.parts] if spec.parts else [spec.family]
     if all(w is None for w in written):
-        return fam
+        return _per_response(fam, len(written))
     fams = [get_family(w) if w is not None else fam for w in written]
     default = fam == get_family("gaussian")
     if any(w is None for w in written) and not default:
@@ -164,15 +167,24 @@ def response_family(spec: FormulaSpec, fam: Family) -> Family:
         raise FamilyError(f"family={fam.name!r} differs from the family written in the "
                           f"formula ({', '.join(f.name for f in fams)}): give it in one place")
     if any(f != fams[0] for f in fams):
-        names = ", ".join(f"{r.strip(chr(96))}: {f.name}"
-                          for r, f in zip(spec.responses, fams))
         if spec.rescor:
+            names = ", ".join(f"{r.strip(chr(96))}: {f.name}"
+                              for r, f in zip(spec.responses, fams))
             raise MixedFormulaError(f"set_rescor(TRUE) with different families per response "
                                     f"({names}): {RESCOR_REFUSAL}")
-        raise MixedFormulaError(f"one family per response ({names}) is read from the formula "
-                                "but cannot be fitted yet: fit the responses "
-                                "separately, or give every bf() part the same family")
-    return fams[0]
+        return MultivariateFamily(fams)
+    return _per_response(fams[0], len(fams))
+
+
+def _per_response(fam: Family, parts: int):
+    """bf() parts sharing a family without brms' residual correlation (poisson, bernoulli,
+    ...): brms' ``MV(poisson, poisson)``, each response its own parameters (``shape_y1``,
+    ``shape_y2``); gaussian and student keep the one-family path (rescor, the marginal
+    engine)."""
+    if parts < 2 or fam.gaussian or fam.allows_rescor or fam.recodes_response:
+        return fam
+    from .families.multivariate import MultivariateFamily
+    return MultivariateFamily([fam] * parts)
 
 
 def model_rescor(spec: FormulaSpec, fam: Family, rescor: bool | None) -> bool | None:

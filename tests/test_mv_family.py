@@ -2,9 +2,9 @@
 
 The stored brms 2.18 reference (tests/data/brms_mv_family.json from
 tests/data/r/brms_mv_family.R: a poisson + gaussian pair with ``(1 | p | g)``) records brms'
-default rescor for mixed families (FALSE) and its refusal of set_rescor(TRUE). Fitting one
-family per response is not built yet: it is refused in plain words, never fitted with the
-wrong family. No model is sampled here (build-only checks).
+default rescor for mixed families (FALSE) and its refusal of set_rescor(TRUE). One family per
+response builds brms' MV(poisson, gaussian) (the sampled fit against brms:
+tests/test_mv_family_brms.py). No model is sampled here (build-only checks).
 """
 
 import json
@@ -72,11 +72,29 @@ def test_brms_default_rescor_and_refusal_are_stored(ref):
     assert "only possible in multivariate gaussian or student" in ref["rescor_true"]
 
 
-def test_mixed_families_are_refused_not_fitted_with_one_family(data):
+def test_mixed_families_give_one_family_per_response(data):
+    """Both spellings give brms' MV(poisson, gaussian): each response its own likelihood
+    (y__y1 poisson, y__y2 normal) and only the gaussian one a sigma (the fit against brms:
+    tests/test_mv_family_brms.py)."""
     for f in (mf.bf("y1 ~ x + (1 | g)", family="poisson") + mf.bf("y2 ~ x + (1 | g)"),
               "bf(y1 ~ x + (1|p|g), family = poisson()) + bf(y2 ~ x + (1|p|g))"):
-        with pytest.raises(MixedFormulaError, match=r"y1: poisson, y2: gaussian"):
-            mf.Model(f, data=data)
+        m = mf.Model(f, data=data)
+        assert m.family.name == "MV(poisson, gaussian)"
+        assert [fam.name for fam in m.family.families] == ["poisson", "gaussian"]
+        names = m.pymc_model.named_vars
+        assert {"y__y1", "y__y2", "sigma__y2"} <= set(names)
+        assert "sigma__y1" not in names and not any("rescor" in v for v in names)
+
+
+def test_mixed_families_refuse_what_is_not_built(data):
+    with pytest.raises(MixedFormulaError, match="distributional formulas"):
+        mf.Model("bf(y1 ~ x, family = poisson()) + bf(y2 ~ x, sigma ~ x)", data=data
+                 ).pymc_model
+    with pytest.raises(MixedFormulaError, match="every response is gaussian"):
+        mf.Model("bf(y1 ~ x + (1 | g), family = poisson()) + bf(y2 ~ x + (1 | g))",
+                 data=data, likelihood="marginal")
+    with pytest.raises(FamilyError, match="one family per response"):
+        mf.Model("bf(y1 ~ x, family = poisson()) + bf(y2 ~ x)", data=data).family.inverse_link
 
 
 def test_set_rescor_true_is_refused_where_brms_refuses_it(data):
@@ -100,3 +118,38 @@ def test_univariate_bf_family_and_set_rescor_false(data):
     with pytest.raises(MixedFormulaError, match="disagrees"):
         mf.Model("bf(y1 ~ x) + bf(y2 ~ x) + set_rescor(FALSE)", data=data,
                  rescor=True).pymc_model
+
+
+def test_one_non_gaussian_family_for_every_part_is_brms_mv(data):
+    """bf() parts sharing a family without brms' rescor (negbinomial): brms'
+    MV(negbinomial, negbinomial), one shape per response (shape_y1, shape_y3); family= for
+    parts that name none (poisson) likewise; gaussian parts keep one family (rescor)."""
+    d = data.assign(y3=data["y1"] + 1)
+    m = mf.Model("bf(y1 ~ x + (1 | g), family = negbinomial()) + "
+                 "bf(y3 ~ x + (1 | g), family = negbinomial())", data=d)
+    assert m.family.name == "MV(negbinomial, negbinomial)"
+    names = set(m.pymc_model.named_vars)
+    assert {"shape__y1", "shape__y3", "y__y1", "y__y3"} <= names and "shape" not in names
+    m = mf.Model(mf.bf("y1 ~ x") + mf.bf("y3 ~ x"), data=d, family="poisson")
+    assert m.family.name == "MV(poisson, poisson)"
+    assert mf.Model("bf(y1 ~ x) + bf(y2 ~ x)", data=d).family.name == "gaussian"
+
+
+def test_addition_terms_per_response_with_its_own_family(data):
+    """weights() on the poisson response, se(s, sigma = TRUE) on the gaussian one: the
+    model's log-density at a point against scipy by hand (1e-9): Σ w_i log Poisson(y1_i;
+    exp(α1 + β1 (x_i − x̄))) and Σ log N(y2_i; α2 + β2 (x_i − x̄), √(σ² + s²))."""
+    import numpy as np
+    from scipy import stats
+    d = data.assign(w=np.linspace(0.5, 2.0, len(data)), s=0.3)
+    model = mf.Model("bf(y1 | weights(w) ~ x, family = poisson()) + "
+                     "bf(y2 | se(s, sigma = TRUE) ~ x)", data=d).pymc_model
+    point = {"b__y1": np.array([0.3]), "Intercept__y1": np.array(0.5),
+             "b__y2": np.array([-0.4]), "Intercept__y2": np.array(0.6),
+             "sigma__y2_log__": np.array(np.log(0.8))}
+    lp = model.point_logps(point, round_vals=12)
+    xc = d["x"] - d["x"].mean()
+    h1 = (d["w"] * stats.poisson.logpmf(d["y1"], np.exp(0.5 + 0.3 * xc))).sum()
+    h2 = stats.norm.logpdf(d["y2"], 0.6 - 0.4 * xc, np.sqrt(0.8 ** 2 + 0.3 ** 2)).sum()
+    assert lp["y__y1"] == pytest.approx(h1, rel=1e-9)
+    assert lp["y__y2"] == pytest.approx(h2, rel=1e-9)

@@ -754,7 +754,7 @@ def _stack(spec: FormulaSpec, parts: list[Design], observed: np.ndarray, dspec: 
     return Design(formula=spec, y=y, response_names=list(dspec.response_names), X=X,
                   X_names=names, terms=terms, spec=dspec, row_index=row_index,
                   fixed_cols=cols, observed=None if observed.all() else observed,
-                  dpar_X=dpar_X, offset=offset,
+                  dpar_X=dpar_X, offset=offset, part_designs=list(parts),
                   response_parts=parts if any(has_additions(d) or p.additions.any
                                               for d, p in zip(parts, spec.parts)) else None)
 

@@ -109,6 +109,10 @@ class Design:
     #: it is observed (``rows(k)``), carrying that response's weights/cens/trunc/se (brms takes
     #: them per response); None otherwise. ``offset`` of a multivariate design is (n, r).
     response_parts: list["Design"] | None = None
+    #: bf() + bf(): every response's univariate Design (as ``response_parts``, also without
+    #: addition terms), read where each response has its own family (its trials(n)); None
+    #: for one-formula designs
+    part_designs: list["Design"] | None = None
 
     @property
     def nobs(self) -> int:

@@ -190,6 +190,11 @@ class Family:
         categorical: one linear predictor per non-reference category); default: itself."""
         return self
 
+    def response(self, k: int) -> "Family":
+        """The family of response k of a multivariate model: this one (one family for every
+        response; :class:`~.multivariate.MultivariateFamily` has one per response)."""
+        return self
+
     def formula_for(self, spec):
         """The formula this family fits for the user's ``spec`` (categorical: the formula
         copied to each category's predictor, families/categorical.py); default: ``spec``."""

@@ -200,6 +200,10 @@ def _dataset_to_frame(ds: xr.Dataset) -> pd.DataFrame:
 # -- save ---------------------------------------------------------------------------------------
 
 def _family_meta(family) -> dict:
+    parts = getattr(family, "families", None)      # one family per response: MV(...)
+    if parts is not None:
+        return {"name": str(family.name), "link": str(family.link),
+                "parts": [_family_meta(f) for f in parts]}
     return {"name": str(family.name), "link": str(family.link),
             "links": _jsonable(dict(family.links)),
             "state": _jsonable(dict(getattr(family, "state", dict)()))}
@@ -299,6 +303,9 @@ def _stored_formula(meta: dict):
 
 def _family(meta: dict):
     fam = meta["family"]
+    if fam.get("parts"):                 # one family per response: MV(poisson, gaussian)
+        from ..families.multivariate import MultivariateFamily
+        return MultivariateFamily([_family({"family": p}) for p in fam["parts"]])
     try:
         from ..families import get_family
         return get_family(fam["name"], fam.get("link")).with_state(fam.get("state") or {})

@@ -59,6 +59,8 @@ from .naming import sigma_name
 from .idata_groups import KINDS as LOGLIK_KINDS
 from .idata_groups import set_group
 from .posterior import PosteriorDraws, fit_info, linpred
+from .mv_family import is_mixed
+from .mv_family import loglik_rows as mixed_loglik_rows
 from .predict import family_params, trials
 
 LIKELIHOODS = ("conditional", "marginal")
@@ -124,6 +126,8 @@ def _per_response_rows(fam, y, eta, sig, cor, design) -> np.ndarray:
 
 def _loglik_rows(fit, draws, eta, design):
     fam = fit.family
+    if is_mixed(fam):                 # one family per response (results/mv_family.py)
+        return mixed_loglik_rows(fam, draws, eta, design)
     y = np.asarray(design.y, dtype=float)
     S, n, r = eta.shape
     tags = draws.residual_tags(design, None)

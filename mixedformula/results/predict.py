@@ -40,6 +40,9 @@ from ..design import as_pandas, design_matrices
 from ..errors import DataError, MixedFormulaError
 from ..formula import parse
 from .idata_groups import set_group
+from .mv_family import draw_response as mixed_draw_response
+from .mv_family import expected_value as mixed_expected_value
+from .mv_family import is_mixed
 from .posterior import NEW_GROUPS, PosteriorDraws, draw_subset, linpred, psd_factor
 from .tables import q_names
 
@@ -212,6 +215,8 @@ family_params = _family_params
 def expected_value(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata) -> np.ndarray:
     """E[y | η, θ] per draw (S, n, r) in brms' posterior_epred convention."""
     fam = fit.family
+    if is_mixed(fam):                 # one family per response (results/mv_family.py)
+        return mixed_expected_value(fam, draws, eta, design, newdata)
     mu = fam.inverse_link(eta)
     if getattr(getattr(fit.design.formula, "additions", None), "trunc", False) and \
             eta.shape[-1] == 1:
@@ -275,6 +280,8 @@ def draw_response(fit, draws: PosteriorDraws, eta: np.ndarray, design, newdata,
                   rng) -> np.ndarray:
     """One response draw per posterior draw and row (S, n, r)."""
     fam = fit.family
+    if is_mixed(fam):                 # one family per response (results/mv_family.py)
+        return mixed_draw_response(fam, draws, eta, design, newdata, rng)
     S, n, r = eta.shape
     tags = draws.residual_tags(design, newdata)
     if r > 1:
@@ -435,8 +442,12 @@ def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, s
     cols = []
     from ..families.links import get_link
     for k, rn in enumerate(resp):
+        fam_k = fam.response(k)        # one family per response: its own parameters
+        if dpar not in fam_k.dpars:    # (NaN for a response whose family has no such one)
+            cols.append(np.full((draws.S, n), np.nan))
+            continue
         if (dpar, k) in fit.design.dpar_keys:
-            link = get_link(fam.dpar_link(dpar))
+            link = get_link(fam_k.dpar_link(dpar))
             ident = get_link("identity")
             v = draws.dpar_rows(dpar, k, design, ident if kind == "linpred" else link)
         else:
@@ -445,7 +456,7 @@ def _predict_dpar(fit, newdata, kind, re_formula, new_groups, summary, ndraws, s
                                         "linear predictor: use kind='epred'")
             mv = len(resp) > 1
             v = draws.sigma_rows(rn if mv else None, tags, n) if dpar == "sigma" \
-                else draws.dpar(dpar, rn if mv else None, fam.fixed_dpars.get(dpar))[:, None]
+                else draws.dpar(dpar, rn if mv else None, fam_k.fixed_dpars.get(dpar))[:, None]
         cols.append(np.broadcast_to(v, (draws.S, n)))
     out = np.stack(cols, axis=-1)
     if out.shape[-1] == 1:

@@ -142,7 +142,7 @@ def level_information(design: Design, family: Family, b: Block) -> np.ndarray | 
     for part in b.parts:
         t = design.terms[part.term]
         rows = design.rows(part.response)
-        w = family.working_weights(design.y[rows, part.response],
+        w = family.response(part.response).working_weights(design.y[rows, part.response],
                                    None if design.trials is None else design.trials[rows])
         if w is None:
             return None
@@ -279,14 +279,17 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     n, r = y.shape
     resp = list(design.response_names)
     multivariate = r > 1
-    if multivariate and not family.gaussian:
+    mixed = getattr(family, "families", None) is not None   # one family per response
+    if multivariate and not family.gaussian and not mixed:
         raise FamilyError("multivariate responses (mvbind) are supported for the gaussian "
                           "family")
+    if mixed:
+        _check_mixed(design, family)
     for k in range(r):
         rows = design.rows(k)
-        family.check_response(y[rows, k], design.trials, resp[k])
-    if rescor is None:
-        rescor = multivariate
+        family.response(k).check_response(y[rows, k], design.trials, resp[k])
+    if rescor is None:                   # brms' default: rescor only for one family
+        rescor = multivariate and not mixed
     if multivariate and rescor:
         from ...design.additions import rescor_refusal
         why = rescor_refusal(design)
@@ -322,14 +325,15 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             if cells is not None:            # η over the distinct predictor rows (cells)
                 X = X[cells.first]
             rows = design.rows(k)
-            if family.thresholds:      # ordinal: K − 1 thresholds replace the intercept
+            fam_k = family.response(k)
+            if fam_k.thresholds:      # ordinal: K − 1 thresholds replace the intercept
                 eta_k, beta_k, extra_dpars["thres"] = _threshold_part(
                     family, X, X_names, lambda cols: design.column_means(k, cols), priors,
                     sfx, rname, y[rows, k], design.cs_names)
             else:
                 eta_k, beta_k = _linear_part(
                     X, X_names, lambda cols: design.column_means(k, cols), priors, sfx, rname, "",
-                    lambda: family.default_intercept(y[rows, k], design.response_centre(k)))
+                    lambda: fam_k.default_intercept(y[rows, k], design.response_centre(k)))
             betas.append(beta_k)
             etas.append(eta_k)
         # ---- distributional formulas (sigma ~ x): their own fixed part, on the link scale
@@ -343,18 +347,22 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 lambda d=d: family.default_dpar_intercept(d))
 
         # ---- covariance blocks
-        scale = {k: family.default_sd_scale(y[design.rows(k), k], design.response_centre(k))
+        scale = {k: family.response(k).default_sd_scale(y[design.rows(k), k],
+                                                        design.response_centre(k))
                  for k in range(r)}
         chols = {}
         for b in blocks:
             chols[b.key] = _block_covariance(b, priors, scale, resp, multivariate)
 
         # ---- distributional parameters
-        dpars = _dpars(family, priors, [(y[design.rows(k), k], design.response_centre(k))
-                                        for k in range(r)], resp, multivariate, rescor,
-                       residual_by, predicted=set(detas),
-                       sigma_fixed=_se_only(design, family),
-                       rescor_se=any(p.se is not None for p in design.response_parts or ()))
+        ys = [(y[design.rows(k), k], design.response_centre(k)) for k in range(r)]
+        if mixed:
+            dpars = _mixed_dpars(family, priors, ys, resp, _se_only(design, family))
+        else:
+            dpars = _dpars(family, priors, ys, resp, multivariate, rescor,
+                           residual_by, predicted=set(detas),
+                           sigma_fixed=_se_only(design, family),
+                           rescor_se=any(p.se is not None for p in design.response_parts or ()))
         dpars.update(extra_dpars)
 
         from_stats = likelihood == "marginal" and integrate is None
@@ -441,7 +449,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                                       "model (a scalar); remove the nu formula")
                 add_autocor_likelihood(design.autocor, family, etas[0], params,
                                        _data("y", y[:, 0]), priors, _data)
-            elif design.response_parts is not None and not rescor:
+            elif (design.response_parts is not None or mixed) and not rescor:
                 _per_response_likelihood(family, etas, dpars, y, design, resp, residual_by)
             elif design.observed is not None:
                 _partially_observed_likelihood(etas, dpars, y, design.observed, resp, rescor,
@@ -771,10 +779,10 @@ def _se_only(design, family: Family) -> set:
     for k, part in enumerate(parts):
         if getattr(part, "se", None) is None:
             continue
-        if "sigma" not in family.dpars:
+        if "sigma" not in family.response(k).dpars:
             from ...errors import FamilyError, MixedFormulaError
             raise FamilyError(f"se() needs a family with a residual sd sigma (gaussian, "
-                              f"student), not {family.name!r}")
+                              f"student), not {family.response(k).name!r}")
         if not part.formula.additions.se_sigma:
             out.add(k)
     return out
@@ -852,6 +860,48 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
         out[d] = pymc_rv(d, [priors.resolve(d, family.default_prior(d, *ys[0])).prior],
                          lower=lower, upper=upper)
     return out
+
+
+def _check_mixed(design, family) -> None:
+    """What a model with one family per response (``MV(poisson, gaussian)``) does not fit
+    yet: distributional formulas, autocorrelation terms, rescor_by."""
+    from ...errors import MixedFormulaError
+    if design.dpar_keys:
+        raise MixedFormulaError(f"distributional formulas (sigma ~ ...) in a model with one "
+                                f"family per response ({family.name}) are not supported yet")
+    if getattr(design, "autocor", None) is not None:
+        raise MixedFormulaError(f"autocorrelation terms in a model with one family per "
+                                f"response ({family.name}) are not supported")
+
+
+def _mixed_dpars(family, priors: PriorSet, ys: list, resp: list[str],
+                 sigma_fixed: set = frozenset()) -> dict:
+    """The distributional parameters of a model with one family per response
+    (:class:`~mixedformula.families.multivariate.MultivariateFamily`): response k's own
+    ``family.response(k).dpars``, each one scalar ``<dpar>__<resp>`` (brms' ``sigma_y2``,
+    ``shape_y1``) with the default prior of that response's family (brms' rule on that
+    response's y) and its bounds. ``out["sigma"][k]``: (1,) σ_k, or None when response k has
+    no sigma; ``out["by_response"][k]``: that response's other parameters."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    sig, own = [], []
+    for k, rname in enumerate(resp):
+        fam = family.response(k)
+        params: dict = {}
+        for d in fam.dpars:
+            name = f"{d}__{rname}"
+            if d == "sigma" and k in sigma_fixed:       # se() without sigma = TRUE: σ ≡ 0
+                params[d] = pm.Deterministic(name, pt.as_tensor_variable(0.0))
+                continue
+            if d in fam.fixed_dpars:
+                params[d] = pt.as_tensor_variable(np.float64(fam.fixed_dpars[d]))
+                continue
+            lower, upper = fam.dpar_bounds(d, ys[k][0])
+            prior = priors.resolve(d, fam.default_prior(d, *ys[k]), resp=rname).prior
+            params[d] = pymc_rv(name, [prior], lower=lower, upper=upper)
+        sig.append(pt.stack([params.pop("sigma")]) if "sigma" in params else None)
+        own.append(params)
+    return {"sigma": sig, "by_response": own}
 
 
 def _thresholds(family: Family, priors: PriorSet, y: np.ndarray, has_int: bool):
@@ -957,20 +1007,30 @@ def _per_response_likelihood(family: Family, etas, dpars, y, design, resp,
     n = y.shape[0]
     codes = residual_by.codes if residual_by is not None else np.zeros(n, dtype=int)
     per_row = bool(dpars.get("per_row"))
-    for k, part in enumerate(design.response_parts):
+    for k, part in enumerate(design.response_parts or design.part_designs):
         rows = np.nonzero(design.observed[:, k])[0] if design.observed is not None \
             else np.arange(n)
-        sig = dpars["sigma"][k]
-        params = {d: dpars[d] for d in family.dpars if d != "sigma"}
-        params["sigma"] = sig[rows] if per_row else sig[0] if residual_by is None \
-            else sig[codes[rows]]
+        fam_k = family.response(k)
+        own = dpars["by_response"][k] if "by_response" in dpars else dpars
+        params = {d: own[d] for d in fam_k.dpars if d != "sigma"}
+        if "sigma" in fam_k.dpars:
+            sig = dpars["sigma"][k]
+            params["sigma"] = sig[rows] if per_row else sig[0] if residual_by is None \
+                else sig[codes[rows]]
         eta = etas[k][rows] if design.observed is not None else etas[k]
         name = f"y__{resp[k]}"
         if has_additions(part):
-            add_addition_likelihood(family, eta, params, y[rows][:, [k]], part, _data,
+            add_addition_likelihood(fam_k, eta, params, y[rows][:, [k]], part, _data,
                                     name=name, dims=None)
         else:
-            family.pymc_likelihood(name, eta, params, _data(name, y[rows, k]), None, dims=None)
+            # part.trials / y_const: on response k's rows (the part's own design)
+            trials = None if part.trials is None else _data(
+                f"trials__{resp[k]}", np.asarray(part.trials, dtype=float))
+            y_const = fam_k.y_constant(y[rows, k], part.trials)
+            extra = {} if y_const is None else {
+                "y_const": _data(f"y_const__{resp[k]}", y_const)}
+            fam_k.pymc_likelihood(name, eta, params, _data(name, y[rows, k]), trials,
+                                  dims=None, **extra)
 
 
 def _conditional_likelihood(family: Family, etas, dpars, y, trials, multivariate, rescor,

@@ -120,10 +120,11 @@ def brms_posterior(raw: xr.Dataset, built: Built, group_effects: dict | None = N
                 raw_name = f"sigma__{rname}__by" if mv else "sigma__by"
                 out[sigma_name(rname if mv else None, tag)] = _scalar(
                     raw[raw_name].values[..., h], cd)
-    if mv:
+    if mv:                   # sigma_y2; one family per response also shape_y1, nu_y1, ...
         for rname in resp:
-            if f"sigma__{rname}" in raw:
-                out[sigma_name(rname)] = _scalar(raw[f"sigma__{rname}"].values, cd)
+            for d in SPEC_DPARS:
+                if f"{d}__{rname}" in raw:
+                    out[dpar_prefix(d, rname)] = _scalar(raw[f"{d}__{rname}"].values, cd)
     for name in SPEC_DPARS:
         if name in raw:
             out[name] = _scalar(raw[name].values, cd)
