@@ -7,7 +7,9 @@ For each case of ``benchmarks/cases.py`` compiles, as each sampler compiles it,
 
 * mixedformula's model: nutpie's ``_make_functions`` in NUMBA mode with the prior-check rewrite
   (``sampling._compile_functions``), under the numba optimisation level the sampler picks
-  (``--mf-opt auto``) or the one given;
+  (``--mf-opt auto``) or the one given (the level only applies to what is compiled: point
+  ``PYTENSOR_FLAGS=base_compiledir=...`` at an empty directory and set
+  ``MIXEDFORMULA_COMPILE_CACHE=0``, or the cached code of whichever level compiled first loads);
 * the hand-written model of ``benchmarks/worker.py::hand_model``: the same functions in plain
   NUMBA mode at numba's default level 3 (what ``nutpie.compile_pymc_model`` builds),
 
@@ -15,8 +17,8 @@ and prints the number of apply nodes of each rewritten logp+dlogp graph and the 
 time per call of each model's C logp callback, called through ctypes as nutpie's Rust sampler
 calls it (mixedformula: ``sampling.compiled_model``, the trampoline of ``c_callbacks``; hand:
 ``nutpie.compile_pymc_model``'s cfunc); ``time.process_time`` over ``--calls`` calls at the
-initial point for seed 1, after 50 warm-up calls; ctypes adds the same ~1 µs to both).  ``--ops`` lists the op counts
-of both graphs; ``--profile`` adds PyTensor's C-backend profile (FAST_RUN, ``profile=True``,
+initial point for seed 1, after 50 warm-up calls; ctypes adds the same ~1 µs to both).
+``--ops`` lists the op counts of both graphs (``--no-time``: only those and the profile); ``--profile`` adds PyTensor's C-backend profile (FAST_RUN, ``profile=True``,
 300 calls) of both.
 """
 
