@@ -148,6 +148,32 @@ class DenseCoupling:
         partitions of a Dask frame): nothing here reads rows."""
         return cls(C, ZrtZr, q1, rest)
 
+    def restrict(self, keep1: np.ndarray, keep_rest) -> tuple["DenseCoupling", np.ndarray]:
+        """The same coupling for the design with some coefficient columns dropped: ``keep1``
+        (q₁,) bool for the first term, ``keep_rest`` one (q_k,) bool per other term (the same
+        columns kept in every level). Returns (restricted coupling, the kept indices of the
+        r other-term columns). Used where those columns of Λ are zero (a variance at 0): the
+        deviance of the restricted system is the full one (:meth:`.penalized.PenalizedLS.deviance`)."""
+        cols, rest, lo_new = [], [], 0
+        for (lo, J, q), keep in zip(self.rest, keep_rest):
+            a = np.nonzero(keep)[0]
+            cols.append((lo + q * np.arange(J)[:, None] + a[None, :]).ravel())
+            rest.append((lo_new, J, len(a)))
+            lo_new += J * len(a)
+        cols = np.concatenate(cols)
+        a1 = np.nonzero(keep1)[0]
+        new = DenseCoupling.__new__(DenseCoupling)
+        new.r, new.q1, new.J1, new.rest = len(cols), len(a1), self.J1, rest
+        new.Ct = np.ascontiguousarray(self.Ct[:, a1][:, :, cols])
+        new._S_blocks = None
+        if self._S_blocks is not None:
+            a = np.nonzero(keep_rest[0])[0]
+            new._S_blocks = np.ascontiguousarray(self._S_blocks[:, a][:, :, a])
+            new.S = None                                  # (not read by update)
+        else:
+            new.S = self.S[np.ix_(cols, cols)]
+        return new, cols
+
     def update(self, K: np.ndarray, Ts) -> tuple[np.ndarray, np.ndarray]:
         """(L₂₁ as a dense (r, J₁q₁) array, M₂₂ = Λ_rᵀZ_rᵀZ_rΛ_r + I − L₂₁L₂₁ᵀ (lower
         triangle valid, upper triangle not meaningful)) for K (J₁ or 1, q₁, q₁) = T_jL_j⁻ᵀ and
