@@ -165,13 +165,11 @@ class DenseCoupling:
         new = DenseCoupling.__new__(DenseCoupling)
         new.r, new.q1, new.J1, new.rest = len(cols), len(a1), self.J1, rest
         new.Ct = np.ascontiguousarray(self.Ct[:, a1][:, :, cols])
+        new.S = self.S[np.ix_(cols, cols)]
         new._S_blocks = None
         if self._S_blocks is not None:
             a = np.nonzero(keep_rest[0])[0]
             new._S_blocks = np.ascontiguousarray(self._S_blocks[:, a][:, :, a])
-            new.S = None                                  # (not read by update)
-        else:
-            new.S = self.S[np.ix_(cols, cols)]
         return new, cols
 
     def update(self, K: np.ndarray, Ts) -> tuple[np.ndarray, np.ndarray]:

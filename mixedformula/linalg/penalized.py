@@ -352,8 +352,9 @@ class PenalizedLS(FixedEffectsAtTheta):
             LT = L0inv @ T0t                                  # L⁻¹ Tᵀ per level
             RZX0 = LT @ self.B0
             cu0 = (LT @ self.c0[:, :, None])[:, :, 0]
-        XtX_s = self.XtX - np.einsum("jqa,jqb->ab", RZX0, RZX0)
-        rhs = self.Xte - np.einsum("jqa,jq->a", RZX0, cu0)
+        R0 = RZX0.reshape(self.J0 * q, p)
+        XtX_s = self.XtX - R0.T @ R0
+        rhs = self.Xte - R0.T @ cu0.ravel()
         r2 = self.ete - float(np.sum(cu0 * cu0))
         L21 = L22 = Lr = None
         RZXr = np.zeros((0, p))
@@ -367,8 +368,9 @@ class PenalizedLS(FixedEffectsAtTheta):
                 # Λ_rᵀ[Z_rᵀX, Z_rᵀe] by the same batched per-term products (the sparse Λ_rᵀ
                 # and its products cost ~0.6 ms of a 2.3 ms kb07 evaluation)
                 blocks = [(lo, J, qk, T) for (lo, J, qk), T in zip(self._dense.rest, Ts)]
-                LtXe = left_lambda_t(blocks, np.column_stack([self.ZrtX, self.Zrte]))
-                LtZX, LtZe = LtXe[:, :p], LtXe[:, p]
+                if getattr(self, "_ZrtXe", None) is None:
+                    self._ZrtXe = np.column_stack([self.ZrtX, self.Zrte])
+                LtXe = left_lambda_t(blocks, self._ZrtXe)
             elif self._schur is not None:
                 L21 = self._left_lambda(Lr, self._times_K(K))
                 # W_j = K_j K_jᵀ = T_j(T_jᵀA_jT_j + I)⁻¹T_jᵀ; M = ZᵣᵀZᵣ − Σ_j C_j W_j C_jᵀ
@@ -393,18 +395,21 @@ class PenalizedLS(FixedEffectsAtTheta):
             logdet_L += 2.0 * float(np.sum(np.log(np.diag(L22))))
             if self._dense is None:
                 LrT = Lr.T.tocsr()
-                LtZX, LtZe = LrT @ self.ZrtX, LrT @ self.Zrte
-            RZXr = sla.solve_triangular(L22, LtZX - L21 @ RZX0.reshape(self.J0 * q, p),
-                                        lower=True, check_finite=False)
-            cur = sla.solve_triangular(L22, LtZe - L21 @ cu0.ravel(),
-                                       lower=True, check_finite=False)
+                LtXe = np.column_stack([LrT @ self.ZrtX, LrT @ self.Zrte])
+            # [R_ZX,r  c_u,r] by one triangular solve (LAPACK trtrs) of both right-hand sides
+            sol, info = sla.lapack.dtrtrs(L22, LtXe - L21 @ np.column_stack([R0, cu0.ravel()]),
+                                          lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("singular factor of the Schur complement")
+            RZXr, cur = sol[:, :p], sol[:, p]
             XtX_s -= RZXr.T @ RZXr
             rhs -= RZXr.T @ cur
             r2 -= float(cur @ cur)
         if p:
-            LX = np.linalg.cholesky(XtX_s)
-            cb = sla.solve_triangular(LX, rhs, lower=True, check_finite=False) if p > 8 \
-                else np.linalg.solve(LX, rhs)
+            LX, info = sla.lapack.dpotrf(XtX_s, lower=1, clean=1, overwrite_a=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the fixed-effects block is not positive definite")
+            cb, info = sla.lapack.dtrtrs(LX, rhs, lower=1)
             logdet_X = 2.0 * float(np.sum(np.log(np.diag(LX))))
             r2 -= float(cb @ cb)
         else:
@@ -488,6 +493,19 @@ class PenalizedLS(FixedEffectsAtTheta):
             sub.B0 = np.ascontiguousarray(self.B0[:, a1])
             sub.c0 = np.ascontiguousarray(self.c0[:, a1])
             sub.ZrtX, sub.Zrte = self.ZrtX[cols], self.Zrte[cols]
+            sub._ZrtXe = np.column_stack([sub.ZrtX, sub.Zrte])
+            sub._theta_index = None
+            if bool(np.all(self.lam.is_diagonal)):
+                # every T diagonal: the restricted system is a model of its own (the kept
+                # columns' θ, in order), so its exact gradient applies (:meth:`_dense_deviance_and_gradient`)
+                import dataclasses
+                terms = [dataclasses.replace(t, q=int(np.sum(k)))
+                         for t, k in zip(self.lam.terms, keep)]
+                sub.lam = LambdaFactor(terms)
+                sub._theta_index = np.concatenate([
+                    (self.lam.theta_offsets[i] + t.q * np.arange(t.n_blocks)[:, None]
+                     + np.nonzero(k)[0][None, :]).ravel()
+                    for i, (t, k) in enumerate(zip(self.lam.terms, keep))])
             cache[key] = (sub, [np.nonzero(k)[0] for k in keep])
         return cache[key]
 
@@ -574,6 +592,20 @@ class PenalizedLS(FixedEffectsAtTheta):
 
     def _dense_deviance_and_gradient(self, theta: np.ndarray, reml: bool):
         """(d, ∇d) for the dense crossed update, any Λ: :func:`.blocked_cholesky.profiled_gradient`."""
+        lam = self.lam
+        sub = self._active_system(lam.level_factors(theta, 0),
+                                  [lam.level_factors(theta, k) for k in self.rest])
+        if sub is not None and sub[0]._theta_index is not None:
+            # Λ diagonal with some θ_i = 0: the restricted system's (d, ∇d) on the other θ
+            # (:meth:`deviance`); ∂d/∂θ_i = 0 at θ_i = 0 (d depends on θ_i² only: the sign of
+            # that column of Λ is that of û_i)
+            system = sub[0]
+            out = system._dense_deviance_and_gradient(theta[system._theta_index], reml)
+            if out is None:
+                return None
+            grad = np.zeros(len(theta))
+            grad[system._theta_index] = out[1]
+            return out[0], grad
         fd = self._factor_and_deviance(theta, reml)
         if fd is None:
             return None
