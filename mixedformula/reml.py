@@ -844,6 +844,19 @@ def _search_method(lam: LambdaFactor) -> str:
     return "BOBYQA" if vector_zc and bool(np.all(lam.is_diagonal)) else "L-BFGS-B"
 
 
+#: BOBYQA's absolute deviance tolerance in :func:`lmer` when an exact gradient polishes its
+#: result (L-BFGS-B, :func:`_optimize`): BOBYQA only has to bring the search near the optimum
+#: without being held at a zero variance; the last digits are the polish's. kb07-shaped
+#: zero-correlation (16 θ, ML; benchmarks/README.md, 2026-12-03): 10⁻⁸ → 10⁻² cut the fit from
+#: 864 to 335 evaluations with the same deviance (28642.8153618364, lme4's best to 2·10⁻¹¹),
+#: and on six simulated kb07-shaped data sets (random zero/non-zero variances) the logLik
+#: equals the 10⁻⁸ fit's to ≤ 1.4·10⁻⁹ (751–1367 → 261–426 evaluations); kb07-small the same.
+#: What it gives up: BOBYQA then stops early (kb07: after 65 evaluations, 90 deviance units
+#: above the optimum) and the search is mostly L-BFGS-B's, which can stop at a zero variance
+#: (kb07: at 28642.890); the one-entry probes and the interior restarts find the way out, and
+#: unconfirmed fits get Nelder–Mead as after L-BFGS-B searches (:func:`_optimize`).
+BOBYQA_POLISHED_FTOL = 1e-2
+
 #: cost of one exact-gradient call in deviance evaluations (measured on kb07-shaped crossed
 #: models: 9.9 ms against 3.4 ms per evaluation), for the Nelder–Mead budget of :func:`_optimize`
 GRAD_COST = 3
@@ -865,7 +878,9 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
     one thread meanwhile: the problems are tiny and OpenBLAS' thread start-up would dominate.
     ``log_scale`` (every θ a scale with lower bound 0, exact gradient: scalar terms) puts a
     first L-BFGS-B phase in log θ before each L-BFGS-B search (``log_lbfgsb`` below).
-    ``bobyqa_ftol``: BOBYQA's absolute deviance tolerance (looser for a mere start).
+    ``bobyqa_ftol``: BOBYQA's absolute deviance tolerance (looser for a mere start, or where
+    the exact gradient polishes: :data:`BOBYQA_POLISHED_FTOL`; above 10⁻⁶ the searches count
+    as gradient searches for the Nelder–Mead check below).
 
     Boundary escape: a diagonal entry c of T at 0 is a stationary point of the deviance in c
     (T Tᵀ depends on c², e.g. Σ₂₂ = b² + c² for q = 2), so a gradient method can stop there
@@ -884,7 +899,8 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
        one after another until the lowest deviance found so far has been reached by two runs
        from different starts (equal to ``agree`` relative, 10⁻¹⁰: 3·10⁻⁶ on kb07's deviance;
        the restarts that agree end within 10⁻¹⁰ absolute in practice, below), and
-    2. after L-BFGS-B searches (gradient-based, the ones that stop at such points), when the
+    2. after L-BFGS-B searches (gradient-based, the ones that stop at such points; also after
+       BOBYQA searches with ``bobyqa_ftol`` > 10⁻⁶, mostly L-BFGS-B then), when the
        restarts did not confirm a result that way, by a second, derivative-free optimiser,
        scipy's Nelder–Mead (bounded, adaptive; one of lme4's optimisers), from the first
        interior start, its result polished by L-BFGS-B (at most twice the cost of the first
@@ -1051,9 +1067,11 @@ def _optimize(fun, x0, lower, restarts: int = 2, one_thread: bool = True,
                     confirmed += 1
                 if fs < best - 1e-10:
                     x, best, message = xs, fs, msg
-            if starts and method == "L-BFGS-B" and confirmed < 2:
-                # (BOBYQA searches: the interior restarts above are already runs of a
-                # derivative-free optimiser, the check this one adds to gradient searches)
+            if starts and confirmed < 2 and (method == "L-BFGS-B" or bobyqa_ftol > 1e-6):
+                # (BOBYQA searches run to a tight tolerance: the interior restarts above are
+                # already runs of a derivative-free optimiser, the check this one adds to
+                # gradient searches; a loose BOBYQA is a short start for L-BFGS-B, so its
+                # searches get it like L-BFGS-B's)
                 # budget: twice the cost of the first search (at least 50 per θ up to 500)
                 r = minimize(f, starts[0], method="Nelder-Mead", bounds=bounds,
                              options=dict(xatol=1e-6, fatol=1e-8, adaptive=True,
@@ -1215,6 +1233,8 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
                             fun_grad=_fun_grad(pls, reml),
                             interior_starts=lambda th: _interior_starts(lam, th, x0),
                             method=_search_method(lam),
+                            bobyqa_ftol=BOBYQA_POLISHED_FTOL
+                            if getattr(pls, "has_exact_gradient", False) else 1e-8,
                             log_scale=_search_method(lam) == "L-BFGS-B"
                             and bool(np.all(lam.is_diagonal))
                             and getattr(pls, "has_exact_gradient", False))
