@@ -220,3 +220,48 @@ def test_exact_gradient_leaves_only_zero_bounds_to_differences():
         assert np.isnan(grad[1]) and not np.any(np.isnan(grad[[0, 2]]))
         num = _gradient(lambda th: pls.deviance(th, reml), theta, dev, lam.lower)
         np.testing.assert_allclose(grad[[0, 2]], num[[0, 2]], rtol=1e-5)
+
+
+ZERO_COLUMN_STRUCTURES = [
+    "rt ~ 1 + spkr * prec + (1 + spkr * prec || subj) + (1 + spkr * prec || item)",
+    "rt ~ 1 + spkr * prec + (1 + spkr * prec | subj) + (1 + spkr * prec | item)",
+]
+
+
+@pytest.mark.parametrize("formula", ZERO_COLUMN_STRUCTURES)
+def test_deviance_with_zero_columns_of_lambda_equals_dense_likelihood(formula, monkeypatch):
+    """Variances at 0 (the deviance then drops those columns of Λ: a smaller system) give the
+    likelihood of the dense V = I + ZΛΛᵀZᵀ to 1e-9 relative (ML and REML), also for another
+    response (``with_response``, whose restricted systems must not be the first response's);
+    with diagonal Λ the exact gradient equals the (one-sided at 0) differences."""
+    import mixedformula.linalg.penalized as penalized
+    monkeypatch.setattr(penalized, "choose_update", lambda C, q1, r: "dense")
+    design, terms, lam, pls = _system(formula, _small())
+    assert pls.update_kind == "dense"
+    rng = np.random.default_rng(11)
+    theta = np.where(lam.is_diagonal, rng.uniform(0.2, 1.0, lam.n_theta),
+                     rng.normal(0, 0.3, lam.n_theta))
+    # zero whole rows and columns of T: coefficient 1 of the first term, 0 and 3 of the second
+    for k, coefs in ((0, [1]), (1, [0, 3])):
+        t = lam.terms[k]
+        rows, cols = t.entries
+        off = lam.theta_offsets[k]
+        for c in coefs:
+            theta[off + np.nonzero((rows == c) | (cols == c))[0]] = 0.0
+    y2 = design.y[:, 0] + rng.normal(0, 50, len(design.y))
+    pls.deviance(theta, False)                       # (its restricted system made first)
+    other = pls.with_response(y2)
+    for reml in (False, True):
+        ref = _dense_deviance(design, terms, lam, theta, reml)
+        assert pls.deviance(theta, reml) == pytest.approx(ref, rel=1e-9)
+        y0, design.y = design.y, y2[:, None]
+        try:
+            ref2 = _dense_deviance(design, terms, lam, theta, reml)
+        finally:
+            design.y = y0
+        assert other.deviance(theta, reml) == pytest.approx(ref2, rel=1e-9)
+        if np.all(lam.is_diagonal):
+            dev, grad = pls.deviance_and_gradient(theta, reml)
+            num = _gradient(lambda th: pls.deviance(th, reml), theta, dev, lam.lower, h=1e-6)
+            np.testing.assert_allclose(grad, num, rtol=1e-4, atol=1e-3)
+            assert np.all(grad[theta == 0] == 0.0)

@@ -306,6 +306,9 @@ class PenalizedLS(FixedEffectsAtTheta):
         if self.sqrt_w is not None:
             y = y * self.sqrt_w
         new = copy.copy(self)
+        # the restricted systems of :meth:`deviance` and the stacked [Z_rᵀX Z_rᵀe] hold e
+        new.__dict__.pop("_active_cache", None)
+        new._ZrtXe = None
         if self.p:
             new.beta_ols = np.linalg.lstsq(self._X, y, rcond=None)[0]
             e = y - self._X @ new.beta_ols
