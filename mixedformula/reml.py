@@ -1114,17 +1114,15 @@ def _zero_correlation_start(pls: PenalizedLS, lam: LambdaFactor, reml: bool) -> 
         th[diag] = z
         return th
 
-    def fun_grad(z):
-        out = pls.deviance_and_gradient(full(z), reml)
-        return None if out is None else (out[0], out[1][diag])
-
     k = int(np.sum(diag))
     sub = LambdaFactor([dataclasses.replace(t, correlated=False) for t in lam.terms])
-    # BOBYQA to 10⁻⁶ (not 10⁻¹⁰) before its L-BFGS-B polish: only a start (kb07: 394
-    # instead of 583 evaluations, 1.2·10⁻⁴ above the optimum before the polish)
-    opt = _optimize(lambda z: pls.deviance(full(z), reml), np.ones(k), np.zeros(k),
-                    restarts=0, one_thread=False, fun_grad=fun_grad,
-                    method=_search_method(sub), bobyqa_ftol=1e-6)
+    # the same system with the diagonal layout (θ = the diagonal entries, in order): its
+    # deviance and exact gradient drop the columns at 0 (PenalizedLS.deviance); BOBYQA to
+    # BOBYQA_POLISHED_FTOL before the L-BFGS-B polish, as for the zero-correlation fit itself
+    zc = pls.with_layout(sub)
+    opt = _optimize(lambda z: zc.deviance(z, reml), np.ones(k), np.zeros(k),
+                    restarts=0, one_thread=False, fun_grad=_fun_grad(zc, reml),
+                    method=_search_method(sub), bobyqa_ftol=BOBYQA_POLISHED_FTOL)
     return full(opt["x"]) if np.isfinite(opt["fun"]) else lam.theta0
 
 

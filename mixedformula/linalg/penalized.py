@@ -323,6 +323,19 @@ class PenalizedLS(FixedEffectsAtTheta):
             new.Zrte = np.asarray(self._ZrT @ e).ravel()
         return new
 
+    def with_layout(self, lam: LambdaFactor) -> "PenalizedLS":
+        """The same dense-update system (:class:`.blocked_cholesky.DenseCoupling`) with another
+        Λ layout of the same columns, e.g. every term's zero-correlation version (diagonal T,
+        whose deviance and exact gradient drop the columns at 0: :meth:`deviance`)."""
+        import copy
+        if self._dense is None or [(t.J, t.q) for t in lam.terms] != \
+                [(t.J, t.q) for t in self.lam.terms]:
+            raise ValueError("with_layout needs the dense update and the same terms (J, q)")
+        new = copy.copy(self)
+        new.__dict__.pop("_active_cache", None)
+        new.lam = lam
+        return new
+
     # -- factorisation -------------------------------------------------------------------------
     def factor(self, theta: np.ndarray) -> PLSFactor:
         """Factor the PLS system at θ (raises numpy/scipy LinAlgError if not positive definite)."""
