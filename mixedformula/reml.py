@@ -849,8 +849,8 @@ def _search_method(lam: LambdaFactor) -> str:
 #: without being held at a zero variance; the last digits are the polish's. kb07-shaped
 #: zero-correlation (16 θ, ML; benchmarks/README.md, 2026-12-03): 10⁻⁸ → 10⁻² cut the fit from
 #: 864 to 335 evaluations with the same deviance (28642.8153618364, lme4's best to 2·10⁻¹¹),
-#: and on six simulated kb07-shaped data sets (random zero/non-zero variances) the logLik
-#: equals the 10⁻⁸ fit's to ≤ 1.4·10⁻⁹ (751–1367 → 261–426 evaluations); kb07-small the same.
+#: and on twelve simulated kb07-shaped data sets (random zero/non-zero variances) the logLik
+#: equals the 10⁻⁸ fit's to ≤ 1.4·10⁻⁹ (751–1499 → 261–438 evaluations); kb07-small the same.
 #: What it gives up: BOBYQA then stops early (kb07: after 65 evaluations, 90 deviance units
 #: above the optimum) and the search is mostly L-BFGS-B's, which can stop at a zero variance
 #: (kb07: at 28642.890); the one-entry probes and the interior restarts find the way out, and
