@@ -496,7 +496,8 @@ class PenalizedLS(FixedEffectsAtTheta):
             return None
         key = b"".join(k.tobytes() for k in keep)
         cache = self.__dict__.setdefault("_active_cache", {})
-        if key not in cache:
+        hit = cache.get(key)
+        if hit is None:
             import copy
             if len(cache) >= 64:
                 cache.clear()
@@ -522,8 +523,8 @@ class PenalizedLS(FixedEffectsAtTheta):
                     (self.lam.theta_offsets[i] + t.q * np.arange(t.n_blocks)[:, None]
                      + np.nonzero(k)[0][None, :]).ravel()
                     for i, (t, k) in enumerate(zip(self.lam.terms, keep))])
-            cache[key] = (sub, [np.nonzero(k)[0] for k in keep])
-        return cache[key]
+            hit = cache[key] = (sub, [np.nonzero(k)[0] for k in keep])
+        return hit
 
     def deviance_and_gradient(self, theta: np.ndarray, reml: bool = True, *,
                               nan_at_zero: bool = False):
