@@ -36,6 +36,7 @@ T per level of h, reported as groups ``g:h<level>``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -54,7 +55,7 @@ from .errors import DataError, MixedFormulaError
 from .identifiability import check_identifiability
 from .linalg import LambdaFactor, PenalizedLS, TermLayout
 from .linalg.penalized import add_crossproducts, crossproducts
-from .linalg.threads import one_blas_thread
+from .linalg.threads import dense_blas_threads, one_blas_thread
 
 __all__ = ["LmerFit", "lmer"]
 
@@ -1193,7 +1194,7 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
     # one BLAS thread always: OpenBLAS' threads cost more than they give for small problems,
     # and the dense 1142 × 1142 Schur Cholesky at InstEval shape took 0.057 s on one thread
     # against 0.17–2.6 s on two on a loaded machine (benchmarks/README.md)
-    with one_blas_thread(True):
+    with one_blas_thread(True), contextlib.ExitStack() as stack:
         _check(design)
         lam = LambdaFactor([t.layout for t in terms])
         rc = _residual_correlation(design, data)
@@ -1203,6 +1204,8 @@ def lmer(formula, data, reml: bool = True, *, weights=None, start=None,
                                           "supported by lmer")
             return _lmer_residual_corr(design, terms, lam, rc, reml, data, data_name, data2)
         pls = _penalized_ls(design.X, design.y[:, 0], terms, lam, weights=weights)
+        # a large dense Schur block (MovieLens-1M: 3706 columns) is factorised on every core
+        stack.enter_context(dense_blas_threads(getattr(pls, "r", 0) or 0))
         x0 = lam.theta0 if start is None else np.asarray(start, dtype=float)
         rp = _structure_map(terms, lam)
         if x0.shape != (lam.n_theta,):

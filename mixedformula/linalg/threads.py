@@ -4,6 +4,14 @@ PIRLS steps, profiles, bootstrap refits): OpenBLAS' threads cost far more than t
 from __future__ import annotations
 
 import contextlib
+import os
+
+#: columns of the dense Schur block (crossed factors after the first) from which lmer's
+#: factorisations use every core: potrf + potri of 3706² (MovieLens-1M's movies) took 0.74 s
+#: on two threads against 1.29 s on one on an idle 2-core machine, while at InstEval's 1142²
+#: two threads made the whole fit slower (2.7–3.1 s against 1.8–2.0 s: thread hand-offs on
+#: ~10 ms calls); benchmarks/README.md
+LARGE_DENSE = 2500
 
 
 def one_blas_thread(limit: bool = True):
@@ -16,5 +24,18 @@ def one_blas_thread(limit: bool = True):
     try:
         from threadpoolctl import threadpool_limits
         return threadpool_limits(1, "blas")
+    except Exception:       # threadpoolctl missing or failing: run as is
+        return contextlib.nullcontext()
+
+
+def dense_blas_threads(columns: int):
+    """Every core's BLAS threads (inside an outer :func:`one_blas_thread`) when the dense block
+    factorised per evaluation has at least :data:`LARGE_DENSE` columns; otherwise a null
+    context (the outer limit stays)."""
+    if columns < LARGE_DENSE:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(len(os.sched_getaffinity(0)), "blas")
     except Exception:       # threadpoolctl missing or failing: run as is
         return contextlib.nullcontext()
