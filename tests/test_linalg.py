@@ -117,3 +117,25 @@ def test_pls_schur_update_matches_dense_system(q0, qr, correlated):
                                atol=1e-11)
     r2 = np.sum((y - X @ sol[-2:] - ZL @ sol[:-2]) ** 2) + np.sum(sol[:-2] ** 2)
     assert f.r2 == pytest.approx(r2, rel=1e-10)
+
+
+def test_blas_threads_only_for_a_large_dense_block():
+    """lmer runs on one BLAS thread, except inside :func:`dense_blas_threads` for a dense Schur
+    block of at least LARGE_DENSE columns (every core); below it the outer limit stays."""
+    import os
+    from threadpoolctl import threadpool_info
+    from mixedformula.linalg.threads import LARGE_DENSE, dense_blas_threads, one_blas_thread
+
+    def blas_threads():
+        return {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.fail("threadpoolctl finds no BLAS library to limit")
+    cores = len(os.sched_getaffinity(0))
+    with one_blas_thread():
+        assert blas_threads() == {1}
+        with dense_blas_threads(LARGE_DENSE - 1):
+            assert blas_threads() == {1}
+        with dense_blas_threads(LARGE_DENSE):
+            assert blas_threads() == {cores}
+        assert blas_threads() == {1}
