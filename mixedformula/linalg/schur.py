@@ -98,10 +98,19 @@ class SchurUpdate:
         (tr(M C W Cᵀ), without forming C W Cᵀ densely)."""
         J = self.P.shape[1] // (W.shape[-1] ** 2)
         w = np.broadcast_to(W, (J,) + W.shape[1:]).ravel()
-        r = self.base.shape[0]
         vals = self.P @ w
-        off = (self.keys // r) != (self.keys % r)
-        return float(vals @ M.ravel()[self.keys] + vals[off] @ M.ravel()[self.keys[off]])
+        m = M.ravel()[self.keys]
+        # off-diagonal keys count twice (the upper triangle is not stored)
+        return float(2.0 * (vals @ m) - vals[self._diagonal] @ m[self._diagonal])
+
+    @property
+    def _diagonal(self) -> np.ndarray:
+        """Positions of the diagonal (i, i) keys (computed once)."""
+        d = self.__dict__.get("_diag")
+        if d is None:
+            r = self.base.shape[0]
+            d = self.__dict__["_diag"] = np.flatnonzero(self.keys // r == self.keys % r)
+        return d
 
     def apply(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ (upper: not meaningful).
