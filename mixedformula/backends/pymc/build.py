@@ -780,7 +780,7 @@ def _se_only(design, family: Family) -> set:
         if getattr(part, "se", None) is None:
             continue
         if "sigma" not in family.response(k).dpars:
-            from ...errors import FamilyError, MixedFormulaError
+            from ...errors import FamilyError
             raise FamilyError(f"se() needs a family with a residual sd sigma (gaussian, "
                               f"student), not {family.response(k).name!r}")
         if not part.formula.additions.se_sigma:
@@ -853,13 +853,22 @@ def _dpars(family: Family, priors: PriorSet, ys: list, resp: list[str], multivar
     for d in family.dpars:               # nu, shape, phi, zi, hu, ndt, ...: one scalar each
         if d == "sigma" or d in names or (d == "thres" and family.thresholds):
             continue
-        if d in family.fixed_dpars:          # ordinal disc without a formula: 1
-            out[d] = pt.as_tensor_variable(np.float64(family.fixed_dpars[d]))
-            continue
-        lower, upper = family.dpar_bounds(d, ys[0][0])
-        out[d] = pymc_rv(d, [priors.resolve(d, family.default_prior(d, *ys[0])).prior],
-                         lower=lower, upper=upper)
+        out[d] = _scalar_dpar(family, d, priors, ys[0], d, "")
     return out
+
+
+def _scalar_dpar(family: Family, d: str, priors: PriorSet, y_centre: tuple, name: str,
+                 resp: str):
+    """One scalar distributional parameter ``name`` (nu, shape, phi, zi, ...): the family's
+    fixed value where it has one (ordinal disc without a formula: 1), else a random variable
+    within ``family.dpar_bounds`` with the user's prior or the family's default (brms' rule on
+    ``y_centre`` = (y, centre) of the response)."""
+    import pytensor.tensor as pt
+    if d in family.fixed_dpars:
+        return pt.as_tensor_variable(np.float64(family.fixed_dpars[d]))
+    lower, upper = family.dpar_bounds(d, y_centre[0])
+    prior = priors.resolve(d, family.default_prior(d, *y_centre), resp=resp).prior
+    return pymc_rv(name, [prior], lower=lower, upper=upper)
 
 
 def _check_mixed(design, family) -> None:
@@ -892,13 +901,8 @@ def _mixed_dpars(family, priors: PriorSet, ys: list, resp: list[str],
             name = f"{d}__{rname}"
             if d == "sigma" and k in sigma_fixed:       # se() without sigma = TRUE: σ ≡ 0
                 params[d] = pm.Deterministic(name, pt.as_tensor_variable(0.0))
-                continue
-            if d in fam.fixed_dpars:
-                params[d] = pt.as_tensor_variable(np.float64(fam.fixed_dpars[d]))
-                continue
-            lower, upper = fam.dpar_bounds(d, ys[k][0])
-            prior = priors.resolve(d, fam.default_prior(d, *ys[k]), resp=rname).prior
-            params[d] = pymc_rv(name, [prior], lower=lower, upper=upper)
+            else:
+                params[d] = _scalar_dpar(fam, d, priors, ys[k], name, rname)
         sig.append(pt.stack([params.pop("sigma")]) if "sigma" in params else None)
         own.append(params)
     return {"sigma": sig, "by_response": own}
