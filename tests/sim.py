@@ -160,6 +160,18 @@ def constrained_value(model, point, name):
     return val if tr is None else np.asarray(tr.backward(val, *rv.owner.inputs).eval())
 
 
+def assert_means_near_brms(post, means: dict, sds: dict, min_ess: float, tol: float = 0.2):
+    """Every parameter's posterior mean within ``tol`` brms posterior sd of brms' mean, after
+    checking that each has at least ``min_ess`` bulk ESS here (the caller's false-failure
+    argument rests on that ESS); the message lists the three largest gaps."""
+    import arviz as az
+    worst = []
+    for name, mean in means.items():
+        assert float(az.ess(post[name]).to_array().min()) >= min_ess, name
+        worst.append((abs(float(post[name].mean()) - mean) / sds[name], name))
+    assert max(worst)[0] < tol, sorted(worst, reverse=True)[:3]
+
+
 def dense_Z(codes, X, J):
     """The dense random-effects design of one group term: row n has X[n, c] in column
     codes[n]·q + c (level-major, as lme4's Zᵀ and the engines order the effects)."""
