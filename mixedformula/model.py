@@ -45,7 +45,7 @@ from .design import Design, design_matrices
 from .engine import REQUESTS, Decision, dask_refusal, dask_too_large, decide, marginal_reason
 from .errors import MixedFormulaError
 from .families import Family, get_family
-from .formula import FormulaSpec, parse
+from .formula import FormulaSpec, mvbind_as_parts, parse
 from .priors import Prior, PriorSet
 from .progress import bars, phase, with_phases
 
@@ -149,14 +149,17 @@ RESCOR_REFUSAL = ("rescor (residual correlation) is only possible when every res
 def response_family(spec: FormulaSpec, fam: Family) -> "Family | MultivariateFamily":
     """The family of the model given ``family=`` (``fam``) and brms' ``bf(..., family = ...)``
     in the formula: a univariate ``bf(y ~ x, family = poisson())`` or bf() parts that all
-    name the same family give that family (``family=`` must then be the default gaussian or
+    name the same family (also ``mvbind(y1, y2) ~ x`` with ``family=``) give that family (``family=`` must then be the default gaussian or
     the same); bf() parts with different families give brms' ``MV(poisson, gaussian)``
     (:class:`~mixedformula.families.multivariate.MultivariateFamily`, one family per
     response; parts without ``family =`` take ``family=``). ``set_rescor(TRUE)`` with
     different families is refused (brms' rule)."""
     from .errors import FamilyError
     from .families.multivariate import MultivariateFamily
-    written = [p.family for p in spec.parts] if spec.parts else [spec.family]
+    # mvbind(y1, y2) ~ x is brms' bf(y1 ~ x) + bf(y2 ~ x) (its split_bf): one part per
+    # response, each taking family=
+    written = ([p.family for p in spec.parts] if spec.parts
+               else [spec.family] * max(1, len(spec.responses)))
     if all(w is None for w in written):
         return _per_response(fam, len(written))
     fams = [get_family(w) if w is not None else fam for w in written]
@@ -211,6 +214,8 @@ def specify(formula: "str | FormulaSpec", data, family: "str | Family" = "gaussi
                                 f"not {likelihood!r}")
     spec = formula if isinstance(formula, FormulaSpec) else parse(formula)
     fam = response_family(spec, get_family(family, link))
+    if getattr(fam, "families", None) is not None:     # one family object per response
+        spec = mvbind_as_parts(spec)
     from .design.distributed import is_dask_frame
     if is_dask_frame(data):
         check_distributional(spec, fam, rescor_by)

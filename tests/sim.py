@@ -189,3 +189,16 @@ def dense_Z_of_column(d, col, slope):
     j = pd.Index(lev).get_indexer(d[col])
     W = np.column_stack([np.ones(len(d)), d.x])[:, :2 if slope else 1]
     return dense_Z(j, W, len(lev)), len(lev)
+
+
+def brms_proper_priors(table):
+    """(class, resp) → prior of the rows of a brms ``prior_summary`` / ``get_prior`` table (or
+    ours) that have a proper prior; brms' ``L`` / ``lkj_corr_cholesky(η)`` (its Cholesky-factor
+    parametrisation) is the ``cor`` / ``lkj(η)`` prior on the correlation matrix."""
+    out = {}
+    for pr, c, r in zip(table["prior"], table["class"], table["resp"]):
+        if pr and pr != "(flat)":
+            if c == "L":
+                c, pr = "cor", pr.replace("lkj_corr_cholesky", "lkj")
+            out[(c, r)] = pr
+    return out

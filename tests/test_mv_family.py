@@ -135,6 +135,45 @@ def test_one_non_gaussian_family_for_every_part_is_brms_mv(data):
     assert mf.Model("bf(y1 ~ x) + bf(y2 ~ x)", data=d).family.name == "gaussian"
 
 
+@pytest.mark.parametrize("family, group, key", [("poisson", "(1 | p | g)", "prior_poisson"),
+                                                 ("negbinomial", "(1 | g)",
+                                                  "prior_negbinomial")])
+def test_mvbind_with_one_non_gaussian_family_is_brms_split(data, family, group, key):
+    """``mvbind(y1, y3) ~ x + ...`` with ``family = poisson()`` is brms' split into one bf()
+    per response, MV(poisson, poisson): brms 2.18's default priors
+    (tests/data/brms_mvbind_family.json from tests/data/r/brms_mvbind_family.R) and the
+    variables of the bf() + bf() spelling."""
+    from sim import brms_proper_priors
+    with open(os.path.join(DATA, "brms_mvbind_family.json")) as f:
+        ref = json.load(f)
+    d = data.assign(y3=data["y1"] + 1)
+    m = mf.Model(f"mvbind(y1, y3) ~ x + {group}", data=d, family=family)
+    assert m.family.name == f"MV({family}, {family})"
+    assert brms_proper_priors(m.prior_summary()) == brms_proper_priors(ref[key])
+    both = mf.Model(f"bf(y1 ~ x + {group}) + bf(y3 ~ x + {group})", data=d, family=family)
+    assert set(m.pymc_model.named_vars) == set(both.pymc_model.named_vars)
+
+
+def test_mvbind_negbinomial_log_density_at_a_point(data):
+    """MV(negbinomial, negbinomial) from mvbind: the model's likelihood terms at a point
+    against scipy by hand (1e-9): Σ log NB(y_k; μ = exp(α_k + β_k (x − x̄)), shape_k) per
+    response (scipy's nbinom(n = shape, p = shape / (shape + μ)))."""
+    import numpy as np
+    from scipy import stats
+    d = data.assign(y3=data["y1"] + 1)
+    model = mf.Model("mvbind(y1, y3) ~ x", data=d, family="negbinomial").pymc_model
+    point = {"b__y1": np.array([0.3]), "Intercept__y1": np.array(0.5),
+             "shape__y1_log__": np.array(np.log(2.5)),
+             "b__y3": np.array([-0.2]), "Intercept__y3": np.array(1.1),
+             "shape__y3_log__": np.array(np.log(7.0))}
+    lp = model.point_logps(point, round_vals=12)
+    xc = d["x"] - d["x"].mean()
+    for y, a, b, k in (("y1", 0.5, 0.3, 2.5), ("y3", 1.1, -0.2, 7.0)):
+        mu = np.exp(a + b * xc)
+        hand = stats.nbinom.logpmf(d[y], k, k / (k + mu)).sum()
+        assert lp[f"y__{y}"] == pytest.approx(hand, rel=1e-9)
+
+
 def test_addition_terms_per_response_with_its_own_family(data):
     """weights() on the poisson response, se(s, sigma = TRUE) on the gaussian one: the
     model's log-density at a point against scipy by hand (1e-9): Σ w_i log Poisson(y1_i;

@@ -21,6 +21,7 @@ from scipy.special import expit
 
 import mixedformula as mf
 from mixedformula.results.loo import pointwise_loglik
+from sim import brms_proper_priors
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 FORMULA = "bf(y1 ~ x + (1 | p | g), family = poisson()) + bf(y2 ~ x + (1 | p | g))"
@@ -58,31 +59,18 @@ def fit(data):
                       progressbar=False)
 
 
-def _non_flat(table):
-    """(class, resp) → prior of the rows with a proper prior; brms' ``L`` /
-    ``lkj_corr_cholesky(η)`` (its Cholesky-factor parametrisation) is the ``cor`` / ``lkj(η)``
-    prior on the correlation matrix."""
-    out = {}
-    for pr, c, r in zip(table["prior"], table["class"], table["resp"]):
-        if pr and pr != "(flat)":
-            if c == "L":
-                c, pr = "cor", pr.replace("lkj_corr_cholesky", "lkj")
-            out[(c, r)] = pr
-    return out
-
-
 def test_default_priors_are_brms_prior_summary(data, ref):
     ours = mf.Model(FORMULA, data).prior_summary()
-    assert _non_flat(ours) == _non_flat(ref["prior"])
-    assert _non_flat(ours)[("sigma", "y2")] == "student_t(3, 0, 2.5)"
-    assert ("sigma", "y1") not in _non_flat(ours)
+    assert brms_proper_priors(ours) == brms_proper_priors(ref["prior"])
+    assert brms_proper_priors(ours)[("sigma", "y2")] == "student_t(3, 0, 2.5)"
+    assert ("sigma", "y1") not in brms_proper_priors(ours)
 
 
 @pytest.mark.parametrize("formula, key", [(BERNOULLI, "prior_bernoulli_gaussian"),
                                           (NEGBIN, "prior_negbinomial_gaussian")])
 def test_default_priors_of_other_pairs_are_brms(data, extra, formula, key):
-    ours = _non_flat(mf.Model(formula, data).prior_summary())
-    assert ours == _non_flat(extra[key])
+    ours = brms_proper_priors(mf.Model(formula, data).prior_summary())
+    assert ours == brms_proper_priors(extra[key])
 
 
 def test_posterior_means_match_brms(fit, ref):

@@ -543,6 +543,15 @@ def _mvbind_parts(tree, text: str) -> FormulaSpec:
     return replace(_combine_parts(text, parts), text=text)
 
 
+def mvbind_as_parts(spec: FormulaSpec) -> FormulaSpec:
+    """``mvbind(y1, y2) ~ rhs`` as ``bf(y1 ~ rhs) + bf(y2 ~ rhs)`` (brms' ``split_bf``): the
+    spec of a multivariate model whose responses each get their own family object (brms'
+    ``MV(poisson, poisson)`` for ``family = poisson()``); other specs unchanged."""
+    if not spec.multivariate or spec.parts:
+        return spec
+    return _mvbind_parts(parse_tree(spec.text), spec.text)
+
+
 def _parse(text: str) -> FormulaSpec:
     tree = parse_tree(text)
     if tree.left is None:

@@ -281,8 +281,10 @@ def build_model(design: Design, family: Family, priors: PriorSet,
     multivariate = r > 1
     mixed = getattr(family, "families", None) is not None   # one family per response
     if multivariate and not family.gaussian and not mixed:
-        raise FamilyError("multivariate responses (mvbind) are supported for the gaussian "
-                          "family")
+        raise FamilyError(f"multivariate responses (mvbind) with family {family.name!r} are "
+                          "not supported yet: gaussian (with residual correlation) and the "
+                          "families without it (poisson, bernoulli, negbinomial, ...: one "
+                          "likelihood per response, brms' MV(poisson, poisson)) are")
     if mixed:
         _check_mixed(design, family)
     for k in range(r):
