@@ -14,8 +14,8 @@ from scipy import stats
 
 from .hurdle_poisson import truncated_count_draws
 from .logdensity import (
-    LogDensityFamily, log_factorial_constant, hurdle, in_domain, negbinomial_log_f)
-from .poisson import count_check
+    LogDensityFamily, hurdle, in_domain, negbinomial_log_f)
+from .poisson import CountResponse
 from .registry import register
 
 
@@ -25,21 +25,10 @@ def _p_pos(mu, a):
 
 
 @register
-class HurdleNegBinomial(LogDensityFamily):
+class HurdleNegBinomial(CountResponse, LogDensityFamily):
     name = "hurdle_negbinomial"
-    default_link = "log"
-    allowed_links = ("log", "identity", "sqrt")
     dpars = ("shape", "hu")
     mean_dpars = ("shape", "hu")
-    discrete = True
-    mu_domain = (0.0, np.inf)
-
-    def _check_y(self, y, trials, fail):
-        count_check(y, fail)
-
-    def y_constant(self, y, trials=None):
-        """−log y! (0 at y = 0, so the zero branch is unchanged)"""
-        return log_factorial_constant(y)
 
     def _logdensity(self, o, y, eta, p, trials):
         lmu = o.log_mu(self.link_obj, eta)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from .logdensity import LogDensityFamily, log_factorial_constant, hurdle, in_domain, poisson_log_f
-from .poisson import count_check
+from .logdensity import LogDensityFamily, hurdle, in_domain, poisson_log_f
+from .poisson import CountResponse
 from .registry import register
 
 
@@ -25,21 +25,10 @@ def truncated_count_draws(rng, dist, p_pos, shape) -> np.ndarray:
 
 
 @register
-class HurdlePoisson(LogDensityFamily):
+class HurdlePoisson(CountResponse, LogDensityFamily):
     name = "hurdle_poisson"
-    default_link = "log"
-    allowed_links = ("log", "identity", "sqrt")
     dpars = ("hu",)
     mean_dpars = ("hu",)
-    discrete = True
-    mu_domain = (0.0, np.inf)
-
-    def _check_y(self, y, trials, fail):
-        count_check(y, fail)
-
-    def y_constant(self, y, trials=None):
-        """−log y! (0 at y = 0, so the zero branch is unchanged)"""
-        return log_factorial_constant(y)
 
     def _logdensity(self, o, y, eta, p, trials):
         mu = o.mu(self.link_obj, eta)

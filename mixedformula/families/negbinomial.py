@@ -13,20 +13,16 @@ from scipy.special import gammaln
 
 from .base import Family
 from .censoring import log_pair
-from .logdensity import log_density_dist, log_factorial_constant, negbinomial_log_f
-from .poisson import count_check, poisson_draws
+from .logdensity import log_density_dist, negbinomial_log_f
+from .poisson import CountResponse, poisson_draws
 from .registry import register
 
 
 @register
-class NegBinomial(Family):
+class NegBinomial(CountResponse, Family):
     name = "negbinomial"
-    default_link = "log"
-    allowed_links = ("log", "identity", "sqrt")
     dpars = ("shape",)
     aliases = ("negative_binomial", "negbin")
-    discrete = True
-    mu_domain = (0.0, np.inf)
     ml_glmm = True
     #: the ML reference is glmmTMB's nbinom2 (TMB's Laplace, observed information); lme4's
     #: glmer.nb uses Fisher's (the two differ: log is not the canonical link here)
@@ -48,9 +44,6 @@ class NegBinomial(Family):
         """Moment estimate ȳ² / (s² − ȳ), kept in [0.01, 1000]."""
         m, v = float(np.mean(y)), float(np.var(y))
         return {"shape": float(np.clip(m * m / max(v - m, 1e-3 * max(m, 1e-3)), 0.01, 1e3))}
-
-    def _check_y(self, y, trials, fail):
-        count_check(y, fail)
 
     def logpdf(self, y, eta, params=None, trials=None):
         a = params["shape"]
@@ -80,10 +73,6 @@ class NegBinomial(Family):
         a, mu = params["shape"], o.mu(self.link_obj, eta)
         return log_pair(o, o.betainc(a, y + 1.0, a / (a + mu)),
                         o.betainc(y + 1.0, a, mu / (a + mu)))
-
-    def y_constant(self, y, trials=None):
-        """−log y!"""
-        return log_factorial_constant(y)
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
                         y_const=None):

@@ -36,13 +36,28 @@ def count_check(y, fail):
         fail("non-negative whole counts", bad)
 
 
-@register
-class Poisson(Family):
-    name = "poisson"
+class CountResponse:
+    """What the count families share (poisson, negbinomial and their zero-inflated and hurdle
+    forms): links log (default), identity, sqrt; μ in (0, ∞); y a non-negative whole number;
+    the y-only term −log y! computed once (0 at y = 0, so a zero-inflated or hurdle zero
+    branch is unchanged)."""
+
     default_link = "log"
     allowed_links = ("log", "identity", "sqrt")
     discrete = True
     mu_domain = (0.0, np.inf)
+
+    def _check_y(self, y, trials, fail):
+        count_check(y, fail)
+
+    def y_constant(self, y, trials=None):
+        """−log y!"""
+        return log_factorial_constant(y)
+
+
+@register
+class Poisson(CountResponse, Family):
+    name = "poisson"
     ml_glmm = True
 
     emmeans_label = "rate"
@@ -59,9 +74,6 @@ class Poisson(Family):
                               "specific variance is unreliable", RuntimeWarning, stacklevel=3)
             return float(np.log1p(1.0 / lam))
         return 0.25 if self.link == "sqrt" else None
-
-    def _check_y(self, y, trials, fail):
-        count_check(y, fail)
 
     def logpdf(self, y, eta, params=None, trials=None):
         mu = self.inverse_link(eta)
@@ -88,10 +100,6 @@ class Poisson(Family):
     def log_cdf(self, o, y, eta, params, trials=None):
         mu = o.mu(self.link_obj, eta)
         return log_pair(o, o.gammaincc(y + 1.0, mu), o.gammainc(y + 1.0, mu))
-
-    def y_constant(self, y, trials=None):
-        """−log y!"""
-        return log_factorial_constant(y)
 
     def pymc_likelihood(self, name, eta, params, observed, trials=None, dims="obs",
                         y_const=None):

@@ -11,27 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from .logdensity import (
-    LogDensityFamily, log_factorial_constant, in_domain, negbinomial_log_f, zero_inflated)
-from .poisson import count_check, poisson_draws
+    LogDensityFamily, in_domain, negbinomial_log_f, zero_inflated)
+from .poisson import CountResponse, poisson_draws
 from .registry import register
 
 
 @register
-class ZeroInflatedNegBinomial(LogDensityFamily):
+class ZeroInflatedNegBinomial(CountResponse, LogDensityFamily):
     name = "zero_inflated_negbinomial"
-    default_link = "log"
-    allowed_links = ("log", "identity", "sqrt")
     dpars = ("shape", "zi")
     mean_dpars = ("zi",)
-    discrete = True
-    mu_domain = (0.0, np.inf)
-
-    def _check_y(self, y, trials, fail):
-        count_check(y, fail)
-
-    def y_constant(self, y, trials=None):
-        """−log y! (0 at y = 0, so the zero branch is unchanged)"""
-        return log_factorial_constant(y)
 
     def _logdensity(self, o, y, eta, p, trials):
         lmu = o.log_mu(self.link_obj, eta)
