@@ -14,9 +14,10 @@ Run in a fresh process; prints one ``PROFILE {...}`` JSON line with wall-clock p
 * ``postprocess`` – brms renaming + ``Fit`` (``brms_posterior`` …);
 * ``summary``  – ``fit.summary()`` and printing it.
 
-``BACKEND=c|numba|auto`` picks nutpie's backend (default auto); with the C backend the phase
-``compile_c`` is ``_make_functions`` in FAST_RUN mode (pytensor rewrites + C code, gcc on a cold
-cache).
+``BACKEND=c|numba|auto`` picks nutpie's backend (default auto); ``compile_functions`` is
+``sampling._compile_functions`` (logp+gradient and expand, either backend: PyTensor rewrites +
+C or numba code, gcc / LLVM on a cold cache), ``callbacks`` the numba C callbacks around them
+(``c_callbacks.callback_model``, numba backend only).
 
 Cold vs warm cache: point ``PYTENSOR_FLAGS=base_compiledir=/tmp/some-empty-dir`` at an empty
 directory for a cold run and run again for a warm one; ``numba__cache=False`` disables it.
@@ -111,7 +112,9 @@ def main():
     numba.cfunc = cfunc_timed
     wrap(nutpie, "compile_pymc_model", "nutpie.compile_total")
     from mixedformula.backends.pymc import sampling
-    wrap(sampling, "_compile_c", "compile_c")
+    wrap(sampling, "_compile_functions", "compile_functions")
+    from mixedformula.backends.pymc import c_callbacks
+    wrap(c_callbacks, "callback_model", "callbacks")
     wrap(nutpie, "sample", "sample")
     import mixedformula.backends.pymc.names as names
     wrap(names, "brms_posterior", "postprocess")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .logdensity import LogDensityFamily, hurdle, lognormal_log_f, o_eq0, safe
+from .lognormal import LogScaleMu
 from .registry import register
 
 
@@ -21,18 +22,10 @@ def non_negative_check(y, fail):
 
 
 @register
-class HurdleLognormal(LogDensityFamily):
+class HurdleLognormal(LogScaleMu, LogDensityFamily):
     name = "hurdle_lognormal"
-    default_link = "identity"
-    allowed_links = ("identity", "inverse")
     dpars = ("sigma", "hu")
     mean_dpars = ("sigma", "hu")
-    logscale = True
-    mu_domain = (0.0, np.inf)      # of y; μ itself is any real (log scale)
-
-    @property
-    def link_can_leave_domain(self) -> bool:
-        return False
 
     def _check_y(self, y, trials, fail):
         non_negative_check(y, fail)

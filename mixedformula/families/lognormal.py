@@ -16,19 +16,26 @@ from .gaussian import LOG_2PI
 from .registry import register
 
 
-@register
-class Lognormal(Family):
-    name = "lognormal"
+class LogScaleMu:
+    """What the lognormal families share (lognormal, hurdle_lognormal, shifted_lognormal): μ is
+    the mean of log y (any real), on brms' identity (default) or inverse link, so a link
+    cannot leave μ's domain; y itself lies in (0, ∞)."""
+
     default_link = "identity"
     allowed_links = ("identity", "inverse")
-    dpars = ("sigma",)
-    mean_dpars = ("sigma",)
     logscale = True
     mu_domain = (0.0, np.inf)      # of y; μ itself is any real (log scale)
 
     @property
     def link_can_leave_domain(self) -> bool:
         return False
+
+
+@register
+class Lognormal(LogScaleMu, Family):
+    name = "lognormal"
+    dpars = ("sigma",)
+    mean_dpars = ("sigma",)
 
     def _check_y(self, y, trials, fail):
         bad = y <= 0

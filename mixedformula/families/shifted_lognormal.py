@@ -13,22 +13,15 @@ import numpy as np
 
 from .exponential import positive_check
 from .logdensity import LogDensityFamily, lognormal_log_f, safe
+from .lognormal import LogScaleMu
 from .registry import register
 
 
 @register
-class ShiftedLognormal(LogDensityFamily):
+class ShiftedLognormal(LogScaleMu, LogDensityFamily):
     name = "shifted_lognormal"
-    default_link = "identity"
-    allowed_links = ("identity", "inverse")
     dpars = ("sigma", "ndt")
     mean_dpars = ("sigma", "ndt")
-    logscale = True
-    mu_domain = (0.0, np.inf)      # of y; μ itself is any real (log scale)
-
-    @property
-    def link_can_leave_domain(self) -> bool:
-        return False
 
     def _check_y(self, y, trials, fail):
         positive_check(y, fail)
