@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .lambda_factor import LambdaFactor
-from .penalized import FixedEffectsAtTheta
+from .penalized import FixedEffectsAtTheta, ols_residual
 
 _LOG2PI = math.log(2 * math.pi)
 #: the dense system is refused above this many columns of Z* (memory ≈ 8 M² bytes)
@@ -93,12 +93,7 @@ class DensePLS(FixedEffectsAtTheta):
 
     def _set_response(self, y):
         X = self._X
-        if self.p:
-            self.beta_ols = np.linalg.lstsq(X, y, rcond=None)[0]
-            e = y - X @ self.beta_ols
-        else:
-            self.beta_ols = np.zeros(0)
-            e = y
+        self.beta_ols, e = ols_residual(X, y)
         self.Xte = X.T @ e
         self.Zte = self.Z.T @ e
         self.ete = float(e @ e)

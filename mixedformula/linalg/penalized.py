@@ -85,6 +85,15 @@ DENSE_MAX = 12000
 _LOG2PI = math.log(2 * math.pi)
 
 
+def ols_residual(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """β̂ = argmin ‖y − Xβ‖ (least squares) and e = y − Xβ̂; with no columns β̂ is empty and
+    e = y. The penalized systems are written for e, not y (a better-conditioned right side)."""
+    if X.shape[1] == 0:
+        return np.zeros(0), y
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    return beta, y - X @ beta
+
+
 @dataclass
 class PLSFactor:
     """The factorisation at one θ and what follows from it (on the OLS-residual scale)."""
@@ -158,12 +167,7 @@ class PenalizedLS(FixedEffectsAtTheta):
         self.lam = lam
         if not blocks:
             raise ValueError("PenalizedLS needs at least one group term")
-        if self.p:
-            self.beta_ols = np.linalg.lstsq(X, y, rcond=None)[0]
-            e = y - X @ self.beta_ols
-        else:
-            self.beta_ols = np.zeros(0)
-            e = y
+        self.beta_ols, e = ols_residual(X, y)
         self.XtX = X.T @ X
         self.Xte = X.T @ e
         self.ete = float(e @ e)
