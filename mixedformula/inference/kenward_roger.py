@@ -34,9 +34,8 @@ import math
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy import stats
 
-from .satterthwaite import ftable_row
+from .satterthwaite import ftable_row, ttable_row
 
 #: dense n × n algebra (a few n × n matrices per variance parameter) above this is refused
 MAX_ROWS = 8000
@@ -156,12 +155,7 @@ class KenwardRoger:
     def ttest(self, l) -> dict:
         """Estimate, adjusted SE, KR df, t and p of lᵀβ (lmerTest's ``contest1D``, KR)."""
         l = np.asarray(l, dtype=float).ravel()
-        est = float(l @ self.beta)
-        se = math.sqrt(l @ self.vcov_adj @ l)
-        ddf = self.df(l)
-        t = est / se
-        return {"Estimate": est, "Std. Error": se, "df": ddf, "t value": t,
-                "Pr(>|t|)": 2 * stats.t.sf(abs(t), ddf)}
+        return ttable_row(float(l @ self.beta), math.sqrt(l @ self.vcov_adj @ l), self.df(l))
 
     def ftest(self, L) -> dict:
         """KR F-test of Lβ = 0 (lmerTest's ``contestMD`` via ``KRmodcomp``)."""

@@ -90,12 +90,7 @@ class Satterthwaite:
     def ttest(self, l) -> dict:
         """Estimate, SE, df, t and two-sided p of lᵀβ (lmerTest's ``contest1D``)."""
         l = np.asarray(l, dtype=float).ravel()
-        est = float(l @ self.beta)
-        se = math.sqrt(l @ self.vcov_beta @ l)
-        nu = self.df(l)
-        t = est / se
-        return {"Estimate": est, "Std. Error": se, "df": nu, "t value": t,
-                "Pr(>|t|)": 2 * stats.t.sf(abs(t), nu)}
+        return ttable_row(float(l @ self.beta), math.sqrt(l @ self.vcov_beta @ l), self.df(l))
 
     def ftest(self, L) -> dict:
         """F-test of Lβ = 0 (lmerTest's ``contestMD``): Sum Sq, Mean Sq, NumDF, DenDF, F, p."""
@@ -126,6 +121,14 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
         return 2.0
     E = float(np.sum(nu / (nu - 2)))
     return 2 * E / (E - len(nu))
+
+
+def ttable_row(est: float, se: float, df: float) -> dict:
+    """lmerTest's t-table row: Estimate, Std. Error, df, t = est / se and two-sided
+    p = 2 P(T_df > |t|)."""
+    t = est / se
+    return {"Estimate": est, "Std. Error": se, "df": df, "t value": t,
+            "Pr(>|t|)": 2 * stats.t.sf(abs(t), df)}
 
 
 def ftable_row(F: float, ndf: int, ddf: float, sigma: float, scale: float = 1.0) -> dict:
