@@ -202,3 +202,14 @@ def brms_proper_priors(table):
                 c, pr = "cor", pr.replace("lkj_corr_cholesky", "lkj")
             out[(c, r)] = pr
     return out
+
+
+def py_mode():
+    """The PyTensor mode of the density checks (a test's own log-density / gradient at a few
+    points, against scipy or a hand-written PyMC model): PyTensor's default rewrites
+    (``fast_run``: the graph nutpie samples, same fusions and stabilisations) evaluated by the
+    Python linker, so no C module is compiled (gcc was 20 of the 28 CPU s of a ZIP model's
+    logp + dlogp, cold).  The C and numba backends themselves are checked by the sampling tests
+    and by the tests that name a backend (test_ordinal's FAST_RUN / NUMBA cases, ...)."""
+    from pytensor.compile.mode import Mode
+    return Mode(linker="py", optimizer="fast_run")

@@ -19,6 +19,7 @@ import mixedformula as mf
 from mixedformula.design import design_matrices
 from mixedformula.errors import DataError, FormulaError
 from sim import constrained_value as _value
+from sim import py_mode
 
 DATA = Path(__file__).parent / "data"
 
@@ -66,7 +67,7 @@ def test_arma_logp_matches_stan_block(p, q):
     m = mf.Model(f"y ~ x + {term}", d)
     model = m.pymc_model
     assert ("ar" in model.named_vars) == bool(p) and model["ma"].type.shape == (q,)
-    f = model.compile_logp(jacobian=False)
+    f = model.compile_logp(jacobian=False, mode=py_mode())
     rng = np.random.default_rng(p * 10 + q)
     y, x = d.y.to_numpy(), d.x.to_numpy()
     rows = {r.class_: r.prior.args for r in m.built.priors.rows}
@@ -93,7 +94,7 @@ def test_long_series_regression_form(term):
     from mixedformula.errors import MixedFormulaError
     d = _data(seed=3, G=2, T=3000)
     model = mf.Model(f"y ~ x + {term}", d).pymc_model
-    f = model.compile_logp(vars=[model["y"]], jacobian=False)
+    f = model.compile_logp(vars=[model["y"]], jacobian=False, mode=py_mode())
     rng = np.random.default_rng(9)
     y, x = d.y.to_numpy(), d.x.to_numpy()
     for _ in range(2):
@@ -115,7 +116,7 @@ def test_student_arma_likelihood_term():
     d = _data(4)
     m = mf.Model("y ~ x + arma(time, g, p = 2, q = 2)", d, family="student")
     model = m.pymc_model
-    f = model.compile_logp(vars=[model["y"]], jacobian=False)
+    f = model.compile_logp(vars=[model["y"]], jacobian=False, mode=py_mode())
     rng = np.random.default_rng(5)
     y, x = d.y.to_numpy(), d.x.to_numpy()
     for _ in range(3):
@@ -190,7 +191,7 @@ def test_priors():
                  priors=[mf.prior("normal(0, 0.5)", class_="ma")])
     row = m.prior_summary().query("`class` == 'ma'").iloc[0]
     assert (row["prior"], row["source"]) == ("normal(0, 0.5)", "user")
-    lp = m.pymc_model.compile_logp(vars=[m.pymc_model["ma"]])
+    lp = m.pymc_model.compile_logp(vars=[m.pymc_model["ma"]], mode=py_mode())
     assert lp({**m.pymc_model.initial_point(), "ma": np.array([0.3, -0.2])}) == pytest.approx(
         stats.norm.logpdf([0.3, -0.2], 0, 0.5).sum(), rel=1e-12)
 

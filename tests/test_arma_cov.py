@@ -18,6 +18,7 @@ from scipy import stats
 import mixedformula as mf
 from mixedformula.errors import FamilyError, FormulaError
 from sim import constrained_value as _value
+from sim import py_mode
 
 DATA = Path(__file__).parent / "data"
 
@@ -59,7 +60,7 @@ def test_logp_matches_scipy_mvn(term):
     d = _data()
     m = mf.Model(f"y ~ x + {term}", d)
     model = m.pymc_model
-    f = model.compile_logp(jacobian=False)
+    f = model.compile_logp(jacobian=False, mode=py_mode())
     rows = {r.class_: r.prior.args for r in m.built.priors.rows}
     rng = np.random.default_rng(len(term))
     y, x = d.y.to_numpy(), d.x.to_numpy()
@@ -105,7 +106,7 @@ def test_student_logp_matches_scipy_mvt(term):
     m = mf.Model(f"y ~ x + {term}", d, family="student")
     M = m.pymc_model
     logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
-                          on_unused_input="ignore")
+                          on_unused_input="ignore", mode=py_mode())
     rng = np.random.default_rng(len(term) + 1)
     y, x = d.y.to_numpy(), d.x.to_numpy()
     has_ar, has_ma = "ar" in M.named_vars, "ma" in M.named_vars
@@ -127,9 +128,9 @@ def _sigma_formula_points(term, d, family, seed, n=3):
     M = mf.Model(mf.bf(f"y ~ x + {term}", sigma="~ x"), d, family=family)
     model, D = M.pymc_model, M.design
     logp_y = model.compile_fn(model.logp(vars=[model["y"]], sum=True),
-                              inputs=model.value_vars, on_unused_input="ignore")
+                              inputs=model.value_vars, on_unused_input="ignore", mode=py_mode())
     betas = model.compile_fn(model.replace_rvs_by_values([model["_beta"], model["_beta_sigma"]]),
-                             inputs=model.value_vars, on_unused_input="ignore")
+                             inputs=model.value_vars, on_unused_input="ignore", mode=py_mode())
     rng = np.random.default_rng(seed)
     points = []
     for _ in range(n):
@@ -208,7 +209,7 @@ def test_long_series_logp_matches_scipy(term, T):
     m = mf.Model(f"y ~ x + {term}", d)
     M = m.pymc_model
     logp_y = M.compile_fn(M.logp(vars=[M["y"]], sum=True), inputs=M.value_vars,
-                          on_unused_input="ignore")
+                          on_unused_input="ignore", mode=py_mode())
     rng = np.random.default_rng(T)
     y, x = d.y.to_numpy(), d.x.to_numpy()
     has_ar = "ar" in M.named_vars

@@ -17,6 +17,7 @@ from scipy import stats
 import mixedformula as mf
 from mixedformula.design import design_matrices
 from mixedformula.errors import DataError, FamilyError, FormulaError
+from sim import py_mode
 
 DATA = Path(__file__).parent / "data"
 
@@ -49,7 +50,7 @@ def _value(model, p, name):
 
 
 def _jacobian_free_logp(model):
-    return model.compile_logp(jacobian=False)
+    return model.compile_logp(jacobian=False, mode=py_mode())
 
 
 def test_brms_lag_structure():
@@ -312,7 +313,7 @@ def test_student_ar_likelihood_term():
     d = _data(7)
     m = mf.Model("y ~ x + ar(time, g, p = 2)", d, family="student")
     model = m.pymc_model
-    f = model.compile_logp(vars=[model["y"]], jacobian=False)
+    f = model.compile_logp(vars=[model["y"]], jacobian=False, mode=py_mode())
     rng = np.random.default_rng(9)
     y = d.y.to_numpy()
     for pt_ in _points(model, rng, 3):

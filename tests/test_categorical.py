@@ -329,9 +329,12 @@ def test_recovery_with_group_effects_correlated_across_categories():
                  chains=2, seed=fit_seed, progressbar=False)
     assert familywise_misses(fit.idata.posterior, TRUTH) == {}
     # mf.recovery_check runs the same loop through the family object (one short simulation:
-    # its table, not its coverage, is checked here)
+    # its table, not its coverage, is checked here); on the fit's backend, so it re-uses the
+    # fit's compiled model (same structure; its auto choice for 1 × 200 draws, C, compiled
+    # the structure a second time), as test_recovery_families' recovery_check does
     table = mf.recovery_check("y ~ x + (1 | p | g)", base, TRUTH, n_sims=1, family=fam,
-                              draws=100, tune=100, chains=1, seed=fit_seed)
+                              draws=100, tune=100, chains=1, seed=fit_seed,
+                              backend=fit.info["backend"])
     assert list(table.index) == list(TRUTH)
     np.testing.assert_allclose(table["truth"], list(TRUTH.values()))
 

@@ -17,6 +17,7 @@ import mixedformula as mf
 from mixedformula.design import covstruct
 from mixedformula.errors import FormulaError
 from mixedformula.formula import parse
+from sim import py_mode
 
 HERE = os.path.dirname(__file__)
 REF = json.load(open(os.path.join(HERE, "data", "covstruct_glmmTMB.json")))
@@ -158,7 +159,8 @@ def test_marginal_loglik_matches_scipy(data, structure):
         vv = model.rvs_to_values[rv]
         point[vv.name] = tr.forward(v, *rv.owner.inputs).eval() if tr is not None else v
     pot = model.replace_rvs_by_values([model["marginal_loglik"]])[0]
-    ll = model.compile_fn(pot, inputs=model.value_vars, on_unused_input="ignore")(point)
+    ll = model.compile_fn(pot, inputs=model.value_vars, on_unused_input="ignore",
+                          mode=py_mode())(point)
     # the reference: Σ from the definitions (glmmTMB), rows of a group share u_g
     lag = np.abs(np.subtract.outer(np.arange(Q), np.arange(Q)))
     if structure == "toep":

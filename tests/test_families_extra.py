@@ -26,6 +26,7 @@ from scipy.special import gamma as gamma_fn, gammaln
 import mixedformula as mf
 from mixedformula.errors import FamilyError
 from mixedformula.families import family_names, get_family
+from sim import py_mode
 
 RTOL = 1e-9
 P = {"phi": 3.1, "shape": 2.3, "zi": 0.27, "hu": 0.35, "sigma": 0.8, "zoi": 0.3, "coi": 0.4,
@@ -475,7 +476,7 @@ def test_shifted_lognormal_ndt_is_below_the_smallest_response():
     # a user prior is truncated to (0, min y); a uniform reaching beyond it is refused
     m2 = mf.Model("y ~ x + (1 | g)", df, family="shifted_lognormal",
                   priors=[mf.prior("normal(0.1, 0.1)", class_="ndt")])
-    assert np.isfinite(m2.pymc_model.compile_logp()(m2.pymc_model.initial_point()))
+    assert np.isfinite(m2.pymc_model.compile_logp(mode=py_mode())(m2.pymc_model.initial_point()))
     with pytest.raises(Exception, match="outside the parameter's bounds"):
         mf.Model("y ~ x + (1 | g)", df, family="shifted_lognormal",
                  priors=[mf.prior("uniform(0, 1)", class_="ndt")]).pymc_model
@@ -502,7 +503,7 @@ def test_every_new_family_builds():
         f = f"{'yk | trials(n)' if fam == 'zero_inflated_binomial' else c} ~ x + (1 | g)"
         m = mf.Model(f, df, family=fam)
         pm_model = m.pymc_model
-        logp = pm_model.compile_logp()(pm_model.initial_point())
+        logp = pm_model.compile_logp(mode=py_mode())(pm_model.initial_point())
         assert np.isfinite(logp), fam
         free = {v.name for v in pm_model.free_RVs}
         assert set(get_family(fam).dpars) <= free, fam

@@ -18,7 +18,7 @@ from scipy import stats as st
 import mixedformula as mf
 from mixedformula.backends.pymc.marginal_structured import structured_lambda, structured_loglik
 from mixedformula.design.structured_crossprod import loglik_numpy
-from sim import dense_Z_of_column
+from sim import dense_Z_of_column, py_mode
 
 HERE = os.path.dirname(__file__)
 
@@ -74,7 +74,7 @@ def _check(model, V_of, Tshape, rho_of, rng, k=4, A=None):
     f = pytensor.function([beta_t, T_t, sig_t, rho_t],
                           structured_loglik(stats, beta_t, lam, sig_t,
                                             rho_t if stats.structure else None),
-                          on_unused_input="ignore")
+                          on_unused_input="ignore", mode=py_mode())
     for _ in range(k):
         beta = rng.normal(size=X.shape[1])
         T = np.tril(rng.normal(size=Tshape)) + 1.5 * np.eye(Tshape[0])

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 import mixedformula as mf
-from sim import familywise_misses, seeds
+from sim import familywise_misses, py_mode, seeds
 
 FORMULA = ("bf(y1 | weights(w) + cens(c) ~ x + offset(log(t)) + (1 | g)) + "
            "bf(y2 | trunc(lb = 0) + se(s, sigma = TRUE) ~ z + (1 | g))")
@@ -34,7 +34,8 @@ def _data(n=40, seed=1):
 
 def _values(pm_model, names, point):
     outs = pm_model.replace_rvs_by_values([pm_model[v] for v in names])
-    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore",
+                             mode=py_mode())
     return fn(point)
 
 
@@ -72,7 +73,7 @@ def test_per_response_loglik_is_scipy_summed_over_responses():
     assert m.likelihood == "conditional" and "per response" in m.engine.reason
     pm_model = m.pymc_model
     assert sorted(v.name for v in pm_model.observed_RVs) == ["y__y1", "y__y2"]
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     d = m.design
     for point in _points(pm_model, np.random.default_rng(3)):
         names = ["_beta__y1", "_beta__y2", "sigma__y1", "sigma__y2"] + [
@@ -104,7 +105,7 @@ def test_se_without_sigma_per_response_and_missing_rows():
         m = mf.Model("bf(y1 | se(s) ~ x) + bf(y2 | weights(w) ~ z)", df, rescor=False)
     pm_model = m.pymc_model
     assert "sigma__y1" not in [v.name for v in pm_model.free_RVs]
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     keep = df.y2.notna().to_numpy()
     for point in _points(pm_model, np.random.default_rng(5), 2):
         b1, b2, s1, s2 = _values(pm_model, ["_beta__y1", "_beta__y2", "sigma__y1",
@@ -167,7 +168,7 @@ def test_rescor_se_and_weights_loglik_is_scipy():
                  "weights(w) ~ z)", df)
     assert m.likelihood == "conditional"
     pm_model = m.pymc_model
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     d = m.design
     for point in _points(pm_model, np.random.default_rng(7), 2):
         b1, b2, s1, s2, cor = _values(pm_model, ["_beta__y1", "_beta__y2", "sigma__y1",
@@ -185,7 +186,7 @@ def test_rescor_weights_only_loglik_is_scipy():
     df = _data()
     m = mf.Model("mvbind(y1, y2) | weights(w) ~ x", df)
     pm_model = m.pymc_model
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     d = m.design
     point = _points(pm_model, np.random.default_rng(9), 1)[0]
     b1, b2, sd, cor = _values(pm_model, ["_beta__y1", "_beta__y2", "_std__rescor",

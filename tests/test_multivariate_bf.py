@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mixedformula as mf
-from sim import familywise_misses, seeds
+from sim import familywise_misses, py_mode, seeds
 
 BF = "bf(y1 ~ x + (1 | p | g)) + bf(y2 ~ z + (1 | p | g))"
 TRUTH = {"b_y1_Intercept": 1.0, "b_y1_x": 0.5, "b_y2_Intercept": -1.0, "b_y2_z": 0.8,
@@ -138,7 +138,8 @@ def test_partially_observed_likelihood_is_the_marginal_of_the_observed_component
     outs = pm_model.replace_rvs_by_values(
         [pm_model[v] for v in ("_beta__y1", "_beta__y2", "u__g", "_std__rescor",
                                "_corr__rescor")])
-    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore",
+                             mode=py_mode())
     b1, b2, u, sd, cor = fn(point)
     d = model.design
     eta = np.column_stack([d.fixed(0)[0] @ b1, d.fixed(1)[0] @ b2])
@@ -154,7 +155,7 @@ def test_partially_observed_likelihood_is_the_marginal_of_the_observed_component
         else:
             k = int(np.nonzero(o)[0][0])
             expected += norm(eta[i, k], np.sqrt(R[k, k])).logpdf(d.y[i, k])
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     assert sorted(v.name for v in pm_model.observed_RVs) == ["y__y1", "y__y1_y2", "y__y2"]
     assert np.isclose(logp(point), expected, rtol=1e-9, atol=1e-9)
     assert model.likelihood == "conditional"
@@ -184,7 +185,8 @@ def test_partially_observed_likelihood_with_rescor_by():
     for level in range(3):
         names += [f"_std__rescor__{level}", f"_corr__rescor__{level}"]
     outs = pm_model.replace_rvs_by_values([pm_model[v] for v in names])
-    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore",
+                             mode=py_mode())
     b1, b2, u, *rescor = fn(point)
     R = [np.outer(sd, sd) * cor for sd, cor in zip(rescor[::2], rescor[1::2])]
     assert not np.allclose(R[0], R[1])            # the point gives each level its own R
@@ -203,7 +205,7 @@ def test_partially_observed_likelihood_with_rescor_by():
             k = int(np.nonzero(o)[0][0])
             expected += norm(eta[i, k], np.sqrt(Rh[k, k])).logpdf(d.y[i, k])
     assert d.nobs == n and int((~d.observed).sum()) == 6
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     assert np.isclose(logp(point), expected, rtol=1e-9, atol=1e-9)
 
 
@@ -325,7 +327,7 @@ def test_without_rescor_each_response_is_normal_on_its_rows():
     outs = pm_model.replace_rvs_by_values(
         [pm_model[v] for v in ("_beta__y1", "_beta__y2", "u__g", "sigma__y1", "sigma__y2")])
     b1, b2, u, s1, s2 = pm_model.compile_fn(outs, inputs=pm_model.value_vars,
-                                            on_unused_input="ignore")(point)
+                                            on_unused_input="ignore", mode=py_mode())(point)
     d = model.design
     expected = 0.0
     for k, (b, s) in enumerate([(b1, s1), (b2, s2)]):
@@ -334,7 +336,7 @@ def test_without_rescor_each_response_is_normal_on_its_rows():
         mu = d.fixed(k)[0] @ b + u[t.codes, k] * t.X[:, 0]
         expected += norm(mu[rows], s).logpdf(d.y[rows, k]).sum()
     assert rows.sum() == len(df) - 3
-    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False)
+    logp = pm_model.compile_logp(vars=pm_model.observed_RVs, jacobian=False, mode=py_mode())
     assert np.isclose(logp(point), expected, rtol=1e-9, atol=1e-9)
 
 

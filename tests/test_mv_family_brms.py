@@ -21,7 +21,7 @@ from scipy.special import expit
 
 import mixedformula as mf
 from mixedformula.results.loo import pointwise_loglik
-from sim import brms_proper_priors
+from sim import brms_proper_priors, py_mode
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 FORMULA = "bf(y1 ~ x + (1 | p | g), family = poisson()) + bf(y2 ~ x + (1 | p | g))"
@@ -192,7 +192,7 @@ def test_bernoulli_gaussian_log_density_at_a_point(data):
         [model[n] for n in ("Intercept__yb", "Intercept__y2", "b__yb", "b__y2", "u__g",
                             "sigma__y2")])
     vals = model.compile_fn(outs, point_fn=False, inputs=model.value_vars,
-                            on_unused_input="ignore")(
+                            on_unused_input="ignore", mode=py_mode())(
         *[point[v.name] for v in model.value_vars])
     i1, i2, b1, b2, u, sigma = (np.asarray(v) for v in vals)
     levels = sorted(data["g"].unique())
@@ -205,7 +205,7 @@ def test_bernoulli_gaussian_log_density_at_a_point(data):
     ours = model.compile_fn(sum(t.sum() for t in model.logp(vars=model.observed_RVs,
                                                              sum=False)),
                             point_fn=False, inputs=model.value_vars,
-                            on_unused_input="ignore")(
+                            on_unused_input="ignore", mode=py_mode())(
         *[point[v.name] for v in model.value_vars])
     assert float(ours) == pytest.approx(hand, rel=1e-9, abs=1e-9)
     assert {"y__yb", "y__y2"} == {v.name for v in model.observed_RVs}

@@ -16,6 +16,7 @@ import mixedformula as mf
 from mixedformula.engine import decide
 
 from sim import dense_Z, familywise_misses, seeds
+from sim import py_mode
 
 
 def crossed(seed, n_s=60, n_d=25, per=6, slope_sd=0.0):
@@ -37,7 +38,7 @@ def _point_values(model, seed):
     names = [n for n in pmm.named_vars if n.startswith(("u__", "sd__", "chol__"))]
     outs = pmm.replace_rvs_by_values([pmm.potentials[0], pmm["_beta"], pmm["sigma"]]
                                      + [pmm[n] for n in names])
-    f = pmm.compile_fn(outs, inputs=pmm.value_vars, on_unused_input="ignore")
+    f = pmm.compile_fn(outs, inputs=pmm.value_vars, on_unused_input="ignore", mode=py_mode())
     rng = np.random.default_rng(seed)
     ip = pmm.initial_point()
     for _ in range(3):

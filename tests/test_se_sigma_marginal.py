@@ -23,6 +23,7 @@ from scipy import stats
 import mixedformula as mf
 from mixedformula.errors import MixedFormulaError
 from sim import dense_Z
+from sim import py_mode
 
 HERE = os.path.dirname(__file__)
 F1 = "yi | se(sei, sigma = TRUE) ~ xm + (1 | study)"
@@ -83,7 +84,7 @@ def _points(model, seed, n_points=4):
     names = [n for n in pmm.named_vars if n.startswith(("u__", "sd__", "chol__"))]
     outs = pmm.replace_rvs_by_values([pmm["partial_loglik"], pmm["_beta"], pmm["sigma"]]
                                      + [pmm[n] for n in names])
-    f = pmm.compile_fn(outs, inputs=pmm.value_vars, on_unused_input="ignore")
+    f = pmm.compile_fn(outs, inputs=pmm.value_vars, on_unused_input="ignore", mode=py_mode())
     rng = np.random.default_rng(seed)
     ip = pmm.initial_point()
     for _ in range(n_points):
@@ -153,7 +154,7 @@ def _logp_points(model, names, seed, n_points=3):
     """(values of ``names``) at random points around the initial point."""
     pmm = model.built.model
     outs = pmm.replace_rvs_by_values([pmm[n] for n in names])
-    f = pmm.compile_fn(outs, inputs=pmm.value_vars, on_unused_input="ignore")
+    f = pmm.compile_fn(outs, inputs=pmm.value_vars, on_unused_input="ignore", mode=py_mode())
     rng = np.random.default_rng(seed)
     ip = pmm.initial_point()
     for _ in range(n_points):
@@ -184,7 +185,8 @@ def test_offset_on_both_engines_against_scipy(meta, likelihood):
         obs = pmm.observed_RVs[0]
         lp = pmm.replace_rvs_by_values([pmm.logp(vars=[obs], sum=True)])[0]
         outs = pmm.replace_rvs_by_values([pmm[n] for n in names])
-        f = pmm.compile_fn([lp] + outs, inputs=pmm.value_vars, on_unused_input="ignore")
+        f = pmm.compile_fn([lp] + outs, inputs=pmm.value_vars, on_unused_input="ignore",
+                           mode=py_mode())
         rng = np.random.default_rng(8)
         ip = pmm.initial_point()
         for _ in range(3):

@@ -21,7 +21,7 @@ from mixedformula.backends.pymc.marginal_structured import (structured_lambda,
 from mixedformula.design.structured_crossprod import (group_loglik_numpy, loglik_numpy,
                                                       unstr_weights_numpy)
 from mixedformula.design.unstr import time_patterns
-from sim import dense_Z_of_column
+from sim import dense_Z_of_column, py_mode
 
 
 def _data(seed=0, G=12, T=3):
@@ -76,7 +76,7 @@ def test_marginal_matches_scipy(formula, col, slope, layout):
     lam = structured_lambda(stats, blocks, {b.key: T_t[None]}, pt)
     rho_t = unstr_weights(stats, C_t, pt.linalg.cholesky(C_t))
     f = pytensor.function([beta_t, T_t, sig_t, C_t],
-                          structured_loglik(stats, beta_t, lam, sig_t, rho_t))
+                          structured_loglik(stats, beta_t, lam, sig_t, rho_t), mode=py_mode())
     rng = np.random.default_rng(7)
     for _ in range(4):
         beta = rng.normal(size=X.shape[1])
