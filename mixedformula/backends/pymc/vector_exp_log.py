@@ -48,7 +48,7 @@ from pytensor.link.numba.dispatch.scalar import scalar_op_cache_key
 from pytensor.tensor.elemwise import Elemwise
 
 # bump when a kernel changes: part of the numba cache key of every graph using the ops
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01        # 32 significant bits: k · LN2_HI exact for |k| < 2²⁰
@@ -315,7 +315,9 @@ def _register(op_type, kernel):
     def _numba_vector_op(op, node, **kwargs):
         _float64_only(node, op.name)
 
-        @numba_basic.numba_njit
+        # never fastmath (PyTensor's NUMBA mode default): reassociation would undo the
+        # reductions (Cody–Waite, Kahan's log1p/expm1); LLVM keeps these flags when it inlines
+        @numba_basic.numba_njit(fastmath=False, error_model="numpy")
         def vector_op(x):
             return kernel(x)
         return vector_op, scalar_op_cache_key(op, kernel=KERNEL_VERSION)
