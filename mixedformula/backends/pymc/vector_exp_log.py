@@ -262,7 +262,7 @@ class VectorSigmoid(psm.Sigmoid):
     kernel."""
 
     def L_op(self, inputs, outputs, gout):
-        (gz,) = gout
+        (x,), (gz,) = inputs, gout
         if outputs[0].type in ps.discrete_types:
             return super().L_op(inputs, outputs, gout)
         y = outputs[0]
