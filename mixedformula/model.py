@@ -150,8 +150,8 @@ def response_family(spec: FormulaSpec, fam: Family) -> "Family | MultivariateFam
     """The family of the model given ``family=`` (``fam``) and brms' ``bf(..., family = ...)``
     in the formula: a univariate ``bf(y ~ x, family = poisson())`` or bf() parts that all
     name the same family give that family (``family=`` must then be the default gaussian or
-    the same; ``mvbind(y1, y2) ~ x`` counts as one part per response); bf() parts with different families give brms' ``MV(poisson, gaussian)``
-    (:class:`~mixedformula.families.multivariate.MultivariateFamily`, one family per
+    the same; ``mvbind(y1, y2) ~ x`` counts as one part per response); bf() parts with
+    different families give brms' ``MV(poisson, gaussian)`` (:class:`~mixedformula.families.multivariate.MultivariateFamily`, one family per
     response; parts without ``family =`` take ``family=``). ``set_rescor(TRUE)`` with
     different families is refused (brms' rule)."""
     from .errors import FamilyError

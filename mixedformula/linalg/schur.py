@@ -26,6 +26,7 @@ single-threaded ``potrf`` of 1142 × 1142 takes ≈ 0.06 s and needs no optional
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -103,14 +104,11 @@ class SchurUpdate:
         # off-diagonal keys count twice (the upper triangle is not stored)
         return float(2.0 * (vals @ m) - vals[self._diagonal] @ m[self._diagonal])
 
-    @property
+    @cached_property
     def _diagonal(self) -> np.ndarray:
         """Positions of the diagonal (i, i) keys (computed once)."""
-        d = self.__dict__.get("_diag")
-        if d is None:
-            r = self.base.shape[0]
-            d = self.__dict__["_diag"] = np.flatnonzero(self.keys // r == self.keys % r)
-        return d
+        r = self.base.shape[0]
+        return np.flatnonzero(self.keys // r == self.keys % r)
 
     def apply(self, W: np.ndarray) -> np.ndarray:
         """Dense (r, r) matrix whose lower triangle is Z_rᵀZ_r − C W Cᵀ (upper: not meaningful).

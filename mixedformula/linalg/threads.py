@@ -19,13 +19,7 @@ def one_blas_thread(limit: bool = True):
     (L-BFGS-B's setulb took 6 ms per call with threads on a loaded 2-core machine, against
     well under 1 ms on one; a 63 × 118 product in glmer: 2.3 ms threaded, 0.02 ms on one).
     ``limit=False``: no limit (a null context)."""
-    if not limit:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-        return threadpool_limits(1, "blas")
-    except Exception:       # threadpoolctl missing or failing: run as is
-        return contextlib.nullcontext()
+    return _blas_threads(1) if limit else contextlib.nullcontext()
 
 
 def dense_blas_threads(columns: int):
@@ -34,8 +28,14 @@ def dense_blas_threads(columns: int):
     context (the outer limit stays)."""
     if columns < LARGE_DENSE:
         return contextlib.nullcontext()
+    return _blas_threads(len(os.sched_getaffinity(0)))
+
+
+def _blas_threads(n: int):
+    """threadpoolctl's limit of the BLAS pools to ``n`` threads; a null context when
+    threadpoolctl is missing or fails (run as is)."""
     try:
         from threadpoolctl import threadpool_limits
-        return threadpool_limits(len(os.sched_getaffinity(0)), "blas")
-    except Exception:       # threadpoolctl missing or failing: run as is
+        return threadpool_limits(n, "blas")
+    except Exception:
         return contextlib.nullcontext()
