@@ -28,6 +28,28 @@ class ZeroInflatedPoisson(CountResponse, LogDensityFamily):
         return in_domain(self, o, eta, zero_inflated(o, y, poisson_log_f(o, y, lmu, mu), -mu,
                                                      p["zi"]))
 
+    def working_weights(self, y, trials):
+        """Fisher information about η = log μ per row at the intercept-only fit (the rule
+        that centres group effects, :func:`...backends.pymc.build.level_information`): with
+        zi = π and p₀ = π + (1 − π) e^{−μ},
+
+            I = (1 − π) μ − (1 − π) π μ² e^{−μ} / p₀,
+
+        μ̂ and π̂ from the moments ȳ = (1 − π) μ and the share of zeros p̂₀ = π + (1 − π) e^{−μ}
+        (π̂ = 0 when there are no more zeros than a Poisson of mean ȳ gives)."""
+        if self.link != "log":
+            return None
+        from scipy.optimize import brentq
+        y = np.asarray(y, dtype=float)
+        m, p0 = max(float(np.mean(y)), 1e-3), float(np.mean(y == 0))
+        if p0 <= np.exp(-m) or p0 >= 1.0:
+            return np.full(len(y), m)
+        # ȳ (1 − e^{−μ}) / μ = 1 − p̂₀: positive at μ = ȳ, negative beyond ȳ / (1 − p̂₀)
+        mu = brentq(lambda u: m * -np.expm1(-u) / u - (1.0 - p0), m, 2.0 * m / (1.0 - p0) + 1.0)
+        pi = 1.0 - m / mu
+        info = (1 - pi) * mu - (1 - pi) * pi * mu ** 2 * np.exp(-mu) / (pi + (1 - pi) * np.exp(-mu))
+        return np.full(len(y), max(info, 1e-3))
+
     def rvs(self, mu, params, rng, trials=None):
         mu = self.check_mean(mu)
         zero = rng.random(mu.shape) < params["zi"]
