@@ -451,3 +451,54 @@ def test_zero_inflated_poisson_information_rule():
     np.testing.assert_allclose(w, fisher, rtol=0.03)
     y_pois = rng.poisson(mu, n).astype(float)
     np.testing.assert_allclose(fam.working_weights(y_pois, None), y_pois.mean(), rtol=0.01)
+
+
+@pytest.mark.parametrize("link, dist", [("logit", stats.logistic), ("probit", stats.norm)])
+def test_cumulative_information_rule(link, dist):
+    """cumulative's working weight is Σ_k (∂p_k/∂η)² / p_k at the thresholds of the observed
+    shares, p_k(η) = F(τ_k − η) − F(τ_{k−1} − η) with scipy's F and a central difference in
+    η (exact shares: y with counts 10, 30, 40, 20)."""
+    from mixedformula.families import get_family
+    y = np.repeat([1.0, 2.0, 3.0, 4.0], [10, 30, 40, 20])
+    shares = np.array([0.1, 0.3, 0.4, 0.2])
+    tau = np.concatenate([[-np.inf], dist.ppf(np.cumsum(shares)[:-1]), [np.inf]])
+
+    def probs(eta):
+        return np.diff(dist.cdf(tau - eta))
+
+    h = 1e-5
+    dp = (probs(h) - probs(-h)) / (2 * h)
+    want = float(np.sum(dp ** 2 / shares))
+    w = get_family("cumulative", link=link).working_weights(y, None)
+    np.testing.assert_allclose(w, want, rtol=1e-7)
+
+
+def test_centred_ordinal_intercept_varies_around_minus_the_mean_threshold():
+    """cumulative y ~ x + (1 | g), centred: v_j = u_j − τ̄ (τ̄ the mean of the sampled,
+    centred thresholds), so the log density is the non-centred model's minus the Jacobian
+    J log sd at points mapped by v = u − τ̄, and v's prior term is scipy's N(−τ̄, sd)."""
+    rng = np.random.default_rng(2)
+    g = np.repeat([f"g{j:02d}" for j in range(15)], 30)
+    x = rng.normal(size=len(g))
+    lat = 0.7 * x + pd.Series(g).map(dict(zip(np.unique(g), rng.normal(0, 1, 15)))).to_numpy()
+    y = 1 + np.digitize(lat + rng.logistic(size=len(g)), [-1.0, 0.5, 2.0])
+    df = pd.DataFrame({"y": y, "x": x, "g": g})
+    formula = "y ~ x + (1 | g)"
+    m = mf.Model(formula, df, family="cumulative")
+    assert m.parametrization_choice() == {"g": "centred"}, m.built.parametrization
+    m_nc = mf.Model(formula, df, family="cumulative", parametrization="noncentred").pymc_model
+    m_c = m.pymc_model
+    get = _fn(m_nc, [m_nc["u__g"], m_nc["Intercept"], m_nc["sd__g"]])
+    lp_nc, lp_c = m_nc.compile_logp(mode=py_mode()), m_c.compile_logp(mode=py_mode())
+    lp_v = m_c.compile_logp(vars=[m_c["v__g"]], mode=py_mode())
+    for seed in range(3):
+        p_nc = _point(m_nc, seed=seed)
+        u, thres, sd = get(p_nc)
+        sd = float(np.ravel(sd)[0])
+        v = u - np.mean(thres)
+        p_c = {k: val for k, val in p_nc.items() if k != "z__g"}
+        p_c["v__g"] = v
+        np.testing.assert_allclose(lp_c(p_c), lp_nc(p_nc) - u.shape[0] * np.log(sd),
+                                   rtol=1e-10, atol=1e-8)
+        np.testing.assert_allclose(lp_v(p_c), stats.norm(-np.mean(thres), sd).logpdf(v).sum(),
+                                   rtol=1e-10)

@@ -356,6 +356,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
         # where the response is observed)
         etas, betas = [], []
         extra_dpars: dict = {}
+        threshold_means: dict = {}        # ordinal response → mean threshold τ̄
         for k in range(r):
             sfx = f"__{resp[k]}" if multivariate else ""
             rname = resp[k] if multivariate else ""
@@ -368,6 +369,8 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 eta_k, beta_k, extra_dpars["thres"] = _threshold_part(
                     family, X, X_names, lambda cols: design.column_means(k, cols), priors,
                     sfx, rname, y[rows, k], design.cs_names)
+                if extra_dpars["thres"].ndim == 1:       # without cs(): one τ per category
+                    threshold_means[k] = extra_dpars["thres"].mean()
             else:
                 eta_k, beta_k = _linear_part(
                     X, X_names, lambda cols: design.column_means(k, cols), priors, sfx, rname, "",
@@ -424,7 +427,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 T = chols[b.key]   # (H, Q, Q) lower-triangular or (H, Q) sds
                 dims = (f"{b.key}__level", f"{b.key}__coef")
                 if choice[b.key][0] == "centred":
-                    m = _block_mean(b, design, betas, dbetas, centred_coefs)
+                    m = _block_mean(b, design, betas, dbetas, threshold_means, centred_coefs)
                     u = _centred_effects(b, T, m, dims)
                 else:
                     z = pm.Normal(f"z__{b.key}", 0.0, 1.0, dims=dims)
@@ -655,12 +658,15 @@ def _gather_effects(u, part, term, codes):
     return add
 
 
-def _block_mean(b: Block, design: Design, betas: list, dbetas: dict, taken: set):
+def _block_mean(b: Block, design: Design, betas: list, dbetas: dict, threshold_means: dict,
+                taken: set):
     """Vector (Q,) of the fixed coefficients (original scale) the block's coefficients vary
     around in the centred form: those of the linear predictor each part enters (the mean's,
-    ``betas[response]``, or a distributional formula's, ``dbetas[(dpar, response)]``); 0
-    where that fixed part has no such column or where an earlier centred block already uses
-    it (any mean gives the same model: u = v − m)."""
+    ``betas[response]``, or a distributional formula's, ``dbetas[(dpar, response)]``); for
+    an ordinal response's intercept −τ̄, minus the mean threshold (P(y ≤ k) = F(τ_k − η), and
+    τ_k − u_j = (τ_k − τ̄) − (u_j − τ̄): the thresholds' common location moves into the
+    levels' mean, as an intercept does); 0 where that fixed part has no such column or where
+    an earlier centred block already uses it (any mean gives the same model: u = v − m)."""
     import pytensor.tensor as pt
     parts = []
     for part in b.parts:
@@ -674,7 +680,11 @@ def _block_mean(b: Block, design: Design, betas: list, dbetas: dict, taken: set)
             key = (part.response, part.dpar, coef)
             if coef in names and key not in taken:
                 taken.add(key)
-                parts.append(beta[names.index(coef)])
+                if part.dpar is None and coef == "Intercept" \
+                        and part.response in threshold_means:
+                    parts.append(-threshold_means[part.response])
+                else:
+                    parts.append(beta[names.index(coef)])
             else:
                 parts.append(pt.constant(0.0))
     return pt.stack(parts)
