@@ -13,8 +13,8 @@ falls back to the conditional one, and why.
 ``parametrization`` (conditional engine): ``"noncentred"`` samples z ~ N(0, I), u = chol z
 (brms); ``"centred"`` samples each level's coefficients around the fixed effects; ``"auto"``
 (default) centres a grouping block when every level's data are informative (approximate Fisher
-information per level, :func:`mixedformula.backends.pymc.build.choose_parametrization`) —
-non-Gaussian families only; or a dict grouping factor → one of these, per factor
+information per level, :func:`mixedformula.backends.pymc.build.choose_parametrization`:
+families with an information rule); or a dict grouping factor → one of these, per factor
 (``{"dept": "centred"}``; factors not named are ``"auto"``). The choice is in
 ``fit.info["parametrization"]`` and, when anything is centred, in the summary header.
 

@@ -174,9 +174,10 @@ def _compare(ours, hand, rng, n_points=5, c_backend=False):
 def test_gaussian_sigma_formula_logp_and_gradient_match_hand_written_pymc(data):
     """Our model of bf(y ~ x + (1 | g), sigma ~ x + (1 | g)) against PyMC written out:
     y_i ~ N(μ_i, σ_i), μ_i = a + b x̃_i + sd_μ z_{g(i)}, log σ_i = a_σ + b_σ x̃_i + sd_σ w_{g(i)}
-    (x̃ centred, brms), z, w ~ N(0, 1); priors as brms' defaults."""
+    (x̃ centred, brms), z, w ~ N(0, 1) (the non-centred form, brms'); priors as brms'
+    defaults."""
     import pymc as pm
-    m = mf.Model(FORMULA, data)
+    m = mf.Model(FORMULA, data, parametrization="noncentred")
     ours = m.pymc_model
     y, x = data.y.to_numpy(), data.x.to_numpy()
     codes, levels = pd.factorize(data.g, sort=True)
@@ -206,7 +207,8 @@ def test_zero_inflated_poisson_zi_formula_logp_and_gradient_match_hand_written_p
     df = pd.DataFrame({"x": rng.normal(size=n), "g": np.repeat([f"g{j}" for j in range(J)],
                                                                n // J)})
     df["y"] = rng.poisson(np.exp(0.5 + 0.3 * df.x)) * (rng.random(n) > 0.3)
-    m = mf.Model("bf(y ~ x + (1 | g), zi ~ x)", df, family="zero_inflated_poisson")
+    m = mf.Model("bf(y ~ x + (1 | g), zi ~ x)", df, family="zero_inflated_poisson",
+                 parametrization="noncentred")          # the hand model is non-centred
     ours = m.pymc_model
     fam = mf.families.get_family("zero_inflated_poisson")
     p_int = fam.default_intercept(df.y.to_numpy().astype(float))
