@@ -340,6 +340,12 @@ class Family:
         """GLM working weights at the intercept-only fit, or None (no rule: non-centred)."""
         return None
 
+    def dpar_working_weight(self, dpar: str) -> float | None:
+        """Fisher information per row about the linear predictor of distributional parameter
+        ``dpar`` (its own formula, on brms' link) when it does not depend on the data, or
+        None (no rule: its group effects stay non-centred)."""
+        return None
+
     def score_information(self, y, eta, params: dict | None = None, trials=None,
                           observed: bool = False) -> tuple[np.ndarray, np.ndarray]:
         r"""(s, w) per row: the score s = ∂ log p(y | η)/∂η and the information about η,

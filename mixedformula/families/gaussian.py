@@ -30,6 +30,10 @@ class Gaussian(Family):
     def gaussian(self) -> bool:
         return True
 
+    def dpar_working_weight(self, dpar):
+        """log σ (brms' link of ``sigma ~``): −E ∂²/∂(log σ)² log p = 2 per row."""
+        return 2.0 if dpar == "sigma" and self.dpar_link(dpar) == "log" else None
+
     def logpdf(self, y, eta, params=None, trials=None):
         sigma = params["sigma"]
         z = (y - self.inverse_link(eta)) / sigma

@@ -134,16 +134,32 @@ def _block_modes(blocks: list[Block], parametrization) -> dict[str, str]:
     return {b.key: mode.get(b.key, mode.get(b.group, "auto")) for b in blocks}
 
 
-def level_information(design: Design, family: Family, b: Block) -> np.ndarray | None:
-    """Approximate Fisher information about each group coefficient of each level, (J, Q):
-    ``I_jc = Σ_{i in level j} w_i X[i, c]²`` with the working weights at the intercept-only
-    fit; None when the family has no rule (non-centred is kept)."""
+def level_information(design: Design, family: Family, b: Block,
+                      gaussian_ratios: dict | None = None) -> np.ndarray | None:
+    """Approximate Fisher information about each group coefficient of each level, (J, Q),
+    summed over the block's parts: ``I_jc = Σ_{i in level j} w_i X[i, c]²`` with w the
+    information per row about the linear predictor the part enters — the mean's GLM working
+    weights at the intercept-only fit (``family.working_weights``), a Gaussian identity-link
+    mean's ŝ²/σ̂² (``gaussian_ratios``, :func:`gaussian_variance_ratios` of the blocks; of b
+    alone when not given), a distributional formula's
+    ``family.dpar_working_weight`` (2 for a Gaussian log σ); None when a part has no rule
+    (non-centred is kept)."""
     out = np.zeros((b.J, b.Q))
     for part in b.parts:
         t = design.terms[part.term]
         rows = design.rows(part.response)
-        w = family.response(part.response).working_weights(design.y[rows, part.response],
-                                   None if design.trials is None else design.trials[rows])
+        fam = family.response(part.response)
+        y = np.asarray(design.y[rows, part.response], dtype=float)
+        if part.dpar is not None:
+            w0 = fam.dpar_working_weight(part.dpar)
+            w = None if w0 is None else np.full(len(y), float(w0))
+        elif fam.gaussian and fam.link == "identity":
+            if gaussian_ratios is None:
+                gaussian_ratios = gaussian_variance_ratios(design, [b])
+            w = np.full(len(y), gaussian_ratios[(b.key, part.response)])
+        else:
+            w = fam.working_weights(design.y[rows, part.response],
+                                    None if design.trials is None else design.trials[rows])
         if w is None:
             return None
         full = np.zeros(design.y.shape[0])
@@ -155,66 +171,87 @@ def level_information(design: Design, family: Family, b: Block) -> np.ndarray | 
     return out
 
 
-def gaussian_level_information(design: Design, b: Block) -> np.ndarray:
-    """The Gaussian (identity link) counterpart of :func:`level_information`, (J, Q):
-    ``I_jc = (ŝ²/σ̂²) Σ_{i in level j} X[i, c]²``, the data's precision about level j's
-    coefficient (n_j/σ² for an intercept) over the prior's (1/s², s the group sd), with ŝ² and
-    σ̂² the one-way random-effects ANOVA (moment) estimates of the between- and within-level
-    variances of y on the block's factor (other terms ignored: a rough scale, not a fit):
+def gaussian_variance_ratios(design: Design, blocks: list[Block],
+                             sweeps: int = 10) -> dict[tuple[str, int], float]:
+    """(block key, response) → ŝ²/σ̂² for the Gaussian identity-link mean parts: a level's
+    information per row about its coefficient over the prior's (n_j/σ² against 1/s² for an
+    intercept, s the group sd). A rough scale, not a fit: ŝ_k² and σ̂² are one-way
+    random-effects ANOVA (moment) estimates on each factor k in turn, of the partial
+    residuals r = y − ȳ − Σ_{l≠k} ê_l (backfitting, ``sweeps`` rounds; slopes ignored),
 
-        σ̂² = Σ_j Σ_{i∈j} (y_i − ȳ_j)² / (n − J),
-        ŝ² = max(0, [Σ_j n_j (ȳ_j − ȳ)² − (J − 1) σ̂²] / (n − Σ_j n_j²/n)).
-    """
-    out = np.zeros((b.J, b.Q))
-    for part in b.parts:
-        t = design.terms[part.term]
-        rows = design.rows(part.response)
-        y = np.asarray(design.y[rows, part.response], dtype=float)
-        codes = np.asarray(t.codes)[rows]
-        n_j = np.bincount(codes, minlength=b.J).astype(float)
-        used = n_j > 0
-        n, J = len(y), int(used.sum())
-        ratio = 0.0
-        if n > J > 1:
-            mean_j = np.bincount(codes, weights=y, minlength=b.J)[used] / n_j[used]
-            within = float(np.sum((y - np.bincount(codes, weights=y, minlength=b.J)[codes]
-                                   / n_j[codes]) ** 2)) / (n - J)
-            between = float(np.sum(n_j[used] * (mean_j - y.mean()) ** 2))
-            s2 = max(0.0, (between - (J - 1) * within) / (n - np.sum(n_j ** 2) / n))
-            ratio = s2 / within if within > 0 else 0.0
-        X = np.asarray(t.X, dtype=float)[rows]
-        for c in range(part.q):
-            out[:, part.offset + c] += ratio * np.bincount(codes, weights=X[:, c] ** 2,
-                                                           minlength=b.J)
+        σ̂² = Σ_j Σ_{i∈j} (r_i − r̄_j)² / (n − J),
+        ŝ² = max(0, [Σ_j n_j (r̄_j − r̄)² − (J − 1) σ̂²] / (n − Σ_j n_j²/n)),
+        ê_j = n_j ŝ² / (n_j ŝ² + σ̂²) · (r̄_j − r̄)     (the shrunken level means),
+
+    so that a factor crossed with, or partly nested in, another (InstEval's dept and
+    instructors d) is not credited with the other's variance: on y alone, dept's statistic
+    at the 3 % InstEval simulation (true sd 0.08, σ 1.18) ranged 2.6–30 over data sets, and
+    the centred dept then left chains stuck (R-hat 1.5) in ~10 % of them."""
+    out: dict[tuple[str, int], float] = {}
+    for k in range(design.y.shape[1]):
+        rows = design.rows(k)
+        y = np.asarray(design.y[rows, k], dtype=float)
+        factors = {}
+        for b in blocks:
+            part = next((p for p in b.parts if p.response == k and p.dpar is None), None)
+            if part is not None:
+                factors[b.key] = np.asarray(design.terms[part.term].codes)[rows]
+        effects = {key: np.zeros(len(y)) for key in factors}
+        ratios = dict.fromkeys(factors, 0.0)
+        for _ in range(sweeps if len(factors) > 1 else 1):
+            for key, codes in factors.items():
+                r = y - y.mean() - sum(e for other, e in effects.items() if other != key)
+                ratios[key], effects[key] = _one_way_anova(r, codes)
+        out.update({(key, k): v for key, v in ratios.items()})
     return out
 
 
+def _one_way_anova(r: np.ndarray, codes: np.ndarray) -> tuple[float, np.ndarray]:
+    """(ŝ²/σ̂², ê per row) of :func:`gaussian_variance_ratios`' formulas."""
+    J = int(codes.max()) + 1 if len(codes) else 0
+    n_j = np.bincount(codes, minlength=J).astype(float)
+    used = n_j > 0
+    n, J_used = len(r), int(used.sum())
+    if not n > J_used > 1:
+        return 0.0, np.zeros(n)
+    mean_j = np.bincount(codes, weights=r, minlength=J) / np.maximum(n_j, 1.0)
+    within = float(np.sum((r - mean_j[codes]) ** 2)) / (n - J_used)
+    between = float(np.sum(n_j[used] * (mean_j[used] - r.mean()) ** 2))
+    s2 = max(0.0, (between - (J_used - 1) * within) / (n - np.sum(n_j ** 2) / n))
+    if within <= 0:
+        return 0.0, np.zeros(n)
+    shrink = n_j * s2 / (n_j * s2 + within)
+    return s2 / within, (shrink * (mean_j - r.mean()))[codes]
+
+
 def choose_parametrization(design: Design, family: Family, blocks: list[Block],
-                           parametrization: str = "auto",
-                           gaussian_rule: bool = False) -> dict[str, tuple[str, str]]:
+                           parametrization: str = "auto") -> dict[str, tuple[str, str]]:
     """Block key → (``"centred"``/``"noncentred"``, reason).
 
     Non-centred (brms' only choice) samples well when the data say little about each level's
     effects; when every level's data pin its effects down much more tightly than the group
     sd, the posterior of (sd, z) becomes a funnel and the centred form (each level's
     coefficients sampled around the fixed effects) samples better (Papaspiliopoulos, Roberts &
-    Sköld 2007). ``"auto"``: centred iff the family has a working-weight rule (binomial,
-    bernoulli, Poisson with log link; Gaussian models keep non-centred) and the median over
-    levels of ``min_c I_jc`` is at least :data:`CENTRED_MIN_INFORMATION`, and the block's
-    grouping factor is not nested in, or nesting, another block's (same rows): then the data
-    inform the sum of the two factors' effects, not each one, I_jc overstates what is known
-    about either, and the centred pair mixes badly (lme4's grouseticks, BROOD within
-    LOCATION, 4 × (1000 + 1000): min bulk ESS 61 centred vs 444 non-centred;
-    benchmarks/parametrization_glmm.py).
+    Sköld 2007). ``"auto"``: centred iff every part of the block has an information rule
+    (:func:`level_information`: binomial, bernoulli, Poisson with log link, Gaussian
+    identity-link means, Gaussian ``sigma ~`` formulas) and the median over levels of
+    ``min_c I_jc`` is at least :data:`CENTRED_MIN_INFORMATION`, and the block's grouping
+    factor is not nested in, or nesting, another block's on the same linear predictor (same
+    rows): then the data inform the sum of the two factors' effects, not each one, I_jc
+    overstates what is known about either, and the centred pair mixes badly (lme4's
+    grouseticks, BROOD within LOCATION, 4 × (1000 + 1000): min bulk ESS 61 centred vs 444
+    non-centred; benchmarks/parametrization_glmm.py).
 
-    ``gaussian_rule`` (the partial engine, ``Built.integrated``): a Gaussian identity-link
-    model takes the same rule with :func:`gaussian_level_information`. Measured on InstEval's
-    shape (benchmarks/README.md, issue 24): d (≈ 65 rows per instructor, statistic 6.1) and
-    dept (≈ 5000 rows per department, 39) centred mix sd_d, sd_dept and b_Intercept 4–7×
-    better per draw than non-centred. The conditional engine's Gaussian models keep
-    non-centred (not measured there).
+    Gaussian means measured: InstEval's shape in the partial engine (benchmarks/README.md,
+    issue 24): d (≈ 65 rows per instructor, statistic 6.1) and dept (≈ 5000 rows per
+    department, 39) centred mix sd_d, sd_dept and b_Intercept 4–7× better per draw than
+    non-centred; benchmarks case ``dpar`` (``bf(y ~ x + (1 | g), sigma ~ x + (1 | g))``,
+    100 groups × 20 rows, 4 × (1000 + 1000), conditional engine): min bulk ESS 401
+    non-centred, 1712 with both blocks centred.
     """
     modes = _block_modes(blocks, parametrization)
+    ratios = gaussian_variance_ratios(design, blocks) \
+        if any(family.response(k).gaussian for k in range(design.y.shape[1])) else None
     out = {}
     for b in blocks:
         mode = modes[b.key]
@@ -224,11 +261,7 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
         if mode != "auto":
             out[b.key] = (mode, f"parametrization={mode!r}")
             continue
-        if family.gaussian:
-            info = gaussian_level_information(design, b) \
-                if gaussian_rule and family.link == "identity" else None
-        else:
-            info = level_information(design, family, b)
+        info = level_information(design, family, b, ratios)
         if info is None:
             out[b.key] = ("noncentred", f"no information rule for family {family.name}")
             continue
@@ -245,9 +278,11 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
 
 
 def _nested_with(design: Design, blocks: list[Block], b: Block) -> str | None:
-    """The grouping factor of another block whose levels nest b's or are nested in b's
+    """The grouping factor of another block on one of b's linear predictors (a part with the
+    same response and distributional parameter) whose levels nest b's or are nested in b's
     (every level of one occurs with a single level of the other on the rows both use), or
-    None."""
+    None. ``(1 | g)`` in the mean and in ``sigma ~`` are two blocks of the same factor on
+    different predictors: not nested."""
     def codes(block):
         part = block.parts[0]
         used = np.zeros(design.y.shape[0], dtype=bool)
@@ -255,8 +290,9 @@ def _nested_with(design: Design, blocks: list[Block], b: Block) -> str | None:
         return design.terms[part.term].codes, used
 
     cb, used_b = codes(b)
+    targets = {(p.response, p.dpar) for p in b.parts}
     for o in blocks:
-        if o is b:
+        if o is b or not targets & {(p.response, p.dpar) for p in o.parts}:
             continue
         co, used_o = codes(o)
         both = used_b & used_o
@@ -339,11 +375,11 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             betas.append(beta_k)
             etas.append(eta_k)
         # ---- distributional formulas (sigma ~ x): their own fixed part, on the link scale
-        detas = {}
+        detas, dbetas = {}, {}
         for d, k in design.dpar_keys:
             sfx = f"__{resp[k]}" if multivariate else ""
             X, X_names = design.dpar_fixed(d, k)
-            detas[(d, k)], _ = _linear_part(
+            detas[(d, k)], dbetas[(d, k)] = _linear_part(
                 X, X_names, lambda cols, d=d, k=k: design.dpar_column_means(d, k, cols),
                 priors, f"_{d}{sfx}", resp[k] if multivariate else "", d,
                 lambda d=d: family.default_dpar_intercept(d))
@@ -380,8 +416,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
             chosen = {}
         else:
             sampled = [b for b in blocks if b.key != integrate]   # integrate: partial_marginal
-            choice = choose_parametrization(design, family, sampled, parametrization,
-                                            gaussian_rule=integrate is not None)
+            choice = choose_parametrization(design, family, sampled, parametrization)
             chosen = {b.key: choice[b.key] for b in sampled}
             stats = None
             centred_coefs: set = set()   # each fixed coefficient is the mean of one block only
@@ -389,7 +424,7 @@ def build_model(design: Design, family: Family, priors: PriorSet,
                 T = chols[b.key]   # (H, Q, Q) lower-triangular or (H, Q) sds
                 dims = (f"{b.key}__level", f"{b.key}__coef")
                 if choice[b.key][0] == "centred":
-                    m = _block_mean(b, design, betas, centred_coefs)
+                    m = _block_mean(b, design, betas, dbetas, centred_coefs)
                     u = _centred_effects(b, T, m, dims)
                 else:
                     z = pm.Normal(f"z__{b.key}", 0.0, 1.0, dims=dims)
@@ -620,20 +655,26 @@ def _gather_effects(u, part, term, codes):
     return add
 
 
-def _block_mean(b: Block, design: Design, betas: list, taken: set):
+def _block_mean(b: Block, design: Design, betas: list, dbetas: dict, taken: set):
     """Vector (Q,) of the fixed coefficients (original scale) the block's coefficients vary
-    around in the centred form; 0 where the fixed part has no such column or where an earlier
-    centred block already uses it."""
+    around in the centred form: those of the linear predictor each part enters (the mean's,
+    ``betas[response]``, or a distributional formula's, ``dbetas[(dpar, response)]``); 0
+    where that fixed part has no such column or where an earlier centred block already uses
+    it (any mean gives the same model: u = v − m)."""
     import pytensor.tensor as pt
     parts = []
     for part in b.parts:
         t = design.terms[part.term]
-        names = list(design.fixed(part.response)[1])
+        if part.dpar is None:
+            names, beta = list(design.fixed(part.response)[1]), betas[part.response]
+        else:
+            names = list(design.dpar_fixed(part.dpar, part.response)[1])
+            beta = dbetas[(part.dpar, part.response)]
         for coef in t.coef_names:
-            key = (part.response, coef)
+            key = (part.response, part.dpar, coef)
             if coef in names and key not in taken:
                 taken.add(key)
-                parts.append(betas[part.response][names.index(coef)])
+                parts.append(beta[names.index(coef)])
             else:
                 parts.append(pt.constant(0.0))
     return pt.stack(parts)
