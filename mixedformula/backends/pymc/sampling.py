@@ -73,7 +73,7 @@ CACHE_SIZE = 16
 _CACHE: "OrderedDict[tuple, object]" = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_STATS = {"compiled": 0, "reused": 0, "loaded": 0, "loaded_without_graph": 0}
-_FORMAT = 5          # bump when the pickled entry changes
+_FORMAT = 6          # bump when the pickled entry changes (6: numba graphs with vector_loops)
 
 
 def evaluation_size(design, likelihood: str) -> int:
@@ -679,9 +679,13 @@ def _compile_functions(model, backend: str):
 
 def _mode(backend: str):
     """PyTensor's FAST_RUN (C) or NUMBA mode, without the checks on prior arguments
-    (:mod:`.prior_checks`)."""
+    (:mod:`.prior_checks`); numba's with the vectorisable exp/log and sums of
+    :mod:`.vector_loops`."""
     from .prior_checks import with_rewrite
-    return with_rewrite("FAST_RUN" if backend == "c" else "NUMBA")
+    if backend == "c":
+        return with_rewrite("FAST_RUN")
+    from .vector_loops import with_vector_loops
+    return with_vector_loops(with_rewrite("NUMBA"))
 
 
 def _assemble(model, backend: str, functions, shared: dict):
