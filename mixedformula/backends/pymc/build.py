@@ -161,8 +161,7 @@ def level_information(design: Design, family: Family, b: Block,
                 gaussian_ratios = gaussian_variance_ratios(design, [b])
             w = np.full(len(y), gaussian_ratios[(b.key, part.response)])
         else:
-            w = fam.working_weights(design.y[rows, part.response],
-                                    None if design.trials is None else design.trials[rows])
+            w = fam.working_weights(y, None if design.trials is None else design.trials[rows])
         if w is None:
             return None
         full = np.zeros(design.y.shape[0])
