@@ -502,3 +502,26 @@ def test_centred_ordinal_intercept_varies_around_minus_the_mean_threshold():
                                    rtol=1e-10, atol=1e-8)
         np.testing.assert_allclose(lp_v(p_c), stats.norm(-np.mean(thres), sd).logpdf(v).sum(),
                                    rtol=1e-10)
+
+
+def test_a_level_level_covariate_keeps_noncentred():
+    """A fixed effect constant within every level (salamanders' ``mined`` per ``site``) keeps
+    the block non-centred, whatever its information (centred around the intercept alone,
+    the mined sites' v_j trade off with b_minedyes); one that varies within a single level
+    does not count."""
+    from pathlib import Path
+    sal = pd.read_csv(Path(__file__).parent / "data" / "salamanders.csv")
+    formula = "bf(count ~ mined + (1 | site), zi ~ mined)"
+    why = mf.Model(formula, sal, family="zero_inflated_poisson").built.parametrization
+    assert why == {"site": ("noncentred",
+                            "fixed effect minedyes is constant within the levels of site")}
+    rng = np.random.default_rng(3)
+    g = np.repeat([f"g{j:02d}" for j in range(20)], 40)
+    w = np.repeat(rng.normal(size=20), 40)              # one value per level
+    df = pd.DataFrame({"g": g, "w": w})
+    df["y"] = rng.poisson(np.exp(1 + 0.3 * w + np.repeat(rng.normal(0, 0.5, 20), 40)))
+    assert mf.Model("y ~ w + (1 | g)", df, family="poisson").parametrization_choice() == \
+        {"g": "noncentred"}
+    df.loc[0, "w"] += 0.1                                  # now it varies within g00
+    assert mf.Model("y ~ w + (1 | g)", df, family="poisson").parametrization_choice() == \
+        {"g": "centred"}
