@@ -263,7 +263,8 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
     """
     modes = _block_modes(blocks, parametrization)
     ratios = gaussian_variance_ratios(design, blocks) \
-        if any(family.response(k).gaussian for k in range(design.y.shape[1])) else None
+        if "auto" in modes.values() \
+        and any(family.response(k).gaussian for k in range(design.y.shape[1])) else None
     out = {}
     for b in blocks:
         mode = modes[b.key]
@@ -294,6 +295,14 @@ def choose_parametrization(design: Design, family: Family, blocks: list[Block],
     return out
 
 
+def _part_fixed(design: Design, part) -> tuple:
+    """(X, names) of the fixed part of the linear predictor ``part`` enters: its response's
+    mean, or its distributional formula's."""
+    if part.dpar is None:
+        return design.fixed(part.response)
+    return design.dpar_fixed(part.dpar, part.response)
+
+
 def _level_covariate(design: Design, b: Block) -> str | None:
     """A fixed-effect column of one of b's linear predictors (other than the intercept and
     b's own coefficients) that is constant within every level of b's factor (a level-level
@@ -305,10 +314,7 @@ def _level_covariate(design: Design, b: Block) -> str | None:
     risk above its bound."""
     for part in b.parts:
         t = design.terms[part.term]
-        if part.dpar is None:
-            X, names = design.fixed(part.response)
-        else:
-            X, names = design.dpar_fixed(part.dpar, part.response)
+        X, names = _part_fixed(design, part)
         rows = np.zeros(design.y.shape[0], dtype=bool)
         rows[design.rows(part.response)] = True
         codes = np.asarray(t.codes)
@@ -723,11 +729,9 @@ def _block_mean(b: Block, design: Design, betas: list, dbetas: dict, threshold_m
     parts = []
     for part in b.parts:
         t = design.terms[part.term]
-        if part.dpar is None:
-            names, beta = list(design.fixed(part.response)[1]), betas[part.response]
-        else:
-            names = list(design.dpar_fixed(part.dpar, part.response)[1])
-            beta = dbetas[(part.dpar, part.response)]
+        names = list(_part_fixed(design, part)[1])
+        beta = betas[part.response] if part.dpar is None \
+            else dbetas[(part.dpar, part.response)]
         for coef in t.coef_names:
             key = (part.response, part.dpar, coef)
             if coef in names and key not in taken:

@@ -206,78 +206,66 @@ def log1mexp_kernel(x):
     return lg if near else far
 
 
-class VectorExp(ps.Exp):
+class _VectorGradient:
+    """The shared ``L_op`` of the vector ops: PyTensor's for discrete outputs, else the op's
+    :meth:`gradient` of (output gradient gz, input x, output y)."""
+
+    def L_op(self, inputs, outputs, gout):
+        if outputs[0].type in ps.discrete_types:
+            return super().L_op(inputs, outputs, gout)
+        return (self.gradient(gout[0], inputs[0], outputs[0]),)
+
+
+class VectorExp(_VectorGradient, ps.Exp):
     """e^x (PyTensor's ``Exp``: C and JAX code) with the branch-free numba kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        return (gz * vector_exp(x),)
+    def gradient(self, gz, x, y):
+        return gz * vector_exp(x)
 
 
-class VectorLog(ps.Log):
+class VectorLog(_VectorGradient, ps.Log):
     """log x (PyTensor's ``Log``: C and JAX code) with the branch-free numba kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        return (gz / x,)
+    def gradient(self, gz, x, y):
+        return gz / x
 
 
-class VectorLog1p(ps.Log1p):
+class VectorLog1p(_VectorGradient, ps.Log1p):
     """log(1 + x) (PyTensor's ``Log1p``: C and JAX code) with the branch-free numba kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        return (gz / (1.0 + x),)
+    def gradient(self, gz, x, y):
+        return gz / (1.0 + x)
 
 
-class VectorExpm1(ps.Expm1):
+class VectorExpm1(_VectorGradient, ps.Expm1):
     """e^x − 1 (PyTensor's ``Expm1``: C and JAX code) with the branch-free numba kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        return (gz * vector_exp(x),)
+    def gradient(self, gz, x, y):
+        return gz * vector_exp(x)
 
 
-class VectorSoftplus(psm.Softplus):
+class VectorSoftplus(_VectorGradient, psm.Softplus):
     """log(1 + e^x) (PyTensor's ``Softplus``: C and JAX code) with the branch-free numba
     kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        return (gz * vector_sigmoid(x),)
+    def gradient(self, gz, x, y):
+        return gz * vector_sigmoid(x)
 
 
-class VectorSigmoid(psm.Sigmoid):
+class VectorSigmoid(_VectorGradient, psm.Sigmoid):
     """1 / (1 + e^{−x}) (PyTensor's ``Sigmoid``: C and JAX code) with the branch-free numba
     kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        y = outputs[0]
-        return (gz * y * (1.0 - y),)
+    def gradient(self, gz, x, y):
+        return gz * y * (1.0 - y)
 
 
-class VectorLog1mexp(psm.Log1mexp):
+class VectorLog1mexp(_VectorGradient, psm.Log1mexp):
     """log(1 − e^x) (PyTensor's ``Log1mexp``: C and JAX code) with the branch-free numba
     kernel."""
 
-    def L_op(self, inputs, outputs, gout):
-        (x,), (gz,) = inputs, gout
-        if outputs[0].type in ps.discrete_types:
-            return super().L_op(inputs, outputs, gout)
-        return (gz * -1.0 / vector_expm1(-x),)       # d/dx = −e^x / (1 − e^x) = −1/(e^{−x} − 1)
+    def gradient(self, gz, x, y):
+        return gz * -1.0 / vector_expm1(-x)       # d/dx = −e^x / (1 − e^x) = −1/(e^{−x} − 1)
 
 
 vector_exp = VectorExp(ps.upgrade_to_float, name="vector_exp")
